@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "inkwell",
+      "sources": ["inkwell.cc", "dispatch.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node torch-paths.cjs include)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GLIBCXX_USE_CXX11_ABI=1"],
+      "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++17", "-std=gnu++14"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "libraries": ["-L<!(node torch-paths.cjs lib)", "<!@(node torch-paths.cjs libs)"]
+    }
+  ]
+}

@@ -1,0 +1,476 @@
+// inkwell native addon: a thin N-API shim over libtorch.
+//
+// Design (see field-notes section 7): one generic entry point calls any ATen operator by schema name through
+// the c10 dispatcher (which also records autograd), converting JS values to IValues as the operator's schema
+// dictates. A handful of special entry points cover what the dispatcher cannot: tensors from/to JS memory,
+// backward, grad mode, seeding, threads and memory statistics. Every C++ exception becomes a JS Error that
+// names the operator and the shapes of its tensor arguments; nothing aborts the process.
+#include <napi.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "inkwell.h"
+
+namespace inkwell {
+
+std::atomic<int64_t> g_live_tensors{0};
+std::atomic<int64_t> g_live_bytes{0};
+
+// ---------------------------------------------------------------------------------------------------------
+// dtype / device names shared with TypeScript (src/torch/dtype.ts)
+
+at::ScalarType ParseDType(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "float16") return at::kHalf;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float64") return at::kDouble;
+  if (name == "int64") return at::kLong;
+  if (name == "int32") return at::kInt;
+  if (name == "int16") return at::kShort;
+  if (name == "int8") return at::kChar;
+  if (name == "uint8") return at::kByte;
+  if (name == "bool") return at::kBool;
+  throw std::invalid_argument("unknown dtype '" + name +
+                              "' (expected float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8 or bool)");
+}
+
+std::string DTypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kDouble: return "float64";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kShort: return "int16";
+    case at::kChar: return "int8";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
+std::string DeviceName(const at::Device& d) {
+  if (d.is_cpu()) return "cpu";
+  return d.str();  // "cuda:0"
+}
+
+std::string ShapeString(at::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < sizes.size(); ++i) s << (i ? "," : "") << sizes[i];
+  s << "]";
+  return s.str();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tensor handles
+
+Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = DefineClass(
+      env, "TensorHandle",
+      {
+          InstanceMethod("dispose", &TensorHandle::Dispose),
+          InstanceAccessor("disposed", &TensorHandle::GetDisposed, nullptr),
+          InstanceAccessor("shape", &TensorHandle::GetShape, nullptr),
+          InstanceAccessor("strides", &TensorHandle::GetStrides, nullptr),
+          InstanceAccessor("dtype", &TensorHandle::GetDType, nullptr),
+          InstanceAccessor("device", &TensorHandle::GetDevice, nullptr),
+          InstanceAccessor("requiresGrad", &TensorHandle::GetRequiresGrad, &TensorHandle::SetRequiresGrad),
+          InstanceAccessor("isLeaf", &TensorHandle::GetIsLeaf, nullptr),
+          InstanceAccessor("gradFn", &TensorHandle::GetGradFn, nullptr),
+          InstanceMethod("grad", &TensorHandle::Grad),
+          InstanceMethod("setGrad", &TensorHandle::SetGrad),
+          InstanceMethod("isContiguous", &TensorHandle::IsContiguous),
+          InstanceMethod("sameStorage", &TensorHandle::SameStorage),
+          InstanceMethod("storageOffset", &TensorHandle::StorageOffset),
+      });
+  data->tensor_ctor = Napi::Persistent(ctor);
+  exports.Set("TensorHandle", ctor);
+  return exports;
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+
+TensorHandle::~TensorHandle() { Release(); }
+
+void TensorHandle::Reset(at::Tensor t) {
+  Release();
+  tensor_ = std::move(t);
+  bytes_ = tensor_.defined() ? static_cast<int64_t>(tensor_.numel()) * tensor_.element_size() : 0;
+  ++g_live_tensors;
+  g_live_bytes += bytes_;
+  live_ = true;
+}
+
+void TensorHandle::Release() {
+  if (!live_) return;
+  tensor_ = at::Tensor();
+  --g_live_tensors;
+  g_live_bytes -= bytes_;
+  bytes_ = 0;
+  live_ = false;
+}
+
+Napi::Object TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
+  auto* data = env.GetInstanceData<AddonData>();
+  Napi::Object obj = data->tensor_ctor.New({});
+  TensorHandle::Unwrap(obj)->Reset(std::move(t));
+  return obj;
+}
+
+const at::Tensor& TensorHandle::Get(Napi::Env env, const char* what) const {
+  if (!live_) throw std::invalid_argument(std::string(what) + ": tensor was disposed");
+  return tensor_;
+}
+
+bool TensorHandle::IsHandle(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) return false;
+  auto* data = env.GetInstanceData<AddonData>();
+  return v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value());
+}
+
+Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorHandle::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !live_); }
+
+static Napi::Array IntArray(Napi::Env env, at::IntArrayRef v) {
+  Napi::Array out = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(v[i])));
+  return out;
+}
+
+// Accessors and methods below run inside Guard so a disposed handle gives a JS Error, not a crash.
+template <typename F>
+static Napi::Value Guard(Napi::Env env, const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string(what) + ": " + e.what()).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value TensorHandle::GetShape(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "shape", [&] { return IntArray(info.Env(), Get(info.Env(), "shape").sizes()); });
+}
+Napi::Value TensorHandle::GetStrides(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "strides", [&] { return IntArray(info.Env(), Get(info.Env(), "strides").strides()); });
+}
+Napi::Value TensorHandle::GetDType(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "dtype", [&] {
+    return Napi::String::New(info.Env(), DTypeName(Get(info.Env(), "dtype").scalar_type()));
+  });
+}
+Napi::Value TensorHandle::GetDevice(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "device", [&] {
+    return Napi::String::New(info.Env(), DeviceName(Get(info.Env(), "device").device()));
+  });
+}
+Napi::Value TensorHandle::GetRequiresGrad(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "requiresGrad", [&] {
+    return Napi::Boolean::New(info.Env(), Get(info.Env(), "requiresGrad").requires_grad());
+  });
+}
+void TensorHandle::SetRequiresGrad(const Napi::CallbackInfo& info, const Napi::Value& value) {
+  Guard(info.Env(), "requiresGrad", [&] {
+    // requires_grad_ is only legal on leaves (c10 says so in its error, which we pass on).
+    const_cast<at::Tensor&>(Get(info.Env(), "requiresGrad")).requires_grad_(value.ToBoolean().Value());
+    return info.Env().Undefined();
+  });
+}
+Napi::Value TensorHandle::GetIsLeaf(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "isLeaf", [&] { return Napi::Boolean::New(info.Env(), Get(info.Env(), "isLeaf").is_leaf()); });
+}
+Napi::Value TensorHandle::GetGradFn(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "gradFn", [&]() -> Napi::Value {
+    const auto& fn = Get(info.Env(), "gradFn").grad_fn();
+    if (!fn) return info.Env().Null();
+    return Napi::String::New(info.Env(), fn->name());
+  });
+}
+Napi::Value TensorHandle::Grad(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "grad", [&]() -> Napi::Value {
+    const at::Tensor& g = Get(info.Env(), "grad").grad();
+    if (!g.defined()) return info.Env().Null();
+    return Wrap(info.Env(), g);
+  });
+}
+Napi::Value TensorHandle::SetGrad(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "setGrad", [&] {
+    at::Tensor& t = const_cast<at::Tensor&>(Get(info.Env(), "setGrad"));
+    if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+      t.mutable_grad() = at::Tensor();
+    } else {
+      if (!IsHandle(info.Env(), info[0])) throw std::invalid_argument("expected a tensor or null");
+      const at::Tensor& g = Unwrap(info[0].As<Napi::Object>())->Get(info.Env(), "setGrad");
+      if (!g.sizes().equals(t.sizes()))
+        throw std::invalid_argument("grad of shape " + ShapeString(g.sizes()) + " for a tensor of shape " + ShapeString(t.sizes()));
+      t.mutable_grad() = g;
+    }
+    return info.Env().Undefined();
+  });
+}
+Napi::Value TensorHandle::IsContiguous(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "isContiguous", [&] {
+    const at::Tensor& t = Get(info.Env(), "isContiguous");
+    at::MemoryFormat fmt = at::MemoryFormat::Contiguous;
+    if (info.Length() > 0 && info[0].IsString()) fmt = ParseMemoryFormat(info[0].As<Napi::String>().Utf8Value());
+    return Napi::Boolean::New(info.Env(), t.is_contiguous(fmt));
+  });
+}
+Napi::Value TensorHandle::SameStorage(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "sameStorage", [&] {
+    const at::Tensor& t = Get(info.Env(), "sameStorage");
+    if (info.Length() < 1 || !IsHandle(info.Env(), info[0])) throw std::invalid_argument("expected a tensor");
+    const at::Tensor& o = Unwrap(info[0].As<Napi::Object>())->Get(info.Env(), "sameStorage");
+    return Napi::Boolean::New(info.Env(), t.is_alias_of(o));
+  });
+}
+Napi::Value TensorHandle::StorageOffset(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), "storageOffset", [&] {
+    return Napi::Number::New(info.Env(), static_cast<double>(Get(info.Env(), "storageOffset").storage_offset()));
+  });
+}
+
+at::MemoryFormat ParseMemoryFormat(const std::string& name) {
+  if (name == "contiguous") return at::MemoryFormat::Contiguous;
+  if (name == "preserve") return at::MemoryFormat::Preserve;
+  if (name == "channels_last") return at::MemoryFormat::ChannelsLast;
+  if (name == "channels_last_3d") return at::MemoryFormat::ChannelsLast3d;
+  throw std::invalid_argument("unknown memory format '" + name + "' (expected contiguous, preserve, channels_last or channels_last_3d)");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Module-level functions
+
+static Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  // fromBuffer(bytes: TypedArray | ArrayBuffer, shape: number[], dtype: string, device?: string)
+  Napi::Env env = info.Env();
+  return Guard(env, "fromBuffer", [&]() -> Napi::Value {
+    if (info.Length() < 3) throw std::invalid_argument("expected (data, shape, dtype[, device])");
+    const uint8_t* src = nullptr;
+    size_t len = 0;
+    if (info[0].IsTypedArray()) {
+      auto ta = info[0].As<Napi::TypedArray>();
+      src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      len = ta.ByteLength();
+    } else if (info[0].IsArrayBuffer()) {
+      auto ab = info[0].As<Napi::ArrayBuffer>();
+      src = static_cast<const uint8_t*>(ab.Data());
+      len = ab.ByteLength();
+    } else {
+      throw std::invalid_argument("data must be a typed array or ArrayBuffer");
+    }
+    std::vector<int64_t> shape = ToIntList(env, info[1], "shape", -1);
+    at::ScalarType st = ParseDType(info[2].As<Napi::String>().Utf8Value());
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(st));
+    const size_t need = static_cast<size_t>(t.numel()) * t.element_size();
+    if (need != len)
+      throw std::invalid_argument(DTypeName(st) + " tensor of shape " + ShapeString(shape) + " needs " +
+                                  std::to_string(need) + " bytes, got " + std::to_string(len));
+    if (need) std::memcpy(t.data_ptr(), src, need);
+    if (info.Length() > 3 && info[3].IsString()) {
+      at::Device dev(info[3].As<Napi::String>().Utf8Value());
+      if (!dev.is_cpu()) t = t.to(dev);
+    }
+    return TensorHandle::Wrap(env, std::move(t));
+  });
+}
+
+static Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
+  // toBuffer(t) -> ArrayBuffer holding the tensor's elements, contiguous, on the CPU.
+  Napi::Env env = info.Env();
+  return Guard(env, "toBuffer", [&]() -> Napi::Value {
+    if (info.Length() < 1 || !TensorHandle::IsHandle(env, info[0])) throw std::invalid_argument("expected a tensor");
+    at::Tensor t = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(env, "toBuffer");
+    t = t.detach().to(at::kCPU).contiguous();
+    const size_t n = static_cast<size_t>(t.numel()) * t.element_size();
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+    if (n) std::memcpy(ab.Data(), t.data_ptr(), n);
+    return ab;
+  });
+}
+
+static Napi::Value Backward(const Napi::CallbackInfo& info) {
+  // backward(tensors: Tensor[], grads: (Tensor|null)[], retainGraph: bool, createGraph: bool)
+  Napi::Env env = info.Env();
+  return Guard(env, "backward", [&]() -> Napi::Value {
+    std::vector<at::Tensor> outputs = ToTensorList(env, info[0], "tensors");
+    std::vector<at::Tensor> grads;
+    if (info.Length() > 1 && info[1].IsArray()) {
+      auto arr = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Value g = arr.Get(i);
+        grads.push_back(g.IsNull() || g.IsUndefined() ? at::Tensor() : TensorHandle::Unwrap(g.As<Napi::Object>())->Get(env, "backward"));
+      }
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const bool have_grad = i < grads.size() && grads[i].defined();
+      if (!outputs[i].requires_grad())
+        throw std::invalid_argument("tensor " + std::to_string(i) + " of shape " + ShapeString(outputs[i].sizes()) +
+                                    " does not require grad and has no grad_fn (was it computed under noGrad, or from detached inputs?)");
+      if (!have_grad && outputs[i].numel() != 1)
+        throw std::invalid_argument("grad can be implicitly created only for scalar outputs, got shape " + ShapeString(outputs[i].sizes()));
+    }
+    c10::optional<bool> retain;
+    if (info.Length() > 2 && info[2].IsBoolean()) retain = info[2].As<Napi::Boolean>().Value();
+    const bool create = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    torch::autograd::backward(outputs, grads, retain, create);
+    return env.Undefined();
+  });
+}
+
+static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  const bool prev = at::GradMode::is_enabled();
+  at::GradMode::set_enabled(info.Length() > 0 && info[0].ToBoolean().Value());
+  return Napi::Boolean::New(info.Env(), prev);
+}
+
+static Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled());
+}
+
+static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, "manualSeed", [&] {
+    const uint64_t seed = info[0].IsBigInt() ? info[0].As<Napi::BigInt>().Uint64Value(nullptr)
+                                             : static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(seed);
+    }
+    if (at::globalContext().hasCUDA()) {
+      for (int i = 0; i < static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()); ++i) {
+        auto gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_current_seed(seed);
+      }
+    }
+    return env.Undefined();
+  });
+}
+
+static Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  // The CPU generator's full state (mt19937 + normal cache), so that a resumed run continues the same stream.
+  Napi::Env env = info.Env();
+  return Guard(env, "getRngState", [&]() -> Napi::Value {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return TensorHandle::Wrap(env, gen.get_state());
+  });
+}
+
+static Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, "setRngState", [&] {
+    if (info.Length() < 1 || !TensorHandle::IsHandle(env, info[0])) throw std::invalid_argument("expected a uint8 tensor");
+    const at::Tensor& state = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(env, "setRngState");
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return env.Undefined();
+  });
+}
+
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, "setNumThreads", [&] {
+    const int64_t n = info[0].As<Napi::Number>().Int64Value();
+    if (n < 1) throw std::invalid_argument("thread count must be >= 1, got " + std::to_string(n));
+    at::set_num_threads(static_cast<int>(n));
+    return env.Undefined();
+  });
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+static Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(g_live_tensors.load())));
+  o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(g_live_bytes.load())));
+  return o;
+}
+
+static Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0);
+}
+
+static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  const int n = at::globalContext().hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+  return Napi::Number::New(info.Env(), n);
+}
+
+static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("torchVersion", Napi::String::New(info.Env(), TORCH_VERSION));
+  o.Set("parallel", Napi::String::New(info.Env(), at::get_parallel_info()));
+  o.Set("config", Napi::String::New(info.Env(), at::show_config()));
+  return o;
+}
+
+static int DefaultThreads() {
+  if (const char* env = std::getenv("INKWELL_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  TensorHandle::Init(env, exports, data);
+  // libtorch starts with 1 intra-op thread here (field notes, section 7): use all cores unless told otherwise.
+  at::set_num_threads(DefaultThreads());
+  exports.Set("call", Napi::Function::New(env, CallOp));
+  exports.Set("schemas", Napi::Function::New(env, ListSchemas));
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
+  exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
+  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
+  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  return exports;
+}
+
+}  // namespace inkwell
+
+static Napi::Object InitInkwell(Napi::Env env, Napi::Object exports) { return inkwell::Init(env, exports); }
+
+NODE_API_MODULE(inkwell, InitInkwell)
