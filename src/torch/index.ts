@@ -1,0 +1,13 @@
+/**
+ * inkwell's tensor engine: `import { torch } from 'inkwell'`, then `torch.zeros(...)`, `torch.nn.Conv3d`,
+ * `torch.optim.SGD`, `torch.F.conv3d`, `torch.tidy(...)`.
+ */
+export { Tensor, type Device, type MemoryFormat, type TensorLike } from './tensor.js';
+export { type DType, DTYPES } from './dtype.js';
+export { tidy, keep, scope, unscoped, memory, DisposeScope, type MemoryInfo } from './scope.js';
+export { noGrad, enableGrad, isGradEnabled } from './autograd.js';
+export { setNumThreads, getNumThreads, cuda, buildInfo } from './runtime.js';
+export * from './ops/creation.js';
+export * from './ops/shape.js';
+export * as F from './ops/functional.js';
+export * as nn from './nn/index.js';

@@ -1,0 +1,64 @@
+/**
+ * The native addon (native/), loaded once. Everything that touches libtorch goes through `native.call`
+ * (the generic dispatcher entry point) or the few special entry points typed here.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DType } from './dtype.js';
+
+/** An opaque native tensor reference (see native/inkwell.h). */
+export interface TensorHandle {
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly shape: number[];
+  readonly strides: number[];
+  readonly dtype: DType;
+  readonly device: string;
+  requiresGrad: boolean;
+  readonly isLeaf: boolean;
+  readonly gradFn: string | null;
+  grad(): TensorHandle | null;
+  setGrad(g: TensorHandle | null): void;
+  isContiguous(memoryFormat?: string): boolean;
+  sameStorage(other: TensorHandle): boolean;
+  storageOffset(): number;
+}
+
+export type NativeValue = TensorHandle | number | boolean | string | null | NativeValue[];
+
+export interface NativeAddon {
+  call(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown> | null, discardResult?: boolean): NativeValue | undefined;
+  schemas(prefix?: string): { name: string; overload: string; schema: string }[];
+  fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: readonly number[], dtype: DType, device?: string): TensorHandle;
+  toBuffer(t: TensorHandle): ArrayBuffer;
+  backward(tensors: TensorHandle[], grads: (TensorHandle | null)[], retainGraph?: boolean, createGraph?: boolean): void;
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  manualSeed(seed: number | bigint): void;
+  getRngState(): TensorHandle;
+  setRngState(state: TensorHandle): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  stats(): { liveTensors: number; liveBytes: number };
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  buildInfo(): { torchVersion: string; parallel: string; config: string };
+  TensorHandle: abstract new () => TensorHandle;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// dist/src/torch -> repo root
+const root = join(here, '..', '..', '..');
+const addonPath = join(root, 'native', 'build', 'Release', 'inkwell.node');
+
+function loadAddon(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(`inkwell: the native addon is not built (${addonPath} is missing); run 'npm run bootstrap' in ${root}`);
+  }
+  const require = createRequire(import.meta.url);
+  return require(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = loadAddon();

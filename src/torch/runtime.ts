@@ -1,0 +1,20 @@
+/** Threads, devices and build facts of the libtorch underneath. */
+import { native } from './native.js';
+
+/** Intra-op threads libtorch uses (all cores by default; INKWELL_NUM_THREADS overrides at load). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+};
+
+/** libtorch's version and its parallel/BLAS configuration (what `torch.__config__.show()` prints). */
+export function buildInfo(): { torchVersion: string; parallel: string; config: string } {
+  return native.buildInfo();
+}
