@@ -15,7 +15,7 @@ function checkRank(op: string, x: Tensor, spatial: 1 | 2 | 3): void {
 }
 
 function expand(op: string, v: IntN, n: number, what: string): number[] {
-  const out = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+  const out = typeof v === 'number' ? new Array<number>(n).fill(v) : Array.isArray(v) ? [...v] : [NaN];
   if (out.length !== n || out.some((x) => !Number.isInteger(x) || x < 0)) {
     throw new Error(`${op}: ${what} must be a non-negative integer or ${n} of them, got ${JSON.stringify(v)}`);
   }
