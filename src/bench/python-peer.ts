@@ -1,0 +1,67 @@
+/**
+ * The PyTorch column of side-by-side benchmarks: a long-lived Python process (Debian's python3-torch) that
+ * times named cases on request, so that TS and PyTorch repetitions interleave within one run.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const TORCH_PYTHON = process.env['INKWELL_TORCH_PYTHON'] ?? '/usr/bin/python3';
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Null (with the reason) when /usr/bin/python3 cannot import torch. */
+export function pythonTorchMissing(): string | null {
+  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
+  return r.status === 0 ? null : `PyTorch not found at ${TORCH_PYTHON} (install Debian's python3-torch): PyTorch column skipped`;
+}
+
+export class PythonPeer {
+  readonly #proc: ChildProcessWithoutNullStreams;
+  readonly #lines: Interface;
+  readonly #pending: ((line: string) => void)[] = [];
+  #stderr = '';
+
+  private constructor(script: string, args: string[]) {
+    this.#proc = spawn(TORCH_PYTHON, [join(root, 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc.stderr.on('data', (d: Buffer) => { this.#stderr += d.toString(); });
+    this.#lines = createInterface({ input: this.#proc.stdout });
+    this.#lines.on('line', (line) => this.#pending.shift()?.(line));
+  }
+
+  /** Starts `bench/<script>` and waits for its ready line. */
+  static async start(script: string, args: string[] = []): Promise<{ peer: PythonPeer; info: Record<string, unknown> }> {
+    const peer = new PythonPeer(script, args);
+    const info = await peer.#next();
+    return { peer, info };
+  }
+
+  #next(): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`PyTorch benchmark peer exited (${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      this.#proc.once('exit', onExit);
+      this.#pending.push((line) => {
+        this.#proc.off('exit', onExit);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+    });
+  }
+
+  /** Times `reps` runs of `name` in PyTorch; milliseconds per run. */
+  async time(name: string, reps: number, extra: Record<string, unknown> = {}): Promise<number[]> {
+    this.#proc.stdin.write(JSON.stringify({ case: name, reps, ...extra }) + '\n');
+    const reply = await this.#next();
+    return reply['ms'] as number[];
+  }
+
+  close(): void {
+    this.#proc.stdin.write(JSON.stringify({ quit: true }) + '\n');
+    this.#proc.stdin.end();
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

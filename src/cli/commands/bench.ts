@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
+
+function printEngine(r: EngineBenchResult): void {
+  const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),
+    c.ratio === null ? '-' : c.ratio.toFixed(3), c.gflops.toFixed(1)]);
+  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'GFLOP/s'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(head));
+  for (const row of rows) console.log(line(row));
+  console.log(`threads ${r.threads}, libtorch ${r.torch_version}${r.peak_gflops ? `, CPU peak ~${r.peak_gflops.toFixed(0)} GFLOP/s (AVX2 FMA)` : ''}`);
+  if (r.notice) console.log(r.notice);
+}
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks, side by side with PyTorch where it applies');
+  bench.command('engine')
+    .description('binding overhead on 3D ResNet layers: inkwell vs PyTorch, same libtorch and threads')
+    .option('--json', 'print JSON {"cases": [{"name", "ts_ms", "torch_ms", "ratio", "gflops"}]}')
+    .option('--rounds <n>', 'interleaved rounds (median over rounds x reps)', '5')
+    .action(async (o: { json?: boolean; rounds: string }) => {
+      const r = await benchEngine({ rounds: Number(o.rounds), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
+      if (o.json) console.log(JSON.stringify(r, null, 1));
+      else printEngine(r);
+    });
+}
