@@ -1,0 +1,4 @@
+/**
+ * inkwell's library entry: `import { torch, ssl, data, models } from 'inkwell'`.
+ */
+export * as torch from './torch/index.js';
