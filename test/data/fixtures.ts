@@ -95,7 +95,7 @@ export function plane(z: number, h: number, w: number, bits: 8 | 16): Uint8Array
 export async function writeImage(path: string, data: Uint8Array | Uint16Array, h: number, w: number, opts: { tiffCompression?: 'none' | 'lzw' | 'deflate' } = {}): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   let img = sharp(data, { raw: { width: w, height: h, channels: 1 } });
-  if (data instanceof Uint16Array) img = img.toColourspace('grey16');
+  img = img.toColourspace(data instanceof Uint16Array ? 'grey16' : 'b-w');
   if (path.endsWith('.tif')) await img.tiff({ compression: opts.tiffCompression ?? 'none' }).toFile(path);
   else if (path.endsWith('.png')) await img.png().toFile(path);
   else await img.jpeg({ quality: 100 }).toFile(path);
