@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Augmenter } from '../../src/data/augment/compose.js';
+import { kaggleAugmentations, seedAugmentations } from '../../src/data/augment/presets.js';
+import { Rng } from '../../src/data/augment/random.js';
+import { benchAugment } from '../../src/data/bench-augment.js';
+import type { AugmentConfig, Crop } from '../../src/data/augment/types.js';
+
+function tile(depth: number, size: number): Crop {
+  const r = new Rng(11);
+  const data = new Float32Array(depth * size * size).map(() => Math.floor(r.next() * 256));
+  const label = new Uint8Array(size * size).map(() => (r.next() < 0.2 ? 1 : 0));
+  return { data, depth, height: size, width: size, label };
+}
+
+test('presets are plain JSON: a round trip gives identical augmentations', () => {
+  for (const cfg of [seedAugmentations(), kaggleAugmentations()]) {
+    const copy = JSON.parse(JSON.stringify(cfg)) as AugmentConfig;
+    assert.deepEqual(copy, cfg);
+    const t = tile(22, 32);
+    assert.deepEqual(new Augmenter(copy).apply(t, 5).data, new Augmenter(cfg).apply(t, 5).data);
+  }
+});
+
+test('the Kaggle preset keeps depth and labels aligned in shape', () => {
+  const aug = new Augmenter(kaggleAugmentations());
+  for (let seed = 0; seed < 10; seed++) {
+    const out = aug.apply(tile(22, 32), seed);
+    assert.equal(out.depth, 22);
+    assert.equal((out.label as Uint8Array).length, out.height * out.width);
+    assert.ok(out.data.every((v) => v >= 0 && v <= 1));
+  }
+});
+
+test('config errors name the op, the field and what was expected', () => {
+  assert.throws(() => new Augmenter({ ops: [{ type: 'flipp' } as never] }), /ops\[0\] has unknown type "flipp"/);
+  assert.throws(() => new Augmenter({ ops: [{ type: 'hflip', p: 2 }] }), /ops\[0\] \(hflip\)\.p must be <= 1, got 2/);
+  assert.throws(() => new Augmenter({ ops: [{ type: 'shiftScaleRotate', rotat: 4 } as never] }), /unknown field 'rotat'/);
+  assert.throws(() => new Augmenter({ ops: [{ type: 'gaussianBlur', blurLimit: [3, 6] }] }), /blurLimit must hold odd sizes/);
+  assert.throws(() => new Augmenter({ ops: [{ type: 'oneOf', ops: [{ type: 'gaussNoise', varLimit: [5, 1] }] }] }), /ops\[0\] \(oneOf\)\.ops\[0\] \(gaussNoise\)\.varLimit must have low <= high/);
+  assert.throws(() => new Augmenter({ ops: [], extra: 1 } as never), /unknown field 'extra'/);
+  assert.throws(() => new Augmenter(seedAugmentations()).apply({ data: new Float32Array(5), depth: 1, height: 2, width: 2 }, 0), /crop data must be a Float32Array of 1x2x2/);
+});
+
+test('benchAugment reports crops per second for two-view seed crops', () => {
+  const r = benchAugment({ runs: 1, cropsPerRun: 3, size: 32 });
+  assert.equal(r.pipeline, 'seed');
+  assert.ok(r.crops_per_s > 0 && r.ms_per_two_view_crop > 0);
+  assert.deepEqual(r.view, [20, 32, 32]);
+  assert.deepEqual(r.tile, [22, 32, 32]);
+});
