@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerConvert } from './convert.js';
+import { registerCrop } from './crop.js';
+import { registerInspect } from './inspect.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerBench];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerBench];
