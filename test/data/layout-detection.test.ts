@@ -10,7 +10,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { detectDataset, detectLayout, type LayerStackDataset } from '../../src/data/layout.js';
 import { Volume } from '../../src/data/volume.js';
-import { plane, rectMask, tempDir, writeJson, writeKaggleFragment, writeMask, writeSegment, writeStack } from './fixtures.js';
+import { plane, rectMask, tempDir, writeJson, writeKaggleFragment, writeMask, writeSegment, writeStack } from './reader-fixtures.js';
 
 const stack = (d: { datasets: unknown[] }, i = 0): LayerStackDataset => d.datasets[i] as LayerStackDataset;
 

@@ -10,7 +10,7 @@ import {
 } from '../../src/data/normalize.js';
 import { Volume } from '../../src/data/volume.js';
 import { createRng } from '../../src/data/rng.js';
-import { rectMask, tempDir, writeImage, writeMask } from './fixtures.js';
+import { rectMask, tempDir, writeImage, writeMask } from './reader-fixtures.js';
 
 const close = (a: number, b: number, eps = 1e-5): boolean => Math.abs(a - b) <= eps;
 

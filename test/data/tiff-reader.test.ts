@@ -10,7 +10,7 @@ import { TiffStripReader } from '../../src/data/io/tiff-strips.js';
 import { openLayer, cropPixels } from '../../src/data/io/layer.js';
 import { decodeBinary, DecodeCache } from '../../src/data/io/image.js';
 import { createRng } from '../../src/data/rng.js';
-import { pythonFixtures, type FixtureEntry, type Fixtures } from './fixtures.js';
+import { pythonFixtures, type FixtureEntry, type Fixtures } from './reader-fixtures.js';
 
 const fx = pythonFixtures('tiff', 'images');
 const skip = typeof fx === 'string' ? fx : false;

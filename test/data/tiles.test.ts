@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contentMap, erodeMask, RectCounter, selectTiles, shuffleTiles, splitRows, tileGrid } from '../../src/data/tiles.js';
 import { createRng } from '../../src/data/rng.js';
-import { rectMask } from './fixtures.js';
+import { rectMask } from './reader-fixtures.js';
 
 /** cv2.erode with a kh x kw rectangle, anchor (kw>>1, kh>>1), pixels outside the image ignored. */
 function erodeReference(m: Uint8Array, h: number, w: number, kh: number, kw: number): Uint8Array {

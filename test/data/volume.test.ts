@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Volume } from '../../src/data/volume.js';
 import { areaResample, scaledLength } from '../../src/data/io/resample.js';
-import { pixel, plane, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment, writeStack } from './fixtures.js';
+import { pixel, plane, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment, writeStack } from './reader-fixtures.js';
 
 function subBlock(data: ArrayLike<number>, shape: [number, number, number], z0: number, z1: number, y0: number, y1: number, x0: number, x1: number): number[] {
   const [, H, W] = shape;

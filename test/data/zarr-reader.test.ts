@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ZarrVolume, detectChunkSeparator } from '../../src/data/io/zarr.js';
 import { Volume } from '../../src/data/volume.js';
 import { createRng } from '../../src/data/rng.js';
-import { pythonFixtures, tempDir, type FixtureEntry, type Fixtures } from './fixtures.js';
+import { pythonFixtures, tempDir, type FixtureEntry, type Fixtures } from './reader-fixtures.js';
 
 const fx = pythonFixtures('zarr');
 const skip = typeof fx === 'string' ? fx : false;

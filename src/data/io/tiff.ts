@@ -100,7 +100,8 @@ export async function readTiffInfo(path: string): Promise<TiffInfo> {
     const head = await readExact(fh, path, 0, Math.min(16, fileSize), 'the header');
     const order = head.toString('latin1', 0, 2);
     if (order !== 'II' && order !== 'MM') {
-      throw new Error(`readTiffInfo: ${path} is not a TIFF (first bytes ${JSON.stringify(order)}, expected "II" or "MM")`);
+      const hex = [...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+      throw new Error(`readTiffInfo: ${path} is not a TIFF (starts with bytes ${hex}, expected "II" or "MM" = 49 49 or 4d 4d)`);
     }
     const le = order === 'II';
     const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
@@ -125,7 +126,7 @@ export async function readTiffInfo(path: string): Promise<TiffInfo> {
       throw new Error(`readTiffInfo: ${path} has TIFF version ${magic}, expected 42 (TIFF) or 43 (BigTIFF)`);
     }
     if (ifdOffset < 8 || ifdOffset >= fileSize) {
-      throw new Error(`readTiffInfo: ${path} points to its first directory at byte ${ifdOffset}, outside the file (${fileSize} bytes)`);
+      throw new Error(`readTiffInfo: ${path} is truncated or corrupt: its first directory is at byte ${ifdOffset}, the file has ${fileSize} bytes`);
     }
     const countSize = bigTiff ? 8 : 2;
     const entrySize = bigTiff ? 20 : 12;

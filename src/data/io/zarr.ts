@@ -81,12 +81,38 @@ export async function detectChunkSeparator(arrayDir: string, ndim: number): Prom
   return null;
 }
 
-/** A read-only view of the file store that serves one array's `.zarray` with a corrected separator. */
-class SeparatorFixStore implements AsyncReadable {
-  constructor(private readonly inner: FileSystemStore, private readonly zarrayKey: string, private readonly patched: Uint8Array) {}
+/**
+ * Checks a blosc frame's header against the file: blosc 1.x headers are 16 bytes, with the uncompressed size
+ * at bytes 4-7 and the whole frame's size at bytes 12-15 (c-blosc README_HEADER.rst). A chunk file cut short
+ * otherwise decodes "successfully" into garbage past its end in the WASM decoder.
+ */
+export function bloscFrameProblem(bytes: Uint8Array, expectedBytes: number): string | null {
+  if (bytes.length < 16) return `${bytes.length} bytes, shorter than a blosc header (16)`;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const nbytes = dv.getUint32(4, true);
+  const cbytes = dv.getUint32(12, true);
+  if (cbytes !== bytes.length) return `blosc header announces ${cbytes} bytes, the file has ${bytes.length} (truncated?)`;
+  if (nbytes !== expectedBytes) return `blosc header announces ${nbytes} decoded bytes, expected ${expectedBytes}`;
+  return null;
+}
+
+/**
+ * A read-only view of the file store that serves one array's `.zarray` with a corrected separator and
+ * checks blosc chunk frames before they reach the decoder.
+ */
+class CheckedStore implements AsyncReadable {
+  constructor(
+    private readonly inner: FileSystemStore, private readonly zarrayKey: string, private readonly patched: Uint8Array,
+    private readonly bloscChunkBytes: number | null,
+  ) {}
   async get(key: AbsolutePath, opts?: GetOptions): Promise<Uint8Array | undefined> {
     if (key === this.zarrayKey) return this.patched;
-    return this.inner.get(key, opts);
+    const bytes = await this.inner.get(key, opts);
+    if (bytes !== undefined && this.bloscChunkBytes !== null && !key.endsWith('/.zarray') && !key.endsWith('/.zattrs') && !key.endsWith('/.zgroup')) {
+      const problem = bloscFrameProblem(bytes, this.bloscChunkBytes);
+      if (problem !== null) throw new Error(problem);
+    }
+    return bytes;
   }
   async getRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
     return this.inner.getRange(key, range, opts);
@@ -137,7 +163,11 @@ export class ZarrVolume {
     const store = new FileSystemStore(path);
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
-    const readable = new SeparatorFixStore(store, zarrayKey, patched);
+    const compressor = meta['compressor'] as { id?: unknown } | null | undefined;
+    const itemSize = /[ui]2$/.test(String(meta['dtype'])) ? 2 : 1;
+    const bloscChunkBytes = compressor?.id === 'blosc' && meta['filters'] == null
+      ? (chunks as number[]).reduce((a, b) => a * b, 1) * itemSize : null;
+    const readable = new CheckedStore(store, zarrayKey, patched, bloscChunkBytes);
     let array: zarr.Array<zarr.DataType, AsyncReadable>;
     try {
       const loc = zarr.root(readable);

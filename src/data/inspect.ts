@@ -1,0 +1,87 @@
+/**
+ * `inkwell inspect`'s library side: what a dataset folder holds, checked (every layer's header, the mask's
+ * and labels' sizes) and summarised as JSON.
+ */
+import { relative, resolve } from 'node:path';
+import type { PixelDType } from './io/layer.js';
+import { detectLayout, type Dataset, type DatasetLayout, type DetectOptions } from './layout.js';
+import { Volume } from './volume.js';
+
+export interface DatasetFiles {
+  /** Layer files in layer-number order (a Zarr volume lists its array folder). */
+  layers: string[];
+  mask: string | null;
+  inklabels: string | null;
+  ir: string | null;
+  meta: string | null;
+}
+
+export interface DatasetInfo {
+  layout: DatasetLayout;
+  id: string;
+  /** Number of layers (z-slices). */
+  layers: number;
+  /** Size on disk, in pixels. */
+  height: number;
+  width: number;
+  /** Element type as stored. */
+  dtype: PixelDType;
+  /** Fraction of the image inside the mask; null without a mask. */
+  maskCoverage: number | null;
+  /** Ink pixels / mask pixels (the whole image when there is no mask); null without labels. */
+  inkFraction: number | null;
+  reversed: boolean;
+  /** Paths relative to the inspected folder. */
+  files: DatasetFiles;
+}
+
+async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
+  const rel = (p: string | null): string | null => (p === null ? null : relative(base, p) || '.');
+  // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first.
+  const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep' });
+  try {
+    const mask = await vol.readMask();
+    const labels = await vol.readInkLabels();
+    const n = vol.sourceHeight * vol.sourceWidth;
+    let maskCount = n;
+    if (mask) {
+      maskCount = 0;
+      for (let i = 0; i < n; i++) maskCount += mask[i]!;
+    }
+    let inkFraction: number | null = null;
+    if (labels) {
+      let ink = 0;
+      for (let i = 0; i < n; i++) if (labels[i] !== 0 && (!mask || mask[i] !== 0)) ink++;
+      inkFraction = ink / maskCount;
+    }
+    const files: DatasetFiles = d.layout === 'zarr'
+      ? { layers: [rel(d.root)!], mask: null, inklabels: null, ir: null, meta: null }
+      : { layers: d.layers.map((l) => rel(l.path)!), mask: rel(d.mask), inklabels: rel(d.inklabels), ir: rel(d.ir), meta: rel(d.meta) };
+    return {
+      layout: d.layout,
+      id: d.id,
+      layers: vol.depth,
+      height: vol.sourceHeight,
+      width: vol.sourceWidth,
+      dtype: vol.sourceDtype,
+      maskCoverage: mask ? maskCount / n : null,
+      inkFraction,
+      reversed: d.reversed,
+      files,
+    };
+  } finally {
+    await vol.close();
+  }
+}
+
+/**
+ * Detects the layout at `path` and describes each dataset: one object for a single dataset, an array (one
+ * entry per segment) for a folder of segments. Throws a clear Error for inconsistent data.
+ */
+export async function inspectDataset(path: string, opts: DetectOptions = {}): Promise<DatasetInfo | DatasetInfo[]> {
+  const found = await detectLayout(path, opts);
+  const base = resolve(path);
+  const infos: DatasetInfo[] = [];
+  for (const d of found.datasets) infos.push(await inspectOne(d, base));
+  return found.layout === 'segment-folder' ? infos : infos[0]!;
+}
