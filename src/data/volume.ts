@@ -112,9 +112,10 @@ export class Volume {
 
   /** Opens a dataset folder (or an already detected dataset) as a volume view; checks its layers' sizes. */
   static async open(source: string | Dataset, opts: VolumeOptions = {}): Promise<Volume> {
-    const dataset = typeof source === 'string' ? await detectDataset(source, opts, 'Volume.open') : source;
+    let dataset = typeof source === 'string' ? await detectDataset(source, opts, 'Volume.open') : source;
     if (typeof source !== 'string' && opts.reversed !== undefined && dataset.layout !== 'zarr') {
-      dataset.reversed = typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id);
+      // A copy: the caller's dataset object keeps its own flag.
+      dataset = { ...dataset, reversed: typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id) };
     }
     const cache = new DecodeCache(opts.cacheBytes);
     if (dataset.layout === 'zarr') {

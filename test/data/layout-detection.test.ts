@@ -129,6 +129,13 @@ test('folders of segments: <scroll>.volpkg/paths/<id>, and a plain folder of seg
   assert.equal(d.layout, 'segment-folder');
   assert.deepEqual(d.datasets.map((x) => x.id), ['a1', 'b2']);
   await assert.rejects(detectDataset(dir), /holds 2 datasets \(a1, b2\), expected one/);
+  // Kaggle's train/ folder: one fragment per sub-folder (inklabels_rle.csv is not an image and is ignored).
+  const train = join(tempDir(), 'train');
+  for (const id of ['1', '2', '3']) await writeKaggleFragment(join(train, id), { layers: 2 });
+  writeFileSync(join(train, '1', 'inklabels_rle.csv'), 'Id,Predicted\n');
+  const k = await detectLayout(train);
+  assert.deepEqual(k.datasets.map((x) => [x.layout, x.id]), [['kaggle-fragment', '1'], ['kaggle-fragment', '2'], ['kaggle-fragment', '3']]);
+  assert.equal(basename(stack(k).inklabels!), 'inklabels.png');
 });
 
 test('reversed layer order comes from inkwell-manifest.json (here or in the parent) or from the flag', async () => {
