@@ -1,0 +1,93 @@
+/**
+ * Training checkpoints: everything needed to continue a run exactly (modules, optimiser, scheduler, libtorch's
+ * RNG state, epoch/step, the resolved config), in PyTorch's `.pth` format. The encoder's weights sit under
+ * 'state_dict' as in kenshohara's checkpoints, so `inkwell embed --weights epoch_0003.pth` and PyTorch's
+ * `torch.load(f)['state_dict']` read them directly; the other modules sit under 'modules'.
+ */
+import * as torch from '../torch/index.js';
+import type { nn } from '../torch/index.js';
+import type { optim } from '../torch/index.js';
+import type { SaveValue } from '../torch/index.js';
+
+export interface TrainingState {
+  epoch: number;
+  step: number;
+  /** Modules by name; `encoder` (if present) is also written as the top-level 'state_dict'. */
+  modules: Record<string, nn.Module>;
+  optimizer?: { stateDict(): optim.OptimizerStateDict; loadStateDict(sd: optim.OptimizerStateDictLike): void };
+  scheduler?: optim.LRScheduler;
+  config: unknown;
+  /** Anything else the trainer needs back (e.g. the last good loss). */
+  extra?: Record<string, SaveValue>;
+}
+
+/** Writes `state` atomically to `path` (a reader sees the previous file or this one, never half of it). */
+export async function saveTrainingCheckpoint(path: string, state: TrainingState): Promise<void> {
+  const rng = torch.getRngState();
+  try {
+    const modules: Record<string, SaveValue> = {};
+    for (const [name, m] of Object.entries(state.modules)) modules[name] = m.stateDict();
+    const value: Record<string, SaveValue> = {
+      epoch: state.epoch,
+      step: state.step,
+      ...(state.modules['encoder'] ? { state_dict: state.modules['encoder'].stateDict() } : {}),
+      modules,
+      rng: { torch: rng },
+      config: JSON.stringify(state.config),
+      ...(state.optimizer ? { optimizer: state.optimizer.stateDict() as unknown as SaveValue } : {}),
+      ...(state.scheduler ? { scheduler: state.scheduler.stateDict() as unknown as SaveValue } : {}),
+      ...(state.extra ? { extra: state.extra } : {}),
+    };
+    await torch.save(path, value);
+  } finally {
+    rng.dispose();
+  }
+}
+
+export interface RestoredState {
+  epoch: number;
+  step: number;
+  config: unknown;
+  extra: Map<unknown, unknown>;
+}
+
+/**
+ * Loads `path` into the given modules/optimiser/scheduler (strictly: the architecture must match) and restores
+ * libtorch's RNG state, so that the next epoch draws the same numbers as an uninterrupted run would.
+ */
+export async function loadTrainingCheckpoint(path: string, into: Omit<TrainingState, 'epoch' | 'step' | 'config' | 'extra'>): Promise<RestoredState> {
+  const { value } = await torch.load(path);
+  return torch.tidy(() => {
+    if (!(value instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): not an inkwell training checkpoint (top level is not a dict)`);
+    const modules = value.get('modules');
+    if (!(modules instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no 'modules' entry (is this an inkwell training checkpoint?)`);
+    for (const [name, m] of Object.entries(into.modules)) {
+      const sd = modules.get(name);
+      if (!(sd instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no weights for module '${name}' (has: ${[...modules.keys()].join(', ')})`);
+      try {
+        m.loadStateDict(sd as Map<string, torch.Tensor>);
+      } catch (err) {
+        throw new Error(`loadTrainingCheckpoint(${path}): module '${name}': ${(err as Error).message}`);
+      }
+    }
+    if (into.optimizer) {
+      const o = value.get('optimizer');
+      if (!o) throw new Error(`loadTrainingCheckpoint(${path}): no optimizer state`);
+      into.optimizer.loadStateDict(o as Map<unknown, unknown>);
+    }
+    if (into.scheduler) {
+      const s = value.get('scheduler');
+      if (!(s instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no scheduler state`);
+      into.scheduler.loadStateDict(Object.fromEntries(s as Map<string, unknown>));
+    }
+    const rng = (value.get('rng') as Map<string, unknown> | undefined)?.get('torch');
+    if (rng instanceof torch.Tensor) torch.setRngState(rng);
+    const configText = value.get('config');
+    return {
+      epoch: Number(value.get('epoch')),
+      step: Number(value.get('step')),
+      config: typeof configText === 'string' ? JSON.parse(configText) : null,
+      extra: (value.get('extra') as Map<unknown, unknown> | undefined) ?? new Map(),
+    };
+  });
+}
