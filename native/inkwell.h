@@ -14,6 +14,7 @@ namespace inkwell {
 // context-aware and loads in worker_threads (field notes, section 7).
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
+  Napi::FunctionReference pg_ctor;
 };
 
 extern std::atomic<int64_t> g_live_tensors;
@@ -71,5 +72,8 @@ std::vector<at::Tensor> ToTensorList(Napi::Env env, const Napi::Value& v, const 
 // call(name, overload, args[], kwargs?, discardResult?) and schemas(): see dispatch.cc.
 Napi::Value CallOp(const Napi::CallbackInfo& info);
 Napi::Value ListSchemas(const Napi::CallbackInfo& info);
+
+// initProcessGroup and the process-group handle (distributed.cc; present when built with Gloo).
+void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace inkwell

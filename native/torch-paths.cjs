@@ -27,7 +27,12 @@ else if (what === 'libs') {
   // CUDA builds of libtorch put the CUDA kernels in libtorch_cuda: link it so that its dispatcher entries register.
   const cuda = existsSync(join(lib, 'libtorch_cuda.so')) ? ' -ltorch_cuda' : '';
   console.log(`-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10${cuda} -Wl,--as-needed -Wl,-rpath,${lib}`);
+} else if (what === 'defines') {
+  // c10d's Gloo process group needs Gloo's headers (Debian: libgloo-dev; pip torch wheels ship them).
+  const gloo = [...include, '/usr/include'].some((dir) => existsSync(join(dir, 'gloo', 'algorithm.h')))
+    && include.some((dir) => existsSync(join(dir, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')));
+  console.log(gloo ? 'INKWELL_WITH_GLOO' : 'INKWELL_NO_GLOO');
 } else {
-  console.error('usage: torch-paths.cjs include|lib|libs');
+  console.error('usage: torch-paths.cjs include|lib|libs|defines');
   process.exit(2);
 }

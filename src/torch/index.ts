@@ -14,3 +14,4 @@ export * as nn from './nn/index.js';
 export { save, load, readStateDict, loadNpy, saveNpy, saveNpySync, type SaveValue, type LoadedValue, type LoadStateDictOptions } from './checkpoint.js';
 export * as serialization from './serialization/index.js';
 export * as optim from './optim/index.js';
+export * as distributed from './distributed.js';

@@ -46,6 +46,20 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   buildInfo(): { torchVersion: string; parallel: string; config: string };
   TensorHandle: abstract new () => TensorHandle;
+  /** Present when the addon was built with Gloo (c10d). */
+  initProcessGroup?(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
+  /** Space-separated backends compiled in ('' when none). */
+  distributedBackends: string;
+}
+
+export interface ProcessGroupHandle {
+  readonly rank: number;
+  readonly size: number;
+  allreduce(tensors: TensorHandle[], op: string): Promise<void>;
+  broadcast(tensors: TensorHandle[], root: number): Promise<void>;
+  allgather(t: TensorHandle): Promise<TensorHandle[]>;
+  barrier(): Promise<void>;
+  shutdown(): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,105 @@
+/**
+ * torch.distributed over libtorch's c10d (the engine behind PyTorch's DDP): a TCPStore rendezvous and a Gloo
+ * process group on CPU. Collectives are async (they run off the event loop) and reject within the group's
+ * timeout when a peer dies. Ranks and addresses come from options or from the standard launcher variables
+ * (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), as torchrun, Slurm scripts or Kubernetes set them.
+ */
+import { native, type ProcessGroupHandle } from './native.js';
+import { Tensor } from './tensor.js';
+
+export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
+
+export interface InitOptions {
+  backend?: 'gloo' | 'nccl';
+  rank?: number;
+  worldSize?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** Rendezvous and collective timeout (default 5 minutes, as PyTorch's). */
+  timeoutMs?: number;
+}
+
+export interface LaunchEnv {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+function envInt(name: string, env: NodeJS.ProcessEnv): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`distributed: ${name}=${v} is not a non-negative integer`);
+  return n;
+}
+
+/** The launcher's variables, or null when WORLD_SIZE is not set (a single-process run). */
+export function launchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | null {
+  const worldSize = envInt('WORLD_SIZE', env);
+  if (worldSize === undefined) return null;
+  const rank = envInt('RANK', env);
+  if (rank === undefined) throw new Error('distributed: WORLD_SIZE is set but RANK is not');
+  return {
+    rank, worldSize, localRank: envInt('LOCAL_RANK', env) ?? rank,
+    masterAddr: env['MASTER_ADDR'] ?? '127.0.0.1', masterPort: envInt('MASTER_PORT', env) ?? 29500,
+  };
+}
+
+export class ProcessGroup {
+  constructor(private readonly handle: ProcessGroupHandle) {}
+  get rank(): number { return this.handle.rank; }
+  get size(): number { return this.handle.size; }
+
+  /** Reduces `tensors` in place across ranks; 'avg' is a sum divided by the world size (Gloo has no AVG). */
+  async allreduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Promise<void> {
+    await this.handle.allreduce(tensors.map((t) => t.handle), op === 'avg' ? 'sum' : op);
+    if (op === 'avg' && this.size > 1) for (const t of tensors) t.div_(this.size);
+  }
+
+  /** Overwrites `tensors` on every rank with rank `root`'s values. */
+  async broadcast(tensors: readonly Tensor[], root = 0): Promise<void> {
+    await this.handle.broadcast(tensors.map((t) => t.handle), root);
+  }
+
+  /** Every rank's `t` (same shape everywhere), in rank order; new tensors owned by the current scope. */
+  async allgather(t: Tensor): Promise<Tensor[]> {
+    const handles = await this.handle.allgather(t.handle);
+    return handles.map((h) => Tensor.fromHandle(h));
+  }
+
+  async barrier(): Promise<void> {
+    await this.handle.barrier();
+  }
+
+  shutdown(): void {
+    this.handle.shutdown();
+  }
+}
+
+/** Backends this build of the addon can use. */
+export function availableBackends(): string[] {
+  return native.distributedBackends.split(' ').filter((b) => b.length > 0);
+}
+
+/** Joins (rank 0: hosts) the rendezvous and returns the process group once every rank has arrived. */
+export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
+  const env = launchEnv();
+  const backend = opts.backend ?? 'gloo';
+  if (!native.initProcessGroup || !availableBackends().includes(backend)) {
+    throw new Error(`initProcessGroup: backend '${backend}' is not built into this addon (available: ${availableBackends().join(', ') || 'none'}; Gloo needs Debian's libgloo-dev at build time)`);
+  }
+  const rank = opts.rank ?? env?.rank;
+  const worldSize = opts.worldSize ?? env?.worldSize;
+  if (rank === undefined || worldSize === undefined) {
+    throw new Error('initProcessGroup: rank and worldSize must be given, or RANK and WORLD_SIZE set by the launcher');
+  }
+  const handle = await native.initProcessGroup({
+    backend, rank, worldSize,
+    masterAddr: opts.masterAddr ?? env?.masterAddr ?? '127.0.0.1',
+    masterPort: opts.masterPort ?? env?.masterPort ?? 29500,
+    timeoutMs: opts.timeoutMs ?? 300_000,
+  });
+  return new ProcessGroup(handle);
+}

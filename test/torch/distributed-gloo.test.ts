@@ -1,0 +1,71 @@
+/**
+ * c10d process groups over Gloo, on loopback: two worker processes started by the test itself through the
+ * standard launcher variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) run each collective; when one
+ * dies, the other's collective fails with an error within the timeout instead of hanging.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as torch from '../../src/torch/index.js';
+import { FIXTURES } from '../helpers/python.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+interface WorkerResult { code: number | null; out: Record<string, unknown> | null; stderr: string }
+
+function runWorkers(mode: string, worldSize: number, port: number, timeoutMs: number): Promise<WorkerResult[]> {
+  return Promise.all(Array.from({ length: worldSize }, (_, rank) => new Promise<WorkerResult>((resolve) => {
+    const child = spawn(process.execPath, [join(FIXTURES, 'dist_worker.mjs'), mode], {
+      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TIMEOUT_MS: String(timeoutMs), INKWELL_NUM_THREADS: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(kill);
+      const line = stdout.trim().split('\n').at(-1);
+      resolve({ code, out: line ? JSON.parse(line) as Record<string, unknown> : null, stderr });
+    });
+  })));
+}
+
+const gloo = torch.distributed.availableBackends().includes('gloo');
+
+describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built without Gloo' }, () => {
+  it('reads the launcher variables', () => {
+    assert.equal(torch.distributed.launchEnv({}), null);
+    assert.deepEqual(torch.distributed.launchEnv({ RANK: '1', WORLD_SIZE: '4', MASTER_ADDR: 'h', MASTER_PORT: '1234' }),
+      { rank: 1, worldSize: 4, localRank: 1, masterAddr: 'h', masterPort: 1234 });
+    assert.throws(() => torch.distributed.launchEnv({ WORLD_SIZE: '2' }), /RANK is not/);
+  });
+
+  it('allreduce, average, broadcast, allgather and barrier across 2 processes', async () => {
+    const results = await runWorkers('collectives', 2, await freePort(), 20_000);
+    for (const [rank, r] of results.entries()) {
+      assert.equal(r.code, 0, `rank ${rank} failed: ${r.stderr}`);
+      assert.deepEqual(r.out, { rank, size: 2, sum: [3, 30], avg: [1.5, 3], broadcast: [42], gathered: [[0, 0], [1, 1]] });
+    }
+  });
+
+  it('a dead peer makes the survivor fail within the timeout, naming the op and its rank', async () => {
+    const results = await runWorkers('die', 2, await freePort(), 5_000);
+    assert.equal(results[1]!.code, 3);
+    const survivor = results[0]!;
+    assert.equal(survivor.code, 0, survivor.stderr);
+    assert.match(String(survivor.out!['error']), /allreduce \(rank 0 of 2\): /);
+    assert.ok(Number(survivor.out!['seconds']) < 15, `took ${survivor.out!['seconds']} s`);
+  });
+});
