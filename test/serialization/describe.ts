@@ -5,13 +5,13 @@
  * Plain JS numbers follow the pickle writer's rule: safe integers (not -0) are ints, the rest floats.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   isStoredTensor, PyFloat, PyGlobalRef, PyOrderedDict, PyTuple, type PyWritable, TorchDevice, TorchDType, TorchStorage,
 } from '../../src/torch/serialization/index.js';
-import { hasTorchPython, makeFixtures, runPython } from '../helpers/python.js';
+import { FIXTURES, hasTorchPython, makeFixtures, runPython } from '../helpers/python.js';
 
 export type Described = { [key: string]: unknown };
 
@@ -73,11 +73,24 @@ export interface Fixtures {
 
 let fixtures: Fixtures | undefined;
 
-/** The PyTorch-written fixtures (made once per test process), or undefined without PyTorch. */
+/**
+ * The PyTorch-written fixtures, or undefined without PyTorch. Made once per version of the fixture script and
+ * shared by the test files (each runs in its own process): made in a fresh folder, then renamed into place, so
+ * that concurrent test processes never see a half-made set.
+ */
 export function torchFixtures(): Fixtures | undefined {
   if (!hasTorchPython()) return undefined;
   if (fixtures === undefined) {
-    const dir = makeFixtures('serialization_fixtures.py', 'make');
+    const script = readFileSync(join(FIXTURES, 'serialization_fixtures.py'));
+    const dir = join(tmpdir(), `inkwell-serialization-fixtures-${sha256(script).slice(0, 16)}`);
+    if (!existsSync(join(dir, 'expected.json'))) {
+      const made = makeFixtures('serialization_fixtures.py', 'make');
+      try {
+        renameSync(made, dir);
+      } catch {
+        rmSync(made, { recursive: true, force: true }); // another process put its copy in place first
+      }
+    }
     fixtures = { dir, expected: JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Fixtures['expected'] };
   }
   return fixtures;
@@ -90,13 +103,17 @@ export interface Verified {
   zip?: { entries: { name: string; stored: boolean; aligned64: boolean; size: number }[]; crc_ok: boolean; version: string };
 }
 
-/** What PyTorch's torch.load makes of a file. */
-export function torchVerify(path: string): Verified {
-  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'verify', path])) as Verified;
+/** What PyTorch's torch.load makes of each file (one Python start for all). */
+export function torchVerify(...paths: string[]): Verified[] {
+  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'verify', ...paths])) as Verified[];
 }
 
-export function pythonRead<T>(mode: 'read-safetensors' | 'read-npy', path: string): T {
-  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), mode, path])) as T;
+export function pythonReadSafetensors<T>(path: string): T {
+  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'read-safetensors', path])) as T;
+}
+
+export function pythonReadNpy(...paths: string[]): { value: Described; fortran: boolean }[] {
+  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'read-npy', ...paths])) as { value: Described; fortran: boolean }[];
 }
 
 export function tempDir(): string {

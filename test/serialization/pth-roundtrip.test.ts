@@ -8,15 +8,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { DTYPES, DTYPE_SIZE } from '../../src/torch/dtype.js';
 import {
-  encodePth, loadCheckpointFile, pyFloat, PyOrderedDict, pyTuple, type PyWritable, readCheckpointBytes,
+  encodePth, loadCheckpointFile, pyFloat, PyOrderedDict, pyTuple, type PyValue, type PyWritable, readCheckpointBytes,
   saveCheckpointFile, TorchDevice, TorchDType,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
-import { describe, tempDir, torchFixtures, torchVerify } from './describe.js';
+import { describe, tempDir, torchFixtures, torchVerify, type Verified } from './describe.js';
 
 const skip = hasTorchPython() ? false : NO_TORCH_REASON;
 
@@ -76,21 +76,42 @@ test('inkwell .pth -> inkwell: values, float/int distinction and structure survi
   assert.ok(sd instanceof PyOrderedDict && sd.attrs?.get('_metadata') instanceof PyOrderedDict);
 });
 
-test('inkwell .pth -> torch.load: exact values, floats stay floats, shared storage stays shared', { skip }, async () => {
+const RESAVED = ['kinetics_zip.pth', 'kinetics_legacy.pth', 'dtypes_legacy.pth', 'views_zip.pth', 'views_legacy.pth', 'bigendian.pth', 'deflated.pth'];
+
+/** Everything PyTorch has to check, written first and verified with one Python start. */
+interface Written { authored: Verified; layout: Verified; resaved: Map<string, { path: string; original: PyValue; verified: Verified }> }
+let written: Written | undefined;
+
+before(async () => {
+  if (!hasTorchPython()) return;
+  const fx = torchFixtures()!;
   const dir = tempDir();
-  const path = join(dir, 'authored.pth');
-  const value = authored();
-  await saveCheckpointFile(path, value);
-  const v = torchVerify(path);
-  assert.deepStrictEqual(v.value, describe(value));
+  const paths = [join(dir, 'authored.pth'), join(dir, 'my-model.pth')];
+  await saveCheckpointFile(paths[0]!, authored());
+  await saveCheckpointFile(paths[1]!, stateDict());
+  const originals: PyValue[] = [];
+  for (const file of RESAVED) {
+    const loaded = await loadCheckpointFile(join(fx.dir, file), { preserveFloats: true });
+    const out = join(dir, file.replace('_legacy', '_resaved'));
+    await saveCheckpointFile(out, loaded.value);
+    originals.push(loaded.value);
+    paths.push(out);
+  }
+  const v = torchVerify(...paths);
+  written = {
+    authored: v[0]!, layout: v[1]!,
+    resaved: new Map(RESAVED.map((f, i) => [f, { path: paths[i + 2]!, original: originals[i]!, verified: v[i + 2]! }])),
+  };
+});
+
+test('inkwell .pth -> torch.load: exact values, floats stay floats, shared storage stays shared', { skip }, () => {
+  const v = written!.authored;
+  assert.deepStrictEqual(v.value, describe(authored()));
   assert.deepStrictEqual(v.storage_groups, [['shared_a', 'shared_b']]);
 });
 
-test('inkwell .pth has torch 1.13\'s zip layout: <stem>/..., stored, 64-byte aligned, version 3', { skip }, async () => {
-  const dir = tempDir();
-  const path = join(dir, 'my-model.pth');
-  await saveCheckpointFile(path, stateDict());
-  const v = torchVerify(path);
+test('inkwell .pth has torch 1.13\'s zip layout: <stem>/..., stored, 64-byte aligned, version 3', { skip }, () => {
+  const v = written!.layout;
   assert.ok(v.zip);
   assert.deepStrictEqual(v.zip.entries.map((e) => e.name), [
     'my-model/data.pkl', 'my-model/byteorder', 'my-model/data/0', 'my-model/data/1', 'my-model/data/2', 'my-model/version',
@@ -102,13 +123,10 @@ test('inkwell .pth has torch 1.13\'s zip layout: <stem>/..., stored, 64-byte ali
   assert.deepStrictEqual(v.value, describe(stateDict()));
 });
 
-for (const file of ['kinetics_zip.pth', 'kinetics_legacy.pth', 'dtypes_legacy.pth', 'views_zip.pth', 'views_legacy.pth', 'bigendian.pth', 'deflated.pth']) {
-  test(`torch.save ${file} -> inkwell load/save -> torch.load gives the original values`, { skip }, async () => {
+for (const file of RESAVED) {
+  test(`torch.save ${file} -> inkwell load/save -> torch.load gives the original values`, { skip }, () => {
     const fx = torchFixtures()!;
-    const loaded = await loadCheckpointFile(join(fx.dir, file), { preserveFloats: true });
-    const out = join(tempDir(), file.replace('_legacy', '_resaved'));
-    await saveCheckpointFile(out, loaded.value);
-    const v = torchVerify(out);
+    const { path, original, verified: v } = written!.resaved.get(file)!;
     assert.deepStrictEqual(v.value, fx.expected[file]!.value);
     if (file.startsWith('views')) {
       // Contiguous views keep sharing their storage; transposed/strided ones were materialised as copies.
@@ -117,7 +135,7 @@ for (const file of ['kinetics_zip.pth', 'kinetics_legacy.pth', 'dtypes_legacy.pt
       assert.deepStrictEqual(v.storage_groups, fx.expected[file]!.storage_groups);
     }
     // Loading the written file again in TS gives the same as the first load.
-    const again = readCheckpointBytes(readFileSync(out), out, { preserveFloats: true });
-    assert.deepStrictEqual(describe(again.value), describe(loaded.value));
+    const again = readCheckpointBytes(readFileSync(path), path, { preserveFloats: true });
+    assert.deepStrictEqual(describe(again.value), describe(original));
   });
 }

@@ -105,6 +105,12 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
   const orderEntry = zip.get(`${prefix}byteorder`);
   const order = orderEntry === undefined ? 'little' : new TextDecoder().decode(zip.read(orderEntry)).trim();
   if (order !== 'little' && order !== 'big') throw new Error(`readPth(${where}): unknown byteorder '${order}'`);
+  // torch reads `version` first (caffe2/serialize/inline_container.cc); a damaged one means a damaged file.
+  const versionEntry = zip.get(`${prefix}version`);
+  if (versionEntry !== undefined) {
+    const version = new TextDecoder().decode(zip.read(versionEntry)).trim();
+    if (!/^\d+$/.test(version)) throw new Error(`readPth(${where}): '${prefix}version' holds '${version}', expected a number`);
+  }
 
   const storages = new Map<string, TorchStorage>();
   const persistentLoad = (pid: PyValue): PyValue => {
