@@ -300,9 +300,11 @@ function normaliseParams<H extends BaseHyperparameters>(name: string, params: Pa
   const items: unknown[] = Array.from(params as Iterable<unknown>);
   if (items.length === 0) throw new Error(`${name}: got an empty parameter list`);
   if (items.every((x) => x instanceof Tensor)) return [{ params: items as Tensor[] } as unknown as ParamGroupSpec<H>];
+  const firstTensor = items.findIndex((x) => x instanceof Tensor);
+  if (firstTensor >= 0) throw new Error(`${name}: params mixes tensors (params[${firstTensor}]) and parameter groups; give one or the other`);
   for (const [i, g] of items.entries()) {
-    if (g === null || typeof g !== 'object' || g instanceof Tensor || !('params' in g)) {
-      throw new Error(`${name}: params[${i}] is ${describe(g)}; give either tensors or parameter groups ({ params, ... }), not a mix`);
+    if (g === null || typeof g !== 'object' || !('params' in g)) {
+      throw new Error(`${name}: params[${i}] is ${describe(g)}, expected a Tensor or a parameter group ({ params, ... })`);
     }
   }
   return items as ParamGroupSpec<H>[];
