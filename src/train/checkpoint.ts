@@ -25,8 +25,9 @@ export interface TrainingState {
 export async function saveTrainingCheckpoint(path: string, state: TrainingState): Promise<void> {
   const rng = torch.getRngState();
   try {
+    // The encoder is written once, under 'state_dict' (where embed and PyTorch users look); the rest under 'modules'.
     const modules: Record<string, SaveValue> = {};
-    for (const [name, m] of Object.entries(state.modules)) modules[name] = m.stateDict();
+    for (const [name, m] of Object.entries(state.modules)) if (name !== 'encoder') modules[name] = m.stateDict();
     const value: Record<string, SaveValue> = {
       epoch: state.epoch,
       step: state.step,
@@ -61,9 +62,10 @@ export async function loadTrainingCheckpoint(path: string, into: Omit<TrainingSt
     if (!(value instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): not an inkwell training checkpoint (top level is not a dict)`);
     const modules = value.get('modules');
     if (!(modules instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no 'modules' entry (is this an inkwell training checkpoint?)`);
+    const available = [...(value.has('state_dict') ? ['encoder'] : []), ...modules.keys()];
     for (const [name, m] of Object.entries(into.modules)) {
-      const sd = modules.get(name);
-      if (!(sd instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no weights for module '${name}' (has: ${[...modules.keys()].join(', ')})`);
+      const sd = name === 'encoder' ? value.get('state_dict') : modules.get(name);
+      if (!(sd instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no weights for module '${name}' (has: ${available.join(', ')})`);
       try {
         m.loadStateDict(sd as Map<string, torch.Tensor>);
       } catch (err) {
