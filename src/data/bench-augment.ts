@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { Augmenter } from './augment/compose.js';
 import { seedAugmentations } from './augment/presets.js';
-import { Rng } from './augment/random.js';
+import { Random } from './augment/random.js';
 import type { AugmentConfig, Crop } from './augment/types.js';
 
 export interface BenchAugmentOptions {
@@ -41,7 +41,7 @@ function median(xs: readonly number[]): number {
 }
 
 /** A uint8-like random tile (0..255 integers) with some spatial structure, so blurs and warps do real work. */
-function randomTile(depth: number, size: number, rng: Rng): Crop {
+function randomTile(depth: number, size: number, rng: Random): Crop {
   const data = new Float32Array(depth * size * size);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(100 + 60 * Math.sin(i * 0.013) + 40 * rng.next());
   const label = new Uint8Array(size * size);
@@ -59,7 +59,7 @@ export function benchAugment(opts: BenchAugmentOptions = {}): BenchAugmentResult
   if (!(runs >= 1 && cropsPerRun >= 1)) throw new Error(`benchAugment: runs and cropsPerRun must be >= 1, got ${runs}, ${cropsPerRun}`);
   const config = opts.config ?? seedAugmentations({ depth });
   const aug = new Augmenter(config);
-  const tile = randomTile(readDepth, size, new Rng(seed));
+  const tile = randomTile(readDepth, size, new Random(seed));
   // Warm-up so that the JIT has compiled the hot loops before timing.
   for (let i = 0; i < 10; i++) aug.twoViews(tile, seed + i);
   const times: number[] = [];

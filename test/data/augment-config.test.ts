@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter } from '../../src/data/augment/compose.js';
 import { kaggleAugmentations, seedAugmentations } from '../../src/data/augment/presets.js';
-import { Rng } from '../../src/data/augment/random.js';
+import { Random } from '../../src/data/augment/random.js';
 import { benchAugment } from '../../src/data/bench-augment.js';
 import type { AugmentConfig, Crop } from '../../src/data/augment/types.js';
 
 function tile(depth: number, size: number): Crop {
-  const r = new Rng(11);
+  const r = new Random(11);
   const data = new Float32Array(depth * size * size).map(() => Math.floor(r.next() * 256));
   const label = new Uint8Array(size * size).map(() => (r.next() < 0.2 ? 1 : 0));
   return { data, depth, height: size, width: size, label };

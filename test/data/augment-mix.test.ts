@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cutmix, cutmixBox, mixBatch, mixup } from '../../src/data/augment/mix.js';
-import { Rng } from '../../src/data/augment/random.js';
+import { Random } from '../../src/data/augment/random.js';
 import type { Crop } from '../../src/data/augment/types.js';
 
 function constant(value: number, label: number, depth = 3, h = 10, w = 12): Crop {
@@ -25,7 +25,7 @@ test('cutmix pastes the box from b into every slice and the label; lam is the sh
 });
 
 test('cutmix boxes have side sqrt(1 - lam) and stay inside the plane', () => {
-  const r = new Rng(4);
+  const r = new Random(4);
   for (let i = 0; i < 200; i++) {
     const lam = r.next();
     const b = cutmixBox(32, 40, lam, r);
@@ -44,11 +44,11 @@ test('mixup mixes voxels and labels with the same lambda into soft labels', () =
 
 test('mixBatch is deterministic and reports what it mixed', () => {
   const crops = [0, 1, 2, 3, 4, 5].map((i) => constant(i, i % 2));
-  const a = mixBatch(crops, { cutmixP: 0.5, mixupP: 0.5 }, new Rng(8));
-  const b = mixBatch(crops, { cutmixP: 0.5, mixupP: 0.5 }, new Rng(8));
+  const a = mixBatch(crops, { cutmixP: 0.5, mixupP: 0.5 }, new Random(8));
+  const b = mixBatch(crops, { cutmixP: 0.5, mixupP: 0.5 }, new Random(8));
   assert.deepEqual(a.mixed, b.mixed);
   a.crops.forEach((c, i) => assert.deepEqual(c.data, (b.crops[i] as Crop).data));
   assert.ok(a.mixed.some((m) => m !== null));
-  const none = mixBatch(crops, {}, new Rng(8));
+  const none = mixBatch(crops, {}, new Random(8));
   assert.ok(none.mixed.every((m) => m === null));
 });

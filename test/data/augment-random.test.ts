@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deriveSeed, normalQuantile, Rng } from '../../src/data/augment/random.js';
+import { deriveSeed, normalQuantile, Random } from '../../src/data/augment/random.js';
 
 test('the same seed gives the same stream, different seeds differ', () => {
-  const a = new Rng(42);
-  const b = new Rng(42);
-  const c = new Rng(43);
+  const a = new Random(42);
+  const b = new Random(42);
+  const c = new Random(43);
   const xa = Array.from({ length: 20 }, () => a.nextUint32());
   const xb = Array.from({ length: 20 }, () => b.nextUint32());
   const xc = Array.from({ length: 20 }, () => c.nextUint32());
@@ -23,7 +23,7 @@ test('deriveSeed separates (seed, epoch, index) tuples and is order sensitive', 
 });
 
 test('int is inclusive like random.randint and covers its range', () => {
-  const r = new Rng(1);
+  const r = new Random(1);
   const counts = new Map<number, number>();
   for (let i = 0; i < 4000; i++) {
     const v = r.int(0, 3);
@@ -35,7 +35,7 @@ test('int is inclusive like random.randint and covers its range', () => {
 });
 
 test('normal draws (Box-Muller and the quantile table) have mean 0 and std 1', () => {
-  const r = new Rng(5);
+  const r = new Random(5);
   for (const fill of [(o: Float32Array) => r.fillNormal(o), (o: Float32Array) => r.fillNormalFast(o)]) {
     const x = fill(new Float32Array(200_000));
     let m = 0;
@@ -52,7 +52,7 @@ test('normal draws (Box-Muller and the quantile table) have mean 0 and std 1', (
 });
 
 test('sample draws distinct values; beta stays in [0, 1] with the right mean', () => {
-  const r = new Rng(9);
+  const r = new Random(9);
   const s = r.sample(10, 10);
   assert.deepEqual([...s].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   let m = 0;

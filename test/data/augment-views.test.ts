@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter, twoViews } from '../../src/data/augment/compose.js';
 import { seedAugmentations } from '../../src/data/augment/presets.js';
-import { Rng } from '../../src/data/augment/random.js';
+import { Random } from '../../src/data/augment/random.js';
 import type { Crop } from '../../src/data/augment/types.js';
 
 function randomTile(depth: number, size: number, seed: number): Crop {
-  const r = new Rng(seed);
+  const r = new Random(seed);
   const data = new Float32Array(depth * size * size);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r.next() * 256);
   return { data, depth, height: size, width: size };

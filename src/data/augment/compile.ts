@@ -4,7 +4,7 @@
  * Defaults are albumentations 1.3.1's (p = 0.5 for its random transforms; Normalize always applies).
  */
 import type { BorderMode, Crop, OpConfig, OpType } from './types.js';
-import type { Rng } from './random.js';
+import type { Random } from './random.js';
 import { affineStage, gridStage, gridTables, hflipStage, rot90Stage, vflipStage, type GeoStage } from './geometry.js';
 import {
   brightnessContrast, brightnessOffset, channelDropout, coarseDropout, cutout, gamma, gaussianBlur, gaussNoise,
@@ -13,9 +13,9 @@ import {
 import { temporal, zShift } from './depth.js';
 
 export type Step =
-  | { kind: 'geo'; type: OpType; p: number; make(rng: Rng, h: number, w: number): GeoStage }
+  | { kind: 'geo'; type: OpType; p: number; make(rng: Random, h: number, w: number): GeoStage }
   /** `inPlace`: edits crop.data in place (the runner copies a borrowed input first); else replaces it. */
-  | { kind: 'pixel'; type: OpType; p: number; inPlace: boolean; apply(crop: Crop, rng: Rng): void }
+  | { kind: 'pixel'; type: OpType; p: number; inPlace: boolean; apply(crop: Crop, rng: Random): void }
   | { kind: 'oneOf'; type: 'oneOf'; p: number; children: Step[]; weights: number[] };
 
 const DEFAULT_P: Record<OpType, number> = {

@@ -5,7 +5,7 @@
  * geometric and intensity ops is kept while every slice shares one precomputed plan.
  */
 import type { AugmentConfig, Crop } from './types.js';
-import { deriveSeed, Rng } from './random.js';
+import { deriveSeed, Random } from './random.js';
 import { compileOps, type Step } from './compile.js';
 import { fuseStages, resampleLinearPlane, resampleNearest, resampleVolume, type GeoStage } from './geometry.js';
 
@@ -44,7 +44,7 @@ function flush(work: Crop, pending: GeoStage[]): void {
 }
 
 /** Runs `steps` on a copy of `crop` (the input is never modified). */
-export function runSteps(steps: readonly Step[], crop: Crop, rng: Rng): Crop {
+export function runSteps(steps: readonly Step[], crop: Crop, rng: Random): Crop {
   const work = borrowCrop(crop);
   const pending: GeoStage[] = [];
   let h = work.height;
@@ -89,21 +89,21 @@ export class Augmenter {
   }
 
   /** The once-per-sample ops (z-shift, brightness offset) on a copy of `crop`. */
-  applyPre(crop: Crop, rng: Rng): Crop {
+  applyPre(crop: Crop, rng: Random): Crop {
     checkCrop(crop, 'augment');
     return runSteps(this.pre, crop, rng);
   }
 
   /** The per-view ops on a copy of `crop`. */
-  applyOps(crop: Crop, rng: Rng): Crop {
+  applyOps(crop: Crop, rng: Random): Crop {
     checkCrop(crop, 'augment');
     return runSteps(this.ops, crop, rng);
   }
 
   /** One augmented view (pre then ops); equals the first view of `twoViews` for the same seed. */
   apply(crop: Crop, seed: number): Crop {
-    const base = this.applyPre(crop, new Rng(deriveSeed(seed, 0)));
-    return runSteps(this.ops, base, new Rng(deriveSeed(seed, 1)));
+    const base = this.applyPre(crop, new Random(deriveSeed(seed, 0)));
+    return runSteps(this.ops, base, new Random(deriveSeed(seed, 1)));
   }
 
   /**
@@ -111,8 +111,8 @@ export class Augmenter {
    * once, then the per-view ops twice with independent streams.
    */
   twoViews(crop: Crop, seed: number): [Crop, Crop] {
-    const base = this.applyPre(crop, new Rng(deriveSeed(seed, 0)));
-    return [runSteps(this.ops, base, new Rng(deriveSeed(seed, 1))), runSteps(this.ops, base, new Rng(deriveSeed(seed, 2)))];
+    const base = this.applyPre(crop, new Random(deriveSeed(seed, 0)));
+    return [runSteps(this.ops, base, new Random(deriveSeed(seed, 1))), runSteps(this.ops, base, new Random(deriveSeed(seed, 2)))];
   }
 }
 

@@ -3,13 +3,13 @@
  * temporal crop/paste/cutout. Both return a new data array; labels and masks are unaffected.
  */
 import type { Crop } from './types.js';
-import type { Rng } from './random.js';
+import type { Random } from './random.js';
 
 /**
  * The seed's z-translation (field notes section 1): it reads 22 layers (14..35) and keeps
  * `image[:, :, offset:offset + 20]` with offset = random.choice([0, 1, 1, 2]).
  */
-export function zShift(crop: Crop, rng: Rng, choices: readonly number[], depth: number): void {
+export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
   const off = rng.choice(choices);
   if (!Number.isInteger(off) || off < 0 || off + depth > crop.depth) {
     throw new Error(`zShift: offset ${off} + depth ${depth} does not fit a crop of ${crop.depth} slices (read ${Math.max(...choices) + depth} slices)`);
@@ -35,7 +35,7 @@ export interface TemporalParams {
  * them from the pasted range [paste, paste + cropping_num), which is what the write-up describes.
  * Slice counts larger than the crop are clamped to its depth.
  */
-export function temporal(crop: Crop, rng: Rng, p: TemporalParams): void {
+export function temporal(crop: Crop, rng: Random, p: TemporalParams): void {
   const D = crop.depth;
   const hi = Math.min(p.maxSlices, D);
   const lo = Math.min(p.minSlices, hi);

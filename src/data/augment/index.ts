@@ -2,7 +2,7 @@
 export type {
   AugmentConfig, BorderMode, Crop, MixConfig, OpConfig, OpType,
 } from './types.js';
-export { Rng, deriveSeed } from './random.js';
+export { Random, deriveSeed } from './random.js';
 export { Augmenter, twoViews, runSteps, checkCrop } from './compose.js';
 export { seedAugmentations, kaggleAugmentations, type SeedPresetOptions } from './presets.js';
 export { mixup, cutmix, cutmixBox, mixBatch, type CutBox, type MixResult } from './mix.js';

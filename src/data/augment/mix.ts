@@ -7,7 +7,7 @@
  *   clipped box as in the reference implementation.
  */
 import type { Crop, MixConfig } from './types.js';
-import type { Rng } from './random.js';
+import type { Random } from './random.js';
 import { checkCrop } from './compose.js';
 
 function samePlane(a: Crop, b: Crop, op: string): void {
@@ -44,7 +44,7 @@ export function mixup(a: Crop, b: Crop, lam: number): Crop {
 export interface CutBox { x1: number; y1: number; x2: number; y2: number }
 
 /** The CutMix box for `lam`: side ratio sqrt(1 - lam), centre uniform over the plane, clipped to it. */
-export function cutmixBox(height: number, width: number, lam: number, rng: Rng): CutBox {
+export function cutmixBox(height: number, width: number, lam: number, rng: Random): CutBox {
   const ratio = Math.sqrt(1 - lam);
   const cw = Math.floor(width * ratio);
   const ch = Math.floor(height * ratio);
@@ -103,7 +103,7 @@ export interface MixResult {
  * Mixes a batch: each sample is paired with the sample at a random permutation index (torch.randperm in the
  * Kaggle code); with probability cutmixP it is cut-mixed, else with probability mixupP mixed up.
  */
-export function mixBatch(crops: readonly Crop[], cfg: MixConfig, rng: Rng): MixResult {
+export function mixBatch(crops: readonly Crop[], cfg: MixConfig, rng: Random): MixResult {
   const cutP = cfg.cutmixP ?? 0;
   const mixP = cfg.mixupP ?? 0;
   const cutA = cfg.cutmixAlpha ?? 1;

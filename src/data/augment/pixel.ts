@@ -5,16 +5,16 @@
  * its brightness offset to uint8 data, which wrapped around: field notes section 1 calls it a bug).
  */
 import type { Crop } from './types.js';
-import { normalTable16, type Rng } from './random.js';
+import { normalTable16, type Random } from './random.js';
 import { motionKernel, opencvGaussianKernel, symmetricBlurInPlace, sparseFilterInPlace } from './blur.js';
 
 /** albumentations.GaussNoise: var ~ U(varLimit), sigma = sqrt(var); the uint8 result is clipped to [0, 255]. */
-export function gaussNoise(crop: Crop, rng: Rng, varLimit: readonly [number, number], mean: number, perVoxel: boolean, maxValue: number): void {
+export function gaussNoise(crop: Crop, rng: Random, varLimit: readonly [number, number], mean: number, perVoxel: boolean, maxValue: number): void {
   const sigma = Math.sqrt(rng.uniform(varLimit[0], varLimit[1]));
   const data = crop.data;
   const plane = crop.height * crop.width;
   if (perVoxel) {
-    // Inline draws through the quantile table (see Rng.fillNormalFast): no noise buffer to allocate.
+    // Inline draws through the quantile table (see Random.fillNormalFast): no noise buffer to allocate.
     const table = normalTable16();
     const n = data.length;
     for (let i = 0; i < n; i += 2) {
@@ -41,7 +41,7 @@ export function gaussNoise(crop: Crop, rng: Rng, varLimit: readonly [number, num
  * albumentations.GaussianBlur (blur_limit (3, 7), sigma 0): ksize = randrange(lo, hi + 1), an even draw becomes
  * (ksize + 1) % (hi + 1); cv2.GaussianBlur with sigma 0 then uses OpenCV's fixed binomial kernel for that size.
  */
-export function gaussianBlur(crop: Crop, rng: Rng, blurLimit: readonly [number, number]): void {
+export function gaussianBlur(crop: Crop, rng: Random, blurLimit: readonly [number, number]): void {
   const [lo, hi] = blurLimit;
   let ksize = rng.int(lo, hi);
   if (ksize % 2 !== 1) ksize = (ksize + 1) % (hi + 1);
@@ -55,7 +55,7 @@ export function gaussianBlur(crop: Crop, rng: Rng, blurLimit: readonly [number, 
  * from (x1, y1) to (x2, y2) with x1, x2 = randint(0, k-1); if x1 == x2 then y1, y2 are two distinct rows
  * (random.sample), else two randint draws.
  */
-export function motionBlur(crop: Crop, rng: Rng, blurLimit: readonly [number, number]): void {
+export function motionBlur(crop: Crop, rng: Random, blurLimit: readonly [number, number]): void {
   const sizes: number[] = [];
   for (let k = blurLimit[0]; k <= blurLimit[1]; k += 2) sizes.push(k);
   const ksize = rng.choice(sizes);
@@ -107,7 +107,7 @@ export interface CoarseDropoutParams {
  * range, its corner randint(0, side - size). `maskFillValue` fills the ink label (the seed used 0); the valid
  * mask is left alone, since the hole is an augmentation, not missing data.
  */
-export function coarseDropout(crop: Crop, rng: Rng, p: CoarseDropoutParams): void {
+export function coarseDropout(crop: Crop, rng: Random, p: CoarseDropoutParams): void {
   const H = crop.height;
   const W = crop.width;
   const minH = holeSize(p.minHeight, H);
@@ -129,7 +129,7 @@ export function coarseDropout(crop: Crop, rng: Rng, p: CoarseDropoutParams): voi
  * albumentations.Cutout (1.3.1, image only): per hole a centre y = randint(0, H), x = randint(0, W); the hole
  * [y - h//2, y - h//2 + h) is clipped to the image, so holes near an edge are smaller.
  */
-export function cutout(crop: Crop, rng: Rng, numHoles: number, hSpec: number, wSpec: number, fillValue: number): void {
+export function cutout(crop: Crop, rng: Random, numHoles: number, hSpec: number, wSpec: number, fillValue: number): void {
   const H = crop.height;
   const W = crop.width;
   const mh = holeSize(hSpec, H);
@@ -150,7 +150,7 @@ export function cutout(crop: Crop, rng: Rng, numHoles: number, hSpec: number, wS
  * albumentations.RandomBrightnessContrast (brightness_by_max=True): alpha = 1 + U(-c, c), beta = U(-b, b),
  * v' = v * alpha + beta * maxValue, clipped to [0, maxValue] (albumentations' uint8 LUT is clipped too).
  */
-export function brightnessContrast(crop: Crop, rng: Rng, brightnessLimit: number, contrastLimit: number, maxValue: number): void {
+export function brightnessContrast(crop: Crop, rng: Random, brightnessLimit: number, contrastLimit: number, maxValue: number): void {
   const alpha = 1 + rng.uniform(-contrastLimit, contrastLimit);
   const beta = rng.uniform(-brightnessLimit, brightnessLimit) * maxValue;
   const data = crop.data;
@@ -161,7 +161,7 @@ export function brightnessContrast(crop: Crop, rng: Rng, brightnessLimit: number
 }
 
 /** albumentations.RandomGamma: gamma = U(gammaLimit) / 100; v' = maxValue * (v / maxValue) ^ gamma. */
-export function gamma(crop: Crop, rng: Rng, gammaLimit: readonly [number, number], maxValue: number): void {
+export function gamma(crop: Crop, rng: Random, gammaLimit: readonly [number, number], maxValue: number): void {
   const g = rng.uniform(gammaLimit[0], gammaLimit[1]) / 100;
   const data = crop.data;
   const inv = 1 / maxValue;
@@ -175,7 +175,7 @@ export function gamma(crop: Crop, rng: Rng, gammaLimit: readonly [number, number
  * albumentations.ChannelDropout over z-slices: randint(lo, hi) slices chosen by random.sample, filled with
  * `fillValue`. Like albumentations it refuses to drop every slice.
  */
-export function channelDropout(crop: Crop, rng: Rng, dropRange: readonly [number, number], fillValue: number): void {
+export function channelDropout(crop: Crop, rng: Random, dropRange: readonly [number, number], fillValue: number): void {
   if (dropRange[1] >= crop.depth) {
     throw new Error(`channelDropout: cannot drop up to ${dropRange[1]} of ${crop.depth} slices (at least one must remain)`);
   }
@@ -185,7 +185,7 @@ export function channelDropout(crop: Crop, rng: Rng, dropRange: readonly [number
 }
 
 /** The seed's brightness offset, drawn from `choices` and clamped to [0, maxValue] instead of wrapping. */
-export function brightnessOffset(crop: Crop, rng: Rng, choices: readonly number[], maxValue: number): void {
+export function brightnessOffset(crop: Crop, rng: Random, choices: readonly number[], maxValue: number): void {
   const off = rng.choice(choices);
   if (off === 0) return;
   const data = crop.data;

@@ -86,7 +86,7 @@ export function normalTable16(): Float32Array {
   return normalTable;
 }
 
-export class Rng {
+export class Random {
   private a: number;
   private b: number;
   private c: number;
@@ -105,8 +105,8 @@ export class Rng {
   }
 
   /** A new generator whose stream is determined by this generator's seed material and `parts`. */
-  fork(...parts: readonly number[]): Rng {
-    return new Rng(deriveSeed(this.nextUint32(), ...parts));
+  fork(...parts: readonly number[]): Random {
+    return new Random(deriveSeed(this.nextUint32(), ...parts));
   }
 
   nextUint32(): number {
