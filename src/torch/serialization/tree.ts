@@ -74,21 +74,38 @@ function describeKeys(v: PyValue): string {
 
 /**
  * `value[key]`: an exact top-level key first, else a dotted path through dicts and lists
- * (`model.state_dict`, `optimizer.param_groups.0`).
+ * (`model.state_dict`, `optimizer.param_groups.0`). Keys may contain dots themselves
+ * (`state_dict.module.fc.bias` where the state dict's key is `module.fc.bias`): at each level the longest
+ * run of segments that names a key is tried first.
  */
 export function selectKey(value: PyValue, key: string): PyValue {
   if (value instanceof Map && value.has(key)) return value.get(key)!;
+  const segs = key.split('.');
+  const search = (v: PyValue, from: number): { found: PyValue } | undefined => {
+    if (from === segs.length) return { found: v };
+    const kids = children(v);
+    if (kids === undefined) return undefined;
+    for (let to = segs.length; to > from; to--) {
+      const name = segs.slice(from, to).join('.');
+      const hit = kids.find(([k]) => k === name);
+      const r = hit === undefined ? undefined : search(hit[1], to);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  };
+  const r = search(value, 0);
+  if (r !== undefined) return r.found;
+  // Name the first segment that leads nowhere, with what is there instead.
   let cur = value;
   let walked = '';
-  for (const seg of key.split('.')) {
-    const found = children(cur)?.find(([k]) => k === seg);
-    if (found === undefined) {
-      throw new Error(`selectKey: no '${seg}' in ${walked.length === 0 ? 'the checkpoint' : `'${walked}'`} (${describeKeys(cur)})`);
-    }
-    cur = found[1];
+  for (const seg of segs) {
+    const hit = children(cur)?.find(([k]) => k === seg);
+    if (hit === undefined) break;
+    cur = hit[1];
     walked = join(walked, seg);
   }
-  return cur;
+  const missing = segs[walked.length === 0 ? 0 : walked.split('.').length] ?? key;
+  throw new Error(`selectKey: no '${missing}' in ${walked.length === 0 ? 'the checkpoint' : `'${walked}'`} (${describeKeys(cur)})`);
 }
 
 /** Strips one prefix from a key ('module.' from DDP checkpoints); a key equal to the bare prefix becomes ''. */
