@@ -2,3 +2,4 @@
  * inkwell's library entry: `import { torch, ssl, data, models } from 'inkwell'`.
  */
 export * as torch from './torch/index.js';
+export * as ssl from './ssl/index.js';
