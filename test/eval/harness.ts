@@ -1,13 +1,12 @@
 /**
  * Shared by the eval tests: the eval fixtures (test/fixtures/eval_fixtures.py, once per process) and a way to
- * run `inkwell <command>`: through bin/inkwell when the command is wired into the CLI, else through commander
- * in-process with the same error handling as src/cli/main.ts.
+ * run `inkwell <command>` as a child process: through bin/inkwell when the command is wired into the CLI, else
+ * through its command module on a bare commander program with the same error handling as src/cli/main.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeFixtures } from '../helpers/python.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -35,39 +34,64 @@ export function evalFixtures(): { dir: string; expected: EvalExpected } {
 
 export interface CliRun { code: number; stdout: string; stderr: string; via: 'bin' | 'commander' }
 
-const wired = new Map<string, boolean>();
-
-function isWired(command: string): boolean {
-  if (!wired.has(command)) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), command, '--help'], { encoding: 'utf8', cwd: ROOT });
-    wired.set(command, r.status === 0 && r.stdout.includes(command));
+/** Whether src/cli/commands/index.ts registers the command (then bin/inkwell runs it). */
+function isWired(command: 'score' | 'cka'): boolean {
+  const fn = registerName(command);
+  try {
+    return readFileSync(join(ROOT, 'src', 'cli', 'commands', 'index.ts'), 'utf8').includes(fn);
+  } catch {
+    return false;
   }
-  return wired.get(command)!;
 }
 
-/** Runs `inkwell <args>`; `register` adds the command when the CLI does not list it yet. */
-export async function runInkwell(register: (program: Command) => void, args: string[]): Promise<CliRun> {
-  if (isWired(args[0]!)) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), ...args], { encoding: 'utf8', cwd: ROOT });
-    return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, via: 'bin' };
-  }
-  let out = '';
-  let err = '';
-  const program = new Command('inkwell').exitOverride().configureOutput({ writeErr: (s) => { err += s; }, writeOut: (s) => { out += s; } });
+function registerName(command: string): string {
+  return `register${command[0]!.toUpperCase()}${command.slice(1)}`;
+}
+
+/**
+ * Runs each argument list through one command module on a fresh commander program, with src/cli/main.ts's
+ * error handling, capturing stdout/stderr per run; prints the runs as JSON. One process for many runs keeps
+ * the tests fast (each node start loads libtorch, ~1 s).
+ */
+const RUN_MANY = `
+import { Command, CommanderError } from 'commander';
+const [mod, name, json] = process.argv.slice(1);
+const register = (await import(mod))[name];
+const realOut = process.stdout.write.bind(process.stdout);
+const results = [];
+for (const args of JSON.parse(json)) {
+  let stdout = '';
+  let stderr = '';
+  process.stdout.write = (c) => { stdout += String(c); return true; };
+  const program = new Command('inkwell').exitOverride().configureOutput({ writeOut: (s) => { stdout += s; }, writeErr: (s) => { stderr += s; } });
   register(program);
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array): boolean => { out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(); return true; }) as typeof process.stdout.write;
   let code = 0;
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) code = e.exitCode;
-    else {
-      err += `inkwell: ${e instanceof Error ? e.message : String(e)}\n`;
-      code = 1;
-    }
-  } finally {
-    process.stdout.write = write;
+    else { stderr += 'inkwell: ' + (e instanceof Error ? e.message : String(e)) + '\\n'; code = 1; }
   }
-  return { code, stdout: out, stderr: err, via: 'commander' };
+  process.stdout.write = realOut;
+  results.push({ code, stdout, stderr, via: 'commander' });
+}
+realOut(JSON.stringify(results));`;
+
+/** Runs \`inkwell <command> <args>\` for each argument list in one child process (see RUN_MANY). */
+export function runCommandBatch(command: 'score' | 'cka', argLists: string[][]): CliRun[] {
+  const mod = pathToFileURL(join(ROOT, 'dist', 'src', 'cli', 'commands', `${command}.js`)).href;
+  const full = argLists.map((a) => [command, ...a]);
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', RUN_MANY, '--', mod, registerName(command), JSON.stringify(full)], { encoding: 'utf8', cwd: ROOT });
+  if (r.status !== 0) throw new Error(`runCommandBatch ${command}: status ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as CliRun[];
+}
+
+/**
+ * Runs \`inkwell <command> <args>\` end to end: bin/inkwell when the CLI registers the command, else the
+ * command module in a child process.
+ */
+export function runInkwell(command: 'score' | 'cka', args: string[]): CliRun {
+  if (!isWired(command)) return runCommandBatch(command, [args])[0]!;
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), command, ...args], { encoding: 'utf8', cwd: ROOT });
+  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, via: 'bin' };
 }
