@@ -37,12 +37,15 @@ test('a 200 MB zip checkpoint loads in well under a second', async (t) => {
     const best = Math.min(...times);
     t.diagnostic(`inkwell loadCheckpointFile, 209.7 MB: best of 3 ${best.toFixed(0)} ms (${times.map((x) => x.toFixed(0)).join(', ')})`);
     if (hasTorchPython()) {
+      // torch's allocator keeps freed storages for reuse, so its repeated loads skip the page faults that a
+      // fresh 200 MB buffer costs; the first load in a fresh process is the fair comparison.
       const py = spawnSync(PYTHON, ['-c', [
-        'import sys, time, torch', 'torch.load(sys.argv[1])', 'ts = []',
-        'for _ in range(3):', '    t0 = time.perf_counter(); torch.load(sys.argv[1]); ts.append(time.perf_counter() - t0)',
-        'print(round(min(ts) * 1000))',
+        'import sys, time, torch', 'ts = []',
+        'for _ in range(4):', '    t0 = time.perf_counter(); torch.load(sys.argv[1]); ts.append(time.perf_counter() - t0)',
+        'print(round(ts[0] * 1000), round(min(ts[1:]) * 1000))',
       ].join('\n'), path], { encoding: 'utf8' });
-      if (py.status === 0) t.diagnostic(`PyTorch torch.load of the same file: best of 3 ${py.stdout.trim()} ms`);
+      const [first, warm] = py.stdout.trim().split(' ');
+      if (py.status === 0) t.diagnostic(`PyTorch torch.load of the same file: first load ${first} ms, then best of 3 ${warm} ms`);
     }
     assert.ok(best < 2000, `loading took ${best.toFixed(0)} ms`);
   } finally {

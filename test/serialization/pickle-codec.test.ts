@@ -97,4 +97,8 @@ test('every value kind round-trips through the writer and reader', () => {
   assert.deepStrictEqual([...backOd.keys()], ['a'], '_metadata is an attribute, not a key');
   assert.ok(backOd.attrs?.has('_metadata'));
   assert.ok((back as Map<PyValue, PyValue>).get('tuple') instanceof PyTuple);
+  const dt = (back as Map<PyValue, PyValue>).get('dtype');
+  assert.ok(dt instanceof TorchDType && dt.dtype === 'bfloat16');
+  assert.equal(new TorchDType('half').dtype, 'float16');
+  assert.equal(new TorchDType('complex64').dtype, undefined);
 });

@@ -42,13 +42,6 @@ const TORCH_DTYPE_NAMES = [
   'short', 'int8', 'uint8', 'bool', 'complex32', 'chalf', 'complex64', 'cfloat', 'complex128', 'cdouble',
   'qint8', 'quint8', 'qint32', 'quint4x2',
 ];
-/** torch dtype name -> our DType, for the dtypes a StoredTensor can hold. */
-export const TORCH_DTYPE_TO_DTYPE: Readonly<Record<string, DType>> = {
-  float32: 'float32', float: 'float32', float64: 'float64', double: 'float64', float16: 'float16', half: 'float16',
-  bfloat16: 'bfloat16', int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16',
-  int8: 'int8', uint8: 'uint8', bool: 'bool',
-};
-
 function fail(where: string, fn: string, message: string): never {
   throw new Error(`unpickle(${where}): ${fn}: ${message}`);
 }

@@ -64,9 +64,20 @@ export class TorchDevice {
   }
 }
 
+/** torch dtype names (canonical and aliases) of the dtypes a StoredTensor can hold. */
+const TORCH_DTYPE_NAMES: Readonly<Record<string, DType>> = {
+  float32: 'float32', float: 'float32', float64: 'float64', double: 'float64', float16: 'float16', half: 'float16',
+  bfloat16: 'bfloat16', int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16',
+  int8: 'int8', uint8: 'uint8', bool: 'bool',
+};
+
 /** A dtype object such as `torch.float16`, kept by its name in the `torch` module. */
 export class TorchDType {
   constructor(readonly name: string) {}
+  /** The matching DType, or undefined for dtypes inkwell has no tensors of (complex, quantized). */
+  get dtype(): DType | undefined {
+    return TORCH_DTYPE_NAMES[this.name];
+  }
   toString(): string {
     return `torch.${this.name}`;
   }
