@@ -6,7 +6,8 @@
  * conv1 is adapted when the checkpoint has another input-channel count: to 1 channel by summing over the input
  * channels (`conv1.weight.sum(1, keepdim=True)`, what every Vesuvius solution did with the Kinetics weights, e.g.
  * the Kaggle 4th place's `load_pretrained_weights`), to more by repeating the channels and scaling by
- * in_old/in_new (timm's `adapt_input_conv`), which keeps the response to a constant input unchanged.
+ * in_old/in_new (timm's `adapt_input_conv`), which keeps the activations at the same scale (exactly the same
+ * response to a constant input when in_new is a multiple of in_old).
  */
 import { formatShape } from '../torch/dtype.js';
 import { nn, readStateDict, Tensor, tidy, type LoadStateDictOptions } from '../torch/index.js';
@@ -185,7 +186,9 @@ export function loadEncoderStateDict(model: ResNet3D, source: ReadonlyMap<string
     }
     const problems = result.missingKeys.length + result.unexpectedKeys.length + result.shapeMismatches.length;
     if (strict && problems > 0) {
-      const looks = checkpointArch ? `; the checkpoint looks like ${describeArchGuess(checkpointArch)}` : '; the checkpoint is not a 3D ResNet state dict (no conv1.weight / layerN.M.* keys)';
+      const looks = !checkpointArch ? '; the checkpoint is not a 3D ResNet state dict (no conv1.weight / layerN.M.* keys)'
+        : `; the checkpoint looks like ${describeArchGuess(checkpointArch)}${checkpointArch.depth === null ? ''
+          : ` (build that with --arch resnet3d-${checkpointArch.depth}${checkpointArch.widenFactor !== 1 ? ` --widen-factor ${checkpointArch.widenFactor}` : ''})`}`;
       throw new Error(`loadEncoderWeights(${model.name} <- ${sourceName}): the checkpoint does not fit this model: ${nn.describeLoad(result)}${looks}; `
         + `this model is ${model.describe()} (pass strict: false / --no-strict to load only the matching keys)`);
     }
