@@ -21,7 +21,8 @@ const skip = fx === undefined ? NO_TORCH_REASON : false;
 const FILES: [string, string][] = [
   ['dtypes_zip.pth', 'pth-zip'], ['dtypes_legacy.pth', 'pth-legacy'], ['views_zip.pth', 'pth-zip'],
   ['views_legacy.pth', 'pth-legacy'], ['kinetics_zip.pth', 'pth-zip'], ['kinetics_legacy.pth', 'pth-legacy'],
-  ['deflated.pth', 'pth-zip'], ['bigendian.pth', 'pth-zip'],
+  ['deflated.pth', 'pth-zip'], ['bigendian.pth', 'pth-zip'], ['kinetics_p4_zip.pth', 'pth-zip'],
+  ['kinetics_p4_legacy.pth', 'pth-legacy'],
 ];
 
 for (const [file, format] of FILES) {

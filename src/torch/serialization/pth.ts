@@ -38,11 +38,16 @@ export function isZip(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6);
 }
 
-/** PROTO 2, LONG1 of 10 bytes holding LEGACY_MAGIC: how every legacy checkpoint begins. */
+/**
+ * How every legacy checkpoint begins: PROTO (2 by default, torch.save's `pickle_protocol` may raise it), a FRAME
+ * header from protocol 4 on, then LONG1 of 10 bytes holding LEGACY_MAGIC.
+ */
 export function isLegacyPth(bytes: Uint8Array): boolean {
-  if (bytes.length < 15 || bytes[0] !== 0x80 || bytes[2] !== 0x8a || bytes[3] !== 10) return false;
+  if (bytes.length < 15 || bytes[0] !== 0x80) return false;
+  const p = bytes[2] === 0x95 ? 11 : 2;
+  if (bytes.length < p + 12 || bytes[p] !== 0x8a || bytes[p + 1] !== 10) return false;
   let v = 0n;
-  for (let i = 13; i >= 4; i--) v = (v << 8n) | BigInt(bytes[i]!);
+  for (let i = p + 11; i >= p + 2; i--) v = (v << 8n) | BigInt(bytes[i]!);
   return v === LEGACY_MAGIC;
 }
 
