@@ -11,3 +11,8 @@ export * from './io/image.js';
 export * from './io/layer.js';
 export * from './io/resample.js';
 export * from './io/zarr.js';
+export * as augment from './augment/index.js';
+export * as synth from './synth/index.js';
+export * from './pipeline.js';
+export * from './bench-augment.js';
+export * from './io/tiff-write.js';

@@ -3,6 +3,7 @@ import { registerBench } from './bench.js';
 import { registerConvert } from './convert.js';
 import { registerCrop } from './crop.js';
 import { registerInspect } from './inspect.js';
+import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerBench];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerSynth, registerBench];
