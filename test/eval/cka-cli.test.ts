@@ -1,7 +1,7 @@
 /**
  * `inkwell cka --x a.npy --y b.npy`: --json prints exactly {"cka": value} equal to the numpy reference for
- * each kernel/estimator; the table names files and shapes; errors name the files; the --checkpoints form
- * explains what it needs. One run goes through bin/inkwell (when the CLI registers the command); the others
+ * each kernel/estimator; the table names files and shapes; errors name the files (the --checkpoints form has
+ * its own test, cka-checkpoints). One run goes through bin/inkwell (when the CLI registers the command); the others
  * share one child process.
  */
 import { test } from 'node:test';
@@ -38,7 +38,7 @@ test('cka --json equals the numpy reference for linear, RBF, debiased and miniba
   assert.match(table.stdout, /RBF \(threshold 0\.5\) CKA, biased: 0\.\d{6}/);
 });
 
-test('cka errors name the files and the problem; --checkpoints explains what it needs', { skip }, async () => {
+test('cka errors name the files and the problem; --checkpoints on a folder without checkpoints says so', { skip }, async () => {
   const { dir } = evalFixtures();
   const tmp = mkdtempSync(join(tmpdir(), 'inkwell-cka-'));
   await torch.saveNpy(join(tmp, 'three.npy'), torch.tidy(() => torch.randn([3, 4], { dtype: 'float64' })));
@@ -63,5 +63,5 @@ test('cka errors name the files and the problem; --checkpoints explains what it 
   assert.notEqual(kernel.code, 0);
   assert.match(kernel.stderr, /Allowed choices are linear, rbf/);
   assert.equal(ck.code, 1);
-  assert.match(ck.stderr, /needs models: not available yet/);
+  assert.match(ck.stderr, /holds no checkpoints, expected files ending in \.pth/);
 });

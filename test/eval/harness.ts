@@ -58,11 +58,13 @@ import { Command, CommanderError } from 'commander';
 const [mod, name, json] = process.argv.slice(1);
 const register = (await import(mod))[name];
 const realOut = process.stdout.write.bind(process.stdout);
+const realErr = process.stderr.write.bind(process.stderr);
 const results = [];
 for (const args of JSON.parse(json)) {
   let stdout = '';
   let stderr = '';
   process.stdout.write = (c) => { stdout += String(c); return true; };
+  process.stderr.write = (c) => { stderr += String(c); return true; };
   const program = new Command('inkwell').exitOverride().configureOutput({ writeOut: (s) => { stdout += s; }, writeErr: (s) => { stderr += s; } });
   register(program);
   let code = 0;
@@ -73,6 +75,7 @@ for (const args of JSON.parse(json)) {
     else { stderr += 'inkwell: ' + (e instanceof Error ? e.message : String(e)) + '\\n'; code = 1; }
   }
   process.stdout.write = realOut;
+  process.stderr.write = realErr;
   results.push({ code, stdout, stderr, via: 'commander' });
 }
 realOut(JSON.stringify(results));`;
