@@ -102,8 +102,18 @@ export function rbfGram(x: Tensor, threshold = DEFAULT_RBF_THRESHOLD, op = 'rbfG
   });
 }
 
+/**
+ * Largest sample count for one n x n float64 gram (2 GiB; a CKA holds a few at once). Beyond it, minibatch CKA
+ * (Nguyen et al. 2021) is the method meant for the job.
+ */
+export const MAX_GRAM_SAMPLES = 16384;
+
 /** The gram of `x` for a kernel. */
 export function gram(x: Tensor, kernel: CkaKernel, threshold = DEFAULT_RBF_THRESHOLD, op = 'gram'): Tensor {
+  const n = x.shape[0]!;
+  if (n > MAX_GRAM_SAMPLES) {
+    throw new Error(`${op}: ${n} samples need ${n}x${n} grams (${((n * n * 8) / 2 ** 30).toFixed(1)} GiB each in float64), more than the ${MAX_GRAM_SAMPLES}-sample limit; use minibatch CKA (batchSize / --batch-size) for sample sets this large`);
+  }
   if (kernel === 'linear') return linearGram(x);
   if (kernel === 'rbf') return rbfGram(x, threshold, op);
   throw new Error(`${op}: kernel '${String(kernel)}' is unknown, expected 'linear' or 'rbf'`);

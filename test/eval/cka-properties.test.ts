@@ -89,6 +89,9 @@ test('edge cases that give NaN elsewhere raise errors naming the problem', () =>
   assert.throws(() => ckaMatrix([x, constant]), /HSIC\(representation 1, representation 1\), the CKA denominator, is 0/);
   assert.throws(() => ckaMatrix([x, torch.randn([11, 4])]), /representation 1 has 11 rows.*representation 0 has 10/);
   assert.throws(() => ckaMatrix([]), /no representations given/);
+  const huge = torch.randn([16385, 2], { dtype: 'float64' });
+  assert.throws(() => cka(huge, huge, { kernel: 'rbf' }), /16385 samples need 16385x16385 grams \(2\.0 GiB each in float64\).*use minibatch CKA/);
+  assert.ok(Math.abs(cka(huge, huge) - 1) < 1e-12, 'biased linear CKA of many samples runs in feature space');
 }));
 
 test('cka leaves no tensors behind and accepts tensors that require grad and higher-rank features', () => {
