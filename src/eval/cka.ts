@@ -120,8 +120,7 @@ export function gram(x: Tensor, kernel: CkaKernel, threshold = DEFAULT_RBF_THRES
 }
 
 /**
- * A gram prepared for HSIC: centred HKH (biased) or diagonal-zeroed K~ with its row sums and total (unbiased),
- * and the scale sum(K^2) used to tell a zero HSIC from rounding noise.
+ * A gram prepared for HSIC: centred HKH (biased) or diagonal-zeroed K~ with its row sums and total (unbiased).
  */
 export interface PreparedGram {
   n: number;
@@ -129,23 +128,21 @@ export interface PreparedGram {
   k: Tensor;
   rowSums: Tensor | null;
   total: number;
-  scale: number;
 }
 
 /** Prepares a gram for `hsic` (see PreparedGram); the tensors belong to the caller's scope. */
 export function prepareGram(k: Tensor, debiased: boolean, op = 'prepareGram'): PreparedGram {
   const n = k.shape[0]!;
   if (k.rank !== 2 || k.shape[1] !== n) throw new Error(`${op}: gram has shape [${k.shape.join(', ')}], expected a square [n, n]`);
-  const scale = k.mul(k).sum().item();
   if (debiased) {
     if (n <= 3) throw new Error(`${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`);
     const kt = torch.maskedFill(k, torch.eye(n, n, { dtype: 'bool' }), 0);
     const rowSums = kt.sum(1);
-    return { n, debiased, k: kt, rowSums, total: rowSums.sum().item(), scale };
+    return { n, debiased, k: kt, rowSums, total: rowSums.sum().item() };
   }
   // HKH = K - row means - column means + grand mean (Kornblith et al. 2019).
   const kc = k.sub(k.mean(0, true)).sub(k.mean(1, true)).add(k.mean());
-  return { n, debiased, k: kc, rowSums: null, total: 0, scale };
+  return { n, debiased, k: kc, rowSums: null, total: 0 };
 }
 
 /**
@@ -162,17 +159,33 @@ export function hsic(a: PreparedGram, b: PreparedGram, op = 'hsic'): number {
   return (trace + (a.total * b.total) / ((n - 1) * (n - 2)) - (2 / (n - 2)) * cross) / (n * (n - 3));
 }
 
-/** Relative size below which a self-HSIC counts as zero (rounding noise of a constant representation). */
-const ZERO_HSIC = 1e-12;
+/**
+ * Relative spread below which a representation counts as constant: max |x - column mean| <= 1e-12 max |x|.
+ * Centring a constant column leaves rounding noise of ~1e-16 relative, while any variation a float32 value can
+ * carry is >= ~6e-8 relative, so the test separates the two cleanly (an HSIC-size test would not: the unbiased
+ * estimator's cancellation leaves noise of ~1e-16 of its terms).
+ */
+const CONSTANT_SPREAD = 1e-12;
 
+/** True when some feature of `x` [n, p] varies across the rows. */
+function varies(x: Tensor): boolean {
+  const [spread, scale] = torch.tidy(() => [x.sub(x.mean(0, true)).abs().amax().item(), x.abs().amax().item()]);
+  return spread > CONSTANT_SPREAD * scale;
+}
+
+function constantError(op: string, what: string, rows: string): Error {
+  return new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, is 0: its features are constant across the samples (${rows} are the same, e.g. a collapsed representation); expected representations that vary across samples`);
+}
+
+function checkVaries(op: string, x: Tensor, what: string): void {
+  if (!varies(x)) throw constantError(op, what, `all ${x.shape[0]} rows`);
+}
+
+/** HSIC(K, K) for a CKA denominator; the unbiased estimate can come out <= 0 for tiny or degenerate samples. */
 function selfHsicOrThrow(p: PreparedGram, op: string, what: string): number {
   const h = hsic(p, p, op);
-  const scale = p.scale / (p.debiased ? p.n * (p.n - 3) : (p.n - 1) * (p.n - 1));
-  if (!(h > ZERO_HSIC * scale)) {
-    const why = p.debiased && h < 0
-      ? `is negative (${h.toExponential(3)}): the unbiased estimate is unreliable for so few or so degenerate samples`
-      : 'is 0: its features are constant across the samples (every row is the same after centring, e.g. a collapsed representation)';
-    throw new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, ${why}; expected representations that vary across samples`);
+  if (!(h > 0)) {
+    throw new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the ${p.debiased ? 'unbiased ' : ''}estimate over ${p.n} samples is unusable (too few or too degenerate samples); expected representations that vary across more samples`);
   }
   return h;
 }
@@ -201,20 +214,14 @@ export function featureSpaceLinearCka(xIn: Representation, yIn: Representation, 
     checkPair(op, x, y);
     checkFinite(op, x, 'X');
     checkFinite(op, y, 'Y');
+    checkVaries(op, x, 'X');
+    checkVaries(op, y, 'Y');
     const xc = x.sub(x.mean(0, true));
     const yc = y.sub(y.mean(0, true));
     const frob2 = (m: Tensor): number => m.mul(m).sum().item();
     const num = frob2(yc.T.matmul(xc));
     const nx = Math.sqrt(frob2(xc.T.matmul(xc)));
     const ny = Math.sqrt(frob2(yc.T.matmul(yc)));
-    const check = (norm: number, m: Tensor, what: string): void => {
-      const scale = m.mul(m).sum().item();
-      if (!(norm > ZERO_HSIC * scale)) {
-        throw new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, is 0: its features are constant across the samples (every row is the same after centring, e.g. a collapsed representation); expected representations that vary across samples`);
-      }
-    };
-    check(nx, x, 'X');
-    check(ny, y, 'Y');
     return num / (nx * ny);
   });
 }
@@ -239,6 +246,8 @@ export function cka(xIn: Representation, yIn: Representation, opts: CkaOptions &
     const debiased = opts.debiased ?? false;
     if (n < 2) throw new Error(`${op}: X and Y have ${n} sample, expected at least 2`);
     if (debiased && n <= 3) throw new Error(`${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`);
+    checkVaries(op, x, 'X');
+    checkVaries(op, y, 'Y');
     const p1 = x.shape[1]!;
     const p2 = y.shape[1]!;
     // Biased linear CKA: feature space when its cost n(p1 p2 + p1^2 + p2^2) is below the grams' n^2 (p1 + p2).
@@ -261,6 +270,9 @@ export class MinibatchCka {
   private xx = 0;
   private yy = 0;
   private count = 0;
+  /** Whether any batch of X (Y) varied: constant data gives HSIC rounding noise, not a usable denominator. */
+  private xVaries = false;
+  private yVaries = false;
   private readonly kernel: CkaKernel;
   private readonly threshold: number;
   private readonly debiased: boolean;
@@ -289,6 +301,16 @@ export class MinibatchCka {
       const n = x.shape[0]!;
       if (this.debiased && n <= 3) throw new Error(`${op}: the unbiased HSIC of a minibatch needs more than 3 rows, got ${n}`);
       if (n < 2) throw new Error(`${op}: a minibatch needs at least 2 rows, got ${n}`);
+      const vx = varies(x);
+      const vy = varies(y);
+      this.xVaries ||= vx;
+      this.yVaries ||= vy;
+      // A constant batch contributes HSIC 0 (its RBF median would be 0): skip its grams.
+      if (!vx || !vy) {
+        const p = vx ? prepareGram(gram(x, this.kernel, this.threshold, op), this.debiased, op) : vy ? prepareGram(gram(y, this.kernel, this.threshold, op), this.debiased, op) : null;
+        const self = p === null ? 0 : hsic(p, p, op);
+        return [0, vx ? self : 0, vy ? self : 0] as const;
+      }
       const px = prepareGram(gram(x, this.kernel, this.threshold, op), this.debiased, op);
       const py = prepareGram(gram(y, this.kernel, this.threshold, op), this.debiased, op);
       return [hsic(px, py, op), hsic(px, px, op), hsic(py, py, op)] as const;
@@ -303,8 +325,10 @@ export class MinibatchCka {
   value(): number {
     if (this.count === 0) throw new Error('MinibatchCka.value: no minibatches were added, expected at least one update()');
     const what = (h: number, name: string): void => {
+      const op = 'MinibatchCka.value';
+      if (!(name === 'X' ? this.xVaries : this.yVaries)) throw constantError(op, name, `the rows of all ${this.count} batches`);
       if (!(h > 0)) {
-        throw new Error(`MinibatchCka.value: mean HSIC(${name}, ${name}) over ${this.count} batches, the CKA denominator, is ${h === 0 ? '0' : `not positive (${h})`}: ${name}'s features barely vary across the samples; expected representations that vary`);
+        throw new Error(`${op}: mean HSIC(${name}, ${name}) over ${this.count} batches, the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the unbiased estimates are unusable (batches too small or too degenerate); expected representations that vary across larger batches`);
       }
     };
     what(this.xx, 'X');
@@ -362,6 +386,7 @@ export function ckaMatrix(representations: readonly Representation[], opts: Matr
     mats.forEach((x, i) => {
       if (x.shape[0] !== n) throw new Error(`${op}: representation ${i} has ${x.shape[0]} rows (shape [${x.shape.join(', ')}]), representation 0 has ${n}; expected the same samples in all`);
       checkFinite(op, x, `representation ${i}`);
+      checkVaries(op, x, `representation ${i}`);
     });
     const debiased = opts.batchSize !== undefined ? true : (opts.debiased ?? false);
     const ranges = opts.batchSize !== undefined ? batchRanges(n, opts.batchSize, 4, op) : [[0, n] as [number, number]];
@@ -383,7 +408,9 @@ export function ckaMatrix(representations: readonly Representation[], opts: Matr
       });
     }
     for (let i = 0; i < m; i++) {
-      if (!(acc[i]![i]! > 0)) throw new Error(`${op}: HSIC(representation ${i}, itself), the CKA denominator, is ${acc[i]![i]}: its features are constant across the samples (e.g. a collapsed representation); expected representations that vary`);
+      if (!(acc[i]![i]! > 0)) {
+        throw new Error(`${op}: HSIC(representation ${i}, representation ${i}), the CKA denominator, is ${acc[i]![i]! === 0 ? '0' : `negative (${acc[i]![i]!.toExponential(3)})`}: the ${debiased ? 'unbiased ' : ''}estimate${ranges.length > 1 ? `, averaged over ${ranges.length} batches,` : ''} is unusable (too few or too degenerate samples); expected representations that vary across more samples`);
+      }
     }
     return Array.from({ length: m }, (_, i) => Array.from({ length: m }, (_, j) => acc[i]![j]! / Math.sqrt(acc[i]![i]! * acc[j]![j]!)));
   });

@@ -75,7 +75,10 @@ test('edge cases that give NaN elsewhere raise errors naming the problem', () =>
   }
   // Linear biased with few features takes the feature-space path: same error.
   assert.throws(() => cka(torch.randn([500, 2], { dtype: 'float64' }), torch.ones([500, 2], { dtype: 'float64' })), /HSIC\(Y, Y\).*is 0: its features are constant/);
-  assert.throws(() => cka(x, constant, { kernel: 'rbf' }), /median squared distance between the 10 rows is 0/);
+  assert.throws(() => cka(x, constant, { kernel: 'rbf' }), /HSIC\(Y, Y\), the CKA denominator, is 0: its features are constant across the samples \(all 10 rows are the same/);
+  // 8 of 10 rows identical: 66 of the 100 squared distances are 0, so the median is 0.
+  const mostlySame = torch.cat([torch.ones([8, 4], { dtype: 'float64' }), torch.randn([2, 4], { dtype: 'float64' })]);
+  assert.throws(() => cka(x, mostlySame, { kernel: 'rbf' }), /median squared distance between the 10 rows is 0 \(at least half of the row pairs are identical\)/);
   assert.throws(() => cka(x, x, { kernel: 'rbf', threshold: 0 }), /RBF threshold 0 is invalid/);
   assert.throws(() => cka(x, x.div(0)), /Y holds 40 NaN or infinite values/);
   assert.throws(() => cka(torch.randn([10], { dtype: 'float64' }), x), /X has shape \[10\], expected \[n, p\]/);
@@ -85,7 +88,7 @@ test('edge cases that give NaN elsewhere raise errors naming the problem', () =>
   assert.throws(() => new MinibatchCka().update(x.slice(0, 0, 3), x.slice(0, 0, 3)), /unbiased HSIC of a minibatch needs more than 3 rows, got 3/);
   assert.throws(() => new MinibatchCka().value(), /no minibatches were added/);
   assert.throws(() => minibatchCka(x, x, { batchSize: 2 }), /batch size 2 is invalid, expected an integer >= 4/);
-  assert.throws(() => minibatchCka(x, constant, { batchSize: 5 }), /mean HSIC\(Y, Y\) over 2 batches, the CKA denominator/);
+  assert.throws(() => minibatchCka(x, constant, { batchSize: 5 }), /HSIC\(Y, Y\), the CKA denominator, is 0: its features are constant across the samples \(the rows of all 2 batches are the same/);
   assert.throws(() => ckaMatrix([x, constant]), /HSIC\(representation 1, representation 1\), the CKA denominator, is 0/);
   assert.throws(() => ckaMatrix([x, torch.randn([11, 4])]), /representation 1 has 11 rows.*representation 0 has 10/);
   assert.throws(() => ckaMatrix([]), /no representations given/);
