@@ -1,0 +1,221 @@
+/**
+ * `inkwell bench models`: forward+backward of the seed's 3D ResNet-18 and -50 (resnet3d-N-seed: training mode,
+ * loss = mean of the 512 outputs) on the seed's input [2,1,20,128,128], side by side with the same networks in
+ * PyTorch (bench/models_bench_server.py, same libtorch, same threads). TS and PyTorch repetitions interleave so
+ * machine noise hits both columns alike; medians are reported. Each network also runs with channels_last_3d
+ * weights and input, and the report says whether that layout helps on this CPU.
+ */
+import * as torch from '../torch/index.js';
+import { callOpInPlace } from '../torch/tensor.js';
+import type { Tensor } from '../torch/index.js';
+import { createEncoder } from '../models/registry.js';
+import type { ResNet3D } from '../models/resnet3d.js';
+import { cpuPeakGflops, round } from './engine.js';
+import { median, PythonPeer, pythonTorchMissing } from './python-peer.js';
+
+export interface ModelCaseResult {
+  name: string;
+  ts_ms: number;
+  torch_ms: number | null;
+  /** ts_ms / torch_ms (below 1: inkwell faster). */
+  ratio: number | null;
+  /** Achieved by inkwell: gflop / ts time. */
+  gflops: number;
+  /** Convolution + fc floating-point operations per forward+backward (multiply-add = 2). */
+  gflop: number;
+  /** gflops as a share of the CPU's float32 peak (null when the peak is unknown). */
+  peak_share: number | null;
+}
+
+export interface ChannelsLastVerdict {
+  model: string;
+  /** contiguous time / channels_last_3d time, per column (above 1: channels-last is faster). */
+  ts_speedup: number;
+  torch_speedup: number | null;
+  helps: boolean;
+}
+
+export interface ModelBenchResult {
+  cases: ModelCaseResult[];
+  channels_last: ChannelsLastVerdict[];
+  input: number[];
+  widen_factor: number;
+  threads: number;
+  torch_version: string;
+  peak_gflops: number | null;
+  rounds: number;
+  notice?: string;
+}
+
+export interface ModelBenchOptions {
+  /** Networks to time (default both). */
+  models?: ('r3d18' | 'r3d50')[];
+  /** Input [N,1,D,H,W] (default the seed's [2,1,20,128,128]). */
+  input?: number[];
+  /** Stage-width multiplier (default 1; smaller for a quick run). */
+  widenFactor?: number;
+  /** Also time channels_last_3d (default true). */
+  channelsLast?: boolean;
+  /** Interleaved rounds (default 3) of `repsPerRound` (default 1) repetitions per side. */
+  rounds?: number;
+  repsPerRound?: number;
+  /** Skip the PyTorch column even when PyTorch is installed. */
+  noTorch?: boolean;
+  onProgress?: (msg: string) => void;
+}
+
+function convFlops(conv: torch.nn.Conv3d, inSize: readonly number[], n: number): { flops: number; out: number[] } {
+  const out = inSize.map((s, i) => Math.floor((s + 2 * conv.padding[i]! - conv.dilation[i]! * (conv.kernelSize[i]! - 1) - 1) / conv.stride[i]!) + 1);
+  const k = conv.kernelSize.reduce((a, b) => a * b, 1);
+  const flops = 2 * n * conv.outChannels * out.reduce((a, b) => a * b, 1) * (conv.inChannels / conv.groups) * k;
+  return { flops, out };
+}
+
+/**
+ * Forward FLOPs of `model`'s convolutions and fc for `input` [N,C,D,H,W], and of conv1 alone (whose input needs
+ * no gradient, so its backward costs one forward instead of two).
+ */
+export function resnetForwardFlops(model: ResNet3D, input: readonly number[]): { total: number; conv1: number } {
+  const n = input[0]!;
+  const stem = convFlops(model.conv1, input.slice(2), n);
+  let total = stem.flops;
+  let size = model.stageSizes(input.slice(2)).layer1;
+  for (const layer of [model.layer1, model.layer2, model.layer3, model.layer4]) {
+    for (const block of layer.layers) {
+      const convs = [...block.namedModules()].filter(([name, m]) => m instanceof torch.nn.Conv3d && !name.startsWith('downsample')).map(([, m]) => m as torch.nn.Conv3d);
+      let s = size;
+      for (const c of convs) {
+        const r = convFlops(c, s, n);
+        total += r.flops;
+        s = r.out;
+      }
+      const ds = [...block.namedModules()].find(([name, m]) => name === 'downsample.0' && m instanceof torch.nn.Conv3d);
+      if (ds) total += convFlops(ds[1] as torch.nn.Conv3d, size, n).flops;
+      size = s;
+    }
+  }
+  if (model.fc) total += 2 * n * model.fc.inFeatures * model.fc.outFeatures;
+  return { total, conv1: stem.flops };
+}
+
+/** Re-lays every 5-D parameter and buffer in channels_last_3d, in place (what PyTorch's model.to(memory_format=...) does). */
+export function toChannelsLast3d(model: torch.nn.Module): void {
+  torch.noGrad(() => {
+    for (const t of [...model.parameters(), ...model.buffers()]) {
+      if (t.rank !== 5) continue;
+      torch.tidy(() => callOpInPlace('aten::set_', 'source_Tensor', [t, t.contiguous('channels_last_3d')]));
+    }
+  });
+}
+
+interface Case { name: string; model: string; cl3d: boolean; gflop: number; run: () => void; dispose: () => void }
+
+function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number): Case {
+  torch.manualSeed(0);
+  const depth = model === 'r3d18' ? 18 : 50;
+  const net = createEncoder(`resnet3d-${depth}-seed`, { widenFactor });
+  net.train();
+  if (cl3d) toChannelsLast3d(net);
+  const raw = torch.randn(input);
+  const x: Tensor = torch.keep(cl3d ? raw.contiguous('channels_last_3d') : raw);
+  if (x !== raw) raw.dispose();
+  const f = resnetForwardFlops(net, input);
+  // Backward: input gradients + weight gradients (2x forward), except conv1, whose input needs no gradient.
+  const gflop = (3 * f.total - f.conv1) / 1e9;
+  return {
+    name: `${model}${cl3d ? '_cl3d' : ''}`, model, cl3d, gflop,
+    run: () => {
+      net.zeroGrad();
+      torch.tidy(() => net.forward(x).mean().backward());
+    },
+    dispose: () => { net.dispose(); x.dispose(); },
+  };
+}
+
+function timeTs(run: () => void, reps: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBenchResult> {
+  const models = opts.models ?? ['r3d18', 'r3d50'];
+  const input = opts.input ?? [2, 1, 20, 128, 128];
+  const widenFactor = opts.widenFactor ?? 1;
+  const rounds = opts.rounds ?? 3;
+  const reps = opts.repsPerRound ?? 1;
+  const layouts = opts.channelsLast ?? true ? [false, true] : [false];
+  if (input.length !== 5 || input[1] !== 1) throw new Error(`benchModels: input must be [N,1,D,H,W], got [${input.join(',')}]`);
+  const threads = torch.getNumThreads();
+  const missing = opts.noTorch ? 'PyTorch column skipped (noTorch)' : pythonTorchMissing();
+  const caseNames = models.flatMap((m) => layouts.map((cl) => `${m}${cl ? '_cl3d' : ''}`));
+  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, cases: caseNames })]);
+  const peak = cpuPeakGflops();
+  const results: ModelCaseResult[] = [];
+  try {
+    for (const model of models) {
+      for (const cl3d of layouts) {
+        // One network alive at a time: ResNet-50's activations on the seed's input take gigabytes.
+        const c = makeCase(model, cl3d, input, widenFactor);
+        try {
+          opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);
+          timeTs(c.run, 1); // warm-up: oneDNN primitive creation, allocator
+          if (peer) await peer.peer.time(c.name, 1);
+          const ts: number[] = [];
+          const py: number[] = [];
+          for (let r = 0; r < rounds; r++) {
+            ts.push(...timeTs(c.run, reps));
+            if (peer) py.push(...(await peer.peer.time(c.name, reps)));
+          }
+          const tsMs = median(ts);
+          const pyMs = peer ? median(py) : null;
+          const gflops = c.gflop / (tsMs / 1000);
+          results.push({
+            name: c.name, ts_ms: round(tsMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),
+            ratio: pyMs === null ? null : round(tsMs / pyMs, 3), gflops: round(gflops, 1), gflop: round(c.gflop, 2),
+            peak_share: peak ? round(gflops / peak, 3) : null,
+          });
+        } finally {
+          c.dispose();
+        }
+      }
+    }
+  } finally {
+    peer?.peer.close();
+  }
+  const channelsLast: ChannelsLastVerdict[] = [];
+  for (const model of models) {
+    const base = results.find((r) => r.name === model);
+    const cl = results.find((r) => r.name === `${model}_cl3d`);
+    if (!base || !cl) continue;
+    const tsSpeedup = round(base.ts_ms / cl.ts_ms, 3);
+    const torchSpeedup = base.torch_ms !== null && cl.torch_ms !== null ? round(base.torch_ms / cl.torch_ms, 3) : null;
+    // "Helps" only beyond the noise of a shared machine: 5% faster.
+    channelsLast.push({ model, ts_speedup: tsSpeedup, torch_speedup: torchSpeedup, helps: tsSpeedup > 1.05 });
+  }
+  return {
+    cases: results, channels_last: channelsLast, input, widen_factor: widenFactor, threads, torch_version: torch.buildInfo().torchVersion,
+    peak_gflops: peak, rounds, ...(missing ? { notice: missing } : {}),
+  };
+}
+
+/** The table `inkwell bench models` prints. */
+export function printModels(r: ModelBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
+  const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(0), c.torch_ms === null ? '-' : c.torch_ms.toFixed(0),
+    c.ratio === null ? '-' : c.ratio.toFixed(3), c.gflop.toFixed(1), c.gflops.toFixed(1), c.peak_share === null ? '-' : `${(100 * c.peak_share).toFixed(0)}%`]);
+  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'GFLOP', 'GFLOP/s', 'of peak'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  write(line(head));
+  for (const row of rows) write(line(row));
+  for (const v of r.channels_last) {
+    write(`channels_last_3d on ${v.model}: ${v.helps ? 'helps' : 'does not help'} (inkwell x${v.ts_speedup.toFixed(2)}${v.torch_speedup === null ? '' : `, PyTorch x${v.torch_speedup.toFixed(2)}`})`);
+  }
+  write(`forward+backward, training mode, input [${r.input.join(',')}]${r.widen_factor !== 1 ? `, widen ${r.widen_factor}` : ''}; median of ${r.rounds} interleaved round(s); `
+    + `threads ${r.threads}, libtorch ${r.torch_version}${r.peak_gflops ? `, CPU peak ~${r.peak_gflops.toFixed(0)} GFLOP/s (AVX2 FMA)` : ''}`);
+  if (r.notice) write(r.notice);
+}
