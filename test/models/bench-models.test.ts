@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { benchModels, printModels, resnetForwardFlops } from '../../src/bench/models.js';
 import { createEncoder } from '../../src/models/index.js';
+import * as torch from '../../src/torch/index.js';
 import { hasTorchPython } from '../helpers/python.js';
 
 describe('bench models', () => {
@@ -24,6 +25,9 @@ describe('bench models', () => {
   });
 
   it('times every case side by side with PyTorch and says whether channels_last_3d helps', async (t) => {
+    // One thread on both sides: with two OpenMP threads on a 2-core machine shared with other jobs, a parallel
+    // region can stall for seconds waiting for a descheduled thread, which makes a short test take a minute.
+    torch.setNumThreads(1);
     const r = await benchModels({ input: [2, 1, 10, 32, 32], widenFactor: 0.25, rounds: 1 });
     assert.deepEqual(r.cases.map((c) => c.name), ['r3d18', 'r3d18_cl3d', 'r3d50', 'r3d50_cl3d']);
     for (const c of r.cases) {
