@@ -4,3 +4,5 @@
 export * as torch from './torch/index.js';
 export * as ssl from './ssl/index.js';
 export * as data from './data/index.js';
+export * as eval from './eval/index.js';
+export * as models from './models/index.js';

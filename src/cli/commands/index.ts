@@ -2,8 +2,11 @@ import type { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerConvert } from './convert.js';
 import { registerCrop } from './crop.js';
+import { registerCka } from './cka.js';
 import { registerInspect } from './inspect.js';
+import { registerPretrain } from './pretrain.js';
+import { registerScore } from './score.js';
 import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerSynth, registerBench];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerSynth, registerPretrain, registerScore, registerCka, registerBench];

@@ -1,0 +1,129 @@
+/**
+ * The pretraining config: one zod schema with defaults, named presets (the seed's exact settings, the VICReg
+ * paper's, and a small CPU run for the demo), YAML/JSON files and `--set key=value` on top.
+ */
+import { z } from 'zod';
+import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
+
+const int = () => z.number().int();
+const positiveInt = () => z.number().int().positive();
+
+export const DatasetSchema = z.object({
+  path: z.string().min(1),
+  z: z.tuple([int().nonnegative(), int().positive()]).optional(),
+  scale: z.number().positive().max(1).optional(),
+  reversed: z.boolean().optional(),
+  normalize: z.string().optional(),
+  rows: z.tuple([z.number().min(0), z.number().max(1)]).optional(),
+}).strict();
+
+export const PretrainConfigSchema = z.object({
+  name: z.string().min(1).default('pretrain'),
+  /** Folder that holds run folders (runs/<name>/). */
+  out: z.string().default('runs'),
+  seed: int().default(0),
+  data: z.object({
+    datasets: z.array(DatasetSchema).min(1),
+    tile: positiveInt().default(128),
+    stride: positiveInt().default(32),
+    erode: int().nonnegative().default(16),
+    /** Slices the model sees; the z-range is longer by the z-shift (the seed: 22 read, 20 used). */
+    depth: positiveInt().default(20),
+    augment: z.enum(['seed', 'kaggle']).default('seed'),
+    maxTiles: positiveInt().optional(),
+    /** Prefetch worker threads (0 = inline). */
+    workers: int().nonnegative().default(1),
+  }).strict(),
+  model: z.object({
+    arch: z.string().default('resnet3d-50-seed'),
+    inChannels: positiveInt().default(1),
+    widenFactor: z.number().positive().default(1),
+  }).strict().prefault({}),
+  method: z.object({
+    name: z.enum(['vicreg', 'byol', 'simsiam', 'masked']).default('vicreg'),
+    /** Projector widths after the encoder's features (default: the method's). */
+    projector: z.array(positiveInt()).min(1).optional(),
+    vicreg: z.object({ simCoeff: z.number().nonnegative().default(25), stdCoeff: z.number().nonnegative().default(25), covCoeff: z.number().nonnegative().default(5) }).strict().prefault({}),
+    byol: z.object({ baseMomentum: z.number().min(0).max(1).default(0.996) }).strict().prefault({}),
+  }).strict().prefault({}),
+  optim: z.object({
+    name: z.enum(['sgd', 'lars', 'adamw']).default('sgd'),
+    lr: z.number().positive().default(0.05),
+    /** Multiply lr by batch/256 (the VICReg paper's rule). */
+    scaleLrByBatch: z.boolean().default(false),
+    momentum: z.number().min(0).max(1).default(0.9),
+    nesterov: z.boolean().default(true),
+    weightDecay: z.number().nonnegative().default(5e-5),
+    /** LARS trust coefficient. */
+    eta: z.number().positive().default(0.001),
+  }).strict().prefault({}),
+  schedule: z.object({
+    warmupEpochs: z.number().nonnegative().default(1),
+    /** The warmup starts at lr x startFactor (the seed: x10 lower). */
+    startFactor: z.number().positive().max(1).default(0.1),
+    /** Epochs the cosine spans, warmup included (the seed: T = 35). */
+    cosineEpochs: z.number().positive().default(35),
+    etaMin: z.number().nonnegative().default(1e-4),
+  }).strict().prefault({}),
+  train: z.object({
+    epochs: positiveInt().default(35),
+    batchSize: positiveInt().default(150),
+    gradAccumulation: positiveInt().default(2),
+    /** Clip the gradients' global norm (null: no clipping). */
+    gradClip: z.number().positive().nullable().default(1),
+    threads: positiveInt().optional(),
+  }).strict().prefault({}),
+  average: z.object({
+    /** Stochastic weight averaging of the encoder from `startEpoch` (the seed used Lightning's SWA). */
+    swa: z.object({ enabled: z.boolean().default(false), startEpoch: positiveInt().default(1), lr: z.number().positive().optional() }).strict().prefault({}),
+    /** Exponential moving average of the encoder's weights, updated every optimiser step. */
+    ema: z.object({ enabled: z.boolean().default(false), decay: z.number().min(0).max(1).default(0.999) }).strict().prefault({}),
+  }).strict().prefault({}),
+  checkpoint: z.object({ keepLast: positiveInt().default(3), keepEvery: int().nonnegative().default(5) }).strict().prefault({}),
+  monitor: z.object({
+    /** Warn when the embeddings' std falls below this fraction of a healthy 1/sqrt(D). */
+    collapseRatio: z.number().positive().default(0.25),
+  }).strict().prefault({}),
+}).strict();
+
+export type PretrainConfig = z.output<typeof PretrainConfigSchema>;
+
+/** Named starting points; a config file and --set go on top. */
+export const PRETRAIN_PRESETS: Record<string, Plain> = {
+  /** The seed's run (field notes section 1): r3d-50 seed variant, 128 px tiles, VICReg 25/25/5, SGD nesterov, warmup then cosine. */
+  seed: {},
+  /** VICReg paper (facebookresearch/vicreg): LARS, lr 0.2 x batch/256, wd 1e-6, 8192-8192-8192 expander, 25/25/1, 10 warmup epochs. */
+  'vicreg-paper': {
+    method: { projector: [8192, 8192, 8192], vicreg: { covCoeff: 1 } },
+    optim: { name: 'lars', lr: 0.2, scaleLrByBatch: true, weightDecay: 1e-6, nesterov: false },
+    schedule: { warmupEpochs: 10, startFactor: 0.001, cosineEpochs: 100, etaMin: 0.0002 },
+    train: { epochs: 100, batchSize: 2048, gradAccumulation: 1, gradClip: null },
+  },
+  /** Minutes on 2 CPU cores: a narrow r3d-10 on 64 px tiles of 16 slices. */
+  'cpu-small': {
+    data: { tile: 64, stride: 32, depth: 16, maxTiles: 96 },
+    model: { arch: 'resnet3d-10-seed', widenFactor: 0.25 },
+    method: { projector: [128, 128] },
+    schedule: { warmupEpochs: 1, cosineEpochs: 4, etaMin: 1e-3 },
+    train: { epochs: 4, batchSize: 16, gradAccumulation: 1 },
+    checkpoint: { keepLast: 10, keepEvery: 1 },
+  },
+};
+
+export interface PretrainConfigSources {
+  preset?: string;
+  file?: string;
+  set?: readonly string[];
+  /** Inputs given on the command line (paths), each a dataset with default settings. */
+  inputs?: readonly string[];
+}
+
+/** Resolves preset < file < --inputs < --set into a validated config. */
+export async function loadPretrainConfig(src: PretrainConfigSources): Promise<PretrainConfig> {
+  const preset = src.preset ?? 'seed';
+  const presetLayer = PRETRAIN_PRESETS[preset];
+  if (!presetLayer) throw new Error(`pretrain: unknown preset '${preset}' (known: ${Object.keys(PRETRAIN_PRESETS).join(', ')})`);
+  const file = src.file ? await readConfigFile(src.file) : {};
+  const inputs: Plain = src.inputs?.length ? { data: { datasets: src.inputs.map((path) => ({ path })) } } : {};
+  return resolveConfig(PretrainConfigSchema, presetLayer, file, inputs, parseOverrides(src.set ?? []));
+}
