@@ -10,11 +10,11 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 #  libtorch-dev          the engine (CPU libtorch 1.13) and its headers
 #  libopenblas0-openmp   an OpenBLAS that shares torch's OpenMP pool (field notes, section 7)
 #  libgloo-dev           Gloo headers for c10d process groups (scale-out)
-#  python3-torch, python3-numpy, python3-pil, python3-zarr, python3-tifffile
+#  python3-torch, python3-numpy, python3-pil, python3-zarr
 #                        reference implementations and fixture writers for the parity tests
-#  imagemagick           an independent writer of test images (tiled and compressed TIFFs)
+#  libtiff-tools         tiffcp: an independent writer of tiled, multi-strip and big-endian test TIFFs
 #  chromium              headless browser for the report tests
-PACKAGES=(libtorch-dev libopenblas0-openmp libgloo-dev python3-torch python3-numpy python3-pil python3-zarr python3-tifffile imagemagick chromium)
+PACKAGES=(libtorch-dev libopenblas0-openmp libgloo-dev python3-torch python3-numpy python3-pil python3-zarr libtiff-tools chromium)
 if [[ -n "${INKWELL_EXTRA_PACKAGES:-}" ]]; then read -r -a extra <<<"$INKWELL_EXTRA_PACKAGES"; PACKAGES+=("${extra[@]}"); fi
 
 missing=()
