@@ -184,9 +184,13 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
     if (opts.resume) {
       const latest = run.latestCheckpoint();
       if (latest) {
-        const restored = await loadTrainingCheckpoint(latest.path, { modules: checkpointModules(), optimizer, scheduler });
-        const methodState = restored.extra.get('method_state');
-        if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
+        const restored = await loadTrainingCheckpoint(latest.path, {
+          modules: checkpointModules(), optimizer, scheduler,
+          onExtra: (extra) => {
+            const methodState = extra.get('method_state');
+            if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
+          },
+        });
         for (const [key, avg] of [['swa_count', averaged.swa], ['ema_count', averaged.ema]] as const) {
           if (avg) avg.count = Number(restored.extra.get(key) ?? 0);
         }

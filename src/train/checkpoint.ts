@@ -49,6 +49,7 @@ export interface RestoredState {
   epoch: number;
   step: number;
   config: unknown;
+  /** The non-tensor entries of 'extra' (counters and the like); tensors in it go to `onExtra`. */
   extra: Map<unknown, unknown>;
 }
 
@@ -56,8 +57,45 @@ export interface RestoredState {
  * Loads `path` into the given modules/optimiser/scheduler (strictly: the architecture must match) and restores
  * libtorch's RNG state, so that the next epoch draws the same numbers as an uninterrupted run would.
  */
-export async function loadTrainingCheckpoint(path: string, into: Omit<TrainingState, 'epoch' | 'step' | 'config' | 'extra'>): Promise<RestoredState> {
+export async function loadTrainingCheckpoint(path: string, into: TrainingTargets): Promise<RestoredState> {
   const { value } = await torch.load(path);
+  return restoreTrainingState(value, path, into);
+}
+
+export type TrainingTargets = Omit<TrainingState, 'epoch' | 'step' | 'config' | 'extra'> & {
+  /** Receives the checkpoint's 'extra' entries while their tensors are alive (they are freed afterwards). */
+  onExtra?: (extra: Map<unknown, unknown>) => void;
+};
+
+/** The config a loaded checkpoint was written with (parsed from its JSON), or null. */
+export function checkpointConfig(value: torch.LoadedValue): Record<string, unknown> | null {
+  const text = value instanceof Map ? value.get('config') : undefined;
+  return typeof text === 'string' ? JSON.parse(text) as Record<string, unknown> : null;
+}
+
+function plainExtra(extra: unknown, onExtra: TrainingTargets['onExtra']): Map<unknown, unknown> {
+  if (!(extra instanceof Map)) return new Map();
+  onExtra?.(extra);
+  return new Map([...extra].filter(([, v]) => typeof v !== 'object' || v === null));
+}
+
+/** Frees every tensor of a loaded checkpoint tree. */
+export function disposeLoaded(v: unknown): void {
+  if (v instanceof torch.Tensor) v.dispose();
+  else if (v instanceof Map) for (const x of v.values()) disposeLoaded(x);
+  else if (Array.isArray(v)) for (const x of v) disposeLoaded(x);
+}
+
+/** Copies an already loaded checkpoint into `into`, then frees the loaded tensors. */
+export function restoreTrainingState(value: torch.LoadedValue, path: string, into: TrainingTargets): RestoredState {
+  try {
+    return restore(value, path, into);
+  } finally {
+    disposeLoaded(value);
+  }
+}
+
+function restore(value: torch.LoadedValue, path: string, into: TrainingTargets): RestoredState {
   return torch.tidy(() => {
     if (!(value instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): not an inkwell training checkpoint (top level is not a dict)`);
     const modules = value.get('modules');
@@ -84,12 +122,11 @@ export async function loadTrainingCheckpoint(path: string, into: Omit<TrainingSt
     }
     const rng = (value.get('rng') as Map<string, unknown> | undefined)?.get('torch');
     if (rng instanceof torch.Tensor) torch.setRngState(rng);
-    const configText = value.get('config');
     return {
       epoch: Number(value.get('epoch')),
       step: Number(value.get('step')),
-      config: typeof configText === 'string' ? JSON.parse(configText) : null,
-      extra: (value.get('extra') as Map<unknown, unknown> | undefined) ?? new Map(),
+      config: checkpointConfig(value),
+      extra: plainExtra(value.get('extra'), into.onExtra),
     };
   });
 }
