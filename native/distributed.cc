@@ -10,6 +10,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #endif
 
 #include <chrono>
@@ -24,12 +25,115 @@ namespace inkwell {
 
 namespace {
 
-struct Group {
+struct Group : torch::CustomClassHolder {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   int rank = 0;
   int size = 1;
   std::chrono::milliseconds timeout{0};
+};
+
+// Blocking collectives for autograd functions, which run inside forward/backward on the caller's thread.
+void AllreduceSum(Group& g, at::Tensor& t) {
+  std::vector<at::Tensor> ts{t};
+  c10d::AllreduceOptions opts;
+  opts.timeout = g.timeout;
+  g.pg->allreduce(ts, opts)->wait(g.timeout);
+}
+
+c10::intrusive_ptr<Group> GroupOf(torch::autograd::AutogradContext* ctx) {
+  return c10::static_intrusive_pointer_cast<Group>(ctx->saved_data["group"].toCapsule());
+}
+
+std::vector<int64_t> ReduceDims(const at::Tensor& x) {
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
+at::Tensor PerChannel(const at::Tensor& v, int64_t rank) {
+  std::vector<int64_t> shape(static_cast<size_t>(rank), 1);
+  shape[1] = v.size(0);
+  return v.view(shape);
+}
+
+// Batch norm whose statistics span every rank (PyTorch's SyncBatchNorm, which is CUDA-only, for CPU too):
+// forward allreduces [sum, sum of squares, count] per channel; backward allreduces [sum dy, sum dy*xhat], so
+// grad_input is the gradient of the sum of every rank's loss, as in torch/nn/modules/_functions.py.
+struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor weight, at::Tensor bias,
+                            c10::optional<at::Tensor> running_mean, c10::optional<at::Tensor> running_var, double momentum,
+                            double eps, c10::intrusive_ptr<Group> g) {
+    const auto dims = ReduceDims(x);
+    const int64_t C = x.size(1);
+    const double local = static_cast<double>(x.numel() / std::max<int64_t>(C, 1));
+    at::Tensor xd = x.to(at::kDouble);
+    at::Tensor stats = at::cat({xd.sum(dims), (xd * xd).sum(dims), at::full({1}, local, xd.options())});
+    AllreduceSum(*g, stats);
+    const double count = stats[2 * C].item<double>();
+    if (count <= 1) throw std::invalid_argument("SyncBatchNorm: expected more than 1 value per channel across ranks, got " + std::to_string(count));
+    at::Tensor mean = stats.slice(0, 0, C) / count;
+    at::Tensor var = (stats.slice(0, C, 2 * C) / count - mean * mean).clamp_min(0);
+    at::Tensor invstd = (var + eps).rsqrt();
+    if (running_mean && running_mean->defined()) {
+      at::NoGradGuard ng;
+      running_mean->mul_(1 - momentum).add_(mean.to(running_mean->scalar_type()), momentum);
+    }
+    if (running_var && running_var->defined()) {
+      at::NoGradGuard ng;
+      running_var->mul_(1 - momentum).add_((var * (count / (count - 1))).to(running_var->scalar_type()), momentum);
+    }
+    mean = mean.to(x.scalar_type());
+    invstd = invstd.to(x.scalar_type());
+    at::Tensor xhat = (x - PerChannel(mean, x.dim())) * PerChannel(invstd, x.dim());
+    ctx->save_for_backward({xhat, weight, invstd});
+    ctx->saved_data["group"] = c10::IValue::make_capsule(g);
+    ctx->saved_data["count"] = count;
+    return xhat * PerChannel(weight, x.dim()) + PerChannel(bias, x.dim());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    at::Tensor xhat = saved[0], weight = saved[1], invstd = saved[2];
+    at::Tensor dy = grads[0];
+    const auto dims = ReduceDims(xhat);
+    const int64_t C = xhat.size(1);
+    const double count = ctx->saved_data["count"].toDouble();
+    at::Tensor sum_dy = dy.sum(dims);
+    at::Tensor sum_dy_xhat = (dy * xhat).sum(dims);
+    at::Tensor both = at::cat({sum_dy, sum_dy_xhat}).to(at::kDouble);
+    AllreduceSum(*GroupOf(ctx), both);
+    at::Tensor g_sum = both.slice(0, 0, C).to(dy.scalar_type()) / count;
+    at::Tensor g_sum_xhat = both.slice(0, C, 2 * C).to(dy.scalar_type()) / count;
+    at::Tensor scale = invstd * weight;
+    at::Tensor dx = PerChannel(scale, xhat.dim()) * (dy - PerChannel(g_sum, xhat.dim()) - xhat * PerChannel(g_sum_xhat, xhat.dim()));
+    // Weight and bias get this rank's own sums: data-parallel averaging of gradients does the rest.
+    return {dx, sum_dy_xhat, sum_dy, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// All-gather along dim 0 that gradients flow through: backward sums the gradient over ranks and keeps this
+// rank's slice (the official VICReg FullGatherLayer, facebookresearch/vicreg main_vicreg.py).
+struct GatherFn : public torch::autograd::Function<GatherFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, c10::intrusive_ptr<Group> g) {
+    at::Tensor input = x.contiguous();
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < g->size; ++r) out[0].push_back(at::empty_like(input));
+    std::vector<at::Tensor> in{input};
+    c10d::AllgatherOptions opts;
+    opts.timeout = g->timeout;
+    g->pg->allgather(out, in, opts)->wait(g->timeout);
+    ctx->saved_data["group"] = c10::IValue::make_capsule(g);
+    ctx->saved_data["rows"] = x.size(0);
+    return at::cat(out[0], 0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto g = GroupOf(ctx);
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    at::Tensor all = grads[0].contiguous().clone();
+    AllreduceSum(*g, all);
+    return {all.slice(0, g->rank * rows, (g->rank + 1) * rows), at::Tensor()};
+  }
 };
 
 std::string Who(const Group& g, const std::string& op) {
@@ -91,17 +195,20 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
                            InstanceMethod("broadcast", &ProcessGroupHandle::Broadcast),
                            InstanceMethod("allgather", &ProcessGroupHandle::Allgather),
                            InstanceMethod("barrier", &ProcessGroupHandle::Barrier),
+                           InstanceMethod("syncBatchNorm", &ProcessGroupHandle::SyncBatchNorm),
+                           InstanceMethod("gather", &ProcessGroupHandle::Gather),
                            InstanceMethod("shutdown", &ProcessGroupHandle::Shutdown),
                        });
   }
   explicit ProcessGroupHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupHandle>(info) {}
-  std::shared_ptr<Group> group;
+  c10::intrusive_ptr<Group> group;
 
- private:
-  std::shared_ptr<Group> Live(const char* op) const {
+  c10::intrusive_ptr<Group> Live(const char* op) const {
     if (!group || !group->pg) throw std::invalid_argument(std::string(op) + ": the process group was shut down");
     return group;
   }
+
+ private:
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->rank : -1); }
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->size : 0); }
 
@@ -115,7 +222,8 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
     }
   }
 
-  // allreduce(tensors, op) -> Promise<void>; the tensors are reduced in place.
+  // allreduce(tensors, op) -> Promise<void>; each tensor is reduced in place across ranks. (c10d's tensor list
+  // means one tensor per local device, so every tensor gets a collective of its own, all launched before waiting.)
   Napi::Value Allreduce(const Napi::CallbackInfo& info) {
     return Guarded(info, "allreduce", [&]() -> Napi::Value {
       auto g = Live("allreduce");
@@ -125,7 +233,14 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
       opts.timeout = g->timeout;
       auto* w = new CollectiveWorker(
           info.Env(), Who(*g, "allreduce"),
-          [g, tensors, opts]() mutable { g->pg->allreduce(tensors, opts)->wait(g->timeout); },
+          [g, tensors, opts]() mutable {
+            std::vector<c10::intrusive_ptr<c10d::Work>> works;
+            for (auto& t : tensors) {
+              std::vector<at::Tensor> one{t};
+              works.push_back(g->pg->allreduce(one, opts));
+            }
+            for (auto& work : works) work->wait(g->timeout);
+          },
           [](Napi::Env env) { return env.Undefined(); });
       w->Queue();
       return w->Promise();
@@ -144,7 +259,14 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
       opts.timeout = g->timeout;
       auto* w = new CollectiveWorker(
           info.Env(), Who(*g, "broadcast"),
-          [g, tensors, opts]() mutable { g->pg->broadcast(tensors, opts)->wait(g->timeout); },
+          [g, tensors, opts]() mutable {
+            std::vector<c10::intrusive_ptr<c10d::Work>> works;
+            for (auto& t : tensors) {
+              std::vector<at::Tensor> one{t};
+              works.push_back(g->pg->broadcast(one, opts));
+            }
+            for (auto& work : works) work->wait(g->timeout);
+          },
           [](Napi::Env env) { return env.Undefined(); });
       w->Queue();
       return w->Promise();
@@ -193,6 +315,50 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
     });
   }
 
+  // syncBatchNorm(x, weight|null, bias|null, runningMean|null, runningVar|null, momentum, eps) -> Tensor (training mode).
+  Napi::Value SyncBatchNorm(const Napi::CallbackInfo& info) {
+    return Guarded(info, "syncBatchNorm", [&]() -> Napi::Value {
+      auto g = Live("syncBatchNorm");
+      Napi::Env env = info.Env();
+      auto opt = [&](size_t i) -> at::Tensor {
+        if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return at::Tensor();
+        if (!TensorHandle::IsHandle(env, info[i])) throw std::invalid_argument("argument " + std::to_string(i) + " must be a tensor or null");
+        return TensorHandle::Unwrap(info[i].As<Napi::Object>())->Get(env, "syncBatchNorm");
+      };
+      at::Tensor x = opt(0);
+      if (!x.defined() || x.dim() < 2) throw std::invalid_argument("input must be [N,C,...]");
+      // Without affine parameters the layer scales by 1 and shifts by 0 (constants: no gradient is kept).
+      at::Tensor weight = opt(1).defined() ? opt(1) : at::ones({x.size(1)}, x.options());
+      at::Tensor bias = opt(2).defined() ? opt(2) : at::zeros({x.size(1)}, x.options());
+      auto stat = [&](size_t i) -> c10::optional<at::Tensor> {
+        at::Tensor t = opt(i);
+        return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+      };
+      const double momentum = info[5].As<Napi::Number>().DoubleValue();
+      const double eps = info[6].As<Napi::Number>().DoubleValue();
+      try {
+        return TensorHandle::Wrap(env, SyncBatchNormFn::apply(x, weight, bias, stat(3), stat(4), momentum, eps, g));
+      } catch (const c10::Error& e) {
+        throw std::runtime_error(Who(*g, "syncBatchNorm") + ": " + e.what_without_backtrace());
+      }
+    });
+  }
+
+  // gather(x) -> Tensor: every rank's x concatenated along dim 0, with gradients flowing back (blocking).
+  Napi::Value Gather(const Napi::CallbackInfo& info) {
+    return Guarded(info, "gather", [&]() -> Napi::Value {
+      auto g = Live("gather");
+      Napi::Env env = info.Env();
+      if (info.Length() < 1 || !TensorHandle::IsHandle(env, info[0])) throw std::invalid_argument("expected a tensor");
+      at::Tensor x = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(env, "gather");
+      try {
+        return TensorHandle::Wrap(env, GatherFn::apply(x, g));
+      } catch (const c10::Error& e) {
+        throw std::runtime_error(Who(*g, "gather") + ": " + e.what_without_backtrace());
+      }
+    });
+  }
+
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     if (group) {
       group->pg.reset();
@@ -213,7 +379,7 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     auto o = info[0].As<Napi::Object>();
     const std::string backend = o.Has("backend") ? o.Get("backend").ToString().Utf8Value() : "gloo";
     if (backend != "gloo") throw std::invalid_argument("backend '" + backend + "' is not available in this build (only gloo; nccl needs a CUDA libtorch)");
-    auto g = std::make_shared<Group>();
+    auto g = c10::make_intrusive<Group>();
     g->rank = o.Get("rank").As<Napi::Number>().Int32Value();
     g->size = o.Get("worldSize").As<Napi::Number>().Int32Value();
     if (g->size < 1 || g->rank < 0 || g->rank >= g->size)

@@ -73,6 +73,24 @@ export class ProcessGroup {
     await this.handle.barrier();
   }
 
+  /**
+   * Batch norm in training mode with mean and variance over the whole global batch (every rank's samples), as
+   * torch.nn.SyncBatchNorm; backward allreduces too, so the gradient is that of the sum of every rank's loss.
+   * Updates `runningMean`/`runningVar` in place (unbiased variance, as BatchNorm). Blocking: every rank must call it.
+   */
+  syncBatchNorm(x: Tensor, o: { weight?: Tensor | null; bias?: Tensor | null; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; eps?: number } = {}): Tensor {
+    const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
+    return Tensor.fromHandle(this.handle.syncBatchNorm(x.handle, h(o.weight), h(o.bias), h(o.runningMean), h(o.runningVar), o.momentum ?? 0.1, o.eps ?? 1e-5));
+  }
+
+  /**
+   * Every rank's `x` concatenated along dim 0 (same shape on every rank), with gradients: backward sums the
+   * incoming gradient over ranks and returns this rank's slice (VICReg's FullGatherLayer). Blocking.
+   */
+  gather(x: Tensor): Tensor {
+    return Tensor.fromHandle(this.handle.gather(x.handle));
+  }
+
   shutdown(): void {
     this.handle.shutdown();
   }

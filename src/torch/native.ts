@@ -59,6 +59,10 @@ export interface ProcessGroupHandle {
   broadcast(tensors: TensorHandle[], root: number): Promise<void>;
   allgather(t: TensorHandle): Promise<TensorHandle[]>;
   barrier(): Promise<void>;
+  /** Training-mode batch norm with statistics over every rank (blocking; autograd-aware). */
+  syncBatchNorm(x: TensorHandle, weight: TensorHandle | null, bias: TensorHandle | null, runningMean: TensorHandle | null, runningVar: TensorHandle | null, momentum: number, eps: number): TensorHandle;
+  /** Every rank's x concatenated along dim 0; backward sums over ranks and keeps this rank's slice (blocking). */
+  gather(x: TensorHandle): TensorHandle;
   shutdown(): void;
 }
 

@@ -60,6 +60,36 @@ describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built w
     }
   });
 
+  it('SyncBatchNorm over 2 ranks equals batch norm over the whole batch in one process (outputs, grads, running stats)', async () => {
+    const results = await runWorkers('syncbn', 2, await freePort(), 20_000);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    torch.tidy(() => {
+      torch.manualSeed(7);
+      const all = torch.randn([4, 3, 5]).requiresGrad_(true);
+      const gout = torch.randn([4, 3, 5]);
+      const w = torch.tensor([1.5, -0.5, 2]).requiresGrad_(true);
+      const b = torch.tensor([0.1, 0.2, 0.3]).requiresGrad_(true);
+      const rm = torch.zeros([3]);
+      const rv = torch.ones([3]);
+      const y = torch.F.batchNorm(all, { runningMean: rm, runningVar: rv, weight: w, bias: b, training: true });
+      y.mul(gout).sum().backward();
+      const close = (a: number[], e: Float32Array, what: string) => a.forEach((v, i) => assert.ok(Math.abs(v - e[i]!) < 1e-5, `${what}[${i}]: ${v} vs ${e[i]}`));
+      const yAll = y.toFloat32Array();
+      const gxAll = all.grad!.toFloat32Array();
+      for (const [rank, r] of results.entries()) {
+        close(r.out!['y'] as number[], yAll.subarray(rank * 30, rank * 30 + 30), `y rank ${rank}`);
+        close(r.out!['gx'] as number[], gxAll.subarray(rank * 30, rank * 30 + 30), `grad x rank ${rank}`);
+        close(r.out!['gw'] as number[], w.grad!.toFloat32Array(), 'grad weight (summed over ranks)');
+        close(r.out!['gb'] as number[], b.grad!.toFloat32Array(), 'grad bias (summed over ranks)');
+        close(r.out!['rm'] as number[], rm.toFloat32Array(), 'running mean');
+        close(r.out!['rv'] as number[], rv.toFloat32Array(), 'running var');
+        // gather: rank 0's [1,1,1,1] then rank 1's [2,2,2,2]; backward sums the same upstream grad from both ranks.
+        assert.deepEqual(r.out!['gathered2'], [1, 1, 1, 1, 2, 2, 2, 2]);
+        assert.deepEqual(r.out!['gz'], rank === 0 ? [0, 2, 4, 6] : [8, 10, 12, 14]);
+      }
+    });
+  });
+
   it('a dead peer makes the survivor fail within the timeout, naming the op and its rank', async () => {
     const results = await runWorkers('die', 2, await freePort(), 5_000);
     assert.equal(results[1]!.code, 3);
