@@ -6,7 +6,8 @@ import { registerCka } from './cka.js';
 import { registerInspect } from './inspect.js';
 import { registerPretrain } from './pretrain.js';
 import { registerScore } from './score.js';
+import { registerFinetune, registerProbe } from './supervised.js';
 import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerSynth, registerPretrain, registerScore, registerCka, registerBench];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerSynth, registerPretrain, registerProbe, registerFinetune, registerScore, registerCka, registerBench];
