@@ -3,3 +3,4 @@ export * from './metrics.js';
 export * from './png.js';
 export * from './cka.js';
 export * from './heatmap.js';
+export * from './cka-checkpoints.js';

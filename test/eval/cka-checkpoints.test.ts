@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import * as torch from '../../src/torch/index.js';
 import { createEncoder, loadEncoderWeights } from '../../src/models/index.js';
 import { cka } from '../../src/eval/index.js';
-import { listEpochCheckpoints } from '../../src/cli/commands/cka.js';
+import { listEpochCheckpoints } from '../../src/eval/cka-checkpoints.js';
 import { type CliRun, runCommandBatch } from './harness.js';
 
 const ARCH = ['--arch', 'resnet3d-10', '--widen-factor', '0.125', '--features', 'pooled'];
