@@ -12,6 +12,9 @@ import type { Tensor } from '../../src/torch/index.js';
 import { arraySource, inferVolume, type TileModel } from '../../src/eval/infer.js';
 import { checkGeometry, placeWindows, resizeBilinear, stitch, Stitcher, type StitchGeometry, windowStarts } from '../../src/eval/stitch.js';
 
+// One thread: OpenMP stalls on a shared 2-core machine stretch tiny convolutions far more than they gain.
+torch.setNumThreads(1);
+
 function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let m = 0;

@@ -13,6 +13,9 @@ import { arraySource, inferVolume, predictTiles, type TileModel, type TTA, ttaTr
 import { resizeBilinear } from '../../src/eval/stitch.js';
 import { createSegmentationModel } from '../../src/models/registry.js';
 
+// One thread: OpenMP stalls on a shared 2-core machine stretch tiny convolutions far more than they gain.
+torch.setNumThreads(1);
+
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
