@@ -67,7 +67,7 @@ export function niceTicks(min: number, max: number, count = 5): { ticks: number[
   let a = min;
   let b = max;
   if (a === b) {
-    const pad = a === 0 ? 1 : Math.abs(a) * 0.1;
+    const pad = a === 0 ? 1 : Math.abs(a) * 0.5;
     a -= pad;
     b += pad;
   }
@@ -334,7 +334,7 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
   const rowH = 26;
   const longest = Math.max(4, ...rows.map((r) => r.label.length));
   const left = Math.min(200, 14 + longest * 6.6);
-  const maxChars = Math.floor((left - 14) / 6.6);
+  const maxChars = Math.round((left - 14) / 6.6);
   const f: Frame = {
     width: opts.width ?? 420,
     height: 0,

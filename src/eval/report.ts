@@ -15,7 +15,10 @@
  *   encoder, shown side by side for each fragment id);
  * - `results.json`: `{comparisons: [{title, rows: [{encoder, seeds, f05, auc, precision, recall}], note?}]}`,
  *   one table per comparison with mean +- std over seeds and a plainly worded verdict.
- * A folder without metrics.jsonl is searched one level down for run folders (those with metrics.jsonl).
+ * Run folders (those with metrics.jsonl) are found one level down; a subfolder without metrics.jsonl whose own
+ * subfolders are runs (e.g. `probe/<encoder>-seed<s>/`, as compareEncoders writes them) is a group, whose
+ * runs' curves are overlaid (one line per run, coloured by encoder).
+ * Kinds ending in `_epoch` and validation kinds (`val`, `val_*`, `*_val`) are plotted per epoch.
  */
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -734,13 +737,27 @@ function durationText(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+function timeSpan(runs: readonly FolderData[]): string {
+  const times = runs.flatMap((f) => (f.metrics?.kinds ?? []).flatMap((k) => k.times)).filter(Number.isFinite);
+  if (times.length < 2) return '';
+  const span = Math.max(...times) - Math.min(...times);
+  return span >= 1 ? `; ${durationText(span)} from first to last record` : '';
+}
+
 function runFacts(f: FolderData): string {
   const m = f.metrics;
   if (!m) return 'no metrics.jsonl';
-  const times = m.kinds.flatMap((k) => k.times).filter(Number.isFinite);
-  const span = times.length > 1 ? durationText(Math.max(...times) - Math.min(...times)) : '';
   const kinds = m.kinds.map((k) => `${k.kind} (${k.steps.length})`).join(', ');
-  return `${m.lines} records: ${kinds || 'none'}${span ? `; ${span} from first to last record` : ''}`;
+  return `${m.lines} records: ${kinds || 'none'}${timeSpan([f])}`;
+}
+
+/** One line for the runs of a group: how many per encoder, and the kinds they log. */
+function groupFacts(runs: readonly FolderData[]): string {
+  const labels = [...new Set(runs.map((r) => runLabel(r.name)))];
+  const per = labels.map((l) => `${l} \u00d7${runs.filter((r) => runLabel(r.name) === l).length}`).join(', ');
+  const kinds = [...new Set(runs.flatMap((r) => (r.metrics?.kinds ?? []).map((k) => canonicalKind(k.kind, r))))];
+  const records = runs.reduce((n, r) => n + (r.metrics?.lines ?? 0), 0);
+  return `${runs.length} runs (${per}); ${records} records: ${kinds.join(', ') || 'none'}${timeSpan(runs)}`;
 }
 
 const CONFIG_KEYS: readonly string[][] = [['name'], ['encoder'], ['method', 'name'], ['model', 'arch'], ['train', 'epochs'], ['train', 'batchSize'], ['optim', 'name'], ['optim', 'lr'], ['seed']];
@@ -813,7 +830,16 @@ function sizeNote(img: InlineImage): string {
   return `${img.originalWidth}\u00d7${img.originalHeight}${shown}`;
 }
 
-function renderPredictions(p: PredictionsData, folder: string): Block {
+/** Prediction groups in the order the comparison tables list their encoders, then by name. */
+function orderedProbs(probs: readonly PredictionMap[], encoders: readonly string[]): PredictionMap[] {
+  const rank = (g: string): number => {
+    const i = encoders.indexOf(g);
+    return i < 0 ? encoders.length : i;
+  };
+  return [...probs].sort((a, b) => rank(a.group) - rank(b.group) || a.group.localeCompare(b.group));
+}
+
+function renderPredictions(p: PredictionsData, folder: string, encoders: readonly string[]): Block {
   const frags = p.fragments.map((fr) => {
     const cells: string[] = [];
     const cell = (img: InlineImage | undefined, title: string, extra = ''): void => {
@@ -822,14 +848,14 @@ function renderPredictions(p: PredictionsData, folder: string): Block {
     };
     cell(fr.ir, 'IR image');
     cell(fr.labels, 'ink labels');
-    for (const m of fr.probs) {
+    for (const m of orderedProbs(fr.probs, encoders)) {
       const s = m.score;
       const score = s ? ` <span class="score">F0.5 ${h(formatNumber(s.f05 ?? Number.NaN, 3))}${s.auc !== undefined ? `, AUC ${h(formatNumber(s.auc, 3))}` : ''}</span>` : '';
       cell(m.image, m.group ? `prediction: ${m.group}` : 'prediction', score);
     }
     cell(fr.mask, 'mask');
     const missing = [!fr.ir && 'IR image', !fr.labels && 'labels', fr.probs.length === 0 && 'probability map'].filter((x): x is string => typeof x === 'string');
-    return `<div class="fragment"><h4>${h(fr.id)}</h4>${missing.length ? `<p class="na small">Not available for this fragment: ${h(missing.join(', '))}</p>` : ''}<div class="preds">${cells.join('')}</div></div>`;
+    return `<div class="fragment"><h4>${h(fr.id)}</h4>${missing.length ? `<p class="na small">Not available for this fragment: ${h(missing.join(', '))}</p>` : ''}<div class="preds" style="--cols:${Math.min(6, Math.max(3, cells.length))}">${cells.join('')}</div></div>`;
   });
   const where = `<p class="small">From ${h(folder === '.' ? 'predictions/' : `${folder}/predictions/`)}${p.groups.filter(Boolean).length ? ` (${h(p.groups.filter(Boolean).join(', '))})` : ''}. Probability maps: white = ink.${p.ignored.length ? ` Ignored files: ${h(p.ignored.join(', '))}.` : ''}</p>`;
   const glance = `<li><b>Predictions</b>${folder === '.' ? '' : ` (${h(folder)})`}: ${p.fragments.length} fragment${p.fragments.length === 1 ? '' : 's'}: ${h(p.fragments.map((f) => f.id).join(', '))}.</li>`;
@@ -1072,7 +1098,8 @@ caption{text-align:left;font-weight:600;padding:4px 0}
 .heatmaps figure{margin:0}
 .heatmaps img{max-width:100%;height:auto;border:1px solid var(--line)}
 .fragment{margin:6px 0 14px}
-.preds{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:10px;align-items:start}
+.preds{display:grid;grid-template-columns:repeat(var(--cols,4),minmax(0,1fr));gap:10px;align-items:start}
+@media (max-width:800px){.preds{grid-template-columns:repeat(2,minmax(0,1fr))}}
 figure.pred{margin:0;border:1px solid var(--line);border-radius:6px;overflow:hidden;background:#fff}
 figure.pred img{display:block;width:100%;height:auto;max-height:520px;object-fit:contain;background:#0b0d12}
 figure.pred figcaption{padding:4px 8px;font-size:12px}
@@ -1094,6 +1121,7 @@ function compose(data: ReportData): Composed {
   const glance: Record<string, string[]> = Object.fromEntries(SECTION_ORDER.map((s) => [s, []]));
   const multi = data.folders.length > 1;
   let comparisonCount = 0;
+  const encoders = [...new Set(data.folders.flatMap((f) => (f.comparisons ?? []).flatMap((c) => c.rows.map((r) => r.encoder))))];
   for (const f of data.folders) {
     const name = displayName(f, data);
     (f.comparisons ?? []).forEach((c) => {
@@ -1103,7 +1131,7 @@ function compose(data: ReportData): Composed {
     });
     if (f.comparisons && f.comparisons.length === 0) bodies['comparison']!.push(`<p class="small">${h(f.name === '.' ? 'results.json' : `${f.name}/results.json`)} lists no comparisons.</p>`);
     if (f.predictions) {
-      const b = renderPredictions(f.predictions, f.name);
+      const b = renderPredictions(f.predictions, f.name, encoders);
       bodies['predictions']!.push(b.html);
       if (b.glance) glance['predictions']!.push(b.glance);
     }
@@ -1131,7 +1159,16 @@ function compose(data: ReportData): Composed {
   const sections = SECTION_ORDER.filter((s) => bodies[s]!.length > 0);
   const missing = SECTION_ORDER.filter((s) => bodies[s]!.length === 0);
   const runs = data.folders.filter((f) => f.metrics !== undefined || f.config !== undefined);
-  const runList = runs.map((f) => `<li><b>${h(displayName(f, data))}</b>: ${h(runFacts(f))}</li>`).join('');
+  const listed = new Set<string>();
+  const runList = runs.map((f) => {
+    const members = f.group !== undefined ? runs.filter((g) => g.group === f.group) : [];
+    if (members.length > 1) {
+      if (listed.has(f.group!)) return '';
+      listed.add(f.group!);
+      return `<li><b>${h(f.group!)}/</b>: ${h(groupFacts(members))}</li>`;
+    }
+    return `<li><b>${h(displayName(f, data))}</b>: ${h(runFacts(f))}</li>`;
+  }).join('');
   const glanceItems = SECTION_ORDER.flatMap((s) => glance[s]!);
   const summary = `<section id="summary"><h2>At a glance</h2>` +
     (glanceItems.length ? `<ul>${glanceItems.join('')}</ul>` : '<p class="small">Nothing to summarise yet.</p>') +
