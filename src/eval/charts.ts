@@ -50,6 +50,17 @@ export function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&#39;', '"': '&quot;' })[c]!);
 }
 
+/** [min, max] of the values without spreading them into arguments (safe for millions of values); [Inf, -Inf] when empty. */
+export function extent(values: Iterable<number>): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 /** A 1, 2 or 5 times a power of ten close to span / count. */
 export function niceStep(span: number, count: number): number {
   if (!(span > 0) || !Number.isFinite(span)) return 1;
@@ -216,12 +227,10 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
     parts.push(`<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`);
     return parts.join('');
   }
-  let xMin = Math.min(...all.map((p) => p[0]));
-  let xMax = Math.max(...all.map((p) => p[0]));
+  let [xMin, xMax] = extent(all.map((p) => p[0]));
   const refs = (opts.refLines ?? []).filter((r) => Number.isFinite(r.y) && (!log || r.y > 0));
   const ys = [...all.map((p) => p[1]), ...refs.map((r) => r.y)];
-  let yMin = Math.min(...ys);
-  let yMax = Math.max(...ys);
+  let [yMin, yMax] = extent(ys);
   if (xMin === xMax) {
     xMin -= 1;
     xMax += 1;
@@ -333,8 +342,9 @@ export interface IntervalChartOptions {
 export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartOptions = {}): string {
   const rowH = 26;
   const longest = Math.max(4, ...rows.map((r) => r.label.length));
-  const left = Math.min(200, 14 + longest * 6.6);
-  const maxChars = Math.round((left - 14) / 6.6);
+  // About 7.4 px per character of 11 px DejaVu Sans Bold (the widest labels are bold).
+  const left = Math.min(210, 14 + longest * 7.4);
+  const maxChars = Math.round((left - 14) / 7.4);
   const f: Frame = {
     width: opts.width ?? 420,
     height: 0,

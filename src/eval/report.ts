@@ -26,7 +26,7 @@ import { basename, join, resolve } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import YAML from 'yaml';
 import { writeFileAtomic } from '../util/atomic.js';
-import { escapeXml, formatNumber, intervalChart, lineChart, PALETTE, type LineSeries, type Point, type RefLine } from './charts.js';
+import { escapeXml, extent, formatNumber, intervalChart, lineChart, PALETTE, type LineSeries, type Point, type RefLine } from './charts.js';
 
 /** The collapse warning ratio when the config names none (COLLAPSE_RATIO in src/ssl/monitor.ts). */
 export const DEFAULT_COLLAPSE_RATIO = 0.25;
@@ -704,7 +704,8 @@ function pointsOf(k: MetricSeries, field: string): Point[] {
 function autoLog(points: readonly Point[]): boolean {
   const ys = points.map((p) => p[1]).filter(Number.isFinite);
   if (ys.length < 2 || ys.some((y) => y <= 0)) return false;
-  return Math.max(...ys) / Math.min(...ys) > 1e3;
+  const [lo, hi] = extent(ys);
+  return hi / lo > 1e3;
 }
 
 const SMOOTH_ABOVE = 60;
@@ -740,7 +741,8 @@ function durationText(seconds: number): string {
 function timeSpan(runs: readonly FolderData[]): string {
   const times = runs.flatMap((f) => (f.metrics?.kinds ?? []).flatMap((k) => k.times)).filter(Number.isFinite);
   if (times.length < 2) return '';
-  const span = Math.max(...times) - Math.min(...times);
+  const [first, last] = extent(times);
+  const span = last - first;
   return span >= 1 ? `; ${durationText(span)} from first to last record` : '';
 }
 
@@ -785,7 +787,7 @@ function renderComparison(c: Comparison, folder: string, idx: number): Block {
     const means = stats.map((x) => x.s[k].mean).filter(Number.isFinite);
     if (means.length) bestOf[k] = Math.max(...means);
   }
-  const header = '<tr><th>encoder</th><th>seeds</th><th>F0.5</th><th>AUC</th><th>precision</th><th>recall</th></tr>';
+  const header = '<tr><th>encoder</th><th class="num">seeds</th><th class="num">F0.5</th><th class="num">AUC</th><th class="num">precision</th><th class="num">recall</th></tr>';
   const body = stats.map(({ r, s }) => {
     const isBest = r.encoder === v.best;
     const cells = METRIC_KEYS.map((k) => {
@@ -1086,7 +1088,7 @@ table.results{width:100%}
 table.results td:first-child{min-width:12em}
 th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left}
 th{background:#f9fafb;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.top{font-weight:700}
 tr.best td{background:#eff8ff}
 .star{color:#f79009}

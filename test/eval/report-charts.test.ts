@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/eval/charts.js';
+import { extent, formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/eval/charts.js';
 import { collapseSummary, comparisonVerdict, isPerEpochKind, meanStd, parseMetrics, parseResults, runLabel, summarize, type Comparison, type ComparisonRow } from '../../src/eval/report.js';
 
 test('niceTicks: 1/2/5 steps, a range widened to whole steps, flat and tiny ranges', () => {
@@ -20,6 +20,8 @@ test('niceTicks: 1/2/5 steps, a range widened to whole steps, flat and tiny rang
   const tiny = niceTicks(1e-4, 1e-3, 5);
   assert.ok(Math.abs(tiny.step - 2e-4) < 1e-12 && tiny.ticks.every((v) => Number.isFinite(v)));
   assert.equal(niceStep(7, 1), 10);
+  assert.deepEqual(extent([3, -1, 7]), [-1, 7]);
+  assert.deepEqual(extent([]), [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
   assert.equal(niceStep(0, 5), 1);
   assert.throws(() => niceTicks(2, 1), /range \[2, 1\] is invalid, expected finite min <= max/);
   assert.throws(() => niceTicks(Number.NaN, 1), /invalid/);
@@ -75,6 +77,13 @@ test('lineChart: axes, escaped labels, gaps at NaN, reference lines in range, lo
   const legend = lineChart([{ name: 'random', points: [[0, 1], [1, 2]] }, { name: 'random', points: [[0, 2], [1, 3]] }, { name: 'vicreg <1>', points: [[0, 0], [1, 1]] }], {});
   assert.equal((legend.match(/stroke-width="2.5"/g) ?? []).length, 2, 'one legend entry per distinct name');
   assert.ok(legend.includes('vicreg &lt;1&gt;'));
+});
+
+test('lineChart on a million points: no argument-spreading limits, a bounded SVG', () => {
+  const pts: Point[] = Array.from({ length: 1_000_000 }, (_, i) => [i, Math.sin(i / 1e4) + (i === 500_000 ? 5 : 0)]);
+  const svg = lineChart([{ points: pts }], { title: 'loss', xLabel: 'step' });
+  assert.ok(svg.length < 200_000, `${svg.length} characters`);
+  assert.ok(svg.includes('>5<') || svg.includes('>6<'), 'the spike sets the y range');
 });
 
 test('intervalChart: seeds as dots, mean with a std bar, highlighted row, escaped labels', () => {
