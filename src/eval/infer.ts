@@ -208,6 +208,21 @@ export interface InferVolumeResult {
   timings: InferTimings;
 }
 
+/** Copies the T x T window at column `x` of a [D, T, bw] band into `out` at `at` as [D, T, T], through `lut` if given. */
+function extractWindow(band: BandArray, bw: number, x: number, D: number, T: number, lut: Float32Array | null, out: Float32Array, at: number): void {
+  for (let z = 0; z < D; z++) {
+    for (let r = 0; r < T; r++) {
+      const src = (z * T + r) * bw + x;
+      const dst = at + (z * T + r) * T;
+      if (lut !== null) {
+        for (let c = 0; c < T; c++) out[dst + c] = lut[band[src + c]!]!;
+      } else {
+        out.set(band.subarray(src, src + T), dst);
+      }
+    }
+  }
+}
+
 const emptyTimings = (): InferTimings => ({ read_ms: 0, tile_ms: 0, model_ms: 0, post_ms: 0, stitch_ms: 0, finish_ms: 0 });
 
 /** Sliding-window inference over a band source (no files): windows, batches, TTA, stitching. */
@@ -273,18 +288,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
       for (; i < j; i++) {
         const win = windows[i]!;
         t0 = performance.now();
-        const slot = pending.length * per;
-        for (let z = 0; z < D; z++) {
-          for (let r = 0; r < T; r++) {
-            const src = (z * T + r) * bw + (win.x - x0);
-            const dst = slot + z * plane + r * T;
-            if (lut !== null) {
-              for (let c = 0; c < T; c++) buf[dst + c] = lut[band[src + c]!]!;
-            } else {
-              for (let c = 0; c < T; c++) buf[dst + c] = band[src + c]!;
-            }
-          }
-        }
+        extractWindow(band, bw, win.x - x0, D, T, lut, buf, pending.length * per);
         timings.tile_ms += performance.now() - t0;
         pending.push(win);
         if (pending.length === batch) flush();
