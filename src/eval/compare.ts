@@ -90,10 +90,12 @@ export function verdict(c: Comparison, metric: 'f05' | 'auc' = 'f05'): string {
   if (!best) return 'no rows';
   if (!next) return `${best.r.encoder}: ${metric} ${best.mean.toFixed(3)}`;
   const gap = best.mean - next.mean;
+  const runs = Math.min(best.r[metric].length, next.r[metric].length);
+  if (runs < 2) return `${best.r.encoder} leads ${next.r.encoder} by ${gap.toFixed(3)} ${metric} in a single run each: no spread to judge it against`;
   const noise = Math.max(best.std, next.std);
   return gap > noise
-    ? `${best.r.encoder} beats ${next.r.encoder} by ${gap.toFixed(3)} ${metric} (more than one std, ${noise.toFixed(3)}, over ${best.r.seeds.length} seeds)`
-    : `${best.r.encoder} and ${next.r.encoder} are within noise on ${metric} (gap ${gap.toFixed(3)} <= std ${noise.toFixed(3)} over ${best.r.seeds.length} seeds)`;
+    ? `${best.r.encoder} beats ${next.r.encoder} by ${gap.toFixed(3)} ${metric} (more than one std, ${noise.toFixed(3)}, over ${runs} runs)`
+    : `${best.r.encoder} and ${next.r.encoder} are within noise on ${metric} (gap ${gap.toFixed(3)} <= std ${noise.toFixed(3)} over ${runs} runs)`;
 }
 
 /** Adds (or replaces, by title) comparisons in `<dir>/results.json`, atomically. */

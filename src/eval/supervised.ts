@@ -200,7 +200,7 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
   const maxTiles = val ? cfg.data.maxValTiles : cfg.data.maxTiles;
   return {
     datasets: datasets(val ? cfg.data.val : cfg.data.train),
-    tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? cfg.data.tile : cfg.data.stride, erode: cfg.data.erode,
+    tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1) : cfg.data.stride, erode: cfg.data.erode,
     depth: cfg.data.depth, augment: val ? null : augmentation(cfg), views: 1, seed: cfg.seed,
     requireInk: val && cfg.data.valRequireInk,
     ...(maxTiles === undefined ? {} : { maxTiles }),
@@ -244,8 +244,9 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
     optimizer = cfg.optim.name === 'adamw'
       ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
       : new optim.SGD(params, { lr: cfg.optim.lr, momentum: cfg.optim.momentum, weightDecay: cfg.optim.weightDecay });
+    const warmupSteps = Math.min(Math.round(cfg.schedule.warmupEpochs * optStepsPerEpoch), optStepsPerEpoch * cfg.train.epochs - 1);
     const scheduler = new optim.LinearWarmupCosine(optimizer, {
-      warmupSteps: Math.round(cfg.schedule.warmupEpochs * optStepsPerEpoch), totalSteps: Math.max(1, optStepsPerEpoch * cfg.train.epochs),
+      warmupSteps: Math.max(0, warmupSteps), totalSteps: Math.max(1, optStepsPerEpoch * cfg.train.epochs),
       startFactor: cfg.schedule.startFactor, etaMin: cfg.schedule.etaMin,
     });
     let startEpoch = 1;
@@ -294,7 +295,7 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
             optStep++;
           }
           lossSum += loss;
-          run.log(cfg.name, (epoch - 1) * batchesPerEpoch + micro, { epoch, loss, lr: optimizer.paramGroups[0]!.lr });
+          run.log('train', (epoch - 1) * batchesPerEpoch + micro, { epoch, loss, lr: optimizer.paramGroups[0]!.lr });
           bar.tick(1, `loss ${loss.toFixed(4)}`);
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -313,7 +314,7 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
       run.prune(cfg.checkpoint.keepLast, cfg.checkpoint.keepEvery);
       const mean = lossSum / Math.max(1, micro);
       epochs.push({ epoch, loss: mean, val, checkpoint: path });
-      run.log(`${cfg.name}_epoch`, epoch, { loss: mean });
+      run.log('train_epoch', epoch, { loss: mean });
       log(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}: loss ${mean.toFixed(4)}` +
         (val ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}` : '') +
         ` -> ${path}`);

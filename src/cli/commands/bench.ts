@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
+import { benchModels, printModels } from '../../bench/models.js';
 
 function printEngine(r: EngineBenchResult): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),
@@ -23,5 +24,13 @@ export function registerBench(program: Command): void {
       const r = await benchEngine({ rounds: Number(o.rounds), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printEngine(r);
+    });
+  bench.command('models')
+    .description('r3d18 and r3d50 forward+backward on the seed input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await benchModels({});
+      if (o.json) console.log(JSON.stringify(r, null, 1));
+      else printModels(r);
     });
 }
