@@ -2,3 +2,4 @@ export { Module, describeLoad, type LoadResult, type StateDictSource } from './m
 export * from './layers.js';
 export * as init from './init.js';
 export * as utils from './utils.js';
+export { SyncBatchNorm, convertSyncBatchNorm } from './sync-batchnorm.js';

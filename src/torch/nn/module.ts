@@ -57,6 +57,25 @@ export abstract class Module {
     return m;
   }
 
+  /**
+   * Puts `m` in place of the registered child `name` (same name and position, so state-dict keys and order stay
+   * as they were) and in every own field of this module that refers to the old child, directly or as an element
+   * of an array, so that forward() calls the new one (as torch.nn.SyncBatchNorm.convert_sync_batchnorm does by
+   * setattr). Returns the old child; its tensors are not disposed (the new child may share them).
+   */
+  replaceChild(name: string, m: Module): Module {
+    const old = this.#modules.get(name);
+    if (!old) throw new Error(`Module.replaceChild: no child '${name}' (children: ${[...this.#modules.keys()].join(', ') || 'none'})`);
+    this.#modules.set(name, m);
+    const fields = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      const v = fields[key];
+      if (v === old) fields[key] = m;
+      else if (Array.isArray(v)) v.forEach((x, i) => { if (x === old) v[i] = m; });
+    }
+    return old;
+  }
+
   /** @internal replaces the tensor behind a registered buffer (e.g. num_batches_tracked after an update). */
   protected getBuffer(name: string): Tensor | null {
     return this.#buffers.get(name) ?? null;
