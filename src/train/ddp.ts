@@ -1,0 +1,320 @@
+/**
+ * Data-parallel training over c10d (Gloo on CPU), the part of torch.nn.parallel.DistributedDataParallel a
+ * training loop needs, as a small object any trainer can use:
+ *
+ *   const dp = await DataParallel.fromEnv();            // null for a single process
+ *   if (dp) { model = dp.convertSyncBatchNorm(model); await dp.broadcastModules([model]); }
+ *   for each epoch: order = seededPermutation(epoch); for (batch of pipeline.epoch(e, dp ? dp.shard(order) : order)) {
+ *     loss.backward();
+ *     if (updating) { if (dp) await dp.averageGradients(params); optimizer.step(); }
+ *   }
+ *   if (!dp || dp.isMain) save checkpoints, logs;  dp?.close();
+ *
+ * - Start: parameters and buffers are broadcast from rank 0 (DDP's `_sync_module_states`, broadcast_coalesced
+ *   in buckets).
+ * - Gradients: flattened per bucket (nn/utils gradBuckets: 25 MB, reverse registration order, as DDP's Reducer
+ *   in torch/csrc/distributed/c10d/reducer.cpp), allreduced with op 'avg' (all buckets launched at once, then
+ *   awaited), written back. Call it once per optimiser step, after gradient accumulation (DDP's `no_sync()` on
+ *   the other micro-batches).
+ * - No overlap with backward: DDP launches a bucket's allreduce from autograd hooks while backward still runs on
+ *   the earlier layers; libtorch's per-parameter post-accumulate hooks are not reachable from JS here (backward
+ *   is one synchronous native call), so the whole allreduce follows the backward. `lastComm` / `commMs` measure
+ *   what it costs (see src/bench/distributed.ts).
+ * - Buffers (BatchNorm running statistics) are not re-broadcast every forward (DDP's broadcast_buffers=True):
+ *   rank 0 alone saves checkpoints, and its buffers are what DDP would save too; with SyncBatchNorm they are
+ *   identical on every rank anyway.
+ * - Sampling: `shard(order)` = torch.utils.data.DistributedSampler with drop_last: the same global permutation,
+ *   rank r takes positions r, r+W, r+2W, ... of its first floor(N/W)*W entries. With per-rank batch B the k-th
+ *   step of all ranks together covers exactly the k-th global batch of 2B a single worker would take.
+ * - Failure: every collective rejects within the group's timeout when a peer dies; the errors here name the
+ *   rank, the operation and what was expected.
+ */
+import { performance } from 'node:perf_hooks';
+import { noGrad } from '../torch/autograd.js';
+import { DTYPE_SIZE } from '../torch/dtype.js';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { initProcessGroup, launchEnv, type ProcessGroup } from '../torch/distributed.js';
+import type { Module } from '../torch/nn/module.js';
+import { convertSyncBatchNorm } from '../torch/nn/sync-batchnorm.js';
+import { flattenGrads, gradBuckets, type GradBucket, unflattenGrads } from '../torch/nn/utils.js';
+
+export interface DataParallelOptions {
+  /** Rendezvous and collective timeout (default 300 s, PyTorch's default). */
+  timeoutMs?: number;
+  /** Gradient bucket size in MiB (default 25, DDP's bucket_cap_mb). */
+  bucketCapMB?: number;
+  /** Where to read RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DataParallelInit extends DataParallelOptions {
+  rank: number;
+  worldSize: number;
+  localRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+}
+
+/** A collective failed (a peer died, timed out or disagreed); the message names the rank and the operation. */
+export class DistributedError extends Error {
+  constructor(message: string, readonly rank: number, readonly worldSize: number, readonly op: string) {
+    super(message);
+    this.name = 'DistributedError';
+  }
+}
+
+/** What one averageGradients call cost. */
+export interface CommStats {
+  /** Wall time of the whole call: flatten, allreduce, unflatten. */
+  ms: number;
+  /** Of which waiting for the allreduce. */
+  allreduceMs: number;
+  /** Bytes allreduced (all buckets). */
+  bytes: number;
+  /** Each bucket's size in bytes, in allreduce order (last layers first). */
+  bucketBytes: number[];
+}
+
+type ModuleSet = Module | readonly Module[] | Readonly<Record<string, Module>>;
+
+function modulesOf(m: ModuleSet): Module[] {
+  if (Array.isArray(m)) return [...m] as Module[];
+  if (typeof (m as Module).stateDict === 'function') return [m as Module];
+  return Object.values(m as Record<string, Module>);
+}
+
+const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
+export class DataParallel {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly localRank: number;
+  readonly bucketCapBytes: number;
+  readonly timeoutMs: number;
+  /** The cost of the latest averageGradients call (null before the first). */
+  lastComm: CommStats | null = null;
+  /** Total time spent in averageGradients so far (ms). */
+  commMs = 0;
+  #closed = false;
+
+  private constructor(readonly pg: ProcessGroup, init: { localRank: number; bucketCapMB: number; timeoutMs: number }) {
+    this.rank = pg.rank;
+    this.worldSize = pg.size;
+    this.localRank = init.localRank;
+    this.bucketCapBytes = Math.round(init.bucketCapMB * 1024 * 1024);
+    this.timeoutMs = init.timeoutMs;
+  }
+
+  /** Rank 0: the one that writes checkpoints, logs and reports. */
+  get isMain(): boolean {
+    return this.rank === 0;
+  }
+
+  /** Joins the rendezvous at masterAddr:masterPort (rank 0 hosts it) and returns once every rank has arrived. */
+  static async create(o: DataParallelInit): Promise<DataParallel> {
+    const timeoutMs = o.timeoutMs ?? 300_000;
+    const bucketCapMB = o.bucketCapMB ?? 25;
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new Error(`DataParallel: worldSize must be a positive integer, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new Error(`DataParallel: rank ${o.rank} is outside 0..${o.worldSize - 1} (WORLD_SIZE ${o.worldSize})`);
+    if (!(bucketCapMB > 0)) throw new Error(`DataParallel: bucketCapMB must be positive, got ${bucketCapMB}`);
+    const addr = o.masterAddr ?? '127.0.0.1';
+    const port = o.masterPort ?? 29500;
+    const t0 = performance.now();
+    let pg: ProcessGroup;
+    try {
+      pg = await initProcessGroup({ rank: o.rank, worldSize: o.worldSize, masterAddr: addr, masterPort: port, timeoutMs });
+    } catch (err) {
+      throw new DistributedError(`DataParallel: rendezvous at ${addr}:${port} failed on rank ${o.rank} of ${o.worldSize} after ${seconds(t0)} s ` +
+        `(expected ${o.worldSize} workers to join within ${timeoutMs / 1000} s): ${(err as Error).message}`, o.rank, o.worldSize, 'rendezvous');
+    }
+    return new DataParallel(pg, { localRank: o.localRank ?? o.rank, bucketCapMB, timeoutMs });
+  }
+
+  /**
+   * From the launcher's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, as torchrun, Slurm
+   * scripts or Kubernetes set them); null when WORLD_SIZE is unset or 1 (a single process).
+   */
+  static async fromEnv(opts: DataParallelOptions = {}): Promise<DataParallel | null> {
+    const env = launchEnv(opts.env ?? process.env);
+    if (env === null || env.worldSize === 1) return null;
+    return DataParallel.create({ ...opts, rank: env.rank, worldSize: env.worldSize, localRank: env.localRank, masterAddr: env.masterAddr, masterPort: env.masterPort });
+  }
+
+  /**
+   * This rank's part of a global order (the same on every rank): positions rank, rank+W, ... of the first
+   * floor(N/W)*W entries, so every rank gets the same number of items and no item is seen twice
+   * (DistributedSampler with drop_last=True).
+   */
+  shard<T>(order: readonly T[]): T[] {
+    const usable = order.length - (order.length % this.worldSize);
+    const out: T[] = [];
+    for (let i = this.rank; i < usable; i += this.worldSize) out.push(order[i]!);
+    return out;
+  }
+
+  /** Overwrites every parameter and buffer of `modules` with rank `root`'s values (coalesced per dtype). */
+  async broadcastModules(modules: ModuleSet, root = 0): Promise<void> {
+    const tensors: Tensor[] = [];
+    for (const m of modulesOf(modules)) tensors.push(...m.parameters(), ...m.buffers());
+    await this.broadcastTensors(tensors, 'module parameters and buffers', root);
+  }
+
+  /** Overwrites `tensors` in place with rank `root`'s values, flattened into buckets of one dtype each. */
+  async broadcastTensors(tensors: readonly Tensor[], what: string, root = 0): Promise<void> {
+    const groups: Tensor[][] = [];
+    const byDtype = new Map<string, { list: Tensor[]; bytes: number }>();
+    for (const t of tensors) {
+      const bytes = t.numel * DTYPE_SIZE[t.dtype];
+      let cur = byDtype.get(t.dtype);
+      if (!cur || (cur.list.length > 0 && cur.bytes + bytes > Math.max(this.bucketCapBytes, 64 * 1024 * 1024))) {
+        cur = { list: [], bytes: 0 };
+        groups.push(cur.list);
+        byDtype.set(t.dtype, cur);
+      }
+      cur.list.push(t);
+      cur.bytes += bytes;
+    }
+    const scope = torch.scope();
+    try {
+      const flats = noGrad(() => groups.map((g) => torch.cat(g.map((t) => t.detach().reshape([-1])))));
+      await this.collective(`broadcast of ${what} (${tensors.length} tensors in ${flats.length} buckets) from rank ${root}`, `receive rank ${root}'s values`, () => this.pg.broadcast(flats, root));
+      noGrad(() => groups.forEach((g, i) => {
+        let offset = 0;
+        for (const t of g) {
+          t.copy_(flats[i]!.slice(0, offset, offset + t.numel).view(t.shape));
+          offset += t.numel;
+        }
+      }));
+    } finally {
+      scope.close();
+    }
+  }
+
+  /** DDP's gradient buckets for `params` (those that require grad), at this object's bucket cap. */
+  gradientBuckets(params: readonly Tensor[]): GradBucket[] {
+    return gradBuckets(params, this.bucketCapBytes);
+  }
+
+  /**
+   * Averages the gradients of `params` over all ranks in place: per bucket flatten, allreduce 'avg', unflatten.
+   * Call on every rank, with the same parameters in the same order, once per optimiser step (after gradient
+   * accumulation, before clipping and the step). A parameter that has no gradient here gets the average (zeros
+   * from this rank); if that average is zero everywhere it is left without a gradient, as a single process would.
+   */
+  async averageGradients(params: readonly Tensor[]): Promise<CommStats> {
+    const t0 = performance.now();
+    const buckets = this.gradientBuckets(params);
+    const scope = torch.scope();
+    try {
+      const missing = buckets.flatMap((b) => b.params).filter((p) => p.grad === null);
+      const flats = buckets.map((b) => flattenGrads(b));
+      const bytes = buckets.reduce((n, b) => n + b.bytes, 0);
+      const t1 = performance.now();
+      await this.collective(`allreduce of gradients (${buckets.length} bucket(s), ${(bytes / 1e6).toFixed(2)} MB)`, 'average their gradients for this optimiser step',
+        () => this.pg.allreduce(flats, 'avg'));
+      const allreduceMs = performance.now() - t1;
+      buckets.forEach((b, i) => unflattenGrads(b, flats[i]!));
+      for (const p of missing) {
+        if (noGrad(() => p.grad!.abs().sum().item()) === 0) p.grad = null;
+      }
+      const stats: CommStats = { ms: performance.now() - t0, allreduceMs, bytes, bucketBytes: buckets.map((b) => b.bytes) };
+      this.lastComm = stats;
+      this.commMs += stats.ms;
+      return stats;
+    } finally {
+      scope.close();
+    }
+  }
+
+  /** Replaces every BatchNorm1d/2d/3d of `module` by a SyncBatchNorm over this group (same tensors, same names). */
+  convertSyncBatchNorm(module: Module): Module {
+    return convertSyncBatchNorm(module, this.pg);
+  }
+
+  /**
+   * Every rank's `x` concatenated along dim 0, with gradients: backward sums the gradient over ranks and keeps
+   * this rank's slice (VICReg's FullGatherLayer). Blocking; every rank must call it.
+   */
+  gather(x: Tensor): Tensor {
+    return this.pg.gather(x);
+  }
+
+  /** Reduces a few numbers over the ranks (float64): losses for logging, flags. */
+  async allreduceNumbers(values: readonly number[], op: 'sum' | 'avg' | 'max' | 'min' = 'avg', what = 'numbers'): Promise<number[]> {
+    const scope = torch.scope();
+    try {
+      const t = torch.fromTypedArray(Float64Array.from(values), [values.length]);
+      await this.collective(`allreduce (${op}) of ${what}`, `contribute their ${what}`, () => this.pg.allreduce([t], op));
+      return Array.from(t.toTypedArray() as Float64Array);
+    } finally {
+      scope.close();
+    }
+  }
+
+  /** Rank `root`'s bytes on every rank (others pass null): e.g. a checkpoint file only rank 0 can read. */
+  async broadcastBytes(bytes: Uint8Array | null, root = 0, what = 'bytes'): Promise<Uint8Array> {
+    if (this.rank === root && bytes === null) throw new Error(`DataParallel.broadcastBytes: rank ${root} is the root and must pass the ${what}`);
+    const [n] = await this.broadcastNumbers([this.rank === root ? bytes!.length : 0], root, `the size of ${what}`);
+    const scope = torch.scope();
+    try {
+      const t = this.rank === root ? torch.fromTypedArray(Uint8Array.from(bytes!), [n!]) : torch.zeros([n!], { dtype: 'uint8' });
+      if (n! > 0) await this.collective(`broadcast of ${what} (${n} bytes) from rank ${root}`, `receive rank ${root}'s ${what}`, () => this.pg.broadcast([t], root));
+      return n === 0 ? new Uint8Array(0) : Uint8Array.from(t.toTypedArray() as Uint8Array);
+    } finally {
+      scope.close();
+    }
+  }
+
+  /** Rank `root`'s numbers (float64) on every rank. */
+  async broadcastNumbers(values: readonly number[], root = 0, what = 'numbers'): Promise<number[]> {
+    const scope = torch.scope();
+    try {
+      const t = torch.fromTypedArray(Float64Array.from(values), [values.length]);
+      await this.collective(`broadcast of ${what} from rank ${root}`, `receive rank ${root}'s ${what}`, () => this.pg.broadcast([t], root));
+      return Array.from(t.toTypedArray() as Float64Array);
+    } finally {
+      scope.close();
+    }
+  }
+
+  /**
+   * A collective check after a stage that can fail on some ranks only (opening the run folder, loading a
+   * checkpoint): every rank passes its own error or null; the failing ranks rethrow theirs, the others throw an
+   * error naming the ranks that failed, so nobody waits for a peer that has given up.
+   */
+  async agree(stage: string, error: unknown): Promise<void> {
+    const flags = new Array<number>(this.worldSize).fill(0);
+    if (error) flags[this.rank] = 1;
+    const all = await this.allreduceNumbers(flags, 'sum', `${stage} status`);
+    if (error) throw error;
+    const failed = all.flatMap((v, r) => (v > 0 ? [r] : []));
+    if (failed.length) {
+      throw new DistributedError(`DataParallel: ${stage} failed on rank ${failed.join(', ')} of ${this.worldSize}; rank ${this.rank} stops too (see rank ${failed[0]}'s error)`,
+        this.rank, this.worldSize, stage);
+    }
+  }
+
+  async barrier(): Promise<void> {
+    await this.collective('barrier', 'reach the barrier', () => this.pg.barrier());
+  }
+
+  /** Leaves the group (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.pg.shutdown();
+  }
+
+  private async collective<T>(op: string, expected: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new DistributedError(`DataParallel: ${op} on rank ${this.rank}: the group is closed`, this.rank, this.worldSize, op);
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } catch (err) {
+      throw new DistributedError(`DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (expected all ${this.worldSize} workers to ` +
+        `${expected}; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${(err as Error).message}`,
+      this.rank, this.worldSize, op);
+    }
+  }
+}
