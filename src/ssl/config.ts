@@ -79,6 +79,23 @@ export const PretrainConfigSchema = z.object({
     /** Exponential moving average of the encoder's weights, updated every optimiser step. */
     ema: z.object({ enabled: z.boolean().default(false), decay: z.number().min(0).max(1).default(0.999) }).strict().prefault({}),
   }).strict().prefault({}),
+  /**
+   * Data-parallel runs (several workers, started by `--nproc-per-node` or any launcher that sets RANK,
+   * WORLD_SIZE, MASTER_ADDR, MASTER_PORT); ignored by a single process.
+   */
+  distributed: z.object({
+    /** Batch norm over the global batch (main_vicreg.py and SimSiam's main convert the model with nn.SyncBatchNorm.convert_sync_batchnorm). */
+    syncBatchNorm: z.boolean().default(true),
+    /**
+     * 'per-worker': train.batchSize is each worker's batch (DDP and Lightning, so the seed's 150 is per device);
+     * 'global': it is the total, split over the workers (main_vicreg.py --batch-size; must divide evenly).
+     */
+    batchScope: z.enum(['per-worker', 'global']).default('per-worker'),
+    /** Gradient bucket size for the allreduce (DDP's bucket_cap_mb). */
+    bucketCapMB: z.number().positive().default(25),
+    /** How long a collective may wait for the other workers before the run stops with an error. */
+    timeoutSeconds: z.number().positive().default(300),
+  }).strict().prefault({}),
   checkpoint: z.object({ keepLast: positiveInt().default(3), keepEvery: int().nonnegative().default(5) }).strict().prefault({}),
   monitor: z.object({
     /** Warn when the embeddings' std falls below this fraction of a healthy 1/sqrt(D). */
@@ -98,6 +115,8 @@ export const PRETRAIN_PRESETS: Record<string, Plain> = {
     optim: { name: 'lars', lr: 0.2, scaleLrByBatch: true, weightDecay: 1e-6, nesterov: false },
     schedule: { warmupEpochs: 10, startFactor: 0.001, cosineEpochs: 100, etaMin: 0.0002 },
     train: { epochs: 100, batchSize: 2048, gradAccumulation: 1, gradClip: null },
+    // main_vicreg.py: --batch-size is the effective batch, per device batch-size / world-size.
+    distributed: { batchScope: 'global' },
   },
   /** Minutes on 2 CPU cores: a narrow r3d-10 on 64 px tiles of 16 slices. */
   'cpu-small': {
