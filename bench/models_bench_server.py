@@ -6,7 +6,8 @@ src/models/resnet3d.ts, timed forward+backward on request so that TS and PyTorch
 Usage: models_bench_server.py THREADS CONFIG_JSON   (CONFIG_JSON: {"input": [N,C,D,H,W], "widen": f, "cases": [...]})
 Protocol (JSON lines): stdin {"case": NAME, "reps": K} -> stdout {"ms": [t1, ..., tK]}; {"quit": true} ends.
 The first line printed is {"ready": true, "threads": N, "torch": VERSION}. Case names: r3d18, r3d50, with a
-"_cl3d" suffix for channels_last_3d weights and input."""
+"_cl3d" suffix for channels_last_3d weights and input; "vicreg_r3d18": one VICReg step as `inkwell bench pretrain`
+times it (two views of CONFIG input, projector 512-256-256-512, coefficients 25/25/5, SGD nesterov)."""
 import json
 import sys
 import time
@@ -79,7 +80,45 @@ class SeedResNet(nn.Module):
         return self.fc(F.adaptive_max_pool3d(x, 1).flatten(1))
 
 
+def vicreg_loss(z1, z2, sim=25.0, std=25.0, cov=5.0):
+    """facebookresearch/vicreg main_vicreg.py VICReg.forward (single process)."""
+    n, d = z1.shape
+    inv = F.mse_loss(z1, z2)
+    z1 = z1 - z1.mean(dim=0)
+    z2 = z2 - z2.mean(dim=0)
+    s1 = torch.sqrt(z1.var(dim=0) + 0.0001)
+    s2 = torch.sqrt(z2.var(dim=0) + 0.0001)
+    var = torch.mean(F.relu(1 - s1)) / 2 + torch.mean(F.relu(1 - s2)) / 2
+    c1 = (z1.T @ z1) / (n - 1)
+    c2 = (z2.T @ z2) / (n - 1)
+    off = lambda c: c.flatten()[:-1].view(d - 1, d + 1)[:, 1:].flatten()
+    covl = off(c1).pow_(2).sum().div(d) + off(c2).pow_(2).sum().div(d)
+    return sim * inv + std * var + cov * covl
+
+
+def make_vicreg_case(name):
+    torch.manual_seed(0)
+    encoder = SeedResNet(int(name[-2:]), config.get("widen", 1.0)).train()
+    # lightly's BarlowTwinsProjectionHead(512, 256, 512), the seed's projector: Linear-BN-ReLU x2, Linear.
+    projector = nn.Sequential(nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
+                              nn.Linear(256, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 512))
+    params = list(encoder.parameters()) + list(projector.parameters())
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-5)
+    shape = config.get("input", [8, 1, 20, 64, 64])
+    v1, v2 = torch.randn(*shape), torch.randn(*shape)
+
+    def step():
+        loss = vicreg_loss(projector(encoder(v1)), projector(encoder(v2)))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
 def make_case(name):
+    if name.startswith("vicreg_"):
+        return make_vicreg_case(name)
     torch.manual_seed(0)
     depth = int(name[3:5])
     model = SeedResNet(depth, config.get("widen", 1.0)).train()

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
 import { benchModels, printModels } from '../../bench/models.js';
+import { benchPretrain, printPretrain } from '../../bench/pretrain.js';
 
 function printEngine(r: EngineBenchResult): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),
@@ -32,5 +33,14 @@ export function registerBench(program: Command): void {
       const r = await benchModels({});
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printModels(r);
+    });
+  bench.command('pretrain')
+    .description('a VICReg step (two views, r3d18, [8,1,20,64,64], SGD) with inkwell\'s data pipeline vs the same step in PyTorch')
+    .option('--json', 'print JSON')
+    .option('--rounds <n>', 'interleaved rounds', '4')
+    .action(async (o: { json?: boolean; rounds: string }) => {
+      const r = await benchPretrain({ rounds: Number(o.rounds), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
+      if (o.json) console.log(JSON.stringify(r, null, 1));
+      else printPretrain(r);
     });
 }
