@@ -387,13 +387,14 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           let step: { loss: number; terms: Record<string, number>; std: number; dim: number };
           let commMs: number | null = null;
           try {
-            const fwd = torch.tidy(() => {
+            const forward = () => torch.tidy(() => {
               const v1 = torch.fromTypedArray(batch.arrays['view0'] as Float32Array, shape);
               const v2 = torch.fromTypedArray(batch.arrays['view1'] as Float32Array, shape);
               const out = stepFn(v1, v2);
               const names = Object.keys(out.terms);
               return { loss: out.loss, names, values: [out.loss.item(), embeddingStd(out.embeddings), ...names.map((k) => out.terms[k]!.item())], dim: out.embeddings.shape[1]! };
             });
+            const fwd = dp ? dp.guard(`forward of epoch ${epoch}, batch ${batch.index + 1}`, forward) : forward();
             // Global means over the workers (what one worker on the whole batch would log); a non-finite loss on
             // any worker makes the mean non-finite, so all of them stop together, before backward.
             const values = dp ? await dp.allreduceNumbers(fwd.values, 'avg', 'losses') : fwd.values;
@@ -402,7 +403,9 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
               throw new NonFiniteLossError(`pretrain: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch} (optimiser step ${optStep + 1}); stopped before updating the weights. ` +
                 `The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}. Try a lower optim.lr or a longer warmup.`);
             }
-            torch.tidy(() => (accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss).backward());
+            const backward = () => torch.tidy(() => (accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss).backward());
+            if (dp) dp.guard(`backward of epoch ${epoch}, batch ${batch.index + 1}`, backward);
+            else backward();
             const terms: Record<string, number> = {};
             fwd.names.forEach((k, i) => { terms[k] = values[i + 2]!; });
             step = { loss, terms, std: values[1]!, dim: fwd.dim };

@@ -84,6 +84,9 @@ function modulesOf(m: ModuleSet): Module[] {
   return Object.values(m as Record<string, Module>);
 }
 
+/** What c10d/Gloo failures say (a peer gone, a timeout), as opposed to an ordinary error inside a step. */
+const COMM_FAILURE = /gloo|c10d|\(rank \d+ of \d+\)|connection (reset|closed|refused)|timed? ?out|peer/i;
+
 const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
 export class DataParallel {
@@ -292,6 +295,24 @@ export class DataParallel {
     if (failed.length) {
       throw new DistributedError(`DataParallel: ${stage} failed on rank ${failed.join(', ')} of ${this.worldSize}; rank ${this.rank} stops too (see rank ${failed[0]}'s error)`,
         this.rank, this.worldSize, stage);
+    }
+  }
+
+  /**
+   * Runs a synchronous step that holds collectives inside autograd (SyncBatchNorm, `gather`: forward or
+   * backward) and turns a communication failure into a DistributedError naming this rank and `op`; other errors
+   * pass through unchanged.
+   */
+  guard<T>(op: string, fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (!COMM_FAILURE.test(message)) throw err;
+      throw new DistributedError(`DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (its SyncBatchNorm and gather collectives expected ` +
+        `all ${this.worldSize} workers; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${message}`,
+      this.rank, this.worldSize, op);
     }
   }
 
