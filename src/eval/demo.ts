@@ -111,7 +111,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   await runCheckpointCka({
     checkpoints: join(pre.runDir, 'checkpoints'), input: join(data, 'segments', segmentIds[0]!), samples: scale.ckaSamples,
     arch: ARCH, inChannels: 1, widenFactor: scale.widen, strict: true, features: 'output', z: [scale.z[0], scale.z[0] + scale.depth],
-    tile: scale.tile, stride: scale.tile / 2, seed, embedBatch: 16, threshold: 0.5, debiased: false, out: ckaOut, log,
+    tile: scale.tile, stride: scale.tile / 4, seed, embedBatch: 16, threshold: 0.5, debiased: false, out: ckaOut, log,
   });
 
   const supervised = (presets: string[], layer: Plain): SupervisedConfig => resolveConfig(
