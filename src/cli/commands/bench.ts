@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
 import { benchModels, printModels } from '../../bench/models.js';
 import { benchPretrain, printPretrain } from '../../bench/pretrain.js';
+import { benchAugment } from '../../data/bench-augment.js';
+import { benchRead } from '../../data/bench-read.js';
 
 function printEngine(r: EngineBenchResult): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),
@@ -33,6 +35,23 @@ export function registerBench(program: Command): void {
       const r = await benchModels({});
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printModels(r);
+    });
+  bench.command('data')
+    .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads vs decoding whole layers), and seed augmentations per second')
+    .option('--json', 'print JSON {"read": ..., "augment": ...}')
+    .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', '2048')
+    .action(async (o: { json?: boolean; height: string }) => {
+      const read = await benchRead({ height: Number(o.height) });
+      const augment = benchAugment({});
+      if (o.json) {
+        console.log(JSON.stringify({ read, augment }, null, 1));
+        return;
+      }
+      const s = read.stack;
+      console.log(`random ${read.crop.join('x')} crop of ${s.layers} uncompressed uint16 layers of ${s.height}x${s.width}:`);
+      console.log(`  positioned reads      ${read.positioned.medianMs.toFixed(1)} ms (target <= ${read.targetMs} ms: ${read.meetsTarget ? 'met' : 'NOT met'})`);
+      console.log(`  decoding whole layers ${read.wholeLayerDecode.medianMs.toFixed(0)} ms (${read.wholeLayerDecode.perLayerMs.toFixed(0)} ms per layer); ratio ${read.ratio.toFixed(0)}x; identical pixels: ${read.identical}`);
+      console.log(`seed augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
     });
   bench.command('pretrain')
     .description('a VICReg step (two views, r3d18, [8,1,20,64,64], SGD) with inkwell\'s data pipeline vs the same step in PyTorch')
