@@ -70,12 +70,14 @@ export async function benchRead(opts: BenchReadOptions = {}): Promise<BenchReadR
     await mkdir(sv, { recursive: true });
     const plane = new Uint16Array(height * width);
     for (let z = 0; z < layers; z++) {
-      // Distinct pseudo-random content per layer, so no reader can get lucky with repeated data.
-      let s = (z + 1) * 2654435761;
-      for (let i = 0; i < plane.length; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) | 0;
-        plane[i] = s >>> 16;
+      // Distinct pseudo-random content per layer, so no reader can get lucky with repeated data; two 16-bit
+      // pixels per 32-bit draw (the Uint16Array store keeps the low half).
+      for (let i = 0; i + 1 < plane.length; i += 2) {
+        const u = rng.uint32();
+        plane[i] = u;
+        plane[i + 1] = u >>> 16;
       }
+      if (plane.length % 2 === 1) plane[plane.length - 1] = rng.uint32();
       // sharp writes a plain uncompressed multi-strip 16-bit grey TIFF, like the Kaggle layers.
       await sharp(plane, { raw: { width, height, channels: 1 } })
         .toColourspace('grey16').tiff({ compression: 'none' })

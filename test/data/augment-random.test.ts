@@ -34,6 +34,20 @@ test('int is inclusive like random.randint and covers its range', () => {
   assert.throws(() => r.int(3, 1), /lo <= hi/);
 });
 
+test('below is exactly uniform even where the plain product floor(next() * n) is biased', () => {
+  // n = 3 * 2^30: floor(u * n / 2^32) maps 4 draws onto 3 values, so multiples of 3 would come up half the time.
+  const r = new Random(1);
+  let zeros = 0;
+  for (let i = 0; i < 60_000; i++) if (r.below(3 * 2 ** 30) % 3 === 0) zeros++;
+  assert.ok(Math.abs(zeros / 60_000 - 1 / 3) < 0.01, `P(v % 3 = 0) = ${zeros / 60_000}`);
+  // n = 2^32 needs no rejection: the draw itself.
+  const a = new Random(3);
+  const b = new Random(3);
+  for (let i = 0; i < 1000; i++) assert.equal(a.below(2 ** 32), b.nextUint32());
+  assert.throws(() => r.below(2 ** 32 + 1), /integer in \[1, 2\^32\]/);
+  assert.throws(() => r.below(0), /integer in \[1, 2\^32\]/);
+});
+
 test('normal draws (Box-Muller and the quantile table) have mean 0 and std 1', () => {
   const r = new Random(5);
   for (const fill of [(o: Float32Array) => r.fillNormal(o), (o: Float32Array) => r.fillNormalFast(o)]) {
