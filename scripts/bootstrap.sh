@@ -58,8 +58,11 @@ addon=native/build/Release/inkwell.node
 stamp=native/build/torch-dir.txt
 if [[ ! -f "$addon" || -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' -o -name '*.cjs' \) -print -quit)" \
       || "$(cat "$stamp" 2>/dev/null)" != "${TORCH_DIR:-debian}" ]]; then
-  log "building the native addon against ${TORCH_DIR:-Debian's libtorch} (about a minute)"
-  npx node-gyp rebuild --directory native -j "$(nproc)" >&2
+  log "building the native addon against ${TORCH_DIR:-the Debian libtorch} (about a minute)"
+  # Build against the local Node headers when the distribution ships them (field notes, section 7): no download.
+  nodedir=()
+  [[ -f /usr/include/node/node_api.h ]] && nodedir=(--nodedir=/usr)
+  npx node-gyp rebuild --directory native -j "$(nproc)" "${nodedir[@]}" >&2
   echo "${TORCH_DIR:-debian}" >"$stamp"
 fi
 
