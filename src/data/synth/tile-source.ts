@@ -9,6 +9,7 @@ import { extractCrop, extractPlane } from '../augment/crop.js';
 import { kaggleAugmentations, seedAugmentations } from '../augment/presets.js';
 import type { AugmentConfig } from '../augment/types.js';
 import type { Sample, SampleSource } from '../pipeline.js';
+import { selectTiles } from '../tiles.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
 
@@ -31,26 +32,6 @@ export interface SynthTileSourceOptions {
   views?: 1 | 2;
 }
 
-/** Top-left corners of tiles lying fully inside `mask` (integral image test). */
-export function tilesInside(mask: Uint8Array, h: number, w: number, tile: number, stride: number): [number, number][] {
-  const ii = new Float64Array((h + 1) * (w + 1));
-  for (let y = 0; y < h; y++) {
-    let row = 0;
-    for (let x = 0; x < w; x++) {
-      row += mask[y * w + x] ? 1 : 0;
-      ii[(y + 1) * (w + 1) + x + 1] = (ii[y * (w + 1) + x + 1] as number) + row;
-    }
-  }
-  const out: [number, number][] = [];
-  for (let y = 0; y + tile <= h; y += stride) {
-    for (let x = 0; x + tile <= w; x += stride) {
-      const s = (ii[(y + tile) * (w + 1) + x + tile] as number) - (ii[y * (w + 1) + x + tile] as number) - (ii[(y + tile) * (w + 1) + x] as number) + (ii[y * (w + 1) + x] as number);
-      if (s === tile * tile) out.push([y, x]);
-    }
-  }
-  return out;
-}
-
 export function createSource(options: SynthTileSourceOptions = {}): SampleSource {
   const kind = options.kind ?? 'fragment';
   // 384 px: a 57% blob on a 256 px frame rarely holds a whole 128 px tile.
@@ -66,7 +47,9 @@ export function createSource(options: SynthTileSourceOptions = {}): SampleSource
   const gen = { height, width, layers, seed, ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }) };
   const made = kind === 'fragment' ? synthFragment(gen) : synthSegment(gen);
   const vol = { data: made.volume, depth: layers, height, width };
-  const tiles = tilesInside(made.mask, height, width, tile, stride);
+  // The seed's tiling without its 16 px erosion: tiles fully inside the valid region (an all-zero region,
+  // which only a degenerate frame gives, is reported by selectTiles itself).
+  const tiles = selectTiles({ height, width, tile, stride, mask: made.mask, erode: 0 });
   if (tiles.length === 0) throw new Error(`synth tile source: no ${tile} px tile fits inside the valid region of a ${height}x${width} ${kind}`);
   const a = options.augment === undefined ? 'seed' : options.augment;
   const cfg = a === 'seed' ? seedAugmentations({ depth: zCount - 2 }) : a === 'kaggle' ? kaggleAugmentations() : a;
@@ -76,7 +59,7 @@ export function createSource(options: SynthTileSourceOptions = {}): SampleSource
     get(index: number, sampleSeed: number): Sample {
       const t = tiles[index];
       if (t === undefined) throw new Error(`synth tile source: index ${index} is outside 0..${tiles.length - 1}`);
-      const [y0, x0] = t;
+      const { y: y0, x: x0 } = t;
       const crop = extractCrop(vol, { z0: zStart, depth: zCount, y0, x0, height: tile, width: tile });
       crop.label = extractPlane(made.labels, height, width, y0, x0, tile, tile);
       if (views === 2) {
