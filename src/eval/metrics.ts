@@ -19,6 +19,8 @@
  * 65536-bin histogram built in one pass and the results are exact; other floats are sorted instead.
  */
 
+import { aucFromTable, scoreTable, type RocTable } from '../util/roc.js';
+
 export interface ScoreOptions {
   /** Threshold for the binary metrics (default 0.5); ignored when `bestThreshold` is set. */
   threshold?: number;
@@ -74,14 +76,9 @@ export interface Confusion {
 
 /**
  * Distinct predicted values in ascending order with the number of ink (`pos`) and background (`neg`) pixels
- * holding each value.
+ * holding each value, and how it was built.
  */
-export interface ValueTable {
-  values: Float64Array;
-  pos: Float64Array;
-  neg: Float64Array;
-  positives: number;
-  negatives: number;
+export interface ValueTable extends RocTable {
   method: 'histogram' | 'sort';
 }
 
@@ -198,57 +195,19 @@ export function valueTable(pred: Float32Array, labels: Uint8Array, use: Uint8Arr
     }
     return { values, pos, neg, positives, negatives, method: 'histogram' };
   }
-  // Off the 1/65535 grid: sort ink and background values separately, then merge runs of equal values.
-  positives = 0;
-  negatives = 0;
+  // Off the 1/65535 grid: check every evaluated value (the histogram pass stopped at the first off-grid one),
+  // then sort ink and background values separately and merge runs of equal values (src/util/roc.ts).
   for (let i = 0; i < n; i++) {
     if (use !== null && use[i] === 0) continue;
     const p = pred[i]!;
     if (!(p >= 0 && p <= 1)) badValue(op, p, i, width);
-    if (labels[i]! > 0) positives++; else negatives++;
   }
-  const ps = new Float32Array(positives);
-  const ns = new Float32Array(negatives);
-  let a = 0;
-  let c = 0;
-  for (let i = 0; i < n; i++) {
-    if (use !== null && use[i] === 0) continue;
-    if (labels[i]! > 0) ps[a++] = pred[i]!; else ns[c++] = pred[i]!;
-  }
-  ps.sort();
-  ns.sort();
-  const values: number[] = [];
-  const pos: number[] = [];
-  const neg: number[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < ps.length || j < ns.length) {
-    const v = Math.min(i < ps.length ? ps[i]! : Infinity, j < ns.length ? ns[j]! : Infinity);
-    let cp = 0;
-    let cn = 0;
-    while (i < ps.length && ps[i] === v) { cp++; i++; }
-    while (j < ns.length && ns[j] === v) { cn++; j++; }
-    values.push(v);
-    pos.push(cp);
-    neg.push(cn);
-  }
-  return { values: Float64Array.from(values), pos: Float64Array.from(pos), neg: Float64Array.from(neg), positives, negatives, method: 'sort' };
+  return { ...scoreTable(pred, labels, use, op), method: 'sort' };
 }
 
-/**
- * ROC AUC from a value table: the Mann-Whitney U statistic over (ink, background) pairs, ties counted as 1/2
- * (Hanley & McNeil 1982; equal to the trapezoidal area under the ROC curve). Null when a class is absent.
- */
-export function aucFromTable(t: ValueTable): number | null {
-  if (t.positives === 0 || t.negatives === 0) return null;
-  let below = 0;
-  let u = 0;
-  for (let k = 0; k < t.values.length; k++) {
-    u += t.pos[k]! * (below + 0.5 * t.neg[k]!);
-    below += t.neg[k]!;
-  }
-  return u / (t.positives * t.negatives);
-}
+// ROC AUC from a value table (the Mann-Whitney U statistic, ties counted as 1/2; null when a class is absent)
+// lives in src/util/roc.ts, shared with the synthetic-data calibration, and stays part of this module's API.
+export { aucFromTable };
 
 /** The F0.5-maximising threshold from a value table: the lowest distinct value v for which `pred >= v` is best. */
 export function bestThresholdFromTable(t: ValueTable): { threshold: number; f05: number; precision: number; recall: number } {

@@ -2,45 +2,18 @@
  * Checks that synthetic ink is learnable but not trivial (field notes section 8, calibration): inside the
  * mask, no single fixed layer should separate ink well, while a statistic that follows the surface should.
  */
+import { aucFromTable, scoreTable } from '../../util/roc.js';
 
 /**
  * ROC AUC of `scores` against binary `labels` (> 0 is positive) over pixels where `where` is set:
- * P(score of a positive > score of a negative) + P(equal) / 2 (the Mann-Whitney U statistic), from the two
- * classes' sorted scores in one merge pass.
+ * P(score of a positive > score of a negative) + P(equal) / 2 (the Mann-Whitney U statistic; src/util/roc.ts,
+ * shared with the evaluation metrics). Throws unless both classes are present.
  */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, where?: ArrayLike<number>): number {
-  if (scores.length !== labels.length) throw new Error(`rocAuc: ${scores.length} scores but ${labels.length} labels`);
-  let nPos = 0;
-  let nNeg = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (where !== undefined && !((where[i] as number) > 0)) continue;
-    if ((labels[i] as number) > 0) nPos++;
-    else nNeg++;
-  }
-  if (nPos === 0 || nNeg === 0) throw new Error(`rocAuc: need both classes, got ${nPos} positives and ${nNeg} negatives`);
-  const pos = new Float64Array(nPos);
-  const neg = new Float64Array(nNeg);
-  let p = 0;
-  let q = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (where !== undefined && !((where[i] as number) > 0)) continue;
-    if ((labels[i] as number) > 0) pos[p++] = scores[i] as number;
-    else neg[q++] = scores[i] as number;
-  }
-  pos.sort();
-  neg.sort();
-  // For each positive, count negatives below it and equal to it.
-  let below = 0;
-  let upTo = 0;
-  let u = 0;
-  for (let k = 0; k < nPos; k++) {
-    const v = pos[k] as number;
-    while (below < nNeg && (neg[below] as number) < v) below++;
-    if (upTo < below) upTo = below;
-    while (upTo < nNeg && (neg[upTo] as number) <= v) upTo++;
-    u += below + (upTo - below) / 2;
-  }
-  return u / (nPos * nNeg);
+  const t = scoreTable(scores, labels, where);
+  const auc = aucFromTable(t);
+  if (auc === null) throw new Error(`rocAuc: need both classes, got ${t.positives} positives and ${t.negatives} negatives`);
+  return auc;
 }
 
 /** Separation regardless of sign: max(auc, 1 - auc). */
