@@ -3,6 +3,7 @@
  * 20 x 128 x 128 views out (z-shift and brightness offset once, the albumentations list twice), one thread.
  */
 import { performance } from 'node:perf_hooks';
+import { median } from '../util/stats.js';
 import { Augmenter } from './augment/compose.js';
 import { seedAugmentations } from './augment/presets.js';
 import { Random } from './augment/random.js';
@@ -32,12 +33,6 @@ export interface BenchAugmentResult {
   tile: [number, number, number];
   view: [number, number, number];
   threads: 1;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /** A uint8-like random tile (0..255 integers) with some spatial structure, so blurs and warps do real work. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeGrey } from './io/image.js';
 import { cropPixels } from './io/layer.js';
+import { median } from '../util/stats.js';
 import { createRng } from './rng.js';
 import { Volume } from './volume.js';
 
@@ -43,12 +44,6 @@ export interface BenchReadResult {
   meetsTarget: boolean;
   /** Both paths returned identical pixels for every run. */
   identical: boolean;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
