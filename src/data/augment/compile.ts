@@ -76,6 +76,14 @@ function border(where: string, v: unknown): BorderMode {
   throw new Error(`augment: ${where} must be 'reflect101' or 'constant', got ${JSON.stringify(v)}`);
 }
 
+/**
+ * What the warping ops (shiftScaleRotate, gridDistortion) put where the source lies outside the crop:
+ * albumentations' border_mode, value (image) and mask_value (label), defaults reflect-101, 0 and 0.
+ */
+function outsideFill(w: string, op: { border?: unknown; value?: unknown; maskValue?: unknown }): [BorderMode, number, number] {
+  return [border(`${w}.border`, op.border), num(`${w}.value`, op.value, 0), num(`${w}.maskValue`, op.maskValue, 0)];
+}
+
 function bool(where: string, v: unknown, dflt: boolean): boolean {
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') throw new Error(`augment: ${where} must be true or false, got ${JSON.stringify(v)}`);
@@ -101,9 +109,7 @@ export function compileOp(op: OpConfig, where: string): Step {
       const shift = num(`${w}.shiftLimit`, op.shiftLimit, 0.0625, { min: 0, max: 1 });
       const scale = num(`${w}.scaleLimit`, op.scaleLimit, 0.1, { min: 0, max: 0.99 });
       const rot = num(`${w}.rotateLimit`, op.rotateLimit, 45, { min: 0, max: 360 });
-      const b = border(`${w}.border`, op.border);
-      const value = num(`${w}.value`, op.value, 0);
-      const maskValue = num(`${w}.maskValue`, op.maskValue, 0);
+      const [b, value, maskValue] = outsideFill(w, op);
       // albumentations get_params order: angle, scale (biased by 1), dx, dy.
       return {
         kind: 'geo', type: op.type, p,
@@ -119,9 +125,7 @@ export function compileOp(op: OpConfig, where: string): Step {
     case 'gridDistortion': {
       const steps = num(`${w}.numSteps`, op.numSteps, 5, { min: 1, int: true });
       const limit = num(`${w}.distortLimit`, op.distortLimit, 0.3, { min: 0, max: 1 });
-      const b = border(`${w}.border`, op.border);
-      const value = num(`${w}.value`, op.value, 0);
-      const maskValue = num(`${w}.maskValue`, op.maskValue, 0);
+      const [b, value, maskValue] = outsideFill(w, op);
       return {
         kind: 'geo', type: op.type, p,
         make(r, h, wd) {
