@@ -148,9 +148,9 @@ export class Random {
 
   /**
    * Integer in [0, n), n <= 2^32, exactly uniform: Lemire's multiply-and-reject ("Fast Random Integer
-   * Generation in an Interval", ACM TOMACS 2019). The result is floor(u * n / 2^32) of a 32-bit draw u, the
-   * value floor(next() * n) gives, except that the (2^32 mod n) draws that would make some values more likely
-   * are drawn again (probability below n / 2^32 per call, so streams almost never differ from the plain product).
+   * Generation in an Interval", ACM TOMACS 2019). The result is floor(u * n / 2^32) of a 32-bit draw u, which
+   * is what floor(next() * n) gives whenever that product is exact (n <= 2^21), except that the (2^32 mod n)
+   * draws that would make some values more likely are drawn again (probability below n / 2^32 per call).
    */
   below(n: number): number {
     if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new Error(`random.below: expected an integer in [1, 2^32], got ${n}`);
