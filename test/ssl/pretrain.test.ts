@@ -47,6 +47,7 @@ describe('pretrain on synthetic segments', () => {
     const cfg = await config('vicreg', out, ['train.epochs=4', 'data.maxTiles=64', 'train.batchSize=16', 'data.tile=32', 'data.stride=16', 'optim.lr=0.2', 'schedule.cosineEpochs=4']);
     const r = await pretrain(cfg, quiet);
     assert.equal(r.epochs.length, 4);
+    assert.deepEqual([r.rank, r.worldSize], [0, 1], 'no launcher variables: a single process');
     assert.ok(r.epochs[3]!.loss < r.epochs[0]!.loss, `loss ${r.epochs.map((e) => e.loss.toFixed(3)).join(' -> ')}`);
     for (const e of r.epochs) assert.equal(e.collapsed, false, `epoch ${e.epoch} collapsed (std ${e.embeddingStd})`);
     assert.deepEqual(Object.keys(r.epochs[0]!.terms).sort(), ['covariance', 'invariance', 'variance']);
