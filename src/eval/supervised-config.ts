@@ -22,7 +22,8 @@ export const SupervisedConfigSchema = z.object({
     stride: positiveInt().default(32),
     erode: int().nonnegative().default(16),
     depth: positiveInt().default(20),
-    augment: z.enum(['kaggle', 'seed', 'none']).default('kaggle'),
+    /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
+    augment: z.enum(['kaggle', 'seed', 'flips', 'none']).default('kaggle'),
     /** Validate only on tiles with ink (the seed's protocol on fragment 4). */
     valRequireInk: z.boolean().default(false),
     valStride: positiveInt().optional(),
@@ -77,6 +78,12 @@ export const SupervisedConfigSchema = z.object({
     valEvery: positiveInt().default(1),
   }).strict().prefault({}),
   checkpoint: z.object({ keepLast: positiveInt().default(2), keepEvery: int().nonnegative().default(0) }).strict().prefault({}),
+  /** Data-parallel training (finetune --nproc-per-node N, or RANK/WORLD_SIZE/... from any launcher); train.batchSize is per worker. */
+  distributed: z.object({
+    syncBatchNorm: z.boolean().default(true),
+    bucketCapMB: z.number().positive().default(25),
+    timeoutSeconds: z.number().positive().default(300),
+  }).strict().prefault({}),
 }).strict();
 
 export type SupervisedConfig = z.output<typeof SupervisedConfigSchema>;

@@ -6,7 +6,9 @@
  * (a segmentation checkpoint `inkwell infer` reads) and resume; validation scores (F0.5 at the best threshold,
  * AUC, precision, recall) on held-out tiles.
  */
+import { join, resolve } from 'node:path';
 import { kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
+import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/tile-source.js';
@@ -15,6 +17,7 @@ import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
 import { loadTrainingCheckpoint } from '../train/checkpoint.js';
+import { DataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation.js';
 import { progress } from '../util/progress.js';
@@ -28,6 +31,13 @@ export interface SupervisedOptions {
   log?: (line: string) => void;
   /** Stop after this many epochs in this invocation (the schedule still spans train.epochs). */
   maxEpochs?: number;
+  /**
+   * The data-parallel group to train in; default DataParallel.fromEnv() (RANK, WORLD_SIZE, ... as launchers set
+   * them; null for a single process). Each worker trains on its shard of every epoch's tiles; gradients are
+   * averaged before each optimiser step; rank 0 alone validates and writes the run folder. Resuming reads the
+   * checkpoint from the run folder on every rank (shared disk across nodes).
+   */
+  dataParallel?: DataParallel | null;
 }
 
 export interface ValidationScores extends ScoreResult {
@@ -73,6 +83,9 @@ function augmentation(cfg: SupervisedConfig) {
   switch (cfg.data.augment) {
     case 'kaggle': return kaggleAugmentations();
     case 'seed': return seedAugmentations({ depth: cfg.data.depth });
+    case 'flips': return {
+      ops: [{ type: 'hflip', p: 0.5 }, { type: 'vflip', p: 0.5 }, { type: 'rot90', p: 0.5 }, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }],
+    } satisfies AugmentConfig;
     case 'none': return null;
   }
 }
@@ -208,10 +221,34 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
 }
 
 export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const own = opts.dataParallel === undefined;
+  const dp = own
+    ? await DataParallel.fromEnv({ timeoutMs: cfg.distributed.timeoutSeconds * 1000, bucketCapMB: cfg.distributed.bucketCapMB })
+    : opts.dataParallel ?? null;
+  try {
+    return await train(cfg, opts, dp);
+  } finally {
+    if (own) dp?.close();
+  }
+}
+
+async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataParallel | null): Promise<SupervisedResult> {
+  const isMain = dp === null || dp.isMain;
+  const log = isMain ? opts.log ?? ((line: string) => process.stderr.write(line + '\n')) : () => undefined;
   if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
-  const run = RunDir.open(cfg.out, cfg.name, { resume: opts.resume ?? false, overwrite: opts.overwrite ?? false });
-  await run.saveConfig(cfg);
+  // Only rank 0 owns the run folder; the others learn from it what to resume.
+  let run: RunDir | null = null;
+  let setupError: unknown = null;
+  try {
+    if (isMain) {
+      run = RunDir.open(cfg.out, cfg.name, { resume: opts.resume ?? false, overwrite: opts.overwrite ?? false });
+      await run.saveConfig(cfg);
+    }
+  } catch (err) {
+    setupError = err;
+  }
+  if (dp) await dp.agree('opening the run folder', setupError);
+  else if (setupError) throw setupError;
   torch.manualSeed(cfg.seed);
   const spec = segmentationSpecOf(cfg);
   const model = buildSegmentationModel(spec);
@@ -226,19 +263,23 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
       log(`${cfg.name}: encoder: ${describeEncoderLoad(report)}`);
     }
     if (cfg.encoder.freeze) model.encoder.requiresGrad_(false);
+    if (dp && cfg.distributed.syncBatchNorm) dp.convertSyncBatchNorm(model);
     const params = model.parameters().filter((p) => p.requiresGrad);
     trainPipe = await PrefetchPipeline.open({
       source: { module: tileSourceModule, options: tileSource(cfg, 'train') as unknown as Record<string, never> },
       batchSize: cfg.train.batchSize, seed: cfg.seed, workers: cfg.data.workers, dropLast: true,
     });
-    if (cfg.data.val.length) {
+    if (cfg.data.val.length && isMain) {
       valPipe = await PrefetchPipeline.open({
         source: { module: tileSourceModule, options: tileSource(cfg, 'val') as unknown as Record<string, never> },
         batchSize: cfg.train.batchSize, seed: cfg.seed, workers: 0,
       });
     }
-    const batchesPerEpoch = trainPipe.batchesPerEpoch();
-    if (batchesPerEpoch === 0) throw new Error(`${cfg.name}: the training sets give ${trainPipe.length} tiles, fewer than one batch of ${cfg.train.batchSize}`);
+    const all = Array.from({ length: trainPipe.length }, (_, i) => i);
+    const batchesPerEpoch = trainPipe.batchesPerEpoch(dp ? dp.shard(all) : all);
+    if (batchesPerEpoch === 0) {
+      throw new Error(`${cfg.name}: the training sets give ${trainPipe.length} tiles, fewer than one batch of ${cfg.train.batchSize}${dp ? ` on each of ${dp.worldSize} workers` : ''}`);
+    }
     const accumulation = cfg.train.gradAccumulation;
     const optStepsPerEpoch = Math.ceil(batchesPerEpoch / accumulation);
     optimizer = cfg.optim.name === 'adamw'
@@ -253,39 +294,51 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
     let optStep = 0;
     let lastCheckpoint: string | null = null;
     if (opts.resume) {
-      const latest = run.latestCheckpoint();
-      if (latest) {
-        const restored = await loadTrainingCheckpoint(latest.path, { modules: { encoder: model.encoder, decoder: model.decoder }, optimizer, scheduler });
+      const found = run?.latestCheckpoint()?.epoch ?? 0;
+      const [epoch] = dp ? await dp.broadcastNumbers([found], 0, 'the epoch to resume from') : [found];
+      if (epoch) {
+        const path = RunDir.checkpointPathIn(join(cfg.out, cfg.name), epoch);
+        const restored = await loadTrainingCheckpoint(path, { modules: { encoder: model.encoder, decoder: model.decoder }, optimizer, scheduler });
         startEpoch = restored.epoch + 1;
         optStep = restored.step;
-        lastCheckpoint = latest.path;
-        log(`${cfg.name}: resuming ${run.dir} from epoch ${restored.epoch}`);
+        lastCheckpoint = path;
+        log(`${cfg.name}: resuming from epoch ${restored.epoch} (${path})`);
       }
     }
+    if (dp) await dp.broadcastModules(model);
     const epochs: SupervisedEpoch[] = [];
     let final: ValidationScores | null = null;
     const lastEpoch = Math.min(cfg.train.epochs, startEpoch - 1 + (opts.maxEpochs ?? Infinity));
     for (let epoch = startEpoch; epoch <= lastEpoch; epoch++) {
       model.train();
       if (cfg.encoder.freeze) model.encoder.eval(); // frozen batch-norm statistics
-      const order = createRng(cfg.seed * 100_003 + epoch).shuffle(Array.from({ length: trainPipe.length }, (_, i) => i));
-      const bar = progress(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}`, batchesPerEpoch, { unit: 'batches', ...(opts.progress === undefined ? {} : { enabled: opts.progress }) });
+      const order = createRng(cfg.seed * 100_003 + epoch).shuffle([...all]);
+      const bar = progress(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}`, batchesPerEpoch, { unit: 'batches', ...(!isMain ? { enabled: false } : opts.progress === undefined ? {} : { enabled: opts.progress }) });
       let lossSum = 0;
       let micro = 0;
       try {
-        for await (const batch of trainPipe.epoch(epoch, order)) {
-          const loss = torch.tidy(() => {
-            const t = mixBatch(batchTensors(batch, cfg), cfg, cfg.seed * 7919 + epoch * 100_003 + batch.index);
-            const l = inkLoss(model.forward(t.x), t.y, t.valid, cfg);
-            const value = l.item();
-            if (!Number.isFinite(value)) {
-              throw new NonFiniteLossError(`${cfg.name}: the loss became ${value} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch}; stopped before updating the weights. The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}.`);
+        for await (const batch of trainPipe.epoch(epoch, dp ? dp.shard(order) : order)) {
+          let loss: number;
+          {
+            using _step = torch.scope();
+            const where = `epoch ${epoch}, batch ${batch.index + 1}`;
+            const forward = () => {
+              const t = mixBatch(batchTensors(batch, cfg), cfg, cfg.seed * 7919 + epoch * 100_003 + batch.index + (dp ? dp.rank * 1_000_003 : 0));
+              return inkLoss(model.forward(t.x), t.y, t.valid, cfg);
+            };
+            const l = dp ? dp.guard(`forward of ${where}`, forward) : forward();
+            // Every worker sees the same (averaged) loss, so a NaN anywhere stops them all before any update.
+            loss = dp ? (await dp.allreduceNumbers([l.item()], 'avg', 'the loss'))[0]! : l.item();
+            if (!Number.isFinite(loss)) {
+              throw new NonFiniteLossError(`${cfg.name}: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch}; stopped before updating the weights. The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}.`);
             }
-            (accumulation > 1 ? l.div(accumulation) : l).backward();
-            return value;
-          });
+            const backward = () => (accumulation > 1 ? l.div(accumulation) : l).backward();
+            if (dp) dp.guard(`backward of ${where}`, backward);
+            else backward();
+          }
           micro++;
           if (micro % accumulation === 0 || micro === batchesPerEpoch) {
+            if (dp) await dp.averageGradients(params);
             torch.tidy(() => {
               if (cfg.train.gradClip !== null) optim.clipGradNorm_(params, cfg.train.gradClip);
               optimizer!.step();
@@ -295,7 +348,7 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
             optStep++;
           }
           lossSum += loss;
-          run.log('train', (epoch - 1) * batchesPerEpoch + micro, { epoch, loss, lr: optimizer.paramGroups[0]!.lr });
+          run?.log('train', (epoch - 1) * batchesPerEpoch + micro, { epoch, loss, lr: optimizer.paramGroups[0]!.lr });
           bar.tick(1, `loss ${loss.toFixed(4)}`);
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -306,24 +359,27 @@ export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOpt
       if (valPipe && (epoch % cfg.train.valEvery === 0 || epoch === cfg.train.epochs)) {
         val = await validate(model, valPipe, cfg);
         final = val;
-        run.log('val', epoch, { f05: val.f05, auc: val.auc ?? null, precision: val.precision, recall: val.recall, iou: val.iou, dice: val.dice, threshold: val.threshold, loss: val.loss });
+        run?.log('val', epoch, { f05: val.f05, auc: val.auc ?? null, precision: val.precision, recall: val.recall, iou: val.iou, dice: val.dice, threshold: val.threshold, loss: val.loss });
       }
-      const path = run.checkpointPath(epoch);
-      await saveSegmentationCheckpoint(path, model, spec, { epoch, step: optStep, optimizer, scheduler, config: cfg });
+      const path = RunDir.checkpointPathIn(join(cfg.out, cfg.name), epoch);
+      if (run) {
+        await saveSegmentationCheckpoint(path, model, spec, { epoch, step: optStep, optimizer, scheduler, config: cfg });
+        run.prune(cfg.checkpoint.keepLast, cfg.checkpoint.keepEvery);
+      }
+      if (dp) await dp.barrier(); // the others wait for rank 0's validation and checkpoint
       lastCheckpoint = path;
-      run.prune(cfg.checkpoint.keepLast, cfg.checkpoint.keepEvery);
       const mean = lossSum / Math.max(1, micro);
       epochs.push({ epoch, loss: mean, val, checkpoint: path });
-      run.log('train_epoch', epoch, { loss: mean });
+      run?.log('train_epoch', epoch, { loss: mean });
       log(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}: loss ${mean.toFixed(4)}` +
         (val ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}` : '') +
         ` -> ${path}`);
     }
-    return { runDir: run.dir, spec, epochs, final, lastCheckpoint: lastCheckpoint ?? run.latestCheckpoint()?.path ?? null };
+    return { runDir: resolve(cfg.out, cfg.name), spec, epochs, final, lastCheckpoint: lastCheckpoint ?? run?.latestCheckpoint()?.path ?? null };
   } finally {
     await trainPipe?.close();
     await valPipe?.close();
-    run.close();
+    run?.close();
     optimizer?.dispose();
     model.dispose();
   }

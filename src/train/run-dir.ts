@@ -57,7 +57,12 @@ export class RunDir {
   }
 
   checkpointPath(epoch: number): string {
-    return join(this.checkpointsDir, `epoch_${String(epoch).padStart(4, '0')}.pth`);
+    return RunDir.checkpointPathIn(this.dir, epoch);
+  }
+
+  /** Where a run folder keeps epoch `epoch`'s checkpoint (no folder is created). */
+  static checkpointPathIn(runDir: string, epoch: number): string {
+    return join(resolve(runDir), 'checkpoints', `epoch_${String(epoch).padStart(4, '0')}.pth`);
   }
 
   /** Checkpoints present, oldest first. */

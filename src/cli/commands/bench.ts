@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
 import { benchModels, printModels } from '../../bench/models.js';
 import { benchPretrain, printPretrain } from '../../bench/pretrain.js';
+import { benchInfer, printInfer } from '../../bench/infer.js';
+import { benchDistributed, printDistributed } from '../../bench/distributed.js';
 import { benchAugment } from '../../data/bench-augment.js';
 import { benchRead } from '../../data/bench-read.js';
 
@@ -52,6 +54,43 @@ export function registerBench(program: Command): void {
       console.log(`  positioned reads      ${read.positioned.medianMs.toFixed(1)} ms (target <= ${read.targetMs} ms: ${read.meetsTarget ? 'met' : 'NOT met'})`);
       console.log(`  decoding whole layers ${read.wholeLayerDecode.medianMs.toFixed(0)} ms (${read.wholeLayerDecode.perLayerMs.toFixed(0)} ms per layer); ratio ${read.ratio.toFixed(0)}x; identical pixels: ${read.identical}`);
       console.log(`seed augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
+    });
+  bench.command('infer')
+    .description('sliding-window inference throughput of r3d18 over a synthetic 2048x2048 fragment; stitching overhead; peak memory')
+    .option('--json', 'print JSON')
+    .option('--size <n>', 'side of the synthetic fragment on disk', '2048')
+    .action(async (o: { json?: boolean; size: string }) => {
+      const r = await benchInfer({ size: Number(o.size) });
+      if (o.json) console.log(JSON.stringify(r, null, 1));
+      else printInfer(r);
+    });
+  bench.command('distributed')
+    .description('data-parallel r3d18 VICReg on 2 local workers: communication share, scaling efficiency, 8-GPU NCCL estimate')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await benchDistributed({});
+      if (o.json) console.log(JSON.stringify(r, null, 1));
+      else printDistributed(r);
+    });
+  bench.command('all')
+    .description('every benchmark in turn (tens of minutes on 2 cores)')
+    .option('--json', 'print one JSON object with every result')
+    .action(async (o: { json?: boolean }) => {
+      const quiet = (m: string) => { if (!o.json) process.stderr.write(m + '\n'); };
+      const results: Record<string, unknown> = {};
+      const run = async <T>(name: string, fn: () => Promise<T>, print: (r: T) => void) => {
+        quiet(`== bench ${name}`);
+        const r = await fn();
+        results[name] = r;
+        if (!o.json) print(r);
+      };
+      await run('engine', () => benchEngine({ onProgress: quiet }), printEngine);
+      await run('models', () => benchModels({}), (r) => printModels(r));
+      await run('data', async () => ({ read: await benchRead({}), augment: benchAugment({}) }), (r) => console.log(JSON.stringify(r, null, 1)));
+      await run('pretrain', () => benchPretrain({ onProgress: quiet }), (r) => printPretrain(r));
+      await run('infer', () => benchInfer({}), (r) => printInfer(r));
+      await run('distributed', () => benchDistributed({}), (r) => printDistributed(r));
+      if (o.json) console.log(JSON.stringify(results, null, 1));
     });
   bench.command('pretrain')
     .description('a VICReg step (two views, r3d18, [8,1,20,64,64], SGD) with inkwell\'s data pipeline vs the same step in PyTorch')

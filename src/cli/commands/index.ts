@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerEmbed } from './embed.js';
 import { registerExport } from './export.js';
 import { registerCka } from './cka.js';
+import { registerInfer } from './infer.js';
 import { registerInspect } from './inspect.js';
 import { registerPretrain } from './pretrain.js';
 import { registerReport } from './report.js';
@@ -14,4 +15,4 @@ import { registerFinetune, registerProbe } from './supervised.js';
 import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerEmbed, registerExport, registerSynth, registerPretrain, registerProbe, registerFinetune, registerScore, registerCka, registerReport, registerDemo, registerBench];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerEmbed, registerExport, registerSynth, registerPretrain, registerProbe, registerFinetune, registerInfer, registerScore, registerCka, registerReport, registerDemo, registerBench];

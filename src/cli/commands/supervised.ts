@@ -3,6 +3,7 @@ import { compareEncoders, formatComparison, parseEncoderChoice, recordComparison
 import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../eval/supervised-config.js';
 import { trainSupervised } from '../../eval/supervised.js';
 import type { Plain } from '../../util/config.js';
+import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -52,16 +53,22 @@ async function config(o: CommonFlags, defaultPreset: string) {
 }
 
 export function registerFinetune(program: Command): void {
-  common(program.command('finetune'), 'finetune')
-    .description('train an ink-segmentation model (encoder + U-Net decoder) on labelled fragments; validates, checkpoints every epoch')
+  const cmd = common(program.command('finetune'), 'finetune')
+    .description('train an ink-segmentation model (encoder + U-Net decoder) on labelled fragments; validates, checkpoints every epoch; ' +
+      'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--encoder-weights <file>', 'initial encoder weights (an inkwell pretraining checkpoint or an external .pth, e.g. Kinetics)')
     .option('--resume', 'continue from the run\'s latest checkpoint')
     .option('--overwrite', 'replace an existing run of the same name')
-    .option('--max-epochs <n>', 'stop after n epochs in this invocation')
-    .action(async (o: CommonFlags & { encoderWeights?: string; resume?: boolean; overwrite?: boolean; maxEpochs?: string }) => {
+    .option('--max-epochs <n>', 'stop after n epochs in this invocation');
+  addLaunchOptions(cmd);
+  cmd.action(async (o: CommonFlags & LaunchFlags & { encoderWeights?: string; resume?: boolean; overwrite?: boolean; maxEpochs?: string }, command: Command) => {
+      // As pretrain: the launcher re-runs this command line, minus its own flags, in each worker.
+      const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
+      if (await launchFromCli(o, raw && raw.length ? raw : process.argv.slice(2))) return;
       if (o.encoderWeights) o.set.unshift(`encoder.weights=${o.encoderWeights}`);
       const cfg = await config(o, 'finetune');
       const r = await trainSupervised(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(o.maxEpochs ? { maxEpochs: Number(o.maxEpochs) } : {}) });
+      if (process.env['RANK'] && process.env['RANK'] !== '0') return;
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else console.log(`${cfg.name}: ${r.epochs.length} epoch(s) in ${r.runDir}; last checkpoint ${r.lastCheckpoint ?? '(none)'}` +
         (r.final ? `; validation F0.5 ${r.final.f05.toFixed(3)}, AUC ${r.final.auc?.toFixed(3) ?? '-'}` : ''));
