@@ -15,6 +15,7 @@
  */
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { median } from '../util/stats.js';
 
 export type CkaKernel = 'linear' | 'rbf';
 
@@ -73,13 +74,6 @@ function checkFinite(op: string, x: Tensor, what: string): void {
 /** Linear gram X X^T of [n, p] rows. */
 export function linearGram(x: Tensor): Tensor {
   return x.matmul(x.T);
-}
-
-/** The median of all entries (numpy's median: mean of the two middle values for an even count). */
-function median(values: Float64Array): number {
-  const s = Float64Array.from(values).sort();
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**

@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { summarize } from '../util/stats.js';
+import { comparisonVerdict } from './report.js';
 import type { SupervisedConfig } from './supervised-config.js';
 import { trainSupervised, type SupervisedOptions, type ValidationScores } from './supervised.js';
 
@@ -76,26 +78,9 @@ export async function compareEncoders(base: SupervisedConfig, encoders: readonly
   return { title, rows };
 }
 
-export function meanStd(xs: readonly number[]): { mean: number; std: number } {
-  const n = xs.length;
-  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, n);
-  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std };
-}
-
-/** "vicreg beats random by 0.08 F0.5 (more than one std of either)" or an honest "within noise". */
-export function verdict(c: Comparison, metric: 'f05' | 'auc' = 'f05'): string {
-  const ranked = c.rows.map((r) => ({ r, ...meanStd(r[metric]) })).sort((a, b) => b.mean - a.mean);
-  const [best, next] = ranked;
-  if (!best) return 'no rows';
-  if (!next) return `${best.r.encoder}: ${metric} ${best.mean.toFixed(3)}`;
-  const gap = best.mean - next.mean;
-  const runs = Math.min(best.r[metric].length, next.r[metric].length);
-  if (runs < 2) return `${best.r.encoder} leads ${next.r.encoder} by ${gap.toFixed(3)} ${metric} in a single run each: no spread to judge it against`;
-  const noise = Math.max(best.std, next.std);
-  return gap > noise
-    ? `${best.r.encoder} beats ${next.r.encoder} by ${gap.toFixed(3)} ${metric} (more than one std, ${noise.toFixed(3)}, over ${runs} runs)`
-    : `${best.r.encoder} and ${next.r.encoder} are within noise on ${metric} (gap ${gap.toFixed(3)} <= std ${noise.toFixed(3)} over ${runs} runs)`;
+/** The report's verdict on a table: best row by mean F0.5 and whether its lead exceeds the seed-to-seed spread. */
+export function verdict(c: Comparison): string {
+  return comparisonVerdict(c).text;
 }
 
 /** Adds (or replaces, by title) comparisons in `<dir>/results.json`, atomically. */
@@ -115,8 +100,8 @@ export async function recordComparisons(dir: string, comparisons: readonly Compa
 /** The table as text: encoder, F0.5, AUC, precision, recall (mean +- std). */
 export function formatComparison(c: Comparison): string {
   const cell = (xs: number[]) => {
-    const { mean, std } = meanStd(xs);
-    return xs.length > 1 ? `${mean.toFixed(3)} +- ${std.toFixed(3)}` : mean.toFixed(3);
+    const { n, mean, std } = summarize(xs);
+    return n > 1 ? `${mean.toFixed(3)} +- ${std.toFixed(3)}` : mean.toFixed(3);
   };
   const rows = c.rows.map((r) => [r.encoder, cell(r.f05), cell(r.auc), cell(r.precision), cell(r.recall)]);
   const head = ['encoder', 'F0.5', 'AUC', 'precision', 'recall'];

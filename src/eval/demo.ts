@@ -15,7 +15,8 @@ import { PRETRAIN_PRESETS, PretrainConfigSchema } from '../ssl/config.js';
 import { pretrain } from '../ssl/pretrain.js';
 import { deepMerge, resolveConfig, type Plain } from '../util/config.js';
 import { runCheckpointCka } from './cka-checkpoints.js';
-import { compareEncoders, formatComparison, meanStd, recordComparisons, verdict, type Comparison, type EncoderChoice } from './compare.js';
+import { compareEncoders, formatComparison, recordComparisons, verdict, type Comparison, type EncoderChoice } from './compare.js';
+import { summarize } from '../util/stats.js';
 import { inferDataset } from './infer.js';
 import { scoreImageFiles } from './png.js';
 import { writeReport } from './report.js';
@@ -134,7 +135,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   });
   const probe = await compareEncoders(probeCfg, encoders, seeds, 'Frozen-encoder probe on fragments (train 1-3, validate on the ink tiles of 4)', { overwrite: true, ...quiet });
   const comparisons: Comparison[] = [probe];
-  const best = [...probe.rows].sort((a, b) => meanStd(b.f05).mean - meanStd(a.f05).mean)[0]!;
+  const best = [...probe.rows].sort((a, b) => summarize(b.f05).mean - summarize(a.f05).mean)[0]!;
   log(formatComparison({ ...probe, note: verdict(probe) }));
 
   step(`5/7 fine-tuning the full model from the ${best.encoder} encoder`);

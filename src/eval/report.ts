@@ -26,6 +26,8 @@ import { basename, join, resolve } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import YAML from 'yaml';
 import { writeFileAtomic } from '../util/atomic.js';
+import { median, summarize, type Summary } from '../util/stats.js';
+export { summarize, type Summary } from '../util/stats.js';
 import { escapeXml, extent, formatNumber, intervalChart, lineChart, PALETTE, type LineSeries, type Point, type RefLine } from './charts.js';
 
 /** The collapse warning ratio when the config names none (COLLAPSE_RATIO in src/ssl/monitor.ts). */
@@ -501,23 +503,7 @@ export async function collectReport(runDir: string, opts: { title?: string; gene
 // ---------------------------------------------------------------------------------------------------------
 // Statistics
 
-export interface Summary {
-  n: number;
-  mean: number;
-  /** Sample standard deviation (n - 1); NaN when n < 2. */
-  std: number;
-}
-
 /** Mean and sample std of the finite values. */
-export function summarize(values: readonly (number | null)[]): Summary {
-  const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  const n = v.length;
-  if (n === 0) return { n, mean: Number.NaN, std: Number.NaN };
-  const mean = v.reduce((a, b) => a + b, 0) / n;
-  const std = n < 2 ? Number.NaN : Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-  return { n, mean, std };
-}
-
 /** "0.512 ± 0.020" (3 decimals), "0.512 (1 seed)" or "-". */
 export function meanStd(s: Summary, digits = 3): string {
   if (s.n === 0) return '-';
@@ -589,12 +575,6 @@ export interface CollapseSummary {
   /** Records whose ratio is below the threshold. */
   below: number;
   records: number;
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export function collapseSummary(k: MetricSeries, threshold: number): CollapseSummary | null {
