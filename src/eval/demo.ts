@@ -50,8 +50,8 @@ interface DemoScale {
 }
 
 const SCALES: Record<DemoPreset, DemoScale> = {
-  default: { size: 512, fragments: 7, segments: 4, transferSegments: 0, pretrainEpochs: 5, probeEpochs: 4, probeSeeds: 3, finetuneEpochs: 20, tile: 64, depth: 16, z: [24, 40], widen: 0.25, ckaSamples: 96, maxPretrainTiles: 160, erode: 16 },
-  transfer: { size: 512, fragments: 7, segments: 6, transferSegments: 2, pretrainEpochs: 5, probeEpochs: 4, probeSeeds: 3, finetuneEpochs: 20, tile: 64, depth: 16, z: [24, 40], widen: 0.25, ckaSamples: 96, maxPretrainTiles: 160, erode: 16 },
+  default: { size: 512, fragments: 7, segments: 4, transferSegments: 0, pretrainEpochs: 12, probeEpochs: 10, probeSeeds: 3, finetuneEpochs: 24, tile: 64, depth: 16, z: [24, 40], widen: 0.25, ckaSamples: 96, maxPretrainTiles: 320, erode: 16 },
+  transfer: { size: 512, fragments: 7, segments: 6, transferSegments: 2, pretrainEpochs: 12, probeEpochs: 10, probeSeeds: 3, finetuneEpochs: 24, tile: 64, depth: 16, z: [24, 40], widen: 0.25, ckaSamples: 96, maxPretrainTiles: 320, erode: 16 },
   tiny: { size: 384, fragments: 5, segments: 2, transferSegments: 1, pretrainEpochs: 2, probeEpochs: 1, probeSeeds: 2, finetuneEpochs: 1, tile: 32, depth: 8, z: [28, 36], widen: 0.125, ckaSamples: 8, maxPretrainTiles: 16, erode: 4 },
 };
 
@@ -203,5 +203,7 @@ async function predictAndScore(weights: string, input: string, id: string, predi
   await copyFile(join(input, maskName), mask);
   if (irName) await copyFile(join(input, irName), join(predictions, `${id}_ir.png`));
   const scored = await scoreImageFiles({ pred: prob, labels, mask }, { threshold });
+  // The report shows it under the prediction (the `inkwell score --json` object).
+  await writeFile(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
   return scored.scores;
 }
