@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as torch from '../torch/index.js';
 import { F, nn, type Tensor } from '../torch/index.js';
-import { median, PythonPeer, pythonTorchMissing } from './python-peer.js';
+import { PythonPeer, pythonTorchMissing, timeSideBySide } from './python-peer.js';
 
 export interface EngineCaseResult {
   name: string;
@@ -68,16 +68,6 @@ function makeCases(): Case[] {
   ];
 }
 
-function timeTs(run: () => void, reps: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    run();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
 /** This CPU's float32 peak if it has AVX2+FMA (2 FMA ports x 8 lanes x 2 flops per cycle per core). */
 export function cpuPeakGflops(): number | null {
   let flags = '';
@@ -100,16 +90,7 @@ export async function benchEngine(opts: { rounds?: number; repsPerRound?: number
   try {
     for (const c of cases) {
       opts.onProgress?.(`engine: ${c.name}`);
-      timeTs(c.run, 2); // warm-up: oneDNN primitive creation, allocator
-      if (peer) await peer.peer.time(c.name, 2);
-      const ts: number[] = [];
-      const py: number[] = [];
-      for (let r = 0; r < rounds; r++) {
-        ts.push(...timeTs(c.run, reps));
-        if (peer) py.push(...(await peer.peer.time(c.name, reps)));
-      }
-      const tsMs = median(ts);
-      const pyMs = peer ? median(py) : null;
+      const { tsMs, pyMs } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 2, rounds, reps });
       results.push({
         name: c.name, ts_ms: round(tsMs), torch_ms: pyMs === null ? null : round(pyMs),
         ratio: pyMs === null ? null : round(tsMs / pyMs, 3), gflops: round(c.gflop / (tsMs / 1000), 1), gflop: round(c.gflop, 2),

@@ -11,7 +11,7 @@ import type { Tensor } from '../torch/index.js';
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
 import { cpuPeakGflops, round } from './engine.js';
-import { median, PythonPeer, pythonTorchMissing } from './python-peer.js';
+import { PythonPeer, pythonTorchMissing, timeSideBySide } from './python-peer.js';
 
 export interface ModelCaseResult {
   name: string;
@@ -132,16 +132,6 @@ function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], wide
   };
 }
 
-function timeTs(run: () => void, reps: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    run();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
 export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBenchResult> {
   const models = opts.models ?? ['r3d18', 'r3d50'];
   const input = opts.input ?? [2, 1, 20, 128, 128];
@@ -163,16 +153,7 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
         const c = makeCase(model, cl3d, input, widenFactor);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);
-          timeTs(c.run, 1); // warm-up: oneDNN primitive creation, allocator
-          if (peer) await peer.peer.time(c.name, 1);
-          const ts: number[] = [];
-          const py: number[] = [];
-          for (let r = 0; r < rounds; r++) {
-            ts.push(...timeTs(c.run, reps));
-            if (peer) py.push(...(await peer.peer.time(c.name, reps)));
-          }
-          const tsMs = median(ts);
-          const pyMs = peer ? median(py) : null;
+          const { tsMs, pyMs } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
           const gflops = c.gflop / (tsMs / 1000);
           results.push({
             name: c.name, ts_ms: round(tsMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),

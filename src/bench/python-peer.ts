@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { dirname, join } from 'node:path';
+import { median } from '../util/stats.js';
 import { fileURLToPath } from 'node:url';
 
 export const TORCH_PYTHON = process.env['INKWELL_TORCH_PYTHON'] ?? '/usr/bin/python3';
@@ -61,3 +62,30 @@ export class PythonPeer {
 }
 
 export { median } from '../util/stats.js';
+
+function timeTs(run: () => void, reps: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+/**
+ * Times `run` (inkwell) and the peer's case `name` (PyTorch) side by side: `warmup` runs each (oneDNN primitive
+ * creation, the allocator), then `rounds` alternating rounds of `reps` runs each, so that machine noise hits both
+ * columns alike. Medians in ms; the PyTorch one is null without a peer.
+ */
+export async function timeSideBySide(run: () => void, peer: PythonPeer | null, name: string, o: { warmup: number; rounds: number; reps: number }): Promise<{ tsMs: number; pyMs: number | null }> {
+  timeTs(run, o.warmup);
+  if (peer) await peer.time(name, o.warmup);
+  const ts: number[] = [];
+  const py: number[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    ts.push(...timeTs(run, o.reps));
+    if (peer) py.push(...(await peer.time(name, o.reps)));
+  }
+  return { tsMs: median(ts), pyMs: peer ? median(py) : null };
+}
