@@ -17,7 +17,7 @@ import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
 import { loadTrainingCheckpoint } from '../train/checkpoint.js';
-import { DataParallel } from '../train/ddp.js';
+import { type DataParallel, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation.js';
 import { progress } from '../util/progress.js';
@@ -221,15 +221,7 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
 }
 
 export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
-  const own = opts.dataParallel === undefined;
-  const dp = own
-    ? await DataParallel.fromEnv({ timeoutMs: cfg.distributed.timeoutSeconds * 1000, bucketCapMB: cfg.distributed.bucketCapMB })
-    : opts.dataParallel ?? null;
-  try {
-    return await train(cfg, opts, dp);
-  } finally {
-    if (own) dp?.close();
-  }
+  return withDataParallel(opts.dataParallel, cfg.distributed, (dp) => train(cfg, opts, dp));
 }
 
 async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataParallel | null): Promise<SupervisedResult> {

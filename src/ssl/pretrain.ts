@@ -28,7 +28,7 @@ import { tileSourceModule, type TileSourceOptions } from '../data/tile-source.js
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
 import { restoreTrainingState, saveTrainingCheckpoint } from '../train/checkpoint.js';
-import { DataParallel } from '../train/ddp.js';
+import { type DataParallel, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { progress } from '../util/progress.js';
 import { BYOLMethod } from './byol.js';
@@ -175,21 +175,9 @@ function liveCheckpoint(bytes: Uint8Array, where: string): torch.LoadedValue {
   return live(readCheckpointBytes(bytes, where).value);
 }
 
-/** runs/<name>/checkpoints/epoch_NNNN.pth, as RunDir names it (for workers that do not open the folder). */
-function checkpointPathFor(runDir: string, epoch: number): string {
-  return join(runDir, 'checkpoints', `epoch_${String(epoch).padStart(4, '0')}.pth`);
-}
 
 export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
-  const own = opts.dataParallel === undefined;
-  const dp = own
-    ? await DataParallel.fromEnv({ timeoutMs: cfg.distributed.timeoutSeconds * 1000, bucketCapMB: cfg.distributed.bucketCapMB })
-    : opts.dataParallel ?? null;
-  try {
-    return await train(cfg, opts, dp);
-  } finally {
-    if (own) dp?.close();
-  }
+  return withDataParallel(opts.dataParallel, cfg.distributed, (dp) => train(cfg, opts, dp));
 }
 
 async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParallel | null): Promise<PretrainResult> {
@@ -315,7 +303,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
             if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
           },
         });
-        where = resumeFrom?.path ?? checkpointPathFor(runDir, restored.epoch);
+        where = resumeFrom?.path ?? RunDir.checkpointPathIn(runDir, restored.epoch);
         for (const [key, avg] of [['swa_count', averaged.swa], ['ema_count', averaged.ema]] as const) {
           if (avg) avg.count = Number(restored.extra.get(key) ?? 0);
         }
@@ -445,7 +433,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
       const meanStd = sums.std / sums.n;
       const dim = cfg.method.projector?.at(-1) ?? featureDim;
       const status = collapseStatus(meanStd, dim, { minRatio: cfg.monitor.collapseRatio });
-      const path = run ? run.checkpointPath(epoch) : checkpointPathFor(runDir, epoch);
+      const path = RunDir.checkpointPathIn(runDir, epoch);
       if (run) {
         await saveTrainingCheckpoint(path, {
           epoch, step: optStep, modules: checkpointModules(), optimizer, scheduler, config: cfg,

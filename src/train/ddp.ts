@@ -339,3 +339,18 @@ export class DataParallel {
     }
   }
 }
+
+/**
+ * Runs `fn` in the data-parallel group `given`, or (when undefined) in one joined from the launcher's variables
+ * for the duration of the call (null for a single process): the trainers' shared entry.
+ */
+export async function withDataParallel<T>(given: DataParallel | null | undefined, cfg: { timeoutSeconds: number; bucketCapMB: number },
+  fn: (dp: DataParallel | null) => Promise<T>): Promise<T> {
+  if (given !== undefined) return fn(given);
+  const dp = await DataParallel.fromEnv({ timeoutMs: cfg.timeoutSeconds * 1000, bucketCapMB: cfg.bucketCapMB });
+  try {
+    return await fn(dp);
+  } finally {
+    dp?.close();
+  }
+}
