@@ -134,5 +134,10 @@ export async function loadSupervisedConfig(src: SupervisedConfigSources): Promis
   });
   const file = src.file ? await readConfigFile(src.file) : {};
   const protocol = src.protocol ? protocolDatasets(src.protocol.name, src.protocol.fragments) : {};
-  return resolveConfig(SupervisedConfigSchema, ...layers, protocol, file, src.extra ?? {}, parseOverrides(src.set ?? []));
+  const overrides = parseOverrides(src.set ?? []);
+  const all = [...layers, protocol, file, src.extra ?? {}, overrides];
+  if (!all.some((l) => (l['data'] as Plain | undefined)?.['train'] !== undefined)) {
+    throw new Error('no labelled data to train on: give --train DIR (repeatable), --protocol with --fragments, or data.train in --config');
+  }
+  return resolveConfig(SupervisedConfigSchema, ...all);
 }

@@ -144,5 +144,8 @@ export async function loadPretrainConfig(src: PretrainConfigSources): Promise<Pr
   if (!presetLayer) throw new Error(`pretrain: unknown preset '${preset}' (known: ${Object.keys(PRETRAIN_PRESETS).join(', ')})`);
   const file = src.file ? await readConfigFile(src.file) : {};
   const inputs: Plain = src.inputs?.length ? { data: { datasets: src.inputs.map((path) => ({ path })) } } : {};
-  return resolveConfig(PretrainConfigSchema, presetLayer, file, inputs, parseOverrides(src.set ?? []));
+  const overrides = parseOverrides(src.set ?? []);
+  const hasData = [presetLayer, file, inputs, overrides].some((l) => (l['data'] as Plain | undefined)?.['datasets'] !== undefined);
+  if (!hasData) throw new Error('pretrain: no data to pretrain on: give --input DIR (repeatable) or data.datasets in --config');
+  return resolveConfig(PretrainConfigSchema, presetLayer, file, inputs, overrides);
 }
