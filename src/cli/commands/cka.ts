@@ -66,31 +66,10 @@ function matrixTable(name: string, labels: readonly string[], m: readonly (reado
 
 // ---------------------------------------------------------------- command
 
-interface CkaCliOptions {
-  x?: string;
-  y?: string;
-  kernel: CkaKernel;
-  threshold: number;
-  debiased?: boolean;
-  batchSize?: number;
-  json?: boolean;
-  checkpoints?: string;
-  input?: string;
-  samples: number;
-  out?: string;
-  arch: string;
-  inChannels: number;
-  widenFactor?: number;
-  key?: string;
-  prefix?: string;
-  strict: boolean;
-  features: 'output' | 'pooled';
-  z?: [number, number];
-  tile: number;
-  stride: number;
-  seed: number;
-  embedBatch: number;
-}
+/** The flags: the checkpoint form's options (paths optional until checked), plus the two-file form's. */
+type CkaCliOptions = Omit<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out' | 'debiased' | 'log'>
+  & Partial<Pick<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out'>>
+  & { x?: string; y?: string; kernel: CkaKernel; debiased?: boolean; json?: boolean };
 
 export function registerCka(program: Command): void {
   program
