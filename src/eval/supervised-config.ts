@@ -4,7 +4,7 @@
  * U-Net decoder), with presets, YAML/JSON files and `--set` on top.
  */
 import { z } from 'zod';
-import { DatasetSchema } from '../ssl/config.js';
+import { DatasetSchema, DistributedSchema } from '../ssl/config.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 
 const int = () => z.number().int();
@@ -79,11 +79,7 @@ export const SupervisedConfigSchema = z.object({
   }).strict().prefault({}),
   checkpoint: z.object({ keepLast: positiveInt().default(2), keepEvery: int().nonnegative().default(0) }).strict().prefault({}),
   /** Data-parallel training (finetune --nproc-per-node N, or RANK/WORLD_SIZE/... from any launcher); train.batchSize is per worker. */
-  distributed: z.object({
-    syncBatchNorm: z.boolean().default(true),
-    bucketCapMB: z.number().positive().default(25),
-    timeoutSeconds: z.number().positive().default(300),
-  }).strict().prefault({}),
+  distributed: DistributedSchema.prefault({}),
 }).strict();
 
 export type SupervisedConfig = z.output<typeof SupervisedConfigSchema>;

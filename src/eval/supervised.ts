@@ -16,7 +16,7 @@ import { describeEncoderLoad, loadEncoderWeights } from '../models/checkpoint.js
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
-import { loadTrainingCheckpoint } from '../train/checkpoint.js';
+import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/checkpoint.js';
 import { type DataParallel, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation.js';
@@ -61,8 +61,7 @@ export interface SupervisedResult {
   lastCheckpoint: string | null;
 }
 
-/** Raised for a NaN or infinite loss, before the weights change. */
-export class NonFiniteLossError extends Error {}
+export { NonFiniteLossError } from '../train/checkpoint.js';
 
 /** The model's input as the checkpoint will describe it. */
 export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {

@@ -17,6 +17,16 @@ export const DatasetSchema = z.object({
   rows: z.tuple([z.number().min(0), z.number().max(1)]).optional(),
 }).strict();
 
+/** Data-parallel settings shared by every trainer (the pretraining config adds batchScope). */
+export const DistributedSchema = z.object({
+  /** Batch norm over the global batch (main_vicreg.py and SimSiam's main convert the model with nn.SyncBatchNorm.convert_sync_batchnorm). */
+  syncBatchNorm: z.boolean().default(true),
+  /** Gradient bucket size for the allreduce (DDP's bucket_cap_mb). */
+  bucketCapMB: z.number().positive().default(25),
+  /** How long a collective may wait for the other workers before the run stops with an error. */
+  timeoutSeconds: z.number().positive().default(300),
+}).strict();
+
 export const PretrainConfigSchema = z.object({
   name: z.string().min(1).default('pretrain'),
   /** Folder that holds run folders (runs/<name>/). */
@@ -83,18 +93,12 @@ export const PretrainConfigSchema = z.object({
    * Data-parallel runs (several workers, started by `--nproc-per-node` or any launcher that sets RANK,
    * WORLD_SIZE, MASTER_ADDR, MASTER_PORT); ignored by a single process.
    */
-  distributed: z.object({
-    /** Batch norm over the global batch (main_vicreg.py and SimSiam's main convert the model with nn.SyncBatchNorm.convert_sync_batchnorm). */
-    syncBatchNorm: z.boolean().default(true),
+  distributed: DistributedSchema.extend({
     /**
      * 'per-worker': train.batchSize is each worker's batch (DDP and Lightning, so the seed's 150 is per device);
      * 'global': it is the total, split over the workers (main_vicreg.py --batch-size; must divide evenly).
      */
     batchScope: z.enum(['per-worker', 'global']).default('per-worker'),
-    /** Gradient bucket size for the allreduce (DDP's bucket_cap_mb). */
-    bucketCapMB: z.number().positive().default(25),
-    /** How long a collective may wait for the other workers before the run stops with an error. */
-    timeoutSeconds: z.number().positive().default(300),
   }).strict().prefault({}),
   checkpoint: z.object({ keepLast: positiveInt().default(3), keepEvery: int().nonnegative().default(5) }).strict().prefault({}),
   monitor: z.object({

@@ -27,7 +27,7 @@ import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileSourceOptions } from '../data/tile-source.js';
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
-import { restoreTrainingState, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from '../train/checkpoint.js';
 import { type DataParallel, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { progress } from '../util/progress.js';
@@ -78,8 +78,7 @@ export interface PretrainResult {
   worldSize: number;
 }
 
-/** Raised for a NaN or infinite loss; the message names the step and the checkpoint left intact. */
-export class NonFiniteLossError extends Error {}
+export { NonFiniteLossError } from '../train/checkpoint.js';
 
 /** An averaged copy of the encoder (SWA: equal weights from a start epoch; EMA: exponential decay). */
 class AveragedEncoder {

@@ -9,6 +9,9 @@ import type { nn } from '../torch/index.js';
 import type { optim } from '../torch/index.js';
 import type { SaveValue } from '../torch/index.js';
 
+/** A NaN or infinite loss stopped a trainer before the weights changed; the message names the step and the last good checkpoint. */
+export class NonFiniteLossError extends Error {}
+
 export interface TrainingState {
   epoch: number;
   step: number;
