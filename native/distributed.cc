@@ -1,7 +1,8 @@
 // Data-parallel communication over libtorch's own c10d (the engine behind PyTorch's DDP): a TCPStore
-// rendezvous and a Gloo process group (CPU). Collectives run on libuv's thread pool and resolve JS promises,
-// so the event loop keeps turning while a peer is slow, and a dead peer surfaces as a rejected promise
-// within the group's timeout instead of a hang.
+// rendezvous and a Gloo process group (CPU), or NCCL when built against a CUDA libtorch that has it.
+// Collectives run on libuv's thread pool and resolve JS promises, so the event loop keeps turning while a peer
+// is slow, and a dead peer surfaces as a rejected promise within the group's timeout instead of a hang. Gradients are averaged by c10d's own Reducer (DDP's engine):
+// autograd hooks on the parameters' gradient accumulators launch each bucket's allreduce during backward.
 #include "inkwell.h"
 
 #ifdef INKWELL_WITH_GLOO
@@ -10,10 +11,16 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/logger.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/csrc/autograd/custom_function.h>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #endif
 
 #include <chrono>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -140,6 +147,33 @@ std::string Who(const Group& g, const std::string& op) {
   return op + " (rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) + ")";
 }
 
+// The first bucket's cap: DDP's 1 MiB (its first gradients go out early), or `cap` when that is smaller.
+int64_t FirstBucketBytes(int64_t cap) { return std::min<int64_t>(c10d::kDefaultFirstBucketBytes, cap); }
+
+// DDP's initial bucket assignment (torch/nn/parallel/distributed.py): a small first bucket, then `cap`, by
+// parameter order and dtype, reversed so that the last layers' bucket, whose gradients come first, goes first.
+std::tuple<std::vector<std::vector<size_t>>, std::vector<size_t>> DdpBuckets(const std::vector<at::Tensor>& params, int64_t cap) {
+  if (cap <= 0) throw std::invalid_argument("bucket cap must be positive, got " + std::to_string(cap) + " bytes");
+  const std::vector<size_t> limits{static_cast<size_t>(FirstBucketBytes(cap)), static_cast<size_t>(cap)};
+  auto assigned = c10d::compute_bucket_assignment_by_size(params, limits, std::vector<bool>(params.size(), false));
+  std::reverse(std::get<0>(assigned).begin(), std::get<0>(assigned).end());
+  std::reverse(std::get<1>(assigned).begin(), std::get<1>(assigned).end());
+  return assigned;
+}
+
+// Runs a method body; any C++ error becomes a JS Error that starts with the operation's name.
+template <typename F>
+Napi::Value Guarded(const Napi::CallbackInfo& info, const std::string& op, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    Napi::Error::New(info.Env(), op + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), op + ": " + e.what()).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
 c10d::ReduceOp ParseReduceOp(const std::string& name) {
   if (name == "sum") return c10d::ReduceOp::SUM;
   if (name == "product") return c10d::ReduceOp::PRODUCT;
@@ -184,6 +218,109 @@ class CollectiveWorker : public Napi::AsyncWorker {
   Done done_;
 };
 
+// c10d::Reducer, the gradient engine of PyTorch's DistributedDataParallel, over this group. Built as
+// torch/nn/parallel/distributed.py builds it: buckets from compute_bucket_assignment_by_size with a small first
+// bucket (DdpBuckets) and then `bucketCapBytes`, listed in reverse so that the last layers' gradients, which backward
+// produces first, go out first. During a backward that follows prepareForBackward(), each parameter's gradient
+// accumulator hook copies the gradient (divided by the world size) into its bucket and a full bucket's allreduce
+// starts at once, while backward goes on; at the end of backward the Reducer waits for them and writes the
+// averages back into .grad. Backwards without prepareForBackward() only accumulate locally (DDP's no_sync).
+class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ReducerHandle",
+                       {
+                           InstanceMethod("prepareForForward", &ReducerHandle::PrepareForForward),
+                           InstanceMethod("prepareForBackward", &ReducerHandle::PrepareForBackward),
+                           InstanceMethod("bucketBytes", &ReducerHandle::BucketBytes),
+                           InstanceMethod("backwardStats", &ReducerHandle::BackwardStats),
+                           InstanceMethod("close", &ReducerHandle::Close),
+                       });
+  }
+  explicit ReducerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ReducerHandle>(info) {}
+  ~ReducerHandle() override { Release(); }
+
+  c10::intrusive_ptr<Group> group;
+  std::shared_ptr<c10d::Reducer> reducer;
+  // The Reducer reports to a Logger, and its unused-parameter search (find_unused_parameters) requires one.
+  std::shared_ptr<c10d::Logger> logger;
+
+ private:
+  std::string Name(const char* method) const {
+    const std::string op = std::string("reducer.") + method;
+    return group ? Who(*group, op) : op;
+  }
+
+  c10d::Reducer& Live(const char* op) {
+    if (!reducer) throw std::invalid_argument(std::string(op) + ": the gradient reducer was closed");
+    return *reducer;
+  }
+
+  // Rebuilds the buckets once, in the order gradients arrived in the first synchronised backward (rank 0's
+  // order, broadcast), then starts the iteration; as DDP's forward() does. Returns whether buckets were rebuilt.
+  Napi::Value PrepareForForward(const Napi::CallbackInfo& info) {
+    return Guarded(info, Name("prepareForForward"), [&]() -> Napi::Value {
+      auto& r = Live("prepareForForward");
+      const bool rebuilt = r.rebuild_buckets();
+      r.prepare_for_forward();
+      return Napi::Boolean::New(info.Env(), rebuilt);
+    });
+  }
+
+  // prepareForBackward(outputs): the next backward allreduces. With findUnusedParameters, the graph behind
+  // `outputs` is searched for parameters that will get no gradient, so their buckets do not wait for them.
+  Napi::Value PrepareForBackward(const Napi::CallbackInfo& info) {
+    return Guarded(info, Name("prepareForBackward"), [&]() -> Napi::Value {
+      auto& r = Live("prepareForBackward");
+      std::vector<at::Tensor> outputs;
+      if (info.Length() > 0 && !info[0].IsUndefined()) outputs = ToTensorList(info.Env(), info[0], "outputs");
+      r.prepare_for_backward(outputs);
+      return info.Env().Undefined();
+    });
+  }
+
+  // Each bucket's size in bytes, in allreduce order.
+  Napi::Value BucketBytes(const Napi::CallbackInfo& info) {
+    return Guarded(info, Name("bucketBytes"), [&]() -> Napi::Value {
+      auto buckets = Live("bucketBytes").get_grad_buckets(/*return_zero_tensors=*/true);
+      Napi::Array out = Napi::Array::New(info.Env(), buckets.size());
+      for (size_t i = 0; i < buckets.size(); ++i) {
+        const at::Tensor& buffer = buckets[i].getBufferRef();
+        out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(buffer.numel() * buffer.element_size())));
+      }
+      return out;
+    });
+  }
+
+  // Per parameter, nanoseconds from prepareForBackward until its gradient was ready in the last backward.
+  Napi::Value BackwardStats(const Napi::CallbackInfo& info) {
+    return Guarded(info, Name("backwardStats"), [&]() -> Napi::Value {
+      auto stats = Live("backwardStats").get_backward_stats();
+      Napi::Array out = Napi::Array::New(info.Env(), stats.size());
+      for (size_t i = 0; i < stats.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(stats[i])));
+      return out;
+    });
+  }
+
+  // Removes the hooks from the parameters (the Reducer's destructor does) and drops the group reference.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    return Guarded(info, Name("close"), [&]() -> Napi::Value {
+      Release();
+      return info.Env().Undefined();
+    });
+  }
+
+  void Release() {
+    try {
+      logger.reset();  // first: it holds the Reducer too, and logs from it as it goes
+      reducer.reset();
+    } catch (...) {
+      // ~Reducer only throws if a hook it registered is already gone; nothing is left to undo then.
+    }
+    group.reset();
+  }
+};
+
 class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -197,6 +334,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
                            InstanceMethod("barrier", &ProcessGroupHandle::Barrier),
                            InstanceMethod("syncBatchNorm", &ProcessGroupHandle::SyncBatchNorm),
                            InstanceMethod("gather", &ProcessGroupHandle::Gather),
+                           InstanceMethod("reducer", &ProcessGroupHandle::Reducer),
                            InstanceMethod("shutdown", &ProcessGroupHandle::Shutdown),
                        });
   }
@@ -211,16 +349,6 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
  private:
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->rank : -1); }
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->size : 0); }
-
-  template <typename F>
-  Napi::Value Guarded(const Napi::CallbackInfo& info, const char* op, F&& f) {
-    try {
-      return f();
-    } catch (const std::exception& e) {
-      Napi::Error::New(info.Env(), std::string(op) + ": " + e.what()).ThrowAsJavaScriptException();
-      return info.Env().Undefined();
-    }
-  }
 
   // allreduce(tensors, op) -> Promise<void>; each tensor is reduced in place across ranks. (c10d's tensor list
   // means one tensor per local device, so every tensor gets a collective of its own, all launched before waiting.)
@@ -359,6 +487,40 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
     });
   }
 
+  // reducer(params, bucketCapBytes, findUnusedParameters) -> ReducerHandle (see ReducerHandle).
+  Napi::Value Reducer(const Napi::CallbackInfo& info) {
+    return Guarded(info, "reducer", [&]() -> Napi::Value {
+      auto g = Live("reducer");
+      Napi::Env env = info.Env();
+      auto params = ToTensorList(env, info[0], "params");
+      if (params.empty()) throw std::invalid_argument("expected at least one parameter");
+      for (size_t i = 0; i < params.size(); ++i) {
+        if (!params[i].requires_grad() || !params[i].is_leaf())
+          throw std::invalid_argument("params[" + std::to_string(i) + "] must be a leaf tensor that requires grad");
+      }
+      const int64_t cap = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : c10d::kDefaultBucketBytesCap;
+      const bool findUnused = info.Length() > 2 && info[2].ToBoolean().Value();
+      const std::vector<bool> sparse(params.size(), false);
+      std::vector<std::vector<size_t>> buckets;
+      std::vector<size_t> bucketLimits;
+      std::tie(buckets, bucketLimits) = DdpBuckets(params, cap);
+      std::unordered_map<size_t, std::string> names;
+      if (info.Length() > 3 && info[3].IsArray()) {
+        auto arr = info[3].As<Napi::Array>();
+        for (uint32_t i = 0; i < arr.Length(); ++i) names[i] = arr.Get(i).ToString().Utf8Value();
+      }
+      auto reducer = std::make_shared<c10d::Reducer>(params, std::move(buckets), std::move(bucketLimits), g->pg, sparse, cap, findUnused,
+                                                    /*gradient_as_bucket_view=*/false, std::move(names), FirstBucketBytes(cap));
+      Napi::Object obj = env.GetInstanceData<AddonData>()->reducer_ctor.New({});
+      auto* handle = ReducerHandle::Unwrap(obj);
+      handle->group = g;
+      handle->logger = std::make_shared<c10d::Logger>(reducer);
+      reducer->set_logger(handle->logger);
+      handle->reducer = std::move(reducer);
+      return obj;
+    });
+  }
+
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     if (group) {
       group->pg.reset();
@@ -370,6 +532,14 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
 
 }  // namespace
 
+#ifdef USE_C10D_NCCL
+constexpr bool kHaveNccl = true;
+constexpr const char* kBackends = "gloo nccl";
+#else
+constexpr bool kHaveNccl = false;
+constexpr const char* kBackends = "gloo";
+#endif
+
 // initProcessGroup({backend, rank, worldSize, masterAddr, masterPort, timeoutMs}) -> Promise<ProcessGroupHandle>
 // Rank 0 hosts the TCPStore; everyone waits for all ranks to join (or the timeout).
 static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
@@ -378,7 +548,8 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsObject()) throw std::invalid_argument("expected an options object");
     auto o = info[0].As<Napi::Object>();
     const std::string backend = o.Has("backend") ? o.Get("backend").ToString().Utf8Value() : "gloo";
-    if (backend != "gloo") throw std::invalid_argument("backend '" + backend + "' is not available in this build (only gloo; nccl needs a CUDA libtorch)");
+    if (backend != "gloo" && !(backend == "nccl" && kHaveNccl))
+      throw std::invalid_argument("backend '" + backend + "' is not available in this build (built: " + kBackends + "; nccl needs a CUDA libtorch with NCCL)");
     auto g = c10::make_intrusive<Group>();
     g->rank = o.Get("rank").As<Napi::Number>().Int32Value();
     g->size = o.Get("worldSize").As<Napi::Number>().Int32Value();
@@ -391,7 +562,7 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     auto* data = env.GetInstanceData<AddonData>();
     auto* w = new CollectiveWorker(
         env, "initProcessGroup (rank " + std::to_string(g->rank) + " of " + std::to_string(g->size) + ", " + addr + ":" + std::to_string(port) + ")",
-        [g, addr, port]() {
+        [g, addr, port, backend]() {
           c10d::TCPStoreOptions so;
           so.port = static_cast<uint16_t>(port);
           so.isServer = g->rank == 0;
@@ -399,6 +570,15 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
           so.waitWorkers = true;
           so.timeout = g->timeout;
           g->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+#ifdef USE_C10D_NCCL
+          if (backend == "nccl") {
+            // Collectives run on the devices of the tensors given to them (cuda:LOCAL_RANK by convention).
+            auto opts = c10d::ProcessGroupNCCL::Options::create();
+            opts->timeout = g->timeout;
+            g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, g->rank, g->size, opts);
+            return;
+          }
+#endif
           auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
           // On loopback the device must bind loopback; elsewhere Gloo resolves this host's own address.
           const bool loopback = addr == "127.0.0.1" || addr == "localhost" || addr == "::1";
@@ -420,10 +600,29 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   }
 }
 
+// ddpBuckets(params, capBytes) -> number[][]: the parameter indices of each bucket, in allreduce order.
+static Napi::Value DdpBucketsJs(const Napi::CallbackInfo& info) {
+  return Guarded(info, "ddpBuckets", [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    auto params = ToTensorList(env, info[0], "params");
+    const int64_t cap = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : c10d::kDefaultBucketBytesCap;
+    auto buckets = std::get<0>(DdpBuckets(params, cap));
+    Napi::Array out = Napi::Array::New(env, buckets.size());
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      Napi::Array idx = Napi::Array::New(env, buckets[b].size());
+      for (size_t i = 0; i < buckets[b].size(); ++i) idx.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(buckets[b][i])));
+      out.Set(static_cast<uint32_t>(b), idx);
+    }
+    return out;
+  });
+}
+
 void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data) {
   data->pg_ctor = Napi::Persistent(ProcessGroupHandle::Define(env));
+  data->reducer_ctor = Napi::Persistent(ReducerHandle::Define(env));
   exports.Set("initProcessGroup", Napi::Function::New(env, InitProcessGroup));
-  exports.Set("distributedBackends", Napi::String::New(env, "gloo"));
+  exports.Set("ddpBuckets", Napi::Function::New(env, DdpBucketsJs));
+  exports.Set("distributedBackends", Napi::String::New(env, kBackends));
 }
 
 #else

@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "inkwell.h"
@@ -344,6 +345,37 @@ static Napi::Value Backward(const Napi::CallbackInfo& info) {
   });
 }
 
+static Napi::Value ReachedBy(const Napi::CallbackInfo& info) {
+  // reachedBy(output: Tensor, leaves: Tensor[]) -> boolean[]: whether backward from `output` would reach each
+  // leaf's gradient accumulator (the graph walk of DDP's find_unused_parameters, c10d reducer.cpp).
+  Napi::Env env = info.Env();
+  return Guard(env, "reachedBy", [&]() -> Napi::Value {
+    if (info.Length() < 1 || !TensorHandle::IsHandle(env, info[0])) throw std::invalid_argument("expected an output tensor");
+    const at::Tensor& output = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(env, "reachedBy");
+    std::vector<at::Tensor> leaves = ToTensorList(env, info[1], "leaves");
+    std::unordered_set<torch::autograd::Node*> seen;
+    std::vector<torch::autograd::Node*> stack;
+    if (auto root = output.grad_fn()) {
+      seen.insert(root.get());
+      stack.push_back(root.get());
+    }
+    while (!stack.empty()) {
+      torch::autograd::Node* node = stack.back();
+      stack.pop_back();
+      for (const auto& edge : node->next_edges()) {
+        torch::autograd::Node* next = edge.function.get();
+        if (next && seen.insert(next).second) stack.push_back(next);
+      }
+    }
+    Napi::Array out = Napi::Array::New(env, leaves.size());
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      auto acc = torch::autograd::impl::try_get_grad_accumulator(leaves[i]);
+      out.Set(static_cast<uint32_t>(i), Napi::Boolean::New(env, acc && seen.count(acc.get()) > 0));
+    }
+    return out;
+  });
+}
+
 static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
   const bool prev = at::GradMode::is_enabled();
   at::GradMode::set_enabled(info.Length() > 0 && info[0].ToBoolean().Value());
@@ -455,6 +487,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
   exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
   exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("reachedBy", Napi::Function::New(env, ReachedBy));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
   exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));

@@ -15,6 +15,7 @@ namespace inkwell {
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
   Napi::FunctionReference pg_ctor;
+  Napi::FunctionReference reducer_ctor;
 };
 
 extern std::atomic<int64_t> g_live_tensors;

@@ -4,7 +4,7 @@
  * timeout when a peer dies. Ranks and addresses come from options or from the standard launcher variables
  * (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), as torchrun, Slurm scripts or Kubernetes set them.
  */
-import { native, type ProcessGroupHandle } from './native.js';
+import { native, type ProcessGroupHandle, type ReducerHandle } from './native.js';
 import { Tensor } from './tensor.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
@@ -91,9 +91,80 @@ export class ProcessGroup {
     return Tensor.fromHandle(this.handle.gather(x.handle));
   }
 
+  /**
+   * c10d's Reducer, the gradient engine of PyTorch's DistributedDataParallel, over `params` (leaf tensors that
+   * require grad, the same ones in the same order on every rank): see GradientReducer.
+   */
+  reducer(params: readonly Tensor[], opts: ReducerOptions = {}): GradientReducer {
+    const names = opts.names ?? [];
+    if (names.length && names.length !== params.length) throw new Error(`reducer: ${names.length} names for ${params.length} parameters`);
+    const findUnused = opts.findUnusedParameters ?? false;
+    const handle = this.handle.reducer(params.map((p) => p.handle), opts.bucketCapBytes ?? 25 * 1024 * 1024, findUnused, [...names]);
+    return new GradientReducer(handle, findUnused);
+  }
+
   shutdown(): void {
     this.handle.shutdown();
   }
+}
+
+export interface ReducerOptions {
+  /** Bucket size cap in bytes (default 25 MiB, DDP's bucket_cap_mb); the first bucket holds at most 1 MiB, as DDP's (or the cap, if smaller). */
+  bucketCapBytes?: number;
+  /**
+   * Search each backward's graph for parameters that get no gradient (DDP's find_unused_parameters); without
+   * it every parameter must get a gradient in every synchronised backward.
+   */
+  findUnusedParameters?: boolean;
+  /** Parameter names, for the Reducer's own error messages. */
+  names?: readonly string[];
+}
+
+/**
+ * Averages gradients over the ranks during backward, as DDP does: after prepareForBackward(), each parameter's
+ * gradient-accumulator hook copies its gradient (divided by the world size) into a bucket, and a full bucket's
+ * allreduce starts while backward goes on with earlier layers; when backward returns, every .grad holds the
+ * average. Backwards without prepareForBackward() accumulate locally only (DDP's no_sync()).
+ */
+export class GradientReducer {
+  #closed = false;
+  constructor(private readonly handle: ReducerHandle, readonly findUnusedParameters: boolean) {}
+
+  /** Call before the forward of a synchronised step (rebuilds the buckets once, after the first). */
+  prepareForForward(): boolean {
+    return this.handle.prepareForForward();
+  }
+
+  /** Call before `loss.backward()` when that backward should average gradients. */
+  prepareForBackward(loss: Tensor): void {
+    this.handle.prepareForBackward(this.findUnusedParameters ? [loss.handle] : []);
+  }
+
+  /** Each bucket's size in bytes, in allreduce order. */
+  bucketBytes(): number[] {
+    return this.handle.bucketBytes();
+  }
+
+  /** Per parameter, milliseconds from prepareForBackward until its gradient was ready in the last backward. */
+  gradientReadyMs(): number[] {
+    return this.handle.backwardStats().map((ns) => ns / 1e6);
+  }
+
+  /** Removes the hooks from the parameters (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.handle.close();
+  }
+}
+
+/**
+ * The buckets DDP's Reducer starts with for `params` (its compute_bucket_assignment_by_size with a first bucket
+ * of at most 1 MiB, then `capBytes`): parameter indices per bucket, in allreduce order (last layers first).
+ */
+export function ddpBuckets(params: readonly Tensor[], capBytes = 25 * 1024 * 1024): number[][] {
+  if (!native.ddpBuckets) throw new Error('ddpBuckets: this addon was built without c10d (Gloo needs Debian\'s libgloo-dev at build time)');
+  return native.ddpBuckets(params.map((p) => p.handle), capBytes);
 }
 
 /** Backends this build of the addon can use. */

@@ -5,7 +5,7 @@
 export { Tensor, type Device, type MemoryFormat, type TensorLike } from './tensor.js';
 export { type DType, DTYPES } from './dtype.js';
 export { tidy, keep, scope, unscoped, memory, DisposeScope, type MemoryInfo } from './scope.js';
-export { noGrad, enableGrad, isGradEnabled } from './autograd.js';
+export { noGrad, enableGrad, isGradEnabled, reachedBy } from './autograd.js';
 export { setNumThreads, getNumThreads, cuda, buildInfo } from './runtime.js';
 export * from './ops/creation.js';
 export * from './ops/shape.js';

@@ -39,6 +39,7 @@ export interface NativeAddon {
   manualSeed(seed: number | bigint): void;
   getRngState(): TensorHandle;
   setRngState(state: TensorHandle): void;
+  reachedBy(output: TensorHandle, leaves: TensorHandle[]): boolean[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   stats(): { liveTensors: number; liveBytes: number };
@@ -48,6 +49,8 @@ export interface NativeAddon {
   TensorHandle: abstract new () => TensorHandle;
   /** Present when the addon was built with Gloo (c10d). */
   initProcessGroup?(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
+  /** DDP's initial gradient buckets (parameter indices, allreduce order); present with initProcessGroup. */
+  ddpBuckets?(params: TensorHandle[], capBytes: number): number[][];
   /** Space-separated backends compiled in ('' when none). */
   distributedBackends: string;
 }
@@ -63,7 +66,19 @@ export interface ProcessGroupHandle {
   syncBatchNorm(x: TensorHandle, weight: TensorHandle | null, bias: TensorHandle | null, runningMean: TensorHandle | null, runningVar: TensorHandle | null, momentum: number, eps: number): TensorHandle;
   /** Every rank's x concatenated along dim 0; backward sums over ranks and keeps this rank's slice (blocking). */
   gather(x: TensorHandle): TensorHandle;
+  /** c10d's DDP Reducer over these parameters (hooks on their gradient accumulators). */
+  reducer(params: TensorHandle[], bucketCapBytes: number, findUnusedParameters: boolean, names: string[]): ReducerHandle;
   shutdown(): void;
+}
+
+export interface ReducerHandle {
+  /** Rebuilds buckets once (in gradient-arrival order) and starts an iteration; true when it rebuilt them. */
+  prepareForForward(): boolean;
+  /** The next backward allreduces; `outputs` are searched for unused parameters when the reducer finds them. */
+  prepareForBackward(outputs: TensorHandle[]): void;
+  bucketBytes(): number[];
+  backwardStats(): number[];
+  close(): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
