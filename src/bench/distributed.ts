@@ -3,12 +3,15 @@
  *
  * Measured: VICReg pretraining steps of a 3D ResNet-18 (seed variant, BN projector, SyncBatchNorm, variance and
  * covariance on gathered embeddings, SGD) on W local workers over Gloo/loopback, against 1 worker that takes the
- * whole global batch with the same total threads. Each worker reports per step its wall time and the time of
- * DataParallel.averageGradients (flatten, allreduce, unflatten: it does not overlap the backward pass here, see
- * src/train/ddp.ts), so `comm_fraction` is the share of a step spent averaging gradients. SyncBatchNorm's and the
- * gather's collectives run inside forward/backward and count as compute. On a 2-core machine the workers share the
- * cores, so no speed-up is possible: `scaling_efficiency` (1-worker step time / W-worker step time at the same
- * global batch and total threads) measures the overhead, 1 = none.
+ * whole global batch with the same total threads. Gradients are averaged by c10d's Reducer (DDP's engine), which
+ * starts each bucket's allreduce from autograd hooks while backward still runs. Each worker alternates
+ * synchronised steps with local ones (DDP's no_sync: the same forward and backward, no gradient allreduce), so
+ * `exposed_comm_ms_per_step` = backward(sync) - backward(local) is what the allreduce adds to a step, measured
+ * side by side; `comm_ms_per_step` is the allreduce of the same buckets alone, what it would add with no overlap;
+ * `overlap_fraction` = 1 - exposed / alone. SyncBatchNorm's and the gather's collectives run inside forward and
+ * backward in both kinds of step and count as compute. On a 2-core machine the workers share the cores, so no
+ * speed-up is possible: `scaling_efficiency` (1-worker step time / W-worker step time at the same global batch
+ * and total threads) measures the overhead, 1 = none.
  *
  * Estimated: allreduce time per step on 8 GPUs with NCCL for the full-width network's gradient buckets (25 MB,
  * as DDP), ring algorithm: per bucket 2(n-1)/n x bytes / bus bandwidth + 2(n-1) x per-hop latency (NCCL's
@@ -24,7 +27,6 @@ import { createMethod } from '../ssl/registry.js';
 import { vicregGatheredStep } from '../ssl/pretrain.js';
 import type { VICRegMethod } from '../ssl/vicreg.js';
 import * as torch from '../torch/index.js';
-import { gradBuckets } from '../torch/nn/utils.js';
 import { DataParallel } from '../train/ddp.js';
 import { launch } from '../train/launch.js';
 import { round } from './engine.js';
@@ -68,7 +70,7 @@ export interface LinkEstimate {
   allreduce_ms: number;
   /** allreduce / (compute + allreduce) with no overlap (this engine's schedule). */
   share_no_overlap: number;
-  /** allreduce left after hiding it behind the backward pass (2/3 of compute), as DDP's hooks do, as a share of the step. */
+  /** allreduce left after hiding it behind the backward pass (2/3 of compute), as the Reducer's hooks allow, as a share of the step. */
   share_with_overlap: number;
 }
 
@@ -97,11 +99,25 @@ export interface DistributedBenchResult {
   global_batch: number;
   sync_batchnorm: boolean;
   steps: number;
-  /** W workers: median step wall time (rank 0) and its gradient averaging. */
+  /** W workers: median wall time of a synchronised step (rank 0). */
   step_ms: number;
+  /** The allreduce of all gradient buckets alone (launched together, then awaited): its cost without overlap. */
   comm_ms_per_step: number;
-  allreduce_ms_per_step: number;
+  /** comm_ms_per_step / step_ms. */
   comm_fraction: number;
+  /** Median backward of synchronised steps (the Reducer allreduces during it and waits at its end) and of local ones. */
+  backward_ms: number;
+  local_backward_ms: number;
+  /** backward_ms - local_backward_ms: what the gradient allreduce adds to a step after overlap. */
+  exposed_comm_ms_per_step: number;
+  exposed_comm_fraction: number;
+  /** 1 - exposed / alone, clamped to [0, 1]: the share of the allreduce hidden behind backward. */
+  overlap_fraction: number;
+  /**
+   * Rank 0's last synchronised backward, from the Reducer: when its hooks received the first and the last
+   * gradient (ms after backward began). Buckets fill, and their allreduces start, between the two.
+   */
+  gradient_ready_ms: [number, number];
   /** 1 worker with the global batch and every thread. */
   single_step_ms: number;
   /** single_step_ms / step_ms (same global batch, same total threads; 1 = no overhead). */
@@ -117,13 +133,17 @@ export interface DistributedBenchResult {
   /** Gradient buckets of the timed network, allreduce order. */
   bucket_bytes: number[];
   gradient_bytes: number;
-  /** Whether gradient communication overlaps the backward pass (it does not here). */
-  overlaps_backward: false;
+  /** Whether the allreduce measurably overlaps backward here (overlap_fraction of at least 0.2). */
+  overlaps_backward: boolean;
   estimate: DistributedEstimate;
   notes: string[];
 }
 
-interface WorkerReport { rank: number; step_ms: number[]; comm_ms: number[]; allreduce_ms: number[]; bucket_bytes: number[] }
+interface WorkerReport {
+  rank: number; step_ms: number[]; backward_ms: number[]; local_backward_ms: number[]; allreduce_ms: number[]; bucket_bytes: number[];
+  /** From the Reducer, last synchronised backward: when its first and last gradients arrived (ms after it began). */
+  gradient_ready_ms: [number, number];
+}
 
 interface WorkerSpec { arch: string; widenFactor: number; input: number[]; projector: number[]; steps: number; warmup: number; syncBatchNorm: boolean; bucketCapMB: number }
 
@@ -140,23 +160,45 @@ async function worker(spec: WorkerSpec): Promise<void> {
   if (dp) await dp.broadcastModules([method.modules]);
   const params = method.modules.parameters();
   const opt = new torch.optim.SGD(params, { lr: 1e-3, momentum: 0.9 });
-  const report: WorkerReport = { rank: dp?.rank ?? 0, step_ms: [], comm_ms: [], allreduce_ms: [], bucket_bytes: gradBuckets(params, spec.bucketCapMB * 1024 * 1024).map((b) => b.bytes) };
-  for (let s = 0; s < spec.warmup + spec.steps; s++) {
+  const report: WorkerReport = { rank: dp?.rank ?? 0, step_ms: [], backward_ms: [], local_backward_ms: [], allreduce_ms: [], bucket_bytes: [], gradient_ready_ms: [0, 0] };
+  dp?.attach(params, { onReady: (info) => { report.bucket_bytes = info.bucketBytes; } });
+  // Synchronised and local steps alternate, so both see the same machine load.
+  for (let s = 0; s < 2 * (spec.warmup + spec.steps); s++) {
+    const sync = s % 2 === 0 || !dp;
     const scope = torch.scope();
     try {
       const t0 = performance.now();
-      torch.tidy(() => {
-        const v1 = torch.rand(spec.input);
-        const v2 = torch.rand(spec.input);
-        const out = dp ? vicregGatheredStep(method, v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
-        out.loss.backward();
-      });
-      const comm = dp ? await dp.averageGradients(params) : null;
+      const v1 = torch.rand(spec.input);
+      const v2 = torch.rand(spec.input);
+      const out = dp ? vicregGatheredStep(method, v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
+      const t1 = performance.now();
+      if (dp) await dp.backward(out.loss, { sync, op: `bench step ${s}` });
+      else out.loss.backward();
+      const backwardMs = performance.now() - t1;
       torch.tidy(() => { opt.step(); opt.zeroGrad(); });
-      if (s >= spec.warmup) {
-        report.step_ms.push(performance.now() - t0);
-        report.comm_ms.push(comm?.ms ?? 0);
-        report.allreduce_ms.push(comm?.allreduceMs ?? 0);
+      if (s >= 2 * spec.warmup) {
+        if (sync) {
+          report.step_ms.push(performance.now() - t0);
+          report.backward_ms.push(backwardMs);
+        } else {
+          report.local_backward_ms.push(backwardMs);
+        }
+      }
+    } finally {
+      scope.close();
+    }
+  }
+  if (dp) {
+    const ready = dp.reducer.gradientReadyMs();
+    report.gradient_ready_ms = [Math.min(...ready), Math.max(...ready)];
+    // The same buckets allreduced alone, all launched before waiting as the Reducer does.
+    const scope = torch.scope();
+    try {
+      const flats = report.bucket_bytes.map((b) => torch.rand([b / 4]));
+      for (let s = 0; s < spec.warmup + spec.steps; s++) {
+        const t0 = performance.now();
+        await dp.pg.allreduce(flats, 'sum');
+        if (s >= spec.warmup) report.allreduce_ms.push(performance.now() - t0);
       }
     } finally {
       scope.close();
@@ -206,7 +248,8 @@ export function estimateAllreduce(o: { arch?: string; projector?: number[]; gpus
     const method = createMethod('vicreg', { encoder: () => enc, featureDim, projector: o.projector ?? DEFAULTS.projector });
     try {
       const params = method.modules.parameters();
-      const buckets = gradBuckets(params, (o.bucketCapMB ?? 25) * 1024 * 1024).map((b) => b.bytes);
+      const buckets = torch.distributed.ddpBuckets(params, (o.bucketCapMB ?? 25) * 1024 * 1024)
+        .map((idx) => idx.reduce((n, i) => n + params[i]!.numel * 4, 0));
       const bytes = buckets.reduce((a, b) => a + b, 0);
       const f = resnetForwardFlops(enc, gpuInput);
       // Two views; backward = 2x forward except conv1, whose input needs no gradient (as bench models counts).
@@ -260,9 +303,13 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
   progressMsg(`1 worker x ${perWorker} thread(s), input ${JSON.stringify(globalInput)}`);
   const [singleFew] = await runWorkers({ ...spec, input: globalInput }, 1, perWorker);
   const main = parallel[0]!;
-  // A step ends when the slowest worker's allreduce returns, so rank 0's wall time is the step time.
+  // A synchronised step ends when the slowest worker's last bucket is in, so rank 0's wall time is the step time.
   const stepMs = median(main.step_ms);
-  const commMs = median(main.comm_ms);
+  const commMs = median(main.allreduce_ms);
+  const backwardMs = median(main.backward_ms);
+  const localBackwardMs = median(main.local_backward_ms);
+  const exposedMs = Math.max(0, backwardMs - localBackwardMs);
+  const overlap = commMs > 0 ? Math.min(1, Math.max(0, 1 - exposedMs / commMs)) : 0;
   const singleMs = median(single!.step_ms);
   const singleFewMs = median(singleFew!.step_ms);
   const estimate = estimateAllreduce({
@@ -273,16 +320,20 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
   return {
     arch: spec.arch, widen_factor: spec.widenFactor, workers, threads_total: perWorker * workers, threads_per_worker: perWorker,
     input, global_batch: input[0]! * workers, sync_batchnorm: spec.syncBatchNorm, steps: spec.steps,
-    step_ms: round(stepMs, 1), comm_ms_per_step: round(commMs, 2), allreduce_ms_per_step: round(median(main.allreduce_ms), 2),
-    comm_fraction: round(commMs / stepMs, 4),
+    step_ms: round(stepMs, 1), comm_ms_per_step: round(commMs, 2), comm_fraction: round(commMs / stepMs, 4),
+    backward_ms: round(backwardMs, 1), local_backward_ms: round(localBackwardMs, 1),
+    exposed_comm_ms_per_step: round(exposedMs, 2), exposed_comm_fraction: round(exposedMs / stepMs, 4), overlap_fraction: round(overlap, 3),
+    gradient_ready_ms: [round(main.gradient_ready_ms[0], 1), round(main.gradient_ready_ms[1], 1)],
     single_step_ms: round(singleMs, 1), scaling_efficiency: round(singleMs / stepMs, 3),
     single_worker_threads_step_ms: round(singleFewMs, 1), core_scaling_efficiency: round(singleFewMs / (workers * stepMs), 3), load_average: round(load, 2),
     tiles_per_s: round((input[0]! * workers) / (stepMs / 1000), 2), single_tiles_per_s: round((input[0]! * workers) / (singleMs / 1000), 2),
     bucket_bytes: main.bucket_bytes, gradient_bytes: main.bucket_bytes.reduce((a, b) => a + b, 0),
-    overlaps_backward: false, estimate,
+    overlaps_backward: overlap >= 0.2, estimate,
     notes: [
-      'Gradients are averaged after backward returns: libtorch\'s autograd hooks are not reachable from JS here, so unlike DDP the allreduce does not overlap the backward pass.',
-      'SyncBatchNorm and the VICReg embedding gather communicate inside forward/backward; their cost is in step_ms, not in comm_ms_per_step.',
+      'Gradients are averaged by c10d\'s Reducer (DDP\'s engine): hooks on the gradient accumulators start each bucket\'s allreduce during backward. ' +
+        'exposed_comm compares synchronised and local (no_sync) steps run alternately; both are medians and noisy on a shared machine.',
+      'On a 2-core machine Gloo\'s loopback allreduce (copies and sums on the CPU) competes with backward for the same cores, so little of it can hide; on GPUs NCCL runs on its own streams.',
+      'SyncBatchNorm and the VICReg embedding gather communicate inside forward/backward in every step; their cost is compute here, not comm.',
       `The workers share this machine's cores: scaling_efficiency compares equal total threads (${perWorker * workers}), so 1 means no overhead, not a speed-up; ` +
         'above 1 means the single process used its threads worse (libtorch\'s OpenMP with several threads stalls on a busy shared machine, field notes section 7).',
       `core_scaling_efficiency compares against 1 worker with ${perWorker} thread(s): 1 would be linear scaling over the ${workers} workers' cores.`,
@@ -293,15 +344,17 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
 export function printDistributed(r: DistributedBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
   const mb = (b: number) => (b / 1e6).toFixed(1);
   write(`data parallel: ${r.arch} (widen ${r.widen_factor}) VICReg, ${r.workers} workers x ${r.threads_per_worker} thread(s), per-worker input ${JSON.stringify(r.input)}, SyncBatchNorm ${r.sync_batchnorm ? 'on' : 'off'}`);
-  write(`  ${r.workers} workers: step ${r.step_ms} ms, gradient averaging ${r.comm_ms_per_step} ms (allreduce ${r.allreduce_ms_per_step} ms) = ${(100 * r.comm_fraction).toFixed(1)}% of the step; ${r.tiles_per_s} tiles/s`);
+  write(`  ${r.workers} workers: step ${r.step_ms} ms; gradient allreduce alone ${r.comm_ms_per_step} ms = ${(100 * r.comm_fraction).toFixed(1)}% of the step; ${r.tiles_per_s} tiles/s`);
+  write(`  backward ${r.backward_ms} ms synchronised vs ${r.local_backward_ms} ms local: ${r.exposed_comm_ms_per_step} ms exposed = ${(100 * r.exposed_comm_fraction).toFixed(1)}% of the step; ` +
+    `${(100 * r.overlap_fraction).toFixed(0)}% of the allreduce hidden behind backward; gradients reached the Reducer from ${r.gradient_ready_ms[0]} to ${r.gradient_ready_ms[1]} ms into backward`);
   write(`  1 worker, batch ${r.global_batch}, ${r.threads_total} thread(s): step ${r.single_step_ms} ms; ${r.single_tiles_per_s} tiles/s`);
   write(`  1 worker, batch ${r.global_batch}, ${r.threads_per_worker} thread(s): step ${r.single_worker_threads_step_ms} ms; core scaling efficiency ${r.core_scaling_efficiency}; load average ${r.load_average}`);
-  write(`  scaling efficiency (same total threads) ${r.scaling_efficiency}; gradients ${mb(r.gradient_bytes)} MB in ${r.bucket_bytes.length} bucket(s); overlap with backward: no`);
+  write(`  scaling efficiency (same total threads) ${r.scaling_efficiency}; gradients ${mb(r.gradient_bytes)} MB in ${r.bucket_bytes.length} bucket(s); overlap with backward: ${r.overlaps_backward ? 'yes' : 'no'}`);
   const e = r.estimate;
   write(`estimate, ${e.gpus} GPUs with NCCL ring allreduce: ${e.model}, ${(e.parameters / 1e6).toFixed(1)} M parameters, ${mb(e.gradient_bytes)} MB of gradients in ${e.bucket_bytes.length} bucket(s)`);
   write(`  ${e.formula}; compute ${e.compute_ms} ms per step for ${JSON.stringify(e.gpu_input)} x 2 views at an assumed ${e.gpu_tflops} TFLOP/s`);
   for (const l of e.links) {
-    write(`  ${l.name}: B_bus ${l.bus_gbps} GB/s, alpha ${l.latency_us} us -> ${l.allreduce_ms} ms per step, ${(100 * l.share_no_overlap).toFixed(2)}% of the step without overlap, ${(100 * l.share_with_overlap).toFixed(2)}% with DDP's overlap`);
+    write(`  ${l.name}: B_bus ${l.bus_gbps} GB/s, alpha ${l.latency_us} us -> ${l.allreduce_ms} ms per step, ${(100 * l.share_no_overlap).toFixed(2)}% of the step without overlap, ${(100 * l.share_with_overlap).toFixed(2)}% with the Reducer's overlap`);
   }
   for (const n of r.notes) write(`  note: ${n}`);
 }

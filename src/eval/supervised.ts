@@ -17,7 +17,7 @@ import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
 import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/checkpoint.js';
-import { type DataParallel, withDataParallel } from '../train/ddp.js';
+import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation.js';
 import { progress } from '../util/progress.js';
@@ -296,7 +296,14 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
         log(`${cfg.name}: resuming from epoch ${restored.epoch} (${path})`);
       }
     }
-    if (dp) await dp.broadcastModules(model);
+    if (dp) {
+      await dp.broadcastModules(model);
+      const named = [...model.namedParameters()];
+      dp.attach(named.map(([, p]) => p), {
+        names: named.map(([k]) => k), findUnusedParameters: cfg.distributed.findUnusedParameters,
+        onReady: (info) => log(`${cfg.name}: ${describeReducer(info)}`),
+      });
+    }
     const epochs: SupervisedEpoch[] = [];
     let final: ValidationScores | null = null;
     const lastEpoch = Math.min(cfg.train.epochs, startEpoch - 1 + (opts.maxEpochs ?? Infinity));
@@ -310,6 +317,7 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
       try {
         for await (const batch of trainPipe.epoch(epoch, dp ? dp.shard(order) : order)) {
           let loss: number;
+          let update: boolean;
           {
             using _step = torch.scope();
             const where = `epoch ${epoch}, batch ${batch.index + 1}`;
@@ -323,13 +331,14 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
             if (!Number.isFinite(loss)) {
               throw new NonFiniteLossError(`${cfg.name}: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch}; stopped before updating the weights. The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}.`);
             }
-            const backward = () => (accumulation > 1 ? l.div(accumulation) : l).backward();
-            if (dp) dp.guard(`backward of ${where}`, backward);
-            else backward();
+            micro++;
+            // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
+            update = micro % accumulation === 0 || micro === batchesPerEpoch;
+            const scaled = accumulation > 1 ? l.div(accumulation) : l;
+            if (dp) await dp.backward(scaled, { sync: update, op: `backward of ${where}` });
+            else scaled.backward();
           }
-          micro++;
-          if (micro % accumulation === 0 || micro === batchesPerEpoch) {
-            if (dp) await dp.averageGradients(params);
+          if (update) {
             torch.tidy(() => {
               if (cfg.train.gradClip !== null) optim.clipGradNorm_(params, cfg.train.gradClip);
               optimizer!.step();

@@ -25,6 +25,13 @@ export const DistributedSchema = z.object({
   bucketCapMB: z.number().positive().default(25),
   /** How long a collective may wait for the other workers before the run stops with an error. */
   timeoutSeconds: z.number().positive().default(300),
+  /**
+   * Search every synchronised backward for trainable parameters that get no gradient (DDP's
+   * find_unused_parameters), for models whose loss uses different parameters from step to step. Off, the
+   * gradients averaged are those of the parameters the first step's loss reaches (so a head the loss never uses
+   * is left out), with no cost per step.
+   */
+  findUnusedParameters: z.boolean().default(false),
 }).strict();
 
 export const PretrainConfigSchema = z.object({

@@ -28,7 +28,7 @@ import { tileSourceModule, type TileSourceOptions } from '../data/tile-source.js
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
 import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from '../train/checkpoint.js';
-import { type DataParallel, withDataParallel } from '../train/ddp.js';
+import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { progress } from '../util/progress.js';
 import { BYOLMethod } from './byol.js';
@@ -344,10 +344,12 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
     if (dp) {
       // Everyone starts from rank 0's weights and buffers (DDP's initial _sync_module_states).
       await dp.broadcastModules([method.modules, ...(method instanceof BYOLMethod ? [method.target] : []), ...[averaged.swa, averaged.ema].flatMap((a) => (a ? [a.model] : []))]);
-      const buckets = dp.gradientBuckets(params);
       log(`pretrain: data-parallel over ${world} workers: ${localBatch} tiles per worker, global batch ${localBatch * world}${accumulation > 1 ? ` x ${accumulation} accumulated` : ''}, ` +
-        `SyncBatchNorm ${cfg.distributed.syncBatchNorm ? 'on' : 'off'}, gradients averaged after backward in ${buckets.length} bucket(s) of ` +
-        `${(buckets.reduce((n, b) => n + b.bytes, 0) / 1e6).toFixed(1)} MB in all`);
+        `SyncBatchNorm ${cfg.distributed.syncBatchNorm ? 'on' : 'off'}`);
+      dp.attach(params, {
+        names: [...method.modules.namedParameters()].map(([k]) => k), findUnusedParameters: cfg.distributed.findUnusedParameters,
+        onReady: (info) => log(`pretrain: ${describeReducer(info)}`),
+      });
     }
     batchStep ??= (startEpoch - 1) * batchesPerEpoch;
 
@@ -372,7 +374,6 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           const shape = [B, cfg.model.inChannels, cfg.data.depth, cfg.data.tile, cfg.data.tile];
           const scope = torch.scope();
           let step: { loss: number; terms: Record<string, number>; std: number; dim: number };
-          let commMs: number | null = null;
           try {
             const forward = () => torch.tidy(() => {
               const v1 = torch.fromTypedArray(batch.arrays['view0'] as Float32Array, shape);
@@ -390,16 +391,16 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
               throw new NonFiniteLossError(`pretrain: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch} (optimiser step ${optStep + 1}); stopped before updating the weights. ` +
                 `The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}. Try a lower optim.lr or a longer warmup.`);
             }
-            const backward = () => torch.tidy(() => (accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss).backward());
-            if (dp) dp.guard(`backward of epoch ${epoch}, batch ${batch.index + 1}`, backward);
-            else backward();
+            micro++;
+            // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
+            const update = micro % accumulation === 0 || micro === batchesPerEpoch;
+            const scaled = accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss;
+            if (dp) await dp.backward(scaled, { sync: update, op: `backward of epoch ${epoch}, batch ${batch.index + 1}` });
+            else scaled.backward();
             const terms: Record<string, number> = {};
             fwd.names.forEach((k, i) => { terms[k] = values[i + 2]!; });
             step = { loss, terms, std: values[1]!, dim: fwd.dim };
-            micro++;
-            if (micro % accumulation === 0 || micro === batchesPerEpoch) {
-              // Gradients of every worker averaged once per optimiser step, after accumulation (DDP's no_sync on the others).
-              if (dp) commMs = (await dp.averageGradients(params)).ms;
+            if (update) {
               torch.tidy(() => {
                 if (cfg.train.gradClip !== null) optim.clipGradNorm_(params, cfg.train.gradClip);
                 optimizer!.step();
@@ -420,7 +421,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           const status = collapseStatus(step.std, step.dim, { minRatio: cfg.monitor.collapseRatio });
           run?.log('pretrain', batchStep, {
             epoch, loss: step.loss, ...step.terms, embedding_std: step.std, embedding_std_ratio: status.ratio,
-            lr: optimizer.paramGroups[0]!.lr, tiles_per_s: (B * world) / seconds, ...(commMs === null ? {} : { comm_ms: commMs }),
+            lr: optimizer.paramGroups[0]!.lr, tiles_per_s: (B * world) / seconds,
           });
           bar.tick(1, `loss ${step.loss.toFixed(4)} std ${step.std.toFixed(4)}`);
           await new Promise<void>((r) => setImmediate(r)); // let finalizers and the workers' messages run

@@ -5,21 +5,18 @@
  *   const dp = await DataParallel.fromEnv();            // null for a single process
  *   if (dp) { model = dp.convertSyncBatchNorm(model); await dp.broadcastModules([model]); }
  *   for each epoch: order = seededPermutation(epoch); for (batch of pipeline.epoch(e, dp ? dp.shard(order) : order)) {
- *     loss.backward();
- *     if (updating) { if (dp) await dp.averageGradients(params); optimizer.step(); }
+ *     dp ? dp.backward(loss, { sync: updating, op }) : loss.backward();   // after dp.attach(params), once
+ *     if (updating) optimizer.step();
  *   }
  *   if (!dp || dp.isMain) save checkpoints, logs;  dp?.close();
  *
  * - Start: parameters and buffers are broadcast from rank 0 (DDP's `_sync_module_states`, broadcast_coalesced
  *   in buckets).
- * - Gradients: flattened per bucket (nn/utils gradBuckets: 25 MB, reverse registration order, as DDP's Reducer
- *   in torch/csrc/distributed/c10d/reducer.cpp), allreduced with op 'avg' (all buckets launched at once, then
- *   awaited), written back. Call it once per optimiser step, after gradient accumulation (DDP's `no_sync()` on
- *   the other micro-batches).
- * - No overlap with backward: DDP launches a bucket's allreduce from autograd hooks while backward still runs on
- *   the earlier layers; libtorch's per-parameter post-accumulate hooks are not reachable from JS here (backward
- *   is one synchronous native call), so the whole allreduce follows the backward. `lastComm` / `commMs` measure
- *   what it costs (see src/bench/distributed.ts).
+ * - Gradients: averaged by c10d's own Reducer, the engine of DDP (torch/csrc/distributed/c10d/reducer.cpp), in
+ *   25 MB buckets after a 1 MiB first one, last layers first. Its hooks on the parameters' gradient accumulators
+ *   start a bucket's allreduce as soon as backward has produced that bucket's gradients, so communication
+ *   overlaps the rest of backward; when backward returns, every .grad holds the average. Only the backward of the
+ *   last micro-batch before an optimiser step synchronises (DDP's `no_sync()` on the others).
  * - Buffers (BatchNorm running statistics) are not re-broadcast every forward (DDP's broadcast_buffers=True):
  *   rank 0 alone saves checkpoints, and its buffers are what DDP would save too; with SyncBatchNorm they are
  *   identical on every rank anyway.
@@ -30,14 +27,13 @@
  *   rank, the operation and what was expected.
  */
 import { performance } from 'node:perf_hooks';
-import { noGrad } from '../torch/autograd.js';
+import { noGrad, reachedBy } from '../torch/autograd.js';
 import { DTYPE_SIZE } from '../torch/dtype.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { initProcessGroup, launchEnv, type ProcessGroup } from '../torch/distributed.js';
+import { type GradientReducer, initProcessGroup, launchEnv, type ProcessGroup } from '../torch/distributed.js';
 import type { Module } from '../torch/nn/module.js';
 import { convertSyncBatchNorm } from '../torch/nn/sync-batchnorm.js';
-import { flattenGrads, gradBuckets, type GradBucket, unflattenGrads } from '../torch/nn/utils.js';
 
 export interface DataParallelOptions {
   /** Rendezvous and collective timeout (default 300 s, PyTorch's default). */
@@ -64,16 +60,13 @@ export class DistributedError extends Error {
   }
 }
 
-/** What one averageGradients call cost. */
-export interface CommStats {
-  /** Wall time of the whole call: flatten, allreduce, unflatten. */
-  ms: number;
-  /** Of which waiting for the allreduce. */
-  allreduceMs: number;
-  /** Bytes allreduced (all buckets). */
-  bytes: number;
-  /** Each bucket's size in bytes, in allreduce order (last layers first). */
-  bucketBytes: number[];
+export interface AttachOptions {
+  /** Parameter names (state-dict keys), for messages. */
+  names?: readonly string[];
+  /** DDP's find_unused_parameters (default false): for models whose loss uses different parameters from step to step. */
+  findUnusedParameters?: boolean;
+  /** Called once the Reducer exists (first synchronised backward): its buckets, and the parameters left out. */
+  onReady?: (info: { bucketBytes: number[]; excluded: string[] }) => void;
 }
 
 type ModuleSet = Module | readonly Module[] | Readonly<Record<string, Module>>;
@@ -95,10 +88,11 @@ export class DataParallel {
   readonly localRank: number;
   readonly bucketCapBytes: number;
   readonly timeoutMs: number;
-  /** The cost of the latest averageGradients call (null before the first). */
-  lastComm: CommStats | null = null;
-  /** Total time spent in averageGradients so far (ms). */
-  commMs = 0;
+  #attached: { params: Tensor[]; names: string[]; findUnused: boolean; onReady: AttachOptions['onReady'] } | null = null;
+  #reducer: GradientReducer | null = null;
+  /** Names of the parameters the Reducer averages (its indices), and the attached ones it leaves out. */
+  #reduced: string[] = [];
+  #excluded: { p: Tensor; name: string }[] = [];
   #closed = false;
 
   private constructor(readonly pg: ProcessGroup, init: { localRank: number; bucketCapMB: number; timeoutMs: number }) {
@@ -194,40 +188,79 @@ export class DataParallel {
     }
   }
 
-  /** DDP's gradient buckets for `params` (those that require grad), at this object's bucket cap. */
-  gradientBuckets(params: readonly Tensor[]): GradBucket[] {
-    return gradBuckets(params, this.bucketCapBytes);
+  /**
+   * Hands `params` (those that require grad; the same ones in the same order on every rank) to c10d's Reducer,
+   * which averages their gradients during each synchronised `backward`. Call once, after the start-up broadcast
+   * and any checkpoint loading. The Reducer is built at the first synchronised backward: without
+   * `findUnusedParameters` it takes only the parameters that loss's graph reaches (a head the loss never uses is
+   * left out, and must stay out: a later gradient for it is an error); `onReady` then gets the buckets.
+   */
+  attach(params: readonly Tensor[], o: AttachOptions = {}): void {
+    if (this.#attached) throw new Error(`DataParallel.attach: rank ${this.rank} already averages gradients for a set of parameters`);
+    const trainable = params.flatMap((p, i) => (p.requiresGrad ? [{ p, name: o.names?.[i] ?? `parameter ${i}` }] : []));
+    if (!trainable.length) throw new Error(`DataParallel.attach: none of the ${params.length} parameters requires grad`);
+    this.#attached = { params: trainable.map((t) => t.p), names: trainable.map((t) => t.name), findUnused: o.findUnusedParameters ?? false, onReady: o.onReady };
+  }
+
+  /** The Reducer (after the first synchronised backward), for its bucket sizes and gradient timings. */
+  get reducer(): GradientReducer {
+    if (!this.#reducer) throw new Error(`DataParallel: rank ${this.rank} has no gradient reducer yet (attach(params), then a synchronised backward)`);
+    return this.#reducer;
   }
 
   /**
-   * Averages the gradients of `params` over all ranks in place: per bucket flatten, allreduce 'avg', unflatten.
-   * Call on every rank, with the same parameters in the same order, once per optimiser step (after gradient
-   * accumulation, before clipping and the step). A parameter that has no gradient here gets the average (zeros
-   * from this rank); if that average is zero everywhere it is left without a gradient, as a single process would.
+   * `loss.backward()` for one micro-batch. With `sync` (the last micro-batch before an optimiser step) the
+   * Reducer averages the attached parameters' gradients over the ranks while backward runs; without it they
+   * accumulate locally. Every rank must make the same calls. Failures become DistributedErrors naming `op`.
    */
-  async averageGradients(params: readonly Tensor[]): Promise<CommStats> {
-    const t0 = performance.now();
-    const buckets = this.gradientBuckets(params);
-    const scope = torch.scope();
+  async backward(loss: Tensor, o: { sync: boolean; op: string }): Promise<void> {
+    const reducer = o.sync ? await this.#reducerFor(loss, o.op) : null;
     try {
-      const missing = buckets.flatMap((b) => b.params).filter((p) => p.grad === null);
-      const flats = buckets.map((b) => flattenGrads(b));
-      const bytes = buckets.reduce((n, b) => n + b.bytes, 0);
-      const t1 = performance.now();
-      await this.collective(`allreduce of gradients (${buckets.length} bucket(s), ${(bytes / 1e6).toFixed(2)} MB)`, 'average their gradients for this optimiser step',
-        () => this.pg.allreduce(flats, 'avg'));
-      const allreduceMs = performance.now() - t1;
-      buckets.forEach((b, i) => unflattenGrads(b, flats[i]!));
-      for (const p of missing) {
-        if (noGrad(() => p.grad!.abs().sum().item()) === 0) p.grad = null;
-      }
-      const stats: CommStats = { ms: performance.now() - t0, allreduceMs, bytes, bucketBytes: buckets.map((b) => b.bytes) };
-      this.lastComm = stats;
-      this.commMs += stats.ms;
-      return stats;
-    } finally {
-      scope.close();
+      this.guard(o.op, () => {
+        if (reducer) {
+          reducer.prepareForForward();
+          reducer.prepareForBackward(loss);
+        }
+        loss.backward();
+      });
+    } catch (err) {
+      // The Reducer's own check (reducer.cpp ensure_prior_reduction_finished), reworded for inkwell's settings.
+      const message = err instanceof Error ? err.message : String(err);
+      if (!/finished reduction in the prior iteration/.test(message)) throw err;
+      const indices = /did not receive grad for rank \d+: ([\d ]+)/.exec(message)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+      throw this.#unusedError(o.op, indices.map((i) => this.#reduced[i] ?? `#${i}`), 'got no gradient in the previous synchronised backward, so their gradient buckets never completed');
     }
+    if (reducer) {
+      const strays = this.#excluded.filter((e) => e.p.grad !== null).map((e) => e.name);
+      if (strays.length) throw this.#unusedError(o.op, strays, 'got a gradient now but none in the first synchronised backward, so they are not averaged');
+    }
+  }
+
+  #unusedError(op: string, names: readonly string[], what: string): Error {
+    return new Error(`DataParallel: ${op} on rank ${this.rank}: ${names.length ? `parameter(s) ${names.join(', ')}` : 'some parameters'} ${what}. ` +
+      'Set distributed.findUnusedParameters=true (DDP\'s find_unused_parameters) for a model whose loss does not use the same parameters every step.');
+  }
+
+  /** The Reducer, built at the first synchronised backward from the parameters that loss reaches on any rank. */
+  async #reducerFor(loss: Tensor, op: string): Promise<GradientReducer> {
+    if (this.#reducer) return this.#reducer;
+    const a = this.#attached;
+    if (!a) throw new Error(`DataParallel.backward: rank ${this.rank} has no parameters to average (call attach(params) first)`);
+    let keep = a.params.map(() => true);
+    if (!a.findUnused) {
+      const local = reachedBy(loss, a.params);
+      const counts = await this.allreduceNumbers(local.map((r) => (r ? 1 : 0)), 'sum', 'which parameters the loss reaches');
+      const partial = a.names.filter((_, i) => counts[i]! > 0 && counts[i]! < this.worldSize);
+      if (partial.length) throw this.#unusedError(op, partial, `take part in the loss on some workers only`);
+      keep = counts.map((c) => c > 0);
+      if (!keep.some(Boolean)) throw new Error(`DataParallel.backward (${op}): the loss reaches none of the ${a.params.length} attached parameters`);
+    }
+    const pick = <T>(xs: readonly T[], want: boolean) => xs.filter((_, i) => keep[i] === want);
+    this.#reduced = pick(a.names, true);
+    this.#excluded = pick(a.params.map((p, i) => ({ p, name: a.names[i]! })), false);
+    this.#reducer = this.pg.reducer(pick(a.params, true), { bucketCapBytes: this.bucketCapBytes, findUnusedParameters: a.findUnused, names: this.#reduced });
+    a.onReady?.({ bucketBytes: this.#reducer.bucketBytes(), excluded: this.#excluded.map((e) => e.name) });
+    return this.#reducer;
   }
 
   /** Replaces every BatchNorm1d/2d/3d of `module` by a SyncBatchNorm over this group (same tensors, same names). */
@@ -309,7 +342,7 @@ export class DataParallel {
       return fn();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (!COMM_FAILURE.test(message)) throw err;
+      if (err instanceof DistributedError || !COMM_FAILURE.test(message)) throw err;
       throw new DistributedError(`DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (its SyncBatchNorm and gather collectives expected ` +
         `all ${this.worldSize} workers; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${message}`,
       this.rank, this.worldSize, op);
@@ -324,6 +357,7 @@ export class DataParallel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#reducer?.close();
     this.pg.shutdown();
   }
 
@@ -338,6 +372,14 @@ export class DataParallel {
       this.rank, this.worldSize, op);
     }
   }
+}
+
+/** One line on the Reducer a trainer's workers built (AttachOptions.onReady), for its log. */
+export function describeReducer(info: { bucketBytes: number[]; excluded: string[] }): string {
+  const mb = info.bucketBytes.reduce((n, b) => n + b, 0) / 1e6;
+  const left = info.excluded.length;
+  return `gradients averaged during backward by c10d's Reducer in ${info.bucketBytes.length} bucket(s), ${mb.toFixed(1)} MB in all` +
+    (left ? `; ${left} parameter(s) outside the loss are left out: ${info.excluded.slice(0, 6).join(', ')}${left > 6 ? ', ...' : ''}` : '');
 }
 
 /**

@@ -22,27 +22,18 @@ describe('flat parameters and gradient buckets', () => {
     }
   });
 
-  it('buckets respect the cap, go in reverse order, and round-trip gradients (averaging example)', () => {
+  it('DDP\'s bucket assignment (c10d compute_bucket_assignment_by_size): capped, small first bucket, last layers first', { skip: torch.distributed.availableBackends().includes('gloo') ? false : 'addon built without c10d' }, () => {
     const net = new nn.Sequential(new nn.Linear(64, 64), new nn.Linear(64, 64), new nn.Linear(64, 8));
     try {
+      const params = net.parameters();
+      const bytes = (idx: number[]) => idx.reduce((n, i) => n + params[i]!.numel * 4, 0);
       const cap = 64 * 64 * 4 + 64 * 4; // one Linear(64,64) layer
-      const buckets = nn.utils.gradBuckets(net.parameters(), cap);
-      assert.ok(buckets.every((b) => b.bytes <= cap || b.params.length === 1));
-      assert.equal(buckets.reduce((n, b) => n + b.numel, 0), net.parameterCount());
-      assert.equal(buckets[0]!.params[0], net.parameters().at(-1), 'the last parameter goes first');
-      torch.tidy(() => {
-        net.forward(torch.randn([5, 64])).sum().backward();
-        const before = net.parameters().map((p) => Array.from(p.grad!.toFloat32Array()));
-        for (const b of buckets) {
-          const flat = nn.utils.flattenGrads(b);
-          assert.equal(flat.numel, b.numel);
-          nn.utils.unflattenGrads(b, flat.div(2)); // as an allreduce-average over 2 identical ranks would
-        }
-        net.parameters().forEach((p, i) => {
-          const after = Array.from(p.grad!.toFloat32Array());
-          after.forEach((v, j) => assert.ok(Math.abs(v - before[i]![j]! / 2) < 1e-7));
-        });
-      });
+      const buckets = torch.distributed.ddpBuckets(params, cap);
+      assert.deepEqual(buckets.flat().sort((a, b) => a - b), params.map((_, i) => i), 'every parameter in one bucket');
+      assert.ok(buckets.every((b) => bytes(b) <= cap || b.length === 1), JSON.stringify(buckets));
+      assert.ok(buckets[0]!.includes(params.length - 1), 'the last layer\'s bucket is allreduced first');
+      assert.deepEqual(torch.distributed.ddpBuckets(params).map((b) => b.length), [params.length], 'all in one 25 MB bucket by default');
+      assert.throws(() => torch.distributed.ddpBuckets(params, 0), /ddpBuckets: bucket cap must be positive, got 0 bytes/);
     } finally {
       net.dispose();
     }

@@ -90,6 +90,28 @@ describe('data parallel: 2 workers x B = 1 worker x 2B', { skip: gloo ? false : 
   });
 });
 
+describe('data parallel: parameters outside the loss', { skip: gloo ? false : 'addon built without Gloo' }, () => {
+  // The projector takes part in the loss of odd steps only.
+  it('findUnusedParameters handles a loss that changes its parameters (2 x B = 1 x 2B); without it the error names them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-ddp-unused-'));
+    const env = { GLOBAL_BATCH: '8', STEPS: '3', LR: '0.001', FIND_UNUSED: '1' };
+    const single = await workers('unused', 1, { ...env, OUT: join(dir, 'one.pth') }, 0);
+    assert.equal(single[0]!.code, 0, single[0]!.stderr);
+    const two = await workers('unused', 2, { ...env, OUT: join(dir, 'two.pth') }, await freePort());
+    for (const [r, w] of two.entries()) assert.equal(w.code, 0, `rank ${r}: ${w.stderr}`);
+    const parity = await worstRelative(join(dir, 'one.pth'), join(dir, 'two.pth'));
+    assert.ok(parity.worst < 1e-3, `1 x 2B vs 2 x B: ${parity.worst} at ${parity.key}`);
+    assert.ok([...(await torch.readStateDict(join(dir, 'two.pth'))).keys()].some((k) => k.startsWith('projector.')), 'the projector is part of the compared state');
+
+    // By default the Reducer takes the parameters the first loss reaches; the projector's later gradients are refused.
+    const strict = await workers('unused', 2, { ...env, FIND_UNUSED: '0' }, await freePort());
+    for (const w of strict) {
+      assert.notEqual(w.code, 0);
+      assert.match(w.stderr, /DataParallel: step 1 on rank \d: parameter\(s\) projector\.\S+(, projector\.\S+)* got a gradient now but none in the first synchronised backward.*distributed\.findUnusedParameters=true/s, w.stderr);
+    }
+  });
+});
+
 describe('data parallel: pieces', () => {
   it('shards are disjoint, equal-sized, strided over the same order (DistributedSampler, drop_last)', () => {
     const order = [9, 3, 7, 1, 0, 5, 8, 2, 6, 4, 10];

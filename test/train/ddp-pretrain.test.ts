@@ -37,7 +37,7 @@ function inkwell(args: string[], env: Record<string, string> = {}): Promise<Run>
   });
 }
 
-interface Metric { kind: string; step: number; epoch?: number; loss: number; lr?: number; comm_ms?: number }
+interface Metric { kind: string; step: number; epoch?: number; loss: number; lr?: number }
 function metrics(runDir: string): Metric[] {
   return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metric);
 }
@@ -69,7 +69,6 @@ describe('pretrain on 2 data-parallel workers', { skip: gloo ? false : 'addon bu
     const two = metrics(dir);
     const steps = two.filter((m) => m.kind === 'pretrain');
     assert.deepEqual(steps.map((m) => m.step), [1, 2], 'one line per step: rank 1 wrote none');
-    assert.ok(steps.every((m) => typeof m.comm_ms === 'number' && m.comm_ms > 0));
     const one = metrics(single.runDir).filter((m) => m.kind === 'pretrain');
     steps.forEach((m, i) => assert.ok(Math.abs(m.loss - one[i]!.loss) < 1e-3 * Math.abs(one[i]!.loss), `step ${m.step}: ${m.loss} vs ${one[i]!.loss}`));
     assert.equal(readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents')).length, 1);

@@ -67,8 +67,14 @@ export function registerBench(program: Command): void {
   bench.command('distributed')
     .description('data-parallel r3d18 VICReg on 2 local workers: communication share, scaling efficiency, 8-GPU NCCL estimate')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const r = await benchDistributed({});
+    .option('--bucket-cap-mb <mb>', 'gradient bucket size (DDP\'s bucket_cap_mb)', '25')
+    .option('--steps <n>', 'timed steps of each kind', '4')
+    .action(async (o: { json?: boolean; bucketCapMb: string; steps: string }) => {
+      const bucketCapMB = Number(o.bucketCapMb);
+      const steps = Number(o.steps);
+      if (!(bucketCapMB > 0)) throw new Error(`bench distributed: --bucket-cap-mb must be a positive number, got ${o.bucketCapMb}`);
+      if (!Number.isInteger(steps) || steps < 1) throw new Error(`bench distributed: --steps must be a positive integer, got ${o.steps}`);
+      const r = await benchDistributed({ bucketCapMB, steps });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printDistributed(r);
     });
