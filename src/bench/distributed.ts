@@ -161,7 +161,7 @@ async function worker(spec: WorkerSpec): Promise<void> {
   const params = method.modules.parameters();
   const opt = new torch.optim.SGD(params, { lr: 1e-3, momentum: 0.9 });
   const report: WorkerReport = { rank: dp?.rank ?? 0, step_ms: [], backward_ms: [], local_backward_ms: [], allreduce_ms: [], bucket_bytes: [], gradient_ready_ms: [0, 0] };
-  dp?.attach(params, { onReady: (info) => { report.bucket_bytes = info.bucketBytes; } });
+  dp?.attach(method.modules, { onReady: (info) => { report.bucket_bytes = info.bucketBytes; } });
   // Synchronised and local steps alternate, so both see the same machine load.
   for (let s = 0; s < 2 * (spec.warmup + spec.steps); s++) {
     const sync = s % 2 === 0 || !dp;

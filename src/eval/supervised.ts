@@ -298,9 +298,8 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
     }
     if (dp) {
       await dp.broadcastModules(model);
-      const named = [...model.namedParameters()];
-      dp.attach(named.map(([, p]) => p), {
-        names: named.map(([k]) => k), findUnusedParameters: cfg.distributed.findUnusedParameters,
+      dp.attach(model, {
+        findUnusedParameters: cfg.distributed.findUnusedParameters,
         onReady: (info) => log(`${cfg.name}: ${describeReducer(info)}`),
       });
     }

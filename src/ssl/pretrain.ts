@@ -346,8 +346,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
       await dp.broadcastModules([method.modules, ...(method instanceof BYOLMethod ? [method.target] : []), ...[averaged.swa, averaged.ema].flatMap((a) => (a ? [a.model] : []))]);
       log(`pretrain: data-parallel over ${world} workers: ${localBatch} tiles per worker, global batch ${localBatch * world}${accumulation > 1 ? ` x ${accumulation} accumulated` : ''}, ` +
         `SyncBatchNorm ${cfg.distributed.syncBatchNorm ? 'on' : 'off'}`);
-      dp.attach(params, {
-        names: [...method.modules.namedParameters()].map(([k]) => k), findUnusedParameters: cfg.distributed.findUnusedParameters,
+      dp.attach(method.modules, {
+        findUnusedParameters: cfg.distributed.findUnusedParameters,
         onReady: (info) => log(`pretrain: ${describeReducer(info)}`),
       });
     }

@@ -5,7 +5,7 @@
  *   const dp = await DataParallel.fromEnv();            // null for a single process
  *   if (dp) { model = dp.convertSyncBatchNorm(model); await dp.broadcastModules([model]); }
  *   for each epoch: order = seededPermutation(epoch); for (batch of pipeline.epoch(e, dp ? dp.shard(order) : order)) {
- *     dp ? dp.backward(loss, { sync: updating, op }) : loss.backward();   // after dp.attach(params), once
+ *     dp ? dp.backward(loss, { sync: updating, op }) : loss.backward();   // after dp.attach(model), once
  *     if (updating) optimizer.step();
  *   }
  *   if (!dp || dp.isMain) save checkpoints, logs;  dp?.close();
@@ -61,8 +61,6 @@ export class DistributedError extends Error {
 }
 
 export interface AttachOptions {
-  /** Parameter names (state-dict keys), for messages. */
-  names?: readonly string[];
   /** DDP's find_unused_parameters (default false): for models whose loss uses different parameters from step to step. */
   findUnusedParameters?: boolean;
   /** Called once the Reducer exists (first synchronised backward): its buckets, and the parameters left out. */
@@ -88,11 +86,11 @@ export class DataParallel {
   readonly localRank: number;
   readonly bucketCapBytes: number;
   readonly timeoutMs: number;
-  #attached: { params: Tensor[]; names: string[]; findUnused: boolean; onReady: AttachOptions['onReady'] } | null = null;
+  #attached: { named: [string, Tensor][]; findUnused: boolean; onReady: AttachOptions['onReady'] } | null = null;
   #reducer: GradientReducer | null = null;
-  /** Names of the parameters the Reducer averages (its indices), and the attached ones it leaves out. */
-  #reduced: string[] = [];
-  #excluded: { p: Tensor; name: string }[] = [];
+  /** The parameters the Reducer averages (in its index order), and the attached ones it leaves out. */
+  #reduced: [string, Tensor][] = [];
+  #excluded: [string, Tensor][] = [];
   #closed = false;
 
   private constructor(readonly pg: ProcessGroup, init: { localRank: number; bucketCapMB: number; timeoutMs: number }) {
@@ -189,22 +187,22 @@ export class DataParallel {
   }
 
   /**
-   * Hands `params` (those that require grad; the same ones in the same order on every rank) to c10d's Reducer,
-   * which averages their gradients during each synchronised `backward`. Call once, after the start-up broadcast
-   * and any checkpoint loading. The Reducer is built at the first synchronised backward: without
+   * Hands the parameters of `module` that require grad (the same ones in the same order on every rank) to c10d's
+   * Reducer, which averages their gradients during each synchronised `backward`. Call once, after the start-up
+   * broadcast and any checkpoint loading. The Reducer is built at the first synchronised backward: without
    * `findUnusedParameters` it takes only the parameters that loss's graph reaches (a head the loss never uses is
    * left out, and must stay out: a later gradient for it is an error); `onReady` then gets the buckets.
    */
-  attach(params: readonly Tensor[], o: AttachOptions = {}): void {
+  attach(module: Module, o: AttachOptions = {}): void {
     if (this.#attached) throw new Error(`DataParallel.attach: rank ${this.rank} already averages gradients for a set of parameters`);
-    const trainable = params.flatMap((p, i) => (p.requiresGrad ? [{ p, name: o.names?.[i] ?? `parameter ${i}` }] : []));
-    if (!trainable.length) throw new Error(`DataParallel.attach: none of the ${params.length} parameters requires grad`);
-    this.#attached = { params: trainable.map((t) => t.p), names: trainable.map((t) => t.name), findUnused: o.findUnusedParameters ?? false, onReady: o.onReady };
+    const trainable = [...module.namedParameters()].filter(([, p]) => p.requiresGrad);
+    if (!trainable.length) throw new Error(`DataParallel.attach: none of the module's parameters requires grad`);
+    this.#attached = { named: trainable, findUnused: o.findUnusedParameters ?? false, onReady: o.onReady };
   }
 
   /** The Reducer (after the first synchronised backward), for its bucket sizes and gradient timings. */
   get reducer(): GradientReducer {
-    if (!this.#reducer) throw new Error(`DataParallel: rank ${this.rank} has no gradient reducer yet (attach(params), then a synchronised backward)`);
+    if (!this.#reducer) throw new Error(`DataParallel: rank ${this.rank} has no gradient reducer yet (attach(module), then a synchronised backward)`);
     return this.#reducer;
   }
 
@@ -228,10 +226,10 @@ export class DataParallel {
       const message = err instanceof Error ? err.message : String(err);
       if (!/finished reduction in the prior iteration/.test(message)) throw err;
       const indices = /did not receive grad for rank \d+: ([\d ]+)/.exec(message)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
-      throw this.#unusedError(o.op, indices.map((i) => this.#reduced[i] ?? `#${i}`), 'got no gradient in the previous synchronised backward, so their gradient buckets never completed');
+      throw this.#unusedError(o.op, indices.map((i) => this.#reduced[i]?.[0] ?? `#${i}`), 'got no gradient in the previous synchronised backward, so their gradient buckets never completed');
     }
     if (reducer) {
-      const strays = this.#excluded.filter((e) => e.p.grad !== null).map((e) => e.name);
+      const strays = this.#excluded.filter(([, p]) => p.grad !== null).map(([k]) => k);
       if (strays.length) throw this.#unusedError(o.op, strays, 'got a gradient now but none in the first synchronised backward, so they are not averaged');
     }
   }
@@ -245,21 +243,22 @@ export class DataParallel {
   async #reducerFor(loss: Tensor, op: string): Promise<GradientReducer> {
     if (this.#reducer) return this.#reducer;
     const a = this.#attached;
-    if (!a) throw new Error(`DataParallel.backward: rank ${this.rank} has no parameters to average (call attach(params) first)`);
-    let keep = a.params.map(() => true);
+    if (!a) throw new Error(`DataParallel.backward: rank ${this.rank} has no parameters to average (call attach(module) first)`);
+    let keep = a.named.map(() => true);
     if (!a.findUnused) {
-      const local = reachedBy(loss, a.params);
+      const local = reachedBy(loss, a.named.map(([, p]) => p));
       const counts = await this.allreduceNumbers(local.map((r) => (r ? 1 : 0)), 'sum', 'which parameters the loss reaches');
-      const partial = a.names.filter((_, i) => counts[i]! > 0 && counts[i]! < this.worldSize);
+      const partial = a.named.filter((_, i) => counts[i]! > 0 && counts[i]! < this.worldSize).map(([k]) => k);
       if (partial.length) throw this.#unusedError(op, partial, `take part in the loss on some workers only`);
       keep = counts.map((c) => c > 0);
-      if (!keep.some(Boolean)) throw new Error(`DataParallel.backward (${op}): the loss reaches none of the ${a.params.length} attached parameters`);
+      if (!keep.some(Boolean)) throw new Error(`DataParallel.backward (${op}): the loss reaches none of the ${a.named.length} attached parameters`);
     }
-    const pick = <T>(xs: readonly T[], want: boolean) => xs.filter((_, i) => keep[i] === want);
-    this.#reduced = pick(a.names, true);
-    this.#excluded = pick(a.params.map((p, i) => ({ p, name: a.names[i]! })), false);
-    this.#reducer = this.pg.reducer(pick(a.params, true), { bucketCapBytes: this.bucketCapBytes, findUnusedParameters: a.findUnused, names: this.#reduced });
-    a.onReady?.({ bucketBytes: this.#reducer.bucketBytes(), excluded: this.#excluded.map((e) => e.name) });
+    this.#reduced = a.named.filter((_, i) => keep[i]);
+    this.#excluded = a.named.filter((_, i) => !keep[i]);
+    this.#reducer = this.pg.reducer(this.#reduced.map(([, p]) => p), {
+      bucketCapBytes: this.bucketCapBytes, findUnusedParameters: a.findUnused, names: this.#reduced.map(([k]) => k),
+    });
+    a.onReady?.({ bucketBytes: this.#reducer.bucketBytes(), excluded: this.#excluded.map(([k]) => k) });
     return this.#reducer;
   }
 
