@@ -3,8 +3,7 @@
  * after every step (test/fixtures/optim_fixtures.py writes PyTorch's trajectory).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { disposeAll, Fixtures, initialParams, makeOptimizer, replay, SKIP_NO_TORCH } from './optim-fixtures.js';
+import { describeReplay } from './optim-fixtures.js';
 
 const CASES: [string, string][] = [
   ['adamw_default', 'PyTorch defaults but lr 1e-2'],
@@ -14,27 +13,11 @@ const CASES: [string, string][] = [
   ['adamw_missing_grads', 'parameters without a gradient keep their own step count (amsgrad)'],
 ];
 
-describe('AdamW matches torch.optim.AdamW step by step', { skip: SKIP_NO_TORCH }, () => {
-  let fx: Fixtures;
-  before(() => { fx = new Fixtures('adamw_'); });
-  after(() => fx?.cleanup());
-
-  for (const [name, what] of CASES) {
-    it(`${what} (${name})`, (t) => {
-      const c = fx.optCase(name);
-      const params = initialParams(fx, c);
-      const opt = makeOptimizer(c, params);
-      try {
-        const worst = replay(fx, c, opt, params, 0, c.steps);
-        t.diagnostic(`${name}: max |inkwell - PyTorch| = ${worst}`);
-        if (name === 'adamw_missing_grads') {
-          // Gradients were missing for param 1 at steps 0 and 1, for param 2 at step 3 (of 6).
-          assert.deepEqual(params.map((p) => opt.stateOf(p)?.get('step')), [6, 4, 5, 6]);
-        }
-      } finally {
-        opt.dispose();
-        disposeAll(params);
-      }
-    });
-  }
+describeReplay('AdamW matches torch.optim.AdamW step by step', 'adamw_', CASES, {
+  check: ({ name, opt, params }) => {
+    if (name === 'adamw_missing_grads') {
+      // Gradients were missing for param 1 at steps 0 and 1, for param 2 at step 3 (of 6).
+      assert.deepEqual(params.map((p) => opt.stateOf(p)?.get('step')), [6, 4, 5, 6]);
+    }
+  },
 });

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import * as torch from '../../src/torch/index.js';
 import { optim, type Tensor } from '../../src/torch/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
@@ -141,6 +142,38 @@ export function replay(fx: Fixtures, c: OptCase, opt: AnyOptimizer, params: Tens
     });
   }
   return worst;
+}
+
+/** What a case's extra assertions get after its whole trajectory matched. */
+export interface ReplayedCase { name: string; c: OptCase; fx: Fixtures; opt: AnyOptimizer; params: Tensor[] }
+
+/**
+ * A suite of one test per case (fixture name, what it checks): the optimiser the case describes replays every
+ * step against the stored trajectory of `reference`, then `check` adds the case's own assertions.
+ */
+export function describeReplay(title: string, prefix: string, cases: readonly [string, string][],
+  o: { reference?: string; check?: (r: ReplayedCase) => void } = {}): void {
+  describe(title, { skip: SKIP_NO_TORCH }, () => {
+    let fx: Fixtures;
+    before(() => { fx = new Fixtures(prefix); });
+    after(() => fx?.cleanup());
+
+    for (const [name, what] of cases) {
+      it(`${what} (${name})`, (t) => {
+        const c = fx.optCase(name);
+        const params = initialParams(fx, c);
+        const opt = makeOptimizer(c, params);
+        try {
+          const worst = replay(fx, c, opt, params, 0, c.steps);
+          t.diagnostic(`${name}: max |inkwell - ${o.reference ?? 'PyTorch'}| = ${worst}`);
+          o.check?.({ name, c, fx, opt, params });
+        } finally {
+          opt.dispose();
+          disposeAll(params);
+        }
+      });
+    }
+  });
 }
 
 export function disposeAll(ts: Iterable<Tensor>): void {

@@ -4,9 +4,8 @@
  * filters are on, the trust ratio falls back to 1 for a zero parameter or a zero update.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import { assertClose } from '../helpers/compare.js';
-import { disposeAll, Fixtures, initialParams, makeOptimizer, replay, SKIP_NO_TORCH } from './optim-fixtures.js';
+import { describeReplay } from './optim-fixtures.js';
 
 const CASES: [string, string][] = [
   ['lars_vicreg', "VICReg's setting: 1-D parameters excluded from weight decay and adaptation, a zero-initialised parameter"],
@@ -15,33 +14,18 @@ const CASES: [string, string][] = [
   ['lars_groups', 'two parameter groups with different lr, weight decay, momentum and eta'],
 ];
 
-describe('LARS matches the VICReg LARS update rule', { skip: SKIP_NO_TORCH }, () => {
-  let fx: Fixtures;
-  before(() => { fx = new Fixtures('lars_'); });
-  after(() => fx?.cleanup());
-
-  for (const [name, what] of CASES) {
-    it(`${what} (${name})`, (t) => {
-      const c = fx.optCase(name);
-      const params = initialParams(fx, c);
-      const opt = makeOptimizer(c, params);
+describeReplay('LARS matches the VICReg LARS update rule', 'lars_', CASES, {
+  reference: 'reference',
+  check: ({ name, c, fx, params }) => {
+    // The comparison means something only if the parameters moved well beyond the tolerance.
+    const moved = params.map((_, i) => {
       try {
-        const worst = replay(fx, c, opt, params, 0, c.steps);
-        t.diagnostic(`${name}: max |inkwell - reference| = ${worst}`);
-        // The comparison means something only if the parameters moved well beyond the tolerance.
-        const moved = params.map((_, i) => {
-          try {
-            assertClose(fx.stored(`${name}.p_init.${i}`), fx.stored(`${name}.p${c.steps - 1}.${i}`), 'moved', { rtol: 0, atol: 1e-4 });
-            return false;
-          } catch {
-            return true;
-          }
-        });
-        assert.ok(moved.every(Boolean), `every parameter moved by more than 1e-4 (${moved.join(', ')})`);
-      } finally {
-        opt.dispose();
-        disposeAll(params);
+        assertClose(fx.stored(`${name}.p_init.${i}`), fx.stored(`${name}.p${c.steps - 1}.${i}`), 'moved', { rtol: 0, atol: 1e-4 });
+        return false;
+      } catch {
+        return true;
       }
     });
-  }
+    assert.ok(moved.every(Boolean), `every parameter moved by more than 1e-4 (${moved.join(', ')})`);
+  },
 });
