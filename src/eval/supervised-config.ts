@@ -4,7 +4,7 @@
  * U-Net decoder), with presets, YAML/JSON files and `--set` on top.
  */
 import { z } from 'zod';
-import { DatasetSchema, DistributedSchema } from '../ssl/config.js';
+import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 
 const int = () => z.number().int();
@@ -31,10 +31,7 @@ export const SupervisedConfigSchema = z.object({
     maxValTiles: positiveInt().optional(),
     workers: int().nonnegative().default(1),
   }).strict(),
-  model: z.object({
-    arch: z.string().default('resnet3d-50-seed'),
-    inChannels: positiveInt().default(1),
-    widenFactor: z.number().positive().default(1),
+  model: EncoderModelSchema.extend({
     decoder: z.enum(['unet', 'probe']).default('unet'),
     output: z.enum(['full', 'half', 'quarter']).default('full'),
     depthPool: z.enum(['mean', 'max']).default('mean'),

@@ -17,6 +17,13 @@ export const DatasetSchema = z.object({
   rows: z.tuple([z.number().min(0), z.number().max(1)]).optional(),
 }).strict();
 
+/** The encoder every trainer builds (registry name, input channels, stage-width multiplier). */
+export const EncoderModelSchema = z.object({
+  arch: z.string().default('resnet3d-50-seed'),
+  inChannels: positiveInt().default(1),
+  widenFactor: z.number().positive().default(1),
+}).strict();
+
 /** Data-parallel settings shared by every trainer (the pretraining config adds batchScope). */
 export const DistributedSchema = z.object({
   /** Batch norm over the global batch (main_vicreg.py and SimSiam's main convert the model with nn.SyncBatchNorm.convert_sync_batchnorm). */
@@ -51,11 +58,7 @@ export const PretrainConfigSchema = z.object({
     /** Prefetch worker threads (0 = inline). */
     workers: int().nonnegative().default(1),
   }).strict(),
-  model: z.object({
-    arch: z.string().default('resnet3d-50-seed'),
-    inChannels: positiveInt().default(1),
-    widenFactor: z.number().positive().default(1),
-  }).strict().prefault({}),
+  model: EncoderModelSchema.prefault({}),
   method: z.object({
     name: z.enum(['vicreg', 'byol', 'simsiam', 'masked']).default('vicreg'),
     /** Projector widths after the encoder's features (default: the method's). */
