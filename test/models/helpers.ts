@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResNet3DOptions } from '../../src/models/index.js';
-import type { Tensor } from '../../src/torch/index.js';
+import * as torch from '../../src/torch/index.js';
+import type { nn, Tensor } from '../../src/torch/index.js';
+import { assertClose } from '../helpers/compare.js';
 
 export interface EncoderCase { name: string; seed: number; options: Omit<ResNet3DOptions, 'name'>; keys: string[] }
 export interface SegCase extends EncoderCase { decoder: 'unet' | 'probe'; depthPool: 'mean' | 'max'; output: 'full' | 'half' | 'quarter' }
@@ -21,6 +23,19 @@ export interface Manifest {
 
 export function readManifest(dir: string): Manifest {
   return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+/**
+ * `m`, built right after manualSeed(c.seed), has its PyTorch twin's state-dict names in the same order and
+ * bit-identical initial weights (<name>.init.pth in the fixture folder `dir`).
+ */
+export async function assertSeededInit(dir: string, c: { name: string; keys: string[] }, m: nn.Module): Promise<void> {
+  const sd = m.stateDict();
+  assert.deepEqual([...sd.keys()], c.keys, `${c.name}: state-dict keys`);
+  const init = await torch.readStateDict(join(dir, `${c.name}.init.pth`));
+  torch.tidy(() => {
+    for (const [k, v] of sd) assertClose(v, init.get(k)!, `${c.name} init ${k}`, { rtol: 0, atol: 0 });
+  });
 }
 
 /** max |a - e| / max |e|: the relative error of a whole output, robust to elements near zero. */

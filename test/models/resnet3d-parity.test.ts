@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ResNet3D, STAGES } from '../../src/models/index.js';
 import * as torch from '../../src/torch/index.js';
-import { assertClose, loadNpyTensor } from '../helpers/compare.js';
+import { loadNpyTensor } from '../helpers/compare.js';
 import { hasTorchPython, makeFixtures, NO_TORCH_REASON } from '../helpers/python.js';
-import { assertRel, type Manifest, readManifest } from './helpers.js';
+import { assertRel, assertSeededInit, type Manifest, readManifest } from './helpers.js';
 
 describe('ResNet3D matches its PyTorch twin', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
   let dir = '';
@@ -29,12 +29,7 @@ describe('ResNet3D matches its PyTorch twin', { skip: hasTorchPython() ? false :
       torch.manualSeed(c.seed);
       const m = new ResNet3D({ ...c.options });
       try {
-        const sd = m.stateDict();
-        assert.deepEqual([...sd.keys()], c.keys, `${c.name}: state-dict keys`);
-        const init = await torch.readStateDict(join(dir, `${c.name}.init.pth`));
-        torch.tidy(() => {
-          for (const [k, v] of sd) assertClose(v, init.get(k)!, `${c.name} init ${k}`, { rtol: 0, atol: 0 });
-        });
+        await assertSeededInit(dir, c, m);
       } finally {
         m.dispose();
       }

@@ -13,9 +13,9 @@ import {
   byolPredictor, createHead, createSegmentationModel, HEAD_PRESETS, ProbeDecoder, ProjectionHead, ResNet3D, SegmentationModel, simsiamPredictor, UNetDecoder,
 } from '../../src/models/index.js';
 import * as torch from '../../src/torch/index.js';
-import { assertClose, loadNpyTensor } from '../helpers/compare.js';
+import { loadNpyTensor } from '../helpers/compare.js';
 import { hasTorchPython, makeFixtures, NO_TORCH_REASON } from '../helpers/python.js';
-import { assertRel, type Manifest, readManifest, type SegCase } from './helpers.js';
+import { assertRel, assertSeededInit, type Manifest, readManifest, type SegCase } from './helpers.js';
 
 function buildSegmentation(c: SegCase): SegmentationModel {
   const encoder = new ResNet3D({ ...c.options });
@@ -39,11 +39,7 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
       torch.manualSeed(c.seed);
       const m = buildSegmentation(c);
       try {
-        assert.deepEqual([...m.stateDict().keys()], c.keys, `${c.name}: keys`);
-        const init = await torch.readStateDict(join(dir, `${c.name}.init.pth`));
-        torch.tidy(() => {
-          for (const [k, v] of m.stateDict()) assertClose(v, init.get(k)!, `${c.name} init ${k}`, { rtol: 0, atol: 0 });
-        });
+        await assertSeededInit(dir, c, m);
       } finally {
         m.dispose();
       }
@@ -78,10 +74,8 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
       torch.manualSeed(c.seed);
       const h = new ProjectionHead(c.dims, { hiddenBias: c.hiddenBias, lastBias: c.lastBias });
       try {
-        assert.deepEqual([...h.stateDict().keys()], c.keys, `${c.name}: keys`);
+        await assertSeededInit(dir, c, h);
         assert.equal(h.parameterCount(), c.params, `${c.name}: parameter count`);
-        const init = await torch.readStateDict(join(dir, `${c.name}.init.pth`));
-        torch.tidy(() => { for (const [k, v] of h.stateDict()) assertClose(v, init.get(k)!, `${c.name} init ${k}`, { rtol: 0, atol: 0 }); });
         h.loadStateDict(await torch.readStateDict(join(dir, `${c.name}.pth`)));
         h.eval();
         torch.tidy(() => torch.noGrad(() => {
