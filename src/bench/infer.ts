@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as torch from '../torch/index.js';
-import { type BlendMode, inferDataset, type TTA } from '../eval/infer.js';
+import { type BlendMode, inferDataset, type TTA } from '../infer/infer.js';
 
 export interface InferBenchOptions {
   /** On-disk side of the square synthetic fragment (default 2048). */
@@ -111,7 +111,7 @@ await saveSegmentationCheckpoint(o.weights, model, o.spec, { epoch: 0, step: 0 }
 model.dispose();`;
   const url = (rel: string): string => new URL(rel, import.meta.url).href;
   const args = JSON.stringify({ dir, size: o.size, layers: o.layers, seed: o.seed, spec, weights });
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, url('../data/synth/write.js'), url('../train/segmentation.js'), url('../torch/index.js'), args], {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, url('../data/synth/write.js'), url('../train/segmentation-checkpoint.js'), url('../torch/index.js'), args], {
     encoding: 'utf8', env: { ...process.env, INKWELL_PROGRESS: '0' },
   });
   if (r.status !== 0) throw new Error(`benchInfer: writing the synthetic ${o.size}x${o.size} x ${o.layers}-layer fragment and checkpoint to ${dir} failed (status ${r.status}): ${r.stderr}`);

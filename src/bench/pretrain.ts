@@ -8,11 +8,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchAugment } from '../data/bench-augment.js';
+import { benchAugment } from './data-augment.js';
 import { seedAugmentations } from '../data/augment/presets.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { synthesize } from '../data/synth/write.js';
-import { tileSourceModule, type TileSourceOptions } from '../data/tile-source.js';
+import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
 import { createEncoder } from '../models/registry.js';
 import { createMethod } from '../ssl/registry.js';
 import * as torch from '../torch/index.js';

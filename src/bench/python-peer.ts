@@ -24,7 +24,7 @@ export class PythonPeer {
   #stderr = '';
 
   private constructor(script: string, args: string[]) {
-    this.#proc = spawn(TORCH_PYTHON, [join(root, 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#proc.stderr.on('data', (d: Buffer) => { this.#stderr += d.toString(); });
     this.#lines = createInterface({ input: this.#proc.stdout });
     this.#lines.on('line', (line) => this.#pending.shift()?.(line));

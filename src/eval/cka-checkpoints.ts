@@ -7,7 +7,7 @@ import { basename, extname, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { formatShape } from '../torch/dtype.js';
 import { ckaMatrix } from './cka.js';
-import { writeCkaReport, type CkaReportFiles } from './heatmap.js';
+import { writeCkaReport, type CkaReportFiles } from '../report/heatmap.js';
 import { createEncoder, describeEncoderLoad, type EncoderOptions, loadEncoderWeights, type LoadEncoderOptions } from '../models/index.js';
 import { Volume } from '../data/volume.js';
 import { selectTiles, shuffleTiles } from '../data/tiles.js';

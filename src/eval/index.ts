@@ -1,6 +1,5 @@
-/** Evaluation: ink-map scores (Kaggle F0.5, AUC, best threshold), CKA between representations, heatmaps. */
+/** Evaluation: ink-map scores (Kaggle F0.5, AUC, best threshold) and CKA between representations. */
 export * from './metrics.js';
-export * from './png.js';
+export * from './score-images.js';
 export * from './cka.js';
-export * from './heatmap.js';
 export * from './cka-checkpoints.js';

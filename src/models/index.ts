@@ -9,7 +9,7 @@ export { BasicBlock, Bottleneck, ZeroPadShortcut, makeStage, conv1x1x1, conv3x3x
 export {
   adaptConv1Weight, describeArchGuess, describeEncoderLoad, inferResNet3DArch, loadEncoderStateDict, loadEncoderWeights,
   type Conv1Adaptation, type EncoderLoadReport, type LoadEncoderOptions, type ResNet3DArchGuess,
-} from './checkpoint.js';
+} from './encoder-weights.js';
 export {
   poolDepth, ProbeDecoder, SegmentationModel, UNetDecoder, type Decoder2D, type DepthPool, type OutputResolution, type SegmentationOptions,
 } from './decoders.js';

@@ -24,10 +24,10 @@ import { isStoredTensor, PyOrderedDict, type PyValue, readCheckpointBytes } from
 import { seedAugmentations, kaggleAugmentations } from '../data/augment/presets.js';
 import { PrefetchPipeline } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
-import { tileSourceModule, type TileSourceOptions } from '../data/tile-source.js';
+import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
-import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from '../train/training-checkpoint.js';
 import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
 import { progress } from '../util/progress.js';
@@ -78,7 +78,7 @@ export interface PretrainResult {
   worldSize: number;
 }
 
-export { NonFiniteLossError } from '../train/checkpoint.js';
+export { NonFiniteLossError } from '../train/training-checkpoint.js';
 
 /** An averaged copy of the encoder (SWA: equal weights from a start epoch; EMA: exponential decay). */
 class AveragedEncoder {

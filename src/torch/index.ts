@@ -11,7 +11,7 @@ export * from './ops/creation.js';
 export * from './ops/shape.js';
 export * as F from './ops/functional.js';
 export * as nn from './nn/index.js';
-export { save, load, readStateDict, loadNpy, saveNpy, saveNpySync, type SaveValue, type LoadedValue, type LoadStateDictOptions } from './checkpoint.js';
+export { save, load, readStateDict, loadNpy, saveNpy, saveNpySync, type SaveValue, type LoadedValue, type LoadStateDictOptions } from './save-load.js';
 export * as serialization from './serialization/index.js';
 export * as optim from './optim/index.js';
 export * as distributed from './distributed.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Augmenter } from '../../src/data/augment/compose.js';
 import { kaggleAugmentations, seedAugmentations } from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
-import { benchAugment } from '../../src/data/bench-augment.js';
+import { benchAugment } from '../../src/bench/data-augment.js';
 import type { AugmentConfig, Crop } from '../../src/data/augment/types.js';
 
 function tile(depth: number, size: number): Crop {

@@ -165,7 +165,7 @@ test('collate names the sample whose arrays do not match', () => {
 });
 
 test('synthetic tiles flow through a worker as two augmented 20x128x128 views', async () => {
-  const module = fileURLToPath(new URL('../../src/data/synth/tile-source.js', import.meta.url));
+  const module = fileURLToPath(new URL('../../src/data/synth/synth-tile-source.js', import.meta.url));
   const batches: Batch[] = [];
   for await (const b of prefetchBatches({ source: { module, options: { height: 384, width: 384, seed: 4 } }, batchSize: 2, seed: 1, workers: 1, order: [0, 1, 2] })) {
     batches.push(b);

@@ -1,7 +1,7 @@
 /** Config mistakes a researcher makes first get a sentence that says what to do, not a schema dump. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { loadSupervisedConfig } from '../../src/eval/supervised-config.js';
+import { loadSupervisedConfig } from '../../src/supervised/config.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 
 it('no datasets: pretrain and finetune say which flag gives them', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as torch from '../../src/torch/index.js';
 import { F, nn, optim } from '../../src/torch/index.js';
-import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/train/checkpoint.js';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/train/training-checkpoint.js';
 import { RunDir } from '../../src/train/run-dir.js';
 
 function build(seed: number) {

@@ -12,7 +12,7 @@ import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../../src/data/synth/write.js';
 import * as torch from '../../src/torch/index.js';
-import { loadSegmentationModel } from '../../src/train/segmentation.js';
+import { loadSegmentationModel } from '../../src/train/segmentation-checkpoint.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 

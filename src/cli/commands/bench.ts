@@ -4,8 +4,8 @@ import { benchModels, printModels } from '../../bench/models.js';
 import { benchPretrain, printPretrain } from '../../bench/pretrain.js';
 import { benchInfer, printInfer } from '../../bench/infer.js';
 import { benchDistributed, printDistributed } from '../../bench/distributed.js';
-import { benchAugment } from '../../data/bench-augment.js';
-import { benchRead } from '../../data/bench-read.js';
+import { benchAugment } from '../../bench/data-augment.js';
+import { benchRead } from '../../bench/data-read.js';
 
 function printEngine(r: EngineBenchResult): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { formatComparison, verdict } from '../../eval/compare.js';
-import { runDemo, type DemoPreset } from '../../eval/demo.js';
+import { formatComparison, verdict } from '../../supervised/compare.js';
+import { runDemo, type DemoPreset } from '../../demo/demo.js';
 
 export function registerDemo(program: Command): void {
   program.command('demo')

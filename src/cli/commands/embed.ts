@@ -11,7 +11,7 @@ import { formatShape } from '../../torch/dtype.js';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import { createEncoder, type EncoderOptions } from '../../models/registry.js';
-import { describeEncoderLoad, loadEncoderWeights, type EncoderLoadReport, type LoadEncoderOptions } from '../../models/checkpoint.js';
+import { describeEncoderLoad, loadEncoderWeights, type EncoderLoadReport, type LoadEncoderOptions } from '../../models/encoder-weights.js';
 import type { ResNet3D, StageName } from '../../models/resnet3d.js';
 import { progress } from '../../util/progress.js';
 

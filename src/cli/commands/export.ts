@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { formatShape } from '../../torch/dtype.js';
 import * as torch from '../../torch/index.js';
-import { describeEncoderLoad, inferResNet3DArch, type EncoderLoadReport } from '../../models/checkpoint.js';
+import { describeEncoderLoad, inferResNet3DArch, type EncoderLoadReport } from '../../models/encoder-weights.js';
 import type { EncoderOptions } from '../../models/registry.js';
 import { addEncoderOptions, buildEncoder, type EncoderFlags } from './embed.js';
 

@@ -2,11 +2,11 @@
  * `inkwell infer --weights FILE --input DATASET --output pred.png [--tile N] [--stride N] [--border PX |
  * --blend gaussian [--sigma PX]] [--tta none|rot90|flips|rot90+flips] [--batch N] [--bits 8|16]
  * [--mask-output mask.png [--threshold T]] [--scale F] [--threads N] [--json]`: sliding-window ink detection
- * over a whole fragment or segment with a segmentation checkpoint (src/eval/infer.ts). Writes the probability
+ * over a whole fragment or segment with a segmentation checkpoint (src/infer/infer.ts). Writes the probability
  * map at the input's on-disk size; prints a summary (or `--json`: the run's sizes, settings and timings).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../eval/infer.js';
+import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
 
 interface InferCliOptions {
   weights: string;

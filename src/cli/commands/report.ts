@@ -7,7 +7,7 @@
  * "bytes"}); problems met while reading go to stderr.
  */
 import type { Command } from 'commander';
-import { writeReport } from '../../eval/report.js';
+import { writeReport } from '../../report/report.js';
 
 interface ReportCliOptions {
   output?: string;

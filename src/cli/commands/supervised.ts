@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { compareEncoders, formatComparison, parseEncoderChoice, recordComparisons } from '../../eval/compare.js';
-import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../eval/supervised-config.js';
-import { trainSupervised } from '../../eval/supervised.js';
+import { compareEncoders, formatComparison, parseEncoderChoice, recordComparisons } from '../../supervised/compare.js';
+import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/config.js';
+import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
 
@@ -22,7 +22,7 @@ interface CommonFlags {
 
 function common(cmd: Command, defaultPreset: string): Command {
   return cmd
-    .option('--config <file>', 'YAML/JSON config (see src/eval/supervised-config.ts)')
+    .option('--config <file>', 'YAML/JSON config (see src/supervised/config.ts)')
     .option('--preset <name>', `settings to start from, repeatable and applied in order (${Object.keys(SUPERVISED_PRESETS).join(', ')})`, collect, [])
     .option('--protocol <name>', "the seed's protocol over --fragments: seed-1 (train 1,3,4 + upper 70% of 2; validate lower 30% of 2) or seed-2 (train 1,2,3; validate 4 on tiles with ink)")
     .option('--fragments <dir>', 'folder holding Kaggle fragments 1..4 (for --protocol)')

@@ -10,4 +10,4 @@ export {
 } from './calibrate.js';
 export { glyphInk, validRegion, crackFactor, shiftMask, dilate3, type GlyphOptions } from './masks.js';
 export { smoothNoise2D, smoothNoise3D, blurAxis, standardize } from './fields.js';
-export { createSource as createSynthTileSource, type SynthTileSourceOptions } from './tile-source.js';
+export { createSource as createSynthTileSource, type SynthTileSourceOptions } from './synth-tile-source.js';

@@ -4,10 +4,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { median } from '../util/stats.js';
-import { Augmenter } from './augment/compose.js';
-import { seedAugmentations } from './augment/presets.js';
-import { Random } from './augment/random.js';
-import type { AugmentConfig, Crop } from './augment/types.js';
+import { Augmenter } from '../data/augment/compose.js';
+import { seedAugmentations } from '../data/augment/presets.js';
+import { Random } from '../data/augment/random.js';
+import type { AugmentConfig, Crop } from '../data/augment/types.js';
 
 export interface BenchAugmentOptions {
   /** Timed runs; the median is reported. */

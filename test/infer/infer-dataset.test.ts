@@ -1,7 +1,7 @@
 /**
  * `inferDataset` and `inkwell infer` end to end on a tiny synthetic fragment (uint16 TIFF layers, scale 0.5)
  * with checkpoints written by saveSegmentationCheckpoint (random ResNet3D-18 at widen 0.125): 8- and 16-bit
- * PNGs of the on-disk size that src/eval/png.ts reads back, the mask respected (zero outside, windows outside
+ * PNGs of the on-disk size that src/eval/score-images.ts reads back, the mask respected (zero outside, windows outside
  * skipped), band streaming equal to inference over the loaded volume, half/quarter outputs at full size,
  * the thresholded mask, the CLI, and clear errors for bad weights, uncovered z-ranges and bad tiles.
  */
@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import * as torch from '../../src/torch/index.js';
-import { arraySource, encodeMaskPng, inferDataset, inferVolume } from '../../src/eval/infer.js';
-import { readBinaryMap, readProbabilityMap } from '../../src/eval/png.js';
+import { arraySource, encodeMaskPng, inferDataset, inferVolume } from '../../src/infer/infer.js';
+import { readBinaryMap, readProbabilityMap } from '../../src/eval/score-images.js';
 import { synthesize } from '../../src/data/synth/write.js';
 import { Volume } from '../../src/data/volume.js';
-import { buildSegmentationModel, loadSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../../src/train/segmentation.js';
+import { buildSegmentationModel, loadSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../../src/train/segmentation-checkpoint.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
-import { ROOT } from './harness.js';
+import { ROOT } from '../eval/harness.js';
 
 type CliRun = { code: number; stdout: string; stderr: string };
 

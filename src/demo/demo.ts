@@ -14,15 +14,15 @@ import { synthesize } from '../data/synth/write.js';
 import { PRETRAIN_PRESETS, PretrainConfigSchema } from '../ssl/config.js';
 import { pretrain } from '../ssl/pretrain.js';
 import { deepMerge, resolveConfig, type Plain } from '../util/config.js';
-import { runCheckpointCka } from './cka-checkpoints.js';
-import { compareEncoders, formatComparison, recordComparisons, verdict, type Comparison, type EncoderChoice } from './compare.js';
+import { runCheckpointCka } from '../eval/cka-checkpoints.js';
+import { compareEncoders, formatComparison, recordComparisons, verdict, type Comparison, type EncoderChoice } from '../supervised/compare.js';
 import { summarize } from '../util/stats.js';
-import { inferDataset } from './infer.js';
-import { scoreImageFiles } from './png.js';
-import { writeReport } from './report.js';
-import { SUPERVISED_PRESETS, SupervisedConfigSchema, type SupervisedConfig } from './supervised-config.js';
-import { trainSupervised } from './supervised.js';
-import type { ScoreResult } from './metrics.js';
+import { inferDataset } from '../infer/infer.js';
+import { scoreImageFiles } from '../eval/score-images.js';
+import { writeReport } from '../report/report.js';
+import { SUPERVISED_PRESETS, SupervisedConfigSchema, type SupervisedConfig } from '../supervised/config.js';
+import { trainSupervised } from '../supervised/trainer.js';
+import type { ScoreResult } from '../eval/metrics.js';
 
 export type DemoPreset = 'default' | 'transfer' | 'tiny';
 

@@ -8,7 +8,7 @@
  * gradients, optionally under test-time augmentation (rot90 x4 as the 1st place Kaggle solution, flips as the
  * 2nd place, or all 8 dihedral transforms; field notes section 2), averaging the probabilities of the
  * transformed-back predictions. A reduced-resolution output (half, quarter) is resized bilinearly to the tile,
- * the tiles are stitched (src/eval/stitch.ts: outer edges dropped, or Gaussian weights), and the map at the
+ * the tiles are stitched (src/infer/stitch.ts: outer edges dropped, or Gaussian weights), and the map at the
  * volume's resolution (fragments: x0.5) is resized bilinearly back to the on-disk size and masked.
  */
 import { performance } from 'node:perf_hooks';
@@ -17,10 +17,10 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { formatShape } from '../torch/dtype.js';
 import { decodeBinary } from '../data/io/image.js';
-import { resolveNormalize } from '../data/tile-source.js';
+import { resolveNormalize } from '../data/dataset-tile-source.js';
 import { Volume } from '../data/volume.js';
 import type { SegmentationModel } from '../models/decoders.js';
-import { loadSegmentationModel, type SegmentationSpec } from '../train/segmentation.js';
+import { loadSegmentationModel, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { type Blend, checkGeometry, defaultBorder, defaultSigma, placeWindows, resizeBilinear, type StitchGeometry, Stitcher, type Window, windowStarts } from './stitch.js';

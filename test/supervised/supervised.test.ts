@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { synthesize } from '../../src/data/synth/write.js';
-import { compareEncoders, recordComparisons } from '../../src/eval/compare.js';
-import { loadSupervisedConfig, type SupervisedConfig } from '../../src/eval/supervised-config.js';
-import { NonFiniteLossError, trainSupervised } from '../../src/eval/supervised.js';
+import { compareEncoders, recordComparisons } from '../../src/supervised/compare.js';
+import { loadSupervisedConfig, type SupervisedConfig } from '../../src/supervised/config.js';
+import { NonFiniteLossError, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
-import { loadSegmentationModel } from '../../src/train/segmentation.js';
+import { loadSegmentationModel } from '../../src/train/segmentation-checkpoint.js';
 
 let data = '';
 const quiet = { progress: false, log: () => undefined };

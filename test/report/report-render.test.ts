@@ -17,8 +17,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
-import { writeCkaReport } from '../../src/eval/heatmap.js';
-import { collectReport, MAX_IMAGE_SIDE, renderReport, writeReport } from '../../src/eval/report.js';
+import { writeCkaReport } from '../../src/report/heatmap.js';
+import { collectReport, MAX_IMAGE_SIDE, renderReport, writeReport } from '../../src/report/report.js';
 import { RunDir } from '../../src/train/run-dir.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -59,7 +59,7 @@ function writePretrainMetrics(run: RunDir, epochs: number, batches: number, seed
   }
 }
 
-/** Supervised kinds as src/eval/supervised.ts logs them: per step under `kind`, `${kind}_epoch` and `val` (step = epoch). */
+/** Supervised kinds as src/supervised/trainer.ts logs them: per step under `kind`, `${kind}_epoch` and `val` (step = epoch). */
 function writeProbeMetrics(run: RunDir, kind: string, epochs: number, batches: number, seed = 2, skill = 0.6): void {
   const r = rng(seed);
   for (let e = 1; e <= epochs; e++) {

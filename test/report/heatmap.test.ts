@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { hasTorchPython } from '../helpers/python.js';
-import { renderHeatmapPng, viridis, writeCkaReport, writeHeatmapPng } from '../../src/eval/index.js';
-import { evalFixtures } from './harness.js';
+import { renderHeatmapPng, viridis, writeCkaReport, writeHeatmapPng } from '../../src/report/index.js';
+import { evalFixtures } from '../eval/harness.js';
 
 async function rgbAt(png: Buffer | string): Promise<(x: number, y: number) => [number, number, number]> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });

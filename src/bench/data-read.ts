@@ -9,11 +9,11 @@ import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeGrey } from './io/image.js';
-import { cropPixels } from './io/layer.js';
+import { decodeGrey } from '../data/io/image.js';
+import { cropPixels } from '../data/io/layer.js';
 import { median } from '../util/stats.js';
-import { createRng } from './rng.js';
-import { Volume } from './volume.js';
+import { createRng } from '../data/rng.js';
+import { Volume } from '../data/volume.js';
 
 export interface BenchReadOptions {
   /** Layers in the stack (>= crop depth). Default 20. */

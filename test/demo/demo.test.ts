@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { runDemo } from '../../src/eval/demo.js';
+import { runDemo } from '../../src/demo/demo.js';
 
 it('inkwell demo --preset tiny: pretrain, CKA, probes, fine-tune, inference, transfer, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { arraySource, inferVolume, type TileModel } from '../../src/eval/infer.js';
-import { checkGeometry, placeWindows, resizeBilinear, stitch, Stitcher, type StitchGeometry, windowStarts } from '../../src/eval/stitch.js';
+import { arraySource, inferVolume, type TileModel } from '../../src/infer/infer.js';
+import { checkGeometry, placeWindows, resizeBilinear, stitch, Stitcher, type StitchGeometry, windowStarts } from '../../src/infer/stitch.js';
 
 // One thread: OpenMP stalls on a shared 2-core machine stretch tiny convolutions far more than they gain.
 torch.setNumThreads(1);

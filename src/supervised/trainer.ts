@@ -11,18 +11,18 @@ import { kaggleAugmentations, seedAugmentations } from '../data/augment/presets.
 import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
-import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/tile-source.js';
-import { describeEncoderLoad, loadEncoderWeights } from '../models/checkpoint.js';
+import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/dataset-tile-source.js';
+import { describeEncoderLoad, loadEncoderWeights } from '../models/encoder-weights.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
-import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/checkpoint.js';
+import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/training-checkpoint.js';
 import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
-import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation.js';
+import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
 import { progress } from '../util/progress.js';
-import { scoreMaps, type ScoreResult } from './metrics.js';
-import type { SupervisedConfig } from './supervised-config.js';
+import { scoreMaps, type ScoreResult } from '../eval/metrics.js';
+import type { SupervisedConfig } from './config.js';
 
 export interface SupervisedOptions {
   resume?: boolean;
@@ -61,7 +61,7 @@ export interface SupervisedResult {
   lastCheckpoint: string | null;
 }
 
-export { NonFiniteLossError } from '../train/checkpoint.js';
+export { NonFiniteLossError } from '../train/training-checkpoint.js';
 
 /** The model's input as the checkpoint will describe it. */
 export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {

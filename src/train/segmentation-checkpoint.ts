@@ -9,7 +9,7 @@ import * as torch from '../torch/index.js';
 import { createSegmentationModel } from '../models/registry.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import { formatIssues } from '../util/config.js';
-import { checkpointConfig, disposeLoaded, restoreTrainingState, saveTrainingCheckpoint, type TrainingState } from './checkpoint.js';
+import { checkpointConfig, disposeLoaded, restoreTrainingState, saveTrainingCheckpoint, type TrainingState } from './training-checkpoint.js';
 
 export const SegmentationSpecSchema = z.object({
   arch: z.string(),

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { arraySource, inferVolume, predictTiles, type TileModel, type TTA, ttaTransforms } from '../../src/eval/infer.js';
-import { resizeBilinear } from '../../src/eval/stitch.js';
+import { arraySource, inferVolume, predictTiles, type TileModel, type TTA, ttaTransforms } from '../../src/infer/infer.js';
+import { resizeBilinear } from '../../src/infer/stitch.js';
 import { createSegmentationModel } from '../../src/models/registry.js';
 
 // One thread: OpenMP stalls on a shared 2-core machine stretch tiny convolutions far more than they gain.

@@ -8,9 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { summarize } from '../util/stats.js';
-import { comparisonVerdict } from './report.js';
-import type { SupervisedConfig } from './supervised-config.js';
-import { trainSupervised, type SupervisedOptions, type ValidationScores } from './supervised.js';
+import { comparisonVerdict } from '../report/report.js';
+import type { SupervisedConfig } from './config.js';
+import { trainSupervised, type SupervisedOptions, type ValidationScores } from './trainer.js';
 
 export interface EncoderChoice {
   /** Row label, e.g. 'random', 'vicreg epoch 4', 'kinetics-700'. */

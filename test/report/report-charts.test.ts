@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { extent, formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/eval/charts.js';
-import { collapseSummary, comparisonVerdict, isPerEpochKind, meanStd, parseMetrics, parseResults, runLabel, summarize, type Comparison, type ComparisonRow } from '../../src/eval/report.js';
+import { extent, formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/report/charts.js';
+import { collapseSummary, comparisonVerdict, isPerEpochKind, meanStd, parseMetrics, parseResults, runLabel, summarize, type Comparison, type ComparisonRow } from '../../src/report/report.js';
 
 test('niceTicks: 1/2/5 steps, a range widened to whole steps, flat and tiny ranges', () => {
   assert.deepEqual(niceTicks(0, 1, 5), { ticks: [0, 0.2, 0.4, 0.6, 0.8, 1], lo: 0, hi: 1, step: 0.2 });

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { benchRead } from '../../src/data/bench-read.js';
-import { tempDir } from './reader-fixtures.js';
+import { benchRead } from '../../src/bench/data-read.js';
+import { tempDir } from '../data/reader-fixtures.js';
 
 test('benchRead: 20x256x256 crops of a 20-layer 6330-wide uint16 stack, positioned vs whole-layer decode', async () => {
   const tmp = tempDir();

@@ -1,0 +1,3 @@
+/** Sliding-window ink inference over whole fragments and segments: windows, stitching, writing the map. */
+export * from './infer.js';
+export * from './stitch.js';
