@@ -9,8 +9,6 @@
  * linear map of the depth-mean features, which erases ink confined to a few layers around a wandering surface;
  * max and logsumexp over depth let the probe follow the surface.
  */
-import * as torch from '../torch/index.js';
-import { F, type Tensor } from '../torch/index.js';
 import { aucFromTable, scoreTable } from '../util/roc.js';
 import type { Columns } from './columns.js';
 
@@ -53,18 +51,68 @@ export function channelStats(c: Columns): { mean: Float32Array; std: Float32Arra
   return { mean, std };
 }
 
-/** [N, D, C] standardised tensor of the columns (owned by the caller's scope). */
-function standardised(c: Columns, mean: Float32Array, std: Float32Array): Tensor {
-  const x = torch.fromTypedArray(c.data, [c.count, c.channels, c.depth]);
-  return x.sub(torch.fromTypedArray(mean, [1, c.channels, 1])).div(torch.fromTypedArray(std, [1, c.channels, 1])).transpose(1, 2);
+/** The columns standardised with (mean, std): a new [N, C, D] array. */
+function standardised(c: Columns, mean: Float32Array, std: Float32Array): Float32Array {
+  const { channels: C, depth: D } = c;
+  const out = new Float32Array(c.data.length);
+  for (let i = 0; i < c.data.length; i++) {
+    const ch = Math.floor(i / D) % C;
+    out[i] = (c.data[i]! - mean[ch]!) / std[ch]!;
+  }
+  return out;
 }
 
-/** Logit per column from per-voxel logits [N, D]; logsumexp is shifted by log D so a flat column reads as its value. */
-function readOut(v: Tensor, how: Readout): Tensor {
-  if (how === 'mean') return v.mean(1);
-  if (how === 'max') return v.amax(1);
-  const m = v.amax(1, true).detach();
-  return v.sub(m).exp().mean(1).log().add(m.squeeze(1));
+/**
+ * Per-column logits of the probe theta = [w (C), b] on standardised columns x [N, C, D], and, with `dlogit`
+ * (dLoss/dlogit per column), the gradient with respect to theta. Plain loops: the problem is tiny (C + 1
+ * parameters) and a fit evaluates it hundreds of times, where the tensor path's per-call overhead dominates.
+ */
+function probeForward(x: Float32Array, N: number, C: number, D: number, theta: Float64Array, how: Readout, dlogit?: (n: number, logit: number) => number): { logits: Float64Array; grad: Float64Array } {
+  const logits = new Float64Array(N);
+  const grad = new Float64Array(C + 1);
+  const v = new Float64Array(D);
+  const dv = new Float64Array(D);
+  const b = theta[C]!;
+  for (let n = 0; n < N; n++) {
+    const o = n * C * D;
+    v.fill(b);
+    for (let c = 0; c < C; c++) {
+      const w = theta[c]!;
+      const oc = o + c * D;
+      for (let z = 0; z < D; z++) v[z] = v[z]! + w * x[oc + z]!;
+    }
+    let r: number;
+    if (how === 'mean') {
+      r = v.reduce((s, t) => s + t, 0) / D;
+      dv.fill(1 / D);
+    } else {
+      let m = -Infinity;
+      let arg = 0;
+      for (let z = 0; z < D; z++) if (v[z]! > m) { m = v[z]!; arg = z; }
+      if (how === 'max') {
+        r = m;
+        dv.fill(0);
+        dv[arg] = 1;
+      } else {
+        // logsumexp - log D: a flat column reads as its value; its gradient is the softmax over depth.
+        let s = 0;
+        for (let z = 0; z < D; z++) s += Math.exp(v[z]! - m);
+        r = m + Math.log(s / D);
+        for (let z = 0; z < D; z++) dv[z] = Math.exp(v[z]! - m) / s;
+      }
+    }
+    logits[n] = r;
+    if (!dlogit) continue;
+    const g = dlogit(n, r);
+    if (g === 0) continue;
+    for (let z = 0; z < D; z++) {
+      const gz = g * dv[z]!;
+      if (gz === 0) continue;
+      grad[C] = grad[C]! + gz;
+      for (let c = 0; c < C; c++) grad[c] = grad[c]! + gz * x[o + c * D + z]!;
+    }
+  }
+  return { logits, grad };
 }
 
 /**
@@ -126,27 +174,30 @@ export function lbfgs(f: (x: Float64Array) => { loss: number; grad: Float64Array
   return { x, loss, iterations: it };
 }
 
-function fitOne(xs: Tensor, y: Tensor, C: number, readout: Readout, weightDecay: number, maxIter: number): { theta: Float64Array; loss: number; iterations: number } {
-  const objective = (theta: Float64Array) => torch.tidy(() => {
-    const w = torch.fromTypedArray(Float32Array.from(theta.subarray(0, C)), [C, 1]).requiresGrad_();
-    const b = torch.fromTypedArray(Float32Array.of(theta[C]!), [1]).requiresGrad_();
-    const logits = readOut(xs.matmul(w).squeeze(2).add(b), readout);
-    const loss = F.binaryCrossEntropyWithLogits(logits, y).add(w.square().sum().mul(weightDecay / 2));
-    loss.backward();
-    const grad = new Float64Array(C + 1);
-    grad.set(w.grad!.toTypedArray() as Float32Array, 0);
-    grad[C] = (b.grad!.toTypedArray() as Float32Array)[0]!;
-    return { loss: loss.item(), grad };
-  });
-  const r = lbfgs(objective, new Float64Array(C + 1), { maxIter });
+/**
+ * Mean binary cross-entropy with logits plus weightDecay/2 |w|^2, minimised by L-BFGS. The max and logsumexp
+ * read-outs start from the depth-mean solution: at zero every depth ties and the max has no descent direction.
+ */
+function fitOne(x: Float32Array, labels: Uint8Array, C: number, D: number, readout: Readout, weightDecay: number, maxIter: number): { theta: Float64Array; loss: number; iterations: number } {
+  const start = readout === 'mean' ? new Float64Array(C + 1) : fitOne(x, labels, C, D, 'mean', weightDecay, maxIter).theta;
+  const N = labels.length;
+  const objective = (theta: Float64Array) => {
+    let loss = 0;
+    const { grad } = probeForward(x, N, C, D, theta, readout, (n, r) => {
+      const y = labels[n]! > 0 ? 1 : 0;
+      // Stable log(1 + exp(-|r|)) form of the BCE with logits.
+      loss += Math.max(r, 0) - r * y + Math.log1p(Math.exp(-Math.abs(r)));
+      return (1 / (1 + Math.exp(-r)) - y) / N;
+    });
+    let l2 = 0;
+    for (let c = 0; c < C; c++) {
+      l2 += theta[c]! ** 2;
+      grad[c] = grad[c]! + weightDecay * theta[c]!;
+    }
+    return { loss: loss / N + (weightDecay / 2) * l2, grad };
+  };
+  const r = lbfgs(objective, start, { maxIter });
   return { theta: r.x, loss: r.loss, iterations: r.iterations };
-}
-
-function logitsOf(xs: Tensor, theta: Float64Array, C: number, readout: Readout): Float32Array {
-  return torch.tidy(() => torch.noGrad(() => {
-    const w = torch.fromTypedArray(Float32Array.from(theta.subarray(0, C)), [C, 1]);
-    return readOut(xs.matmul(w).squeeze(2).add(theta[C]!), readout).toTypedArray() as Float32Array;
-  }));
 }
 
 export interface ProbeFitOptions {
@@ -164,23 +215,21 @@ export function fitLinearProbe(train: Columns, val: Columns, o: ProbeFitOptions)
   const C = train.channels;
   const { mean, std } = channelStats(train);
   const decays = o.weightDecays ?? [1e-4, 1e-3, 1e-2, 1e-1];
-  return torch.tidy(() => {
-    const xs = standardised(train, mean, std);
-    const xv = standardised(val, mean, std);
-    const y = torch.fromTypedArray(Float32Array.from(train.labels), [train.count]);
-    let best: { theta: Float64Array; loss: number; iterations: number; wd: number; auc: number } | null = null;
-    const sweep: FittedProbe['sweep'] = [];
-    for (const wd of decays) {
-      const fit = fitOne(xs, y, C, o.readout, wd, o.maxIter ?? 150);
-      const auc = aucFromTable(scoreTable(logitsOf(xv, fit.theta, C, o.readout), val.labels));
-      sweep.push({ weightDecay: wd, valAuc: auc });
-      if (!best || (auc ?? 0.5) > best.auc) best = { ...fit, wd, auc: auc ?? 0.5 };
-    }
-    return {
-      readout: o.readout, mean, std, weight: Float32Array.from(best!.theta.subarray(0, C)), bias: best!.theta[C]!,
-      weightDecay: best!.wd, loss: best!.loss, iterations: best!.iterations, sweep,
-    };
-  });
+  const xs = standardised(train, mean, std);
+  const xv = standardised(val, mean, std);
+  let best: { theta: Float64Array; loss: number; iterations: number; wd: number; auc: number } | null = null;
+  const sweep: FittedProbe['sweep'] = [];
+  for (const wd of decays) {
+    const fit = fitOne(xs, train.labels, C, train.depth, o.readout, wd, o.maxIter ?? 150);
+    const logits = probeForward(xv, val.count, C, val.depth, fit.theta, o.readout).logits;
+    const auc = aucFromTable(scoreTable(logits, val.labels));
+    sweep.push({ weightDecay: wd, valAuc: auc });
+    if (!best || (auc ?? 0.5) > best.auc) best = { ...fit, wd, auc: auc ?? 0.5 };
+  }
+  return {
+    readout: o.readout, mean, std, weight: Float32Array.from(best!.theta.subarray(0, C)), bias: best!.theta[C]!,
+    weightDecay: best!.wd, loss: best!.loss, iterations: best!.iterations, sweep,
+  };
 }
 
 /** Ink probabilities of the columns under a fitted probe. */
@@ -189,6 +238,6 @@ export function predictProbe(p: FittedProbe, c: Columns): Float32Array {
   const theta = new Float64Array(c.channels + 1);
   theta.set(p.weight);
   theta[c.channels] = p.bias;
-  const logits = torch.tidy(() => logitsOf(standardised(c, p.mean, p.std), theta, c.channels, p.readout));
-  return logits.map((v) => 1 / (1 + Math.exp(-v)));
+  const { logits } = probeForward(standardised(c, p.mean, p.std), c.count, c.channels, c.depth, theta, p.readout);
+  return Float32Array.from(logits, (v) => 1 / (1 + Math.exp(-v)));
 }

@@ -12,7 +12,7 @@ import type { Columns, ProbeTiles } from './columns.js';
 import { extractColumns } from './columns.js';
 import { chanceEntry, comparisonVerdict, entryOf, type StudyComparison, type StudyEntry } from './comparison.js';
 import { fitLinearProbe, predictProbe, type Readout } from './linear-probe.js';
-import { armScores, type ArmRun, type IntervalOptions } from './scoring.js';
+import { armScores, type ArmRun, type ArmScores, type IntervalOptions } from './scoring.js';
 
 export interface ProbeEncoder {
   label: string;
@@ -104,15 +104,39 @@ export function surfaceColumns(tiles: ProbeTiles): Columns {
   return { data, count, channels: 2, depth: 1, labels, tileOf };
 }
 
-export async function runProbeStudy(o: ProbeStudyOptions): Promise<StudyComparison> {
+export interface ProbeStudyResult {
+  comparison: StudyComparison;
+  /** Every run by label: the arms, 'surface-statistic' and 'fine-tuned-frozen', for tables on fewer folds. */
+  runs: Map<string, ArmRun[]>;
+}
+
+/**
+ * The controls of a table that scores `folds` only: chance on the pixels `reference` scored, and the surface
+ * statistic and fine-tuned-frozen probe runs of those folds.
+ */
+export function controlsOn(runs: ReadonlyMap<string, ArmRun[]>, folds: readonly number[], reference: ArmScores, intervals?: IntervalOptions): StudyEntry[] {
+  const out = [chanceEntry(reference)];
+  for (const [label, note] of CONTROL_NOTES) {
+    const picked = (runs.get(label) ?? []).filter((r) => folds.includes(r.fold));
+    if (picked.length) out.push(entryOf(label, armScores(picked, intervals), note));
+  }
+  return out;
+}
+
+const CONTROL_NOTES: readonly [string, string][] = [
+  ['surface-statistic', 'surface-following 3-layer mean, 5x5 box; order, sign and threshold fitted off the scored fragment'],
+  ['fine-tuned-frozen', 'linear probe on the frozen fine-tuned encoder, scored only on fragments its fine-tuning did not train on'],
+];
+
+export async function runProbeStudy(o: ProbeStudyOptions): Promise<ProbeStudyResult> {
   const log = o.log ?? (() => undefined);
   const n = o.fragments.length;
   const allFolds = Array.from({ length: n }, (_, i) => i);
   const arms: StudyEntry[] = [];
-  const controls: StudyEntry[] = [];
-  let reference: ReturnType<typeof armScores> | null = null;
+  const runs = new Map<string, ArmRun[]>();
+  let reference: ArmScores | null = null;
   for (const enc of o.encoders) {
-    const runs: ArmRun[] = [];
+    const encRuns: ArmRun[] = [];
     const folds = enc.folds ?? allFolds;
     for (const seed of o.seeds) {
       const encoder = await enc.build(seed);
@@ -122,22 +146,25 @@ export async function runProbeStudy(o: ProbeStudyOptions): Promise<StudyComparis
       } finally {
         encoder.dispose();
       }
-      for (const k of folds) runs.push(runFold(cols, k, seed, o.readout, o));
-      log(`probe ${enc.label} seed ${seed}: ${folds.length} folds`);
+      for (const k of folds) encRuns.push(runFold(cols, k, seed, o.readout, o));
+      log(`probe ${enc.label} seed ${seed}: ${folds.length} fold(s)`);
     }
-    const scores = armScores(runs, o.intervals);
+    runs.set(enc.role === 'arm' ? enc.label : 'fine-tuned-frozen', encRuns);
     if (enc.role === 'arm') {
+      const scores = armScores(encRuns, o.intervals);
       arms.push(entryOf(enc.label, scores));
       reference ??= scores;
-    } else controls.push(entryOf('fine-tuned-frozen', scores, `scored on fragment(s) ${folds.map((k) => k + 1).join(', ')} only, which its fine-tuning did not train on`));
+    }
   }
   if (!reference) throw new Error('runProbeStudy: no encoder with role "arm"');
   const surface = o.fragments.map(surfaceColumns);
-  const surfaceRuns = allFolds.map((k) => runFold(surface, k, o.seeds[0]!, 'mean', o));
-  controls.unshift(entryOf('surface-statistic', armScores(surfaceRuns, o.intervals), 'surface-following 3-layer mean, 5x5 box; order, sign and threshold fitted off the scored fragment'));
-  controls.unshift(chanceEntry(reference));
-  return {
+  runs.set('surface-statistic', allFolds.map((k) => runFold(surface, k, o.seeds[0]!, 'mean', o)));
+  const upperFolds = o.encoders.find((e) => e.role === 'fine-tuned-frozen')?.folds ?? allFolds;
+  const controls = controlsOn(runs, allFolds, reference, o.intervals)
+    .map((c) => c.label === 'fine-tuned-frozen' ? { ...c, note: `${c.note} (fragment(s) ${upperFolds.map((k) => k + 1).join(', ')})` } : c);
+  const comparison: StudyComparison = {
     title: o.title, protocol: `linear probe on frozen ${o.stages.join('+')} features, ${o.readout} over depth, leave-one-fragment-out over ${n} fragments`,
     varies: o.varies, arms, controls, verdict: comparisonVerdict(arms, controls),
   };
+  return { comparison, runs };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { synthesize } from '../../src/data/synth/write.js';
-import { compareEncoders, recordComparisons } from '../../src/supervised/compare.js';
+import { trainPerEncoder } from '../../src/supervised/compare.js';
 import { loadSupervisedConfig, type SupervisedConfig } from '../../src/supervised/config.js';
 import { NonFiniteLossError, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
@@ -83,14 +83,14 @@ describe('supervised ink training', () => {
     await assert.rejects(trainSupervised(cfg, quiet), (err: Error) => err instanceof NonFiniteLossError && /the loss became (NaN|-?Infinity) at epoch \d+, batch \d+\/\d+; stopped before updating the weights/.test(err.message));
   });
 
-  it('compares encoders over seeds and records the table in results.json', async () => {
+  it('trains one run per encoder and seed, each seed with its own weights when asked', async () => {
     const cfg = await config('cmp', ['probe', 'cpu-small'], ['train.epochs=1']);
-    const c = await compareEncoders(cfg, [{ label: 'random', weights: null }, { label: 'random-again', weights: null }], [0, 1], 'test table', quiet);
-    assert.deepEqual(c.rows.map((r) => [r.encoder, r.seeds]), [['random', [0, 1]], ['random-again', [0, 1]]]);
-    const path = await recordComparisons(join(cfg.out, cfg.name), [c]);
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as { comparisons: { title: string; rows: unknown[]; note: string }[] };
-    assert.equal(saved.comparisons[0]!.title, 'test table');
-    assert.match(saved.comparisons[0]!.note, /has the highest mean F0\.5|tie on mean F0\.5/);
+    const asked: [string, number][] = [];
+    const runs = await trainPerEncoder(cfg, [{ label: 'random', weights: null }, { label: 'random-again', weights: null }], [0, 1], quiet,
+      (e, s) => { asked.push([e.label, s]); return e.weights; });
+    assert.deepEqual(runs.map((r) => [r.encoder, r.seed]), [['random', 0], ['random', 1], ['random-again', 0], ['random-again', 1]]);
+    assert.deepEqual(asked, [['random', 0], ['random', 1], ['random-again', 0], ['random-again', 1]]);
+    for (const r of runs) assert.ok(existsSync(r.checkpoint) && Number.isFinite(r.final.f05));
     assert.ok(existsSync(join(cfg.out, cfg.name, 'random-seed1', 'checkpoints')));
   });
 
