@@ -27,7 +27,7 @@ import { loadProbeTiles, type ProbeTiles } from '../study/columns.js';
 import { formatStudyComparison, type StudyComparison } from '../study/comparison.js';
 import { runProbeStudy } from '../study/probe-study.js';
 import { recordResults, type EfficiencyCurve } from '../study/results.js';
-import { runDataEfficiency, segmentationTable, type ScoredFragment } from '../study/segmentation-study.js';
+import { epochsForBudget, runDataEfficiency, segmentationTable, type ScoredFragment } from '../study/segmentation-study.js';
 import { encoderBuilder, externalEncoderModel } from '../study/encoders.js';
 import { SCALES, type DemoPreset } from './scale.js';
 import { writeScores, type DemoScores } from './summary.js';
@@ -125,7 +125,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const ft = await trainSupervised(supervised(['finetune', 'cpu-small'], {
     name: 'finetune',
     // Flips and rot90 keep the ink's look exactly; a higher rate than the probe's suits the small CPU model.
-    data: { train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], augment: 'flips' },
+    data: { train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], augment: 'flips', ...(scale.finetuneTiles ? { maxTiles: scale.finetuneTiles } : {}) },
     encoder: { weights: vicregRuns[0]!.lastCheckpoint! }, optim: { lr: 3e-3 }, train: { epochs: scale.finetuneEpochs },
   }), { overwrite: true, ...quiet });
   const inkModel = join(dir, 'ink-model.pth');
@@ -163,7 +163,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     const base = supervised(['probe', 'cpu-small'], {
       name: 'reference-probe', model: { decoder: 'unet' },
       data: { train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], maxTiles: scale.effEpochTiles * 2, maxValTiles: 16 },
-      train: { epochs: scale.refEpochs },
+      train: { epochs: scale.refEpochs, batchSize: scale.effBatch },
     });
     const refSeeds = Array.from({ length: scale.refSeeds }, (_, i) => seed + i);
     const runs = await trainPerEncoder(base, encoders, refSeeds, { overwrite: true, ...quiet }, weightsFor);
@@ -178,15 +178,19 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     step(`7/9 data efficiency: fine-tuning from each encoder at three label budgets, ${scale.effSeeds} seed(s)`);
     const eff = await runDataEfficiency({
       budgets: [
-        { label: 'a quarter of fragment 1', train: [fragment(ids[0]!, [0, 0.25])] },
+        { label: 'half of fragment 1', train: [fragment(ids[0]!, [0, 0.5])] },
         { label: 'fragment 1', train: [fragment(ids[0]!)] },
         { label: `fragments ${trainIds.join(', ')}`, train: trainIds.map((id) => fragment(id)) },
       ],
-      // Same optimiser steps at every budget: at most `effEpochTiles` tiles an epoch (a smaller budget repeats its tiles).
-      base: (b) => supervised(['finetune', 'cpu-small'], {
+      // Same optimiser steps at every budget: at most `effEpochTiles` tiles an epoch, a smaller budget repeats its tiles.
+      base: async (b) => supervised(['finetune', 'cpu-small'], {
         name: `efficiency-${b.label.replace(/[^\w]+/g, '-')}`,
         data: { train: b.train, val: [fragment(valId)], augment: 'flips', maxTiles: scale.effEpochTiles, maxValTiles: 16 },
-        optim: { lr: 3e-3 }, train: { epochs: scale.effEpochs },
+        optim: { lr: 3e-3 },
+        train: {
+          batchSize: scale.effBatch,
+          epochs: await epochsForBudget(b.train, { tile: scale.tile, stride: scale.tile / 4, erode: scale.erode, depth: scale.depth, epochs: scale.effEpochs, epochTiles: scale.effEpochTiles }),
+        },
       }),
       encoders: encoders, seeds: Array.from({ length: scale.effSeeds }, (_, i) => seed + i), weightsFor,
       varies: varies('the decoder initialisation and tile order'), scored, train: { overwrite: true, ...quiet }, log,

@@ -6,7 +6,7 @@
  * model is scored on one held-out fragment at a threshold chosen on another, with the probe study's controls
  * for that fragment.
  */
-import type { TileDatasetSpec } from '../data/dataset-tile-source.js';
+import { loadTileSet, type TileDatasetSpec } from '../data/dataset-tile-source.js';
 import { trainPerEncoder, type EncoderChoice, type EncoderRun } from '../supervised/compare.js';
 import type { SupervisedConfig } from '../supervised/config.js';
 import type { SupervisedOptions } from '../supervised/trainer.js';
@@ -51,7 +51,7 @@ export interface Budget {
 
 export interface EfficiencyOptions {
   /** The fine-tuning config for a budget (name and train set filled in per budget). */
-  base: (budget: Budget) => SupervisedConfig;
+  base: (budget: Budget) => SupervisedConfig | Promise<SupervisedConfig>;
   budgets: readonly Budget[];
   encoders: readonly EncoderChoice[];
   seeds: readonly number[];
@@ -68,7 +68,7 @@ export async function runDataEfficiency(o: EfficiencyOptions): Promise<{ compari
   const comparisons: StudyComparison[] = [];
   for (const budget of o.budgets) {
     o.log?.(`data efficiency: budget '${budget.label}'`);
-    const runs = await trainPerEncoder(o.base(budget), o.encoders, o.seeds, o.train ?? {}, o.weightsFor);
+    const runs = await trainPerEncoder(await o.base(budget), o.encoders, o.seeds, o.train ?? {}, o.weightsFor);
     comparisons.push(await segmentationTable(`Data efficiency: fine-tuning with ${budget.label}`,
       `full fine-tuning (U-Net decoder) on ${budget.label}; threshold on one held-out fragment, scored on another`, o.varies, runs, o.scored));
   }
@@ -85,4 +85,13 @@ export async function runDataEfficiency(o: EfficiencyOptions): Promise<{ compari
     verdicts: comparisons.map((c, i) => ({ budget: o.budgets[i]!.label, verdict: c.verdict })),
   };
   return { comparisons, curve };
+}
+
+/**
+ * Epochs that give a budget the same number of optimiser steps as `epochs` epochs of `epochTiles` tiles: a
+ * smaller budget repeats its tiles, so the curve compares label budgets, not training lengths.
+ */
+export async function epochsForBudget(train: TileDatasetSpec[], o: { tile: number; stride: number; erode: number; depth: number; epochs: number; epochTiles: number }): Promise<number> {
+  const { tiles } = await loadTileSet({ datasets: train, tile: o.tile, stride: o.stride, erode: o.erode, depth: o.depth, augment: null, views: 1 });
+  return Math.ceil((o.epochs * o.epochTiles) / Math.min(tiles.length, o.epochTiles));
 }

@@ -79,7 +79,7 @@ describe('probe instrument (positive control)', () => {
       label: 'fine-tuned', role: 'fine-tuned-frozen', folds: [2],
       build: async () => { const e = createEncoder(ARCH, { widenFactor: WIDEN }); await loadEncoderWeights(e, ft.lastCheckpoint!, { strict: true }); return e; },
     };
-    const c = await runProbeStudy({
+    const { comparison: c } = await runProbeStudy({
       title: 'positive control', fragments, encoders: [random, randomOnThird, tuned], seeds: [0, 1], stages: ['stem', 'layer1'], readout: 'max',
       varies: 'the random encoder initialisation', intervals: { resamples: 200 },
     });
