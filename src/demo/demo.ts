@@ -146,7 +146,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const model = { arch: ARCH, widenFactor: scale.widen };
   const probe = await runProbeStudy({
     title: `Linear probe on frozen encoders (fragments ${probeIds.join(', ')}, leave-one-fragment-out)`,
-    fragments: tiles, seeds: probeSeeds, stages: ['stem', 'layer1'], readout: 'max', maxIter: scale.probeIter, weightDecays: [1e-3, 1e-2, 1e-1],
+    fragments: tiles, seeds: probeSeeds, stages: scale.probeStages, readout: 'max', maxIter: scale.probeIter, weightDecays: [1e-3, 1e-2, 1e-1],
     varies: varies('the random encoder initialisation and the pixels drawn are fixed per fragment'), intervals, log,
     encoders: [
       ...encoders.map((e) => ({ label: e.label, role: 'arm' as const, build: encoderBuilder(e.model ?? model, (s) => weightsFor(e, s)) })),
