@@ -147,7 +147,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const probe = await runProbeStudy({
     title: `Linear probe on frozen encoders (fragments ${probeIds.join(', ')}, leave-one-fragment-out)`,
     fragments: tiles, seeds: probeSeeds, stages: scale.probeStages, readout: 'max', maxIter: scale.probeIter, weightDecays: [1e-3, 1e-2, 1e-1],
-    varies: varies('the random encoder initialisation and the pixels drawn are fixed per fragment'), intervals, log,
+    varies: varies('the random encoder initialisation (the pixels drawn are fixed per fragment)'), intervals, log,
     encoders: [
       ...encoders.map((e) => ({ label: e.label, role: 'arm' as const, build: encoderBuilder(e.model ?? model, (s) => weightsFor(e, s)) })),
       { label: 'fine-tuned-frozen', role: 'fine-tuned-frozen' as const, folds: [2, 3], build: encoderBuilder(model, () => inkModel) },
