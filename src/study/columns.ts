@@ -58,6 +58,31 @@ export async function loadProbeTiles(spec: TileDatasetSpec, o: ProbeTileOptions)
   return out;
 }
 
+/** The cached tiles in batches of `batch`: the first tile's index, the count and their [n, depth, tile, tile] input. */
+export function* tileBatches(tiles: ProbeTiles, batch: number): Generator<{ t0: number; n: number; input: Float32Array }> {
+  const size = tiles.depth * tiles.tile * tiles.tile;
+  for (let t0 = 0; t0 < tiles.images.length; t0 += batch) {
+    const n = Math.min(batch, tiles.images.length - t0);
+    const input = new Float32Array(n * size);
+    for (let j = 0; j < n; j++) input.set(tiles.images[t0 + j]!, j * size);
+    yield { t0, n, input };
+  }
+}
+
+/** The sampled pixels as rows: each row's label and tile, and the first row of each tile. */
+export function pixelRows(tiles: ProbeTiles): { count: number; labels: Uint8Array; tileOf: Int32Array; firstRow: Int32Array } {
+  const firstRow = new Int32Array(tiles.pixels.length);
+  let count = 0;
+  tiles.pixels.forEach((p, t) => { firstRow[t] = count; count += p.length; });
+  const labels = new Uint8Array(count);
+  const tileOf = new Int32Array(count);
+  tiles.pixels.forEach((p, t) => {
+    labels.set(tiles.labels[t]!, firstRow[t]!);
+    tileOf.fill(t, firstRow[t]!, firstRow[t]! + p.length);
+  });
+  return { count, labels, tileOf, firstRow };
+}
+
 /** Depth columns of a set of sampled pixels: `data` is [count, channels, depth], `tileOf` the tile of each. */
 export interface Columns {
   data: Float32Array;
@@ -91,16 +116,10 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
   const upTo = STAGES[Math.max(...stages.map((s) => STAGES.indexOf(s)))]!;
   const channels = stages.reduce((a, s) => a + encoder.channels[s], 0);
   const { depth: D, tile: T } = tiles;
-  const count = tiles.pixels.reduce((a, p) => a + p.length, 0);
+  const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const data = new Float32Array(count * channels * D);
-  const labels = new Uint8Array(count);
-  const tileOf = new Int32Array(count);
   encoder.eval();
-  let row = 0;
-  for (let t0 = 0; t0 < tiles.images.length; t0 += batch) {
-    const n = Math.min(batch, tiles.images.length - t0);
-    const input = new Float32Array(n * D * T * T);
-    for (let j = 0; j < n; j++) input.set(tiles.images[t0 + j]!, j * D * T * T);
+  for (const { t0, n, input } of tileBatches(tiles, batch)) {
     const maps = torch.tidy(() => torch.noGrad(() => {
       const feats = encoder.forwardFeatures(torch.fromTypedArray(input, [n, 1, D, T, T]), { upTo });
       return stages.map((s) => {
@@ -111,6 +130,7 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
     for (let j = 0; j < n; j++) {
       const t = t0 + j;
       const px = tiles.pixels[t]!;
+      const row = firstRow[t]!;
       let cOff = 0;
       for (const m of maps) {
         const [, C, d, h, w] = m.shape as [number, number, number, number, number];
@@ -138,9 +158,6 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
         }
         cOff += C;
       }
-      labels.set(tiles.labels[t]!, row);
-      tileOf.fill(t, row, row + px.length);
-      row += px.length;
     }
   }
   return { data, count, channels, depth: D, labels, tileOf };

@@ -8,9 +8,6 @@
 import type { Interval } from '../util/stats.js';
 import { armVerdict, chanceScores, separable, type ArmScores } from './scoring.js';
 
-export type ControlLabel = 'chance' | 'surface-statistic' | 'fine-tuned-frozen';
-export const CONTROL_LABELS: readonly ControlLabel[] = ['chance', 'surface-statistic', 'fine-tuned-frozen'];
-
 export interface StudyEntry {
   label: string;
   auc: Interval;

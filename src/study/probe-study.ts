@@ -9,7 +9,7 @@ import { bestThreshold } from '../eval/metrics.js';
 import { surfaceFollowingScore } from '../data/synth/calibrate.js';
 import type { ResNet3D, StageName } from '../models/resnet3d.js';
 import type { Columns, ProbeTiles } from './columns.js';
-import { extractColumns } from './columns.js';
+import { extractColumns, pixelRows } from './columns.js';
 import { chanceEntry, comparisonVerdict, entryOf, type StudyComparison, type StudyEntry } from './comparison.js';
 import { fitLinearProbe, predictProbe, type Readout } from './linear-probe.js';
 import { armScores, type ArmRun, type ArmScores, type IntervalOptions } from './scoring.js';
@@ -83,23 +83,18 @@ function runFold(cols: readonly Columns[], k: number, seed: number, readout: Rea
  */
 export function surfaceColumns(tiles: ProbeTiles): Columns {
   const { depth: D, tile: T } = tiles;
-  const count = tiles.pixels.reduce((a, p) => a + p.length, 0);
+  const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const data = new Float32Array(count * 2);
-  const labels = new Uint8Array(count);
-  const tileOf = new Int32Array(count);
-  let row = 0;
   tiles.images.forEach((img, t) => {
     const opts = { near: D >> 1, window: Math.max(1, (D >> 1) - 1) };
     const fwd = surfaceFollowingScore(img, D, T, T, opts);
     const rev = surfaceFollowingScore(img, D, T, T, { ...opts, reversed: true });
     const px = tiles.pixels[t]!;
+    const row = firstRow[t]!;
     for (let k = 0; k < px.length; k++) {
       data[(row + k) * 2] = fwd[px[k]!]!;
       data[(row + k) * 2 + 1] = rev[px[k]!]!;
     }
-    labels.set(tiles.labels[t]!, row);
-    tileOf.fill(t, row, row + px.length);
-    row += px.length;
   });
   return { data, count, channels: 2, depth: 1, labels, tileOf };
 }

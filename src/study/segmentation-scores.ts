@@ -9,22 +9,16 @@ import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F } from '../torch/index.js';
 import { loadSegmentationModel } from '../train/segmentation-checkpoint.js';
-import type { ProbeTiles } from './columns.js';
+import { pixelRows, tileBatches, type ProbeTiles } from './columns.js';
 import type { ArmRun } from './scoring.js';
 
 /** Ink probabilities of the model at each tile's sampled pixels, concatenated, with each pixel's tile. */
 export function segmentationScores(model: SegmentationModel, tiles: ProbeTiles, batch = 8): { scores: Float32Array; labels: Uint8Array; tileOf: Int32Array } {
   const { depth: D, tile: T } = tiles;
-  const count = tiles.pixels.reduce((a, p) => a + p.length, 0);
+  const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const scores = new Float32Array(count);
-  const labels = new Uint8Array(count);
-  const tileOf = new Int32Array(count);
   model.eval();
-  let row = 0;
-  for (let t0 = 0; t0 < tiles.images.length; t0 += batch) {
-    const n = Math.min(batch, tiles.images.length - t0);
-    const input = new Float32Array(n * D * T * T);
-    for (let j = 0; j < n; j++) input.set(tiles.images[t0 + j]!, j * D * T * T);
+  for (const { t0, n, input } of tileBatches(tiles, batch)) {
     const prob = torch.tidy(() => torch.noGrad(() => {
       const logits = model.forward(torch.fromTypedArray(input, [n, 1, D, T, T]));
       const full = logits.shape[2] === T ? logits : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false });
@@ -32,10 +26,8 @@ export function segmentationScores(model: SegmentationModel, tiles: ProbeTiles, 
     }));
     for (let j = 0; j < n; j++) {
       const px = tiles.pixels[t0 + j]!;
+      const row = firstRow[t0 + j]!;
       for (let k = 0; k < px.length; k++) scores[row + k] = prob[j * T * T + px[k]!]!;
-      labels.set(tiles.labels[t0 + j]!, row);
-      tileOf.fill(t0 + j, row, row + px.length);
-      row += px.length;
     }
   }
   return { scores, labels, tileOf };
