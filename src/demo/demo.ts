@@ -219,7 +219,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
 }
 
 /** Infers `input` with `weights`, writes `<id>_prob.png` (+ labels, mask, IR copies for the report) and scores it. */
-async function predictAndScore(weights: string, input: string, id: string, predictions: string, threshold: number, progress: boolean | undefined): Promise<ScoreResult> {
+async function predictAndScore(
+  weights: string, input: string, id: string, predictions: string, threshold: number, progress: boolean | undefined,
+): Promise<ScoreResult> {
   const prob = join(predictions, `${id}_prob.png`);
   await inferDataset({ weights, input, output: prob, threshold, tta: 'rot90+flips', ...(progress === undefined ? {} : { progress }) });
   const labels = join(predictions, `${id}_labels.png`);

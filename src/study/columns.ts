@@ -59,7 +59,9 @@ export async function loadProbeTiles(spec: TileDatasetSpec, o: ProbeTileOptions)
 }
 
 /** The cached tiles in batches of `batch`: the first tile's index, the count and their [n, depth, tile, tile] input. */
-export function* tileBatches(tiles: ProbeTiles, batch: number): Generator<{ t0: number; n: number; input: Float32Array }> {
+export function* tileBatches(
+  tiles: ProbeTiles, batch: number,
+): Generator<{ t0: number; n: number; input: Float32Array }> {
   const size = tiles.depth * tiles.tile * tiles.tile;
   for (let t0 = 0; t0 < tiles.images.length; t0 += batch) {
     const n = Math.min(batch, tiles.images.length - t0);
@@ -70,7 +72,9 @@ export function* tileBatches(tiles: ProbeTiles, batch: number): Generator<{ t0: 
 }
 
 /** The sampled pixels as rows: each row's label and tile, and the first row of each tile. */
-export function pixelRows(tiles: ProbeTiles): { count: number; labels: Uint8Array; tileOf: Int32Array; firstRow: Int32Array } {
+export function pixelRows(
+  tiles: ProbeTiles,
+): { count: number; labels: Uint8Array; tileOf: Int32Array; firstRow: Int32Array } {
   const firstRow = new Int32Array(tiles.pixels.length);
   let count = 0;
   tiles.pixels.forEach((p, t) => { firstRow[t] = count; count += p.length; });

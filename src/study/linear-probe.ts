@@ -67,7 +67,10 @@ function standardised(c: Columns, mean: Float32Array, std: Float32Array): Float3
  * (dLoss/dlogit per column), the gradient with respect to theta. Plain loops: the problem is tiny (C + 1
  * parameters) and a fit evaluates it hundreds of times, where the tensor path's per-call overhead dominates.
  */
-function probeForward(x: Float32Array, N: number, C: number, D: number, theta: Float64Array, how: Readout, dlogit?: (n: number, logit: number) => number): { logits: Float64Array; grad: Float64Array } {
+function probeForward(
+  x: Float32Array, N: number, C: number, D: number, theta: Float64Array, how: Readout,
+  dlogit?: (n: number, logit: number) => number,
+): { logits: Float64Array; grad: Float64Array } {
   const logits = new Float64Array(N);
   const grad = new Float64Array(C + 1);
   const v = new Float64Array(D);
@@ -119,7 +122,9 @@ function probeForward(x: Float32Array, N: number, C: number, D: number, theta: F
  * L-BFGS with backtracking (Armijo) line search on a smooth objective (Nocedal & Wright 2006, algorithm 7.4,
  * two-loop recursion, memory `m`); stops when the gradient's max-norm or the relative loss change is tiny.
  */
-export function lbfgs(f: (x: Float64Array) => { loss: number; grad: Float64Array }, x0: Float64Array, o: { maxIter?: number; m?: number; tol?: number } = {}): { x: Float64Array; loss: number; iterations: number } {
+export function lbfgs(
+  f: (x: Float64Array) => { loss: number; grad: Float64Array }, x0: Float64Array, o: { maxIter?: number; m?: number; tol?: number } = {},
+): { x: Float64Array; loss: number; iterations: number } {
   const maxIter = o.maxIter ?? 200;
   const mem = o.m ?? 10;
   const tol = o.tol ?? 1e-7;
@@ -178,7 +183,9 @@ export function lbfgs(f: (x: Float64Array) => { loss: number; grad: Float64Array
  * Mean binary cross-entropy with logits plus weightDecay/2 |w|^2, minimised by L-BFGS. The max and logsumexp
  * read-outs start from the depth-mean solution: at zero every depth ties and the max has no descent direction.
  */
-function fitOne(x: Float32Array, labels: Uint8Array, C: number, D: number, readout: Readout, weightDecay: number, maxIter: number): { theta: Float64Array; loss: number; iterations: number } {
+function fitOne(
+  x: Float32Array, labels: Uint8Array, C: number, D: number, readout: Readout, weightDecay: number, maxIter: number,
+): { theta: Float64Array; loss: number; iterations: number } {
   const start = readout === 'mean' ? new Float64Array(C + 1) : fitOne(x, labels, C, D, 'mean', weightDecay, maxIter).theta;
   const N = labels.length;
   const objective = (theta: Float64Array) => {

@@ -109,7 +109,9 @@ export interface ProbeStudyResult {
  * The controls of a table that scores `folds` only: chance on the pixels `reference` scored, and the surface
  * statistic and fine-tuned-frozen probe runs of those folds.
  */
-export function controlsOn(runs: ReadonlyMap<string, ArmRun[]>, folds: readonly number[], reference: ArmScores, intervals?: IntervalOptions): StudyEntry[] {
+export function controlsOn(
+  runs: ReadonlyMap<string, ArmRun[]>, folds: readonly number[], reference: ArmScores, intervals?: IntervalOptions,
+): StudyEntry[] {
   const out = [chanceEntry(reference)];
   for (const [label, note] of CONTROL_NOTES) {
     const picked = (runs.get(label) ?? []).filter((r) => folds.includes(r.fold));

@@ -13,7 +13,9 @@ import { pixelRows, tileBatches, type ProbeTiles } from './columns.js';
 import type { ArmRun } from './scoring.js';
 
 /** Ink probabilities of the model at each tile's sampled pixels, concatenated, with each pixel's tile. */
-export function segmentationScores(model: SegmentationModel, tiles: ProbeTiles, batch = 8): { scores: Float32Array; labels: Uint8Array; tileOf: Int32Array } {
+export function segmentationScores(
+  model: SegmentationModel, tiles: ProbeTiles, batch = 8,
+): { scores: Float32Array; labels: Uint8Array; tileOf: Int32Array } {
   const { depth: D, tile: T } = tiles;
   const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const scores = new Float32Array(count);
@@ -34,7 +36,9 @@ export function segmentationScores(model: SegmentationModel, tiles: ProbeTiles, 
 }
 
 /** A segmentation checkpoint's run: threshold from `val`, scores on `test`. */
-export async function segmentationRun(checkpoint: string, val: ProbeTiles, test: ProbeTiles, seed: number, fold: number): Promise<ArmRun> {
+export async function segmentationRun(
+  checkpoint: string, val: ProbeTiles, test: ProbeTiles, seed: number, fold: number,
+): Promise<ArmRun> {
   const { model } = await loadSegmentationModel(checkpoint);
   try {
     const v = segmentationScores(model, val);

@@ -28,7 +28,9 @@ export interface ScoredFragment {
 }
 
 /** Scores trained runs (several seeds per encoder) on the held-out fragment as one table. */
-export async function segmentationTable(title: string, protocol: string, varies: string, runs: readonly EncoderRun[], s: ScoredFragment): Promise<StudyComparison> {
+export async function segmentationTable(
+  title: string, protocol: string, varies: string, runs: readonly EncoderRun[], s: ScoredFragment,
+): Promise<StudyComparison> {
   const labels = [...new Set(runs.map((r) => r.encoder))];
   const arms = [];
   let reference = null;
@@ -64,7 +66,9 @@ export interface EfficiencyOptions {
 }
 
 /** Fine-tunes every encoder at every budget and seed; one table per budget and the curve across them. */
-export async function runDataEfficiency(o: EfficiencyOptions): Promise<{ comparisons: StudyComparison[]; curve: EfficiencyCurve }> {
+export async function runDataEfficiency(
+  o: EfficiencyOptions,
+): Promise<{ comparisons: StudyComparison[]; curve: EfficiencyCurve }> {
   const comparisons: StudyComparison[] = [];
   for (const budget of o.budgets) {
     o.log?.(`data efficiency: budget '${budget.label}'`);
@@ -91,7 +95,10 @@ export async function runDataEfficiency(o: EfficiencyOptions): Promise<{ compari
  * Epochs that give a budget the same number of optimiser steps as `epochs` epochs of `epochTiles` tiles: a
  * smaller budget repeats its tiles, so the curve compares label budgets, not training lengths.
  */
-export async function epochsForBudget(train: TileDatasetSpec[], o: { tile: number; stride: number; erode: number; depth: number; epochs: number; epochTiles: number }): Promise<number> {
+export async function epochsForBudget(
+  train: TileDatasetSpec[],
+  o: { tile: number; stride: number; erode: number; depth: number; epochs: number; epochTiles: number },
+): Promise<number> {
   const { tiles } = await loadTileSet({ datasets: train, tile: o.tile, stride: o.stride, erode: o.erode, depth: o.depth, augment: null, views: 1 });
   return Math.ceil((o.epochs * o.epochTiles) / Math.min(tiles.length, o.epochTiles));
 }
