@@ -54,15 +54,20 @@ const fmt = (i: Interval) => `${i.mean.toFixed(3)} [${i.low.toFixed(3)}, ${i.hig
 export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonly StudyEntry[]): string {
   const parts: string[] = [];
   const upper = controls.find((c) => c.label === 'fine-tuned-frozen');
-  if (upper && upper.verdict === 'at chance') parts.push('the upper bound (fine-tuned-frozen) is at chance: this instrument cannot see ink, its arms say nothing');
+  if (upper && upper.verdict === 'at chance') {
+    parts.push('the upper bound (fine-tuned-frozen) is at chance: this instrument cannot see ink, its arms say nothing');
+  }
   const atChance = arms.filter((a) => a.verdict === 'at chance' || !(a.auc.low > 0.5 || a.auc.high < 0.5));
   const above = arms.filter((a) => a.auc.low > 0.5).sort((a, b) => b.auc.mean - a.auc.mean);
   if (above.length === 0) parts.push('every arm is at chance or below it: no ranking');
   else {
     const [best, next] = above;
     if (!next) parts.push(`${best!.label} is the only arm above chance (AUC ${fmt(best!.auc)})`);
-    else if (separable(best!.auc, next.auc)) parts.push(`${best!.label} leads ${next.label} (AUC ${fmt(best!.auc)} vs ${fmt(next.auc)}, intervals apart)`);
-    else parts.push(`${best!.label} and ${next.label} are not separable (AUC intervals overlap: ${fmt(best!.auc)} vs ${fmt(next.auc)})`);
+    else if (separable(best!.auc, next.auc)) {
+      parts.push(`${best!.label} leads ${next.label} (AUC ${fmt(best!.auc)} vs ${fmt(next.auc)}, intervals apart)`);
+    } else {
+      parts.push(`${best!.label} and ${next.label} are not separable (AUC intervals overlap: ${fmt(best!.auc)} vs ${fmt(next.auc)})`);
+    }
     const surface = controls.find((c) => c.label === 'surface-statistic');
     if (surface && Number.isFinite(surface.auc.mean)) {
       parts.push(separable(best!.auc, surface.auc)

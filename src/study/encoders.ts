@@ -37,6 +37,8 @@ export async function externalEncoderModel(e: EncoderChoice): Promise<EncoderMod
   if (!e.weights) throw new Error(`externalEncoderModel(${e.label}): no weights file`);
   const sd = await torch.readStateDict(e.weights);
   const guess = inferResNet3DArch(sd);
-  if (!guess || guess.depth === null) throw new Error(`encoder ${e.label}=${e.weights}: not a ResNet3D state dict of a known depth`);
+  if (!guess || guess.depth === null) {
+    throw new Error(`encoder ${e.label}=${e.weights}: not a ResNet3D state dict of a known depth`);
+  }
   return { arch: `resnet3d-${guess.depth}`, widenFactor: guess.widenFactor };
 }

@@ -241,7 +241,9 @@ export function fitLinearProbe(train: Columns, val: Columns, o: ProbeFitOptions)
 
 /** Ink probabilities of the columns under a fitted probe. */
 export function predictProbe(p: FittedProbe, c: Columns): Float32Array {
-  if (c.channels !== p.weight.length) throw new Error(`predictProbe: the probe has ${p.weight.length} channels, the columns ${c.channels}`);
+  if (c.channels !== p.weight.length) {
+    throw new Error(`predictProbe: the probe has ${p.weight.length} channels, the columns ${c.channels}`);
+  }
   const theta = new Float64Array(c.channels + 1);
   theta.set(p.weight);
   theta[c.channels] = p.bias;

@@ -41,7 +41,9 @@ export interface ProbeStudyOptions {
 
 /** Train, validation and test fragment indices of fold k. */
 export function foldSplit(k: number, n: number): { train: number[]; val: number; test: number } {
-  if (n < 3) throw new Error(`foldSplit: leave-one-fragment-out with a validation fragment needs >= 3 fragments, got ${n}`);
+  if (n < 3) {
+    throw new Error(`foldSplit: leave-one-fragment-out with a validation fragment needs >= 3 fragments, got ${n}`);
+  }
   const val = (k + 1) % n;
   return { train: Array.from({ length: n }, (_, i) => i).filter((i) => i !== k && i !== val), val, test: k };
 }

@@ -55,7 +55,9 @@ function checkInterval(v: unknown, where: string): void {
 }
 
 function checkEntry(e: unknown, where: string): StudyEntry {
-  if (!isObject(e) || typeof e['label'] !== 'string') throw new Error(`${where}: expected an object with a string 'label'`);
+  if (!isObject(e) || typeof e['label'] !== 'string') {
+    throw new Error(`${where}: expected an object with a string 'label'`);
+  }
   checkInterval(e['auc'], `${where}.auc`);
   checkInterval(e['f05'], `${where}.f05`);
   return e as unknown as StudyEntry;
@@ -66,14 +68,20 @@ export function parseResultsFile(j: unknown, path: string): ResultsFile {
   if (!isObject(j) || !Array.isArray(j['comparisons'])) throw new Error(`${path}: expected {"comparisons": [...]}`);
   const comparisons = j['comparisons'].map((c: unknown, i: number) => {
     const where = `${path}: comparisons[${i}]`;
-    if (!isObject(c) || typeof c['title'] !== 'string') throw new Error(`${where}: expected an object with a string 'title'`);
-    if (!Array.isArray(c['arms']) || !Array.isArray(c['controls'])) throw new Error(`${where}: expected 'arms' and 'controls' arrays`);
+    if (!isObject(c) || typeof c['title'] !== 'string') {
+      throw new Error(`${where}: expected an object with a string 'title'`);
+    }
+    if (!Array.isArray(c['arms']) || !Array.isArray(c['controls'])) {
+      throw new Error(`${where}: expected 'arms' and 'controls' arrays`);
+    }
     c['arms'].forEach((e: unknown, k: number) => checkEntry(e, `${where}.arms[${k}]`));
     c['controls'].forEach((e: unknown, k: number) => checkEntry(e, `${where}.controls[${k}]`));
     return c as unknown as StudyComparison;
   });
   const curves = Array.isArray(j['curves']) ? j['curves'].map((c: unknown, i: number) => {
-    if (!isObject(c) || !Array.isArray(c['series']) || !Array.isArray(c['budgets'])) throw new Error(`${path}: curves[${i}]: expected {title, budgets, series, verdicts}`);
+    if (!isObject(c) || !Array.isArray(c['series']) || !Array.isArray(c['budgets'])) {
+      throw new Error(`${path}: curves[${i}]: expected {title, budgets, series, verdicts}`);
+    }
     return c as unknown as EfficiencyCurve;
   }) : [];
   return { comparisons, curves };

@@ -60,8 +60,14 @@ export function tileScores(run: ArmRun, bins = 512): TileScore[] {
     if (!ts) tiles.set(t, ts = { pos: [], neg: [], tp: 0, fp: 0, fn: 0 });
     const s = run.scores[i]!;
     const called = s >= run.threshold;
-    if (run.labels[i]! > 0) { ts.pos.push(binOf(s)); if (called) ts.tp++; else ts.fn++; }
-    else { ts.neg.push(binOf(s)); if (called) ts.fp++; }
+    if (run.labels[i]! > 0) {
+      ts.pos.push(binOf(s));
+      if (called) ts.tp++;
+      else ts.fn++;
+    } else {
+      ts.neg.push(binOf(s));
+      if (called) ts.fp++;
+    }
   }
   return [...tiles.values()].map((t) => ({
     fold: run.fold, bins: edges.length + 1, posBins: Int32Array.from(t.pos), negBins: Int32Array.from(t.neg), tp: t.tp, fp: t.fp, fn: t.fn,

@@ -45,7 +45,9 @@ function common(cmd: Command, defaultPreset: string): Command {
 }
 
 async function config(o: CommonFlags, defaultPreset: string) {
-  if ((o.protocol === undefined) !== (o.fragments === undefined)) throw new Error('--protocol and --fragments go together');
+  if ((o.protocol === undefined) !== (o.fragments === undefined)) {
+    throw new Error('--protocol and --fragments go together');
+  }
   const extra: Plain = {};
   const data: Plain = {};
   if (o.train.length) data['train'] = o.train.map((path) => ({ path }));
@@ -143,10 +145,16 @@ export function registerProbe(program: Command): void {
     .option('--title <text>', 'title of the comparison table')
     .option('--json', 'print the comparisons as JSON')
     .action(async (o: ProbeFlags) => {
-      if (o.fragment.length < 3) throw new Error(`probe: leave-one-fragment-out needs at least 3 --fragment folders, got ${o.fragment.length}`);
+      if (o.fragment.length < 3) {
+        throw new Error(`probe: leave-one-fragment-out needs at least 3 --fragment folders, got ${o.fragment.length}`);
+      }
       const [z0, z1] = o.z.split(':').map(Number) as [number, number];
-      if (!(Number.isInteger(z0) && Number.isInteger(z1) && z1 > z0)) throw new Error(`probe: --z must be START:END, got '${o.z}'`);
-      if (!READOUTS.includes(o.readout as Readout)) throw new Error(`probe: --readout must be one of ${READOUTS.join(', ')}, got '${o.readout}'`);
+      if (!(Number.isInteger(z0) && Number.isInteger(z1) && z1 > z0)) {
+        throw new Error(`probe: --z must be START:END, got '${o.z}'`);
+      }
+      if (!READOUTS.includes(o.readout as Readout)) {
+        throw new Error(`probe: --readout must be one of ${READOUTS.join(', ')}, got '${o.readout}'`);
+      }
       const stages = o.stages.split(',') as StageName[];
       for (const s of stages) if (!STAGES.includes(s)) throw new Error(`probe: unknown stage '${s}' (known: ${STAGES.join(', ')})`);
       const depth = positive('--depth', o.depth);
