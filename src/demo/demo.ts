@@ -114,7 +114,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     ...await Promise.all((o.encoders ?? []).map(async (e) => ({ ...e, model: await externalEncoderModel(e) }))),
   ];
   const weightsFor = (e: EncoderChoice, s: number) => encoders.find((x) => x.label === e.label)?.perSeed?.(s) ?? e.weights;
-  const varies = (what: string) => `${what}${scale.pretrainSeeds > 1 ? ' and the pretraining run (one per seed)' : '; the pretraining run is fixed (1 pretraining seed in this preset)'}`;
+  const varies = (what: string) => `${what}${scale.pretrainSeeds > 1
+    ? ' and the pretraining run (one per seed)'
+    : '; the pretraining run is fixed (1 pretraining seed in this preset), so where nothing else varies the pretrained '
+      + "arms' seeds repeat one fit and their intervals are over tiles only"}`;
   const supervised = (presets: string[], layer: Plain): SupervisedConfig => resolveConfig(
     SupervisedConfigSchema, ...presets.map((p) => SUPERVISED_PRESETS[p]!),
     deepMerge({ out: dir, seed, data: { tile: scale.tile, depth: scale.depth, stride: scale.tile / 4, augment: 'none', erode: scale.erode }, model: { arch: ARCH, widenFactor: scale.widen } }, layer),
