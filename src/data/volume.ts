@@ -117,6 +117,10 @@ export class Volume {
       // A copy: the caller's dataset object keeps its own flag.
       dataset = { ...dataset, reversed: typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id) };
     }
+    if (opts.level !== undefined && dataset.layout !== 'zarr') {
+      // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
+      throw new Error(`Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a ${dataset.layout} dataset of single-resolution layer images`);
+    }
     const cache = new DecodeCache(opts.cacheBytes);
     if (dataset.layout === 'zarr') {
       const zv = await ZarrVolume.open(dataset.root, opts.level === undefined ? {} : { level: opts.level });

@@ -5,7 +5,8 @@
  * `--json` prints exactly {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"} (auc null when the
  * evaluated pixels hold a single class).
  */
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { positiveInt, unitInterval } from '../options.js';
 import { scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
 
 interface ScoreCliOptions {
@@ -16,18 +17,6 @@ interface ScoreCliOptions {
   bestThreshold?: boolean;
   skipEmptyTiles?: number;
   json?: boolean;
-}
-
-function parseThreshold(v: string): number {
-  const t = Number(v);
-  if (v.trim() === '' || !(t >= 0 && t <= 1)) throw new InvalidArgumentError(`'${v}' is not a threshold, expected a number in [0, 1]`);
-  return t;
-}
-
-function parseTileSize(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !(n > 0)) throw new InvalidArgumentError(`'${v}' is not a tile size, expected a positive integer`);
-  return n;
 }
 
 /** The JSON `score --json` prints: exactly the seven ScoreResult keys, in a fixed order. */
@@ -67,9 +56,9 @@ export function registerScore(program: Command): void {
     .requiredOption('--pred <png>', 'predicted ink probabilities: 8-bit (/255) or 16-bit (/65535) grey PNG')
     .requiredOption('--labels <png>', 'ink labels (ink where > 0)')
     .option('--mask <png>', 'pixels to evaluate (where > 0; default: all)')
-    .addOption(new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)').argParser(parseThreshold).conflicts('bestThreshold'))
+    .addOption(new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)').argParser(unitInterval('a threshold')).conflicts('bestThreshold'))
     .option('--best-threshold', 'use the threshold that maximises F0.5 (reported)')
-    .option('--skip-empty-tiles <size>', 'ignore SIZExSIZE tiles without any ink label', parseTileSize)
+    .option('--skip-empty-tiles <size>', 'ignore SIZExSIZE tiles without any ink label', positiveInt('a tile size'))
     .option('--json', 'print {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"}')
     .action(async (o: ScoreCliOptions) => {
       const opts: ScoreOptions = {};
