@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
+import { checkFiniteWeights, type Tensor } from '../torch/index.js';
 import { formatShape } from '../torch/dtype.js';
 import { decodeBinary } from '../data/io/image.js';
 import { resolveNormalize } from '../data/dataset-tile-source.js';
@@ -339,6 +339,8 @@ export async function encodeMaskPng(mask: Uint8Array, width: number, height: num
 export interface InferDatasetOptions extends Partial<TilingOptions> {
   /** Segmentation checkpoint (saveSegmentationCheckpoint / probe and finetune runs). */
   weights: string;
+  /** Use a checkpoint with NaN/Inf weights (a loud warning) instead of refusing it (default false). */
+  allowNonFiniteWeights?: boolean;
   /** Dataset folder (fragment, segment, volpkg surface, Zarr). */
   input: string;
   /** Resolution factor (default the dataset's: 0.5 for fragments, 1 for segments). */
@@ -394,12 +396,22 @@ function msg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function loadModel(weights: string): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
+async function loadModel(weights: string, allowNonFinite: boolean): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
+  let loaded: Awaited<ReturnType<typeof loadSegmentationModel>>;
   try {
-    return await loadSegmentationModel(weights);
+    loaded = await loadSegmentationModel(weights);
   } catch (err) {
     throw new Error(`inferDataset: cannot use --weights ${weights} (expected a segmentation checkpoint from saveSegmentationCheckpoint, a probe or a finetune run): ${msg(err)}`);
   }
+  try {
+    // NaN weights would give NaN probabilities, written as an all-zero map with exit status 0.
+    checkFiniteWeights(loaded.model.stateDict(), `inferDataset: --weights ${weights}`,
+      { allowNonFinite, hint: 'pass --allow-nonfinite-weights' });
+  } catch (err) {
+    loaded.model.dispose();
+    throw err;
+  }
+  return loaded;
 }
 
 /** The lookup table from stored values to model input: the spec's normalisation, then the /255 of training. */
@@ -425,7 +437,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
     torch.setNumThreads(o.threads);
   }
-  const { model, spec, epoch } = await loadModel(o.weights);
+  const { model, spec, epoch } = await loadModel(o.weights, o.allowNonFiniteWeights ?? false);
   let vol: Volume | null = null;
   try {
     model.eval();

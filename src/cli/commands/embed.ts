@@ -30,6 +30,7 @@ export interface EncoderFlags {
   key?: string;
   prefix?: string;
   strict?: boolean;
+  allowNonfiniteWeights?: boolean;
   seed?: number;
 }
 
@@ -47,6 +48,7 @@ export function addEncoderOptions(cmd: Command): Command {
     .option('--key <key>', "checkpoint entry holding the state dict (default 'state_dict' when present)")
     .option('--prefix <prefix>', "load only keys under this prefix, removing it (e.g. 'backbone.' for Lightning checkpoints)")
     .option('--no-strict', 'load the keys that fit and report the rest, instead of refusing a checkpoint that does not match')
+    .option('--allow-nonfinite-weights', 'load a checkpoint holding NaN/Inf weights with a warning instead of refusing it')
     .option('--seed <n>', 'seed for the random initialisation (used when no --weights, or for keys the checkpoint lacks)', seedInt, 0);
 }
 
@@ -64,7 +66,7 @@ export function encoderOptionsFrom(f: EncoderFlags): EncoderOptions {
 }
 
 export function loadOptionsFrom(f: EncoderFlags): LoadEncoderOptions {
-  const o: LoadEncoderOptions = { strict: f.strict ?? true };
+  const o: LoadEncoderOptions = { strict: f.strict ?? true, allowNonFinite: f.allowNonfiniteWeights ?? false };
   if (f.key !== undefined) o.key = f.key;
   if (f.prefix !== undefined) o.prefix = f.prefix;
   return o;

@@ -26,6 +26,7 @@ interface InferCliOptions {
   scale?: number;
   reversed?: boolean;
   threads?: number;
+  allowNonfiniteWeights?: boolean;
   json?: boolean;
 }
 
@@ -79,6 +80,7 @@ export function registerInfer(program: Command): void {
     .option('--reversed', 'the layers are stored in reverse order (default: from the dataset manifest)')
     .option('--no-reversed', 'the layers are stored in order, whatever the manifest says')
     .option('--threads <n>', 'libtorch threads', positiveInt('a thread count'))
+    .option('--allow-nonfinite-weights', 'use a checkpoint holding NaN/Inf weights (with a warning) instead of refusing it')
     .option('--json', 'print the run (sizes, settings, timings) as JSON')
     .action(async (o: InferCliOptions) => {
       if (o.blend === 'edge' && o.sigma !== undefined) throw new Error('infer: --sigma applies to --blend gaussian');
@@ -94,6 +96,7 @@ export function registerInfer(program: Command): void {
       if (o.scale !== undefined) opts.scale = o.scale;
       if (o.reversed !== undefined) opts.reversed = o.reversed;
       if (o.threads !== undefined) opts.threads = o.threads;
+      if (o.allowNonfiniteWeights) opts.allowNonFiniteWeights = true;
       const r = await inferDataset(opts);
       process.stdout.write((o.json ? inferJson(r) : inferSummary(r)) + '\n');
     });
