@@ -296,6 +296,17 @@ export class Volume {
   }
 
   /**
+   * The dataset checks every command runs before it reads (`inspect` and `crop` alike): the layers agree in size
+   * and type (checked at open), the mask and the ink labels have the layers' size, the mask is not all zero.
+   * Returns the mask and labels it read (at the view's resolution).
+   */
+  async validate(): Promise<{ mask: Uint8Array | null; labels: Uint8Array | null }> {
+    const mask = await this.readMask();
+    const labels = await this.readInkLabels();
+    return { mask, labels };
+  }
+
+  /**
    * A histogram of the view's values (under the bit-depth policy) from random windows centred inside the
    * mask, counting only masked pixels; the whole plane counts when there is no mask.
    */

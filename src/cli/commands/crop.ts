@@ -57,6 +57,7 @@ export async function runCrop(dataset: string, opts: CropOptions): Promise<{ pat
   }
   const vol = await Volume.open(probe.dataset, { scale: 1, z, ...(level === undefined ? {} : { level }) });
   try {
+    await vol.validate();
     const [y0, y1] = parseRange(opts.y, 'y', vol.height);
     const [x0, x1] = parseRange(opts.x, 'x', vol.width);
     const arr = await vol.readWindow(0, vol.depth, y0, y1, x0, x1, { raw: opts.raw ?? false });

@@ -7,7 +7,7 @@
  */
 import { type Command, Option } from 'commander';
 import { positiveInt, unitInterval } from '../options.js';
-import { scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
+import { noInkMessage, scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
 
 interface ScoreCliOptions {
   pred: string;
@@ -31,7 +31,7 @@ export function scoreTable(r: ScoreFilesReport, files: { pred: string; labels: s
   const f = (v: number): string => v.toFixed(4);
   const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(2)}%` : '-');
   const lines = [
-    `prediction  ${files.pred} (${r.width}x${r.height}, ${r.bits}-bit)`,
+    `prediction  ${files.pred} (${r.height}x${r.width} HxW, ${r.bits}-bit)`,
     `labels      ${files.labels}`,
     ...(files.mask !== undefined ? [`mask        ${files.mask}`] : []),
     `pixels      ${c.pixels} evaluated, ${c.positives} ink (${pct(c.positives, c.pixels)})` +
@@ -67,6 +67,10 @@ export function registerScore(program: Command): void {
       if (o.skipEmptyTiles !== undefined) opts.skipEmptyTiles = o.skipEmptyTiles;
       const files = { pred: o.pred, labels: o.labels, ...(o.mask !== undefined ? { mask: o.mask } : {}) };
       const report = await scoreImageFiles(files, opts);
+      if (report.counts.positives === 0) {
+        process.stderr.write(`score: warning: ${noInkMessage(files, report.counts.pixels)}: precision, recall and F0.5 are 0 `
+          + 'whatever the prediction, and ROC AUC is undefined; these scores say nothing about the prediction\n');
+      }
       process.stdout.write((o.json ? scoreJson(report.scores) : scoreTable(report, files, o.bestThreshold ?? false)) + '\n');
     });
 }
