@@ -315,7 +315,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
 
 /** Probabilities in [0, 1] as an 8-bit (x255) or 16-bit (x65535) grey PNG. */
 export async function encodeProbabilityPng(probs: Float32Array, width: number, height: number, bits: 8 | 16 = 8): Promise<Buffer> {
-  if (probs.length !== width * height) throw new Error(`encodeProbabilityPng: ${probs.length} values, expected ${width}x${height} = ${width * height}`);
+  if (probs.length !== width * height) throw new Error(`encodeProbabilityPng: ${probs.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
   if (bits !== 8 && bits !== 16) throw new Error(`encodeProbabilityPng: bits must be 8 or 16, got ${String(bits)}`);
   const max = bits === 16 ? 65535 : 255;
   const q = bits === 16 ? new Uint16Array(probs.length) : new Uint8Array(probs.length);
@@ -330,7 +330,7 @@ export async function encodeProbabilityPng(probs: Float32Array, width: number, h
 
 /** A {0,1} mask as an 8-bit 0/255 grey PNG. */
 export async function encodeMaskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
-  if (mask.length !== width * height) throw new Error(`encodeMaskPng: ${mask.length} values, expected ${width}x${height} = ${width * height}`);
+  if (mask.length !== width * height) throw new Error(`encodeMaskPng: ${mask.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
   const px = new Uint8Array(mask.length);
   for (let i = 0; i < px.length; i++) px[i] = mask[i] !== 0 ? 255 : 0;
   return sharp(px, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();

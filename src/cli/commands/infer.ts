@@ -43,8 +43,8 @@ export function inferSummary(r: InferDatasetResult): string {
   const overhead = t.tile_ms + t.post_ms + t.stitch_ms + t.finish_ms;
   const blend = r.blend.mode === 'edge' ? `edges of ${r.blend.border} px dropped` : `gaussian sigma ${r.blend.sigma.toFixed(1)} px`;
   const lines = [
-    ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.width}x${r.height} ink probabilities of ${r.dataset}`] : []),
-    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}`,
+    ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.height}x${r.width} (HxW) ink probabilities of ${r.dataset}`] : []),
+    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewHeight}x${r.viewWidth}), layers ${r.layers[0]}:${r.layers[1]}`,
     `${r.windows} windows of ${r.tile} px, stride ${r.stride}, ${blend}, tta ${r.tta}, batch ${r.batch}` +
       (r.skipped > 0 ? `; ${r.skipped} outside the mask skipped` : ''),
     `${r.seconds.toFixed(2)} s: model ${seconds(t.model_ms)}, reading ${seconds(t.read_ms)}, tiling+stitching ${seconds(overhead)}, loading ${seconds(t.load_ms)}, writing ${seconds(t.write_ms)}`,
