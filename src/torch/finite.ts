@@ -73,15 +73,19 @@ export interface FiniteWeightsOptions {
  * Throws when any of `entries` holds NaN or Inf, naming the tensors (up to 8) and the counts; with
  * `allowNonFinite`, warns loudly instead. `source` names the file or model in the message.
  */
-export function checkFiniteWeights(entries: Iterable<[string, Tensor | StoredTensor]>, source: string, opts: FiniteWeightsOptions = {}): NonFiniteTensor[] {
+export function checkFiniteWeights(
+  entries: Iterable<[string, Tensor | StoredTensor]>, source: string, opts: FiniteWeightsOptions = {},
+): NonFiniteTensor[] {
   const bad = nonFiniteTensors(entries);
   if (bad.length === 0) return bad;
   const shown = bad.slice(0, 8).map((b) => `${b.name} (${b.nan} NaN, ${b.inf} Inf of ${b.numel})`).join(', ');
   const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
   const what = `${source}: ${bad.length} tensor(s) hold non-finite values: ${shown}${more}`;
   if (!opts.allowNonFinite) {
-    throw new Error(`${what}; expected finite weights (a diverged or corrupted checkpoint?)${opts.hint ? `; ${opts.hint} to load them anyway` : ''}`);
+    const hint = opts.hint ? `; ${opts.hint} to load them anyway` : '';
+    throw new Error(`${what}; expected finite weights (a diverged or corrupted checkpoint?)${hint}`);
   }
-  (opts.warn ?? ((m: string) => process.stderr.write(m + '\n')))(`WARNING: ${what}; loading them anyway as asked - outputs will be NaN or meaningless`);
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
+  warn(`WARNING: ${what}; loading them anyway as asked - outputs will be NaN or meaningless`);
   return bad;
 }

@@ -117,7 +117,10 @@ function refuseDirectory(path: string): void {
   } catch {
     return; // absent (or unreadable: the write itself reports it)
   }
-  if (isDir) throw new Error(`cannot write ${path}: it is a directory, expected a file path (e.g. ${join(path, basename(path))})`);
+  if (isDir) {
+    const example = join(path, basename(path));
+    throw new Error(`cannot write ${path}: it is a directory, expected a file path (e.g. ${example})`);
+  }
 }
 
 /** Checks the target, sweeps the folder, and registers a fresh temp name. */

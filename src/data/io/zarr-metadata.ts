@@ -26,138 +26,136 @@ const DTYPES = ['|u1', '<u1', '>u1', '<u2', '>u2'];
 
 const show = (v: unknown): string => (v === undefined ? 'missing' : JSON.stringify(v));
 
-function intArray(
-  op: string, file: string, field: string, v: unknown, min: number, rank: number | null,
-): number[] {
-  const what = min === 0 ? 'integers >= 0' : `integers >= ${min}`;
+/** Errors of one metadata file: `${op}: ${file} has ${field} ${value}, expected ${what}`. */
+function reporter(op: string, file: string): (field: string, value: unknown, expected: string) => never {
+  return (field, value, expected) => {
+    throw new Error(`${op}: ${file} has ${field} ${show(value)}, expected ${expected}`);
+  };
+}
+type Fail = ReturnType<typeof reporter>;
+
+function intArray(fail: Fail, field: string, v: unknown, min: number): number[] {
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < min)) {
-    throw new Error(`${op}: ${file} has ${field} ${show(v)}, expected a list of ${what}`);
-  }
-  if (rank !== null && v.length !== rank) {
-    throw new Error(`${op}: ${file} has ${field} ${show(v)} (${v.length}-D), expected ${rank}-D [z,y,x]`);
+    fail(field, v, `a list of integers >= ${min}`);
   }
   return v as number[];
 }
 
-function codec(op: string, file: string, field: string, v: unknown): { id: string } {
+function codec(fail: Fail, field: string, v: unknown): { id: string } {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { id?: unknown }).id !== 'string') {
-    throw new Error(`${op}: ${file} has ${field} ${show(v)}, expected null or an object with a string "id"`);
+    fail(field, v, 'null or an object with a string "id"');
   }
   return v as { id: string };
 }
 
 /** Checks every `.zarray` field of a 3-D uint8/uint16 volume; `file` is the path named in errors. */
 export function validateZarray(meta: Record<string, unknown>, file: string, op = 'openZarr'): ZarrayMeta {
-  if (meta['zarr_format'] !== 2) throw new Error(`${op}: ${file} has zarr_format ${show(meta['zarr_format'])}, expected 2`);
-  const shape = intArray(op, file, 'shape', meta['shape'], 0, null);
-  const chunks = intArray(op, file, 'chunks', meta['chunks'], 1, null);
-  if (shape.length !== 3) throw new Error(`${op}: ${file} has shape ${show(shape)} (${shape.length}-D), expected 3-D [z,y,x]`);
-  if (chunks.length !== shape.length) {
-    throw new Error(`${op}: ${file} has chunks ${show(chunks)} for shape ${show(shape)}, expected one chunk size per dimension`);
-  }
-  if (shape.some((s) => s === 0)) {
-    throw new Error(`${op}: ${file} has shape ${show(shape)}, which holds no voxels; expected a non-empty [z,y,x] volume`);
-  }
+  const fail = reporter(op, file);
+  if (meta['zarr_format'] !== 2) fail('zarr_format', meta['zarr_format'], '2');
+  const shape = intArray(fail, 'shape', meta['shape'], 0);
+  const chunks = intArray(fail, 'chunks', meta['chunks'], 1);
+  if (shape.length !== 3) fail(`shape (${shape.length}-D)`, shape, '3-D [z,y,x]');
+  if (chunks.length !== shape.length) fail('chunks', chunks, `one chunk size per dimension of shape ${show(shape)}`);
+  if (shape.some((n) => n === 0)) fail('shape', shape, 'a non-empty [z,y,x] volume (this one holds no voxels)');
   const dtype = meta['dtype'];
   if (typeof dtype !== 'string' || !DTYPES.includes(dtype)) {
-    throw new Error(`${op}: ${file} has dtype ${show(dtype)}, expected uint8 ('|u1') or uint16 ('<u2' / '>u2')`);
+    fail('dtype', dtype, "uint8 ('|u1') or uint16 ('<u2' / '>u2')");
   }
-  if (!('compressor' in meta)) throw new Error(`${op}: ${file} has no compressor field, expected null or a codec object`);
-  const rawCompressor = meta['compressor'];
-  const compressor = rawCompressor === null ? null : codec(op, file, 'compressor', rawCompressor);
+  const d = dtype as ZarrayMeta['dtype'];
+  const raw = meta['compressor'];
+  if (raw === undefined) fail('compressor', raw, 'null or a codec object (the field is required)');
+  const compressor = raw === null ? null : codec(fail, 'compressor', raw);
   if (compressor !== null && !COMPRESSORS.includes(compressor.id)) {
-    throw new Error(`${op}: ${file} has compressor id ${show(compressor.id)}, expected one of ${COMPRESSORS.join(', ')} or null`);
+    fail('compressor id', compressor.id, `one of ${COMPRESSORS.join(', ')} or null`);
   }
   const fill = meta['fill_value'];
-  const maxValue = dtype.endsWith('2') ? 65535 : 255;
-  if (!('fill_value' in meta) || (fill !== null && (typeof fill !== 'number' || !Number.isInteger(fill) || fill < 0 || fill > maxValue))) {
-    throw new Error(`${op}: ${file} has fill_value ${show(fill)}, expected null or an integer in [0, ${maxValue}] for ${dtype}`);
+  const max = d.endsWith('2') ? 65535 : 255;
+  const fillOk = fill === null || (typeof fill === 'number' && Number.isInteger(fill) && fill >= 0 && fill <= max);
+  if (!fillOk) {
+    fail('fill_value', fill, `null or an integer in [0, ${max}] for ${d}`);
   }
   const order = meta['order'];
-  if (order !== 'C' && order !== 'F') throw new Error(`${op}: ${file} has order ${show(order)}, expected "C" or "F"`);
+  if (order !== 'C' && order !== 'F') fail('order', order, '"C" or "F"');
   const rawFilters = meta['filters'];
   let filters: { id: string }[] | null = null;
   if (rawFilters !== null && rawFilters !== undefined) {
-    if (!Array.isArray(rawFilters)) throw new Error(`${op}: ${file} has filters ${show(rawFilters)}, expected null or a list of codec objects`);
-    filters = rawFilters.map((f, i) => codec(op, file, `filters[${i}]`, f));
+    if (!Array.isArray(rawFilters)) fail('filters', rawFilters, 'null or a list of codec objects');
+    filters = (rawFilters as unknown[]).map((f, i) => codec(fail, `filters[${i}]`, f));
   }
   const sep = meta['dimension_separator'];
   if (sep !== undefined && sep !== '.' && sep !== '/') {
-    throw new Error(`${op}: ${file} has dimension_separator ${show(sep)}, expected "." or "/" (or no field: ".")`);
+    fail('dimension_separator', sep, '"." or "/" (or no field: ".")');
   }
   return {
-    shape: shape as [number, number, number], chunks: chunks as [number, number, number],
-    dtype: dtype as ZarrayMeta['dtype'], compressor, fillValue: fill as number | null, order, filters,
-    dimensionSeparator: sep,
+    shape: shape as [number, number, number], chunks: chunks as [number, number, number], dtype: d, compressor,
+    fillValue: fill as number | null, order: order as 'C' | 'F', filters,
+    dimensionSeparator: sep as '.' | '/' | undefined,
   };
 }
 
-function transforms(op: string, file: string, field: string, v: unknown, rank: number): void {
-  if (!Array.isArray(v) || v.length === 0) {
-    throw new Error(`${op}: ${file} has ${field} ${show(v)}, expected a list holding one "scale" transform`);
-  }
-  v.forEach((t: unknown, i: number) => {
+/** One "scale" (positive, one per axis) first, then at most one "translation" (finite): OME-NGFF 0.4. */
+function transforms(fail: Fail, field: string, v: unknown, rank: number): void {
+  if (!Array.isArray(v) || v.length === 0) fail(field, v, 'a list holding one "scale" transform');
+  (v as unknown[]).forEach((t, i) => {
     const at = `${field}[${i}]`;
     const type = (t as { type?: unknown } | null)?.type;
     if (typeof t !== 'object' || t === null || (type !== 'scale' && type !== 'translation')) {
-      throw new Error(`${op}: ${file} has ${at} ${show(t)}, expected {"type": "scale" | "translation", ...}`);
+      fail(at, t, '{"type": "scale" | "translation", ...}');
     }
-    if (i === 0 && type !== 'scale') throw new Error(`${op}: ${file} has ${at} of type ${show(type)}, expected "scale" first`);
+    if (i === 0 && type !== 'scale') fail(`${at} of type`, type, '"scale" first');
     if (i > 0 && (type !== 'translation' || i > 1)) {
-      throw new Error(`${op}: ${file} has ${at} of type ${show(type)}, expected at most one "translation" after the "scale"`);
+      fail(`${at} of type`, type, 'at most one "translation" after the "scale"');
     }
-    const values = (t as Record<string, unknown>)[type];
+    const kind = type as 'scale' | 'translation';
+    const values = (t as Record<string, unknown>)[kind];
     const ok = Array.isArray(values) && values.length === rank
-      && values.every((x) => typeof x === 'number' && Number.isFinite(x) && (type === 'translation' || x > 0));
-    if (!ok) {
-      const want = type === 'scale' ? 'positive numbers' : 'finite numbers';
-      throw new Error(`${op}: ${file} has ${at}.${type} ${show(values)}, expected ${rank} ${want} (one per axis)`);
-    }
+      && values.every((x) => typeof x === 'number' && Number.isFinite(x) && (kind === 'translation' || x > 0));
+    const want = kind === 'scale' ? 'positive' : 'finite';
+    if (!ok) fail(`${at}.${kind}`, values, `${rank} ${want} numbers (one per axis)`);
   });
 }
+
+const axisName = (a: unknown): unknown => (typeof a === 'string' ? a : (a as { name?: unknown } | null)?.name);
+const axisType = (a: unknown): unknown =>
+  (typeof a === 'object' && a !== null ? (a as { type?: unknown }).type : undefined);
 
 /**
  * Checks the first OME-Zarr multiscale in `.zattrs` (OME-NGFF 0.4; 0.1-0.3 files without axes or transforms
  * pass) and returns its level paths, finest first. The axes must be three spatial axes [z,y,x] in some naming.
  */
 export function validateMultiscales(attrs: Record<string, unknown>, file: string, op = 'openZarr'): string[] {
+  const fail = reporter(op, file);
   const ms = attrs['multiscales'];
-  if (!Array.isArray(ms) || ms.length === 0) {
-    throw new Error(`${op}: ${file} has multiscales ${show(ms)}, expected a non-empty list (OME-Zarr)`);
-  }
-  const m = ms[0] as Record<string, unknown> | null;
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
-    throw new Error(`${op}: ${file} has multiscales[0] ${show(m)}, expected an object with "datasets"`);
-  }
+  if (!Array.isArray(ms) || ms.length === 0) fail('multiscales', ms, 'a non-empty list (OME-Zarr)');
+  const m = (ms as unknown[])[0] as Record<string, unknown> | null;
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('multiscales[0]', m, 'an object with "datasets"');
   const rank = 3;
-  const axes = m['axes'];
+  const axes = m!['axes'];
   if (axes !== undefined) {
-    const names = Array.isArray(axes) ? axes.map((a: unknown) => (typeof a === 'string' ? a : (a as { name?: unknown } | null)?.name)) : [];
-    const types = Array.isArray(axes) ? axes.map((a: unknown) => (typeof a === 'object' && a !== null ? (a as { type?: unknown }).type : undefined)) : [];
-    if (!Array.isArray(axes) || axes.length !== rank || names.some((n) => typeof n !== 'string' || n === '') || new Set(names).size !== rank) {
-      throw new Error(`${op}: ${file} has multiscales[0].axes ${show(axes)}, expected ${rank} uniquely named axes [z,y,x]`);
+    const names = Array.isArray(axes) ? axes.map(axisName) : [];
+    if (!Array.isArray(axes) || axes.length !== rank || names.some((n) => typeof n !== 'string' || n === '')
+      || new Set(names).size !== rank) {
+      fail('multiscales[0].axes', axes, `${rank} uniquely named axes [z,y,x]`);
     }
+    const types = (axes as unknown[]).map(axisType);
     const bad = types.findIndex((t) => t !== undefined && t !== 'space');
-    if (bad >= 0) {
-      throw new Error(`${op}: ${file} has multiscales[0].axes[${bad}] of type ${show(types[bad])}, expected "space" (a 3-D volume [z,y,x])`);
-    }
+    if (bad >= 0) fail(`multiscales[0].axes[${bad}] of type`, types[bad], '"space" (a 3-D volume [z,y,x])');
   }
-  const datasets = m['datasets'];
+  const datasets = m!['datasets'];
   if (!Array.isArray(datasets) || datasets.length === 0) {
-    throw new Error(`${op}: ${file} has multiscales[0].datasets ${show(datasets)}, expected a non-empty list of levels`);
+    fail('multiscales[0].datasets', datasets, 'a non-empty list of levels');
   }
-  const paths = datasets.map((d: unknown, i: number) => {
+  const paths = (datasets as unknown[]).map((d, i) => {
     const path = (d as { path?: unknown } | null)?.path;
     if (typeof path !== 'string' || path === '' || path.split('/').some((p) => p === '..' || p === '')) {
-      throw new Error(`${op}: ${file} has multiscales[0].datasets[${i}].path ${show(path)}, expected a relative folder name`);
+      fail(`multiscales[0].datasets[${i}].path`, path, 'a relative folder name');
     }
     const ct = (d as Record<string, unknown>)['coordinateTransformations'];
-    if (ct !== undefined) transforms(op, file, `multiscales[0].datasets[${i}].coordinateTransformations`, ct, rank);
-    return path;
+    if (ct !== undefined) transforms(fail, `multiscales[0].datasets[${i}].coordinateTransformations`, ct, rank);
+    return path as string;
   });
-  if (new Set(paths).size !== paths.length) throw new Error(`${op}: ${file} lists a level path twice in multiscales[0].datasets ${show(paths)}`);
-  if (m['coordinateTransformations'] !== undefined) {
-    transforms(op, file, 'multiscales[0].coordinateTransformations', m['coordinateTransformations'], rank);
-  }
+  if (new Set(paths).size !== paths.length) fail('multiscales[0].datasets paths', paths, 'each level listed once');
+  const ct = m!['coordinateTransformations'];
+  if (ct !== undefined) transforms(fail, 'multiscales[0].coordinateTransformations', ct, rank);
   return paths;
 }
