@@ -17,7 +17,8 @@ export const CHUNK = 256 * 1024;
 
 async function run(): Promise<void> {
   const [path, mbText, mode] = process.argv.slice(2);
-  if (path === undefined || mbText === undefined || mode === undefined) throw new Error('usage: atomic-writer PATH MB async|sync|save');
+  if (path === undefined || mbText === undefined || mode === undefined)
+    throw new Error('usage: atomic-writer PATH MB async|sync|save');
   const chunks = Array.from({ length: (Number(mbText) * 1024 * 1024) / CHUNK }, (_, i) => patternChunk(i, CHUNK));
   process.stdout.write('writing\n');
   if (mode === 'async') await writeFileAtomic(path, chunks);

@@ -7,11 +7,18 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-export interface CliRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 export function inkwell(args: string[], timeoutMs = 120_000): CliRun {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), ...args], {
-    encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, INKWELL_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, INKWELL_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

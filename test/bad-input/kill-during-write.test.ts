@@ -6,7 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +45,21 @@ async function complete(path: string): Promise<boolean> {
   return sd.size === 1 && w !== undefined && isPattern(w.data);
 }
 
-interface KillResult { code: number | null; signal: NodeJS.Signals | null; sawTemp: number; stderr: string }
+/** The size of a file that may vanish at any moment (renamed or removed by the writer): 0 when gone. */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+interface KillResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  sawTemp: number;
+  stderr: string;
+}
 
 /**
  * Starts a writer and sends `signal` once the temp file holds at least `fraction` of the bytes (0: as soon as
@@ -49,18 +72,22 @@ function killDuringWrite(out: string, mode: string, signal: NodeJS.Signals, frac
     let stderr = '';
     let sawTemp = 0;
     let sent = false;
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const poll = (): void => {
       if (sent || child.exitCode !== null) return;
       const t = temps(dir)[0];
-      const size = t === undefined ? 0 : (() => { try { return statSync(join(dir, t)).size; } catch { return 0; } })();
+      const size = t === undefined ? 0 : sizeOf(join(dir, t));
       if (size >= fraction * MB * 1024 * 1024) {
         sawTemp = size;
         sent = true;
         child.kill(signal);
       } else setImmediate(poll);
     };
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { if (d.includes('writing')) poll(); });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (d.includes('writing')) poll();
+    });
     child.on('error', reject);
     child.on('exit', (code, sig) => resolve({ code, signal: sig, sawTemp, stderr }));
   });
@@ -70,7 +97,7 @@ function killDuringWrite(out: string, mode: string, signal: NodeJS.Signals, frac
 const POINTS: Record<string, number[]> = { async: [0, 0.25, 0.75], sync: [0, 0.25, 0.75], save: [0.5] };
 
 for (const mode of ['async', 'save', 'sync']) {
-  test(`killing a ${mode} write at several points leaves the final path absent or complete, and no temp file`, async () => {
+  test(`a ${mode} write killed at several points leaves the final path absent or complete, no temp file`, async () => {
     const root = mkdtempSync(join(tmpdir(), 'inkwell-kill-'));
     try {
       let midWrite = 0;
@@ -97,7 +124,10 @@ for (const mode of ['async', 'save', 'sync']) {
         }
       }
       // The kills must really land inside writes, or the test shows nothing.
-      assert.ok(midWrite >= (mode === 'save' ? 1 : 3), `only ${midWrite} kill(s) landed while the temp file was partly written`);
+      assert.ok(
+        midWrite >= (mode === 'save' ? 1 : 3),
+        `only ${midWrite} kill(s) landed while the temp file was partly written`,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -11,14 +11,18 @@ import * as torch from '../../src/torch/index.js';
 import { nonFiniteTensors } from '../../src/torch/finite.js';
 import { synthesize } from '../../src/data/synth/write.js';
 import { createEncoder } from '../../src/models/registry.js';
-import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../../src/train/segmentation-checkpoint.js';
+import {
+  buildSegmentationModel,
+  saveSegmentationCheckpoint,
+  type SegmentationSpec,
+} from '../../src/train/segmentation-checkpoint.js';
 import { inkwell, listing, scratch } from './cli.js';
 
 const { dir, cleanup } = scratch('inkwell-nonfinite-');
 const fragment = join(dir, 'fragments', '1');
 
 /** Float bit patterns: 1.0, NaN, +Inf, -Inf in each floating dtype (little-endian). */
-test('nonFiniteTensors counts NaN and Inf by their bits in float16, bfloat16, float32 and float64; integers are finite', () => {
+test('nonFiniteTensors counts NaN and Inf by their bits in float16/32/64 and bfloat16; integers are finite', () => {
   const f32 = new Float32Array([1, NaN, Infinity, -Infinity, 0]);
   const f64 = new Float64Array([NaN, -Infinity, 2.5, Number.MAX_VALUE]);
   const f16 = new Uint16Array([0x3c00, 0x7e00, 0x7c00, 0xfc00, 0x7bff]); // 1, NaN, +Inf, -Inf, 65504
@@ -41,12 +45,29 @@ test('nonFiniteTensors counts NaN and Inf by their bits in float16, bfloat16, fl
 });
 
 const spec: SegmentationSpec = {
-  arch: 'resnet3d-18', inChannels: 1, widenFactor: 0.125, decoder: 'unet', output: 'full', depthPool: 'mean',
-  depth: 10, z: [6, 18], tile: 32, normalize: 'none',
+  arch: 'resnet3d-18',
+  inChannels: 1,
+  widenFactor: 0.125,
+  decoder: 'unet',
+  output: 'full',
+  depthPool: 'mean',
+  depth: 10,
+  z: [6, 18],
+  tile: 32,
+  normalize: 'none',
 };
 
 before(async () => {
-  await synthesize({ out: dir, fragments: 1, segments: 0, height: 64, width: 64, layers: 24, seed: 3, progress: false });
+  await synthesize({
+    out: dir,
+    fragments: 1,
+    segments: 0,
+    height: 64,
+    width: 64,
+    layers: 24,
+    seed: 3,
+    progress: false,
+  });
   torch.manualSeed(1);
   const model = buildSegmentationModel(spec);
   try {
@@ -54,7 +75,10 @@ before(async () => {
     const names = [...sd.keys()];
     const conv = names.find((n) => n.endsWith('conv1.weight'))!;
     const last = names.filter((n) => n.endsWith('.weight')).at(-1)!;
-    torch.noGrad(() => { sd.get(conv)!.fill_(NaN); sd.get(last)!.fill_(-Infinity); });
+    torch.noGrad(() => {
+      sd.get(conv)!.fill_(NaN);
+      sd.get(last)!.fill_(-Infinity);
+    });
     await saveSegmentationCheckpoint(join(dir, 'nan-seg.pth'), model, spec, { epoch: 1, step: 1 });
   } finally {
     model.dispose();
@@ -76,11 +100,24 @@ test('infer refuses a segmentation checkpoint with NaN/Inf weights, naming the t
   const out = join(dir, 'out', 'pred.png');
   const r = inkwell(['infer', '--weights', join(dir, 'nan-seg.pth'), '--input', fragment, '--output', out]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /nan-seg\.pth: 2 tensor\(s\) hold non-finite values: \S*conv1\.weight \(\d+ NaN, 0 Inf of \d+\), \S+\.weight \(0 NaN, \d+ Inf of \d+\)/);
+  assert.match(
+    r.stderr,
+    new RegExp('nan-seg\\.pth: 2 tensor\\(s\\) hold non-finite values: '
+      + '\\S*conv1\\.weight \\(\\d+ NaN, 0 Inf of \\d+\\), \\S+\\.weight \\(0 NaN, \\d+ Inf of \\d+\\)'),
+  );
   assert.match(r.stderr, /pass --allow-nonfinite-weights to load them anyway/);
   assert.equal(existsSync(out), false);
   assert.equal(existsSync(join(dir, 'out')) ? listing(join(dir, 'out')).length : 0, 0);
-  const forced = inkwell(['infer', '--weights', join(dir, 'nan-seg.pth'), '--input', fragment, '--output', out, '--allow-nonfinite-weights']);
+  const forced = inkwell([
+    'infer',
+    '--weights',
+    join(dir, 'nan-seg.pth'),
+    '--input',
+    fragment,
+    '--output',
+    out,
+    '--allow-nonfinite-weights',
+  ]);
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stderr, /WARNING: .*nan-seg\.pth: 2 tensor\(s\) hold non-finite values/);
   assert.ok(existsSync(out));
@@ -88,10 +125,25 @@ test('infer refuses a segmentation checkpoint with NaN/Inf weights, naming the t
 
 test('embed refuses encoder weights with Inf, naming the tensor; --allow-nonfinite-weights warns and goes on', () => {
   const out = join(dir, 'f.npy');
-  const args = ['embed', '--arch', 'resnet3d-18', '--widen-factor', '0.125', '--weights', join(dir, 'nan-enc.pth'), '--input', join(dir, 'x.npy'), '--output', out];
+  const args = [
+    'embed',
+    '--arch',
+    'resnet3d-18',
+    '--widen-factor',
+    '0.125',
+    '--weights',
+    join(dir, 'nan-enc.pth'),
+    '--input',
+    join(dir, 'x.npy'),
+    '--output',
+    out,
+  ];
   const r = inkwell(args);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /nan-enc\.pth\): 1 tensor\(s\) hold non-finite values: layer1\.0\.bn1\.running_var \(0 NaN, 8 Inf of 8\)/);
+  assert.match(
+    r.stderr,
+    /nan-enc\.pth\): 1 tensor\(s\) hold non-finite values: layer1\.0\.bn1\.running_var \(0 NaN, 8 Inf of 8\)/,
+  );
   assert.equal(existsSync(out), false);
   const forced = inkwell([...args, '--allow-nonfinite-weights']);
   assert.equal(forced.code, 0, forced.stderr);
