@@ -97,7 +97,7 @@ function killDuringWrite(out: string, mode: string, signal: NodeJS.Signals, frac
 const POINTS: Record<string, number[]> = { async: [0, 0.25, 0.75], sync: [0, 0.25, 0.75], save: [0.5] };
 
 for (const mode of ['async', 'save', 'sync']) {
-  test(`a ${mode} write killed at several points leaves the final path absent or complete, no temp file`, async () => {
+  test(`${mode}: a write killed at several points leaves the final path absent or complete, no temp file`, async () => {
     const root = mkdtempSync(join(tmpdir(), 'inkwell-kill-'));
     try {
       let midWrite = 0;
