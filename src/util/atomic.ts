@@ -58,7 +58,8 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on('exit', onExit);
-  for (const s of SIGNALS) process.on(s, onSignal);
+  // First in line, so that a handler the program added with `once` still counts when onSignal looks.
+  for (const s of SIGNALS) process.prependListener(s, onSignal);
 }
 
 /** Removes the handlers, so that re-raising a signal meets Node's default action (the process ends by it). */

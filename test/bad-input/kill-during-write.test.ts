@@ -148,3 +148,20 @@ test('the sweep spares temp files of live writers and of other hosts', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a program's own signal handler keeps control; without one the process ends by the signal", () => {
+  const atomic = join(dirname(WRITER), '..', '..', 'src', 'util', 'atomic.js');
+  const script = (own: string) => `
+    import { writeFileAtomic } from ${JSON.stringify(atomic)};
+    import { mkdtempSync } from 'node:fs';
+    import { join } from 'node:path';
+    await writeFileAtomic(join(mkdtempSync(join(${JSON.stringify(tmpdir())}, 'inkwell-sig-')), 'a.txt'), 'x');
+    ${own}
+    process.kill(process.pid, 'SIGINT');
+    setTimeout(() => console.log('not stopped'), 2000);`;
+  const graceful = "process.once('SIGINT', () => { console.log('graceful'); process.exit(3); });";
+  const withOwn = spawnSync(process.execPath, ['--input-type=module', '-e', script(graceful)], { encoding: 'utf8' });
+  assert.deepEqual([withOwn.status, withOwn.stdout.trim()], [3, 'graceful'], withOwn.stderr);
+  const alone = spawnSync(process.execPath, ['--input-type=module', '-e', script('')], { encoding: 'utf8' });
+  assert.deepEqual([alone.signal, alone.stdout], ['SIGINT', ''], alone.stderr);
+});
