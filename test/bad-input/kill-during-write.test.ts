@@ -155,11 +155,12 @@ test("a program's own signal handler keeps control; without one the process ends
     import { writeFileAtomic } from ${JSON.stringify(atomic)};
     import { mkdtempSync } from 'node:fs';
     import { join } from 'node:path';
-    await writeFileAtomic(join(mkdtempSync(join(${JSON.stringify(tmpdir())}, 'inkwell-sig-')), 'a.txt'), 'x');
     ${own}
+    await writeFileAtomic(join(mkdtempSync(join(${JSON.stringify(tmpdir())}, 'inkwell-sig-')), 'a.txt'), 'x');
     process.kill(process.pid, 'SIGINT');
     setTimeout(() => console.log('not stopped'), 2000);`;
-  const graceful = "process.once('SIGINT', () => { console.log('graceful'); process.exit(3); });";
+  // Added before the first write and with `once` (removed as it runs): it still keeps control.
+  const graceful = "process.once('SIGINT', () => { console.log('graceful'); setTimeout(() => process.exit(3), 99); });";
   const withOwn = spawnSync(process.execPath, ['--input-type=module', '-e', script(graceful)], { encoding: 'utf8' });
   assert.deepEqual([withOwn.status, withOwn.stdout.trim()], [3, 'graceful'], withOwn.stderr);
   const alone = spawnSync(process.execPath, ['--input-type=module', '-e', script('')], { encoding: 'utf8' });
