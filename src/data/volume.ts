@@ -119,7 +119,8 @@ export class Volume {
     }
     if (opts.level !== undefined && dataset.layout !== 'zarr') {
       // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
-      throw new Error(`Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a ${dataset.layout} dataset of single-resolution layer images`);
+      throw new Error(`Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a `
+        + `${dataset.layout} dataset of single-resolution layer images`);
     }
     const cache = new DecodeCache(opts.cacheBytes);
     if (dataset.layout === 'zarr') {

@@ -25,7 +25,7 @@ const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';
 const TEMP_NAME = /^\.(.+)\.(\d+)(?:@([A-Za-z0-9-]+))?\.([0-9a-z]+)\.tmp$/;
 
 /** A temp name beside `path`, so that the final rename never crosses file systems. */
-export function tempPathFor(path: string): string {
+function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}@${HOST}.${randomBytes(6).toString('hex')}.tmp`);
 }
 

@@ -1,6 +1,6 @@
 /**
- * `inkwell crop <dataset dir> --z A:B --y A:B --x A:B --output crop.npy [--raw] [--level N]`: a sub-volume [z,y,x] as
- * .npy, read with windowed reads (only the needed rows of each layer). Values are as on disk with --raw
+ * `inkwell crop <dataset dir> --z A:B --y A:B --x A:B --output crop.npy [--raw] [--level N]`: a sub-volume
+ * [z,y,x] as .npy, read with windowed reads (only the needed rows of each layer). Values are as on disk with --raw
  * (uint8/uint16), else after the default bit-depth policy (uint16 -> uint8 by >> 8). Coordinates are layer
  * numbers and disk pixels (resolution factor 1); either end of a range may be left open (`2:`, `:4`, `:`) for the
  * axis's first or last index. The file is written atomically: all of it or nothing.
@@ -46,8 +46,8 @@ export function cropToNpy(arr: VolumeArray): Uint8Array {
 
 /** Reads the crop and writes it; returns what was written. */
 export async function runCrop(dataset: string, opts: CropOptions): Promise<{ path: string; dtype: string; shape: number[] }> {
-  const level = opts.level;
-  const probe = await Volume.open(dataset, { scale: 1, ...(level === undefined ? {} : { level }) });
+  const level = opts.level === undefined ? {} : { level: opts.level };
+  const probe = await Volume.open(dataset, { scale: 1, ...level });
   let z: [number, number];
   try {
     const first = probe.zStart;
@@ -55,7 +55,7 @@ export async function runCrop(dataset: string, opts: CropOptions): Promise<{ pat
   } finally {
     await probe.close();
   }
-  const vol = await Volume.open(probe.dataset, { scale: 1, z, ...(level === undefined ? {} : { level }) });
+  const vol = await Volume.open(probe.dataset, { scale: 1, z, ...level });
   try {
     await vol.validate();
     const [y0, y1] = parseRange(opts.y, 'y', vol.height);
@@ -73,7 +73,8 @@ export function registerCrop(program: Command): void {
     .command('crop')
     .description('write a sub-volume [z,y,x] of a dataset as .npy')
     .argument('<dataset>', 'dataset folder (fragment, segment or Zarr volume)')
-    .requiredOption('--z <A:B>', 'layer range [A,B) (layer numbers); an open end means the first/last layer: 2:, :4, :')
+    .requiredOption('--z <A:B>',
+      'layer range [A,B) (layer numbers); an open end means the first/last layer: 2:, :4, :')
     .requiredOption('--y <A:B>', 'row range [A,B) in pixels; an open end means the edge: 100:, :256')
     .requiredOption('--x <A:B>', 'column range [A,B) in pixels; an open end means the edge: 100:, :256')
     .requiredOption('--output <file.npy>', 'output .npy file')
