@@ -60,12 +60,14 @@ export async function scoreImageFiles(files: { pred: string; labels: string; mas
   const report = scoreMapsDetailed(pred.data, labels.data, mask?.data ?? null, pred.width, pred.height, opts);
   if (report.counts.positives === 0 && opts.bestThreshold) {
     // Every threshold gives F0.5 = 0 without ink: "maximising" it picks an arbitrary number.
-    throw new Error(`${op}: ${noInkMessage(files, report.counts.pixels)}; there is no best threshold to choose, expected labels with ink`);
+    const why = noInkMessage(files, report.counts.pixels);
+    throw new Error(`${op}: ${why}; there is no best threshold to choose, expected labels with ink`);
   }
   return { ...report, width: pred.width, height: pred.height, bits: pred.bits };
 }
 
 /** What `score` says when the evaluated pixels hold no ink label. */
 export function noInkMessage(files: { labels: string; mask?: string }, pixels: number): string {
-  return `the labels ${files.labels} hold no ink (no pixel > 0) among the ${pixels} evaluated pixels${files.mask !== undefined ? ` inside ${files.mask}` : ''}`;
+  const inside = files.mask !== undefined ? ` inside ${files.mask}` : '';
+  return `the labels ${files.labels} hold no ink (no pixel > 0) among the ${pixels} evaluated pixels${inside}`;
 }

@@ -396,7 +396,9 @@ function msg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function loadModel(weights: string, allowNonFinite: boolean): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
+async function loadModel(
+  weights: string, allowNonFinite: boolean,
+): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
   let loaded: Awaited<ReturnType<typeof loadSegmentationModel>>;
   try {
     loaded = await loadSegmentationModel(weights);

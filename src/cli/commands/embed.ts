@@ -48,7 +48,8 @@ export function addEncoderOptions(cmd: Command): Command {
     .option('--key <key>', "checkpoint entry holding the state dict (default 'state_dict' when present)")
     .option('--prefix <prefix>', "load only keys under this prefix, removing it (e.g. 'backbone.' for Lightning checkpoints)")
     .option('--no-strict', 'load the keys that fit and report the rest, instead of refusing a checkpoint that does not match')
-    .option('--allow-nonfinite-weights', 'load a checkpoint holding NaN/Inf weights with a warning instead of refusing it')
+    .option('--allow-nonfinite-weights',
+      'load a checkpoint holding NaN/Inf weights with a warning instead of refusing it')
     .option('--seed <n>', 'seed for the random initialisation (used when no --weights, or for keys the checkpoint lacks)', seedInt, 0);
 }
 

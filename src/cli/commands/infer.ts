@@ -76,11 +76,13 @@ export function registerInfer(program: Command): void {
     .option('--bits <n>', 'PNG sample depth: 8 (x255) or 16 (x65535)', parseBits, 8)
     .option('--mask-output <png>', 'also write the thresholded ink mask (0/255)')
     .option('--threshold <t>', 'ink where probability >= t, for --mask-output', unitInterval('a threshold'), 0.5)
-    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)', parseNumberFlag('a resolution factor', { min: 0, max: 1, exclusiveMin: true }))
+    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)',
+      parseNumberFlag('a resolution factor', { min: 0, max: 1, exclusiveMin: true }))
     .option('--reversed', 'the layers are stored in reverse order (default: from the dataset manifest)')
     .option('--no-reversed', 'the layers are stored in order, whatever the manifest says')
     .option('--threads <n>', 'libtorch threads', positiveInt('a thread count'))
-    .option('--allow-nonfinite-weights', 'use a checkpoint holding NaN/Inf weights (with a warning) instead of refusing it')
+    .option('--allow-nonfinite-weights',
+      'use a checkpoint holding NaN/Inf weights (with a warning) instead of refusing it')
     .option('--json', 'print the run (sizes, settings, timings) as JSON')
     .action(async (o: InferCliOptions) => {
       if (o.blend === 'edge' && o.sigma !== undefined) throw new Error('infer: --sigma applies to --blend gaussian');

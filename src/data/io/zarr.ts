@@ -155,7 +155,8 @@ export class ZarrVolume {
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
     const itemSize = dtype.endsWith('2') ? 2 : 1;
-    const bloscChunkBytes = compressor?.id === 'blosc' && filters === null ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
+    const bloscChunkBytes = compressor?.id === 'blosc' && filters === null
+      ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
     const readable = new CheckedStore(store, zarrayKey, patched, bloscChunkBytes);
     let array: zarr.Array<zarr.DataType, AsyncReadable>;
     try {
