@@ -8,7 +8,8 @@
  * label budgets (the data-efficiency curve); sliding-window inference on the held-out fragment; report.
  * Everything lands in `runs/<name>/`; `scores.json` and `ink-model.pth` are contracts (issue 11).
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { synthesize } from '../data/synth/write.js';
@@ -234,6 +235,6 @@ async function predictAndScore(
   await copyFile(join(input, 'ir.png'), join(predictions, `${id}_ir.png`));
   const scored = await scoreImageFiles({ pred: prob, labels, mask }, { threshold });
   // The report shows it under the prediction (the `inkwell score --json` object).
-  await writeFile(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
+  await writeFileAtomic(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
   return scored.scores;
 }

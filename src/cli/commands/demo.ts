@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { seedInt } from '../options.js';
 import { runDemo, type DemoPreset } from '../../demo/demo.js';
 import { formatDemoSummary } from '../../demo/summary.js';
 import { parseEncoderChoice } from '../../supervised/compare.js';
@@ -12,12 +13,12 @@ export function registerDemo(program: Command): void {
     .option('--preset <name>', 'default (<= 15 min on 2 cores), full (about an hour: masked reconstruction too, 3 seeds everywhere), tiny (a smoke run)', 'default')
     .option('--name <name>', 'run folder name under --out (default demo, demo-full, demo-tiny)')
     .option('--out <dir>', 'folder of run folders', 'runs')
-    .option('--seed <n>', 'seed for the data and every run', '0')
+    .option('--seed <n>', 'seed for the data and every run', seedInt, 0)
     .option('--encoder <label=file>', 'an extra encoder for every arm, e.g. k700=r3d50_K700.pth (repeatable)', collect, [])
     .option('--json', 'print scores.json')
-    .action(async (o: { preset: string; name?: string; out: string; seed: string; encoder: string[]; json?: boolean }) => {
+    .action(async (o: { preset: string; name?: string; out: string; seed: number; encoder: string[]; json?: boolean }) => {
       const encoders = o.encoder.map(parseEncoderChoice).filter((e) => e.weights !== null);
-      const r = await runDemo({ preset: o.preset as DemoPreset, out: o.out, seed: Number(o.seed), encoders, ...(o.name ? { name: o.name } : {}) });
+      const r = await runDemo({ preset: o.preset as DemoPreset, out: o.out, seed: o.seed, encoders, ...(o.name ? { name: o.name } : {}) });
       if (o.json) {
         console.log(JSON.stringify(r.scores, null, 1));
         return;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { join } from 'node:path';
 import { parseEncoderChoice, trainPerEncoder } from '../../supervised/compare.js';
 import { STAGES, type StageName } from '../../models/resnet3d.js';
@@ -91,31 +92,25 @@ interface ProbeFlags {
   encoder: string[];
   upper?: string;
   upperFolds?: string;
-  seeds: string;
+  seeds: number;
   stages: string;
   readout: string;
   arch: string;
-  widen: string;
-  tile: string;
-  depth: string;
+  widen: number;
+  tile: number;
+  depth: number;
   z: string;
-  erode: string;
-  tiles: string;
-  pixels: string;
-  resamples: string;
+  erode: number;
+  tiles: number;
+  pixels: number;
+  resamples: number;
   reference?: boolean;
-  epochs: string;
+  epochs: number;
   out: string;
   name: string;
   title?: string;
   json?: boolean;
 }
-
-const positive = (flag: string, v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got '${v}'`);
-  return n;
-};
 
 export function registerProbe(program: Command): void {
   program.command('probe')
@@ -126,20 +121,20 @@ export function registerProbe(program: Command): void {
     .option('--encoder <spec>', "'random', a weights file, or label=file (repeatable; e.g. --encoder random --encoder vicreg=runs/p/checkpoints/epoch_0004.pth)", collect, [])
     .option('--upper <checkpoint>', 'a fine-tuned segmentation checkpoint: its frozen encoder probed is the upper-bound control')
     .option('--upper-folds <list>', 'fragment numbers (1-based, in --fragment order) the --upper model did not train on (default: all)')
-    .option('--seeds <n>', 'seeds per encoder (random init and pixel fits vary with them)', '3')
+    .option('--seeds <n>', 'seeds per encoder (the random init varies with them)', positiveInt('a seed count'), 3)
     .option('--stages <list>', 'encoder stages concatenated (stem, layer1, layer2, layer3, layer4)', 'stem,layer1')
     .option('--readout <how>', 'over depth: max, lse (logsumexp) or mean', 'max')
     .option('--arch <name>', 'encoder architecture', 'resnet3d-10-seed')
-    .option('--widen <f>', 'encoder width factor', '0.25')
-    .option('--tile <n>', 'tile side', '64')
-    .option('--depth <n>', 'slices the encoder sees', '16')
+    .option('--widen <f>', 'encoder width factor', positiveNumber('a width factor'), 0.25)
+    .option('--tile <n>', 'tile side', positiveInt('a tile size'), 64)
+    .option('--depth <n>', 'slices the encoder sees', positiveInt('a depth'), 16)
     .option('--z <a:b>', 'layers read around the surface', '24:40')
-    .option('--erode <n>', 'mask erosion', '16')
-    .option('--tiles <n>', 'tiles cached per fragment', '16')
-    .option('--pixels <n>', 'pixels sampled per tile', '128')
-    .option('--resamples <n>', 'bootstrap resamples', '1000')
+    .option('--erode <n>', 'mask erosion', nonNegativeInt('an erosion'), 16)
+    .option('--tiles <n>', 'tiles cached per fragment', positiveInt('a tile count'), 16)
+    .option('--pixels <n>', 'pixels sampled per tile', positiveInt('a pixel count'), 128)
+    .option('--resamples <n>', 'bootstrap resamples', positiveInt('a resample count'), 1000)
     .option('--reference', "also train the reference protocol (frozen encoder + U-Net decoder) on all but the last two fragments")
-    .option('--epochs <n>', 'epochs of the reference protocol', '6')
+    .option('--epochs <n>', 'epochs of the reference protocol', positiveInt('an epoch count'), 6)
     .option('--out <dir>', 'folder of run folders', 'runs')
     .option('--name <name>', 'run name', 'probe')
     .option('--title <text>', 'title of the comparison table')
@@ -157,19 +152,19 @@ export function registerProbe(program: Command): void {
       }
       const stages = o.stages.split(',') as StageName[];
       for (const s of stages) if (!STAGES.includes(s)) throw new Error(`probe: unknown stage '${s}' (known: ${STAGES.join(', ')})`);
-      const depth = positive('--depth', o.depth);
-      const tile = positive('--tile', o.tile);
-      const seeds = Array.from({ length: positive('--seeds', o.seeds) }, (_, i) => i);
-      const model = { arch: o.arch, widenFactor: Number(o.widen) };
+      const depth = o.depth;
+      const tile = o.tile;
+      const seeds = Array.from({ length: o.seeds }, (_, i) => i);
+      const model = { arch: o.arch, widenFactor: o.widen };
       const dir = join(o.out, o.name);
       const specs = o.fragment.map((path) => ({ path, z: [z0, z1] as [number, number] }));
       const tiles = [];
       for (const spec of specs) {
-        tiles.push(await loadProbeTiles(spec, { tile, stride: tile, depth, erode: Number(o.erode), maxTiles: positive('--tiles', o.tiles), pixelsPerTile: positive('--pixels', o.pixels), seed: 0 }));
+        tiles.push(await loadProbeTiles(spec, { tile, stride: tile, depth, erode: o.erode, maxTiles: o.tiles, pixelsPerTile: o.pixels, seed: 0 }));
       }
       const encoders = (o.encoder.length ? o.encoder : ['random']).map(parseEncoderChoice);
-      const upperFolds = o.upperFolds ? o.upperFolds.split(',').map((v) => positive('--upper-folds', v) - 1) : undefined;
-      const intervals = { resamples: positive('--resamples', o.resamples) };
+      const upperFolds = o.upperFolds ? o.upperFolds.split(',').map((v) => positiveInt('a fragment number')(v) - 1) : undefined;
+      const intervals = { resamples: o.resamples };
       const probe = await runProbeStudy({
         title: o.title ?? `Linear probe on frozen encoders (${o.fragment.length} fragments, leave-one-fragment-out)`,
         fragments: tiles, seeds, stages, readout: o.readout as Readout, intervals,
@@ -185,8 +180,8 @@ export function registerProbe(program: Command): void {
         const n = specs.length;
         const cfg = await loadSupervisedConfig({
           preset: ['probe'],
-          extra: { data: { train: specs.slice(0, n - 2), val: [specs[n - 2]!], tile, depth, stride: tile / 2, erode: Number(o.erode) }, model: { ...model, decoder: 'unet' } },
-          set: [`name=${o.name}-reference`, `out=${o.out}`, `train.epochs=${positive('--epochs', o.epochs)}`],
+          extra: { data: { train: specs.slice(0, n - 2), val: [specs[n - 2]!], tile, depth, stride: tile / 2, erode: o.erode }, model: { ...model, decoder: 'unet' } },
+          set: [`name=${o.name}-reference`, `out=${o.out}`, `train.epochs=${o.epochs}`],
         });
         const runs = await trainPerEncoder(cfg, encoders, seeds, { overwrite: true });
         comparisons.push(await segmentationTable('Reference protocol: frozen encoder + U-Net decoder',
