@@ -6,7 +6,6 @@
  * weights and input, and the report says whether that layout helps on this CPU.
  */
 import * as torch from '../torch/index.js';
-import { callOpInPlace } from '../torch/tensor.js';
 import type { Tensor } from '../torch/index.js';
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
@@ -98,16 +97,6 @@ export function resnetForwardFlops(model: ResNet3D, input: readonly number[]): {
   return { total, conv1: stem.flops };
 }
 
-/** Re-lays every 5-D parameter and buffer in channels_last_3d, in place (what PyTorch's model.to(memory_format=...) does). */
-export function toChannelsLast3d(model: torch.nn.Module): void {
-  torch.noGrad(() => {
-    for (const t of [...model.parameters(), ...model.buffers()]) {
-      if (t.rank !== 5) continue;
-      torch.tidy(() => callOpInPlace('aten::set_', 'source_Tensor', [t, t.contiguous('channels_last_3d')]));
-    }
-  });
-}
-
 interface Case { name: string; model: string; cl3d: boolean; gflop: number; run: () => void; dispose: () => void }
 
 function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number): Case {
@@ -115,7 +104,7 @@ function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], wide
   const depth = model === 'r3d18' ? 18 : 50;
   const net = createEncoder(`resnet3d-${depth}-seed`, { widenFactor });
   net.train();
-  if (cl3d) toChannelsLast3d(net);
+  if (cl3d) net.toChannelsLast3d();
   const raw = torch.randn(input);
   const x: Tensor = torch.keep(cl3d ? raw.contiguous('channels_last_3d') : raw);
   if (x !== raw) raw.dispose();

@@ -14,7 +14,7 @@ import { noGrad } from '../autograd.js';
 import { fromStored } from '../ops/creation.js';
 import { keep, tidy } from '../scope.js';
 import type { StoredTensor } from '../serialization/stored.js';
-import { Tensor } from '../tensor.js';
+import { callOpInPlace, Tensor } from '../tensor.js';
 
 /** A per-parameter state entry: a tensor (momentum buffer, moments) or a number (the step count). */
 export type StateValue = Tensor | number;
@@ -169,6 +169,24 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
             const state: ParamState = existing ?? new Map();
             this.updateParam(p, grad, group, state);
             if (existing === undefined && state.size > 0) this.#state.set(p, state);
+          });
+        }
+      }
+    });
+  }
+
+  /**
+   * Moves every state tensor to its parameter's device (and floating dtype) in place, for after the parameters
+   * were moved (`module.to`): the state follows its parameters, as PyTorch's load_state_dict casts it.
+   */
+  followParameters(): void {
+    noGrad(() => {
+      for (const [p, st] of this.#state) {
+        for (const v of st.values()) {
+          if (!(v instanceof Tensor)) continue;
+          tidy(() => {
+            const moved = v.to({ device: p.device, dtype: v.isFloatingPoint() && p.isFloatingPoint() ? p.dtype : v.dtype });
+            if (!moved.isAliasOf(v)) callOpInPlace('aten::set_', 'source_Tensor', [v, moved]);
           });
         }
       }
@@ -367,7 +385,7 @@ function copyStateTensor(v: Tensor | StoredTensor, param: Tensor, where: string)
       throw new Error(`${where}: shape [${shape.join(', ')}] does not match its parameter's [${param.shape.join(', ')}]`);
     }
     // Optimizer.load_state_dict casts floating state to the parameter's dtype (its `cast` helper).
-    return src.to({ device: param.device, dtype: param.isFloatingPoint() ? param.dtype : src.dtype });
+    return src.to({ device: param.device, dtype: param.isFloatingPoint() ? param.dtype : src.dtype, copy: true });
   });
 }
 
