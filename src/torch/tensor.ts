@@ -402,6 +402,16 @@ export class Tensor implements Owned {
     callOpInPlace('aten::fill_', 'Scalar', [this, value]);
     return this;
   }
+  /**
+   * Makes this tensor `source`'s data (storage, shape, dtype, device), keeping its identity and autograd flags:
+   * `param.data = source` (Tensor.set_data; set_ alone would reinterpret the bytes under the old dtype).
+   */
+  setData(source: Tensor): this {
+    callOpInPlace('aten::set_data', '', [this, source]);
+    this.#shape = null;
+    this.#dtype = null;
+    return this;
+  }
   copy_(src: Tensor): this {
     callOpInPlace('aten::copy_', '', [this, src]);
     return this;

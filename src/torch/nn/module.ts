@@ -9,7 +9,7 @@ import { fromStored } from '../ops/creation.js';
 import { keep, tidy } from '../scope.js';
 import type { StoredTensor } from '../serialization/stored.js';
 import { type Device, isDevice, requireDevice } from '../device.js';
-import { callOpInPlace, Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import type { DType } from '../dtype.js';
 
 export interface LoadResult {
@@ -207,14 +207,14 @@ export abstract class Module {
     return this;
   }
 
-  /** Points each parameter and buffer at `change(t)` (null: unchanged) in place, with set_ as param.data = ... */
+  /** Points each parameter and buffer at `change(t)` (null: unchanged) in place, as param.data = ... */
   #relay(change: (t: Tensor) => Tensor | null): void {
     noGrad(() => {
       for (const t of [...this.parameters(), ...this.buffers()]) {
         tidy(() => {
           const moved = change(t);
           if (moved !== null && !(moved.isAliasOf(t) && moved.strides.every((s, i) => s === t.strides[i]))) {
-            callOpInPlace('aten::set_', 'source_Tensor', [t, moved]);
+            t.setData(moved);
           }
         });
       }

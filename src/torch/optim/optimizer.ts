@@ -14,7 +14,7 @@ import { noGrad } from '../autograd.js';
 import { fromStored } from '../ops/creation.js';
 import { keep, tidy } from '../scope.js';
 import type { StoredTensor } from '../serialization/stored.js';
-import { callOpInPlace, Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 
 /** A per-parameter state entry: a tensor (momentum buffer, moments) or a number (the step count). */
 export type StateValue = Tensor | number;
@@ -186,7 +186,7 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
           if (!(v instanceof Tensor)) continue;
           tidy(() => {
             const moved = v.to({ device: p.device, dtype: v.isFloatingPoint() && p.isFloatingPoint() ? p.dtype : v.dtype });
-            if (!moved.isAliasOf(v)) callOpInPlace('aten::set_', 'source_Tensor', [v, moved]);
+            if (!moved.isAliasOf(v)) v.setData(moved);
           });
         }
       }
