@@ -9,6 +9,7 @@ import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { nn } from '../torch/index.js';
 import type { AmpMode, ScalableOptimizer } from '../torch/amp.js';
+import type { AnyTypedArray } from '../torch/dtype.js';
 
 /** The config keys every trainer and inference command shares (spread into their zod schemas). */
 export const DEVICE_CONFIG_FIELDS = {
@@ -86,7 +87,7 @@ export class DeviceRuntime {
    * caching host allocator keeps the pinned block until the copy has run, so the next batch cannot overwrite
    * it. 5-D inputs follow channelsLast3d.
    */
-  input(data: Float32Array, shape: readonly number[]): torch.Tensor {
+  input(data: AnyTypedArray, shape: readonly number[]): torch.Tensor {
     return torch.tidy(() => {
       const host = torch.fromTypedArray(data, shape);
       const memoryFormat = this.channelsLast3d && shape.length === 5 ? 'channels_last_3d' as const : 'preserve' as const;
@@ -133,22 +134,35 @@ export function isOutOfMemory(err: unknown): boolean {
   return err instanceof Error && OOM_RE.test(err.message);
 }
 
+export interface OutOfMemoryContext {
+  /** The command or step, e.g. 'pretrain: epoch 3, batch 7'. */
+  what: string;
+  batchSize: number;
+  device: torch.Device;
+  accumulation?: number;
+}
+
 /**
- * Runs `fn`, turning an out-of-memory error into one that names the batch size and the way out (a smaller
- * batch with gradient accumulation keeps the effective batch); other errors pass through unchanged.
+ * For an out-of-memory error, one that names the batch size and the way out (a smaller batch with gradient
+ * accumulation keeps the effective batch); `err` itself otherwise. Throw what it returns.
  */
-export async function explainOutOfMemory<T>(fn: () => T | Promise<T>, o: { what: string; batchSize: number; device: torch.Device; accumulation?: number }): Promise<T> {
+export function withMemoryHint(err: unknown, o: OutOfMemoryContext): unknown {
+  if (!isOutOfMemory(err)) return err;
+  const acc = o.accumulation ?? 1;
+  const half = Math.max(1, Math.floor(o.batchSize / 2));
+  const mem = torch.memory().cuda?.[torch.cudaIndex(o.device) ?? 0];
+  const held = mem ? ` (${(mem.peakAllocated / 2 ** 30).toFixed(2)} GiB peak in tensors)` : '';
+  return new Error(`${o.what}: out of memory on ${o.device} with a batch of ${o.batchSize}${held}. Lower the batch and ` +
+    `accumulate gradients to keep the effective batch: e.g. --set train.batchSize=${half} ` +
+    `--set train.gradAccumulation=${acc * Math.ceil(o.batchSize / half)}` +
+    `${o.device === 'cpu' ? '' : ', or use --amp bf16'}. (${(err as Error).message.split('\n')[0]})`, { cause: err });
+}
+
+/** Runs `fn` (sync or async), rethrowing an out-of-memory error through `withMemoryHint`. */
+export async function explainOutOfMemory<T>(fn: () => T | Promise<T>, o: OutOfMemoryContext): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (!isOutOfMemory(err)) throw err;
-    const acc = o.accumulation ?? 1;
-    const half = Math.max(1, Math.floor(o.batchSize / 2));
-    const mem = torch.memory().cuda?.[torch.cudaIndex(o.device) ?? 0];
-    const held = mem ? ` (${(mem.peakAllocated / 2 ** 30).toFixed(2)} GiB peak in tensors)` : '';
-    throw new Error(`${o.what}: out of memory on ${o.device} with a batch of ${o.batchSize}${held}. Lower the batch and ` +
-      `accumulate gradients to keep the effective batch: e.g. --set train.batchSize=${half} ` +
-      `--set train.gradAccumulation=${acc * Math.ceil(o.batchSize / half)}` +
-      `${o.device === 'cpu' ? '' : ', or use --amp bf16'}. (${(err as Error).message.split('\n')[0]})`, { cause: err });
+    throw withMemoryHint(err, o);
   }
 }
