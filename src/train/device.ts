@@ -81,19 +81,26 @@ export class DeviceRuntime {
     return module;
   }
 
+  /** A batch array as a tensor on the device (see `place`). */
+  input(data: AnyTypedArray, shape: readonly number[]): torch.Tensor {
+    return torch.tidy(() => this.place(torch.fromTypedArray(data, shape)));
+  }
+
   /**
-   * A batch array as a tensor on the device. On a GPU the bytes go through pinned (page-locked) host memory
-   * and a non-blocking copy, as DataLoader(pin_memory=True) with .to(device, non_blocking=True): CUDA's
+   * A host tensor on the device, as a new reference. On a GPU the bytes go through pinned (page-locked) host
+   * memory and a non-blocking copy, as DataLoader(pin_memory=True) with .to(device, non_blocking=True): CUDA's
    * caching host allocator keeps the pinned block until the copy has run, so the next batch cannot overwrite
    * it. 5-D inputs follow channelsLast3d.
    */
-  input(data: AnyTypedArray, shape: readonly number[]): torch.Tensor {
-    return torch.tidy(() => {
-      const host = torch.fromTypedArray(data, shape);
-      const memoryFormat = this.channelsLast3d && shape.length === 5 ? 'channels_last_3d' as const : 'preserve' as const;
-      if (!this.#pin) return memoryFormat === 'preserve' ? host : host.contiguous(memoryFormat);
-      return host.pinMemory().to({ device: this.device, nonBlocking: true, memoryFormat });
-    });
+  place(host: torch.Tensor): torch.Tensor {
+    const memoryFormat = this.channelsLast3d && host.rank === 5 ? 'channels_last_3d' as const : 'preserve' as const;
+    if (!this.#pin || host.device !== 'cpu') return host.to({ device: this.device, memoryFormat });
+    return torch.tidy(() => host.pinMemory().to({ device: this.device, nonBlocking: true, memoryFormat }));
+  }
+
+  /** `model` as a TileModel-like forward for inference: input placed, autocast, float32 logits back. */
+  inferenceForward(model: { forward(x: torch.Tensor): torch.Tensor }): (x: torch.Tensor) => torch.Tensor {
+    return (x) => torch.tidy(() => this.forward(() => model.forward(this.place(x))).float());
   }
 
   /** Runs a (synchronous) forward inside the autocast region of this run's precision mode. */
