@@ -430,7 +430,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
     torch.setNumThreads(o.threads);
   }
-  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) }, op);
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) }, 'infer');
   const { model, spec, epoch } = await loadModel(o.weights);
   let vol: Volume | null = null;
   try {

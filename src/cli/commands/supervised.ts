@@ -3,6 +3,7 @@ import { compareEncoders, formatComparison, parseEncoderChoice, recordComparison
 import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/config.js';
 import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
+import { requireDevice } from '../../torch/index.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
 import { deviceOverrides } from '../../train/device.js';
 import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
@@ -47,11 +48,14 @@ async function config(o: CommonFlags, defaultPreset: string) {
   const set = [...deviceOverrides(o), ...o.set];
   if (o.name) set.unshift(`name=${o.name}`);
   if (o.out) set.unshift(`out=${o.out}`);
-  return loadSupervisedConfig({
+  const cfg = await loadSupervisedConfig({
     preset: o.preset.length ? o.preset : [defaultPreset], extra, set,
     ...(o.config ? { file: o.config } : {}),
     ...(o.protocol && o.fragments ? { protocol: { name: o.protocol, fragments: o.fragments } } : {}),
   });
+  // Before any data is read: a device this process cannot use is the first thing to hear about.
+  requireDevice(cfg.device, `${defaultPreset}: device`);
+  return cfg;
 }
 
 export function registerFinetune(program: Command): void {
