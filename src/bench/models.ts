@@ -11,6 +11,9 @@ import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
 import { cpuPeakGflops, round } from './engine.js';
 import { PythonPeer, pythonTorchMissing, timeSideBySide } from './python-peer.js';
+import { type Spread, spreadOf } from '../util/stats.js';
+
+const roundSpread = (s: Spread): Spread => ({ min: round(s.min, 3), q1: round(s.q1, 3), q3: round(s.q3, 3), max: round(s.max, 3) });
 
 export interface ModelCaseResult {
   name: string;
@@ -18,6 +21,8 @@ export interface ModelCaseResult {
   torch_ms: number | null;
   /** ts_ms / torch_ms (below 1: inkwell faster). */
   ratio: number | null;
+  /** The per-round ratios' min, quartiles and max (the machine's noise around `ratio`). */
+  ratio_spread: Spread | null;
   /** Achieved by inkwell: gflop / ts time. */
   gflops: number;
   /** Convolution + fc floating-point operations per forward+backward (multiply-add = 2). */
@@ -142,11 +147,12 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
         const c = makeCase(model, cl3d, input, widenFactor);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);
-          const { tsMs, pyMs } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
+          const { tsMs, pyMs, roundRatios } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
           const gflops = c.gflop / (tsMs / 1000);
           results.push({
             name: c.name, ts_ms: round(tsMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),
-            ratio: pyMs === null ? null : round(tsMs / pyMs, 3), gflops: round(gflops, 1), gflop: round(c.gflop, 2),
+            ratio: pyMs === null ? null : round(tsMs / pyMs, 3),
+            ratio_spread: roundRatios.length ? roundSpread(spreadOf(roundRatios)) : null, gflops: round(gflops, 1), gflop: round(c.gflop, 2),
             peak_share: peak ? round(gflops / peak, 3) : null,
           });
         } finally {
@@ -176,8 +182,10 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
 /** The table `inkwell bench models` prints. */
 export function printModels(r: ModelBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(0), c.torch_ms === null ? '-' : c.torch_ms.toFixed(0),
-    c.ratio === null ? '-' : c.ratio.toFixed(3), c.gflop.toFixed(1), c.gflops.toFixed(1), c.peak_share === null ? '-' : `${(100 * c.peak_share).toFixed(0)}%`]);
-  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'GFLOP', 'GFLOP/s', 'of peak'];
+    c.ratio === null ? '-' : c.ratio.toFixed(3),
+    c.ratio_spread === null ? '-' : `${c.ratio_spread.min.toFixed(2)} [${c.ratio_spread.q1.toFixed(2)}, ${c.ratio_spread.q3.toFixed(2)}] ${c.ratio_spread.max.toFixed(2)}`,
+    c.gflop.toFixed(1), c.gflops.toFixed(1), c.peak_share === null ? '-' : `${(100 * c.peak_share).toFixed(0)}%`]);
+  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'min [IQR] max per round', 'GFLOP', 'GFLOP/s', 'of peak'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   write(line(head));

@@ -43,6 +43,8 @@ export interface PretrainBenchResult {
   ratio_step_only: number | null;
   /** Time per step spent waiting for data (pipeline - fixed tensors), as a share of the step. */
   pipeline_overhead: number;
+  /** Median ms the step waited for its batch (the pipeline's `next()`), measured directly. */
+  data_wait_ms: number;
   tiles_per_s: number;
   /** Two-view seed augmentations per second on one core, and how many steps' worth of crops that is per step time. */
   augment_crops_per_s: number;
@@ -89,9 +91,11 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
     for (let e = 1; ; e++) yield* pipe.epoch(e);
   }
   const stream = batches();
+  const waits: number[] = [];
   const stepWithPipeline = async (): Promise<number> => {
     const t0 = performance.now();
     const { value: batch } = await stream.next();
+    waits.push(performance.now() - t0);
     torch.tidy(() => step(torch.fromTypedArray((batch as Batch).arrays['view0'] as Float32Array, input), torch.fromTypedArray((batch as Batch).arrays['view1'] as Float32Array, input)));
     return performance.now() - t0;
   };
@@ -105,6 +109,7 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
     const py: number[] = [];
     for (let r = 0; r < rounds; r++) {
       say(`pretrain: round ${r + 1}/${rounds}`);
+      if (r === 0) waits.length = 0; // the warm-up's wait is the pipeline starting, not keeping up
       for (let i = 0; i < steps; i++) withPipe.push(await stepWithPipeline());
       for (let i = 0; i < steps; i++) {
         const t0 = performance.now();
@@ -120,7 +125,7 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
     return {
       input, ts_pipeline_ms: round(pipeMs, 1), ts_step_ms: round(stepMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),
       ratio: pyMs === null ? null : round(pipeMs / pyMs, 3), ratio_step_only: pyMs === null ? null : round(stepMs / pyMs, 3),
-      pipeline_overhead: round(Math.max(0, pipeMs - stepMs) / pipeMs, 3), tiles_per_s: round((B * 1000) / pipeMs, 2),
+      pipeline_overhead: round(Math.max(0, pipeMs - stepMs) / pipeMs, 3), data_wait_ms: round(median(waits), 1), tiles_per_s: round((B * 1000) / pipeMs, 2),
       augment_crops_per_s: round(aug.crops_per_s, 1), augment_headroom: round((aug.crops_per_s * pipeMs) / 1000 / B, 2),
       threads, workers, ...(missing ? { notice: missing } : {}),
     };
@@ -140,7 +145,7 @@ export function printPretrain(r: PretrainBenchResult, write: (line: string) => v
   write(`  inkwell + data pipeline (${r.workers} worker): ${r.ts_pipeline_ms.toFixed(0)} ms  (${r.tiles_per_s.toFixed(1)} tiles/s)`);
   write(`  inkwell, fixed tensors:        ${r.ts_step_ms.toFixed(0)} ms`);
   write(`  PyTorch, fixed tensors:        ${r.torch_ms === null ? '-' : r.torch_ms.toFixed(0) + ' ms'}`);
-  write(`  ratio with pipeline / PyTorch: ${r.ratio === null ? '-' : r.ratio.toFixed(3)} (step alone ${r.ratio_step_only === null ? '-' : r.ratio_step_only.toFixed(3)}); waiting for data: ${(100 * r.pipeline_overhead).toFixed(1)}% of the step`);
+  write(`  ratio with pipeline / PyTorch: ${r.ratio === null ? '-' : r.ratio.toFixed(3)} (step alone ${r.ratio_step_only === null ? '-' : r.ratio_step_only.toFixed(3)}); waiting for data: ${(100 * r.pipeline_overhead).toFixed(1)}% of the step (${r.data_wait_ms.toFixed(1)} ms median wait for a batch)`);
   write(`  seed augmentations: ${r.augment_crops_per_s.toFixed(0)} two-view crops/s on one core = ${r.augment_headroom.toFixed(1)}x what one step consumes`);
   if (r.notice) write(r.notice);
 }

@@ -33,8 +33,11 @@ export function registerBench(program: Command): void {
   bench.command('models')
     .description('r3d18 and r3d50 forward+backward on the seed input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const r = await benchModels({});
+    .option('--rounds <n>', 'interleaved rounds; each ratio is reported as the median with its spread over rounds', '3')
+    .action(async (o: { json?: boolean; rounds: string }) => {
+      const rounds = Number(o.rounds);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`bench models: --rounds must be a positive integer, got '${o.rounds}'`);
+      const r = await benchModels({ rounds });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printModels(r);
     });
