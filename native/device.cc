@@ -28,18 +28,6 @@
 namespace inkwell {
 namespace {
 
-template <typename F>
-Napi::Value Checked(Napi::Env env, const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what()).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
-
 at::DeviceType AutocastDevice(const Napi::Value& v) {
   const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (name == "cpu") return at::kCPU;
@@ -88,7 +76,7 @@ Napi::Object AutocastState(Napi::Env env, at::DeviceType d) {
 // autocastEnter(deviceType, enabled, dtype) -> the previous {enabled, dtype}; as torch.autocast.__enter__.
 Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "autocastEnter", [&]() -> Napi::Value {
+  return Guard(env, "autocastEnter", [&]() -> Napi::Value {
     const at::DeviceType d = AutocastDevice(info[0]);
     Napi::Object prev = AutocastState(env, d);
     SetAutocast(d, info[1].ToBoolean().Value(), ParseDType(info[2].As<Napi::String>().Utf8Value()));
@@ -101,7 +89,7 @@ Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
 // cache, as torch.autocast.__exit__ does.
 Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "autocastExit", [&]() -> Napi::Value {
+  return Guard(env, "autocastExit", [&]() -> Napi::Value {
     const at::DeviceType d = AutocastDevice(info[0]);
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
     SetAutocast(d, info[1].ToBoolean().Value(), ParseDType(info[2].As<Napi::String>().Utf8Value()));
@@ -111,7 +99,7 @@ Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
 
 Napi::Value AutocastGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "autocastState", [&]() -> Napi::Value { return AutocastState(env, AutocastDevice(info[0])); });
+  return Guard(env, "autocastState", [&]() -> Napi::Value { return AutocastState(env, AutocastDevice(info[0])); });
 }
 
 // cudnnBenchmark(enabled?) -> the previous setting (torch.backends.cudnn.benchmark).
@@ -125,7 +113,7 @@ Napi::Value CudnnBenchmark(const Napi::CallbackInfo& info) {
 // GPUs it sees, so that a caller can say which of the two is missing.
 Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "cudaStatus", [&]() -> Napi::Value {
+  return Guard(env, "cudaStatus", [&]() -> Napi::Value {
     Napi::Object o = Napi::Object::New(env);
     const bool built = c10::impl::hasDeviceGuardImpl(at::kCUDA);
     o.Set("built", Napi::Boolean::New(env, built));
@@ -147,7 +135,7 @@ int64_t CheckedIndex(const Napi::Value& v) {
 // The CUDA generator's state of device i (Philox seed and offset), as torch.cuda.get_rng_state(i).
 Napi::Value CudaGetRngState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "cudaGetRngState", [&]() -> Napi::Value {
+  return Guard(env, "cudaGetRngState", [&]() -> Napi::Value {
     const auto i = static_cast<c10::DeviceIndex>(CheckedIndex(info[0]));
     auto gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, i));
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -157,7 +145,7 @@ Napi::Value CudaGetRngState(const Napi::CallbackInfo& info) {
 
 Napi::Value CudaSetRngState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "cudaSetRngState", [&]() -> Napi::Value {
+  return Guard(env, "cudaSetRngState", [&]() -> Napi::Value {
     const int64_t i = CheckedIndex(info[0]);
     if (info.Length() < 2 || !TensorHandle::IsHandle(env, info[1])) throw std::invalid_argument("expected a uint8 tensor");
     const at::Tensor& state = TensorHandle::Unwrap(info[1].As<Napi::Object>())->Get(env, "cudaSetRngState");
@@ -173,7 +161,7 @@ Napi::Value CudaSetRngState(const Napi::CallbackInfo& info) {
 // generic allocator statistics.
 Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Checked(env, "cudaMemoryStats", [&]() -> Napi::Value {
+  return Guard(env, "cudaMemoryStats", [&]() -> Napi::Value {
     const int64_t i = CheckedIndex(info[0]);
 #ifdef INKWELL_DEVICE_ALLOCATOR_STATS
     const auto stats = c10::getDeviceAllocator(at::kCUDA)->getDeviceStats(static_cast<c10::DeviceIndex>(i));
