@@ -12,6 +12,8 @@ import type { ResNet3D } from '../models/resnet3d.js';
 import { cpuPeakGflops, round } from './engine.js';
 import { PythonPeer, pythonTorchMissing, timeSideBySide } from './python-peer.js';
 import { type Spread, spreadOf } from '../util/stats.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
+import type { AmpMode } from '../torch/amp.js';
 
 const roundSpread = (s: Spread): Spread => ({ min: round(s.min, 3), q1: round(s.q1, 3), q3: round(s.q3, 3), max: round(s.max, 3) });
 
@@ -48,6 +50,8 @@ export interface ModelBenchResult {
   torch_version: string;
   peak_gflops: number | null;
   rounds: number;
+  device: torch.Device;
+  amp: AmpMode;
   notice?: string;
 }
 
@@ -65,6 +69,9 @@ export interface ModelBenchOptions {
   repsPerRound?: number;
   /** Skip the PyTorch column even when PyTorch is installed. */
   noTorch?: boolean;
+  /** Device and autocast precision of both columns (default cpu, off); see docs/devices.md. */
+  device?: torch.Device;
+  amp?: AmpMode;
   onProgress?: (msg: string) => void;
 }
 
@@ -104,15 +111,17 @@ export function resnetForwardFlops(model: ResNet3D, input: readonly number[]): {
 
 interface Case { name: string; model: string; cl3d: boolean; gflop: number; run: () => void; dispose: () => void }
 
-function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number): Case {
+function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number, rt: DeviceRuntime): Case {
   torch.manualSeed(0);
   const depth = model === 'r3d18' ? 18 : 50;
-  const net = createEncoder(`resnet3d-${depth}-seed`, { widenFactor });
+  const net = rt.prepare(createEncoder(`resnet3d-${depth}-seed`, { widenFactor }));
   net.train();
   if (cl3d) net.toChannelsLast3d();
   const raw = torch.randn(input);
-  const x: Tensor = torch.keep(cl3d ? raw.contiguous('channels_last_3d') : raw);
-  if (x !== raw) raw.dispose();
+  const placed = rt.place(raw);
+  const x: Tensor = torch.keep(cl3d ? placed.contiguous('channels_last_3d') : placed);
+  if (x !== placed) placed.dispose();
+  raw.dispose();
   const f = resnetForwardFlops(net, input);
   // Backward: input gradients + weight gradients (2x forward), except conv1, whose input needs no gradient.
   const gflop = (3 * f.total - f.conv1) / 1e9;
@@ -120,7 +129,8 @@ function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], wide
     name: `${model}${cl3d ? '_cl3d' : ''}`, model, cl3d, gflop,
     run: () => {
       net.zeroGrad();
-      torch.tidy(() => net.forward(x).mean().backward());
+      torch.tidy(() => rt.forward(() => net.forward(x)).float().mean().backward());
+      torch.synchronize(rt.device);
     },
     dispose: () => { net.dispose(); x.dispose(); },
   };
@@ -137,14 +147,17 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   const threads = torch.getNumThreads();
   const missing = opts.noTorch ? 'PyTorch column skipped (noTorch)' : pythonTorchMissing();
   const caseNames = models.flatMap((m) => layouts.map((cl) => `${m}${cl ? '_cl3d' : ''}`));
-  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, cases: caseNames })]);
+  const device = opts.device ?? 'cpu';
+  const amp = opts.amp ?? 'off';
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device, amp }, 'bench models');
+  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, cases: caseNames, device, amp })]);
   const peak = cpuPeakGflops();
   const results: ModelCaseResult[] = [];
   try {
     for (const model of models) {
       for (const cl3d of layouts) {
         // One network alive at a time: ResNet-50's activations on the seed's input take gigabytes.
-        const c = makeCase(model, cl3d, input, widenFactor);
+        const c = makeCase(model, cl3d, input, widenFactor, rt);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);
           const { tsMs, pyMs, roundRatios } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
@@ -175,7 +188,7 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   }
   return {
     cases: results, channels_last: channelsLast, input, widen_factor: widenFactor, threads, torch_version: torch.buildInfo().torchVersion,
-    peak_gflops: peak, rounds, ...(missing ? { notice: missing } : {}),
+    peak_gflops: peak, rounds, device, amp, ...(missing ? { notice: missing } : {}),
   };
 }
 
@@ -193,7 +206,8 @@ export function printModels(r: ModelBenchResult, write: (line: string) => void =
   for (const v of r.channels_last) {
     write(`channels_last_3d on ${v.model}: ${v.helps ? 'helps' : 'does not help'} (inkwell x${v.ts_speedup.toFixed(2)}${v.torch_speedup === null ? '' : `, PyTorch x${v.torch_speedup.toFixed(2)}`})`);
   }
-  write(`forward+backward, training mode, input [${r.input.join(',')}]${r.widen_factor !== 1 ? `, widen ${r.widen_factor}` : ''}; median of ${r.rounds} interleaved round(s); `
+  const on = r.device === 'cpu' && r.amp === 'off' ? '' : ` on ${r.device}${r.amp === 'off' ? '' : `, ${r.amp} autocast`}`;
+  write(`forward+backward${on}, training mode, input [${r.input.join(',')}]${r.widen_factor !== 1 ? `, widen ${r.widen_factor}` : ''}; median of ${r.rounds} interleaved round(s); `
     + `threads ${r.threads}, libtorch ${r.torch_version}${r.peak_gflops ? `, CPU peak ~${r.peak_gflops.toFixed(0)} GFLOP/s (AVX2 FMA)` : ''}`);
   if (r.notice) write(r.notice);
 }

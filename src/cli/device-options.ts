@@ -19,6 +19,11 @@ function wrap<T>(parse: (s: string) => T): (s: string) => T {
   };
 }
 
+/** The flags that were given, as optional fields (exactOptionalPropertyTypes: absent, never undefined). */
+export function deviceOptions(o: DeviceFlags): DeviceFlags {
+  return { ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) };
+}
+
 /** Adds `--device cpu|cuda|cuda:N` and, for commands that train or run long forwards, `--amp bf16|fp16|off`. */
 export function addDeviceOptions(cmd: Command, o: { amp: boolean; configKey?: boolean }): Command {
   const fromConfig = o.configKey ? " (config key 'device'; default cpu)" : ' (default cpu)';

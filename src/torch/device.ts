@@ -4,7 +4,7 @@
  * `cuda` means the current CUDA device, which inkwell never changes from 0 (as torch.device('cuda') does in
  * a process that never calls torch.cuda.set_device).
  */
-import { native } from './native.js';
+import { native, type TensorHandle } from './native.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -71,6 +71,20 @@ export function requireDevice(d: Device, what = 'device'): Device {
       `(cuda:0${devices > 1 ? `..cuda:${devices - 1}` : ''})`);
   }
   return d;
+}
+
+/**
+ * Waits for the work queued on `device` (torch.cuda.synchronize for the current stream), for timing: reading
+ * one element back is a device-to-host copy, which waits for the stream. Nothing to wait for on the CPU.
+ */
+export function synchronize(device: Device): void {
+  if (device === 'cpu') return;
+  const h = native.call('aten::zeros', '', [[1]], { device }) as TensorHandle;
+  try {
+    native.toBuffer(h);
+  } finally {
+    h.dispose();
+  }
 }
 
 /** cuDNN's autotuner (torch.backends.cudnn.benchmark): picks the fastest convolution algorithm per shape. */

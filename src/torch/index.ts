@@ -5,7 +5,7 @@
 export { Tensor, type MemoryFormat, type TensorLike, type ToOptions } from './tensor.js';
 export {
   type Device, type CudaMemoryStats, type CudaStatus, isDevice, parseDevice, canonicalDevice, sameDevice, cudaIndex,
-  cudaStatus, requireDevice, setCudnnBenchmark, cudnnBenchmark, cudaMemoryStats,
+  cudaStatus, requireDevice, setCudnnBenchmark, cudnnBenchmark, cudaMemoryStats, synchronize,
 } from './device.js';
 export * as amp from './amp.js';
 export { type DType, DTYPES } from './dtype.js';
