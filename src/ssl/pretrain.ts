@@ -187,7 +187,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
   // Only rank 0 talks; the others fail loudly through errors.
   const log = isMain ? opts.log ?? ((line: string) => process.stderr.write(line + '\n')) : () => undefined;
   if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
-  const rt = DeviceRuntime.open(cfg, 'pretrain');
+  const rt = DeviceRuntime.open(cfg, 'pretrain', dp ? { localRank: dp.localRank } : {});
   const runDir = resolve(join(cfg.out, cfg.name));
 
   // Rank 0 opens the run folder (and reads the checkpoint to resume from); every worker learns whether it could.

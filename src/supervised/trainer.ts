@@ -246,7 +246,7 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
   }
   if (dp) await dp.agree('opening the run folder', setupError);
   else if (setupError) throw setupError;
-  const rt = DeviceRuntime.open(cfg, cfg.name);
+  const rt = DeviceRuntime.open(cfg, cfg.name, dp ? { localRank: dp.localRank } : {});
   torch.manualSeed(cfg.seed);
   const spec = segmentationSpecOf(cfg);
   const model = buildSegmentationModel(spec);

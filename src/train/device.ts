@@ -63,8 +63,11 @@ export class DeviceRuntime {
   /**
    * Checks that the device exists (one error naming what is missing: a CUDA build of libtorch, a driver, or
    * device N) and that the precision mode runs there, then applies the cuDNN setting. `what` names the command.
+   * A data-parallel worker passes its `localRank`: bare 'cuda' then means its own GPU, cuda:<localRank>, as
+   * torchrun scripts do with torch.cuda.set_device(local_rank).
    */
-  static open(cfg: DeviceConfig, what: string): DeviceRuntime {
+  static open(cfg: DeviceConfig, what: string, o: { localRank?: number } = {}): DeviceRuntime {
+    if (cfg.device === 'cuda' && o.localRank !== undefined) cfg = { ...cfg, device: `cuda:${o.localRank}` };
     torch.requireDevice(cfg.device, `${what}: device`);
     if (cfg.amp === 'fp16' && cfg.device === 'cpu') {
       // CPU autocast runs bf16 only (libtorch turns an fp16 CPU autocast off with a warning).

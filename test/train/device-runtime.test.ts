@@ -29,6 +29,9 @@ describe('device config keys', () => {
   it('refuses fp16 on the CPU and CUDA on a CPU-only libtorch', { skip: torch.cudaStatus().built ? 'this libtorch has CUDA' : false }, () => {
     assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, amp: 'fp16' }, 'pretrain'), /pretrain: amp fp16 needs a CUDA device; on the CPU use amp bf16/);
     assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda:1' }, 'finetune'), /^Error: finetune: device cuda:1: this libtorch .* CPU-only build/);
+    // A data-parallel worker's bare 'cuda' is its own GPU.
+    assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda' }, 'pretrain', { localRank: 3 }), /pretrain: device cuda:3: /);
+    assert.equal(DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'pretrain', { localRank: 3 }).device, 'cpu');
   });
 });
 
