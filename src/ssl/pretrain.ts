@@ -304,6 +304,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           onExtra: (extra) => {
             const methodState = extra.get('method_state');
             if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
+            const scalerState = extra.get('grad_scaler');
+            if (rt.scaler && scalerState instanceof Map) rt.scaler.loadStateDict(Object.fromEntries(scalerState as Map<string, number>));
           },
         });
         where = resumeFrom?.path ?? RunDir.checkpointPathIn(runDir, restored.epoch);
@@ -444,6 +446,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           epoch, step: optStep, modules: checkpointModules(), optimizer, scheduler, config: cfg,
           extra: {
             method_state: method.stateDict(),
+            // fp16's loss scale, so that a resumed run does not start over from 2^16 and skip steps finding it again.
+            ...(rt.scaler ? { grad_scaler: { ...rt.scaler.stateDict() } } : {}),
             ...(averaged.swa ? { swa_count: averaged.swa.count } : {}),
             ...(averaged.ema ? { ema_count: averaged.ema.count } : {}),
             // Run-level facts (no per-worker state): a resume with another number of workers rescales the schedule.
