@@ -9,12 +9,7 @@ export function median(xs: ArrayLike<number>): number {
 
 /** The q-quantile (0..1) with linear interpolation between order statistics (numpy's default); NaN for no values. */
 export function quantile(xs: ArrayLike<number>, q: number): number {
-  const s = Float64Array.from(xs).sort();
-  if (s.length === 0) return Number.NaN;
-  const at = q * (s.length - 1);
-  const lo = Math.floor(at);
-  const hi = Math.min(s.length - 1, lo + 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+  return quantileSorted(Float64Array.from(xs).sort(), q);
 }
 
 /** Where a ratio measured once per round falls: min, quartiles and max over the rounds. */

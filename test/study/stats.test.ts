@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { createRng } from '../../src/data/rng.js';
 import { comparisonVerdict, entryOf, chanceEntry, type StudyEntry } from '../../src/study/comparison.js';
 import { armScores, armVerdict, aucOfHistograms, f05OfCounts, foldMean, tileScores, type ArmRun } from '../../src/study/scoring.js';
-import { allInkF05, bootstrapInterval, quantileSorted } from '../../src/util/stats.js';
+import { allInkF05, bootstrapInterval, quantile, quantileSorted } from '../../src/util/stats.js';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -16,6 +16,7 @@ describe('study statistics', () => {
     close(quantileSorted([1, 2, 3, 4], 0.25), 1.75);
     close(quantileSorted([1, 2, 3, 4], 1), 4);
     close(quantileSorted([5], 0.5), 5);
+    close(quantile([4, 1, 3, 2], 0.25), 1.75);
     assert.ok(Number.isNaN(quantileSorted([], 0.5)));
     assert.throws(() => quantileSorted([1], 1.5), /q must be in \[0, 1\]/);
   });
