@@ -47,9 +47,9 @@ export class StripGeometry {
   private readonly rowsPerStrip: number;
 
   constructor(info: TiffInfo) {
-    if (info.layout.kind !== 'strips') throw new Error(`TiffStripReader: ${info.path} is tiled, expected strips`);
     const blocker = positionedReadBlocker(info);
     if (blocker !== null) throw new Error(`TiffStripReader: ${info.path} has ${blocker}, expected an uncompressed 8/16-bit grey strip TIFF`);
+    if (info.layout.kind !== 'strips') throw new Error(`TiffStripReader: ${info.path} is tiled, expected strips`);
     this.path = info.path;
     this.info = info;
     this.width = info.width;
