@@ -231,6 +231,8 @@ async function readManifest(path: string): Promise<Set<string>> {
 export async function detectLayout(path: string, opts: DetectOptions = {}): Promise<Detected> {
   // A URL with credentials in it is refused here, before anything is fetched or logged.
   const dir = isUrl(path) ? trimLocation(checkUrl(path, 'detectLayout').href) : resolve(path);
+  // The dataset's own folder is asked first, so that an auth error names it rather than its parent.
+  if (isUrl(dir)) await listDir(dir);
   if (!(await isDir(dir))) {
     throw new Error(`detectLayout: ${path} ${(await isFile(dir)) ? 'is a file' : 'does not exist'}, expected a dataset folder`);
   }

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import * as torch from '../../torch/index.js';
 import { cka, type CkaKernel, DEFAULT_RBF_THRESHOLD, minibatchCka } from '../../eval/index.js';
 import { type CheckpointCkaOptions, runCheckpointCka } from '../../eval/cka-checkpoints.js';
+import { cacheOptions } from '../cache-options.js';
 
 function parsePositive(v: string): number {
   const t = Number(v);
@@ -72,8 +73,7 @@ type CkaCliOptions = Omit<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out' 
   & { x?: string; y?: string; kernel: CkaKernel; debiased?: boolean; json?: boolean };
 
 export function registerCka(program: Command): void {
-  program
-    .command('cka')
+  cacheOptions(program.command('cka'))
     .description('CKA similarity of representations: two .npy sets (--x/--y), or every epoch checkpoint on the same tiles (--checkpoints)')
     .option('--x <npy>', 'first representation set, [n, p1]')
     .option('--y <npy>', 'second representation set, [n, p2] (same n samples)')

@@ -7,6 +7,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
+import { cacheOptions } from '../cache-options.js';
 
 interface InferCliOptions {
   weights: string;
@@ -92,8 +93,7 @@ export function inferJson(r: InferDatasetResult): string {
 }
 
 export function registerInfer(program: Command): void {
-  program
-    .command('infer')
+  cacheOptions(program.command('infer'))
     .description('ink probabilities for a whole fragment or segment: sliding windows, outer tile edges dropped (or gaussian blending), optional TTA')
     .requiredOption('--weights <file>', 'segmentation checkpoint (probe/finetune run or saveSegmentationCheckpoint)')
     .requiredOption('--input <dataset>', 'fragment or segment folder (surface_volume/, layers/, volpkg surface or Zarr)')
