@@ -2,17 +2,18 @@
  * A size-limited local cache of fetched bytes: one file per fetched byte range or chunk, named by the SHA-256
  * of its key (URL and range), under `<dir>/<first two hex digits>/`.
  *
- * Crash safety: an entry is written to a temp file and renamed into place (src/util/atomic.ts), so a killed
- * process leaves at most a `.tmp` file, which the next `open` deletes; a complete entry also ends with a
- * trailer (magic, length, SHA-256 of the bytes) that is checked on every read, so a damaged file is dropped
- * and fetched again rather than served. Entries that a killed process finished are kept: a re-run resumes
+ * Crash safety: an entry is written to a temp file and renamed into place, so a killed process leaves at
+ * most a `.tmp` file, which the next `open` deletes; a complete entry also ends with a trailer (magic,
+ * length, SHA-256 of the bytes) that is checked on every read, so a damaged file is dropped and fetched again
+ * rather than served. The trailer is also why entries are not fsynced (unlike src/util/atomic.ts): after a
+ * power cut a renamed but unflushed entry fails its check and is refetched, and a cold crop writes thousands
+ * of small entries, where an fsync each would cost more than the fetches. Entries that a killed process finished are kept: a re-run resumes
  * from them. Eviction is least-recently-used (file modification time across processes, touched on each hit)
  * down to the size limit.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../util/atomic.js';
 
 const MAGIC = Buffer.from('INKWCAC1', 'latin1');
 const TRAILER = MAGIC.length + 8 + 32;
@@ -40,7 +41,10 @@ export interface CacheStats {
 export class DiskCache {
   /** Key hash -> file size, in least-recently-used-first order. */
   private readonly index = new Map<string, number>();
+  /** Entries whose file time this process already touched (once is enough for cross-process LRU order). */
+  private readonly touched = new Set<string>();
   private bytes = 0;
+  private tmpCounter = 0;
   readonly stats: CacheStats = { hits: 0, misses: 0, damaged: 0, evicted: 0 };
 
   private constructor(readonly dir: string, readonly maxBytes: number) {}
@@ -114,8 +118,11 @@ export class DiskCache {
     this.forget(hash);
     this.index.set(hash, file.length);
     this.bytes += file.length;
-    const now = new Date();
-    await utimes(this.pathOf(hash), now, now).catch(() => undefined);
+    if (!this.touched.has(hash)) {
+      this.touched.add(hash);
+      const now = new Date();
+      await utimes(this.pathOf(hash), now, now).catch(() => undefined);
+    }
     return data;
   }
 
@@ -127,7 +134,17 @@ export class DiskCache {
     MAGIC.copy(trailer, 0);
     trailer.writeBigUInt64LE(BigInt(data.length), MAGIC.length);
     createHash('sha256').update(data).digest().copy(trailer, MAGIC.length + 8);
-    await writeFileAtomic(this.pathOf(hash), [data, trailer]);
+    const path = this.pathOf(hash);
+    const tmp = `${path}.${process.pid}.${this.tmpCounter++}.tmp`;
+    await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
+    try {
+      await writeFile(tmp, Buffer.concat([data, trailer]));
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    this.touched.add(hash);
     this.forget(hash);
     this.index.set(hash, data.length + TRAILER);
     this.bytes += data.length + TRAILER;
@@ -146,6 +163,7 @@ export class DiskCache {
     for (const [hash, size] of this.index) {
       if (this.bytes <= this.maxBytes) break;
       this.index.delete(hash);
+      this.touched.delete(hash);
       this.bytes -= size;
       this.stats.evicted++;
       await rm(this.pathOf(hash), { force: true });

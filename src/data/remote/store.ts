@@ -17,7 +17,7 @@ import { redactUrl, trimLocation } from './url.js';
 
 export const PIECE_BYTES = 8 * 1024 * 1024;
 /** Ranges fetched at once for one window. */
-const CONCURRENCY = 8;
+const CONCURRENCY = 16;
 /** A whole-file fetch longer than this shows a progress bar. */
 const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_CACHE_SIZE = '20GB';
