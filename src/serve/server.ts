@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ByteLru } from '../util/lru.js';
 import { openViewerDataset, resolveInput, type ViewerDataset } from './sources.js';
 import { maxLevel, renderLayerTile, renderOverlayTile, tileRegion } from './tiles.js';
 
@@ -84,34 +85,14 @@ function numParam(v: string | null, what: string, fallback: number): number {
   return n;
 }
 
-/** A small LRU of rendered tiles. */
-class TileCache {
-  private readonly map = new Map<string, Buffer>();
-  private bytes = 0;
-  constructor(private readonly maxBytes: number) {}
-  get(key: string): Buffer | undefined {
-    const v = this.map.get(key);
-    if (v) { this.map.delete(key); this.map.set(key, v); }
-    return v;
-  }
-  set(key: string, v: Buffer): void {
-    this.map.set(key, v);
-    this.bytes += v.length;
-    for (const [k, b] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
-      this.map.delete(k);
-      this.bytes -= b.length;
-    }
-  }
-}
-
 export async function startViewer(opts: ServeOptions): Promise<Viewer> {
   const tileSize = opts.tileSize ?? 256;
   const { datasets: found, predictionDirs } = await resolveInput(opts.input);
   const predictions = [...(opts.predictions ?? []), ...predictionDirs];
   const datasets: ViewerDataset[] = [];
   for (const d of found) datasets.push(await openViewerDataset(d, predictions));
-  const tiles = new TileCache(128 * 1024 * 1024);
+  // Rendered tiles, kept in memory.
+  const tiles = new ByteLru<Buffer>(128 * 1024 * 1024);
   const requests: Viewer['requests'] = [];
 
   const info = {

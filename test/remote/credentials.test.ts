@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseNetrc } from '../../src/data/remote/auth.js';
 import { HttpClient } from '../../src/data/remote/http.js';
@@ -15,20 +15,12 @@ import { configureRemote } from '../../src/data/remote/store.js';
 import { detectLayout } from '../../src/data/layout.js';
 import { Volume } from '../../src/data/volume.js';
 import { tempDir } from '../data/reader-fixtures.js';
-import { PASSWORD, serveWithAuth, USER, writeRemoteFixtures, type RemoteFixtures } from './fixtures.js';
-import type { TestServer } from './http-server.js';
+import { PASSWORD, USER, useRemoteFixtures } from './fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, '..', '..', '..', 'bin', 'inkwell');
 const SECRETS = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
-let fx: RemoteFixtures;
-let server: TestServer;
-
-before(async () => {
-  fx = await writeRemoteFixtures();
-  server = await serveWithAuth(fx.root);
-});
-after(async () => { await server.close(); });
+const S = useRemoteFixtures();
 
 function assertNoSecret(text: string, where: string): void {
   for (const s of SECRETS) assert.ok(!text.includes(s), `${where} contains the credentials`);
@@ -52,7 +44,7 @@ function withEnv<T>(env: Record<string, string | undefined>, fn: () => Promise<T
 }
 
 test('a URL with credentials in it is refused, naming where they belong and not echoing them', async () => {
-  const url = server.url.replace('http://', `http://${USER}:${PASSWORD}@`) + '/frag1';
+  const url = S.server.url.replace('http://', `http://${USER}:${PASSWORD}@`) + '/frag1';
   const err = await detectLayout(url).then(() => null, (e: Error) => e);
   assert.ok(err);
   assert.match(err.message, /has credentials embedded in it/);
@@ -63,14 +55,14 @@ test('a URL with credentials in it is refused, naming where they belong and not 
 
 test('401 without or with wrong credentials: one clear error naming the URL, never the password', async () => {
   await withEnv({ INKWELL_HTTP_USER: undefined, INKWELL_HTTP_PASSWORD: undefined, NETRC: join(tempDir(), 'none') }, async () => {
-    await assert.rejects(Volume.open(`${server.url}/frag1`), (e: Error) => {
-      assert.match(e.message, new RegExp(`${server.url}/frag1/? answered 401`));
+    await assert.rejects(Volume.open(`${S.server.url}/frag1`), (e: Error) => {
+      assert.match(e.message, new RegExp(`${S.server.url}/frag1/? answered 401`));
       assert.match(e.message, /no credentials are configured for 127\.0\.0\.1: set INKWELL_HTTP_USER/);
       return true;
     });
   });
   await withEnv({ INKWELL_HTTP_USER: USER, INKWELL_HTTP_PASSWORD: 'wrong-secret' }, async () => {
-    await assert.rejects(Volume.open(`${server.url}/frag1`), (e: Error) => {
+    await assert.rejects(Volume.open(`${S.server.url}/frag1`), (e: Error) => {
       assert.match(e.message, /answered 401 .*the credentials from INKWELL_HTTP_USER\/INKWELL_HTTP_PASSWORD were refused/);
       assert.ok(!e.message.includes('wrong-secret'));
       return true;
@@ -85,7 +77,7 @@ test('netrc credentials (NETRC) are used when the environment has none', async (
   const netrc = join(tempDir(), 'netrc');
   writeFileSync(netrc, `# test\nmachine other.host login a password b\nmachine 127.0.0.1\n  login ${USER}\n  password ${PASSWORD}\n`);
   await withEnv({ INKWELL_HTTP_USER: undefined, INKWELL_HTTP_PASSWORD: undefined, NETRC: netrc }, async () => {
-    const vol = await Volume.open(`${server.url}/seg-png/20230101000000`);
+    const vol = await Volume.open(`${S.server.url}/seg-png/20230101000000`);
     assert.deepEqual(vol.shape, [8, 64, 64]);
     await vol.close();
   });
@@ -93,14 +85,14 @@ test('netrc credentials (NETRC) are used when the environment has none', async (
 
 test('5xx answers are retried with backoff; a server that keeps failing gives up with the URL named', async () => {
   const http = new HttpClient({ backoffMs: 1 });
-  server.opts.failNext = 2;
-  const r = await http.get(`${server.url}/frag1/mask.png`, 'test');
+  S.server.opts.failNext = 2;
+  const r = await http.get(`${S.server.url}/frag1/mask.png`, 'test');
   assert.ok(r && r.body.length > 0);
   assert.equal(http.stats.retries, 2);
-  server.opts.failNext = 10;
+  S.server.opts.failNext = 10;
   const few = new HttpClient({ backoffMs: 1, retries: 2 });
-  await assert.rejects(few.get(`${server.url}/frag1/mask.png`, 'test'), /frag1\/mask\.png failed after 3 attempts \(HTTP 503\)/);
-  server.opts.failNext = 0;
+  await assert.rejects(few.get(`${S.server.url}/frag1/mask.png`, 'test'), /frag1\/mask\.png failed after 3 attempts \(HTTP 503\)/);
+  S.server.opts.failNext = 0;
 });
 
 function filesUnder(dir: string): string[] {
@@ -134,7 +126,7 @@ test('inspect, crop and pretrain over HTTP: no output, log, config or checkpoint
     assertNoSecret(r.stdout + r.stderr, `inkwell ${args[0]} output`);
     return r.stdout;
   };
-  const seg = `${server.url}/segments`;
+  const seg = `${S.server.url}/segments`;
   const info = await run(['inspect', seg, '--json']);
   assert.match(info, /"layout": "scroll-segment"/);
   const crop = JSON.parse((await run(['crop', `${seg}/20231005123333`, '--z', '2:6', '--y', '8:40', '--x', '4:36', '--output', join(out, 'crop.npy'),

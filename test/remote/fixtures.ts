@@ -4,6 +4,7 @@
  */
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { pythonFixtures, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment, writeStack } from '../data/reader-fixtures.js';
 import { configureRemote } from '../../src/data/remote/store.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './http-server.js';
@@ -56,4 +57,18 @@ export async function serveWithAuth(root: string, opts: Partial<TestServerOption
   process.env['INKWELL_HTTP_PASSWORD'] = PASSWORD;
   configureRemote({ cache: null });
   return startTestServer({ root, user: USER, password: PASSWORD, ...opts });
+}
+
+/**
+ * Registers a test file's setup: every layout written, served with the test credentials; closed afterwards.
+ * The returned object's fields are filled in before the first test runs.
+ */
+export function useRemoteFixtures(): { fx: RemoteFixtures; server: TestServer } {
+  const suite = {} as { fx: RemoteFixtures; server: TestServer };
+  before(async () => {
+    suite.fx = await writeRemoteFixtures();
+    suite.server = await serveWithAuth(suite.fx.root);
+  });
+  after(async () => { await suite.server.close(); });
+  return suite;
 }

@@ -4,22 +4,14 @@
  * of about the crop's size.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { join } from 'node:path';
 import { detectLayout } from '../../src/data/layout.js';
 import { configureRemote } from '../../src/data/remote/store.js';
 import { Volume } from '../../src/data/volume.js';
-import { serveWithAuth, writeRemoteFixtures, type RemoteFixtures } from './fixtures.js';
-import type { TestServer } from './http-server.js';
+import { useRemoteFixtures } from './fixtures.js';
 
-let fx: RemoteFixtures;
-let server: TestServer;
-
-before(async () => {
-  fx = await writeRemoteFixtures();
-  server = await serveWithAuth(fx.root);
-});
-after(async () => { await server.close(); });
+const S = useRemoteFixtures();
 
 async function sameVolume(local: string, url: string, label: string): Promise<void> {
   const a = await detectLayout(local);
@@ -50,41 +42,41 @@ async function sameVolume(local: string, url: string, label: string): Promise<vo
 }
 
 test('every layout over HTTP with basic auth (nginx listing) reads the same values as from disk', async () => {
-  server.opts.listing = 'nginx';
+  S.server.opts.listing = 'nginx';
   configureRemote({ cache: null });
-  for (const [label, rel] of Object.entries(fx.datasets)) await sameVolume(join(fx.root, rel), `${server.url}/${rel}`, label);
-  assert.ok(server.requests.length > 0 && server.requests.every((r) => r.status !== 401), 'every request carried the credentials');
-  if (fx.zarrSkip) console.log(`# zarr layouts skipped: ${fx.zarrSkip}`);
+  for (const [label, rel] of Object.entries(S.fx.datasets)) await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, label);
+  assert.ok(S.server.requests.length > 0 && S.server.requests.every((r) => r.status !== 401), 'every request carried the credentials');
+  if (S.fx.zarrSkip) console.log(`# zarr layouts skipped: ${S.fx.zarrSkip}`);
 });
 
 test('Apache-style listings and servers without listings (meta.json / mask / layer-count probes) find the same layouts', async () => {
   for (const listing of ['apache', 'none'] as const) {
-    server.opts.listing = listing;
+    S.server.opts.listing = listing;
     configureRemote({ cache: null });
     for (const label of ['kaggle-fragment', 'scroll-segment (png)', 'scroll-segment (lzw tif)', 'ome-zarr', 'zarr (nested)']) {
-      const rel = fx.datasets[label];
+      const rel = S.fx.datasets[label];
       if (rel === undefined) continue;
-      await sameVolume(join(fx.root, rel), `${server.url}/${rel}`, `${label} (${listing} listing)`);
+      await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, `${label} (${listing} listing)`);
     }
   }
-  server.opts.listing = 'nginx';
+  S.server.opts.listing = 'nginx';
 });
 
 test('strip TIFF crops are read with Range requests: bytes fetched are a small multiple of the crop', async () => {
   configureRemote({ cache: null });
-  server.reset();
-  const vol = await Volume.open(`${server.url}/big`, { scale: 1 });
-  const openBytes = server.bytes();
-  server.reset();
+  S.server.reset();
+  const vol = await Volume.open(`${S.server.url}/big`, { scale: 1 });
+  const openBytes = S.server.bytes();
+  S.server.reset();
   const crop = await vol.readWindow(0, 8, 200, 264, 300, 364, { raw: true });
   const cropBytes = crop.data.byteLength;
   assert.equal(cropBytes, 8 * 64 * 64 * 2);
-  const fetched = server.bytes();
-  assert.ok(server.requests.every((r) => r.range !== null && r.status === 206), 'every pixel read is a Range request');
+  const fetched = S.server.bytes();
+  assert.ok(S.server.requests.every((r) => r.range !== null && r.status === 206), 'every pixel read is a Range request');
   assert.equal(fetched, cropBytes, 'a narrow window fetches exactly its rows');
   const layerBytes = 8 * 512 * 512 * 2;
   assert.ok(openBytes + fetched <= 3 * cropBytes, `open + crop fetched ${openBytes + fetched} bytes for a ${cropBytes}-byte crop (layers hold ${layerBytes})`);
-  const local = await Volume.open(join(fx.root, 'big'), { scale: 1 });
+  const local = await Volume.open(join(S.fx.root, 'big'), { scale: 1 });
   assert.deepEqual([...crop.data], [...(await local.readWindow(0, 8, 200, 264, 300, 364, { raw: true })).data]);
   await vol.close();
   await local.close();

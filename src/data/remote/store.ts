@@ -9,6 +9,7 @@
  * The cache settings travel in INKWELL_HTTP_CACHE / INKWELL_HTTP_CACHE_SIZE so that the data pipeline's
  * worker threads (which inherit the environment) share them; the CLI sets them from --cache / --cache-size.
  */
+import { ByteLru } from '../../util/lru.js';
 import { progress } from '../../util/progress.js';
 import { DiskCache, parseByteSize } from './cache.js';
 import { HttpClient, type HttpOptions } from './http.js';
@@ -47,9 +48,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export class RemoteStore {
   readonly http: HttpClient;
   private cachePromise: Promise<DiskCache | null>;
-  private readonly memory = new Map<string, Uint8Array>();
-  private memoryUsed = 0;
-  private readonly memoryBytes: number;
+  private readonly memory: ByteLru<Uint8Array>;
   private readonly sizes = new Map<string, number>();
   private readonly listings = new Map<string, Promise<ListedEntry[] | null>>();
   private readonly heads = new Map<string, Promise<boolean>>();
@@ -57,7 +56,7 @@ export class RemoteStore {
 
   constructor(opts: RemoteOptions = {}) {
     this.http = new HttpClient(opts);
-    this.memoryBytes = opts.memoryBytes ?? 256 * 1024 * 1024;
+    this.memory = new ByteLru(opts.memoryBytes ?? 256 * 1024 * 1024);
     this.showProgress = opts.progress;
     const dir = opts.cacheDir ?? null;
     this.cachePromise = dir === null ? Promise.resolve(null) : DiskCache.open(dir, opts.cacheBytes ?? parseByteSize(DEFAULT_CACHE_SIZE));
@@ -118,18 +117,14 @@ export class RemoteStore {
   /** The whole file, or null when it does not exist. Fetched in cached pieces, with progress when long. */
   async whole(url: string, op = 'fetch'): Promise<Uint8Array | null> {
     const mem = this.memory.get(url);
-    if (mem) {
-      this.memory.delete(url);
-      this.memory.set(url, mem);
-      return mem;
-    }
+    if (mem) return mem;
     const first = await this.cached(`${url}\n0-${PIECE_BYTES}`, async () => {
       const r = await this.http.get(url, op, { range: [0, PIECE_BYTES] });
       if (r?.total != null) this.sizes.set(url, r.total);
       return r ? r.body : null;
     });
     if (first === null) return null;
-    let total = first.length < PIECE_BYTES ? first.length : await this.size(url, op);
+    const total = first.length < PIECE_BYTES ? first.length : await this.size(url, op);
     let data: Uint8Array = first;
     if (total > PIECE_BYTES) {
       const starts: number[] = [];
@@ -148,21 +143,10 @@ export class RemoteStore {
       } finally {
         bar.stop();
       }
-      total = data.length;
     }
-    this.remember(url, data);
+    // Small enough files stay in memory (decoders ask for a file's header, then for all of it).
+    if (data.length <= this.memory.maxBytes / 4) this.memory.set(url, data);
     return data;
-  }
-
-  private remember(url: string, data: Uint8Array): void {
-    if (data.length > this.memoryBytes / 4) return;
-    this.memory.set(url, data);
-    this.memoryUsed += data.length;
-    for (const [k, v] of this.memory) {
-      if (this.memoryUsed <= this.memoryBytes) break;
-      this.memory.delete(k);
-      this.memoryUsed -= v.length;
-    }
   }
 
   /** Whether `url` names an existing file (HEAD; memoised). */
