@@ -47,7 +47,13 @@ export interface BenchRemoteResult {
 }
 
 /** A static file server for `root` on 127.0.0.1 that answers single byte ranges and counts what it sends. */
-async function rangeServer(root: string): Promise<{ url: string; sent: { bytes: number; requests: number }; close(): Promise<void> }> {
+interface RangeServer {
+  url: string;
+  sent: { bytes: number; requests: number };
+  close(): Promise<void>;
+}
+
+async function rangeServer(root: string): Promise<RangeServer> {
   const sent = { bytes: 0, requests: 0 };
   const server = createServer((req, res) => {
     void (async () => {
@@ -85,7 +91,8 @@ export async function benchRemote(opts: BenchRemoteOptions = {}): Promise<BenchR
   const width = opts.width ?? 6330;
   const crop: [number, number, number] = opts.crop ? [opts.crop[0], opts.crop[1], opts.crop[2]] : [20, 256, 256];
   const runs = opts.runs ?? 5;
-  if (crop[0] > layers || crop[1] > height || crop[2] > width) throw new Error(`benchRemote: crop ${crop.join('x')} does not fit a ${layers}x${height}x${width} stack`);
+  if (crop[0] > layers || crop[1] > height || crop[2] > width)
+    throw new Error(`benchRemote: crop ${crop.join('x')} does not fit a ${layers}x${height}x${width} stack`);
   const rng = createRng(opts.seed ?? 0);
   const dir = await mkdtemp(join(tmpdir(), 'inkwell-bench-remote-'));
   const savedCache = process.env['INKWELL_HTTP_CACHE'];
@@ -99,8 +106,10 @@ export async function benchRemote(opts: BenchRemoteOptions = {}): Promise<BenchR
       await sharp(plane, { raw: { width, height, channels: 1 } }).toColourspace('grey16').tiff({ compression: 'none' })
         .toFile(join(sv, `${String(z).padStart(2, '0')}.tif`));
     }
-    const picks = Array.from({ length: runs }, () => [rng.int(layers - crop[0] + 1), rng.int(height - crop[1] + 1), rng.int(width - crop[2] + 1)] as const);
-    const read = async (vol: Volume, [z, y, x]: readonly [number, number, number]): Promise<{ ms: number; data: Uint8Array }> => {
+    const picks = Array.from({ length: runs },
+      () => [rng.int(layers - crop[0] + 1), rng.int(height - crop[1] + 1), rng.int(width - crop[2] + 1)] as const);
+    const read = async (vol: Volume,
+      [z, y, x]: readonly [number, number, number]): Promise<{ ms: number; data: Uint8Array }> => {
       const t0 = performance.now();
       const w = await vol.readWindow(z, z + crop[0], y, y + crop[1], x, x + crop[2], { raw: true });
       return { ms: performance.now() - t0, data: new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength) };
@@ -134,7 +143,8 @@ export async function benchRemote(opts: BenchRemoteOptions = {}): Promise<BenchR
     for (const p of picks) cachedRuns.push(await read(warm, p));
     const cachedBytes = server.sent.bytes - sentBefore;
     await warm.close();
-    const identical = picks.every((_, i) => Buffer.from(diskRuns[i]!.data).equals(coldRuns[i]!.data) && Buffer.from(diskRuns[i]!.data).equals(cachedRuns[i]!.data));
+    const identical = picks.every((_, i) => Buffer.from(diskRuns[i]!.data).equals(coldRuns[i]!.data)
+      && Buffer.from(diskRuns[i]!.data).equals(cachedRuns[i]!.data));
     const round = (v: number): number => Math.round(v * 100) / 100;
     return {
       stack: { layers, height, width, dtype: 'uint16', bytes: layers * height * width * 2 },

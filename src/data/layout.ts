@@ -13,7 +13,8 @@
 import { extname, resolve } from 'node:path';
 import { kindOf, listDir, readText } from './io/files.js';
 import { isZarr } from './io/zarr.js';
-import { baseLocation as basename, checkUrl, dirLocation as dirname, isUrl, joinLocation as join, trimLocation } from './remote/url.js';
+import { baseLocation as basename, checkUrl, dirLocation as dirname, isUrl, joinLocation as join,
+  trimLocation } from './remote/url.js';
 
 export type DatasetLayout = 'kaggle-fragment' | 'fragment-volpkg' | 'scroll-segment' | 'zarr';
 
@@ -204,7 +205,8 @@ async function detectSingle(dir: string): Promise<Dataset[] | null> {
   if (await hasWorkingSurfaces(dir)) return volpkgFragments(dir);
   // `FragN/` holding a single `<name>.volpkg` with working surfaces.
   const volpkgs = (await namesIn(dir, true)).filter((name) => name.endsWith('.volpkg'));
-  if (volpkgs.length === 1 && (await hasWorkingSurfaces(join(dir, volpkgs[0]!)))) return volpkgFragments(join(dir, volpkgs[0]!));
+  if (volpkgs.length === 1
+    && (await hasWorkingSurfaces(join(dir, volpkgs[0]!)))) return volpkgFragments(join(dir, volpkgs[0]!));
   return null;
 }
 

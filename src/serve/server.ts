@@ -39,7 +39,8 @@ export interface Viewer {
 const here = dirname(fileURLToPath(import.meta.url));
 /** The page's files live in the source tree (src/serve/static), beside the compiled dist/. */
 const STATIC_DIR = resolve(here, '..', '..', '..', 'src', 'serve', 'static');
-const OSD_DIR = join(dirname(createRequire(import.meta.url).resolve('openseadragon/package.json')), 'build', 'openseadragon');
+const OSD_DIR = join(dirname(createRequire(import.meta.url).resolve('openseadragon/package.json')), 'build',
+  'openseadragon');
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -53,7 +54,8 @@ class HttpError extends Error {
 /** `rel` inside `root`, or an HttpError: the resolved path must stay under root. */
 export function confinedPath(root: string, rel: string): string {
   const full = resolve(root, rel);
-  if (full !== root && !full.startsWith(root + sep)) throw new HttpError(403, `refused: ${rel} is outside the served folder`);
+  if (full !== root && !full.startsWith(root + sep))
+    throw new HttpError(403, `refused: ${rel} is outside the served folder`);
   return full;
 }
 
@@ -68,13 +70,15 @@ export function pathSegments(rawUrl: string): string[] {
     throw new HttpError(400, 'bad percent-encoding in the path');
   }
   const segs = decoded.split('/').filter((s) => s !== '');
-  if (segs.some((s) => s === '..' || s === '.' || s.includes('\\') || s.includes('\0'))) throw new HttpError(403, 'refused: path traversal');
+  if (segs.some((s) => s === '..' || s === '.' || s.includes('\\') || s.includes('\0')))
+    throw new HttpError(403, 'refused: path traversal');
   return segs;
 }
 
 function intParam(v: string | null | undefined, what: string): number {
   const n = Number(v);
-  if (v === null || v === undefined || v === '' || !Number.isInteger(n)) throw new HttpError(400, `${what} must be an integer, got '${v ?? ''}'`);
+  if (v === null || v === undefined || v === '' || !Number.isInteger(n))
+    throw new HttpError(400, `${what} must be an integer, got '${v ?? ''}'`);
   return n;
 }
 
@@ -99,7 +103,8 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
     tileSize,
     datasets: datasets.map((d, i) => ({
       index: i, id: d.id, layout: d.volume.dataset.layout, width: d.volume.width, height: d.volume.height,
-      dtype: d.volume.sourceDtype, layers: d.layers, window: d.window, maxLevel: maxLevel(d.volume.width, d.volume.height),
+      dtype: d.volume.sourceDtype, layers: d.layers, window: d.window,
+        maxLevel: maxLevel(d.volume.width, d.volume.height),
       overlays: d.overlays.map((o, k) => ({ index: k, name: o.name, kind: o.kind })),
     })),
   };
@@ -121,19 +126,22 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
         throw new HttpError(404, `no such file: /${segs.join('/')}`);
       }
     }
-    if (head === 'api' && rest[0] === 'info' && rest.length === 1) return { type: MIME['.json']!, body: JSON.stringify(info) };
+    if (head === 'api' && rest[0] === 'info' && rest.length === 1) return { type: MIME['.json']!,
+      body: JSON.stringify(info) };
     if (head === 'api' && rest[0] === 'value' && rest.length === 1) {
       const d = dataset(query.get('ds') ?? undefined);
       const layer = intParam(query.get('z'), 'z');
       const x = intParam(query.get('x'), 'x');
       const y = intParam(query.get('y'), 'y');
-      if (!d.layers.includes(layer) || x < 0 || y < 0 || x >= d.volume.width || y >= d.volume.height) throw new HttpError(404, 'outside the dataset');
+      if (!d.layers.includes(layer) || x < 0 || y < 0 || x >= d.volume.width || y >= d.volume.height)
+        throw new HttpError(404, 'outside the dataset');
       const z = layer - d.volume.zStart;
       const v = (await d.volume.readWindow(z, z + 1, y, y + 1, x, x + 1, { raw: true })).data[0]!;
       const overlays: Record<string, number> = {};
       for (const o of d.overlays) {
         const vals = await o.load();
-        overlays[o.name] = o.kind === 'prediction' ? vals[y * d.volume.width + x]! / 255 : vals[y * d.volume.width + x]! > 0 ? 1 : 0;
+        overlays[o.name] = o.kind === 'prediction'
+          ? vals[y * d.volume.width + x]! / 255 : vals[y * d.volume.width + x]! > 0 ? 1 : 0;
       }
       return { type: MIME['.json']!, body: JSON.stringify({ x, y, z: layer, value: v, overlays }) };
     }
@@ -143,7 +151,8 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
       const d = dataset(dsText);
       const m = /^(\d+)_(\d+)\.png$/.exec(name);
       if (!m) throw new HttpError(404, `bad tile name ${name}, expected <col>_<row>.png`);
-      const r = tileRegion(intParam(levelText, 'level'), Number(m[1]), Number(m[2]), d.volume.width, d.volume.height, tileSize);
+      const r = tileRegion(intParam(levelText, 'level'), Number(m[1]), Number(m[2]), d.volume.width,
+        d.volume.height, tileSize);
       if (!r) throw new HttpError(404, 'tile outside the image');
       if (kind === 'layer') {
         const layer = intParam(which, 'z');
@@ -165,7 +174,8 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
     const raw = req.url ?? '/';
     let status = 200;
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method ?? '?'} not allowed: the viewer is read-only`);
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        throw new HttpError(405, `${req.method ?? '?'} not allowed: the viewer is read-only`);
       const segs = pathSegments(raw);
       const query = new URL(raw, 'http://viewer').searchParams;
       const cacheable = segs[0] === 'tiles';
@@ -177,7 +187,9 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
         out = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
         if (cacheable) tiles.set(raw, out);
       }
-      res.writeHead(200, { 'content-type': type, 'content-length': out.length, 'cache-control': cacheable ? 'max-age=3600' : 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.writeHead(200,
+        { 'content-type': type, 'content-length': out.length, 'cache-control': cacheable ? 'max-age=3600'
+        : 'no-cache', 'x-content-type-options': 'nosniff' });
       res.end(req.method === 'HEAD' ? undefined : out);
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;
@@ -192,7 +204,9 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
   const server = createServer((req, res) => { void handle(req, res); });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => {
-    server.once('error', (err: NodeJS.ErrnoException) => fail(new Error(`serve: cannot listen on ${host}:${opts.port ?? 8080} (${err.code ?? err.message})`)));
+    server.once('error',
+      (err: NodeJS.ErrnoException) => fail(new Error(`serve: cannot listen on `
+      + `${host}:${opts.port ?? 8080} (${err.code ?? err.message})`)));
     server.listen(opts.port ?? 8080, host, ok);
   });
   const addr = server.address() as AddressInfo;

@@ -44,7 +44,8 @@ test('parseByteSize reads decimal and binary units', () => {
   assert.throws(() => parseByteSize('lots'), /--cache-size: 'lots' is not a size/);
 });
 
-test('a killed process leaves only complete entries; the next run reuses them and never serves a partial one', async () => {
+test('a killed process leaves only complete entries; the next run reuses them, never serving a partial one',
+  async () => {
   const dir = join(tempDir('inkwell-cache-kill-'), 'cache');
   const url = `${server.url}/blob.bin`;
   const child = spawn(process.execPath, [join(here, 'cache-child.js'), url, dir, String(PIECE)], {

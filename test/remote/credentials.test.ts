@@ -54,7 +54,8 @@ test('a URL with credentials in it is refused, naming where they belong and not 
 });
 
 test('401 without or with wrong credentials: one clear error naming the URL, never the password', async () => {
-  await withEnv({ INKWELL_HTTP_USER: undefined, INKWELL_HTTP_PASSWORD: undefined, NETRC: join(tempDir(), 'none') }, async () => {
+  await withEnv({ INKWELL_HTTP_USER: undefined, INKWELL_HTTP_PASSWORD: undefined,
+    NETRC: join(tempDir(), 'none') }, async () => {
     await assert.rejects(Volume.open(`${S.server.url}/frag1`), (e: Error) => {
       assert.match(e.message, new RegExp(`${S.server.url}/frag1/? answered 401`));
       assert.match(e.message, /no credentials are configured for 127\.0\.0\.1: set INKWELL_HTTP_USER/);
@@ -63,7 +64,8 @@ test('401 without or with wrong credentials: one clear error naming the URL, nev
   });
   await withEnv({ INKWELL_HTTP_USER: USER, INKWELL_HTTP_PASSWORD: 'wrong-secret' }, async () => {
     await assert.rejects(Volume.open(`${S.server.url}/frag1`), (e: Error) => {
-      assert.match(e.message, /answered 401 .*the credentials from INKWELL_HTTP_USER\/INKWELL_HTTP_PASSWORD were refused/);
+      assert.match(e.message,
+        /answered 401 .*the credentials from INKWELL_HTTP_USER\/INKWELL_HTTP_PASSWORD were refused/);
       assert.ok(!e.message.includes('wrong-secret'));
       return true;
     });
@@ -71,11 +73,15 @@ test('401 without or with wrong credentials: one clear error naming the URL, nev
 });
 
 test('netrc credentials (NETRC) are used when the environment has none', async () => {
-  assert.deepEqual(parseNetrc('machine a.org login x password y\ndefault login d password e\n', 'a.org'), { user: 'x', password: 'y' });
-  assert.deepEqual(parseNetrc('machine a.org login x password y\ndefault login d password e\n', 'b.org'), { user: 'd', password: 'e' });
-  assert.equal(parseNetrc('macdef init\nmachine b.org login q password r\n\nmachine c.org login s password t', 'b.org'), null);
+  assert.deepEqual(parseNetrc('machine a.org login x password y\ndefault login d password e\n', 'a.org'),
+    { user: 'x', password: 'y' });
+  assert.deepEqual(parseNetrc('machine a.org login x password y\ndefault login d password e\n', 'b.org'),
+    { user: 'd', password: 'e' });
+  assert.equal(parseNetrc('macdef init\nmachine b.org login q password r\n\nmachine c.org login s password t',
+    'b.org'), null);
   const netrc = join(tempDir(), 'netrc');
-  writeFileSync(netrc, `# test\nmachine other.host login a password b\nmachine 127.0.0.1\n  login ${USER}\n  password ${PASSWORD}\n`);
+  writeFileSync(netrc,
+    `# test\nmachine other.host login a password b\nmachine 127.0.0.1\n  login ${USER}\n  password ${PASSWORD}\n`);
   await withEnv({ INKWELL_HTTP_USER: undefined, INKWELL_HTTP_PASSWORD: undefined, NETRC: netrc }, async () => {
     const vol = await Volume.open(`${S.server.url}/seg-png/20230101000000`);
     assert.deepEqual(vol.shape, [8, 64, 64]);
@@ -91,7 +97,8 @@ test('5xx answers are retried with backoff; a server that keeps failing gives up
   assert.equal(http.stats.retries, 2);
   S.server.opts.failNext = 10;
   const few = new HttpClient({ backoffMs: 1, retries: 2 });
-  await assert.rejects(few.get(`${S.server.url}/frag1/mask.png`, 'test'), /frag1\/mask\.png failed after 3 attempts \(HTTP 503\)/);
+  await assert.rejects(few.get(`${S.server.url}/frag1/mask.png`, 'test'),
+    /frag1\/mask\.png failed after 3 attempts \(HTTP 503\)/);
   S.server.opts.failNext = 0;
 });
 
@@ -106,7 +113,8 @@ function filesUnder(dir: string): string[] {
 }
 
 /** Runs the CLI without blocking this process's event loop (the test server lives in it). */
-function inkwell(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function inkwell(args: string[],
+  env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((ok) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -129,14 +137,19 @@ test('inspect, crop and pretrain over HTTP: no output, log, config or checkpoint
   const seg = `${S.server.url}/segments`;
   const info = await run(['inspect', seg, '--json']);
   assert.match(info, /"layout": "scroll-segment"/);
-  const crop = JSON.parse((await run(['crop', `${seg}/20231005123333`, '--z', '2:6', '--y', '8:40', '--x', '4:36', '--output', join(out, 'crop.npy'),
+  const crop = JSON.parse((await run(['crop', `${seg}/20231005123333`, '--z', '2:6', '--y', '8:40', '--x', '4:36',
+    '--output', join(out, 'crop.npy'),
     '--cache', join(out, 'cache'), '--cache-size', '64MB'])).trim()) as { shape: number[] };
   assert.deepEqual(crop.shape, [4, 32, 32]);
   const cfg = join(out, 'data.json');
-  writeFileSync(cfg, JSON.stringify({ data: { datasets: ['20231005123333', '20231012184423'].map((id) => ({ path: `${seg}/${id}`, z: [2, 14] })) } }));
-  await run(['pretrain', '--preset', 'cpu-small', '--config', cfg, '--out', out, '--name', 'remote', '--cache', join(out, 'cache'),
+  writeFileSync(cfg,
+    JSON.stringify({ data: { datasets: ['20231005123333',
+    '20231012184423'].map((id) => ({ path: `${seg}/${id}`, z: [2, 14] })) } }));
+  await run(['pretrain', '--preset', 'cpu-small', '--config', cfg, '--out', out, '--name', 'remote', '--cache',
+    join(out, 'cache'),
     '--set', 'train.epochs=1', '--set', 'data.maxTiles=8', '--set', 'train.batchSize=2', '--set', 'data.workers=0',
-    '--set', 'model.widenFactor=0.125', '--set', 'data.depth=12', '--set', 'data.tile=48', '--set', 'data.erode=0', '--set', 'data.stride=8']);
+    '--set', 'model.widenFactor=0.125', '--set', 'data.depth=12', '--set', 'data.tile=48', '--set', 'data.erode=0',
+      '--set', 'data.stride=8']);
   const runFiles = filesUnder(join(out, 'remote'));
   assert.ok(runFiles.some((f) => f.endsWith('.pth')), 'the run wrote a checkpoint');
   const config = readFileSync(join(out, 'remote', 'config.yaml'), 'utf8');

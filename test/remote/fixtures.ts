@@ -5,7 +5,8 @@
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { pythonFixtures, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment, writeStack } from '../data/reader-fixtures.js';
+import { pythonFixtures, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment,
+  writeStack } from '../data/reader-fixtures.js';
 import { configureRemote } from '../../src/data/remote/store.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './http-server.js';
 
@@ -26,8 +27,10 @@ export async function writeRemoteFixtures(): Promise<RemoteFixtures> {
   const H = 64;
   const W = 64;
   await writeKaggleFragment(join(root, 'frag1'), { layers: 8, height: H, width: W, bits: 16 });
-  await writeSegment(join(root, 'seg-png', '20230101000000'), '20230101000000', { layers: 8, height: H, width: W, bits: 8, ext: 'png' });
-  await writeSegment(join(root, 'seg-lzw', '20230202000000'), '20230202000000', { layers: 8, height: H, width: W, bits: 16, tiffCompression: 'lzw', digits: 3 });
+  await writeSegment(join(root, 'seg-png', '20230101000000'), '20230101000000',
+    { layers: 8, height: H, width: W, bits: 8, ext: 'png' });
+  await writeSegment(join(root, 'seg-lzw', '20230202000000'), '20230202000000',
+    { layers: 8, height: H, width: W, bits: 16, tiffCompression: 'lzw', digits: 3 });
   for (const id of ['20231005123333', '20231012184423']) {
     await writeSegment(join(root, 'segments', id), id, { layers: 16, height: H, width: W, bits: 8 });
   }
@@ -43,7 +46,8 @@ export async function writeRemoteFixtures(): Promise<RemoteFixtures> {
   if (typeof fx === 'string') zarrSkip = fx;
   else {
     mkdirSync(join(root, 'zarr'), { recursive: true });
-    for (const name of ['nested.zarr', 'flat.zarr', 'ome.zarr']) cpSync(fx.path(name), join(root, 'zarr', name), { recursive: true });
+    for (const name of ['nested.zarr', 'flat.zarr', 'ome.zarr']) cpSync(fx.path(name), join(root, 'zarr', name),
+      { recursive: true });
     datasets['zarr (nested)'] = 'zarr/nested.zarr';
     datasets['zarr (flat)'] = 'zarr/flat.zarr';
     datasets['ome-zarr'] = 'zarr/ome.zarr';

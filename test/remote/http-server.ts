@@ -42,19 +42,23 @@ function listingHtml(style: 'nginx' | 'apache', urlPath: string, dir: string): s
     const name = e.isDirectory() ? `${e.name}/` : e.name;
     return style === 'nginx'
       ? `<a href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a>    07-Dec-2026 10:00    -`
-      : `<tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td><td><a href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a></td></tr>`;
+      : `<tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td><td><a `
+        + `href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a></td></tr>`;
   });
   if (style === 'nginx') {
-    return `<html><head><title>Index of ${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><hr><pre><a href="../">../</a>\n${links.join('\n')}\n</pre><hr></body></html>`;
+    return `<html><head><title>Index of ${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><hr><pre><a `
+      + `href="../">../</a>\n${links.join('\n')}\n</pre><hr></body></html>`;
   }
-  return `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN"><html><head><title>Index of ${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><table>` +
+  return `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN"><html><head><title>Index of `
+    + `${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><table>` +
     `<tr><th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th></tr>` +
     `<tr><td><a href="/">Parent Directory</a></td></tr>${links.join('')}</table></body></html>`;
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
   const requests: ServedRequest[] = [];
-  const expected = opts.user === undefined ? null : `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
+  const expected = opts.user === undefined ? null
+    : `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const record: ServedRequest = {
       method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range ?? null, status: 0, bytes: 0,
@@ -115,14 +119,17 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
         return;
       }
       record.status = 206;
-      res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
+      res.writeHead(206,
+        { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1,
+        'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
       if (req.method === 'HEAD') return void res.end();
       record.bytes = end - start + 1;
       createReadStream(file, { start, end }).pipe(res);
       return;
     }
     record.status = 200;
-    res.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
+    res.writeHead(200,
+      { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
     if (req.method === 'HEAD') return void res.end();
     record.bytes = size;
     createReadStream(file).pipe(res);

@@ -44,16 +44,20 @@ async function sameVolume(local: string, url: string, label: string): Promise<vo
 test('every layout over HTTP with basic auth (nginx listing) reads the same values as from disk', async () => {
   S.server.opts.listing = 'nginx';
   configureRemote({ cache: null });
-  for (const [label, rel] of Object.entries(S.fx.datasets)) await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, label);
-  assert.ok(S.server.requests.length > 0 && S.server.requests.every((r) => r.status !== 401), 'every request carried the credentials');
+  for (const [label, rel] of Object.entries(S.fx.datasets)) await sameVolume(join(S.fx.root, rel),
+    `${S.server.url}/${rel}`, label);
+  assert.ok(S.server.requests.length > 0 && S.server.requests.every((r) => r.status !== 401),
+    'every request carried the credentials');
   if (S.fx.zarrSkip) console.log(`# zarr layouts skipped: ${S.fx.zarrSkip}`);
 });
 
-test('Apache-style listings and servers without listings (meta.json / mask / layer-count probes) find the same layouts', async () => {
+test('Apache-style listings, and servers without listings (meta.json / mask / layer-count probes), find the layouts',
+  async () => {
   for (const listing of ['apache', 'none'] as const) {
     S.server.opts.listing = listing;
     configureRemote({ cache: null });
-    for (const label of ['kaggle-fragment', 'scroll-segment (png)', 'scroll-segment (lzw tif)', 'ome-zarr', 'zarr (nested)']) {
+    for (const label of ['kaggle-fragment', 'scroll-segment (png)', 'scroll-segment (lzw tif)', 'ome-zarr',
+      'zarr (nested)']) {
       const rel = S.fx.datasets[label];
       if (rel === undefined) continue;
       await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, `${label} (${listing} listing)`);
@@ -72,10 +76,12 @@ test('strip TIFF crops are read with Range requests: bytes fetched are a small m
   const cropBytes = crop.data.byteLength;
   assert.equal(cropBytes, 8 * 64 * 64 * 2);
   const fetched = S.server.bytes();
-  assert.ok(S.server.requests.every((r) => r.range !== null && r.status === 206), 'every pixel read is a Range request');
+  assert.ok(S.server.requests.every((r) => r.range !== null && r.status === 206),
+    'every pixel read is a Range request');
   assert.equal(fetched, cropBytes, 'a narrow window fetches exactly its rows');
   const layerBytes = 8 * 512 * 512 * 2;
-  assert.ok(openBytes + fetched <= 3 * cropBytes, `open + crop fetched ${openBytes + fetched} bytes for a ${cropBytes}-byte crop (layers hold ${layerBytes})`);
+  assert.ok(openBytes + fetched <= 3 * cropBytes,
+    `open + crop fetched ${openBytes + fetched} bytes for a ${cropBytes}-byte crop (layers hold ${layerBytes})`);
   const local = await Volume.open(join(S.fx.root, 'big'), { scale: 1 });
   assert.deepEqual([...crop.data], [...(await local.readWindow(0, 8, 200, 264, 300, 364, { raw: true })).data]);
   await vol.close();

@@ -50,7 +50,8 @@ async function probeFolder(dir: string): Promise<ListedEntry[]> {
   const name = baseLocation(dir);
   if (name === 'layers' || name === 'surface_volume') return probeLayers(dir);
   const base = name.replace(/_superseded$/, '');
-  const files = [...new Set(['meta.json', 'mask.png', 'inklabels.png', 'ir.png', `${name}_mask.png`, `${name}_inklabels.png`,
+  const files = [...new Set(['meta.json', 'mask.png', 'inklabels.png', 'ir.png', `${name}_mask.png`,
+    `${name}_inklabels.png`,
     `${base}_mask.png`, `${base}_inklabels.png`, '.zarray', '.zattrs', '.zgroup', 'inkwell-manifest.json'])];
   const store = remoteStore();
   const found: ListedEntry[] = [];
@@ -168,7 +169,9 @@ export async function openByteSource(location: string, op: string): Promise<Byte
       if (end <= position) return new Uint8Array(0);
       const first = Math.floor(position / BLOCK);
       const last = Math.floor((end - 1) / BLOCK);
-      const blocks = await store.ranges(location, Array.from({ length: last - first + 1 }, (_, i) => [(first + i) * BLOCK, (first + i + 1) * BLOCK] as const), op);
+      const blocks = await store.ranges(location,
+        Array.from({ length: last - first + 1 },
+        (_, i) => [(first + i) * BLOCK, (first + i + 1) * BLOCK] as const), op);
       const joined = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
       return joined.subarray(position - first * BLOCK, end - first * BLOCK);
     },

@@ -106,7 +106,8 @@ export async function openLayer(path: string, cache: DecodeCache): Promise<Layer
     const unsupported = unsupportedLayerReason(info);
     if (unsupported !== null) throw new Error(`readLayer: ${path} has ${unsupported}`);
     if (positionedReadBlocker(info) === null) {
-      return new PositionedLayer(isUrl(path) ? await RemoteStripReader.open(path, info) : await TiffStripReader.open(path, info));
+      return new PositionedLayer(isUrl(path) ? await RemoteStripReader.open(path, info)
+        : await TiffStripReader.open(path, info));
     }
     // Compressed or tiled: sharp decodes it (checked here so that an undecodable file fails at open, not mid-run).
     const meta = await readImageInfo(path, 'readLayer');

@@ -72,10 +72,12 @@ export interface TiffInfo {
 }
 
 /** Reads `length` bytes at `position`; throws naming the file when the file ends first. */
-async function readExact(src: ByteSource, path: string, position: number, length: number, what: string): Promise<Buffer> {
+async function readExact(src: ByteSource, path: string, position: number, length: number,
+  what: string): Promise<Buffer> {
   const bytes = await src.read(position, length);
   if (bytes.length !== length) {
-    throw new Error(`readTiffInfo: ${path} is truncated: ${what} needs bytes ${position}..${position + length}, file ends at ${position + bytes.length}`);
+    throw new Error(`readTiffInfo: ${path} is truncated: ${what} needs bytes ${position}..${position + length}, file `
+      + `ends at ${position + bytes.length}`);
   }
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -7,9 +7,9 @@
  * length, SHA-256 of the bytes) that is checked on every read, so a damaged file is dropped and fetched again
  * rather than served. The trailer is also why entries are not fsynced (unlike src/util/atomic.ts): after a
  * power cut a renamed but unflushed entry fails its check and is refetched, and a cold crop writes thousands
- * of small entries, where an fsync each would cost more than the fetches. Entries that a killed process finished are kept: a re-run resumes
- * from them. Eviction is least-recently-used (file modification time across processes, touched on each hit)
- * down to the size limit.
+ * of small entries, where an fsync each would cost more than the fetches. Entries that a killed process
+ * finished are kept: a re-run resumes from them. Eviction is least-recently-used (file modification time
+ * across processes, touched on each hit) down to the size limit.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -55,7 +55,8 @@ export class DiskCache {
     const found: { hash: string; size: number; mtime: number }[] = [];
     let shards: string[] = [];
     try {
-      shards = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name)).map((e) => e.name);
+      shards = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()
+        && /^[0-9a-f]{2}$/.test(e.name)).map((e) => e.name);
     } catch { /* a new cache */ }
     for (const shard of shards) {
       for (const name of await readdir(join(dir, shard))) {

@@ -57,7 +57,8 @@ export class HttpClient {
    * GETs `url` (bytes [start, end) when `range` is given; HEAD when `head`). Returns null for 404/410.
    * A server that ignores the Range header (200) is answered from the slice of its full body.
    */
-  async get(url: string, op: string, opts: { range?: readonly [number, number]; head?: boolean } = {}): Promise<HttpResult | null> {
+  async get(url: string, op: string,
+    opts: { range?: readonly [number, number]; head?: boolean } = {}): Promise<HttpResult | null> {
     const u = checkUrl(url, op);
     const headers: Record<string, string> = {};
     const cred = this.credentialsFor(u.hostname);
@@ -76,7 +77,8 @@ export class HttpClient {
         last = err;
       }
     }
-    throw new Error(`${op}: ${redactUrl(url)} failed after ${this.retries + 1} attempts (${last?.message ?? 'unknown error'})`);
+    throw new Error(`${op}: ${redactUrl(url)} failed after ${this.retries + 1} attempts `
+      + `(${last?.message ?? 'unknown error'})`);
   }
 
   private async once(
@@ -87,7 +89,9 @@ export class HttpClient {
     let res: Response;
     let body: Uint8Array;
     try {
-      res = await fetch(url, { method: opts.head ? 'HEAD' : 'GET', headers, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
+      res = await fetch(url,
+        { method: opts.head ? 'HEAD' : 'GET', headers, signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: 'follow' });
       body = opts.head ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
@@ -98,29 +102,36 @@ export class HttpClient {
     if (res.status === 401 || res.status === 403) {
       const how = cred
         ? `the credentials from ${cred.source} were refused`
-        : `no credentials are configured for ${new URL(url).hostname}: set INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD, or add it to a netrc file (NETRC or ~/.netrc)`;
-      throw new Error(`${op}: ${redactUrl(url)} answered ${res.status} ${res.statusText || (res.status === 401 ? 'Unauthorized' : 'Forbidden')}; ${how}`);
+        : `no credentials are configured for ${new URL(url).hostname}: set INKWELL_HTTP_USER and `
+          + `INKWELL_HTTP_PASSWORD, or add it to a netrc file (NETRC or ~/.netrc)`;
+      throw new Error(`${op}: ${redactUrl(url)} answered `
+        + `${res.status} ${res.statusText || (res.status === 401 ? 'Unauthorized' : 'Forbidden')}; ${how}`);
     }
     if (res.status === 404 || res.status === 410) return null;
     if (res.status >= 500 || res.status === 429 || res.status === 408) throw new RetryableError(`HTTP ${res.status}`);
     if (res.status === 416 && opts.range) {
-      throw new Error(`${op}: ${redactUrl(url)} has no bytes ${opts.range[0]}..${opts.range[1]} (416 Range Not Satisfiable); file shorter than expected?`);
+      throw new Error(`${op}: ${redactUrl(url)} has no bytes ${opts.range[0]}..${opts.range[1]} (416 Range Not `
+        + `Satisfiable); file shorter than expected?`);
     }
-    if (res.status !== 200 && res.status !== 206) throw new Error(`${op}: ${redactUrl(url)} answered HTTP ${res.status}, expected 200 or 206`);
+    if (res.status !== 200 && res.status !== 206)
+      throw new Error(`${op}: ${redactUrl(url)} answered HTTP ${res.status}, expected 200 or 206`);
     const contentType = res.headers.get('content-type') ?? '';
     let total: number | null = null;
     if (res.status === 206) {
       const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(res.headers.get('content-range') ?? '');
       if (!m || !opts.range || Number(m[1]) !== opts.range[0]) {
-        throw new Error(`${op}: ${redactUrl(url)} answered 206 with Content-Range '${res.headers.get('content-range') ?? ''}', expected bytes ${opts.range?.[0] ?? 0}-...`);
+        throw new Error(`${op}: ${redactUrl(url)} answered 206 with Content-Range `
+          + `'${res.headers.get('content-range') ?? ''}', expected bytes ${opts.range?.[0] ?? 0}-...`);
       }
       total = m[3] === '*' ? null : Number(m[3]);
       const want = Math.min(opts.range[1], total ?? Infinity) - opts.range[0];
-      if (!opts.head && body.length !== want) throw new RetryableError(`206 body of ${body.length} bytes, expected ${want}`);
+      if (!opts.head && body.length !== want)
+        throw new RetryableError(`206 body of ${body.length} bytes, expected ${want}`);
     } else {
       const len = res.headers.get('content-length');
       total = len === null ? (opts.head ? null : body.length) : Number(len);
-      if (!opts.head && len !== null && body.length !== Number(len)) throw new RetryableError(`body of ${body.length} bytes, Content-Length ${len}`);
+      if (!opts.head && len !== null && body.length !== Number(len))
+        throw new RetryableError(`body of ${body.length} bytes, Content-Length ${len}`);
       if (opts.range && !opts.head) body = body.subarray(opts.range[0], Math.min(opts.range[1], body.length));
     }
     return { status: res.status, body, contentType, total };

@@ -32,7 +32,8 @@ export interface RemoteOptions extends HttpOptions {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T,
+  R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -59,7 +60,8 @@ export class RemoteStore {
     this.memory = new ByteLru(opts.memoryBytes ?? 256 * 1024 * 1024);
     this.showProgress = opts.progress;
     const dir = opts.cacheDir ?? null;
-    this.cachePromise = dir === null ? Promise.resolve(null) : DiskCache.open(dir, opts.cacheBytes ?? parseByteSize(DEFAULT_CACHE_SIZE));
+    this.cachePromise = dir === null ? Promise.resolve(null)
+      : DiskCache.open(dir, opts.cacheBytes ?? parseByteSize(DEFAULT_CACHE_SIZE));
   }
 
   cache(): Promise<DiskCache | null> {
@@ -130,7 +132,9 @@ export class RemoteStore {
       const starts: number[] = [];
       for (let s = PIECE_BYTES; s < total; s += PIECE_BYTES) starts.push(s);
       const bar = progress(`fetch ${url.slice(url.lastIndexOf('/') + 1)}`, total, {
-        unit: 'bytes', ...(this.showProgress === undefined ? (total < PROGRESS_MIN_BYTES ? { enabled: false } : {}) : { enabled: this.showProgress }),
+        unit: 'bytes',
+          ...(this.showProgress === undefined ? (total < PROGRESS_MIN_BYTES ? { enabled: false } : {})
+          : { enabled: this.showProgress }),
       });
       bar.tick(first.length);
       try {

@@ -26,11 +26,13 @@ export class RemoteStripReader {
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const lineBytes = (x1 - x0) * g.bytesPerSample;
     const reads = g.plan(y0, y1, x0, x1);
-    const got = await remoteStore().ranges(this.path, reads.map((r) => [r.position, r.position + r.length] as const), 'readWindow');
+    const got = await remoteStore().ranges(this.path,
+      reads.map((r) => [r.position, r.position + r.length] as const), 'readWindow');
     reads.forEach((r, i) => {
       const src = got[i]!;
       if (src.length !== r.length) {
-        throw new Error(`readWindow: ${this.path} sent ${src.length} bytes at ${r.position}, expected ${r.length} (file changed on the server?)`);
+        throw new Error(`readWindow: ${this.path} sent ${src.length} bytes at ${r.position}, expected `
+          + `${r.length} (file changed on the server?)`);
       }
       StripGeometry.place(r, src, bytes, lineBytes);
     });

@@ -38,7 +38,8 @@ export function checkUrl(url: string, op: string): URL {
       'INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD, or add a "machine <host> login <user> password <password>" ' +
       'line to a netrc file (NETRC or ~/.netrc)');
   }
-  if (u.search !== '' || u.hash !== '') throw new Error(`${op}: ${u.href} has a query or fragment, expected a plain path URL`);
+  if (u.search !== '' || u.hash !== '')
+    throw new Error(`${op}: ${u.href} has a query or fragment, expected a plain path URL`);
   return u;
 }
 
@@ -57,7 +58,8 @@ export function joinLocation(base: string, ...parts: string[]): string {
   for (const p of parts) {
     for (const seg of p.split('/')) {
       if (seg === '' || seg === '.') continue;
-      if (seg === '..') throw new Error(`joinLocation: '${p}' climbs out of ${redactUrl(base)}, expected a name inside it`);
+      if (seg === '..')
+        throw new Error(`joinLocation: '${p}' climbs out of ${redactUrl(base)}, expected a name inside it`);
       out += `/${encodeURIComponent(seg)}`;
     }
   }

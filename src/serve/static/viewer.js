@@ -58,7 +58,8 @@
     const replace = right.world.getItemCount() > 0;
     await add(right, source('layer', state.z), replace ? { index: 0, replace: true } : { index: 0 });
     if (rightOverlay) { right.world.removeItem(rightOverlay); rightOverlay = null; }
-    if (state.right !== 'layer') rightOverlay = await add(right, source('overlay', Number(state.right)), { opacity: 1 });
+    if (state.right !== 'layer') rightOverlay = await add(right, source('overlay', Number(state.right)),
+      { opacity: 1 });
   }
 
   // Pan and zoom kept in step between the two views.
@@ -90,7 +91,8 @@
     state.ds.overlays.forEach((o, k) => {
       const div = document.createElement('div');
       div.className = 'overlay';
-      div.innerHTML = `<label class="row"><span><input type="checkbox" data-k="${k}"> <span class="swatch"></span><span class="name"></span></span></label>` +
+      div.innerHTML = `<label class="row"><span><input type="checkbox" data-k="${k}"> <span `
+        + `class="swatch"></span><span class="name"></span></span></label>` +
         `<input type="range" min="0" max="1" step="0.05" value="0.5" data-op="${k}" aria-label="opacity">`;
       div.querySelector('.swatch').style.background = COLOURS[o.kind];
       div.querySelector('.name').textContent = o.name;
@@ -138,7 +140,11 @@
     $('dataset').appendChild(opt);
   });
   $('dataset').addEventListener('change', (e) => openDataset(Number(e.target.value)));
-  $('z').addEventListener('input', (e) => { state.z = state.ds.layers[Number(e.target.value)]; $('zval').textContent = String(state.z); later(showLayer); });
+  $('z').addEventListener('input', (e) => {
+    state.z = state.ds.layers[Number(e.target.value)];
+    $('zval').textContent = String(state.z);
+    later(showLayer);
+  });
   const onWindow = () => {
     const level = Number($('level').value);
     const width = Number($('window').value);
@@ -151,8 +157,14 @@
   $('auto').addEventListener('click', () => { setWindow(state.ds.window[0], state.ds.window[1]); showLayer(); });
   $('overlays').addEventListener('input', (e) => {
     const t = e.target;
-    if (t.dataset.k !== undefined) { state.overlays[Number(t.dataset.k)].on = t.checked; setOverlay(Number(t.dataset.k)); }
-    if (t.dataset.op !== undefined) { state.overlays[Number(t.dataset.op)].opacity = Number(t.value); setOverlay(Number(t.dataset.op)); }
+    if (t.dataset.k !== undefined) {
+      state.overlays[Number(t.dataset.k)].on = t.checked;
+      setOverlay(Number(t.dataset.k));
+    }
+    if (t.dataset.op !== undefined) {
+      state.overlays[Number(t.dataset.op)].opacity = Number(t.value);
+      setOverlay(Number(t.dataset.op));
+    }
   });
   $('sbs').addEventListener('change', async (e) => {
     state.sbs = e.target.checked;
@@ -176,7 +188,8 @@
       if (r.ok) {
         const v = await r.json();
         const lines = [`x ${v.x}  y ${v.y}  z ${v.z}`, `value ${v.value}`];
-        for (const [name, val] of Object.entries(v.overlays)) lines.push(`${name}: ${Number.isInteger(val) ? val : val.toFixed(3)}`);
+        for (const [name, val] of Object.entries(v.overlays)) lines.push(`${name}: `
+          + `${Number.isInteger(val) ? val : val.toFixed(3)}`);
         $('hover').textContent = lines.join('\n');
       } else {
         $('hover').textContent = `x ${x}  y ${y}: outside the image`;
