@@ -1,12 +1,13 @@
 /**
  * A small static file server for the remote-data tests: basic auth, nginx- or Apache-style directory
- * listings (or none, as a server with autoindex off), single byte-range requests, a count of requests and
- * body bytes served, and injected 5xx failures.
+ * listings (or none, as a server with autoindex off), byte ranges (one, or several as multipart/byteranges),
+ * a count of requests and body bytes served, and injected 5xx failures.
  */
-import { createReadStream, statSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
+import { answerRanges } from '../../src/data/remote/multipart.js';
 
 export interface TestServerOptions {
   root: string;
@@ -15,6 +16,8 @@ export interface TestServerOptions {
   listing?: 'nginx' | 'apache' | 'none';
   /** Answer the next N requests with 503. */
   failNext?: number;
+  /** Answer several ranges in one request (multipart/byteranges); default true. */
+  multiRange?: boolean;
 }
 
 export interface ServedRequest {
@@ -109,30 +112,18 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       else finish(200, { 'content-type': 'text/html' }, listingHtml(style, urlPath, file));
       return;
     }
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    const size = st.size;
-    if (range) {
-      const start = Number(range[1]);
-      const end = Math.min(range[2] === '' ? size - 1 : Number(range[2]), size - 1);
-      if (start >= size) {
-        finish(416, { 'content-range': `bytes */${size}` });
-        return;
-      }
-      record.status = 206;
-      res.writeHead(206,
-        { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1,
-        'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
-      if (req.method === 'HEAD') return void res.end();
-      record.bytes = end - start + 1;
-      createReadStream(file, { start, end }).pipe(res);
-      return;
+    const fd = openSync(file, 'r');
+    try {
+      const read = (a: number, b: number): Uint8Array => {
+        const buf = Buffer.alloc(b - a);
+        readSync(fd, buf, 0, b - a, a);
+        return buf;
+      };
+      const r = answerRanges(req.headers.range, st.size, req.method === 'HEAD', opts.multiRange ?? true, read);
+      finish(r.status, r.headers, r.body);
+    } finally {
+      closeSync(fd);
     }
-    record.status = 200;
-    res.writeHead(200,
-      { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
-    if (req.method === 'HEAD') return void res.end();
-    record.bytes = size;
-    createReadStream(file).pipe(res);
   };
   const server: Server = createServer(handle);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));

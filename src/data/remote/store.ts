@@ -19,6 +19,11 @@ import { redactUrl, trimLocation } from './url.js';
 export const PIECE_BYTES = 8 * 1024 * 1024;
 /** Ranges fetched at once for one window. */
 const CONCURRENCY = 16;
+/**
+ * Ranges per multi-range request: under Apache's default MaxRanges (200) and short enough for the header
+ * size limits of common servers (a range is ~20 characters; nginx's default large buffer is 8 KiB).
+ */
+const MULTI_RANGES = 64;
 /** A whole-file fetch longer than this shows a progress bar. */
 const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_CACHE_SIZE = '20GB';
@@ -53,6 +58,8 @@ export class RemoteStore {
   private readonly sizes = new Map<string, number>();
   private readonly listings = new Map<string, Promise<ListedEntry[] | null>>();
   private readonly heads = new Map<string, Promise<boolean>>();
+  /** Per host: whether it answers several ranges in one request (unknown until tried). */
+  private readonly multiRange = new Map<string, boolean>();
   private readonly showProgress: boolean | undefined;
 
   constructor(opts: RemoteOptions = {}) {
@@ -88,9 +95,42 @@ export class RemoteStore {
     return data;
   }
 
-  /** Several ranges of one file, fetched a few at a time. */
-  ranges(url: string, list: readonly (readonly [number, number])[], op = 'readRange'): Promise<Uint8Array[]> {
-    return mapLimit(list, CONCURRENCY, ([s, e]) => this.range(url, s, e, op));
+  /**
+   * Several ranges of one file. Those not in the cache are asked for up to MULTI_RANGES at a time in one
+   * request (multipart/byteranges), where the server supports that, else one request each; a few requests
+   * are in flight at once. Each range is still cached as its own entry.
+   */
+  async ranges(url: string, list: readonly (readonly [number, number])[], op = 'readRange'): Promise<Uint8Array[]> {
+    const out: (Uint8Array | undefined)[] = new Array(list.length);
+    const cache = await this.cachePromise;
+    if (cache) {
+      await mapLimit(list, CONCURRENCY, async ([s, e], i) => {
+        const hit = await cache.get(`${url}\n${s}-${e}`);
+        if (hit) out[i] = hit;
+      });
+    }
+    const missing = list.map((_, i) => i).filter((i) => out[i] === undefined);
+    const host = new URL(url).host;
+    if (missing.length > 1 && this.multiRange.get(host) !== false) {
+      const batches: number[][] = [];
+      for (let b = 0; b < missing.length; b += MULTI_RANGES) batches.push(missing.slice(b, b + MULTI_RANGES));
+      await mapLimit(batches, CONCURRENCY / 4, async (batch) => {
+        if (this.multiRange.get(host) === false) return;
+        const got = await this.http.getRanges(url, op, batch.map((i) => list[i]!));
+        if (got === null) {
+          this.multiRange.set(host, false);
+          return;
+        }
+        this.multiRange.set(host, true);
+        await Promise.all(batch.map(async (i, k) => {
+          out[i] = got[k]!;
+          if (cache) await cache.put(`${url}\n${list[i]![0]}-${list[i]![1]}`, got[k]!);
+        }));
+      });
+    }
+    const left = missing.filter((i) => out[i] === undefined);
+    await mapLimit(left, CONCURRENCY, async (i) => { out[i] = await this.range(url, list[i]![0], list[i]![1], op); });
+    return out as Uint8Array[];
   }
 
   /** The file's size in bytes (from a cached first piece, or a HEAD request). */
