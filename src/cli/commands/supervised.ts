@@ -15,6 +15,7 @@ import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
 import { requireDevice } from '../../torch/index.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { cacheOptions } from '../cache-options.js';
 import { deviceOverrides } from '../../train/device.js';
 import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
@@ -71,7 +72,7 @@ async function config(o: CommonFlags, defaultPreset: string) {
 }
 
 export function registerFinetune(program: Command): void {
-  const cmd = common(program.command('finetune'), 'finetune')
+  const cmd = common(cacheOptions(program.command('finetune')), 'finetune')
     .description('train an ink-segmentation model (encoder + U-Net decoder) on labelled fragments; validates, checkpoints every epoch; ' +
       'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--encoder-weights <file>', 'initial encoder weights (an inkwell pretraining checkpoint or an external .pth, e.g. Kinetics)')
@@ -119,7 +120,7 @@ interface ProbeFlags {
 }
 
 export function registerProbe(program: Command): void {
-  program.command('probe')
+  cacheOptions(program.command('probe'))
     .description('linear probes on frozen encoders as an instrument: cached per-voxel features, standardised, L-BFGS with a weight-decay sweep on a ' +
       'validation fragment, max/logsumexp over depth; leave-one-fragment-out with bootstrap intervals and the chance, surface-statistic and ' +
       'fine-tuned-frozen controls (docs/study-design.md); --reference adds the reference study\'s frozen encoder + U-Net decoder protocol')
