@@ -6,11 +6,33 @@
  *    `meta.json`; masks and labels found by glob (`*mask*`, `*inklabels*`); `<id>_superseded` folders;
  *  - a folder of segments (`<scroll>.volpkg/paths/<id>/...`, or any folder of segment/fragment folders);
  *  - a Zarr v2 array or OME-Zarr group (scroll volumes).
- * Some segments store their layers in reverse order; that comes from a manifest or an explicit flag.
+ * Some segments store their layers in reverse order; that comes from an explicit flag, a manifest, or (when
+ * neither says) from the volume's density profile when it is opened (src/data/layer-order.ts).
+ * Every dataset carries a pixel size: meta.json's `voxelsize` (um) when present, else the layout's default;
+ * the default resolution factor brings it to the model resolution, MODEL_PIXEL_SIZE_UM.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isZarr } from './io/zarr.js';
+import type { LayerOrderChoice, LayerOrderEvidence } from './layer-order.js';
+
+/**
+ * The resolution models work at (um per pixel): the scroll segments' 7.91 um voxels (docs/data-formats.md),
+ * which pretraining reads unscaled. Every dataset is area-averaged from its own pixel size down to this one,
+ * so segments and fragments reach models at the same physical scale.
+ */
+export const MODEL_PIXEL_SIZE_UM = 7.91;
+/**
+ * Pixel size assumed for Kaggle-layout fragments without a meta.json. The fragment scans are 3.24-4 um; the
+ * reference study halves them to meet the segments (docs/reference-study.md), so half the model's pixel is
+ * taken: the default factor stays its x0.5. A meta.json `voxelsize` (e.g. 3.24) overrides it.
+ */
+export const FRAGMENT_PIXEL_SIZE_UM = MODEL_PIXEL_SIZE_UM / 2;
+/** Scroll segments and volumes without a `voxelsize`: the scroll scans' 7.91 um. */
+export const SEGMENT_PIXEL_SIZE_UM = 7.91;
+
+/** Where a dataset's layer order came from. 'default': nothing said, the order is as stored. */
+export type LayerOrderSource = 'default' | 'flag' | 'manifest' | 'detected';
 
 export type DatasetLayout = 'kaggle-fragment' | 'fragment-volpkg' | 'scroll-segment' | 'zarr';
 
@@ -25,11 +47,18 @@ interface DatasetBase {
   id: string;
   /** The dataset's own folder. */
   root: string;
-  /** Layers are stored deepest-first and must be flipped to get the usual order. */
+  /** Layers are stored in the reverse of the canonical order (src/data/layer-order.ts) and are flipped. */
   reversed: boolean;
+  /** Who decided `reversed`. */
+  orderSource: LayerOrderSource;
+  /** The density-profile evidence, when the order was detected (or detection was tried and undecided). */
+  orderEvidence?: LayerOrderEvidence;
+  /** Pixel size in um, and where it came from. */
+  pixelSize: number;
+  pixelSizeSource: 'meta.json' | 'default';
   /**
-   * Default resolution factor: fragments (~3.24-4 um pixels) are halved by area averaging to match scroll
-   * segments (7.91 um), as the seed did (field notes section 1); segments and volumes keep 1.
+   * Default resolution factor: pixelSize / MODEL_PIXEL_SIZE_UM, at most 1 (Kaggle fragments: 0.5; segments
+   * at 7.91 um: 1; synthetic volumes write their own, docs/synthetic-data.md).
    */
   defaultScale: number;
 }
@@ -66,6 +95,11 @@ export interface DetectOptions {
    * in `path` and in its parent folder.
    */
   manifest?: string;
+  /**
+   * 'auto' (default): a flag or manifest decides, else the density profile when the volume is opened;
+   * 'as-stored' / 'reversed': that order for every dataset, whatever the manifest says.
+   */
+  layerOrder?: LayerOrderChoice;
 }
 
 export const MANIFEST_NAME = 'inkwell-manifest.json';
@@ -145,14 +179,36 @@ async function optionalFile(path: string): Promise<string | null> {
   return (await isFile(path)) ? path : null;
 }
 
+/** Pixel size fields from meta.json's `voxelsize` (um), or the layout's default; a bad value is an error. */
+async function pixelSize(meta: string | null, fallback: number): Promise<Pick<DatasetBase, 'pixelSize' | 'pixelSizeSource' | 'defaultScale'>> {
+  let size = fallback;
+  let source: DatasetBase['pixelSizeSource'] = 'default';
+  if (meta !== null) {
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(await readFile(meta, 'utf8'));
+    } catch {
+      // Not JSON we can read: meta.json files in the wild vary; the default pixel size stands.
+    }
+    const v = (parsed as { voxelsize?: unknown } | null)?.voxelsize;
+    if (v !== undefined) {
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new Error(`detectLayout: ${meta} has voxelsize ${JSON.stringify(v)}, expected a positive number of um`);
+      size = v;
+      source = 'meta.json';
+    }
+  }
+  return { pixelSize: size, pixelSizeSource: source, defaultScale: Math.min(1, size / MODEL_PIXEL_SIZE_UM) };
+}
+
 async function kaggleFragment(dir: string, layout: 'kaggle-fragment' | 'fragment-volpkg', id: string): Promise<LayerStackDataset> {
   const layers = await listLayers(join(dir, 'surface_volume'));
+  const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout, id, root: dir, reversed: false, defaultScale: 0.5, layers,
+    layout, id, root: dir, reversed: false, orderSource: 'default', ...(await pixelSize(meta, FRAGMENT_PIXEL_SIZE_UM)), layers,
     mask: (await optionalFile(join(dir, 'mask.png'))) ?? (await findByGlob(dir, 'mask', [])),
     inklabels: (await optionalFile(join(dir, 'inklabels.png'))) ?? (await findByGlob(dir, 'inklabels', [])),
     ir: await optionalFile(join(dir, 'ir.png')),
-    meta: await optionalFile(join(dir, 'meta.json')),
+    meta,
     superseded: false,
   };
 }
@@ -162,12 +218,13 @@ async function scrollSegment(dir: string): Promise<LayerStackDataset> {
   const superseded = id.endsWith(SUPERSEDED);
   const base = superseded ? id.slice(0, -SUPERSEDED.length) : id;
   const layers = await listLayers(join(dir, 'layers'));
+  const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout: 'scroll-segment', id, root: dir, reversed: false, defaultScale: 1, layers,
+    layout: 'scroll-segment', id, root: dir, reversed: false, orderSource: 'default', ...(await pixelSize(meta, SEGMENT_PIXEL_SIZE_UM)), layers,
     mask: await findByGlob(dir, 'mask', [`${id}_mask.png`, `${base}_mask.png`]),
     inklabels: await findByGlob(dir, 'inklabels', [`${id}_inklabels.png`, `${base}_inklabels.png`]),
     ir: null,
-    meta: await optionalFile(join(dir, 'meta.json')),
+    meta,
     superseded,
   };
 }
@@ -204,7 +261,10 @@ async function detectSingle(dir: string): Promise<Dataset[] | null> {
     return [await kaggleFragment(dir, 'kaggle-fragment', basename(dir))];
   }
   if (await isDir(join(dir, 'layers'))) return [await scrollSegment(dir)];
-  if (await isZarr(dir)) return [{ layout: 'zarr', id: basename(dir).replace(/\.(ome\.)?zarr$/, ''), root: dir, reversed: false, defaultScale: 1 }];
+  if (await isZarr(dir)) {
+    const id = basename(dir).replace(/\.(ome\.)?zarr$/, '');
+    return [{ layout: 'zarr', id, root: dir, reversed: false, orderSource: 'default', pixelSize: SEGMENT_PIXEL_SIZE_UM, pixelSizeSource: 'default', defaultScale: 1 }];
+  }
   if (await hasWorkingSurfaces(dir)) return volpkgFragments(dir);
   // `FragN/` holding a single `<name>.volpkg` with working surfaces.
   const volpkgs = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && e.name.endsWith('.volpkg'));
@@ -267,11 +327,17 @@ export async function detectLayout(path: string, opts: DetectOptions = {}): Prom
       }
     }
   }
+  const choice = opts.layerOrder ?? 'auto';
+  if (choice !== 'auto' && choice !== 'as-stored' && choice !== 'reversed') {
+    throw new Error(`detectLayout: layer order must be auto, as-stored or reversed, got '${String(choice)}'`);
+  }
   for (const d of datasets) {
     if (d.layout === 'zarr') continue;
-    if (typeof opts.reversed === 'boolean') d.reversed = opts.reversed;
-    else if (opts.reversed !== undefined) d.reversed = opts.reversed.includes(d.id);
-    else if (reversedIds) d.reversed = reversedIds.has(d.id);
+    if (choice !== 'auto') [d.reversed, d.orderSource] = [choice === 'reversed', 'flag'];
+    else if (typeof opts.reversed === 'boolean') [d.reversed, d.orderSource] = [opts.reversed, 'flag'];
+    else if (opts.reversed !== undefined) [d.reversed, d.orderSource] = [opts.reversed.includes(d.id), 'flag'];
+    // A manifest lists the reversed ids; the others are left to detection.
+    else if (reversedIds?.has(d.id)) [d.reversed, d.orderSource] = [true, 'manifest'];
   }
   return { layout, datasets };
 }
