@@ -12,6 +12,7 @@ import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/dataset-tile-source.js';
+import { SURFACE_Z_RANGE } from '../data/layout.js';
 import { describeEncoderLoad, loadEncoderWeights } from '../models/encoder-weights.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
@@ -68,7 +69,7 @@ export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {
   const first = cfg.data.train[0]!;
   return {
     arch: cfg.model.arch, inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor, decoder: cfg.model.decoder,
-    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [14, 36],
+    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [...SURFACE_Z_RANGE],
     tile: cfg.data.tile, normalize: first.normalize ?? 'none',
   };
 }

@@ -7,6 +7,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
+import { LAYER_ORDER_CHOICES, type LayerOrderChoice } from '../../data/layer-order.js';
 
 interface InferCliOptions {
   weights: string;
@@ -24,6 +25,7 @@ interface InferCliOptions {
   threshold: number;
   scale?: number;
   reversed?: boolean;
+  layerOrder: LayerOrderChoice;
   threads?: number;
   json?: boolean;
 }
@@ -76,7 +78,7 @@ export function inferSummary(r: InferDatasetResult): string {
   const blend = r.blend.mode === 'edge' ? `edges of ${r.blend.border} px dropped` : `gaussian sigma ${r.blend.sigma.toFixed(1)} px`;
   const lines = [
     ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.width}x${r.height} ink probabilities of ${r.dataset}`] : []),
-    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}`,
+    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}${r.reversed ? ' (flipped: stored in reverse order' : ' (as stored'}, ${r.layerOrderSource === 'default' ? 'nothing said otherwise' : `from the ${r.layerOrderSource}`})`,
     `${r.windows} windows of ${r.tile} px, stride ${r.stride}, ${blend}, tta ${r.tta}, batch ${r.batch}` +
       (r.skipped > 0 ? `; ${r.skipped} outside the mask skipped` : ''),
     `${r.seconds.toFixed(2)} s: model ${seconds(t.model_ms)}, reading ${seconds(t.read_ms)}, tiling+stitching ${seconds(overhead)}, loading ${seconds(t.load_ms)}, writing ${seconds(t.write_ms)}`,
@@ -109,8 +111,9 @@ export function registerInfer(program: Command): void {
     .option('--mask-output <png>', 'also write the thresholded ink mask (0/255)')
     .option('--threshold <t>', 'ink where probability >= t, for --mask-output', parseThreshold, 0.5)
     .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)', parseScale)
-    .option('--reversed', 'the layers are stored in reverse order (default: from the dataset manifest)')
-    .option('--no-reversed', 'the layers are stored in order, whatever the manifest says')
+    .addOption(new Option('--layer-order <order>', 'auto: a manifest, else detected from the density profile; as-stored; reversed').choices([...LAYER_ORDER_CHOICES]).default('auto'))
+    .option('--reversed', 'the layers are stored in reverse order (same as --layer-order reversed)')
+    .option('--no-reversed', 'the layers are stored in order, whatever the manifest says (same as --layer-order as-stored)')
     .option('--threads <n>', 'libtorch threads', positiveInt('a thread count'))
     .option('--json', 'print the run (sizes, settings, timings) as JSON')
     .action(async (o: InferCliOptions) => {
@@ -126,6 +129,7 @@ export function registerInfer(program: Command): void {
       if (o.maskOutput !== undefined) opts.maskOutput = o.maskOutput;
       if (o.scale !== undefined) opts.scale = o.scale;
       if (o.reversed !== undefined) opts.reversed = o.reversed;
+      if (o.layerOrder !== 'auto') opts.layerOrder = o.layerOrder;
       if (o.threads !== undefined) opts.threads = o.threads;
       const r = await inferDataset(opts);
       process.stdout.write((o.json ? inferJson(r) : inferSummary(r)) + '\n');
