@@ -24,6 +24,8 @@ export const SupervisedConfigSchema = z.object({
     depth: positiveInt().default(20),
     /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
     augment: z.enum(['kaggle', 'seed', 'flips', 'none']).default('kaggle'),
+    /** Probability of reversing a training crop's slice order (the 'zflip' op), for models that must not rely on it. */
+    zFlip: z.number().min(0).max(1).default(0),
     /** Validate only on tiles with ink (the seed's protocol on fragment 4). */
     valRequireInk: z.boolean().default(false),
     valStride: positiveInt().optional(),

@@ -79,7 +79,14 @@ function datasets(list: SupervisedConfig['data']['train']): TileDatasetSpec[] {
   return JSON.parse(JSON.stringify(list)) as TileDatasetSpec[];
 }
 
-function augmentation(cfg: SupervisedConfig) {
+function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
+  const base = baseAugmentation(cfg);
+  if (cfg.data.zFlip === 0) return base;
+  const zflip = { type: 'zflip', p: cfg.data.zFlip } as const;
+  return base === null ? { ops: [zflip, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }] } : { ...base, ops: [zflip, ...base.ops] };
+}
+
+function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
     case 'kaggle': return kaggleAugmentations();
     case 'seed': return seedAugmentations({ depth: cfg.data.depth });
