@@ -33,7 +33,7 @@ export const SEGMENT_PIXEL_SIZE_UM = 7.91;
 
 /**
  * The layers every reader takes by default, [start, end) in canonical order (src/data/layer-order.ts): 22
- * layers around the surface at layer 32 of 65 (9..10 on its air side, 11..12 into the papyrus with the
+ * layers around the surface at layer 32 of 65 (10 on its air side, 12 into the papyrus with the
  * surface's ink band), the 22 the reference study read (docs/reference-study.md). Models take `depth` slices
  * centred in it (a z-shift augmentation moves them). The CLI defaults, the demo and the synthetic tile
  * source all read this range, so what a model is trained on and what it is run on are the same layers.

@@ -70,13 +70,13 @@ export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {
   return {
     arch: cfg.model.arch, inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor, decoder: cfg.model.decoder,
     output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [...SURFACE_Z_RANGE],
-    tile: cfg.data.tile, normalize: first.normalize ?? 'none',
+    tile: cfg.data.tile, normalize: first.normalize ?? cfg.data.normalize,
   };
 }
 
-function datasets(list: SupervisedConfig['data']['train']): TileDatasetSpec[] {
+function datasets(list: SupervisedConfig['data']['train'], normalize: string): TileDatasetSpec[] {
   // Through JSON: drops keys zod left undefined; the options cross to worker threads as JSON anyway.
-  return JSON.parse(JSON.stringify(list)) as TileDatasetSpec[];
+  return JSON.parse(JSON.stringify(list.map((d) => ({ normalize, ...d })))) as TileDatasetSpec[];
 }
 
 function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
@@ -219,7 +219,7 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
   const val = which === 'val';
   const maxTiles = val ? cfg.data.maxValTiles : cfg.data.maxTiles;
   return {
-    datasets: datasets(val ? cfg.data.val : cfg.data.train),
+    datasets: datasets(val ? cfg.data.val : cfg.data.train, cfg.data.normalize),
     tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1) : cfg.data.stride, erode: cfg.data.erode,
     depth: cfg.data.depth, augment: val ? null : augmentation(cfg), views: 1, seed: cfg.seed,
     requireInk: val && cfg.data.valRequireInk,
