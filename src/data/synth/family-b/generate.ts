@@ -207,19 +207,27 @@ function check(op: string, o: FamilyBOptions, L: number): void {
   if (!(d >= 0 && d <= 1)) throw new Error(`${op}: inkDelta must be in [0, 1], got ${d}`);
 }
 
-function sideOf(o: FamilyBOptions, rng: Random): PapyrusSide {
-  return o.papyrusSide ?? (rng.chance(0.5) ? 'after' : 'before');
+/** What every family-B volume starts from: checked sizes, its generator, papyrus side and valid region. */
+function begin(op: string, o: FamilyBOptions) {
+  const L = o.layers ?? 65;
+  check(op, o, L);
+  const rng = new Random(o.seed);
+  const side: PapyrusSide = o.papyrusSide ?? (rng.fork(1).chance(0.5) ? 'after' : 'before');
+  return { L, H: o.height, W: o.width, plane: o.height * o.width, rng, side, flip: side === 'before', mask: ellipseRegion(o.height, o.width, rng.fork(2)) };
+}
+
+/** The info fields both kinds share. */
+function baseInfo(o: FamilyBOptions, inkDelta: number, side: PapyrusSide, sc: Scanner, s0: number, L: number, ink: Uint8Array, mask: Uint8Array): FamilyBInfo {
+  const flip = side === 'before';
+  return {
+    seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level, offsetLevel: sc.offset,
+    surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask), maskFraction: fraction(mask, new Uint8Array(mask.length).fill(1)),
+  };
 }
 
 /** A family-B fragment: one sheet 10..16 layers thick, cursive ink, Kaggle-like labels and IR image. */
 export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
-  const L = o.layers ?? 65;
-  check('synthFragmentB', o, L);
-  const { height: H, width: W } = o;
-  const plane = H * W;
-  const rng = new Random(o.seed);
-  const side = sideOf(o, rng.fork(1));
-  const mask = ellipseRegion(H, W, rng.fork(2));
+  const { L, H, W, plane, rng, side, flip, mask } = begin('synthFragmentB', o);
   const srng = rng.fork(3);
   const s0 = Math.floor(L / 2) + srng.uniform(-1.5, 1.5);
   const waves = waveField(H, W, 5, 90, 300, 2.5, srng);
@@ -236,7 +244,6 @@ export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
   const inkDelta = o.inkDelta ?? 0.2;
   const density = renderSheets(L, H, W, [{ surface, thickness, ink, delta: inkDelta }], textures(H, W, rng.fork(5)));
   const sc = scanner(rng.fork(6), o.bits, 1);
-  const flip = side === 'before';
   const volume = scan(density, L, H, W, mask, sc, flip, 1, rng.fork(7));
 
   const lrng = rng.fork(8);
@@ -257,11 +264,7 @@ export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
   }
   return {
     kind: 'fragment', layers: L, height: H, width: W, volume, mask, labels, ir,
-    info: {
-      seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level, offsetLevel: sc.offset,
-      surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask), maskFraction: fraction(mask, new Uint8Array(plane).fill(1)),
-      labelShift: shift,
-    },
+    info: { ...baseInfo(o, inkDelta, side, sc, s0, L, ink, mask), labelShift: shift },
   };
 }
 
@@ -270,13 +273,7 @@ export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
  * surface near the middle layer, ink at 0.6 of the fragment step, noise 1.3x, a stronger blur.
  */
 export function synthSegmentB(o: FamilyBOptions): FamilyBVolume {
-  const L = o.layers ?? 65;
-  check('synthSegmentB', o, L);
-  const { height: H, width: W } = o;
-  const plane = H * W;
-  const rng = new Random(o.seed);
-  const side = sideOf(o, rng.fork(1));
-  const mask = ellipseRegion(H, W, rng.fork(2));
+  const { L, H, W, plane, rng, side, flip, mask } = begin('synthSegmentB', o);
   const grng = rng.fork(3);
   const n = grng.int(2, 5);
   const target = grng.int(0, n - 1);
@@ -298,16 +295,11 @@ export function synthSegmentB(o: FamilyBOptions): FamilyBVolume {
   }
   const density = renderSheets(L, H, W, sheets, textures(H, W, rng.fork(5)));
   const sc = scanner(rng.fork(6), o.bits, 1.3);
-  const flip = side === 'before';
   const volume = scan(density, L, H, W, mask, sc, flip, 2, rng.fork(7));
   const labels = new Uint8Array(plane);
   for (let i = 0; i < plane; i++) labels[i] = mask[i] ? (ink[i] as number) : 0;
   return {
     kind: 'segment', layers: L, height: H, width: W, volume, mask, labels, ir: null,
-    info: {
-      seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level, offsetLevel: sc.offset,
-      surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask), maskFraction: fraction(mask, new Uint8Array(plane).fill(1)),
-      sheets: n, targetSheet: target,
-    },
+    info: { ...baseInfo(o, inkDelta, side, sc, s0, L, ink, mask), sheets: n, targetSheet: target },
   };
 }
