@@ -132,6 +132,14 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/** Names of the files in `dir`, symbolic links to files included (datasets are often linked, not copied). */
+async function fileNames(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const out: string[] = [];
+  for (const e of entries) if (e.isFile() || (e.isSymbolicLink() && (await isFile(join(dir, e.name))))) out.push(e.name);
+  return out;
+}
+
 /**
  * The layer files of `dir` sorted by number. Throws if there are none, if a number appears twice
  * (e.g. `05.tif` and `005.png`), or if numbers are missing in the run.
@@ -139,7 +147,7 @@ async function isFile(path: string): Promise<boolean> {
 export async function listLayers(dir: string): Promise<LayerFile[]> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    names = await fileNames(dir);
   } catch (err) {
     throw new Error(`listLayers: cannot list ${dir}: ${(err as Error).message}`);
   }
@@ -174,7 +182,7 @@ export async function listLayers(dir: string): Promise<LayerFile[]> {
  * Several non-preferred matches are an error rather than a silent pick.
  */
 async function findByGlob(dir: string, word: string, preferred: string[]): Promise<string | null> {
-  const files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  const files = await fileNames(dir);
   for (const p of preferred) if (files.includes(p)) return join(dir, p);
   const hits = files.filter((f) => f.toLowerCase().includes(word) && MASK_EXTS.has(extname(f).toLowerCase()));
   if (hits.length === 0) return null;

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { detectDataset, detectLayout, MODEL_PIXEL_SIZE_UM, type LayerStackDataset } from '../../src/data/layout.js';
 import { synthesize } from '../../src/data/synth/write.js';
@@ -212,4 +212,19 @@ test('resolution matching: a synthetic segment and fragment drawn at the same ge
   assert.deepEqual(frag.shape, [12, 24, 20]);
   await frag.close();
   await seg.close();
+});
+
+test('symbolic links to layer files and masks count as files (linked, not copied, datasets)', async () => {
+  const base = tempDir();
+  const real = join(base, 'real');
+  await writeKaggleFragment(real, { layers: 3 });
+  const linked = join(base, 'linked');
+  mkdirSync(join(linked, 'surface_volume'), { recursive: true });
+  for (const n of ['00', '01', '02']) symlinkSync(join(real, 'surface_volume', `${n}.tif`), join(linked, 'surface_volume', `${n}.tif`));
+  symlinkSync(join(real, 'mask.png'), join(linked, 'mask.png'));
+  const ds = await detectDataset(linked) as LayerStackDataset;
+  assert.deepEqual([ds.layers.length, basename(ds.mask!)], [3, 'mask.png']);
+  // A dangling link is not a layer.
+  symlinkSync(join(real, 'missing.tif'), join(linked, 'surface_volume', '03.tif'));
+  assert.equal((await detectDataset(linked) as LayerStackDataset).layers.length, 3);
 });
