@@ -110,7 +110,7 @@ export function registerInfer(program: Command): void {
     .option('--bits <n>', 'PNG sample depth: 8 (x255) or 16 (x65535)', parseBits, 8)
     .option('--mask-output <png>', 'also write the thresholded ink mask (0/255)')
     .option('--threshold <t>', 'ink where probability >= t, for --mask-output', parseThreshold, 0.5)
-    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)', parseScale)
+    .option('--scale <f>', 'resolution factor the model works at (default: the dataset pixel size over the model\'s 7.91 um: 0.5 for Kaggle fragments, 1 for segments, from meta.json voxelsize when given)', parseScale)
     .addOption(new Option('--layer-order <order>', 'auto: a manifest, else detected from the density profile; as-stored; reversed').choices([...LAYER_ORDER_CHOICES]).default('auto'))
     .option('--reversed', 'the layers are stored in reverse order (same as --layer-order reversed)')
     .option('--no-reversed', 'the layers are stored in order, whatever the manifest says (same as --layer-order as-stored)')
