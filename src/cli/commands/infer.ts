@@ -8,6 +8,11 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
 import { LAYER_ORDER_CHOICES, type LayerOrderChoice } from '../../data/layer-order.js';
+import type { LayerOrderSource } from '../../data/layout.js';
+
+const ORDER_SOURCE: Record<LayerOrderSource, string> = {
+  default: 'no flag, manifest or clear density profile', flag: 'from the flag', manifest: 'from the manifest', detected: 'detected from the density profile',
+};
 
 interface InferCliOptions {
   weights: string;
@@ -78,7 +83,7 @@ export function inferSummary(r: InferDatasetResult): string {
   const blend = r.blend.mode === 'edge' ? `edges of ${r.blend.border} px dropped` : `gaussian sigma ${r.blend.sigma.toFixed(1)} px`;
   const lines = [
     ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.width}x${r.height} ink probabilities of ${r.dataset}`] : []),
-    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}${r.reversed ? ' (flipped: stored in reverse order' : ' (as stored'}, ${r.layerOrderSource === 'default' ? 'nothing said otherwise' : `from the ${r.layerOrderSource}`})`,
+    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}${r.reversed ? ' (flipped: stored in reverse order' : ' (as stored'}, ${ORDER_SOURCE[r.layerOrderSource]})`,
     `${r.windows} windows of ${r.tile} px, stride ${r.stride}, ${blend}, tta ${r.tta}, batch ${r.batch}` +
       (r.skipped > 0 ? `; ${r.skipped} outside the mask skipped` : ''),
     `${r.seconds.toFixed(2)} s: model ${seconds(t.model_ms)}, reading ${seconds(t.read_ms)}, tiling+stitching ${seconds(overhead)}, loading ${seconds(t.load_ms)}, writing ${seconds(t.write_ms)}`,
