@@ -1,8 +1,10 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { isUrl } from '../../data/remote/url.js';
 import { inspectDataset, type DatasetInfo } from '../../data/inspect.js';
 import { describeLayerOrder, LAYER_ORDER_CHOICES, type LayerOrderChoice } from '../../data/layer-order.js';
 import { inspectCheckpoint, type CheckpointSummary } from '../../torch/serialization/index.js';
+import { cacheOptions } from '../cache-options.js';
 
 function printCheckpoint(path: string, s: CheckpointSummary): void {
   console.log(`${path}: ${s.format}, ${s.tensors.length} tensors`);
@@ -26,7 +28,7 @@ function printDataset(d: DatasetInfo): void {
 }
 
 export function registerInspect(program: Command): void {
-  program.command('inspect <path>')
+  cacheOptions(program.command('inspect <path>'))
     .description('what a checkpoint (.pth zip/legacy, .safetensors, .npy) or a dataset folder (fragment, segment, folder of segments, Zarr) holds')
     .option('--json', 'print JSON: {"format", "tensors": [{"name", "shape", "dtype"}], "metadata"} for a checkpoint; {"layout", "id", "layers", "height", "width", "dtype", "maskCoverage", "inkFraction", "reversed", "layerOrder", "pixelSize", "pixelSizeSource", "scale", "files"} per dataset')
     .option('--layer-order <order>', `dataset layer order: ${LAYER_ORDER_CHOICES.join(', ')} (auto: a manifest, else detected from the density profile)`, 'auto')
@@ -34,7 +36,7 @@ export function registerInspect(program: Command): void {
       if (!(LAYER_ORDER_CHOICES as readonly string[]).includes(o.layerOrder)) throw new Error(`inspect: --layer-order '${o.layerOrder}' is unknown, expected ${LAYER_ORDER_CHOICES.join(', ')}`);
       let isDir: boolean;
       try {
-        isDir = (await stat(path)).isDirectory();
+        isDir = isUrl(path) || (await stat(path)).isDirectory();
       } catch (err) {
         throw new Error(`inspect: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
+import { positiveInt } from '../options.js';
 import { compareEncoders, formatComparison, parseEncoderChoice, recordComparisons } from '../../supervised/compare.js';
 import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/config.js';
 import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
+import { requireDevice } from '../../torch/index.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { cacheOptions } from '../cache-options.js';
+import { deviceOverrides } from '../../train/device.js';
+import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-interface CommonFlags {
+interface CommonFlags extends DeviceFlags {
   config?: string;
   preset: string[];
   protocol?: string;
@@ -21,7 +26,7 @@ interface CommonFlags {
 }
 
 function common(cmd: Command, defaultPreset: string): Command {
-  return cmd
+  return addDeviceOptions(cmd, { amp: true, configKey: true })
     .option('--config <file>', 'YAML/JSON config (see src/supervised/config.ts)')
     .option('--preset <name>', `settings to start from, repeatable and applied in order (${Object.keys(SUPERVISED_PRESETS).join(', ')})`, collect, [])
     .option('--protocol <name>', "the seed's protocol over --fragments: seed-1 (train 1,3,4 + upper 70% of 2; validate lower 30% of 2) or seed-2 (train 1,2,3; validate 4 on tiles with ink)")
@@ -42,18 +47,21 @@ async function config(o: CommonFlags, defaultPreset: string) {
   if (o.train.length) data['train'] = o.train.map((path) => ({ path }));
   if (o.val.length) data['val'] = o.val.map((path) => ({ path }));
   if (Object.keys(data).length) extra['data'] = data;
-  const set = [...o.set];
+  const set = [...deviceOverrides(o), ...o.set];
   if (o.name) set.unshift(`name=${o.name}`);
   if (o.out) set.unshift(`out=${o.out}`);
-  return loadSupervisedConfig({
+  const cfg = await loadSupervisedConfig({
     preset: o.preset.length ? o.preset : [defaultPreset], extra, set,
     ...(o.config ? { file: o.config } : {}),
     ...(o.protocol && o.fragments ? { protocol: { name: o.protocol, fragments: o.fragments } } : {}),
   });
+  // Before any data is read: a device this process cannot use is the first thing to hear about.
+  requireDevice(cfg.device, `${defaultPreset}: device`);
+  return cfg;
 }
 
 export function registerFinetune(program: Command): void {
-  const cmd = common(program.command('finetune'), 'finetune')
+  const cmd = common(cacheOptions(program.command('finetune')), 'finetune')
     .description('train an ink-segmentation model (encoder + U-Net decoder) on labelled fragments; validates, checkpoints every epoch; ' +
       'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--encoder-weights <file>', 'initial encoder weights (an inkwell pretraining checkpoint or an external .pth, e.g. Kinetics)')
@@ -76,15 +84,15 @@ export function registerFinetune(program: Command): void {
 }
 
 export function registerProbe(program: Command): void {
-  common(program.command('probe'), 'probe')
+  common(cacheOptions(program.command('probe')), 'probe')
     .description('frozen-encoder probes: train a light decoder on a frozen encoder, for each --encoder and seed, and tabulate validation F0.5/AUC/precision/recall')
     .option('--encoder <spec>', "'random', a weights file, or label=file (repeatable; e.g. --encoder random --encoder vicreg=runs/p/checkpoints/epoch_0004.pth --encoder k700=r3d50_K.pth)", collect, [])
-    .option('--seeds <n>', 'seeds per encoder (mean +- std over them)', '3')
+    .option('--seeds <n>', 'seeds per encoder (mean +- std over them)', positiveInt('a seed count'), 3)
     .option('--title <text>', 'title of the comparison table')
-    .action(async (o: CommonFlags & { encoder: string[]; seeds: string; title?: string }) => {
+    .action(async (o: CommonFlags & { encoder: string[]; seeds: number; title?: string }) => {
       const cfg = await config(o, 'probe');
       const encoders = (o.encoder.length ? o.encoder : ['random']).map(parseEncoderChoice);
-      const seeds = Array.from({ length: Number(o.seeds) }, (_, i) => cfg.seed + i);
+      const seeds = Array.from({ length: o.seeds }, (_, i) => cfg.seed + i);
       const title = o.title ?? `frozen-encoder probe (${o.protocol ?? 'custom protocol'})`;
       const comparison = await compareEncoders(cfg, encoders, seeds, title);
       const path = await recordComparisons(`${cfg.out}/${cfg.name}`, [comparison]);

@@ -7,13 +7,15 @@
  * the array folder is listed and the separator the files actually use wins over the metadata (zarr v2 spec:
  * `dimension_separator` defaults to "."; chunk keys are the indices joined by it).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import type { AbsolutePath, AsyncReadable, GetOptions, RangeQuery } from '@zarrita/storage';
 import * as zarr from 'zarrita';
 import type { PixelArray } from './tiff-strips.js';
 import type { PixelDType } from './layer.js';
+import { kindOf, listDir, readText } from './files.js';
+import { isUrl, joinLocation as join } from '../remote/url.js';
+import { HttpZarrStore } from '../remote/zarr-store.js';
+import { validateMultiscales, validateZarray } from './zarr-metadata.js';
 
 export interface ZarrVolumeInfo {
   /** The folder given (array or OME-Zarr group). */
@@ -32,12 +34,8 @@ export interface ZarrVolumeInfo {
 }
 
 async function readJson(path: string, op: string): Promise<Record<string, unknown> | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = await readText(path);
+  if (text === null) return null;
   try {
     const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
@@ -55,12 +53,7 @@ export async function isZarr(dir: string): Promise<boolean> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return (await kindOf(path)) !== null;
 }
 
 /**
@@ -68,13 +61,13 @@ async function exists(path: string): Promise<boolean> {
  * are dotted file names, null if there are no chunk files to tell (an empty array: the metadata stands).
  */
 export async function detectChunkSeparator(arrayDir: string, ndim: number): Promise<'.' | '/' | null> {
-  const names = await readdir(arrayDir, { withFileTypes: true });
+  const names = await listDir(arrayDir);
   const dotted = new RegExp(`^\\d+(\\.\\d+){${ndim - 1}}$`);
   let nested = false;
   let flat = false;
   for (const e of names) {
-    if (e.isDirectory() && /^\d+$/.test(e.name)) nested = true;
-    else if (e.isFile() && ndim > 1 && dotted.test(e.name)) flat = true;
+    if (e.dir && /^\d+$/.test(e.name)) nested = true;
+    else if (!e.dir && ndim > 1 && dotted.test(e.name)) flat = true;
   }
   if (nested && !flat) return '/';
   if (flat && !nested) return '.';
@@ -102,7 +95,7 @@ export function bloscFrameProblem(bytes: Uint8Array, expectedBytes: number): str
  */
 class CheckedStore implements AsyncReadable {
   constructor(
-    private readonly inner: FileSystemStore, private readonly zarrayKey: string, private readonly patched: Uint8Array,
+    private readonly inner: AsyncReadable, private readonly zarrayKey: string, private readonly patched: Uint8Array,
     private readonly bloscChunkBytes: number | null,
   ) {}
   async get(key: AbsolutePath, opts?: GetOptions): Promise<Uint8Array | undefined> {
@@ -115,6 +108,7 @@ class CheckedStore implements AsyncReadable {
     return bytes;
   }
   async getRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
+    if (!this.inner.getRange) throw new Error(`readZarr: the store behind ${key} cannot read byte ranges`);
     return this.inner.getRange(key, range, opts);
   }
 }
@@ -129,17 +123,12 @@ export class ZarrVolume {
     let levels: string[] = [];
     const level = opts.level ?? 0;
     if (!(await exists(join(path, '.zarray')))) {
-      const attrs = await readJson(join(path, '.zattrs'), op);
-      const ms = attrs?.['multiscales'];
-      if (!Array.isArray(ms) || ms.length === 0) {
+      const attrsPath = join(path, '.zattrs');
+      const attrs = await readJson(attrsPath, op);
+      if (!Array.isArray(attrs?.['multiscales'])) {
         throw new Error(`${op}: ${path} has no .zarray and no OME-Zarr 'multiscales' in .zattrs, expected a Zarr v2 array or OME-Zarr group`);
       }
-      const datasets = (ms[0] as { datasets?: { path?: unknown }[] }).datasets;
-      if (!Array.isArray(datasets) || datasets.length === 0) throw new Error(`${op}: ${path}/.zattrs multiscales[0] lists no datasets`);
-      levels = datasets.map((d, i) => {
-        if (typeof d.path !== 'string') throw new Error(`${op}: ${path}/.zattrs multiscales[0].datasets[${i}] has no path`);
-        return d.path;
-      });
+      levels = validateMultiscales(attrs, attrsPath, op);
       if (!Number.isInteger(level) || level < 0 || level >= levels.length) {
         throw new Error(`${op}: ${path} has pyramid levels 0..${levels.length - 1}, level ${level} requested`);
       }
@@ -151,22 +140,16 @@ export class ZarrVolume {
     const zarrayPath = join(arrayDir, '.zarray');
     const meta = await readJson(zarrayPath, op);
     if (meta === null) throw new Error(`${op}: ${zarrayPath} is missing, expected Zarr v2 array metadata`);
-    if (meta['zarr_format'] !== 2) throw new Error(`${op}: ${zarrayPath} has zarr_format ${String(meta['zarr_format'])}, expected 2`);
-    const shape = meta['shape'];
-    const chunks = meta['chunks'];
-    if (!Array.isArray(shape) || shape.length !== 3 || !Array.isArray(chunks) || chunks.length !== 3) {
-      throw new Error(`${op}: ${zarrayPath} has shape ${JSON.stringify(shape)} and chunks ${JSON.stringify(chunks)}, expected 3-D [z,y,x]`);
-    }
-    const declared = meta['dimension_separator'] === '/' ? '/' : '.';
+    const { shape, chunks, compressor, filters, dtype, dimensionSeparator } = validateZarray(meta, zarrayPath, op);
+    const declared = dimensionSeparator ?? '.';
     const onDisk = await detectChunkSeparator(arrayDir, 3);
     const separator = onDisk ?? declared;
-    const store = new FileSystemStore(path);
+    const store = isUrl(path) ? new HttpZarrStore(path) : new FileSystemStore(path);
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
-    const compressor = meta['compressor'] as { id?: unknown } | null | undefined;
-    const itemSize = /[ui]2$/.test(String(meta['dtype'])) ? 2 : 1;
-    const bloscChunkBytes = compressor?.id === 'blosc' && meta['filters'] == null
-      ? (chunks as number[]).reduce((a, b) => a * b, 1) * itemSize : null;
+    const itemSize = dtype.endsWith('2') ? 2 : 1;
+    const bloscChunkBytes = compressor?.id === 'blosc' && filters === null
+      ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
     const readable = new CheckedStore(store, zarrayKey, patched, bloscChunkBytes);
     let array: zarr.Array<zarr.DataType, AsyncReadable>;
     try {
@@ -180,7 +163,7 @@ export class ZarrVolume {
     }
     return new ZarrVolume({
       path, arrayDir, levels, level,
-      shape: shape as [number, number, number], chunks: chunks as [number, number, number], dtype: array.dtype,
+      shape, chunks, dtype: array.dtype,
       separator, separatorInferred: onDisk !== null && onDisk !== declared,
     }, array);
   }
