@@ -64,7 +64,8 @@ function percentile(sorted: Float64Array, p: number): number {
 /** Evidence that decides nothing (the order stays as stored), with the reason. */
 export function undetermined(layers: number, reason: string, columns = 0): LayerOrderEvidence {
   const [from] = layerOrderWindow(layers);
-  return { verdict: 'undetermined', t: 0, meanEdge: 0, columns, middle: Math.floor(layers / 2), from, profile: [], reason };
+  const middle = Math.floor(layers / 2);
+  return { verdict: 'undetermined', t: 0, meanEdge: 0, columns, middle, from, profile: [], reason };
 }
 
 /**
@@ -72,7 +73,9 @@ export function undetermined(layers: number, reason: string, columns = 0): Layer
  * `layerOrderWindow(layers)` (as stored).
  */
 export function layerOrderFromColumns(columns: readonly ArrayLike<number>[], layers: number): LayerOrderEvidence {
-  if (layers < LAYER_ORDER_MIN_LAYERS) return undetermined(layers, `${layers} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
+  if (layers < LAYER_ORDER_MIN_LAYERS) {
+    return undetermined(layers, `${layers} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
+  }
   const [from, to] = layerOrderWindow(layers);
   const n = to - from;
   const mid = Math.floor(layers / 2) - from;
@@ -80,7 +83,9 @@ export function layerOrderFromColumns(columns: readonly ArrayLike<number>[], lay
   const profile = new Float64Array(n);
   const q = new Float64Array(n);
   for (const c of columns) {
-    if (c.length !== n) throw new Error(`layerOrderFromColumns: a column has ${c.length} values, expected ${n} (layers ${from}:${to})`);
+    if (c.length !== n) {
+      throw new Error(`layerOrderFromColumns: a column has ${c.length} values, expected ${n} (layers ${from}:${to})`);
+    }
     const sorted = Float64Array.from(c).sort();
     const lo = percentile(sorted, 0.1);
     const hi = percentile(sorted, 0.9);
@@ -112,7 +117,8 @@ export function layerOrderFromColumns(columns: readonly ArrayLike<number>[], lay
   for (const s of strengths) ss += (s - mean) * (s - mean);
   const se = Math.sqrt(ss / (m - 1) / m);
   const t = se > 0 ? mean / se : mean === 0 ? 0 : Math.sign(mean) * Infinity;
-  const verdict: LayerOrderVerdict = t >= LAYER_ORDER_T ? 'canonical' : t <= -LAYER_ORDER_T ? 'reversed' : 'undetermined';
+  const verdict: LayerOrderVerdict =
+    t >= LAYER_ORDER_T ? 'canonical' : t <= -LAYER_ORDER_T ? 'reversed' : 'undetermined';
   return {
     verdict, t: Number.isFinite(t) ? t : Math.sign(t) * 1e9, meanEdge: mean, columns: m, middle: from + mid, from,
     profile: Array.from(profile, (v) => Math.round((100 * v) / m) / 100),
@@ -124,7 +130,9 @@ export interface LayerOrderSource {
   readonly depth: number;
   readonly height: number;
   readonly width: number;
-  readWindow(z0: number, z1: number, y0: number, y1: number, x0: number, x1: number): Promise<{ data: ArrayLike<number> }>;
+  readWindow(
+    z0: number, z1: number, y0: number, y1: number, x0: number, x1: number,
+  ): Promise<{ data: ArrayLike<number> }>;
   readMask(): Promise<Uint8Array | null>;
 }
 
@@ -140,7 +148,9 @@ export interface DetectLayerOrderOptions {
  * Reads `windows` random windows inside the mask over the layers around the middle (an as-stored view at
  * full resolution), splits them into blocks that lie wholly inside the mask, and returns the verdict.
  */
-export async function detectLayerOrder(src: LayerOrderSource, opts: DetectLayerOrderOptions = {}): Promise<LayerOrderEvidence> {
+export async function detectLayerOrder(
+  src: LayerOrderSource, opts: DetectLayerOrderOptions = {},
+): Promise<LayerOrderEvidence> {
   const L = src.depth;
   if (L < LAYER_ORDER_MIN_LAYERS) return undetermined(L, `${L} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
   const H = src.height;
@@ -175,7 +185,9 @@ export async function detectLayerOrder(src: LayerOrderSource, opts: DetectLayerO
         const c = new Float64Array(n);
         for (let z = 0; z < n; z++) {
           let s = 0;
-          for (let y = by; y < by + block; y++) for (let x = bx; x < bx + block; x++) s += win.data[(z * size + y) * size + x] as number;
+          for (let y = by; y < by + block; y++) {
+            for (let x = bx; x < bx + block; x++) s += win.data[(z * size + y) * size + x] as number;
+          }
           c[z] = s / (block * block);
         }
         columns.push(c);

@@ -45,7 +45,9 @@ export function valueNoise(h: number, w: number, cellY: number, cellX: number, r
  * [minLength, maxLength] px, scaled so that the sum has standard deviation `std` (each wave contributes
  * amplitude^2 / 2 of variance).
  */
-export function waveField(h: number, w: number, waves: number, minLength: number, maxLength: number, std: number, rng: Random): Float32Array {
+export function waveField(
+  h: number, w: number, waves: number, minLength: number, maxLength: number, std: number, rng: Random,
+): Float32Array {
   const out = new Float32Array(h * w);
   if (waves < 1 || std === 0) return out;
   const amp = std * Math.sqrt(2 / waves);
@@ -67,7 +69,9 @@ export function waveField(h: number, w: number, waves: number, minLength: number
  * Repeated k times it approximates a Gaussian of sigma sqrt(k / 2).
  */
 export function binomialPass(src: Float32Array, outer: number, n: number, inner: number): Float32Array {
-  if (src.length !== outer * n * inner) throw new Error(`binomialPass: ${src.length} values do not form [${outer}, ${n}, ${inner}]`);
+  if (src.length !== outer * n * inner) {
+    throw new Error(`binomialPass: ${src.length} values do not form [${outer}, ${n}, ${inner}]`);
+  }
   const dst = new Float32Array(src.length);
   for (let o = 0; o < outer; o++) {
     const base = o * n * inner;
@@ -76,7 +80,10 @@ export function binomialPass(src: Float32Array, outer: number, n: number, inner:
       const cur = base + i * inner;
       const next = base + Math.min(n - 1, i + 1) * inner;
       for (let k = 0; k < inner; k++) {
-        dst[cur + k] = 0.25 * (src[prev + k] as number) + 0.5 * (src[cur + k] as number) + 0.25 * (src[next + k] as number);
+        const a = src[prev + k] as number;
+        const b = src[cur + k] as number;
+        const c = src[next + k] as number;
+        dst[cur + k] = 0.25 * a + 0.5 * b + 0.25 * c;
       }
     }
   }

@@ -112,7 +112,8 @@ function renderSheets(L: number, H: number, W: number, sheets: readonly Sheet[],
         if (occ === 0) continue;
         const inBand = inked && u >= INK_FROM && u <= INK_TO;
         const fib = u < 0.45 * T ? (tx.across[i] as number) : (tx.along[i] as number);
-        const body = 1 + tx.gradient * (u / T - 0.5) + (inBand ? 0.6 : 1) * tx.fibreAmp * fib + 0.06 * (tx.patch[i] as number);
+        const texture = (inBand ? 0.6 : 1) * tx.fibreAmp * fib + 0.06 * (tx.patch[i] as number);
+        const body = 1 + tx.gradient * (u / T - 0.5) + texture;
         const o = z * plane + i;
         out[o] = (out[o] as number) + occ * (body - tx.air) + (inBand ? sh.delta : 0);
       }
@@ -161,7 +162,10 @@ function scanner(rng: Random, bits: 8 | 16 | undefined, noiseScale: number): Sca
  * approximation, variance density / photons), multiplicative speckle, column stripes; then quantisation to the
  * scanner's bit depth and level, flipped to the stored order, zero outside the mask.
  */
-function scan(density: Float32Array, L: number, H: number, W: number, mask: Uint8Array, sc: Scanner, flip: boolean, planeBlur: number, rng: Random): Uint8Array | Uint16Array {
+function scan(
+  density: Float32Array, L: number, H: number, W: number, mask: Uint8Array,
+  sc: Scanner, flip: boolean, planeBlur: number, rng: Random,
+): Uint8Array | Uint16Array {
   const plane = H * W;
   let d = binomialPass(density, 1, L, plane);
   for (let k = 0; k < planeBlur; k++) {
@@ -213,15 +217,20 @@ function begin(op: string, o: FamilyBOptions) {
   check(op, o, L);
   const rng = new Random(o.seed);
   const side: PapyrusSide = o.papyrusSide ?? (rng.fork(1).chance(0.5) ? 'after' : 'before');
-  return { L, H: o.height, W: o.width, plane: o.height * o.width, rng, side, flip: side === 'before', mask: ellipseRegion(o.height, o.width, rng.fork(2)) };
+  const mask = ellipseRegion(o.height, o.width, rng.fork(2));
+  return { L, H: o.height, W: o.width, plane: o.height * o.width, rng, side, flip: side === 'before', mask };
 }
 
 /** The info fields both kinds share. */
-function baseInfo(o: FamilyBOptions, inkDelta: number, side: PapyrusSide, sc: Scanner, s0: number, L: number, ink: Uint8Array, mask: Uint8Array): FamilyBInfo {
+function baseInfo(
+  o: FamilyBOptions, inkDelta: number, side: PapyrusSide, sc: Scanner, s0: number, L: number,
+  ink: Uint8Array, mask: Uint8Array,
+): FamilyBInfo {
   const flip = side === 'before';
   return {
-    seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level, offsetLevel: sc.offset,
-    surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask), maskFraction: fraction(mask, new Uint8Array(mask.length).fill(1)),
+    seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level,
+    offsetLevel: sc.offset, surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask),
+    maskFraction: fraction(mask, new Uint8Array(mask.length).fill(1)),
   };
 }
 
@@ -259,7 +268,8 @@ export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
       const sx = x - shift[1];
       const traced = sy >= 0 && sy < H && sx >= 0 && sx < W ? (ink[sy * W + sx] as number) : 0;
       labels[i] = traced;
-      ir[i] = Math.max(1, Math.min(255, Math.round(190 + 12 * (shade[i] as number) - 110 * traced + 5 * lrng.normal())));
+      const bright = 190 + 12 * (shade[i] as number) - 110 * traced + 5 * lrng.normal();
+      ir[i] = Math.max(1, Math.min(255, Math.round(bright)));
     }
   }
   return {
@@ -280,7 +290,9 @@ export function synthSegmentB(o: FamilyBOptions): FamilyBVolume {
   const thick = Array.from({ length: n }, () => grng.uniform(7, 12));
   const gaps = Array.from({ length: n }, () => grng.uniform(1.5, 8));
   const rel = new Array<number>(n).fill(0);
-  for (let k = target + 1; k < n; k++) rel[k] = (rel[k - 1] as number) + (thick[k - 1] as number) + (gaps[k - 1] as number);
+  for (let k = target + 1; k < n; k++) {
+    rel[k] = (rel[k - 1] as number) + (thick[k - 1] as number) + (gaps[k - 1] as number);
+  }
   for (let k = target - 1; k >= 0; k--) rel[k] = (rel[k + 1] as number) - (gaps[k] as number) - (thick[k] as number);
   const s0 = Math.floor(L / 2) + grng.uniform(-1.5, 1.5);
   const und = waveField(H, W, 5, 90, 300, 2.5, grng);
@@ -290,8 +302,11 @@ export function synthSegmentB(o: FamilyBOptions): FamilyBVolume {
   for (let k = 0; k < n; k++) {
     const dev = k === target ? null : valueNoise(H, W, 70, 70, grng);
     const surface = new Float32Array(plane);
-    for (let i = 0; i < plane; i++) surface[i] = s0 + (rel[k] as number) + (und[i] as number) + (dev === null ? 0 : 0.6 * (dev[i] as number));
-    sheets.push({ surface, thickness: new Float32Array(plane).fill(thick[k] as number), ink: k === target ? ink : null, delta: k === target ? inkDelta : 0 });
+    for (let i = 0; i < plane; i++) {
+      surface[i] = s0 + (rel[k] as number) + (und[i] as number) + (dev === null ? 0 : 0.6 * (dev[i] as number));
+    }
+    const thickness = new Float32Array(plane).fill(thick[k] as number);
+    sheets.push({ surface, thickness, ink: k === target ? ink : null, delta: k === target ? inkDelta : 0 });
   }
   const density = renderSheets(L, H, W, sheets, textures(H, W, rng.fork(5)));
   const sc = scanner(rng.fork(6), o.bits, 1.3);

@@ -41,7 +41,8 @@ type Pt = [number, number];
 
 /** Draws the cubic Bezier p0..p3 with a pen whose radius goes from r0 to r1, stamping every half pixel. */
 function bezier(ink: Uint8Array, h: number, w: number, p0: Pt, p1: Pt, p2: Pt, p3: Pt, r0: number, r1: number): void {
-  const chord = Math.hypot(p3[0] - p0[0], p3[1] - p0[1]) + Math.hypot(p1[0] - p0[0], p1[1] - p0[1]) + Math.hypot(p2[0] - p3[0], p2[1] - p3[1]);
+  const dist = (p: Pt, q: Pt) => Math.hypot(q[0] - p[0], q[1] - p[1]);
+  const chord = dist(p0, p3) + dist(p0, p1) + dist(p3, p2);
   const steps = Math.max(4, Math.ceil(chord * 2));
   for (let i = 0; i <= steps; i++) {
     const t = i / steps;
@@ -50,7 +51,9 @@ function bezier(ink: Uint8Array, h: number, w: number, p0: Pt, p1: Pt, p2: Pt, p
     const b = 3 * u * u * t;
     const c = 3 * u * t * t;
     const d = t * t * t;
-    stamp(ink, h, w, a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1], r0 + (r1 - r0) * t);
+    const x = a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0];
+    const y = a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1];
+    stamp(ink, h, w, x, y, r0 + (r1 - r0) * t);
   }
 }
 
@@ -89,7 +92,8 @@ export function cursiveInk(h: number, w: number, rng: Random, opts: CursiveOptio
         // Up-stroke and down-stroke; a loop letter swings its control points past the peak.
         const loop = kind === 0 || rng.chance(0.3) ? rng.uniform(0.3, 0.7) * lw : 0;
         bezier(ink, h, w, p, [p[0] + 0.2 * lw, p[1] - 0.5 * top], [peak[0] + loop, peak[1] + 0.1 * top], peak, r, rMid);
-        bezier(ink, h, w, peak, [peak[0] - loop, peak[1] + 0.2 * top], [end[0] - 0.3 * lw, end[1] + 0.15 * xh], end, rMid, rEnd);
+        const c1: Pt = [peak[0] - loop, peak[1] + 0.2 * top];
+        bezier(ink, h, w, peak, c1, [end[0] - 0.3 * lw, end[1] + 0.15 * xh], end, rMid, rEnd);
         p = end;
         r = rEnd;
       }
