@@ -186,7 +186,9 @@ async function optionalFile(path: string): Promise<string | null> {
 }
 
 /** Pixel size fields from meta.json's `voxelsize` (um), or the layout's default; a bad value is an error. */
-async function pixelSize(meta: string | null, fallback: number): Promise<Pick<DatasetBase, 'pixelSize' | 'pixelSizeSource' | 'defaultScale'>> {
+type PixelSizeFields = Pick<DatasetBase, 'pixelSize' | 'pixelSizeSource' | 'defaultScale'>;
+
+async function pixelSize(meta: string | null, fallback: number): Promise<PixelSizeFields> {
   let size = fallback;
   let source: DatasetBase['pixelSizeSource'] = 'default';
   if (meta !== null) {
@@ -199,7 +201,9 @@ async function pixelSize(meta: string | null, fallback: number): Promise<Pick<Da
     }
     const v = (parsed as { voxelsize?: unknown } | null)?.voxelsize;
     if (v !== undefined) {
-      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new Error(`detectLayout: ${meta} has voxelsize ${JSON.stringify(v)}, expected a positive number of um`);
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+        throw new Error(`detectLayout: ${meta} has voxelsize ${JSON.stringify(v)}, expected a positive number of um`);
+      }
       size = v;
       source = 'meta.json';
     }
@@ -211,7 +215,8 @@ async function kaggleFragment(dir: string, layout: 'kaggle-fragment' | 'fragment
   const layers = await listLayers(join(dir, 'surface_volume'));
   const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout, id, root: dir, reversed: false, orderSource: 'default', ...(await pixelSize(meta, FRAGMENT_PIXEL_SIZE_UM)), layers,
+    layout, id, root: dir, reversed: false, orderSource: 'default', layers,
+    ...(await pixelSize(meta, FRAGMENT_PIXEL_SIZE_UM)),
     mask: (await optionalFile(join(dir, 'mask.png'))) ?? (await findByGlob(dir, 'mask', [])),
     inklabels: (await optionalFile(join(dir, 'inklabels.png'))) ?? (await findByGlob(dir, 'inklabels', [])),
     ir: await optionalFile(join(dir, 'ir.png')),
@@ -227,7 +232,8 @@ async function scrollSegment(dir: string): Promise<LayerStackDataset> {
   const layers = await listLayers(join(dir, 'layers'));
   const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout: 'scroll-segment', id, root: dir, reversed: false, orderSource: 'default', ...(await pixelSize(meta, SEGMENT_PIXEL_SIZE_UM)), layers,
+    layout: 'scroll-segment', id, root: dir, reversed: false, orderSource: 'default', layers,
+    ...(await pixelSize(meta, SEGMENT_PIXEL_SIZE_UM)),
     mask: await findByGlob(dir, 'mask', [`${id}_mask.png`, `${base}_mask.png`]),
     inklabels: await findByGlob(dir, 'inklabels', [`${id}_inklabels.png`, `${base}_inklabels.png`]),
     ir: null,
@@ -270,7 +276,10 @@ async function detectSingle(dir: string): Promise<Dataset[] | null> {
   if (await isDir(join(dir, 'layers'))) return [await scrollSegment(dir)];
   if (await isZarr(dir)) {
     const id = basename(dir).replace(/\.(ome\.)?zarr$/, '');
-    return [{ layout: 'zarr', id, root: dir, reversed: false, orderSource: 'default', pixelSize: SEGMENT_PIXEL_SIZE_UM, pixelSizeSource: 'default', defaultScale: 1 }];
+    return [{
+      layout: 'zarr', id, root: dir, reversed: false, orderSource: 'default',
+      pixelSize: SEGMENT_PIXEL_SIZE_UM, pixelSizeSource: 'default', defaultScale: 1,
+    }];
   }
   if (await hasWorkingSurfaces(dir)) return volpkgFragments(dir);
   // `FragN/` holding a single `<name>.volpkg` with working surfaces.

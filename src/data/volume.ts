@@ -14,7 +14,9 @@ import { areaResampleWindow, checkScale, resampleBinary, scaledLength, sourceSpa
 import type { PixelArray } from './io/tiff-strips.js';
 import { ZarrVolume } from './io/zarr.js';
 import { detectDataset, type Dataset, type DetectOptions, type LayerStackDataset } from './layout.js';
-import { detectLayerOrder, layerOrderWindow, LAYER_ORDER_MIN_LAYERS, undetermined, type LayerOrderEvidence } from './layer-order.js';
+import {
+  detectLayerOrder, layerOrderWindow, LAYER_ORDER_MIN_LAYERS, undetermined, type LayerOrderEvidence,
+} from './layer-order.js';
 import { accumulateHistogram, emptyHistogram, fitNormalizer, needsSample, type Normalizer, type NormalizeSpec, type ValueHistogram } from './normalize.js';
 import { createRng } from './rng.js';
 
@@ -126,12 +128,15 @@ export class Volume {
       if (opts.layerOrder === 'as-stored' || opts.layerOrder === 'reversed') {
         dataset = { ...dataset, reversed: opts.layerOrder === 'reversed', orderSource: 'flag' };
       } else if (opts.reversed !== undefined) {
-        dataset = { ...dataset, reversed: typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id), orderSource: 'flag' };
+        const reversed = typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id);
+        dataset = { ...dataset, reversed, orderSource: 'flag' };
       }
     }
-    if (dataset.orderSource === 'default' && dataset.orderEvidence === undefined && (opts.layerOrder ?? 'auto') === 'auto' && dataset.layout !== 'zarr') {
+    const undecided = dataset.orderSource === 'default' && dataset.orderEvidence === undefined;
+    if (undecided && (opts.layerOrder ?? 'auto') === 'auto' && dataset.layout !== 'zarr') {
       const evidence = await Volume.detectOrder(dataset, opts.cacheBytes);
-      dataset = { ...dataset, reversed: evidence.verdict === 'reversed', orderSource: evidence.verdict === 'undetermined' ? 'default' : 'detected', orderEvidence: evidence };
+      const orderSource = evidence.verdict === 'undetermined' ? 'default' : 'detected';
+      dataset = { ...dataset, reversed: evidence.verdict === 'reversed', orderSource, orderEvidence: evidence };
     }
     if (opts.level !== undefined && dataset.layout !== 'zarr') {
       // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
@@ -155,7 +160,9 @@ export class Volume {
    * middle. A read failure is reported as undetermined (the order stays as stored) rather than thrown: the
    * view's own reads will name the broken file if it matters.
    */
-  private static async detectOrder(dataset: LayerStackDataset, cacheBytes: number | undefined): Promise<LayerOrderEvidence> {
+  private static async detectOrder(
+    dataset: LayerStackDataset, cacheBytes: number | undefined,
+  ): Promise<LayerOrderEvidence> {
     const L = dataset.layers.length;
     const [from, to] = layerOrderWindow(L);
     if (L < LAYER_ORDER_MIN_LAYERS) return undetermined(L, `${L} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
@@ -163,7 +170,8 @@ export class Volume {
     let raw: Volume | null = null;
     try {
       raw = await Volume.open({ ...dataset, reversed: false, orderSource: 'flag' }, {
-        z: [first + from, first + to], scale: 1, bitDepth: 'keep', layerOrder: 'as-stored', ...(cacheBytes === undefined ? {} : { cacheBytes }),
+        z: [first + from, first + to], scale: 1, bitDepth: 'keep', layerOrder: 'as-stored',
+        ...(cacheBytes === undefined ? {} : { cacheBytes }),
       });
       const r = raw;
       return await detectLayerOrder({
