@@ -14,6 +14,15 @@
  */
 import type { PixelArray } from './io/tiff-strips.js';
 
+/**
+ * The normalisation ink models are trained with unless a dataset names its own, saved in their checkpoints and
+ * applied again at inference: the 1st and 99.5th percentiles of the volume's values inside its mask (over the
+ * z-range read, after any layer flip) mapped to 0 and 1. Per volume, so 8- and 16-bit scans, other grey levels
+ * and offsets reach the model on one scale: air near 0, papyrus near 0.8, ink above it (docs/synthetic-data.md,
+ * "Intensity"). 99.5 rather than 100 keeps a few hot voxels from setting the scale; only ~0.5% clip.
+ */
+export const DEFAULT_NORMALIZE = 'percentile:1:99.5';
+
 export type NormalizeSpec =
   | { kind: 'none' }
   | { kind: 'scale'; divisor?: number }

@@ -14,6 +14,8 @@ export const DatasetSchema = z.object({
   z: z.tuple([int().nonnegative(), int().positive()]).optional(),
   scale: z.number().positive().max(1).optional(),
   reversed: z.boolean().optional(),
+  /** 'auto': a manifest, else detected from the density profile (src/data/layer-order.ts). */
+  layerOrder: z.enum(['auto', 'as-stored', 'reversed']).optional(),
   normalize: z.string().optional(),
   rows: z.tuple([z.number().min(0), z.number().max(1)]).optional(),
 }).strict();

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
 import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
+import { DEFAULT_NORMALIZE } from '../data/normalize.js';
 
 const int = () => z.number().int();
 const positiveInt = () => z.number().int().positive();
@@ -27,6 +28,13 @@ export const SupervisedConfigSchema = z.object({
     depth: positiveInt().default(20),
     /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
     augment: z.enum(['kaggle', 'seed', 'flips', 'none']).default('kaggle'),
+    /**
+     * Normalisation of every dataset that names none (src/data/normalize.ts): per-volume percentiles by default,
+     * saved in the checkpoint so that inference applies the same.
+     */
+    normalize: z.string().default(DEFAULT_NORMALIZE),
+    /** Probability of reversing a training crop's slice order (the 'zflip' op), for models that must not rely on it. */
+    zFlip: z.number().min(0).max(1).default(0),
     /** Validate only on tiles with ink (the seed's protocol on fragment 4). */
     valRequireInk: z.boolean().default(false),
     valStride: positiveInt().optional(),

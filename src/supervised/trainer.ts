@@ -12,6 +12,7 @@ import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/dataset-tile-source.js';
+import { SURFACE_Z_RANGE } from '../data/layout.js';
 import { describeEncoderLoad, loadEncoderWeights } from '../models/encoder-weights.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
@@ -69,17 +70,24 @@ export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {
   const first = cfg.data.train[0]!;
   return {
     arch: cfg.model.arch, inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor, decoder: cfg.model.decoder,
-    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [14, 36],
-    tile: cfg.data.tile, normalize: first.normalize ?? 'none',
+    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [...SURFACE_Z_RANGE],
+    tile: cfg.data.tile, normalize: first.normalize ?? cfg.data.normalize,
   };
 }
 
-function datasets(list: SupervisedConfig['data']['train']): TileDatasetSpec[] {
+function datasets(list: SupervisedConfig['data']['train'], normalize: string): TileDatasetSpec[] {
   // Through JSON: drops keys zod left undefined; the options cross to worker threads as JSON anyway.
-  return JSON.parse(JSON.stringify(list)) as TileDatasetSpec[];
+  return JSON.parse(JSON.stringify(list.map((d) => ({ normalize, ...d })))) as TileDatasetSpec[];
 }
 
-function augmentation(cfg: SupervisedConfig) {
+function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
+  const base = baseAugmentation(cfg);
+  if (cfg.data.zFlip === 0) return base;
+  const zflip = { type: 'zflip', p: cfg.data.zFlip } as const;
+  return base === null ? { ops: [zflip, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }] } : { ...base, ops: [zflip, ...base.ops] };
+}
+
+function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
     case 'kaggle': return kaggleAugmentations();
     case 'seed': return seedAugmentations({ depth: cfg.data.depth });
@@ -217,7 +225,7 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
   const val = which === 'val';
   const maxTiles = val ? cfg.data.maxValTiles : cfg.data.maxTiles;
   return {
-    datasets: datasets(val ? cfg.data.val : cfg.data.train),
+    datasets: datasets(val ? cfg.data.val : cfg.data.train, cfg.data.normalize),
     tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1) : cfg.data.stride, erode: cfg.data.erode,
     depth: cfg.data.depth, augment: val ? null : augmentation(cfg), views: 1, seed: cfg.seed,
     requireInk: val && cfg.data.valRequireInk,

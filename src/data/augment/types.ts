@@ -91,6 +91,8 @@ export interface ChannelDropoutOp extends OpBase { type: 'channelDropout'; dropR
 export interface TemporalOp extends OpBase { type: 'temporal'; minSlices?: number; maxSlices?: number; maxCutout?: number; cutoutP?: number }
 /** The seed's z-translation: keep `depth` slices starting at an offset drawn from `choices` ({0,1,1,2}). */
 export interface ZShiftOp extends OpBase { type: 'zShift'; choices?: number[]; depth: number }
+/** Reverses the slice order (the other layer order), with probability `p` (default 0.5). */
+export interface ZFlipOp extends OpBase { type: 'zflip' }
 /** The seed's brightness offset ({0,0,0,5,10} added to uint8 data), clamped to `maxValue` instead of wrapping. */
 export interface BrightnessOffsetOp extends OpBase { type: 'brightnessOffset'; choices?: number[]; maxValue?: number }
 /** albumentations.Normalize: (v - mean * maxPixelValue) / (std * maxPixelValue); the seed used mean 0, std 1 (/255). */
@@ -99,7 +101,7 @@ export interface NormalizeOp extends OpBase { type: 'normalize'; mean?: number; 
 export type OpConfig =
   | HFlipOp | VFlipOp | Rot90Op | ShiftScaleRotateOp | GridDistortionOp | OneOfOp
   | GaussNoiseOp | GaussianBlurOp | MotionBlurOp | CoarseDropoutOp | CutoutOp
-  | BrightnessContrastOp | GammaOp | ChannelDropoutOp | TemporalOp | ZShiftOp | BrightnessOffsetOp | NormalizeOp;
+  | BrightnessContrastOp | GammaOp | ChannelDropoutOp | TemporalOp | ZShiftOp | ZFlipOp | BrightnessOffsetOp | NormalizeOp;
 
 export type OpType = OpConfig['type'];
 

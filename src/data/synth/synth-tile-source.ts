@@ -1,6 +1,6 @@
 /**
  * A pipeline sample source over an in-memory synthetic fragment or segment: the seed's tiling (128 px tiles
- * fully inside the valid region, layers 14..35 read) and two augmented views per tile for self-supervised
+ * fully inside the valid region, SURFACE_Z_RANGE read) and two augmented views per tile for self-supervised
  * training, or one view plus its label for supervised training. Use as
  * `{ module: <this file>, options: { kind: 'fragment', height: 384, width: 384, seed: 1 } }`.
  */
@@ -10,6 +10,7 @@ import { kaggleAugmentations, seedAugmentations } from '../augment/presets.js';
 import type { AugmentConfig } from '../augment/types.js';
 import type { Sample, SampleSource } from '../pipeline.js';
 import { selectTiles } from '../tiles.js';
+import { SURFACE_Z_RANGE } from '../layout.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
 
@@ -23,7 +24,7 @@ export interface SynthTileSourceOptions {
   /** Tile side and stride (the seed: 128, stride 32). */
   tile?: number;
   stride?: number;
-  /** First layer read and how many (the seed: 14 and 22, narrowed to 20 by its z-shift). */
+  /** First layer read and how many (default SURFACE_Z_RANGE, 22 layers, narrowed to 20 by the z-shift). */
   zStart?: number;
   zCount?: number;
   /** 'seed', 'kaggle', a config, or null for no augmentation. */
@@ -41,8 +42,8 @@ export function createSource(options: SynthTileSourceOptions = {}): SampleSource
   const seed = options.seed ?? 0;
   const tile = options.tile ?? 128;
   const stride = options.stride ?? 32;
-  const zStart = options.zStart ?? 14;
-  const zCount = options.zCount ?? 22;
+  const zStart = options.zStart ?? SURFACE_Z_RANGE[0];
+  const zCount = options.zCount ?? SURFACE_Z_RANGE[1] - SURFACE_Z_RANGE[0];
   const views = options.views ?? 2;
   const gen = { height, width, layers, seed, ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }) };
   const made = kind === 'fragment' ? synthFragment(gen) : synthSegment(gen);
