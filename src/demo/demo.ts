@@ -30,6 +30,8 @@ import { runProbeStudy } from '../study/probe-study.js';
 import { recordResults, type EfficiencyCurve } from '../study/results.js';
 import { epochsForBudget, runDataEfficiency, segmentationTable, type ScoredFragment } from '../study/segmentation-study.js';
 import { encoderBuilder, externalEncoderModel } from '../study/encoders.js';
+import { SURFACE_Z_RANGE } from '../data/layout.js';
+import { runCrossFamily } from './cross-family.js';
 import { SCALES, type DemoPreset } from './scale.js';
 import { writeScores, type DemoScores } from './summary.js';
 
@@ -78,14 +80,18 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const ids = Array.from({ length: scale.fragments }, (_, i) => String(i + 1));
   const [valId, testId] = [ids.at(-2)!, ids.at(-1)!];
   const trainIds = ids.slice(0, -2);
-  const fragment = (id: string, rows?: [number, number]) => ({ path: join(data, 'fragments', id), z: scale.z, ...(rows ? { rows } : {}) });
+  // Every stage reads the CLI's default layers (SURFACE_Z_RANGE); models take `depth` slices centred in them.
+  const z: [number, number] = [...SURFACE_Z_RANGE];
+  const zOff = Math.floor((z[1] - z[0] - scale.depth) / 2);
+  const centred: [number, number] = [z[0] + zOff, z[0] + zOff + scale.depth];
+  const fragment = (id: string, rows?: [number, number]) => ({ path: join(data, 'fragments', id), z, ...(rows ? { rows } : {}) });
   const segmentIds = Array.from({ length: scale.segments }, (_, i) => `seg${String(i + 1).padStart(3, '0')}`);
 
   step(`2/9 self-supervised pretraining on the unlabelled segments (VICReg${scale.masked ? ' and masked reconstruction' : ''}, ${scale.pretrainSeeds} seed(s))`);
   const pretrainOnce = async (method: 'vicreg' | 'masked', s: number) => (await pretrain(resolveConfig(PretrainConfigSchema, PRETRAIN_PRESETS['cpu-small']!, {
     name: `pretrain-${method}-seed${s}`, out: dir, seed: s,
-    // Two more layers than the model sees, for the z-shift of 0..2 slices.
-    data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [scale.z[0] - 1, scale.z[1] + 1] })), tile: scale.tile, depth: scale.depth, maxTiles: scale.maxPretrainTiles },
+    // The centred slices and one more on each side, for the z-shift of 0..2 slices.
+    data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })), tile: scale.tile, depth: scale.depth, maxTiles: scale.maxPretrainTiles },
     model: { arch: ARCH, widenFactor: scale.widen },
     method: { name: method, ...(method === 'vicreg' ? { projector: [128, 64] } : {}) },
     schedule: { cosineEpochs: scale.pretrainEpochs },
@@ -101,7 +107,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   step('3/9 CKA between the pretraining epochs (are the representations still changing?)');
   await runCheckpointCka({
     checkpoints: join(vicregRuns[0]!.runDir, 'checkpoints'), input: join(data, 'segments', segmentIds[0]!), samples: scale.ckaSamples,
-    arch: ARCH, inChannels: 1, widenFactor: scale.widen, strict: true, features: 'output', z: [scale.z[0], scale.z[0] + scale.depth],
+    arch: ARCH, inChannels: 1, widenFactor: scale.widen, strict: true, features: 'output', z: centred,
     tile: scale.tile, stride: scale.tile / 4, seed, embedBatch: 16, threshold: 0.5, debiased: false, out: join(dir, 'cka'), log,
   });
 
@@ -128,8 +134,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   // Train on every fragment but the last two; choose the threshold on the next; the last stays unseen until the test.
   const ft = await trainSupervised(supervised(['finetune', 'cpu-small'], {
     name: 'finetune',
-    // Flips and rot90 keep the ink's look exactly; a higher rate than the probe's suits the small CPU model.
-    data: { train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], augment: 'flips', ...(scale.finetuneTiles ? { maxTiles: scale.finetuneTiles } : {}) },
+    // The ink model must hold on scans it was not drawn from (step 8's family B, never seen here): grey-level,
+    // contrast and noise augmentations and z-flips, so that neither the scanner's levels nor the side the
+    // papyrus lies on can stand in for ink. A higher rate than the probe's suits the small CPU model.
+    data: {
+      train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], augment: 'intensity', zFlip: 0.5,
+      ...(scale.finetuneTiles ? { maxTiles: scale.finetuneTiles } : {}),
+    },
     encoder: { weights: vicregRuns[0]!.lastCheckpoint! }, optim: { lr: 3e-3 }, train: { epochs: scale.finetuneEpochs },
   }), { overwrite: true, ...quiet });
   const inkModel = join(dir, 'ink-model.pth');
@@ -204,17 +215,24 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     curves.push(eff.curve);
   }
 
-  step(`8/9 sliding-window inference on the held-out fragment ${testId} (rot90+flips TTA) and scoring`);
+  step(`8/9 sliding-window inference on the held-out fragment ${testId} and on family-B fragments (rot90+flips TTA), scoring`);
   const predictions = join(dir, 'predictions');
   await mkdir(predictions, { recursive: true });
   const held = await predictAndScore(inkModel, join(data, 'fragments', testId), testId, predictions, threshold, o.progress);
   log(`held-out fragment ${testId} at the validation threshold ${threshold.toFixed(2)}: F0.5 ${held.f05.toFixed(3)}, AUC ${held.auc?.toFixed(3) ?? '-'}`);
-  // Cross-family transfer (train on family A, score on family B) is wired in summary.ts's crossFamily seam.
+  // Cross-family transfer: the same model and threshold on the independently written family B, no layer-order flag.
+  const cross = await runCrossFamily({
+    data: join(dir, 'data-family-b'), size: scale.crossSize, seed: seed + 1, threshold, predictions, intervals, log,
+    predict: (input, id) => predictAndScore(inkModel, input, id, predictions, threshold, o.progress),
+    ...(o.progress === undefined ? {} : { progress: o.progress }),
+  });
+  log(formatStudyComparison(cross.comparison));
 
   step('9/9 results, scores and report');
-  await recordResults(dir, { comparisons, curves });
+  // The report shows the transfer as a table beside the study's; scores.json keeps it under `crossFamily`.
+  await recordResults(dir, { comparisons: [...comparisons, cross.comparison], curves });
   const minutes = (Date.now() - started) / 60000;
-  const scores = await writeScores(dir, { preset, seed, minutes, heldOut: { fragment: testId, ...held, threshold }, comparisons, curves, crossFamily: null });
+  const scores = await writeScores(dir, { preset, seed, minutes, heldOut: { fragment: testId, ...held, threshold }, comparisons, curves, crossFamily: cross.crossFamily });
   const report = await writeReport(dir);
   return {
     runDir: dir, comparisons, curves, heldOut: { fragment: testId, scores: held, threshold, prediction: join(predictions, `${testId}_prob.png`) },

@@ -7,7 +7,7 @@
  * AUC, precision, recall) on held-out tiles.
  */
 import { join, resolve } from 'node:path';
-import { kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
+import { flipAugmentations, intensityAugmentations, kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
 import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
@@ -91,9 +91,8 @@ function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
     case 'kaggle': return kaggleAugmentations();
     case 'seed': return seedAugmentations({ depth: cfg.data.depth });
-    case 'flips': return {
-      ops: [{ type: 'hflip', p: 0.5 }, { type: 'vflip', p: 0.5 }, { type: 'rot90', p: 0.5 }, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }],
-    } satisfies AugmentConfig;
+    case 'flips': return flipAugmentations();
+    case 'intensity': return intensityAugmentations();
     case 'none': return null;
   }
 }
