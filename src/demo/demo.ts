@@ -70,7 +70,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const dir = resolve(o.out ?? 'runs', o.name ?? (preset === 'default' ? 'demo' : `demo-${preset}`));
   const data = join(dir, 'data');
   const quiet = { ...(o.progress === undefined ? {} : { progress: o.progress }), log };
-  const step = (text: string) => log(`\n== ${text} (${((Date.now() - started) / 60000).toFixed(1)} min)`);
+  const cpu0 = process.cpuUsage();
+  // CPU seconds beside the wall clock: on a shared machine they, not the minutes, say what the run costs
+  // (wall time on idle cores ~ CPU seconds / busy threads; docs/demo-budget.md).
+  const cpuSeconds = () => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1e6; };
+  const step = (text: string) => log(`\n== ${text} (${((Date.now() - started) / 60000).toFixed(1)} min, ${cpuSeconds().toFixed(0)} CPU-s)`);
   await mkdir(dir, { recursive: true });
 
   step('1/9 synthesising fragments and scroll segments');
@@ -91,7 +95,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const pretrainOnce = async (method: 'vicreg' | 'masked', s: number) => (await pretrain(resolveConfig(PretrainConfigSchema, PRETRAIN_PRESETS['cpu-small']!, {
     name: `pretrain-${method}-seed${s}`, out: dir, seed: s,
     // The centred slices and one more on each side, for the z-shift of 0..2 slices.
-    data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })), tile: scale.tile, depth: scale.depth, maxTiles: scale.maxPretrainTiles },
+    data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })), tile: scale.tile, depth: scale.depth,
+      // Segments are read at the fragments' scale (x0.5 here), so overlapping tiles keep an epoch at `maxPretrainTiles`.
+      stride: scale.tile / 4, maxTiles: scale.maxPretrainTiles },
     model: { arch: ARCH, widenFactor: scale.widen },
     method: { name: method, ...(method === 'vicreg' ? { projector: [128, 64] } : {}) },
     schedule: { cosineEpochs: scale.pretrainEpochs },
@@ -232,7 +238,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   // The report shows the transfer as a table beside the study's; scores.json keeps it under `crossFamily`.
   await recordResults(dir, { comparisons: [...comparisons, cross.comparison], curves });
   const minutes = (Date.now() - started) / 60000;
-  const scores = await writeScores(dir, { preset, seed, minutes, heldOut: { fragment: testId, ...held, threshold }, comparisons, curves, crossFamily: cross.crossFamily });
+  const scores = await writeScores(dir, { preset, seed, minutes, cpuSeconds: cpuSeconds(), heldOut: { fragment: testId, ...held, threshold }, comparisons, curves, crossFamily: cross.crossFamily });
   const report = await writeReport(dir);
   return {
     runDir: dir, comparisons, curves, heldOut: { fragment: testId, scores: held, threshold, prediction: join(predictions, `${testId}_prob.png`) },

@@ -24,6 +24,8 @@ export interface DemoScores {
   preset: string;
   seed: number;
   minutes: number;
+  /** CPU time of the whole run (user + system, all threads): the load-independent cost (docs/demo-budget.md). */
+  cpuSeconds: number;
   heldOut: ScoreResult & { fragment: string; threshold: number };
   comparisons: StudyComparison[];
   curves: EfficiencyCurve[];

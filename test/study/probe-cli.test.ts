@@ -57,12 +57,12 @@ describe('inkwell probe', () => {
     assert.match(bad.stderr, /--readout must be one of max, lse, mean, got 'median'|--readout must be one of mean, max, lse, got 'median'/);
   });
 
-  it('scores.json targets: measured values against the issue\'s bars, the cross-family seam marked not run', async () => {
+  it('scores.json targets: measured values against the issue\'s bars; cross-family not run, then measured', async () => {
     const iv = (mean: number) => ({ mean, low: mean - 0.02, high: mean + 0.02 });
     const e = (label: string, m: number) => ({ label, auc: iv(m), f05: iv(m - 0.3), fromChance: m - 0.5, verdict: 'v', seeds: [0], folds: 1 });
     const comparisons: StudyComparison[] = [{ title: 't', protocol: 'p', varies: 'v', verdict: 'v', arms: [e('random', 0.6)], controls: [e('chance', 0.5), e('fine-tuned-frozen', 0.9)] }];
     const heldOut = { fragment: '7', threshold: 0.4, f05: 0.62, auc: 0.93, precision: 0.7, recall: 0.5, iou: 0.4, dice: 0.5 };
-    const input = { preset: 'tiny', seed: 0, minutes: 1, heldOut, comparisons, curves: [], crossFamily: null };
+    const input = { preset: 'tiny', seed: 0, minutes: 1, cpuSeconds: 90, heldOut, comparisons, curves: [], crossFamily: null };
     const t = demoTargets(input);
     assert.deepEqual(t.map((x) => [x.value, x.reached]), [[0.9, true], [0.62, true], [null, false], [null, false]]);
     assert.match(t[2]!.note!, /not run/);
@@ -71,5 +71,13 @@ describe('inkwell probe', () => {
     const saved = JSON.parse(readFileSync(join(dir, 'scores.json'), 'utf8')) as { heldOut: { threshold: number }; comparisons: StudyComparison[] };
     assert.equal(saved.heldOut.threshold, 0.4);
     assert.deepEqual(saved.comparisons[0]!.controls[1]!.auc, { mean: 0.9, low: 0.88, high: 0.92 });
+    const crossFamily = {
+      trainFamily: 'a', scoreFamily: 'b', threshold: 0.4, layerOrder: 'detected (no flag)', chanceF05: 0.22,
+      fragments: [{ id: 'family-b-1', bits: 8, papyrusSide: 'after', reversed: false, auc: 0.9, f05: 0.55 }],
+      auc: iv(0.87), f05: iv(0.45),
+    } as const;
+    const measured = demoTargets({ ...input, crossFamily: { ...crossFamily, fragments: [...crossFamily.fragments] } });
+    assert.deepEqual(measured.slice(2).map((x) => [x.value, x.reached]), [[0.87, true], [0.45, false]]);
+    assert.match(measured[2]!.note!, /95% interval \[0\.850, 0\.890\]/);
   });
 });
