@@ -37,12 +37,13 @@ function expand(items) {
 const target = JSON.parse(readFileSync(join(here, 'binding.gyp'), 'utf8')).targets[0];
 const sources = target.sources.map((s) => join(here, s));
 const defines = expand(target.defines ?? []);
-const includes = expand(target.include_dirs ?? []);
+// gyp resolves relative include folders against the .gyp file's folder.
+const includes = expand(target.include_dirs ?? []).map((dir) => resolve(here, dir));
 const libraries = expand(target.libraries ?? []);
 const source = process.env.INKWELL_TORCH_SOURCE ?? (process.env.TORCH_DIR ? `TORCH_DIR=${process.env.TORCH_DIR}` : 'debian');
 const cflags = [
   '-fPIC', '-pthread', '-DBUILDING_NODE_EXTENSION', `-DNODE_GYP_MODULE_NAME=${target.target_name}`,
-  ...(target.cflags_cc ?? []), ...defines.map((d) => `-D${d}`), ...includes.map((i) => `-I${i}`),
+  ...expand(target.cflags_cc ?? []), ...defines.map((d) => `-D${d}`), ...includes.map((i) => `-I${i}`),
   // Where the libtorch came from, for `inkwell doctor`.
   `-DINKWELL_TORCH_SOURCE=${JSON.stringify(source)}`,
 ];
@@ -75,14 +76,21 @@ async function main() {
   // Every object compiles at once up to the core count: with a handful of files this is the whole build.
   const parallel = Math.max(1, Number(process.env.JOBS) || cpus().length);
   const queue = [...stale];
+  const failed = [];
+  // A failed file does not stop the others: the next build then recompiles only what failed.
   const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
       console.error(`[build] compiling ${basename(job.src)}`);
-      await run([...cflags, '-c', job.src, '-o', `${job.obj}.tmp`]);
-      renameSync(`${job.obj}.tmp`, job.obj);
+      try {
+        await run([...cflags, '-c', job.src, '-o', `${job.obj}.tmp`]);
+        renameSync(`${job.obj}.tmp`, job.obj);
+      } catch {
+        failed.push(basename(job.src));
+      }
     }
   });
   await Promise.all(workers);
+  if (failed.length > 0) throw new Error(`${failed.join(', ')} did not compile (errors above)`);
   writeFileSync(digestFile, digest);
   const addon = join(outDir, `${target.target_name}.node`);
   if (stale.length > 0 || !existsSync(addon)) {
@@ -90,6 +98,13 @@ async function main() {
     await run(['-shared', '-pthread', '-o', `${addon}.tmp`, ...jobs.map((j) => j.obj), ...libraries]);
     renameSync(`${addon}.tmp`, addon);
   }
+  // Which libtorch this addon runs and the Python whose PyTorch matches it (parity tests, benchmark peers).
+  const torch = {
+    version: expand(['<!(node torch-paths.cjs version)'])[0], source, torchDir: process.env.TORCH_DIR || null,
+    python: process.env.INKWELL_TORCH_PYTHON || null, pythonPath: process.env.INKWELL_TORCH_PYTHONPATH || null,
+  };
+  writeFileSync(join(buildDir, 'torch.json.tmp'), `${JSON.stringify(torch, null, 2)}\n`);
+  renameSync(join(buildDir, 'torch.json.tmp'), join(buildDir, 'torch.json'));
   console.error(`[build] ${addon}: ${stale.length} of ${jobs.length} files compiled in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -39,17 +39,31 @@ function requireGloo() {
   }
 }
 
-// A CUDA libtorch is linked as one only where its CUDA libraries load (ldd resolves every dependency of
-// libtorch_cuda.so): a pip wheel's CUDA libraries come as separate nvidia-* wheels, which a CPU machine skips.
+// A CUDA libtorch is linked as one (libtorch_cuda, ProcessGroupNCCL) where its CUDA libraries load (ldd resolves
+// every dependency of libtorch_cuda.so; a pip wheel's come as nvidia-* wheels) and an NVIDIA driver is installed:
+// elsewhere its CUDA half would only slow every process's start. INKWELL_CUDA=1 or 0 overrides the driver check.
 function cudaLinkable() {
   if (process.env.INKWELL_CUDA === '0') return false;
   const file = join(lib, 'libtorch_cuda.so');
   if (!existsSync(file)) return false;
+  const driver = existsSync('/dev/nvidiactl') || /libcuda\.so\.1/.test(ldconfigCache());
+  if (!driver && process.env.INKWELL_CUDA !== '1') return false;
   try {
     return !/not found/.test(execFileSync('ldd', [file], { encoding: 'utf8' }));
   } catch {
     return false;
   }
+}
+
+function ldconfigCache() {
+  for (const cmd of ['ldconfig', '/sbin/ldconfig']) {
+    try {
+      return execFileSync(cmd, ['-p'], { encoding: 'utf8' });
+    } catch {
+      // not on PATH: try the next
+    }
+  }
+  return '';
 }
 
 // CUDA and NCCL headers for ProcessGroupNCCL: NCCL_INCLUDE_DIR, CUDA_HOME, /usr/local/cuda, or the nvidia-* pip
@@ -79,12 +93,12 @@ const cudaInc = cudaIncludes();
 // ProcessGroupNCCL: a CUDA libtorch (libtorch_cuda loads) with its header, and nccl.h + the CUDA runtime headers.
 const nccl = cuda && found(include, c10dHeader('ProcessGroupNCCL.hpp')) && found([...cudaInc, ...include], 'nccl.h') &&
   found(cudaInc, 'cuda_runtime_api.h');
+// "2.15.0" from TORCH_VERSION_MAJOR/MINOR/PATCH (torch/version.h; libtorch 2.10+ moved them to headeronly/).
 const version = (() => {
-  for (const dir of include) {
-    const file = join(dir, 'torch', 'version.h');
-    if (existsSync(file)) return /TORCH_VERSION\s+"([^"]+)"/.exec(readFileSync(file, 'utf8'))?.[1];
-  }
-  return undefined;
+  const text = include.flatMap((dir) => ['version.h', join('headeronly', 'version.h')].map((f) => join(dir, 'torch', f)))
+    .filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const part = (name) => new RegExp(`TORCH_VERSION_${name}\\s+(\\d+)`).exec(text)?.[1];
+  return part('MAJOR') ? `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` : undefined;
 })();
 
 if (what === 'include') {
@@ -103,9 +117,13 @@ if (what === 'include') {
   console.log(`-Wl,--no-as-needed -ltorch_cpu -lc10${cudaLibs} -Wl,--as-needed -Wl,-rpath,${lib}`);
 } else if (what === 'defines') {
   console.log(['USE_C10D_GLOO', ...(cuda ? ['INKWELL_CUDA'] : []), ...(nccl ? ['USE_C10D_NCCL'] : [])].join(' '));
+} else if (what === 'std') {
+  // libtorch 2.10 and later need C++20 (ATen.h refuses older); 1.13 is C++17 code.
+  const [major, minor] = (version ?? '1.13').split('.').map(Number);
+  console.log(major > 2 || (major === 2 && minor >= 10) ? '-std=c++20' : '-std=c++17');
 } else if (what === 'version') {
   console.log(version ?? 'unknown');
 } else {
-  console.error('usage: torch-paths.cjs include|napi|lib|libs|defines|version');
+  console.error('usage: torch-paths.cjs include|napi|lib|libs|defines|std|version');
   process.exit(2);
 }

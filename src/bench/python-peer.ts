@@ -1,20 +1,23 @@
 /**
- * The PyTorch column of side-by-side benchmarks: a long-lived Python process (Debian's python3-torch) that
- * times named cases on request, so that TS and PyTorch repetitions interleave within one run.
+ * The PyTorch column of side-by-side benchmarks: a long-lived Python process (the PyTorch of the libtorch the
+ * addon links, see torchPython) that times named cases on request, so that TS and PyTorch repetitions interleave
+ * within one run.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { median } from '../util/stats.js';
 import { fileURLToPath } from 'node:url';
+import { torchPython } from '../torch/build.js';
 
-export const TORCH_PYTHON = process.env['INKWELL_TORCH_PYTHON'] ?? '/usr/bin/python3';
+const { python: TORCH_PYTHON, env: PYTHON_ENV } = torchPython();
+export { TORCH_PYTHON };
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/** Null (with the reason) when /usr/bin/python3 cannot import torch. */
+/** Null (with the reason) when TORCH_PYTHON cannot import torch. */
 export function pythonTorchMissing(): string | null {
-  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-  return r.status === 0 ? null : `PyTorch not found at ${TORCH_PYTHON} (install Debian's python3-torch): PyTorch column skipped`;
+  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore', env: PYTHON_ENV });
+  return r.status === 0 ? null : `PyTorch not found at ${TORCH_PYTHON} ('npm run bootstrap' installs it): PyTorch column skipped`;
 }
 
 export class PythonPeer {
@@ -24,7 +27,9 @@ export class PythonPeer {
   #stderr = '';
 
   private constructor(script: string, args: string[]) {
-    this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'], env: PYTHON_ENV,
+    });
     this.#proc.stderr.on('data', (d: Buffer) => { this.#stderr += d.toString(); });
     this.#lines = createInterface({ input: this.#proc.stdout });
     this.#lines.on('line', (line) => this.#pending.shift()?.(line));

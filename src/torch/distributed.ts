@@ -163,7 +163,6 @@ export class GradientReducer {
  * of at most 1 MiB, then `capBytes`): parameter indices per bucket, in allreduce order (last layers first).
  */
 export function ddpBuckets(params: readonly Tensor[], capBytes = 25 * 1024 * 1024): number[][] {
-  if (!native.ddpBuckets) throw new Error('ddpBuckets: this addon was built without c10d (Gloo needs Debian\'s libgloo-dev at build time)');
   return native.ddpBuckets(params.map((p) => p.handle), capBytes);
 }
 
@@ -176,8 +175,9 @@ export function availableBackends(): string[] {
 export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
   const env = launchEnv();
   const backend = opts.backend ?? 'gloo';
-  if (!native.initProcessGroup || !availableBackends().includes(backend)) {
-    throw new Error(`initProcessGroup: backend '${backend}' is not built into this addon (available: ${availableBackends().join(', ') || 'none'}; Gloo needs Debian's libgloo-dev at build time)`);
+  if (!availableBackends().includes(backend)) {
+    throw new Error(`initProcessGroup: backend '${backend}' is not built into this addon (available: ${availableBackends().join(', ')}; ` +
+      'NCCL needs a CUDA libtorch, built on a machine with an NVIDIA driver: see docs/gpu.md)');
   }
   const rank = opts.rank ?? env?.rank;
   const worldSize = opts.worldSize ?? env?.worldSize;

@@ -4,8 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ADDON_PATH, REPO_ROOT } from './build.js';
 import type { DType } from './dtype.js';
 
 /** An opaque native tensor reference (see native/inkwell.h). */
@@ -45,14 +44,16 @@ export interface NativeAddon {
   stats(): { liveTensors: number; liveBytes: number };
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  buildInfo(): { torchVersion: string; parallel: string; config: string };
+  /** The libtorch's version and show_config(), where it came from, and whether libtorch_cuda is linked. */
+  buildInfo(): { torchVersion: string; parallel: string; config: string; source: string; cudaLinked: boolean };
   TensorHandle: abstract new () => TensorHandle;
-  /** Present when the addon was built with Gloo (c10d). */
-  initProcessGroup?(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
-  /** DDP's initial gradient buckets (parameter indices, allreduce order); present with initProcessGroup. */
-  ddpBuckets?(params: TensorHandle[], capBytes: number): number[][];
-  /** Space-separated backends compiled in ('' when none). */
+  initProcessGroup(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
+  /** DDP's initial gradient buckets (parameter indices, allreduce order). */
+  ddpBuckets(params: TensorHandle[], capBytes: number): number[][];
+  /** Space-separated backends compiled in: "gloo", or "gloo nccl" in CUDA builds. */
   distributedBackends: string;
+  /** NCCL's version, in builds with ProcessGroupNCCL. */
+  ncclVersion?: string;
 }
 
 export interface ProcessGroupHandle {
@@ -81,17 +82,12 @@ export interface ReducerHandle {
   close(): void;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/src/torch -> repo root
-const root = join(here, '..', '..', '..');
-const addonPath = join(root, 'native', 'build', 'Release', 'inkwell.node');
-
 function loadAddon(): NativeAddon {
-  if (!existsSync(addonPath)) {
-    throw new Error(`inkwell: the native addon is not built (${addonPath} is missing); run 'npm run bootstrap' in ${root}`);
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(`inkwell: the native addon is not built (${ADDON_PATH} is missing); run 'npm run bootstrap' in ${REPO_ROOT}`);
   }
   const require = createRequire(import.meta.url);
-  return require(addonPath) as NativeAddon;
+  return require(ADDON_PATH) as NativeAddon;
 }
 
 export const native: NativeAddon = loadAddon();

@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { flattenTensors, loadCheckpointFile, PyOrderedDict, saveCheckpointFile } from '../../src/torch/serialization/index.js';
-import { hasTorchPython, PYTHON } from '../helpers/python.js';
+import { hasTorchPython, PYTHON, PYTHON_ENV } from '../helpers/python.js';
 import { tempDir } from './describe.js';
 
 test('a 200 MB zip checkpoint loads in well under a second', async (t) => {
@@ -43,7 +43,7 @@ test('a 200 MB zip checkpoint loads in well under a second', async (t) => {
         'import sys, time, torch', 'ts = []',
         'for _ in range(4):', '    t0 = time.perf_counter(); torch.load(sys.argv[1]); ts.append(time.perf_counter() - t0)',
         'print(round(ts[0] * 1000), round(min(ts[1:]) * 1000))',
-      ].join('\n'), path], { encoding: 'utf8' });
+      ].join('\n'), path], { encoding: 'utf8', env: PYTHON_ENV });
       const [first, warm] = py.stdout.trim().split(' ');
       if (py.status === 0) t.diagnostic(`PyTorch torch.load of the same file: first load ${first} ms, then best of 3 ${warm} ms`);
     }

@@ -14,7 +14,7 @@ import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
-import { hasTorchPython, NO_TORCH_REASON, PYTHON } from '../helpers/python.js';
+import { hasTorchPython, NO_TORCH_REASON, PYTHON, PYTHON_ENV } from '../helpers/python.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 let checkpoint = '';
@@ -69,7 +69,7 @@ describe('pretraining checkpoints', () => {
     inkwell('export', '--arch', 'resnet3d-10-seed', '--widen-factor', '0.125', '--weights', checkpoint, '--out', pth);
     const r = spawnSync(PYTHON, ['-c', `import torch, sys
 sd = torch.load(sys.argv[1])
-print(len(sd), tuple(sd['conv1.weight'].shape), tuple(sd['fc.weight'].shape))`, pth], { encoding: 'utf8' });
+print(len(sd), tuple(sd['conv1.weight'].shape), tuple(sd['fc.weight'].shape))`, pth], { encoding: 'utf8', env: PYTHON_ENV });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^\d+ \(8, 1, 7, 7, 7\) \(512, 64\)/);
   });
