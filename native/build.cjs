@@ -5,7 +5,8 @@
 // as gyp runs them (in native/). Objects are rebuilt only when their source, a header or the flags changed.
 //
 // usage: node native/build.cjs [build dir]   (default: $INKWELL_BUILD_DIR or native/build)
-// TORCH_DIR selects the libtorch (see torch-paths.cjs); INKWELL_TORCH_SOURCE says where it came from (doctor).
+// TORCH_DIR selects the libtorch (see torch-paths.cjs). Beside the addon goes torch.json: the libtorch's version,
+// where it came from (INKWELL_TORCH_SOURCE) and the Python that runs the same PyTorch (INKWELL_TORCH_PYTHON[PATH]).
 const { execSync, spawn } = require('node:child_process');
 const { createHash } = require('node:crypto');
 const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } = require('node:fs');
@@ -18,20 +19,26 @@ const buildDir = resolve(root, process.argv[2] ?? process.env.INKWELL_BUILD_DIR 
 const outDir = join(buildDir, 'Release');
 const objDir = join(buildDir, 'obj');
 
-// gyp's command expansions: `<!(cmd)` is replaced by cmd's output, `<!@(cmd)` by its words as list items.
-function expand(items) {
-  const out = [];
-  for (const item of items) {
-    const m = /^<!(@?)\((.*)\)$/.exec(item);
-    if (!m) {
-      out.push(item);
-      continue;
-    }
-    const text = execSync(m[2], { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-    if (m[1]) out.push(...text.split(/\s+/).filter(Boolean));
-    else out.push(text);
+// gyp's command expansions: `<!(cmd)` anywhere in a string is replaced by cmd's output; an item that is
+// `<!@(cmd)` becomes cmd's words, as list items.
+function run(cmd) {
+  return execSync(cmd, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+function expandString(item) {
+  const start = item.indexOf('<!(');
+  if (start < 0) return item;
+  let depth = 0;
+  for (let i = start + 2; i < item.length; i++) {
+    depth += item[i] === '(' ? 1 : item[i] === ')' ? -1 : 0;
+    if (depth === 0) return item.slice(0, start) + run(item.slice(start + 3, i)) + expandString(item.slice(i + 1));
   }
-  return out;
+  throw new Error(`binding.gyp: unbalanced parentheses in ${item}`);
+}
+function expand(items) {
+  return items.flatMap((item) => {
+    const list = /^<!@\((.*)\)$/.exec(item);
+    return list ? run(list[1]).split(/\s+/).filter(Boolean) : [expandString(item)];
+  });
 }
 
 const target = JSON.parse(readFileSync(join(here, 'binding.gyp'), 'utf8')).targets[0];
@@ -40,12 +47,10 @@ const defines = expand(target.defines ?? []);
 // gyp resolves relative include folders against the .gyp file's folder.
 const includes = expand(target.include_dirs ?? []).map((dir) => resolve(here, dir));
 const libraries = expand(target.libraries ?? []);
-const source = process.env.INKWELL_TORCH_SOURCE ?? (process.env.TORCH_DIR ? `TORCH_DIR=${process.env.TORCH_DIR}` : 'debian');
+const source = process.env.INKWELL_TORCH_SOURCE ?? (process.env.TORCH_DIR ? `TORCH_DIR=${process.env.TORCH_DIR}` : 'Debian libtorch-dev');
 const cflags = [
   '-fPIC', '-pthread', '-DBUILDING_NODE_EXTENSION', `-DNODE_GYP_MODULE_NAME=${target.target_name}`,
   ...expand(target.cflags_cc ?? []), ...defines.map((d) => `-D${d}`), ...includes.map((i) => `-I${i}`),
-  // Where the libtorch came from, for `inkwell doctor`.
-  `-DINKWELL_TORCH_SOURCE=${JSON.stringify(source)}`,
 ];
 const cxx = process.env.CXX ?? 'g++';
 
@@ -53,7 +58,7 @@ function mtime(file) {
   return existsSync(file) ? statSync(file).mtimeMs : 0;
 }
 
-function run(args) {
+function compiler(args) {
   return new Promise((ok, fail) => {
     const child = spawn(cxx, args, { stdio: 'inherit' });
     child.on('error', fail);
@@ -65,9 +70,11 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   mkdirSync(objDir, { recursive: true });
   // A flag change (another libtorch, a define) rebuilds everything; the digest is kept beside the objects.
-  const digest = createHash('sha256').update(JSON.stringify([cxx, cflags])).digest('hex');
+  const digest = (flags) => createHash('sha256').update(JSON.stringify([cxx, flags])).digest('hex');
+  const same = (file, flags) => existsSync(file) && readFileSync(file, 'utf8') === digest(flags);
   const digestFile = join(objDir, 'flags.sha256');
-  const sameFlags = existsSync(digestFile) && readFileSync(digestFile, 'utf8') === digest;
+  const linkDigestFile = join(objDir, 'link.sha256');
+  const sameFlags = same(digestFile, cflags);
   const headers = readdirSync(here).filter((f) => f.endsWith('.h')).map((f) => mtime(join(here, f)));
   const newestHeader = Math.max(0, ...headers, mtime(join(here, 'binding.gyp')));
   const jobs = sources.map((src) => ({ src, obj: join(objDir, basename(src).replace(/\.cc$/, '.o')) }));
@@ -82,7 +89,7 @@ async function main() {
     for (let job = queue.shift(); job; job = queue.shift()) {
       console.error(`[build] compiling ${basename(job.src)}`);
       try {
-        await run([...cflags, '-c', job.src, '-o', `${job.obj}.tmp`]);
+        await compiler([...cflags, '-c', job.src, '-o', `${job.obj}.tmp`]);
         renameSync(`${job.obj}.tmp`, job.obj);
       } catch {
         failed.push(basename(job.src));
@@ -91,14 +98,14 @@ async function main() {
   });
   await Promise.all(workers);
   if (failed.length > 0) throw new Error(`${failed.join(', ')} did not compile (errors above)`);
-  writeFileSync(digestFile, digest);
+  writeFileSync(digestFile, digest(cflags));
   const addon = join(outDir, `${target.target_name}.node`);
-  if (stale.length > 0 || !existsSync(addon)) {
+  if (stale.length > 0 || !existsSync(addon) || !same(linkDigestFile, libraries)) {
     // Linked to a temporary name and renamed, so that a failed link never leaves a half-written addon.
-    await run(['-shared', '-pthread', '-o', `${addon}.tmp`, ...jobs.map((j) => j.obj), ...libraries]);
+    await compiler(['-shared', '-pthread', '-o', `${addon}.tmp`, ...jobs.map((j) => j.obj), ...libraries]);
     renameSync(`${addon}.tmp`, addon);
+    writeFileSync(linkDigestFile, digest(libraries));
   }
-  // Which libtorch this addon runs and the Python whose PyTorch matches it (parity tests, benchmark peers).
   const torch = {
     version: expand(['<!(node torch-paths.cjs version)'])[0], source, torchDir: process.env.TORCH_DIR || null,
     python: process.env.INKWELL_TORCH_PYTHON || null, pythonPath: process.env.INKWELL_TORCH_PYTHONPATH || null,

@@ -464,9 +464,6 @@ static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   });
 }
 
-#ifndef INKWELL_TORCH_SOURCE
-#define INKWELL_TORCH_SOURCE "unknown"
-#endif
 #ifdef INKWELL_CUDA
 constexpr bool kCudaLinked = true;
 #else
@@ -474,14 +471,13 @@ constexpr bool kCudaLinked = false;
 #endif
 
 // What `inkwell doctor` reports: the libtorch's version and build settings (show_config: CUDA_VERSION,
-// CUDNN_VERSION, USE_NCCL...), where it came from, and whether this addon linked its CUDA half (libtorch_cuda).
+// CUDNN_VERSION, USE_NCCL...) and whether this addon linked its CUDA half (libtorch_cuda).
 static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), "buildInfo", [&] {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("torchVersion", Napi::String::New(info.Env(), TORCH_VERSION));
     o.Set("parallel", Napi::String::New(info.Env(), at::get_parallel_info()));
     o.Set("config", Napi::String::New(info.Env(), at::show_config()));
-    o.Set("source", Napi::String::New(info.Env(), INKWELL_TORCH_SOURCE));
     o.Set("cudaLinked", Napi::Boolean::New(info.Env(), kCudaLinked));
     return o;
   });

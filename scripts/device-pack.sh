@@ -31,7 +31,7 @@ npx tsc -p tsconfig.json
 
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
-xz -T0 -6 -c "$tmp/package/bin/node" >"$out.tmp/node.xz"
+xz -T0 -9 -c "$tmp/package/bin/node" >"$out.tmp/node.xz"
 mv "$tmp/node_modules" "$out.tmp/node_modules"
 cp -r dist "$out.tmp/dist"
 echo "$version" >"$out.tmp/node-version.txt"

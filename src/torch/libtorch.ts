@@ -3,6 +3,7 @@
  * CUDA is unavailable when it is. `inkwell doctor` prints these; device parsing uses `cudaMissing` so that
  * `--device cuda` on a CPU machine fails with one message that names what is missing.
  */
+import { torchBuild } from './build.js';
 import { native } from './native.js';
 
 export interface LibtorchInfo {
@@ -35,7 +36,7 @@ export function libtorchInfo(): LibtorchInfo {
     cuda,
     cudnn: cuda ? buildSetting(b.config, 'CUDNN_VERSION') : null,
     nccl: native.ncclVersion ?? null,
-    source: b.source,
+    source: torchBuild()?.source ?? 'unknown (no torch.json beside the addon: rebuild with npm run bootstrap)',
     cudaLinked: b.cudaLinked,
     backends: native.distributedBackends.split(' ').filter((s) => s.length > 0),
   };

@@ -44,8 +44,8 @@ export interface NativeAddon {
   stats(): { liveTensors: number; liveBytes: number };
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  /** The libtorch's version and show_config(), where it came from, and whether libtorch_cuda is linked. */
-  buildInfo(): { torchVersion: string; parallel: string; config: string; source: string; cudaLinked: boolean };
+  /** The libtorch's version and show_config(), and whether libtorch_cuda is linked. */
+  buildInfo(): { torchVersion: string; parallel: string; config: string; cudaLinked: boolean };
   TensorHandle: abstract new () => TensorHandle;
   initProcessGroup(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
   /** DDP's initial gradient buckets (parameter indices, allreduce order). */

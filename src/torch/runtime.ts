@@ -15,9 +15,9 @@ export const cuda = {
 };
 
 /**
- * libtorch's version and its parallel/BLAS configuration (what `torch.__config__.show()` prints), where it came
- * from and whether the addon linked its CUDA half (see libtorch.ts).
+ * libtorch's version and its parallel/BLAS configuration (what `torch.__config__.show()` prints), and whether
+ * the addon linked its CUDA half (see libtorch.ts).
  */
-export function buildInfo(): { torchVersion: string; parallel: string; config: string; source: string; cudaLinked: boolean } {
+export function buildInfo(): { torchVersion: string; parallel: string; config: string; cudaLinked: boolean } {
   return native.buildInfo();
 }

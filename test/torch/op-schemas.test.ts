@@ -22,7 +22,7 @@ function sources(dir: string): string[] {
 // Template-built names (src/torch/ops/functional.ts): each template and the operators it can produce.
 const TEMPLATES: Record<string, string[]> = {
   'aten::${op}': [
-    'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d.input', 'conv_transpose2d.input', 'conv_transpose3d.input',
+    'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d.input', 'conv_transpose3d.input',
     'max_pool2d', 'max_pool3d', 'avg_pool2d', 'avg_pool3d',
   ].map((n) => `aten::${n}`),
   'aten::${fn}': ['aten::adaptive_avg_pool1d', 'aten::adaptive_avg_pool2d', 'aten::adaptive_avg_pool3d'],

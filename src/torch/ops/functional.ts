@@ -69,7 +69,8 @@ function convTransposeNd(spatial: 1 | 2 | 3, x: Tensor, weight: Tensor, bias: Te
   if (weight.rank !== spatial + 2 || x.shape[1] !== weight.shape[0]) {
     throw new Error(`${op}: weight ${formatShape(weight.shape)} must be [in=${x.shape[1]},out/groups,k...] for input ${formatShape(x.shape)}`);
   }
-  return callOp(`aten::${op}`, 'input', [
+  // conv_transpose2d/3d have an 'input' overload (beside a padding-string one); conv_transpose1d has only ''.
+  return callOp(`aten::${op}`, spatial === 1 ? '' : 'input', [
     x, weight, bias,
     expand(op, o.stride ?? 1, spatial, 'stride'),
     expand(op, o.padding ?? 0, spatial, 'padding'),
