@@ -81,7 +81,7 @@ else
     log "installing PyTorch $PINNED_TORCH from PyPI into .torch/py (once: ~5 GB with its CUDA libraries)"
     rm -rf .torch/py.tmp
     "$python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target .torch/py.tmp \
-      "torch==$PINNED_TORCH" numpy >&2
+      "torch==$PINNED_TORCH" numpy pillow >&2
     rm -rf .torch/py && mv .torch/py.tmp .torch/py && echo "$PINNED_TORCH" >.torch/py/.pinned
   fi
   python=$("$python" -c 'import sys; print(sys.executable)')
