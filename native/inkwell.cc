@@ -516,6 +516,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitDistributed(env, exports, data);
+  InitDevice(env, exports);
   return exports;
 }
 

@@ -114,4 +114,7 @@ Napi::Value ListSchemas(const Napi::CallbackInfo& info);
 // initProcessGroup and the process-group handle (distributed.cc).
 void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data);
 
+// Autocast, cuDNN benchmark, CUDA status, RNG state and allocator statistics (device.cc).
+void InitDevice(Napi::Env env, Napi::Object exports);
+
 }  // namespace inkwell

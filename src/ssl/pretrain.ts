@@ -30,6 +30,7 @@ import type { ResNet3D } from '../models/resnet3d.js';
 import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from '../train/training-checkpoint.js';
 import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
+import { DeviceRuntime, withMemoryHint } from '../train/device.js';
 import { progress } from '../util/progress.js';
 import { BYOLMethod } from './byol.js';
 import type { PretrainConfig } from './config.js';
@@ -186,6 +187,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
   // Only rank 0 talks; the others fail loudly through errors.
   const log = isMain ? opts.log ?? ((line: string) => process.stderr.write(line + '\n')) : () => undefined;
   if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
+  const rt = DeviceRuntime.open(cfg, 'pretrain', dp ? { localRank: dp.localRank } : {});
   const runDir = resolve(join(cfg.out, cfg.name));
 
   // Rank 0 opens the run folder (and reads the checkpoint to resume from); every worker learns whether it could.
@@ -237,6 +239,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
     dp.convertSyncBatchNorm(method.modules);
     if (method instanceof BYOLMethod) dp.convertSyncBatchNorm(method.target);
   }
+  rt.prepare(method.modules);
+  if (method instanceof BYOLMethod) rt.prepare(method.target);
   const encoder = method.modules.get('encoder') as ResNet3D;
   const params = method.modules.parameters();
   const stepFn = (v1: Tensor, v2: Tensor): SslStepOutput =>
@@ -272,8 +276,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
       warmupSteps: warmupSteps(optStepsPerEpoch), totalSteps: cosineSteps(optStepsPerEpoch),
       startFactor: cfg.schedule.startFactor, etaMin: cfg.schedule.etaMin,
     });
-    if (cfg.average.swa.enabled) averaged.swa = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), null);
-    if (cfg.average.ema.enabled) averaged.ema = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), cfg.average.ema.decay);
+    if (cfg.average.swa.enabled) averaged.swa = new AveragedEncoder(rt.prepare(createEncoder(cfg.model.arch, encoderOptions)), null);
+    if (cfg.average.ema.enabled) averaged.ema = new AveragedEncoder(rt.prepare(createEncoder(cfg.model.arch, encoderOptions)), cfg.average.ema.decay);
     const checkpointModules = (): Record<string, Module> => ({
       ...namedModules(method),
       ...(averaged.swa ? { swa_encoder: averaged.swa.model } : {}),
@@ -300,6 +304,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           onExtra: (extra) => {
             const methodState = extra.get('method_state');
             if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
+            const scalerState = extra.get('grad_scaler');
+            if (rt.scaler && scalerState instanceof Map) rt.scaler.loadStateDict(Object.fromEntries(scalerState as Map<string, number>));
           },
         });
         where = resumeFrom?.path ?? RunDir.checkpointPathIn(runDir, restored.epoch);
@@ -376,9 +382,9 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           let step: { loss: number; terms: Record<string, number>; std: number; dim: number };
           try {
             const forward = () => torch.tidy(() => {
-              const v1 = torch.fromTypedArray(batch.arrays['view0'] as Float32Array, shape);
-              const v2 = torch.fromTypedArray(batch.arrays['view1'] as Float32Array, shape);
-              const out = stepFn(v1, v2);
+              const v1 = rt.input(batch.arrays['view0'] as Float32Array, shape);
+              const v2 = rt.input(batch.arrays['view1'] as Float32Array, shape);
+              const out = rt.forward(() => stepFn(v1, v2));
               const names = Object.keys(out.terms);
               return { loss: out.loss, names, values: [out.loss.item(), embeddingStd(out.embeddings), ...names.map((k) => out.terms[k]!.item())], dim: out.embeddings.shape[1]! };
             });
@@ -394,7 +400,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
             micro++;
             // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
             const update = micro % accumulation === 0 || micro === batchesPerEpoch;
-            const scaled = accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss;
+            const scaled = rt.scaleLoss(accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss);
             if (dp) await dp.backward(scaled, { sync: update, op: `backward of epoch ${epoch}, batch ${batch.index + 1}` });
             else scaled.backward();
             const terms: Record<string, number> = {};
@@ -402,8 +408,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
             step = { loss, terms, std: values[1]!, dim: fwd.dim };
             if (update) {
               torch.tidy(() => {
-                if (cfg.train.gradClip !== null) optim.clipGradNorm_(params, cfg.train.gradClip);
-                optimizer!.step();
+                rt.step(optimizer!, cfg.train.gradClip);
                 optimizer!.zeroGrad();
               });
               optStep++;
@@ -411,6 +416,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
               method.afterOptimizerStep(Math.min(1, optStep / totalOptSteps));
               averaged.ema?.update(encoder);
             }
+          } catch (err) {
+            throw withMemoryHint(err, { what: `pretrain: epoch ${epoch}, batch ${batch.index + 1}`, batchSize: B, device: rt.device, accumulation });
           } finally {
             scope.close();
           }
@@ -439,6 +446,8 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
           epoch, step: optStep, modules: checkpointModules(), optimizer, scheduler, config: cfg,
           extra: {
             method_state: method.stateDict(),
+            // fp16's loss scale, so that a resumed run does not start over from 2^16 and skip steps finding it again.
+            ...(rt.scaler ? { grad_scaler: { ...rt.scaler.stateDict() } } : {}),
             ...(averaged.swa ? { swa_count: averaged.swa.count } : {}),
             ...(averaged.ema ? { ema_count: averaged.ema.count } : {}),
             // Run-level facts (no per-worker state): a resume with another number of workers rescales the schedule.

@@ -19,6 +19,7 @@ import { F, optim, type Tensor } from '../torch/index.js';
 import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/training-checkpoint.js';
 import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
 import { RunDir } from '../train/run-dir.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime, withMemoryHint } from '../train/device.js';
 import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
 import { progress } from '../util/progress.js';
 import { scoreMaps, type ScoreResult } from '../eval/metrics.js';
@@ -100,14 +101,19 @@ interface BatchTensors {
   valid: Tensor;
 }
 
-function batchTensors(batch: Batch, cfg: SupervisedConfig): BatchTensors {
+function batchTensors(batch: Batch, cfg: SupervisedConfig, rt: DeviceRuntime): BatchTensors {
   const B = batch.size;
   const T = cfg.data.tile;
   return {
-    x: torch.fromTypedArray(batch.arrays['image'] as Float32Array, [B, cfg.model.inChannels, cfg.data.depth, T, T]),
-    y: torch.fromTypedArray(batch.arrays['label'] as Float32Array, [B, 1, T, T]),
-    valid: torch.fromTypedArray(batch.arrays['valid'] as Uint8Array, [B, 1, T, T]).to('float32'),
+    x: rt.input(batch.arrays['image'] as Float32Array, [B, cfg.model.inChannels, cfg.data.depth, T, T]),
+    y: rt.input(batch.arrays['label'] as Float32Array, [B, 1, T, T]),
+    valid: rt.input(batch.arrays['valid'] as Uint8Array, [B, 1, T, T]).to('float32'),
   };
+}
+
+/** The model's logits for `x`, under the run's autocast; as float32, so that the loss and scores are fp32. */
+function logitsOf(model: SegmentationModel, x: Tensor, rt: DeviceRuntime): Tensor {
+  return rt.forward(() => model.forward(x)).float();
 }
 
 /**
@@ -171,7 +177,7 @@ function inkLoss(logits: Tensor, target: Tensor, valid: Tensor, cfg: SupervisedC
 }
 
 /** Runs the model over every validation tile; scores the valid pixels (probabilities upsampled to the tile). */
-export async function validate(model: SegmentationModel, pipeline: PrefetchPipeline, cfg: SupervisedConfig): Promise<ValidationScores> {
+export async function validate(model: SegmentationModel, pipeline: PrefetchPipeline, cfg: SupervisedConfig, rt = DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'validate')): Promise<ValidationScores> {
   model.eval();
   const preds: Float32Array[] = [];
   const labels: Uint8Array[] = [];
@@ -180,8 +186,8 @@ export async function validate(model: SegmentationModel, pipeline: PrefetchPipel
   let tiles = 0;
   for await (const batch of pipeline.epoch(0)) {
     torch.tidy(() => torch.noGrad(() => {
-      const t = batchTensors(batch, cfg);
-      const logits = model.forward(t.x);
+      const t = batchTensors(batch, cfg, rt);
+      const logits = logitsOf(model, t.x, rt);
       lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
       const T = cfg.data.tile;
       const prob = logits.shape[2] === T ? logits.sigmoid() : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false }).sigmoid();
@@ -240,6 +246,7 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
   }
   if (dp) await dp.agree('opening the run folder', setupError);
   else if (setupError) throw setupError;
+  const rt = DeviceRuntime.open(cfg, cfg.name, dp ? { localRank: dp.localRank } : {});
   torch.manualSeed(cfg.seed);
   const spec = segmentationSpecOf(cfg);
   const model = buildSegmentationModel(spec);
@@ -255,6 +262,7 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
     }
     if (cfg.encoder.freeze) model.encoder.requiresGrad_(false);
     if (dp && cfg.distributed.syncBatchNorm) dp.convertSyncBatchNorm(model);
+    rt.prepare(model);
     const params = model.parameters().filter((p) => p.requiresGrad);
     trainPipe = await PrefetchPipeline.open({
       source: { module: tileSourceModule, options: tileSource(cfg, 'train') as unknown as Record<string, never> },
@@ -317,12 +325,12 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
         for await (const batch of trainPipe.epoch(epoch, dp ? dp.shard(order) : order)) {
           let loss: number;
           let update: boolean;
-          {
+          const where = `epoch ${epoch}, batch ${batch.index + 1}`;
+          try {
             using _step = torch.scope();
-            const where = `epoch ${epoch}, batch ${batch.index + 1}`;
             const forward = () => {
-              const t = mixBatch(batchTensors(batch, cfg), cfg, cfg.seed * 7919 + epoch * 100_003 + batch.index + (dp ? dp.rank * 1_000_003 : 0));
-              return inkLoss(model.forward(t.x), t.y, t.valid, cfg);
+              const t = mixBatch(batchTensors(batch, cfg, rt), cfg, cfg.seed * 7919 + epoch * 100_003 + batch.index + (dp ? dp.rank * 1_000_003 : 0));
+              return inkLoss(logitsOf(model, t.x, rt), t.y, t.valid, cfg);
             };
             const l = dp ? dp.guard(`forward of ${where}`, forward) : forward();
             // Every worker sees the same (averaged) loss, so a NaN anywhere stops them all before any update.
@@ -333,14 +341,15 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
             micro++;
             // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
             update = micro % accumulation === 0 || micro === batchesPerEpoch;
-            const scaled = accumulation > 1 ? l.div(accumulation) : l;
+            const scaled = rt.scaleLoss(accumulation > 1 ? l.div(accumulation) : l);
             if (dp) await dp.backward(scaled, { sync: update, op: `backward of ${where}` });
             else scaled.backward();
+          } catch (err) {
+            throw withMemoryHint(err, { what: `${cfg.name}: ${where}`, batchSize: batch.size, device: rt.device, accumulation });
           }
           if (update) {
             torch.tidy(() => {
-              if (cfg.train.gradClip !== null) optim.clipGradNorm_(params, cfg.train.gradClip);
-              optimizer!.step();
+              rt.step(optimizer!, cfg.train.gradClip);
               optimizer!.zeroGrad();
             });
             scheduler.step();
@@ -356,7 +365,7 @@ async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataPar
       }
       let val: ValidationScores | null = null;
       if (valPipe && (epoch % cfg.train.valEvery === 0 || epoch === cfg.train.epochs)) {
-        val = await validate(model, valPipe, cfg);
+        val = await validate(model, valPipe, cfg, rt);
         final = val;
         run?.log('val', epoch, { f05: val.f05, auc: val.auc ?? null, precision: val.precision, recall: val.recall, iou: val.iou, dice: val.dice, threshold: val.threshold, loss: val.loss });
       }

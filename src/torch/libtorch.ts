@@ -21,6 +21,11 @@ export interface LibtorchInfo {
   backends: string[];
 }
 
+/** The loaded libtorch's major version (1 for Debian's 1.13, 2 for PyTorch 2.x). */
+export function libtorchMajor(): number {
+  return Number(native.buildInfo().torchVersion.split('.')[0]);
+}
+
 // show_config()'s "Build settings: KEY=value, ..." line, as torch.__config__.show() prints it.
 function buildSetting(config: string, key: string): string | null {
   const m = new RegExp(`\\b${key}=([^,\\s]*)`).exec(config);
@@ -43,18 +48,29 @@ export function libtorchInfo(): LibtorchInfo {
 }
 
 /**
- * Null when `cuda:<index>` can be used, else what is missing: a CPU-only libtorch, a CUDA libtorch linked
- * without its CUDA half (no driver where the addon was built), no visible device, or no device `index`.
+ * Null when `cuda:<index>` can be used, else what is missing, ending so that a caller can add "or use --device
+ * cpu": a CPU-only libtorch, a CUDA libtorch linked without its CUDA half (no driver where the addon was built),
+ * no visible GPU, or no device `index`.
  */
 export function cudaMissing(index = 0): string | null {
   const info = libtorchInfo();
-  if (!info.cuda) return `libtorch ${info.version} (${info.source}) is a CPU-only build: CUDA needs a CUDA build of PyTorch`;
-  if (!info.cudaLinked) {
-    return `the addon was built without libtorch's CUDA half (libtorch_cuda; no NVIDIA driver where it was built): ` +
-      `rebuild it on the GPU machine ('npm run bootstrap', or INKWELL_CUDA=1)`;
+  const { built, devices } = native.cudaStatus();
+  if (!info.cuda) {
+    return `this libtorch (${info.version}, ${info.source}) is a CPU-only build, so it has no CUDA backend; ` +
+      'build inkwell against a CUDA build of PyTorch (docs/gpu.md)';
   }
-  const count = native.cudaDeviceCount();
-  if (count === 0) return `libtorch ${info.version} is a CUDA ${info.cuda} build but sees no CUDA device (no driver, or CUDA_VISIBLE_DEVICES empty)`;
-  if (index >= count) return `no device cuda:${index}: ${count} CUDA device${count === 1 ? '' : 's'} visible (cuda:0..cuda:${count - 1})`;
+  if (!info.cudaLinked || !built) {
+    return `this libtorch (${info.version}, ${info.source}: CUDA ${info.cuda}, but the addon was linked without ` +
+      'libtorch_cuda, as no NVIDIA driver was found where it was built) is a CPU-only build, so it has no CUDA ' +
+      "backend; rebuild the addon on the GPU machine ('npm run bootstrap')";
+  }
+  if (devices === 0) {
+    return `libtorch ${info.version} was built with CUDA but sees no GPU: no NVIDIA driver is loaded, or ` +
+      'CUDA_VISIBLE_DEVICES hides every device; check nvidia-smi';
+  }
+  if (index >= devices) {
+    return `there is no CUDA device ${index}; this process sees ${devices} ` +
+      `(cuda:0${devices > 1 ? `..cuda:${devices - 1}` : ''})`;
+  }
   return null;
 }

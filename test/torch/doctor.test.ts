@@ -52,12 +52,13 @@ test('without a usable CUDA device, cudaMissing names what is missing and doctor
   const missing = torch.cudaMissing();
   if (missing === null) {
     assert.ok(torch.cuda.deviceCount() > 0);
-    assert.match(torch.cudaMissing(torch.cuda.deviceCount()) ?? '', /^no device cuda:\d+: \d+ CUDA devices? visible/);
+    assert.match(torch.cudaMissing(torch.cuda.deviceCount()) ?? '', /^there is no CUDA device \d+; this process sees \d+/);
     return;
   }
   const info = torch.libtorchInfo();
-  if (!info.cuda) assert.match(missing, /is a CPU-only build/);
-  else if (!info.cudaLinked) assert.match(missing, /built without libtorch's CUDA half/);
-  else assert.match(missing, /sees no CUDA device/);
+  if (!info.cuda) assert.match(missing, /^this libtorch \(.+\) is a CPU-only build, so it has no CUDA backend/);
+  else if (!info.cudaLinked) assert.match(missing, /CUDA .+, but the addon was linked without libtorch_cuda/);
+  else assert.match(missing, /was built with CUDA but sees no GPU/);
+  assert.throws(() => torch.requireDevice('cuda:0', '--device'), new RegExp(`^Error: --device cuda:0: ${missing.slice(0, 20).replace(/[()]/g, '.')}`));
   assert.ok(doctor().stdout.includes(`(no CUDA: ${missing})`));
 });

@@ -1,7 +1,7 @@
 /**
  * Optimiser state dicts: saving after k steps and loading into a fresh optimiser continues exactly as the
- * uninterrupted run (inkwell to inkwell), a state dict saved by PyTorch 1.13 loads and continues PyTorch's
- * trajectory, one saved by inkwell loads into PyTorch and continues it there, and both hold the same keys and
+ * uninterrupted run (inkwell to inkwell), a state dict saved by PyTorch (of the libtorch's version) loads and
+ * continues PyTorch's trajectory, one saved by inkwell loads into PyTorch and continues it there, and both hold the same keys and
  * values after the same steps. Invalid state dicts are refused without changing the optimiser.
  */
 import assert from 'node:assert/strict';
@@ -115,7 +115,7 @@ function pytorchStateDict(fx: Fixtures, c: OptCase): optim.OptimizerStateDictLik
   return { state, param_groups: sd.param_groups };
 }
 
-describe('optimizer state dicts exchange with PyTorch 1.13', { skip: SKIP_NO_TORCH }, () => {
+describe('optimizer state dicts exchange with PyTorch', { skip: SKIP_NO_TORCH }, () => {
   let fx: Fixtures;
   before(() => { fx = new Fixtures(...RESUME_CASES); });
   after(() => fx?.cleanup());

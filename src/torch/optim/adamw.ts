@@ -12,6 +12,7 @@
  */
 import { callOpInPlace, type Tensor } from '../tensor.js';
 import { zerosLike } from '../ops/creation.js';
+import { libtorchMajor } from '../libtorch.js';
 import { booleanCodec, type HyperSpec, numberCodec, Optimizer, pairCodec, type ParamGroup, type Params, type ParamState } from './optimizer.js';
 
 export interface AdamWHyperparameters {
@@ -48,7 +49,12 @@ export class AdamW extends Optimizer<AdamWHyperparameters> {
       weightDecay: options.weightDecay ?? 1e-2,
       amsgrad: options.amsgrad ?? false,
       maximize: options.maximize ?? false,
-    }, SPEC, { foreach: null, capturable: false });
+    }, SPEC, {
+      // PyTorch 2's AdamW is an Adam with decoupled weight decay (torch/optim/adamw.py): its groups also keep
+      // `differentiable`, `fused` and `decoupled_weight_decay`, the keys of the PyTorch we run beside.
+      foreach: null, capturable: false,
+      ...(libtorchMajor() >= 2 ? { differentiable: false, fused: null, decoupled_weight_decay: true } : {}),
+    });
   }
 
   protected validateGroup(g: Readonly<AdamWHyperparameters>, where: string): void {

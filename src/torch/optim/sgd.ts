@@ -8,6 +8,7 @@
  *
  * The same ATen ops in the same order as PyTorch, so float32 results agree bit for bit on the same libtorch.
  */
+import { libtorchMajor } from '../libtorch.js';
 import type { Tensor } from '../tensor.js';
 import { booleanCodec, type HyperSpec, numberCodec, Optimizer, type ParamGroup, type Params, type ParamState } from './optimizer.js';
 
@@ -47,7 +48,10 @@ export class SGD extends Optimizer<SGDHyperparameters> {
       weightDecay: options.weightDecay ?? 0,
       nesterov: options.nesterov ?? false,
       maximize: options.maximize ?? false,
-    }, SPEC, { foreach: null, differentiable: false });
+    }, SPEC, {
+      // PyTorch 2 keeps `fused` in every group too (torch/optim/sgd.py): the keys of the PyTorch we run beside.
+      foreach: null, differentiable: false, ...(libtorchMajor() >= 2 ? { fused: null } : {}),
+    });
   }
 
   protected validateGroup(g: Readonly<SGDHyperparameters>, where: string): void {
