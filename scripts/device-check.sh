@@ -3,7 +3,8 @@
 # (docs/gpu.md). Needs device-pack/ from scripts/device-pack.sh beside the repository's files. It
 #   1. unpacks Node, builds the addon against that machine's PyTorch (native/build-device),
 #   2. prints `inkwell doctor --json`,
-#   3. runs the CUDA test subset (test files named *cuda*, plus the schema, doctor and Gloo tests),
+#   3. runs the CUDA test subset (test files named for cuda, devices, autocast or the grad scaler, plus the schema,
+#      doctor and Gloo tests; those files run their CUDA cases where a GPU is seen),
 #   4. runs `inkwell bench models` and `bench pretrain` with --device cuda --json, beside PyTorch on the same GPU,
 # and writes every log and JSON into $OUT (or ./device-out). Each step has a time limit, so the whole stays under
 # 8 minutes; a failed step is recorded in summary.txt and the next one still runs.
@@ -53,10 +54,9 @@ JOBS=$(nproc) step "build against torch $version" 300 build.log node native/buil
 step "doctor" 60 doctor.json node bin/inkwell doctor --json
 cat "$out/doctor.json" >&2
 
-# 3. Tests: every test file whose name says cuda, and the build-level checks.
-export INKWELL_TEST_DEVICE=$device
-mapfile -t cuda_tests < <(cd dist && find test -name '*cuda*.test.js' | sort)
-step "tests (${#cuda_tests[@]} cuda files + schemas, doctor, gloo)" 180 tests.log \
+# 3. Tests: the files about devices (they run their CUDA cases where a GPU is seen), and the build-level checks.
+mapfile -t cuda_tests < <(cd dist && find test -name '*.test.js' | grep -iE 'cuda|device|autocast|amp|scaler' | sort)
+step "tests (${#cuda_tests[@]} device files + schemas, doctor, gloo)" 180 tests.log \
   node scripts/run-tests.mjs "${cuda_tests[@]}" op-schemas doctor distributed-gloo
 
 # 4. Benchmarks beside PyTorch on the same device.
