@@ -12,7 +12,7 @@ export { type DType, DTYPES } from './dtype.js';
 export { tidy, keep, scope, unscoped, memory, DisposeScope, type MemoryInfo } from './scope.js';
 export { noGrad, enableGrad, isGradEnabled, reachedBy } from './autograd.js';
 export { setNumThreads, getNumThreads, cuda, buildInfo } from './runtime.js';
-export { libtorchInfo, cudaMissing, type LibtorchInfo } from './libtorch.js';
+export { libtorchInfo, libtorchMajor, cudaMissing, type LibtorchInfo } from './libtorch.js';
 export { torchBuild, torchPython, type TorchBuild } from './build.js';
 export * from './ops/creation.js';
 export * from './ops/shape.js';
