@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadPretrainConfig, PRETRAIN_PRESETS } from '../../ssl/config.js';
 import { pretrain } from '../../ssl/pretrain.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { parseMaxEpochs } from '../../train/loop.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -29,12 +30,14 @@ export function registerPretrain(program: Command): void {
     // The launcher re-runs this command line, minus its own flags, in each worker: commander keeps the arguments
     // the program was parsed from in `rawArgs` (untyped), which main() may have been given instead of process.argv.
     const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
+    // Checked before any worker starts, as the config is.
+    const maxEpochs = o.maxEpochs === undefined ? undefined : parseMaxEpochs(o.maxEpochs);
     if (await launchFromCli(o, raw && raw.length ? raw : process.argv.slice(2))) return;
     const set = [...o.set];
     if (o.name) set.unshift(`name=${o.name}`);
     if (o.out) set.unshift(`out=${o.out}`);
     const cfg = await loadPretrainConfig({ preset: o.preset, ...(o.config ? { file: o.config } : {}), inputs: o.input, set });
-    const result = await pretrain(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(o.maxEpochs ? { maxEpochs: Number(o.maxEpochs) } : {}) });
+    const result = await pretrain(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(maxEpochs === undefined ? {} : { maxEpochs }) });
     if (result.rank !== 0) return;
     if (o.json) console.log(JSON.stringify(result, null, 1));
     else console.log(`pretrain: ${result.epochs.length} epoch(s) in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? '(none)'}${result.worldSize > 1 ? ` (${result.worldSize} workers)` : ''}`);
