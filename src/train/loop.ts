@@ -289,7 +289,8 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
 
     let startEpoch = 1;
     let optStep = 0;
-    let batchStep: number | null = null;
+    /** Micro-batches logged so far: the step of metrics.jsonl and TensorBoard. */
+    let batchStep = 0;
     let lastCheckpoint: string | null = null;
     if (opts.resume) {
       // Every worker restores the same bytes: rank 0 reads the file and sends it (no shared disk needed).
@@ -337,7 +338,7 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
           log(`${label}: ${savedSteps} optimiser steps per epoch before, ${optStepsPerEpoch} now (global batch ${globalBatch}); ` +
             `the schedule continues from epoch ${restored.epoch} (step ${optStep} -> ${restored.epoch * optStepsPerEpoch})`);
           optStep = restored.epoch * optStepsPerEpoch;
-          batchStep = null;
+          // The logged step keeps counting micro-batches from where it was, so that curves never step back.
         }
         lastCheckpoint = where;
         log(`${label}: resuming ${runDir} from epoch ${restored.epoch} (${where})`);
@@ -358,7 +359,6 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
         onReady: (info) => log(`${label}: ${describeReducer(info)}`),
       });
     }
-    batchStep ??= (startEpoch - 1) * batchesPerEpoch;
     started = true;
 
     const epochs: S[] = [];

@@ -19,7 +19,7 @@ import { pretrain } from '../../src/ssl/pretrain.js';
 import { loadSupervisedConfig } from '../../src/supervised/config.js';
 import { mixSettings, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
-import type { LoopOptions } from '../../src/train/loop.js';
+import { type LoopOptions, parseMaxEpochs } from '../../src/train/loop.js';
 import { hasTorchPython, NO_TORCH_REASON, runPython } from '../helpers/python.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
@@ -28,8 +28,8 @@ let data = '';
 const frag = (id: string) => join(data, 'fragments', id);
 const quiet = { progress: false, log: () => undefined };
 const TINY = ['data.tile=32', 'data.stride=16', 'data.depth=8', 'data.erode=4', 'data.workers=0', 'model.arch=resnet3d-10-seed',
-  'model.widenFactor=0.125', 'train.batchSize=4', 'train.epochs=2', 'data.maxTiles=24', 'distributed.timeoutSeconds=60'];
-const VAL = ['data.maxValTiles=16'];
+  'model.widenFactor=0.125', 'train.batchSize=4', 'train.epochs=2', 'data.maxTiles=16', 'distributed.timeoutSeconds=60'];
+const VAL = ['data.maxValTiles=8'];
 
 interface Trainer {
   command: 'pretrain' | 'finetune';
@@ -73,9 +73,9 @@ describe('the training loop, through both trainers', () => {
   });
 
   for (const tr of TRAINERS) {
-    it(`${tr.command}: kill -9 in epoch 2, --resume: each step once in metrics.jsonl, a TensorBoard purge event, plain progress lines`, async () => {
+    it(`${tr.command}: kill -9 in epoch 2, --resume: each step once in metrics.jsonl, a TensorBoard purge event, plain progress lines, no leak`, async () => {
       const out = tmp('kill');
-      const set = ['train.epochs=30'];
+      const set = ['train.epochs=30', 'train.gradAccumulation=2'];
       const child = spawn(process.execPath, [BIN, ...tr.args(out, 'killed', set)],
         { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, INKWELL_PROGRESS_INTERVAL: '0' } });
       let stderr = '';
@@ -97,8 +97,10 @@ describe('the training loop, through both trainers', () => {
       const after = metrics(runDir);
       assert.deepEqual(steps(after).map((m) => m.step), Array.from({ length: 2 * perEpoch }, (_, i) => i + 1), 'each step once');
       assert.deepEqual(after.filter((m) => m.kind === `${tr.kind}_epoch`).map((m) => m.step), [1, 2]);
-      // The same losses as an uninterrupted run.
+      // The same losses as an uninterrupted run, which (warm, after the runs above) leaks no tensor.
+      const live = torch.memory().liveTensors;
       const full = await tr.run(out, 'full', set, { ...quiet, maxEpochs: 2 });
+      assert.equal(torch.memory().liveTensors, live, 'training leaked tensors');
       const ref = steps(metrics(full.runDir));
       steps(after).forEach((m, i) => assert.ok(Math.abs(m.loss - ref[i]!.loss) <= 1e-6 * Math.abs(ref[i]!.loss), `step ${m.step}: ${m.loss} vs ${ref[i]!.loss}`));
 
@@ -115,19 +117,15 @@ describe('the training loop, through both trainers', () => {
     it(`${tr.command}: --resume with 2 workers gets rank 0's checkpoint and keeps the schedule's position in epochs`, { skip: gloo ? false : 'addon built without Gloo' }, async () => {
       const out = tmp('world');
       await tr.run(out, 'w', ['train.epochs=3'], { ...quiet, maxEpochs: 1, dataParallel: null });
-      const r = inkwell([...tr.args(out, 'w', ['train.epochs=3', 'train.batchSize=2']), '--resume', '--max-epochs', '1', '--nproc-per-node', '2'],
-        { INKWELL_NUM_THREADS: '1' });
+      // 2 workers x batch 4: twice the global batch, half the optimiser steps per epoch.
+      const r = inkwell([...tr.args(out, 'w', ['train.epochs=3']), '--resume', '--max-epochs', '1', '--nproc-per-node', '2'], { INKWELL_NUM_THREADS: '1' });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /the checkpoint was written by 1 worker\(s\); continuing with 2/);
-      // 1 worker x batch 4 before, 2 x 2 now: the same global batch, so the same steps per epoch: no rescale.
-      assert.doesNotMatch(r.stderr, /optimiser steps per epoch before/);
       const w = metrics(join(out, 'w')).filter((m) => m.kind === tr.kind);
-      assert.deepEqual([...new Set(w.map((m) => m.epoch))], [1, 2]);
-      const r2 = inkwell([...tr.args(out, 'w', ['train.epochs=3', 'train.batchSize=4']), '--resume', '--max-epochs', '1', '--nproc-per-node', '2'],
-        { INKWELL_NUM_THREADS: '1' });
-      assert.equal(r2.status, 0, r2.stderr);
       const per = w.filter((m) => m.epoch === 1).length;
-      assert.match(r2.stderr, new RegExp(`${per} optimiser steps per epoch before, ${per / 2} now \\(global batch 8\\); the schedule continues from epoch 2`));
+      assert.match(r.stderr, new RegExp(`${per} optimiser steps per epoch before, ${per / 2} now \\(global batch 8\\); the schedule continues from epoch 1`));
+      // Rank 0 alone logs; the logged step keeps counting batches from the checkpoint's, so curves never step back.
+      assert.deepEqual(w.filter((m) => m.epoch === 2).map((m) => m.step), Array.from({ length: per / 2 }, (_, i) => per + i + 1));
     });
 
     it(`${tr.command}: a failed start leaves no run folder (unknown architecture, no data, batch norm on 1 sample)`, async () => {
@@ -137,22 +135,18 @@ describe('the training loop, through both trainers', () => {
       await assert.rejects(tr.run(out, 'bn1', ['train.batchSize=1']), /batch norm in training needs a batch of at least 2 samples, got 1/);
       assert.deepEqual(readdirSync(out), []);
       await assert.rejects(tr.run(out, 'zero', [], { ...quiet, maxEpochs: 0 }), /--max-epochs\): expected a positive integer, got 0/);
-      for (const bad of ['abc', '-1', '0', '1.5']) {
-        const r = inkwell([...tr.args(out, 'cli', []), '--max-epochs', bad]);
-        assert.notEqual(r.status, 0);
-        assert.match(r.stderr, new RegExp(`--max-epochs: expected a positive integer, got '${bad.replace('.', '\\.')}'`));
-      }
+      const r = inkwell([...tr.args(out, 'cli', []), '--max-epochs', 'abc']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /--max-epochs: expected a positive integer, got 'abc'/);
       assert.deepEqual(readdirSync(out), []);
     });
 
-    it(`${tr.command}: training leaks no tensor`, async () => {
-      const out = tmp('leak');
-      await tr.run(out, 'warm', ['train.epochs=1']); // first-use allocations (thread pools, caches) happen here
-      const live = torch.memory().liveTensors;
-      await tr.run(out, 'leak', ['train.epochs=2', 'train.gradAccumulation=2']);
-      assert.equal(torch.memory().liveTensors, live);
-    });
   }
+
+  it('--max-epochs takes positive integers only', () => {
+    assert.equal(parseMaxEpochs('3'), 3);
+    for (const bad of ['abc', '-1', '0', '1.5', '', '2e3']) assert.throws(() => parseMaxEpochs(bad), new RegExp(`--max-epochs: expected a positive integer, got '${bad.replace('.', '\\.')}'`));
+  });
 
   it('finetune: a training or validation dataset without ink labels is an error naming it and the label files', async () => {
     const root = tmp('nolabels');
@@ -175,7 +169,7 @@ describe('the training loop, through both trainers', () => {
     assert.deepEqual(mixSettings(await loadSupervisedConfig({ ...base, set: ['data.augment=flips'] })).mixupP, 0);
     const out = tmp('mix');
     const losses = async (name: string, set: string[]) =>
-      metrics((await TRAINERS[1]!.run(out, name, ['train.epochs=1', ...set])).runDir).filter((m) => m.kind === 'train').map((m) => m.loss);
+      metrics((await TRAINERS[1]!.run(out, name, ['train.epochs=1', 'data.maxTiles=8', ...set])).runDir).filter((m) => m.kind === 'train').map((m) => m.loss);
     const plain = await losses('plain', []);
     const cut = await losses('cut', ['train.cutmix=1']);
     assert.equal(cut.length, plain.length);
