@@ -40,8 +40,7 @@ async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
   // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first.
   const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep' });
   try {
-    const mask = await vol.readMask();
-    const labels = await vol.readInkLabels();
+    const { mask, labels } = await vol.validate();
     const n = vol.sourceHeight * vol.sourceWidth;
     let maskCount = n;
     if (mask) {

@@ -117,6 +117,11 @@ export class Volume {
       // A copy: the caller's dataset object keeps its own flag.
       dataset = { ...dataset, reversed: typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id) };
     }
+    if (opts.level !== undefined && dataset.layout !== 'zarr') {
+      // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
+      throw new Error(`Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a `
+        + `${dataset.layout} dataset of single-resolution layer images`);
+    }
     const cache = new DecodeCache(opts.cacheBytes);
     if (dataset.layout === 'zarr') {
       const zv = await ZarrVolume.open(dataset.root, opts.level === undefined ? {} : { level: opts.level });
@@ -289,6 +294,17 @@ export class Volume {
   readInkLabels(): Promise<Uint8Array | null> {
     const path = this.dataset.layout === 'zarr' ? null : this.dataset.inklabels;
     return this.readBinary(path, 'inklabels', 'readInkLabels');
+  }
+
+  /**
+   * The dataset checks every command runs before it reads (`inspect` and `crop` alike): the layers agree in size
+   * and type (checked at open), the mask and the ink labels have the layers' size, the mask is not all zero.
+   * Returns the mask and labels it read (at the view's resolution).
+   */
+  async validate(): Promise<{ mask: Uint8Array | null; labels: Uint8Array | null }> {
+    const mask = await this.readMask();
+    const labels = await this.readInkLabels();
+    return { mask, labels };
   }
 
   /**

@@ -7,7 +7,8 @@
  * fragments scored on scroll-domain segments whose labels no training step sees (fragment-only vs
  * VICReg-pretrained-then-fine-tuned). Everything lands in `runs/<name>/`.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { synthesize } from '../data/synth/write.js';
@@ -184,7 +185,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     heldOut: { fragment: testId, ...held }, quality: { target, reached: held.f05 >= target },
     comparisons: comparisons.map((c) => ({ title: c.title, verdict: verdict(c) })),
   };
-  await writeFile(join(dir, 'scores.json'), JSON.stringify(summary, null, 1) + '\n');
+  await writeFileAtomic(join(dir, 'scores.json'), JSON.stringify(summary, null, 1) + '\n');
   const report = await writeReport(dir);
   return {
     runDir: dir, comparisons, heldOut: { fragment: testId, scores: held, threshold, prediction: join(predictions, `${testId}_prob.png`) },
@@ -204,6 +205,6 @@ async function predictAndScore(weights: string, input: string, id: string, predi
   if (irName) await copyFile(join(input, irName), join(predictions, `${id}_ir.png`));
   const scored = await scoreImageFiles({ pred: prob, labels, mask }, { threshold });
   // The report shows it under the prediction (the `inkwell score --json` object).
-  await writeFile(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
+  await writeFileAtomic(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
   return scored.scores;
 }

@@ -110,11 +110,11 @@ export function metricsFromConfusion(c: Confusion): { precision: number; recall:
 
 function checkSizes(op: string, pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null, width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`${op}: image size ${width}x${height} is invalid, expected positive integers`);
+    throw new Error(`${op}: image size ${height}x${width} (HxW) is invalid, expected positive integers`);
   }
   const n = width * height;
   const bad = (what: string, len: number): never => {
-    throw new Error(`${op}: ${what} has ${len} pixels, expected ${n} (${width}x${height})`);
+    throw new Error(`${op}: ${what} has ${len} pixels, expected ${n} (${height}x${width}, HxW)`);
   };
   if (pred.length !== n) bad('the prediction', pred.length);
   if (labels.length !== n) bad('the labels', labels.length);
@@ -270,7 +270,7 @@ export function scoreMapsDetailed(pred: Float32Array, labels: Uint8Array, mask: 
   const pixels = table.positives + table.negatives;
   if (pixels === 0) {
     const why = opts.skipEmptyTiles !== undefined ? `the mask and --skip-empty-tiles ${opts.skipEmptyTiles} (tiles with ink: ${region.tilesKept ?? 0})` : 'the mask';
-    throw new Error(`scoreMaps: no pixels to evaluate: ${why} leaves none of the ${width}x${height} pixels`);
+    throw new Error(`scoreMaps: no pixels to evaluate: ${why} leaves none of the ${height}x${width} (HxW) pixels`);
   }
   const threshold = opts.bestThreshold ? bestThresholdFromTable(table).threshold : fixed;
   const c = confusionAt(pred, labels, region.use, threshold);

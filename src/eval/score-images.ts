@@ -37,7 +37,7 @@ export async function readBinaryMap(path: string, op = 'readBinaryMap'): Promise
 
 function sameSize(op: string, a: { path: string; width: number; height: number }, b: { path: string; width: number; height: number }, what: string): void {
   if (a.width !== b.width || a.height !== b.height) {
-    throw new Error(`${op}: ${what} ${b.path} is ${b.width}x${b.height} but the prediction ${a.path} is ${a.width}x${a.height}; expected images of the same size`);
+    throw new Error(`${op}: ${what} ${b.path} is ${b.height}x${b.width} (HxW) but the prediction ${a.path} is ${a.height}x${a.width}; expected images of the same size`);
   }
 }
 
@@ -58,5 +58,16 @@ export async function scoreImageFiles(files: { pred: string; labels: string; mas
   sameSize(op, pred, labels, 'labels');
   if (mask !== null) sameSize(op, pred, mask, 'mask');
   const report = scoreMapsDetailed(pred.data, labels.data, mask?.data ?? null, pred.width, pred.height, opts);
+  if (report.counts.positives === 0 && opts.bestThreshold) {
+    // Every threshold gives F0.5 = 0 without ink: "maximising" it picks an arbitrary number.
+    const why = noInkMessage(files, report.counts.pixels);
+    throw new Error(`${op}: ${why}; there is no best threshold to choose, expected labels with ink`);
+  }
   return { ...report, width: pred.width, height: pred.height, bits: pred.bits };
+}
+
+/** What `score` says when the evaluated pixels hold no ink label. */
+export function noInkMessage(files: { labels: string; mask?: string }, pixels: number): string {
+  const inside = files.mask !== undefined ? ` inside ${files.mask}` : '';
+  return `the labels ${files.labels} hold no ink (no pixel > 0) among the ${pixels} evaluated pixels${inside}`;
 }

@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
+import { checkFiniteWeights, type Tensor } from '../torch/index.js';
 import { formatShape } from '../torch/dtype.js';
 import { decodeBinary } from '../data/io/image.js';
 import { resolveNormalize } from '../data/dataset-tile-source.js';
@@ -315,7 +315,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
 
 /** Probabilities in [0, 1] as an 8-bit (x255) or 16-bit (x65535) grey PNG. */
 export async function encodeProbabilityPng(probs: Float32Array, width: number, height: number, bits: 8 | 16 = 8): Promise<Buffer> {
-  if (probs.length !== width * height) throw new Error(`encodeProbabilityPng: ${probs.length} values, expected ${width}x${height} = ${width * height}`);
+  if (probs.length !== width * height) throw new Error(`encodeProbabilityPng: ${probs.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
   if (bits !== 8 && bits !== 16) throw new Error(`encodeProbabilityPng: bits must be 8 or 16, got ${String(bits)}`);
   const max = bits === 16 ? 65535 : 255;
   const q = bits === 16 ? new Uint16Array(probs.length) : new Uint8Array(probs.length);
@@ -330,7 +330,7 @@ export async function encodeProbabilityPng(probs: Float32Array, width: number, h
 
 /** A {0,1} mask as an 8-bit 0/255 grey PNG. */
 export async function encodeMaskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
-  if (mask.length !== width * height) throw new Error(`encodeMaskPng: ${mask.length} values, expected ${width}x${height} = ${width * height}`);
+  if (mask.length !== width * height) throw new Error(`encodeMaskPng: ${mask.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
   const px = new Uint8Array(mask.length);
   for (let i = 0; i < px.length; i++) px[i] = mask[i] !== 0 ? 255 : 0;
   return sharp(px, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
@@ -339,6 +339,8 @@ export async function encodeMaskPng(mask: Uint8Array, width: number, height: num
 export interface InferDatasetOptions extends Partial<TilingOptions> {
   /** Segmentation checkpoint (saveSegmentationCheckpoint / probe and finetune runs). */
   weights: string;
+  /** Use a checkpoint with NaN/Inf weights (a loud warning) instead of refusing it (default false). */
+  allowNonFiniteWeights?: boolean;
   /** Dataset folder (fragment, segment, volpkg surface, Zarr). */
   input: string;
   /** Resolution factor (default the dataset's: 0.5 for fragments, 1 for segments). */
@@ -394,12 +396,24 @@ function msg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function loadModel(weights: string): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
+async function loadModel(
+  weights: string, allowNonFinite: boolean,
+): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
+  let loaded: Awaited<ReturnType<typeof loadSegmentationModel>>;
   try {
-    return await loadSegmentationModel(weights);
+    loaded = await loadSegmentationModel(weights);
   } catch (err) {
     throw new Error(`inferDataset: cannot use --weights ${weights} (expected a segmentation checkpoint from saveSegmentationCheckpoint, a probe or a finetune run): ${msg(err)}`);
   }
+  try {
+    // NaN weights would give NaN probabilities, written as an all-zero map with exit status 0.
+    checkFiniteWeights(loaded.model.stateDict(), `inferDataset: --weights ${weights}`,
+      { allowNonFinite, hint: 'pass --allow-nonfinite-weights' });
+  } catch (err) {
+    loaded.model.dispose();
+    throw err;
+  }
+  return loaded;
 }
 
 /** The lookup table from stored values to model input: the spec's normalisation, then the /255 of training. */
@@ -425,7 +439,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
     torch.setNumThreads(o.threads);
   }
-  const { model, spec, epoch } = await loadModel(o.weights);
+  const { model, spec, epoch } = await loadModel(o.weights, o.allowNonFiniteWeights ?? false);
   let vol: Volume | null = null;
   try {
     model.eval();

@@ -10,7 +10,7 @@
  * response to a constant input when in_new is a multiple of in_old).
  */
 import { formatShape } from '../torch/dtype.js';
-import { nn, readStateDict, Tensor, tidy, type LoadStateDictOptions } from '../torch/index.js';
+import { checkFiniteWeights, nn, readStateDict, Tensor, tidy, type LoadStateDictOptions } from '../torch/index.js';
 import { fromStored } from '../torch/ops/creation.js';
 import { repeat } from '../torch/ops/shape.js';
 import type { StoredTensor } from '../torch/serialization/stored.js';
@@ -96,6 +96,8 @@ export interface LoadEncoderOptions extends LoadStateDictOptions {
   adaptInChannels?: boolean;
   /** Leave out the checkpoint's `fc.*` (default: when the model has no classifier head). */
   dropHead?: boolean;
+  /** Load NaN/Inf weights with a loud warning instead of refusing them (default false). */
+  allowNonFinite?: boolean;
 }
 
 export interface EncoderLoadReport extends nn.LoadResult {
@@ -195,6 +197,8 @@ export function loadEncoderStateDict(model: ResNet3D, source: ReadonlyMap<string
     const bad = new Set([...result.unexpectedKeys, ...result.shapeMismatches.map((m) => m.key)]);
     const loadable = new Map<string, AnyTensor>();
     for (const [k, v] of entries) if (!bad.has(k)) loadable.set(k, v);
+    checkFiniteWeights(loadable, `loadEncoderWeights(${model.name} <- ${sourceName})`,
+      { allowNonFinite: opts.allowNonFinite ?? false, hint: 'pass allowNonFinite (--allow-nonfinite-weights)' });
     model.loadStateDict(loadable, { strict: false });
     return { ...result, source: sourceName, adapted, droppedKeys, defaultedKeys, loaded: loadable.size, checkpointArch };
   });

@@ -13,5 +13,6 @@ export * as F from './ops/functional.js';
 export * as nn from './nn/index.js';
 export { save, load, readStateDict, loadNpy, saveNpy, saveNpySync, type SaveValue, type LoadedValue, type LoadStateDictOptions } from './save-load.js';
 export * as serialization from './serialization/index.js';
+export { checkFiniteWeights, nonFiniteTensors, type FiniteWeightsOptions, type NonFiniteTensor } from './finite.js';
 export * as optim from './optim/index.js';
 export * as distributed from './distributed.js';

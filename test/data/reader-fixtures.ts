@@ -66,16 +66,23 @@ export function pythonFixtures(...groups: string[]): Fixtures | string {
         return e.dtype === 'uint16' ? new Uint16Array(copy.buffer) : copy;
       },
     };
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    removeOnExit(dir);
   }
   made.set(key, result);
   return result;
 }
 
+const toRemove = new Set<string>();
+/** One exit listener for every temp folder (a listener per folder piles up: MaxListenersExceededWarning). */
+function removeOnExit(dir: string): void {
+  if (toRemove.size === 0) process.once('exit', () => { for (const d of toRemove) rmSync(d, { recursive: true, force: true }); });
+  toRemove.add(dir);
+}
+
 /** A fresh temp folder removed when the process exits. */
 export function tempDir(prefix = 'inkwell-data-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  removeOnExit(dir);
   return dir;
 }
 

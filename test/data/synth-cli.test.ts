@@ -28,7 +28,7 @@ test('inkwell synth writes the requested set and its manifest', async () => {
   try {
     const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { height: number; width: number; layers: number; inkDelta: number; seed: number; segments: unknown[] };
     assert.deepEqual([m.height, m.width, m.layers, m.inkDelta, m.seed, m.segments.length], [32, 40, 12, 0.15, 4, 2]);
-    assert.ok(logs.some((l) => l.startsWith('wrote 1 fragments and 2 segments (32x40x12)')), logs.join('\n'));
+    assert.ok(logs.some((l) => l.startsWith('wrote 1 fragments and 2 segments (12 layers of 32x40)')), logs.join('\n'));
   } finally {
     await rm(out, { recursive: true, force: true });
   }

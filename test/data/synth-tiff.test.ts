@@ -84,7 +84,7 @@ test('8-bit TIFF in several strips reads back exactly, written atomically to dis
 });
 
 test('encodeTiff rejects inconsistent images with the expected shape in the message', () => {
-  assert.throws(() => encodeTiff({ width: 4, height: 4, data: new Uint8Array(15) }), /holds 15 pixels, expected 4x4 = 16/);
+  assert.throws(() => encodeTiff({ width: 4, height: 4, data: new Uint8Array(15) }), /holds 15 pixels, expected 4x4 \(HxW\) = 16/);
   assert.throws(() => encodeTiff({ width: 0, height: 4, data: new Uint8Array(0) }), /positive integers/);
   assert.throws(() => encodeTiff({ width: 2, height: 2, data: new Uint8Array(4) }, { rowsPerStrip: 0 }), /rowsPerStrip/);
 });

@@ -53,12 +53,12 @@ test('score prints a table by default; errors name both files and sizes, conflic
     ['--pred', join(dir, 'nope.png'), '--labels', labels],
   ]) as [CliRun, CliRun, CliRun, CliRun, CliRun, CliRun];
   assert.equal(table.code, 0, table.stderr);
-  for (const word of ['F0.5', 'precision', 'recall', 'IoU', 'Dice', 'ROC AUC', 'threshold', '257x203, 8-bit', 'tiles hold ink']) {
+  for (const word of ['F0.5', 'precision', 'recall', 'IoU', 'Dice', 'ROC AUC', 'threshold', '203x257 HxW, 8-bit', 'tiles hold ink']) {
     assert.ok(table.stdout.includes(word), `table mentions ${word}:\n${table.stdout}`);
   }
   assert.equal(sizes.code, 1);
-  assert.ok(sizes.stderr.includes(`labels ${small} is 252x200 but the prediction ${pred} is 257x203`), sizes.stderr);
-  assert.ok(maskSize.stderr.includes(`mask ${small} is 252x200`), maskSize.stderr);
+  assert.ok(sizes.stderr.includes(`labels ${small} is 200x252 (HxW) but the prediction ${pred} is 203x257`), sizes.stderr);
+  assert.ok(maskSize.stderr.includes(`mask ${small} is 200x252 (HxW)`), maskSize.stderr);
   assert.notEqual(both.code, 0);
   assert.match(both.stderr, /cannot be used with/);
   assert.notEqual(bad.code, 0);

@@ -93,11 +93,11 @@ test('f05 follows Kaggle\'s 1.25 P R / (0.25 P + R), with 0 for P = R = 0; perfe
 test('scoreMaps errors name the problem: sizes, non-probabilities, empty region, conflicting options', () => {
   const pred = new Float32Array(6).fill(0.5);
   const labels = new Uint8Array(6);
-  assert.throws(() => scoreMaps(pred, labels, null, 4, 2), /scoreMaps: the prediction has 6 pixels, expected 8 \(4x2\)/);
+  assert.throws(() => scoreMaps(pred, labels, null, 4, 2), /scoreMaps: the prediction has 6 pixels, expected 8 \(2x4, HxW\)/);
   assert.throws(() => scoreMaps(pred, new Uint8Array(5), null, 3, 2), /the labels has 5 pixels, expected 6/);
   assert.throws(() => scoreMaps(Float32Array.from([0, 1.5, 0, 0, 0, 0]), labels, null, 3, 2), /prediction 1.5 at pixel \(x 1, y 0\) is not a probability/);
   assert.throws(() => scoreMaps(Float32Array.from([0, 0, 0, 0, NaN, 0]), labels, null, 3, 2), /prediction NaN at pixel \(x 1, y 1\)/);
-  assert.throws(() => scoreMaps(pred, labels, new Uint8Array(6), 3, 2), /no pixels to evaluate: the mask leaves none of the 3x2 pixels/);
+  assert.throws(() => scoreMaps(pred, labels, new Uint8Array(6), 3, 2), /no pixels to evaluate: the mask leaves none of the 2x3 \(HxW\) pixels/);
   assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { skipEmptyTiles: 2 }), /no pixels to evaluate.*skip-empty-tiles 2 \(tiles with ink: 0\)/);
   assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { threshold: 0.4, bestThreshold: true }), /both a fixed threshold and bestThreshold/);
   assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { threshold: 2 }), /threshold 2 is invalid, expected a value in \[0, 1\]/);

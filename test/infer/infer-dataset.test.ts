@@ -214,7 +214,7 @@ test('inkwell infer: summary, --json, 16-bit output with TTA and mask output; op
   assert.ok(existsSync(mask));
 
   assert.equal(s.code, 0, s.stderr);
-  for (const word of [`wrote ${join(dir, 'cli8.png')}: ${DISK_W}x${DISK_H}`, 'resnet3d-18', 'gaussian sigma 6.0 px', 'stride 8', 'layers 7:17', 'model ']) {
+  for (const word of [`wrote ${join(dir, 'cli8.png')}: ${DISK_H}x${DISK_W} (HxW)`, 'resnet3d-18', 'gaussian sigma 6.0 px', 'stride 8', 'layers 7:17', 'model ']) {
     assert.ok(s.stdout.includes(word), `summary mentions '${word}':\n${s.stdout}`);
   }
 

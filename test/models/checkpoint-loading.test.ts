@@ -106,7 +106,7 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
     it(`export to .${ext}: PyTorch loads the plain state dict with strict=True and reproduces inkwell's output`, async (t) => {
       const options = { depth: 50, widenFactor: 0.125, inChannels: 1, numClasses: 3 } as const;
       const out = join(work, `r3d50.${ext}`);
-      const res = await runExport({ arch: 'resnet3d-50', inChannels: '1', widenFactor: '0.125', numClasses: '3', seed: '5', out });
+      const res = await runExport({ arch: 'resnet3d-50', inChannels: 1, widenFactor: 0.125, numClasses: 3, seed: 5, out });
       assert.equal(res.numClasses, 3);
       const xPath = join(work, 'x.npy');
       const yPath = join(work, `y.${ext}.npy`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { positiveInt, positiveNumber } from '../options.js';
 import { benchEngine, type EngineBenchResult } from '../../bench/engine.js';
 import { benchModels, printModels } from '../../bench/models.js';
 import { benchPretrain, printPretrain } from '../../bench/pretrain.js';
@@ -24,9 +25,9 @@ export function registerBench(program: Command): void {
   bench.command('engine')
     .description('binding overhead on 3D ResNet layers: inkwell vs PyTorch, same libtorch and threads')
     .option('--json', 'print JSON {"cases": [{"name", "ts_ms", "torch_ms", "ratio", "gflops"}]}')
-    .option('--rounds <n>', 'interleaved rounds (median over rounds x reps)', '5')
-    .action(async (o: { json?: boolean; rounds: string }) => {
-      const r = await benchEngine({ rounds: Number(o.rounds), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
+    .option('--rounds <n>', 'interleaved rounds (median over rounds x reps)', positiveInt('a round count'), 5)
+    .action(async (o: { json?: boolean; rounds: number }) => {
+      const r = await benchEngine({ rounds: o.rounds, onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printEngine(r);
     });
@@ -41,9 +42,9 @@ export function registerBench(program: Command): void {
   bench.command('data')
     .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads vs decoding whole layers), and seed augmentations per second')
     .option('--json', 'print JSON {"read": ..., "augment": ...}')
-    .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', '2048')
-    .action(async (o: { json?: boolean; height: string }) => {
-      const read = await benchRead({ height: Number(o.height) });
+    .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', positiveInt('a height'), 2048)
+    .action(async (o: { json?: boolean; height: number }) => {
+      const read = await benchRead({ height: o.height });
       const augment = benchAugment({});
       if (o.json) {
         console.log(JSON.stringify({ read, augment }, null, 1));
@@ -58,23 +59,20 @@ export function registerBench(program: Command): void {
   bench.command('infer')
     .description('sliding-window inference throughput of r3d18 over a synthetic 2048x2048 fragment; stitching overhead; peak memory')
     .option('--json', 'print JSON')
-    .option('--size <n>', 'side of the synthetic fragment on disk', '2048')
-    .action(async (o: { json?: boolean; size: string }) => {
-      const r = await benchInfer({ size: Number(o.size) });
+    .option('--size <n>', 'side of the synthetic fragment on disk', positiveInt('a size'), 2048)
+    .action(async (o: { json?: boolean; size: number }) => {
+      const r = await benchInfer({ size: o.size });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printInfer(r);
     });
   bench.command('distributed')
     .description('data-parallel r3d18 VICReg on 2 local workers: communication share, scaling efficiency, 8-GPU NCCL estimate')
     .option('--json', 'print JSON')
-    .option('--bucket-cap-mb <mb>', 'gradient bucket size (DDP\'s bucket_cap_mb)', '25')
-    .option('--steps <n>', 'timed steps of each kind', '4')
-    .action(async (o: { json?: boolean; bucketCapMb: string; steps: string }) => {
-      const bucketCapMB = Number(o.bucketCapMb);
-      const steps = Number(o.steps);
-      if (!(bucketCapMB > 0)) throw new Error(`bench distributed: --bucket-cap-mb must be a positive number, got ${o.bucketCapMb}`);
-      if (!Number.isInteger(steps) || steps < 1) throw new Error(`bench distributed: --steps must be a positive integer, got ${o.steps}`);
-      const r = await benchDistributed({ bucketCapMB, steps });
+    .option('--bucket-cap-mb <mb>', 'gradient bucket size (DDP\'s bucket_cap_mb)',
+      positiveNumber('a bucket size'), 25)
+    .option('--steps <n>', 'timed steps of each kind', positiveInt('a step count'), 4)
+    .action(async (o: { json?: boolean; bucketCapMb: number; steps: number }) => {
+      const r = await benchDistributed({ bucketCapMB: o.bucketCapMb, steps: o.steps });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printDistributed(r);
     });
@@ -101,9 +99,9 @@ export function registerBench(program: Command): void {
   bench.command('pretrain')
     .description('a VICReg step (two views, r3d18, [8,1,20,64,64], SGD) with inkwell\'s data pipeline vs the same step in PyTorch')
     .option('--json', 'print JSON')
-    .option('--rounds <n>', 'interleaved rounds', '4')
-    .action(async (o: { json?: boolean; rounds: string }) => {
-      const r = await benchPretrain({ rounds: Number(o.rounds), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
+    .option('--rounds <n>', 'interleaved rounds', positiveInt('a round count'), 4)
+    .action(async (o: { json?: boolean; rounds: number }) => {
+      const r = await benchPretrain({ rounds: o.rounds, onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printPretrain(r);
     });

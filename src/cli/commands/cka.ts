@@ -12,26 +12,10 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
+import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import * as torch from '../../torch/index.js';
 import { cka, type CkaKernel, DEFAULT_RBF_THRESHOLD, minibatchCka } from '../../eval/index.js';
 import { type CheckpointCkaOptions, runCheckpointCka } from '../../eval/cka-checkpoints.js';
-
-function parsePositive(v: string): number {
-  const t = Number(v);
-  if (v.trim() === '' || !(t > 0) || !Number.isFinite(t)) throw new InvalidArgumentError(`'${v}' is not a positive number`);
-  return t;
-}
-
-function parseCount(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !(n > 0)) throw new InvalidArgumentError(`'${v}' is not a positive integer`);
-  return n;
-}
-
-function parseInteger(v: string): number {
-  if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`'${v}' is not an integer`);
-  return Number(v);
-}
 
 function parseRange(v: string): [number, number] {
   const m = /^(\d+):(\d+)$/.exec(v.trim());
@@ -78,26 +62,26 @@ export function registerCka(program: Command): void {
     .option('--x <npy>', 'first representation set, [n, p1]')
     .option('--y <npy>', 'second representation set, [n, p2] (same n samples)')
     .addOption(new Option('--kernel <kernel>', 'kernel (the --checkpoints form writes both)').choices(['linear', 'rbf']).default('linear'))
-    .option('--threshold <t>', 'RBF bandwidth as a fraction of the median distance', parsePositive, DEFAULT_RBF_THRESHOLD)
+    .option('--threshold <t>', 'RBF bandwidth as a fraction of the median distance', positiveNumber('an RBF bandwidth'), DEFAULT_RBF_THRESHOLD)
     .option('--debiased', 'unbiased HSIC estimator (Song et al. 2012); needs n > 3')
-    .option('--batch-size <n>', 'minibatch CKA over batches of n rows (Nguyen et al. 2021; unbiased HSIC)', parseCount)
+    .option('--batch-size <n>', 'minibatch CKA over batches of n rows (Nguyen et al. 2021; unbiased HSIC)', positiveInt('a batch size'))
     .option('--json', 'print {"cka": value} (--checkpoints: {"labels", "linear", "rbf"})')
     .option('--checkpoints <dir>', 'folder of epoch checkpoints (.pth/.pt/.ckpt/.safetensors) to compare, epoch x epoch')
     .option('--input <dataset>', 'with --checkpoints: a dataset folder, or an .npy batch of tiles [N, C, D, H, W]')
-    .option('--samples <n>', 'with --checkpoints: tiles to embed', parseCount, 512)
+    .option('--samples <n>', 'with --checkpoints: tiles to embed', positiveInt('a sample count'), 512)
     .option('--out <dir>', 'with --checkpoints: report folder (default: <checkpoints>/cka)')
     .option('--arch <name>', 'with --checkpoints: encoder architecture', 'resnet3d-50-seed')
-    .option('--in-channels <n>', 'with --checkpoints: encoder input channels', parseCount, 1)
-    .option('--widen-factor <f>', 'with --checkpoints: encoder width multiplier', parsePositive)
+    .option('--in-channels <n>', 'with --checkpoints: encoder input channels', positiveInt('a channel count'), 1)
+    .option('--widen-factor <f>', 'with --checkpoints: encoder width multiplier', positiveNumber('a width multiplier'))
     .option('--key <key>', "with --checkpoints: checkpoint entry holding the state dict (default 'state_dict' when present)")
     .option('--prefix <prefix>', "with --checkpoints: load only keys under this prefix, removing it (e.g. 'backbone.')")
     .option('--no-strict', 'with --checkpoints: load the keys that fit instead of refusing a mismatched checkpoint')
     .addOption(new Option('--features <which>', 'with --checkpoints: encoder output (fc, e.g. the seed\'s 512) or pooled features before fc').choices(['output', 'pooled']).default('output'))
     .option('--z <start:end>', 'with --checkpoints: layer range of a dataset (default 15:35, the seed\'s 20 slices, when present; else all)', parseRange)
-    .option('--tile <px>', 'with --checkpoints: tile size in a dataset', parseCount, 128)
-    .option('--stride <px>', 'with --checkpoints: tile grid stride in a dataset', parseCount, 32)
-    .option('--seed <n>', 'with --checkpoints: seed of the tile sample', parseInteger, 0)
-    .option('--embed-batch <n>', 'with --checkpoints: tiles per forward pass', parseCount, 8)
+    .option('--tile <px>', 'with --checkpoints: tile size in a dataset', positiveInt('a tile size'), 128)
+    .option('--stride <px>', 'with --checkpoints: tile grid stride in a dataset', positiveInt('a stride'), 32)
+    .option('--seed <n>', 'with --checkpoints: seed of the tile sample', seedInt, 0)
+    .option('--embed-batch <n>', 'with --checkpoints: tiles per forward pass', positiveInt('a batch size'), 8)
     .action(async (o: CkaCliOptions) => {
       if (o.checkpoints !== undefined) {
         if (o.x !== undefined || o.y !== undefined) throw new Error('cka: --checkpoints and --x/--y were both given, expected one form');

@@ -1,10 +1,12 @@
 /**
- * `inkwell crop <dataset dir> --z A:B --y A:B --x A:B --output crop.npy [--raw]`: a sub-volume [z,y,x] as
- * .npy, read with windowed reads (only the needed rows of each layer). Values are as on disk with --raw
+ * `inkwell crop <dataset dir> --z A:B --y A:B --x A:B --output crop.npy [--raw] [--level N]`: a sub-volume
+ * [z,y,x] as .npy, read with windowed reads (only the needed rows of each layer). Values are as on disk with --raw
  * (uint8/uint16), else after the default bit-depth policy (uint16 -> uint8 by >> 8). Coordinates are layer
- * numbers and disk pixels (resolution factor 1). The file is written atomically: all of it or nothing.
+ * numbers and disk pixels (resolution factor 1); either end of a range may be left open (`2:`, `:4`, `:`) for the
+ * axis's first or last index. The file is written atomically: all of it or nothing.
  */
 import type { Command } from 'commander';
+import { nonNegativeInt } from '../options.js';
 import { writeNpy } from '../../torch/serialization/npy.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { Volume, type VolumeArray } from '../../data/volume.js';
@@ -15,7 +17,7 @@ export interface CropOptions {
   x: string;
   output: string;
   raw?: boolean;
-  level?: string;
+  level?: number;
 }
 
 /** Parses `A:B` (either end may be empty: the axis start/end) into [start, end). */
@@ -44,8 +46,8 @@ export function cropToNpy(arr: VolumeArray): Uint8Array {
 
 /** Reads the crop and writes it; returns what was written. */
 export async function runCrop(dataset: string, opts: CropOptions): Promise<{ path: string; dtype: string; shape: number[] }> {
-  const level = opts.level === undefined ? undefined : Number(opts.level);
-  const probe = await Volume.open(dataset, { scale: 1, ...(level === undefined ? {} : { level }) });
+  const level = opts.level === undefined ? {} : { level: opts.level };
+  const probe = await Volume.open(dataset, { scale: 1, ...level });
   let z: [number, number];
   try {
     const first = probe.zStart;
@@ -53,8 +55,9 @@ export async function runCrop(dataset: string, opts: CropOptions): Promise<{ pat
   } finally {
     await probe.close();
   }
-  const vol = await Volume.open(probe.dataset, { scale: 1, z, ...(level === undefined ? {} : { level }) });
+  const vol = await Volume.open(probe.dataset, { scale: 1, z, ...level });
   try {
+    await vol.validate();
     const [y0, y1] = parseRange(opts.y, 'y', vol.height);
     const [x0, x1] = parseRange(opts.x, 'x', vol.width);
     const arr = await vol.readWindow(0, vol.depth, y0, y1, x0, x1, { raw: opts.raw ?? false });
@@ -70,12 +73,14 @@ export function registerCrop(program: Command): void {
     .command('crop')
     .description('write a sub-volume [z,y,x] of a dataset as .npy')
     .argument('<dataset>', 'dataset folder (fragment, segment or Zarr volume)')
-    .requiredOption('--z <A:B>', 'layer range [A,B) (layer numbers)')
-    .requiredOption('--y <A:B>', 'row range [A,B) in pixels')
-    .requiredOption('--x <A:B>', 'column range [A,B) in pixels')
+    .requiredOption('--z <A:B>',
+      'layer range [A,B) (layer numbers); an open end means the first/last layer: 2:, :4, :')
+    .requiredOption('--y <A:B>', 'row range [A,B) in pixels; an open end means the edge: 100:, :256')
+    .requiredOption('--x <A:B>', 'column range [A,B) in pixels; an open end means the edge: 100:, :256')
     .requiredOption('--output <file.npy>', 'output .npy file')
     .option('--raw', 'values as stored on disk (uint8/uint16) instead of uint8 via >> 8')
-    .option('--level <n>', 'OME-Zarr pyramid level')
+    .option('--level <n>', 'OME-Zarr pyramid level (0 = full resolution; refused for TIFF/PNG layer stacks)',
+      nonNegativeInt('a pyramid level'))
     .action(async (dataset: string, opts: CropOptions) => {
       const r = await runCrop(dataset, opts);
       process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { seedInt } from '../options.js';
 import { formatComparison, verdict } from '../../supervised/compare.js';
 import { runDemo, type DemoPreset } from '../../demo/demo.js';
 
@@ -8,10 +9,10 @@ export function registerDemo(program: Command): void {
     .option('--preset <name>', "default (about 10-15 min on 2 cores), transfer (adds the scroll-domain transfer test), tiny (a 1-minute smoke run)", 'default')
     .option('--name <name>', 'run folder name under --out (default demo, demo-transfer, demo-tiny)')
     .option('--out <dir>', 'folder of run folders', 'runs')
-    .option('--seed <n>', 'seed for the data and every run', '0')
+    .option('--seed <n>', 'seed for the data and every run', seedInt, 0)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { preset: string; name?: string; out: string; seed: string; json?: boolean }) => {
-      const r = await runDemo({ preset: o.preset as DemoPreset, out: o.out, seed: Number(o.seed), ...(o.name ? { name: o.name } : {}) });
+    .action(async (o: { preset: string; name?: string; out: string; seed: number; json?: boolean }) => {
+      const r = await runDemo({ preset: o.preset as DemoPreset, out: o.out, seed: o.seed, ...(o.name ? { name: o.name } : {}) });
       if (o.json) {
         console.log(JSON.stringify(r, null, 1));
         return;

@@ -6,7 +6,8 @@
  * adapted (conv1 summed to 1 channel, repeated and scaled for more); without --weights the encoder is randomly
  * initialised from --seed (a random-encoder baseline, as in the seed's probes).
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import { formatShape } from '../../torch/dtype.js';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
@@ -18,68 +19,55 @@ import { progress } from '../../util/progress.js';
 /** Encoder flags shared by `embed` and `export`, as commander hands them over. */
 export interface EncoderFlags {
   arch: string;
-  inChannels?: string;
-  widenFactor?: string;
-  shortcut?: string;
-  conv1TSize?: string;
-  conv1TStride?: string;
+  inChannels?: number;
+  widenFactor?: number;
+  shortcut?: 'A' | 'B';
+  conv1TSize?: number;
+  conv1TStride?: number;
   /** commander's `--no-max-pool` sets this to false. */
   maxPool?: boolean;
   weights?: string;
   key?: string;
   prefix?: string;
   strict?: boolean;
-  seed?: string;
+  allowNonfiniteWeights?: boolean;
+  seed?: number;
 }
 
 export function addEncoderOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--arch <name>', 'encoder architecture, e.g. resnet3d-50, resnet3d-50-seed, resnet3d-18')
-    .option('--in-channels <n>', 'input channels of the encoder (checkpoints of another count are adapted)', '1')
-    .option('--widen-factor <f>', 'multiplies the stage widths 64/128/256/512')
-    .option('--shortcut <A|B>', "residual shortcut type (kenshohara's shortcut_type)")
-    .option('--conv1-t-size <n>', 'temporal kernel of conv1 (default 7)')
-    .option('--conv1-t-stride <n>', 'temporal stride of conv1 (default 1)')
+    .option('--in-channels <n>', 'input channels of the encoder (checkpoints of another count are adapted)',
+      positiveInt('a channel count'), 1)
+    .option('--widen-factor <f>', 'multiplies the stage widths 64/128/256/512', positiveNumber('a width multiplier'))
+    .addOption(new Option('--shortcut <A|B>', "residual shortcut type (kenshohara's shortcut_type)").choices(['A', 'B']))
+    .option('--conv1-t-size <n>', 'temporal kernel of conv1 (default 7)', positiveInt('a kernel size'))
+    .option('--conv1-t-stride <n>', 'temporal stride of conv1 (default 1)', positiveInt('a stride'))
     .option('--no-max-pool', 'skip the max pool after the stem (no_max_pool)')
     .option('--weights <file>', 'checkpoint (.pth zip or legacy, .safetensors); a nested state_dict and module. prefixes are found')
     .option('--key <key>', "checkpoint entry holding the state dict (default 'state_dict' when present)")
     .option('--prefix <prefix>', "load only keys under this prefix, removing it (e.g. 'backbone.' for Lightning checkpoints)")
     .option('--no-strict', 'load the keys that fit and report the rest, instead of refusing a checkpoint that does not match')
-    .option('--seed <n>', 'seed for the random initialisation (used when no --weights, or for keys the checkpoint lacks)', '0');
-}
-
-function int(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`${flag} must be an integer, got '${v}'`);
-  return n;
+    .option('--allow-nonfinite-weights',
+      'load a checkpoint holding NaN/Inf weights with a warning instead of refusing it')
+    .option('--seed <n>', 'seed for the random initialisation (used when no --weights, or for keys the checkpoint lacks)', seedInt, 0);
 }
 
 /** Encoder options from the shared flags. */
 export function encoderOptionsFrom(f: EncoderFlags): EncoderOptions {
   const o: EncoderOptions = {};
-  const inChannels = int('--in-channels', f.inChannels);
-  if (inChannels !== undefined) o.inChannels = inChannels;
-  if (f.widenFactor !== undefined) {
-    const w = Number(f.widenFactor);
-    if (!(w > 0)) throw new Error(`--widen-factor must be a positive number, got '${f.widenFactor}'`);
-    o.widenFactor = w;
-  }
-  if (f.shortcut !== undefined) {
-    if (f.shortcut !== 'A' && f.shortcut !== 'B') throw new Error(`--shortcut must be A or B, got '${f.shortcut}'`);
-    o.shortcut = f.shortcut;
-  }
-  const t = int('--conv1-t-size', f.conv1TSize);
-  if (t !== undefined) o.conv1TSize = t;
-  const ts = int('--conv1-t-stride', f.conv1TStride);
-  if (ts !== undefined) o.conv1TStride = ts;
+  if (f.inChannels !== undefined) o.inChannels = f.inChannels;
+  if (f.widenFactor !== undefined) o.widenFactor = f.widenFactor;
+  if (f.shortcut !== undefined) o.shortcut = f.shortcut;
+  if (f.conv1TSize !== undefined) o.conv1TSize = f.conv1TSize;
+  if (f.conv1TStride !== undefined) o.conv1TStride = f.conv1TStride;
   // commander's --no-max-pool sets maxPool=false; only the explicit flag overrides the preset.
   if (f.maxPool === false) o.noMaxPool = true;
   return o;
 }
 
 export function loadOptionsFrom(f: EncoderFlags): LoadEncoderOptions {
-  const o: LoadEncoderOptions = { strict: f.strict ?? true };
+  const o: LoadEncoderOptions = { strict: f.strict ?? true, allowNonFinite: f.allowNonfiniteWeights ?? false };
   if (f.key !== undefined) o.key = f.key;
   if (f.prefix !== undefined) o.prefix = f.prefix;
   return o;
@@ -87,8 +75,7 @@ export function loadOptionsFrom(f: EncoderFlags): LoadEncoderOptions {
 
 /** Builds the encoder (seeded) and loads --weights when given. */
 export async function buildEncoder(f: EncoderFlags, extra: EncoderOptions = {}): Promise<{ model: ResNet3D; report: EncoderLoadReport | null }> {
-  const seed = int('--seed', f.seed) ?? 0;
-  torch.manualSeed(seed);
+  torch.manualSeed(f.seed ?? 0);
   const model = createEncoder(f.arch, { ...encoderOptionsFrom(f), ...extra });
   try {
     const report = f.weights === undefined ? null : await loadEncoderWeights(model, f.weights, loadOptionsFrom(f));
@@ -106,7 +93,7 @@ export interface EmbedOptions extends EncoderFlags {
   input: string;
   output: string;
   stage?: string;
-  batchSize?: string;
+  batchSize?: number;
 }
 
 export interface EmbedResult {
@@ -143,8 +130,7 @@ export function embedTensor(model: ResNet3D, x: Tensor, stage: EmbedStage, batch
 export async function runEmbed(o: EmbedOptions): Promise<EmbedResult> {
   const stage = (o.stage ?? 'pooled') as EmbedStage;
   if (!['pooled', 'stem', '1', '2', '3', '4'].includes(stage)) throw new Error(`embed: --stage must be pooled, stem or 1..4, got '${o.stage}'`);
-  const batchSize = int('--batch-size', o.batchSize) ?? 8;
-  if (batchSize < 1) throw new Error(`embed: --batch-size must be at least 1, got ${batchSize}`);
+  const batchSize = o.batchSize ?? 8;
   const { model, report } = await buildEncoder(o);
   const scope = torch.scope();
   try {
@@ -165,7 +151,7 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedResult> {
     await torch.saveNpy(o.output, features);
     const what = stage === 'pooled' ? 'pooled features' : `${STAGE_OF[stage]} features`;
     const description = `wrote ${o.output} ${formatShape(features.shape)}: ${o.arch} ${what} of ${n} sample(s)`
-      + `${report ? ` (${describeEncoderLoad(report)})` : ` (random weights, seed ${o.seed ?? '0'})`}`;
+      + `${report ? ` (${describeEncoderLoad(report)})` : ` (random weights, seed ${o.seed ?? 0})`}`;
     return { shape: [...features.shape], samples: n, stage, load: report, description };
   } finally {
     scope.close();
@@ -179,7 +165,7 @@ export function registerEmbed(program: Command): void {
     .description('encoder features of an .npy batch [N,C,D,H,W]: pooled [N,F] or a stage [N,C,D,H,W] (eval mode, batched)');
   addEncoderOptions(cmd)
     .option('--stage <stage>', 'pooled (global pool, before any classifier), stem, or 1..4 for layer1..layer4', 'pooled')
-    .option('--batch-size <n>', 'samples per forward pass', '8')
+    .option('--batch-size <n>', 'samples per forward pass', positiveInt('a batch size'), 8)
     .requiredOption('--input <file>', 'float32 .npy [N,C,D,H,W]')
     .requiredOption('--output <file>', '.npy to write the features to')
     .action(async (opts: EmbedOptions) => {

@@ -7,6 +7,7 @@
  * has an fc, so export a head for that code, or none for a headless twin.
  */
 import type { Command } from 'commander';
+import { nonNegativeInt } from '../options.js';
 import { formatShape } from '../../torch/dtype.js';
 import * as torch from '../../torch/index.js';
 import { describeEncoderLoad, inferResNet3DArch, type EncoderLoadReport } from '../../models/encoder-weights.js';
@@ -15,7 +16,7 @@ import { addEncoderOptions, buildEncoder, type EncoderFlags } from './embed.js';
 
 export interface ExportOptions extends EncoderFlags {
   out: string;
-  numClasses?: string;
+  numClasses?: number;
 }
 
 export interface ExportResult {
@@ -28,11 +29,7 @@ export interface ExportResult {
 }
 
 async function headFor(o: ExportOptions): Promise<EncoderOptions> {
-  if (o.numClasses !== undefined) {
-    const n = Number(o.numClasses);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`export: --num-classes must be a non-negative integer (0 = no classifier), got '${o.numClasses}'`);
-    return { numClasses: n === 0 ? null : n };
-  }
+  if (o.numClasses !== undefined) return { numClasses: o.numClasses === 0 ? null : o.numClasses };
   if (o.weights === undefined) return {};
   const readOpts: torch.LoadStateDictOptions = {};
   if (o.key !== undefined) readOpts.key = o.key;
@@ -58,7 +55,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     await torch.save(o.out, sd);
     const conv1 = sd.get('conv1.weight')!;
     const description = `wrote ${o.out}: ${model.describe()}; ${sd.size} tensors, conv1 ${formatShape(conv1.shape)}`
-      + `${report ? ` (${describeEncoderLoad(report)})` : ` (random init, seed ${o.seed ?? '0'})`}`;
+      + `${report ? ` (${describeEncoderLoad(report)})` : ` (random init, seed ${o.seed ?? 0})`}`;
     return { path: o.out, tensors: sd.size, parameters: model.parameterCount(), numClasses: model.options.numClasses, load: report, description };
   } finally {
     model.dispose();
@@ -70,7 +67,8 @@ export function registerExport(program: Command): void {
     .command('export')
     .description('write an encoder as a plain state dict (.pth or .safetensors) that PyTorch loads strictly into the same architecture');
   addEncoderOptions(cmd)
-    .option('--num-classes <n>', 'classifier size (default: the checkpoint\'s fc, or the architecture\'s; 0 = none)')
+    .option('--num-classes <n>', 'classifier size (default: the checkpoint\'s fc, or the architecture\'s; 0 = none)',
+      nonNegativeInt('a class count'))
     .requiredOption('--out <file>', 'model.pth, model.pt or model.safetensors')
     .action(async (opts: ExportOptions) => {
       const r = await runExport(opts);

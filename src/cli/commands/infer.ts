@@ -6,6 +6,7 @@
  * map at the input's on-disk size; prints a summary (or `--json`: the run's sizes, settings and timings).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { nonNegativeInt, parseNumberFlag, positiveInt, positiveNumber, unitInterval } from '../options.js';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
 
 interface InferCliOptions {
@@ -25,46 +26,13 @@ interface InferCliOptions {
   scale?: number;
   reversed?: boolean;
   threads?: number;
+  allowNonfiniteWeights?: boolean;
   json?: boolean;
-}
-
-function positiveInt(what: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || !(n > 0)) throw new InvalidArgumentError(`'${v}' is not ${what}, expected a positive integer`);
-    return n;
-  };
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`'${v}' is not a border, expected a whole number of pixels (0 or more)`);
-  return n;
-}
-
-function positiveNumber(what: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not ${what}, expected a positive number`);
-    return n;
-  };
-}
-
-function parseThreshold(v: string): number {
-  const t = Number(v);
-  if (v.trim() === '' || !(t >= 0 && t <= 1)) throw new InvalidArgumentError(`'${v}' is not a threshold, expected a number in [0, 1]`);
-  return t;
 }
 
 function parseBits(v: string): 8 | 16 {
   if (v.trim() !== '8' && v.trim() !== '16') throw new InvalidArgumentError(`'${v}' is not a PNG depth, expected 8 or 16`);
   return Number(v) as 8 | 16;
-}
-
-function parseScale(v: string): number {
-  const s = Number(v);
-  if (v.trim() === '' || !(s > 0 && s <= 1)) throw new InvalidArgumentError(`'${v}' is not a resolution factor, expected a number in (0, 1]`);
-  return s;
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -75,8 +43,8 @@ export function inferSummary(r: InferDatasetResult): string {
   const overhead = t.tile_ms + t.post_ms + t.stitch_ms + t.finish_ms;
   const blend = r.blend.mode === 'edge' ? `edges of ${r.blend.border} px dropped` : `gaussian sigma ${r.blend.sigma.toFixed(1)} px`;
   const lines = [
-    ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.width}x${r.height} ink probabilities of ${r.dataset}`] : []),
-    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewWidth}x${r.viewHeight}), layers ${r.layers[0]}:${r.layers[1]}`,
+    ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.height}x${r.width} (HxW) ink probabilities of ${r.dataset}`] : []),
+    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewHeight}x${r.viewWidth}), layers ${r.layers[0]}:${r.layers[1]}`,
     `${r.windows} windows of ${r.tile} px, stride ${r.stride}, ${blend}, tta ${r.tta}, batch ${r.batch}` +
       (r.skipped > 0 ? `; ${r.skipped} outside the mask skipped` : ''),
     `${r.seconds.toFixed(2)} s: model ${seconds(t.model_ms)}, reading ${seconds(t.read_ms)}, tiling+stitching ${seconds(overhead)}, loading ${seconds(t.load_ms)}, writing ${seconds(t.write_ms)}`,
@@ -100,18 +68,21 @@ export function registerInfer(program: Command): void {
     .requiredOption('--output <png>', 'probability map to write, at the input\'s on-disk size')
     .option('--tile <n>', 'window side at the model\'s resolution (default: the checkpoint\'s training tile)', positiveInt('a tile size'))
     .option('--stride <n>', 'step between windows (default tile/2)', positiveInt('a stride'))
-    .option('--border <px>', 'outer edge of each tile to drop (default tile/8); kept on the image border', nonNegativeInt)
+    .option('--border <px>', 'outer edge of each tile to drop (default tile/8); kept on the image border', nonNegativeInt('a border'))
     .addOption(new Option('--blend <mode>', 'edge: drop the outer edges; gaussian: gaussian-weighted average').choices(['edge', 'gaussian']).default('edge'))
     .option('--sigma <px>', 'gaussian width with --blend gaussian (default tile/4)', positiveNumber('a sigma'))
     .addOption(new Option('--tta <mode>', 'test-time augmentation, probabilities averaged').choices([...TTA_MODES]).default('none'))
     .option('--batch <n>', 'windows per forward pass', positiveInt('a batch size'), 4)
     .option('--bits <n>', 'PNG sample depth: 8 (x255) or 16 (x65535)', parseBits, 8)
     .option('--mask-output <png>', 'also write the thresholded ink mask (0/255)')
-    .option('--threshold <t>', 'ink where probability >= t, for --mask-output', parseThreshold, 0.5)
-    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)', parseScale)
+    .option('--threshold <t>', 'ink where probability >= t, for --mask-output', unitInterval('a threshold'), 0.5)
+    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)',
+      parseNumberFlag('a resolution factor', { min: 0, max: 1, exclusiveMin: true }))
     .option('--reversed', 'the layers are stored in reverse order (default: from the dataset manifest)')
     .option('--no-reversed', 'the layers are stored in order, whatever the manifest says')
     .option('--threads <n>', 'libtorch threads', positiveInt('a thread count'))
+    .option('--allow-nonfinite-weights',
+      'use a checkpoint holding NaN/Inf weights (with a warning) instead of refusing it')
     .option('--json', 'print the run (sizes, settings, timings) as JSON')
     .action(async (o: InferCliOptions) => {
       if (o.blend === 'edge' && o.sigma !== undefined) throw new Error('infer: --sigma applies to --blend gaussian');
@@ -127,6 +98,7 @@ export function registerInfer(program: Command): void {
       if (o.scale !== undefined) opts.scale = o.scale;
       if (o.reversed !== undefined) opts.reversed = o.reversed;
       if (o.threads !== undefined) opts.threads = o.threads;
+      if (o.allowNonfiniteWeights) opts.allowNonFiniteWeights = true;
       const r = await inferDataset(opts);
       process.stdout.write((o.json ? inferJson(r) : inferSummary(r)) + '\n');
     });

@@ -5,8 +5,9 @@
  * `--json` prints exactly {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"} (auc null when the
  * evaluated pixels hold a single class).
  */
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
+import { type Command, Option } from 'commander';
+import { positiveInt, unitInterval } from '../options.js';
+import { noInkMessage, scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
 
 interface ScoreCliOptions {
   pred: string;
@@ -16,18 +17,6 @@ interface ScoreCliOptions {
   bestThreshold?: boolean;
   skipEmptyTiles?: number;
   json?: boolean;
-}
-
-function parseThreshold(v: string): number {
-  const t = Number(v);
-  if (v.trim() === '' || !(t >= 0 && t <= 1)) throw new InvalidArgumentError(`'${v}' is not a threshold, expected a number in [0, 1]`);
-  return t;
-}
-
-function parseTileSize(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !(n > 0)) throw new InvalidArgumentError(`'${v}' is not a tile size, expected a positive integer`);
-  return n;
 }
 
 /** The JSON `score --json` prints: exactly the seven ScoreResult keys, in a fixed order. */
@@ -42,7 +31,7 @@ export function scoreTable(r: ScoreFilesReport, files: { pred: string; labels: s
   const f = (v: number): string => v.toFixed(4);
   const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(2)}%` : '-');
   const lines = [
-    `prediction  ${files.pred} (${r.width}x${r.height}, ${r.bits}-bit)`,
+    `prediction  ${files.pred} (${r.height}x${r.width} HxW, ${r.bits}-bit)`,
     `labels      ${files.labels}`,
     ...(files.mask !== undefined ? [`mask        ${files.mask}`] : []),
     `pixels      ${c.pixels} evaluated, ${c.positives} ink (${pct(c.positives, c.pixels)})` +
@@ -67,9 +56,9 @@ export function registerScore(program: Command): void {
     .requiredOption('--pred <png>', 'predicted ink probabilities: 8-bit (/255) or 16-bit (/65535) grey PNG')
     .requiredOption('--labels <png>', 'ink labels (ink where > 0)')
     .option('--mask <png>', 'pixels to evaluate (where > 0; default: all)')
-    .addOption(new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)').argParser(parseThreshold).conflicts('bestThreshold'))
+    .addOption(new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)').argParser(unitInterval('a threshold')).conflicts('bestThreshold'))
     .option('--best-threshold', 'use the threshold that maximises F0.5 (reported)')
-    .option('--skip-empty-tiles <size>', 'ignore SIZExSIZE tiles without any ink label', parseTileSize)
+    .option('--skip-empty-tiles <size>', 'ignore SIZExSIZE tiles without any ink label', positiveInt('a tile size'))
     .option('--json', 'print {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"}')
     .action(async (o: ScoreCliOptions) => {
       const opts: ScoreOptions = {};
@@ -78,6 +67,10 @@ export function registerScore(program: Command): void {
       if (o.skipEmptyTiles !== undefined) opts.skipEmptyTiles = o.skipEmptyTiles;
       const files = { pred: o.pred, labels: o.labels, ...(o.mask !== undefined ? { mask: o.mask } : {}) };
       const report = await scoreImageFiles(files, opts);
+      if (report.counts.positives === 0) {
+        process.stderr.write(`score: warning: ${noInkMessage(files, report.counts.pixels)}: precision, recall and F0.5 are 0 `
+          + 'whatever the prediction, and ROC AUC is undefined; these scores say nothing about the prediction\n');
+      }
       process.stdout.write((o.json ? scoreJson(report.scores) : scoreTable(report, files, o.bestThreshold ?? false)) + '\n');
     });
 }

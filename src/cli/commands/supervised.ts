@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { positiveInt } from '../options.js';
 import { compareEncoders, formatComparison, parseEncoderChoice, recordComparisons } from '../../supervised/compare.js';
 import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/config.js';
 import { trainSupervised } from '../../supervised/trainer.js';
@@ -82,12 +83,12 @@ export function registerProbe(program: Command): void {
   common(program.command('probe'), 'probe')
     .description('frozen-encoder probes: train a light decoder on a frozen encoder, for each --encoder and seed, and tabulate validation F0.5/AUC/precision/recall')
     .option('--encoder <spec>', "'random', a weights file, or label=file (repeatable; e.g. --encoder random --encoder vicreg=runs/p/checkpoints/epoch_0004.pth --encoder k700=r3d50_K.pth)", collect, [])
-    .option('--seeds <n>', 'seeds per encoder (mean +- std over them)', '3')
+    .option('--seeds <n>', 'seeds per encoder (mean +- std over them)', positiveInt('a seed count'), 3)
     .option('--title <text>', 'title of the comparison table')
-    .action(async (o: CommonFlags & { encoder: string[]; seeds: string; title?: string }) => {
+    .action(async (o: CommonFlags & { encoder: string[]; seeds: number; title?: string }) => {
       const cfg = await config(o, 'probe');
       const encoders = (o.encoder.length ? o.encoder : ['random']).map(parseEncoderChoice);
-      const seeds = Array.from({ length: Number(o.seeds) }, (_, i) => cfg.seed + i);
+      const seeds = Array.from({ length: o.seeds }, (_, i) => cfg.seed + i);
       const title = o.title ?? `frozen-encoder probe (${o.protocol ?? 'custom protocol'})`;
       const comparison = await compareEncoders(cfg, encoders, seeds, title);
       const path = await recordComparisons(`${cfg.out}/${cfg.name}`, [comparison]);

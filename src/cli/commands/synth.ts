@@ -5,19 +5,20 @@
  * single fixed layer and the surface-following statistic.
  */
 import type { Command } from 'commander';
+import { nonNegativeInt, parseNumberFlag, positiveInt, seedInt, unitInterval } from '../options.js';
 import { synthesize, type Manifest } from '../../data/synth/write.js';
 import { synthFragment } from '../../data/synth/fragment.js';
 import { calibrate } from '../../data/synth/calibrate.js';
 
 export interface SynthCliOptions {
   out: string;
-  fragments: string;
-  segments: string;
+  fragments: number;
+  segments: number;
   size: string;
-  seed: string;
-  inkDelta?: string;
-  layers?: string;
-  reverseFraction?: string;
+  seed: number;
+  inkDelta?: number;
+  layers?: number;
+  reverseFraction?: number;
   calibrate?: boolean;
   json?: boolean;
 }
@@ -32,30 +33,18 @@ export function parseSize(text: string): [number, number] {
   return [h, w];
 }
 
-function int(name: string, text: string): number {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`synth: --${name} '${text}' must be a non-negative integer`);
-  return v;
-}
-
-function num(name: string, text: string): number {
-  const v = Number(text);
-  if (!Number.isFinite(v)) throw new Error(`synth: --${name} '${text}' must be a number`);
-  return v;
-}
-
 export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
   const [height, width] = parseSize(o.size);
   const t0 = Date.now();
   const manifest = await synthesize({
     out: o.out,
-    fragments: int('fragments', o.fragments),
-    segments: int('segments', o.segments),
+    fragments: o.fragments,
+    segments: o.segments,
     height, width,
-    seed: int('seed', o.seed),
-    ...(o.inkDelta === undefined ? {} : { inkDelta: num('ink-delta', o.inkDelta) }),
-    ...(o.layers === undefined ? {} : { layers: int('layers', o.layers) }),
-    ...(o.reverseFraction === undefined ? {} : { reverseFraction: num('reverse-fraction', o.reverseFraction) }),
+    seed: o.seed,
+    ...(o.inkDelta === undefined ? {} : { inkDelta: o.inkDelta }),
+    ...(o.layers === undefined ? {} : { layers: o.layers }),
+    ...(o.reverseFraction === undefined ? {} : { reverseFraction: o.reverseFraction }),
   });
   const seconds = (Date.now() - t0) / 1000;
   const calibrations: Record<string, ReturnType<typeof calibrate>> = {};
@@ -77,7 +66,7 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
     for (const s of manifest.segments) {
       console.log(`segment ${s.id}: ${s.sheets} sheets, ink ${(100 * s.inkFraction).toFixed(1)}%${s.reversed ? ', layers reversed' : ''}`);
     }
-    console.log(`wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${height}x${width}x${manifest.layers}) to ${o.out} in ${seconds.toFixed(1)} s; manifest ${o.out}/manifest.json`);
+    console.log(`wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${manifest.layers} layers of ${height}x${width}) to ${o.out} in ${seconds.toFixed(1)} s; manifest ${o.out}/manifest.json`);
   }
   return manifest;
 }
@@ -86,13 +75,15 @@ export function registerSynth(program: Command): void {
   program.command('synth')
     .description('write synthetic fragments (Kaggle layout) and scroll segments (segment layout) with learnable, non-trivial ink')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--fragments <n>', 'number of labelled fragments', '1')
-    .option('--segments <n>', 'number of unlabelled scroll segments', '2')
+    .option('--fragments <n>', 'number of labelled fragments', nonNegativeInt('a fragment count'), 1)
+    .option('--segments <n>', 'number of unlabelled scroll segments', nonNegativeInt('a segment count'), 2)
     .option('--size <HxW>', 'frame size', '512x512')
-    .option('--seed <s>', 'random seed (same seed, same files)', '0')
-    .option('--ink-delta <d>', 'ink density step on fragments (segments get half); .15-.20 is learnable but not trivial')
-    .option('--layers <n>', 'layers per volume', '65')
-    .option('--reverse-fraction <f>', 'share of segments stored with reversed layer order', '0.25')
+    .option('--seed <s>', 'random seed (same seed, same files)', seedInt, 0)
+    .option('--ink-delta <d>', 'ink density step on fragments (segments get half); .15-.20 is learnable but not trivial',
+      parseNumberFlag('an ink step', { min: 0 }))
+    .option('--layers <n>', 'layers per volume', positiveInt('a layer count'), 65)
+    .option('--reverse-fraction <f>', 'share of segments stored with reversed layer order', unitInterval('a fraction'),
+      0.25)
     .option('--calibrate', 'print pixel AUCs of the best fixed layer and of a surface-following statistic per fragment')
     .option('--json', 'print the manifest (and calibration) as JSON')
     .action(async (o: SynthCliOptions) => {

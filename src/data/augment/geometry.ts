@@ -154,7 +154,7 @@ export function gridTables(size: number, numSteps: number, steps: readonly numbe
 export function gridStage(
   h: number, w: number, xx: Float64Array, yy: Float64Array, border: BorderMode, value: number, maskValue: number,
 ): GeoStage {
-  if (xx.length !== w || yy.length !== h) throw new Error(`gridDistortion: tables ${xx.length}x${yy.length} do not match ${w}x${h}`);
+  if (xx.length !== w || yy.length !== h) throw new Error(`gridDistortion: tables ${yy.length}x${xx.length} (HxW) do not match ${h}x${w}`);
   return {
     name: 'gridDistortion', inH: h, inW: w, outH: h, outW: w, exact: false, border, value, maskValue,
     map(xs, ys) {

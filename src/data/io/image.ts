@@ -79,7 +79,7 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
   }
   const n = info.width * info.height;
   if (out.info.width !== info.width || out.info.height !== info.height || out.info.channels !== 1 || out.data.byteLength !== n * (info.bits / 8)) {
-    throw new Error(`${op}: ${path} decoded to ${out.info.width}x${out.info.height}x${out.info.channels} (${out.data.byteLength} bytes), expected ${info.width}x${info.height}x1 at ${info.bits} bits`);
+    throw new Error(`${op}: ${path} decoded to ${out.info.height}x${out.info.width}x${out.info.channels} (HxWxC, ${out.data.byteLength} bytes), expected ${info.height}x${info.width}x1 at ${info.bits} bits`);
   }
   // sharp's Buffers may come from a pool at an odd offset; copy only when a 16-bit view would be misaligned.
   let data: PixelArray;

@@ -50,12 +50,12 @@ interface Entry { tag: number; type: number; values: number[] }
 export function encodeTiff(img: GreyImage, opts: TiffWriteOptions = {}): Uint8Array[] {
   const { width, height, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(`encodeTiff: width and height must be positive integers, got ${width}x${height}`);
+    throw new Error(`encodeTiff: width and height must be positive integers, got ${height}x${width} (HxW)`);
   }
   if (!(data instanceof Uint8Array) && !(data instanceof Uint16Array)) {
     throw new Error('encodeTiff: data must be a Uint8Array (8-bit) or Uint16Array (16-bit)');
   }
-  if (data.length !== width * height) throw new Error(`encodeTiff: data holds ${data.length} pixels, expected ${width}x${height} = ${width * height}`);
+  if (data.length !== width * height) throw new Error(`encodeTiff: data holds ${data.length} pixels, expected ${height}x${width} (HxW) = ${width * height}`);
   const bytesPerPixel = data.BYTES_PER_ELEMENT;
   const rowBytes = width * bytesPerPixel;
   const total = rowBytes * height;

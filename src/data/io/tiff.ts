@@ -195,7 +195,7 @@ export async function readTiffInfo(path: string): Promise<TiffInfo> {
     const photometric = one(TAG.Photometric, 'PhotometricInterpretation', 1);
     const planarConfiguration = one(TAG.PlanarConfiguration, 'PlanarConfiguration', 1);
     const predictor = one(TAG.Predictor, 'Predictor', 1);
-    if (width <= 0 || height <= 0) throw new Error(`readTiffInfo: ${path} is ${width}x${height}, expected a non-empty image`);
+    if (width <= 0 || height <= 0) throw new Error(`readTiffInfo: ${path} is ${height}x${width} (HxW), expected a non-empty image`);
 
     let layout: TiffStrips | TiffTiles;
     if (entries.has(TAG.TileOffsets)) {
@@ -224,7 +224,7 @@ export async function readTiffInfo(path: string): Promise<TiffInfo> {
       : Math.ceil(height / layout.tileHeight) * Math.ceil(width / layout.tileWidth);
     const perPlane = planarConfiguration === 2 ? samplesPerPixel : 1;
     if (layout.offsets.length < expectedChunks * perPlane || layout.byteCounts.length !== layout.offsets.length) {
-      throw new Error(`readTiffInfo: ${path} lists ${layout.offsets.length} ${layout.kind} offsets and ${layout.byteCounts.length} byte counts, expected ${expectedChunks * perPlane} of each for a ${width}x${height} image`);
+      throw new Error(`readTiffInfo: ${path} lists ${layout.offsets.length} ${layout.kind} offsets and ${layout.byteCounts.length} byte counts, expected ${expectedChunks * perPlane} of each for a ${height}x${width} (HxW) image`);
     }
     for (let i = 0; i < layout.offsets.length; i++) {
       const end = layout.offsets[i]! + layout.byteCounts[i]!;

@@ -14,6 +14,7 @@ import type { AbsolutePath, AsyncReadable, GetOptions, RangeQuery } from '@zarri
 import * as zarr from 'zarrita';
 import type { PixelArray } from './tiff-strips.js';
 import type { PixelDType } from './layer.js';
+import { validateMultiscales, validateZarray } from './zarr-metadata.js';
 
 export interface ZarrVolumeInfo {
   /** The folder given (array or OME-Zarr group). */
@@ -129,17 +130,12 @@ export class ZarrVolume {
     let levels: string[] = [];
     const level = opts.level ?? 0;
     if (!(await exists(join(path, '.zarray')))) {
-      const attrs = await readJson(join(path, '.zattrs'), op);
-      const ms = attrs?.['multiscales'];
-      if (!Array.isArray(ms) || ms.length === 0) {
+      const attrsPath = join(path, '.zattrs');
+      const attrs = await readJson(attrsPath, op);
+      if (!Array.isArray(attrs?.['multiscales'])) {
         throw new Error(`${op}: ${path} has no .zarray and no OME-Zarr 'multiscales' in .zattrs, expected a Zarr v2 array or OME-Zarr group`);
       }
-      const datasets = (ms[0] as { datasets?: { path?: unknown }[] }).datasets;
-      if (!Array.isArray(datasets) || datasets.length === 0) throw new Error(`${op}: ${path}/.zattrs multiscales[0] lists no datasets`);
-      levels = datasets.map((d, i) => {
-        if (typeof d.path !== 'string') throw new Error(`${op}: ${path}/.zattrs multiscales[0].datasets[${i}] has no path`);
-        return d.path;
-      });
+      levels = validateMultiscales(attrs, attrsPath, op);
       if (!Number.isInteger(level) || level < 0 || level >= levels.length) {
         throw new Error(`${op}: ${path} has pyramid levels 0..${levels.length - 1}, level ${level} requested`);
       }
@@ -151,22 +147,16 @@ export class ZarrVolume {
     const zarrayPath = join(arrayDir, '.zarray');
     const meta = await readJson(zarrayPath, op);
     if (meta === null) throw new Error(`${op}: ${zarrayPath} is missing, expected Zarr v2 array metadata`);
-    if (meta['zarr_format'] !== 2) throw new Error(`${op}: ${zarrayPath} has zarr_format ${String(meta['zarr_format'])}, expected 2`);
-    const shape = meta['shape'];
-    const chunks = meta['chunks'];
-    if (!Array.isArray(shape) || shape.length !== 3 || !Array.isArray(chunks) || chunks.length !== 3) {
-      throw new Error(`${op}: ${zarrayPath} has shape ${JSON.stringify(shape)} and chunks ${JSON.stringify(chunks)}, expected 3-D [z,y,x]`);
-    }
-    const declared = meta['dimension_separator'] === '/' ? '/' : '.';
+    const { shape, chunks, compressor, filters, dtype, dimensionSeparator } = validateZarray(meta, zarrayPath, op);
+    const declared = dimensionSeparator ?? '.';
     const onDisk = await detectChunkSeparator(arrayDir, 3);
     const separator = onDisk ?? declared;
     const store = new FileSystemStore(path);
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
-    const compressor = meta['compressor'] as { id?: unknown } | null | undefined;
-    const itemSize = /[ui]2$/.test(String(meta['dtype'])) ? 2 : 1;
-    const bloscChunkBytes = compressor?.id === 'blosc' && meta['filters'] == null
-      ? (chunks as number[]).reduce((a, b) => a * b, 1) * itemSize : null;
+    const itemSize = dtype.endsWith('2') ? 2 : 1;
+    const bloscChunkBytes = compressor?.id === 'blosc' && filters === null
+      ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
     const readable = new CheckedStore(store, zarrayKey, patched, bloscChunkBytes);
     let array: zarr.Array<zarr.DataType, AsyncReadable>;
     try {
@@ -180,7 +170,7 @@ export class ZarrVolume {
     }
     return new ZarrVolume({
       path, arrayDir, levels, level,
-      shape: shape as [number, number, number], chunks: chunks as [number, number, number], dtype: array.dtype,
+      shape, chunks, dtype: array.dtype,
       separator, separatorInferred: onDisk !== null && onDisk !== declared,
     }, array);
   }

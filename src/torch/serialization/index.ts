@@ -10,7 +10,7 @@ import { writeFileAtomic, writeFileAtomicSync } from '../../util/atomic.js';
 import { isNpy, readNpy, writeNpy } from './npy.js';
 import { archiveNameFor, encodePth, isLegacyPth, isZip, plainBytes, readPth, type ReadPthOptions } from './pth.js';
 import { isStoredTensor, PyOrderedDict, pyTypeName, type PyValue, type PyWritable } from './pyvalue.js';
-import { encodeSafetensors, isSafetensors, readSafetensors } from './safetensors.js';
+import { encodeSafetensors, isSafetensors, readSafetensors, safetensorsLengthProblem } from './safetensors.js';
 import type { StoredTensor } from './stored.js';
 import { flattenNonTensors, flattenTensors, type JsonValue, pruneTensors, selectKey, stripPrefix } from './tree.js';
 
@@ -31,6 +31,8 @@ export function detectFormat(bytes: Uint8Array, where = 'buffer'): CheckpointFor
   if (isLegacyPth(bytes)) return 'pth-legacy';
   if (isNpy(bytes)) return 'npy';
   if (isSafetensors(bytes)) return 'safetensors';
+  const problem = safetensorsLengthProblem(bytes, where);
+  if (problem !== null) throw new Error(`detectFormat(${where}): ${problem}`);
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new Error(`detectFormat(${where}): not a PyTorch (zip or legacy), safetensors or .npy file (${bytes.length} bytes, starting ${head || '<empty>'})`);
 }

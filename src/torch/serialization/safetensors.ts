@@ -33,6 +33,19 @@ export function isSafetensors(bytes: Uint8Array): boolean {
   return n >= 2n && n <= BigInt(Math.min(MAX_HEADER, bytes.length - 8)) && bytes[8] === 0x7b;
 }
 
+/**
+ * Why bytes that look like a safetensors file (a '{' after the length, or a `.safetensors` name) cannot be one:
+ * the 8-byte header length announces more than the file holds. Null when that is not the problem.
+ */
+export function safetensorsLengthProblem(bytes: Uint8Array, where: string): string | null {
+  if (bytes.length < 8 || !(bytes[8] === 0x7b || where.toLowerCase().endsWith('.safetensors'))) return null;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n <= BigInt(bytes.length - 8) && n <= BigInt(MAX_HEADER)) return null;
+  const limit = n > BigInt(MAX_HEADER) ? ` (over the ${MAX_HEADER}-byte limit)` : '';
+  return `a safetensors header of ${n} bytes${limit} is announced, but the file has ${bytes.length} bytes `
+    + `(${bytes.length - 8} after the 8-byte length): truncated or not a safetensors file`;
+}
+
 /** Reads a safetensors image; tensors view `bytes` without copying, in the order of their data. */
 export function readSafetensors(bytes: Uint8Array, where = 'buffer'): Safetensors {
   const fail = (message: string): never => { throw new Error(`readSafetensors(${where}): ${message}`); };
