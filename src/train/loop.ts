@@ -151,13 +151,6 @@ export interface LoopResult<S> {
 
 const MaxEpochsSchema = z.number().int().positive();
 
-/** `--max-epochs N` as the trainers take it: a positive integer, else an error naming the flag and the value. */
-export function parseMaxEpochs(text: string): number {
-  const n = /^\s*[+-]?\d+\s*$/.test(text) ? Number(text) : Number.NaN;
-  if (!MaxEpochsSchema.safeParse(n).success) throw new Error(`--max-epochs: expected a positive integer, got '${text}'`);
-  return n;
-}
-
 /** `a.b: old -> new` for every leaf setting that differs between two configs. */
 function configChanges(before: unknown, after: unknown, prefix = ''): string[] {
   const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
+import { positiveInt } from '../options.js';
 import { loadPretrainConfig, PRETRAIN_PRESETS } from '../../ssl/config.js';
 import { pretrain } from '../../ssl/pretrain.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
-import { parseMaxEpochs } from '../../train/loop.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 interface PretrainFlags extends LaunchFlags {
   config?: string; preset: string; input: string[]; set: string[]; name?: string; out?: string;
-  resume?: boolean; overwrite?: boolean; json?: boolean; maxEpochs?: string;
+  resume?: boolean; overwrite?: boolean; json?: boolean; maxEpochs?: number;
 }
 
 export function registerPretrain(program: Command): void {
@@ -23,21 +23,20 @@ export function registerPretrain(program: Command): void {
     .option('--out <dir>', 'folder of run folders', undefined)
     .option('--resume', 'continue the run from its latest checkpoint (any number of workers)')
     .option('--overwrite', 'replace an existing run of the same name')
-    .option('--max-epochs <n>', 'stop after n epochs in this invocation (the schedule still spans train.epochs; --resume continues)')
+    .option('--max-epochs <n>', 'stop after n epochs in this invocation (the schedule still spans train.epochs; --resume continues)',
+      positiveInt('an epoch count'))
     .option('--json', 'print the per-epoch summaries as JSON at the end');
   addLaunchOptions(cmd);
   cmd.action(async (o: PretrainFlags, command: Command) => {
     // The launcher re-runs this command line, minus its own flags, in each worker: commander keeps the arguments
     // the program was parsed from in `rawArgs` (untyped), which main() may have been given instead of process.argv.
     const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
-    // Checked before any worker starts, as the config is.
-    const maxEpochs = o.maxEpochs === undefined ? undefined : parseMaxEpochs(o.maxEpochs);
     if (await launchFromCli(o, raw && raw.length ? raw : process.argv.slice(2))) return;
     const set = [...o.set];
     if (o.name) set.unshift(`name=${o.name}`);
     if (o.out) set.unshift(`out=${o.out}`);
     const cfg = await loadPretrainConfig({ preset: o.preset, ...(o.config ? { file: o.config } : {}), inputs: o.input, set });
-    const result = await pretrain(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(maxEpochs === undefined ? {} : { maxEpochs }) });
+    const result = await pretrain(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(o.maxEpochs === undefined ? {} : { maxEpochs: o.maxEpochs }) });
     if (result.rank !== 0) return;
     if (o.json) console.log(JSON.stringify(result, null, 1));
     else console.log(`pretrain: ${result.epochs.length} epoch(s) in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? '(none)'}${result.worldSize > 1 ? ` (${result.worldSize} workers)` : ''}`);
