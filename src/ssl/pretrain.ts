@@ -2,7 +2,8 @@
  * `inkwell pretrain`: self-supervised pretraining of a 3D encoder on unlabelled scroll segments (and
  * fragments, labels ignored), as the seed did: tiles from every source, two augmented views per tile, any
  * method of the registry, SGD/LARS/AdamW with warmup then cosine, gradient accumulation and clipping, optional
- * SWA/EMA of the encoder, through the one training loop (src/train/loop.ts). Every epoch ends in an atomic checkpoint; `resume` continues from the latest one and
+ * SWA/EMA of the encoder, through the one training loop (src/train/loop.ts). Every epoch ends in an atomic
+ * checkpoint; `resume` continues from the latest one and
  * reproduces the uninterrupted run's losses on CPU; a non-finite loss stops the run before the optimiser
  * touches the weights, so the last checkpoint stays good.
  *
@@ -48,21 +49,26 @@ export { NonFiniteLossError } from '../train/training-checkpoint.js';
 /** An averaged copy of the encoder (SWA: equal weights from a start epoch; EMA: exponential decay). */
 class AveragedEncoder {
   count = 0;
-  constructor(readonly model: ResNet3D, private readonly decay: number | null) {
+  constructor(
+    readonly model: ResNet3D,
+    private readonly decay: number | null,
+  ) {
     model.requiresGrad_(false);
   }
   update(online: Module): void {
     const src = online.stateDict();
     const params = new Set(Array.from(this.model.namedParameters(), ([k]) => k));
-    noGrad(() => torch.tidy(() => {
-      for (const [k, avg] of this.model.stateDict()) {
-        const p = src.get(k)!;
-        // Parameters are averaged; buffers (BN statistics, counters) follow the online network.
-        if (!avg.isFloatingPoint() || !params.has(k)) avg.copy_(p);
-        else if (this.decay === null) avg.lerp_(p, 1 / (this.count + 1));
-        else avg.lerp_(p, this.count === 0 ? 1 : 1 - this.decay);
-      }
-    }));
+    noGrad(() =>
+      torch.tidy(() => {
+        for (const [k, avg] of this.model.stateDict()) {
+          const p = src.get(k)!;
+          // Parameters are averaged; buffers (BN statistics, counters) follow the online network.
+          if (!avg.isFloatingPoint() || !params.has(k)) avg.copy_(p);
+          else if (this.decay === null) avg.lerp_(p, 1 / (this.count + 1));
+          else avg.lerp_(p, this.count === 0 ? 1 : 1 - this.decay);
+        }
+      }),
+    );
     this.count++;
   }
 }
@@ -79,9 +85,12 @@ function augmentFor(cfg: PretrainConfig): AugmentConfig {
 function buildOptimizer(cfg: PretrainConfig, params: Tensor[], lr: number): optim.SGD | optim.LARS | optim.AdamW {
   const o = cfg.optim;
   switch (o.name) {
-    case 'sgd': return new optim.SGD(params, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
-    case 'lars': return new optim.LARS(params, { lr, momentum: o.momentum, weightDecay: o.weightDecay, eta: o.eta });
-    case 'adamw': return new optim.AdamW(params, { lr, weightDecay: o.weightDecay });
+    case 'sgd':
+      return new optim.SGD(params, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
+    case 'lars':
+      return new optim.LARS(params, { lr, momentum: o.momentum, weightDecay: o.weightDecay, eta: o.eta });
+    case 'adamw':
+      return new optim.AdamW(params, { lr, weightDecay: o.weightDecay });
   }
 }
 
@@ -110,11 +119,15 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
     return e;
   };
   const method = createMethod(cfg.method.name, {
-    encoder: makeEncoder, featureDim,
+    encoder: makeEncoder,
+    featureDim,
     ...(cfg.method.projector ? { projector: cfg.method.projector } : {}),
     vicreg: cfg.method.vicreg,
     byol: cfg.method.byol,
-    masked: { featureMap: (e, x) => (e as ResNet3D).forwardFeatures(x, { upTo: 'layer4' }).layer4!, inChannels: cfg.model.inChannels },
+    masked: {
+      featureMap: (e, x) => (e as ResNet3D).forwardFeatures(x, { upTo: 'layer4' }).layer4!,
+      inChannels: cfg.model.inChannels,
+    },
     ...(cfg.method.name === 'masked' ? { featureDim: mapDim } : {}),
   });
   const averaged: { swa: AveragedEncoder | null; ema: AveragedEncoder | null } = { swa: null, ema: null };
@@ -128,36 +141,58 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
   try {
     const source: TileSourceOptions = {
       // Through JSON: drops the keys zod left undefined (and the options cross to the worker as JSON anyway).
-      datasets: JSON.parse(JSON.stringify(cfg.data.datasets)) as TileSourceOptions['datasets'], tile: cfg.data.tile, stride: cfg.data.stride,
-      erode: cfg.data.erode, depth: cfg.data.depth, augment: augmentFor(cfg), views: 2, seed: cfg.seed,
+      datasets: JSON.parse(JSON.stringify(cfg.data.datasets)) as TileSourceOptions['datasets'],
+      tile: cfg.data.tile,
+      stride: cfg.data.stride,
+      erode: cfg.data.erode,
+      depth: cfg.data.depth,
+      augment: augmentFor(cfg),
+      views: 2,
+      seed: cfg.seed,
       ...(cfg.data.maxTiles === undefined ? {} : { maxTiles: cfg.data.maxTiles }),
     };
     pipeline = await PrefetchPipeline.open({
       source: { module: tileSourceModule, options: source as unknown as Record<string, never> },
-      batchSize: ctx.localBatch, seed: cfg.seed, workers: cfg.data.workers, dropLast: true,
+      batchSize: ctx.localBatch,
+      seed: cfg.seed,
+      workers: cfg.data.workers,
+      dropLast: true,
     });
-    if (cfg.average.swa.enabled) averaged.swa = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), null);
-    if (cfg.average.ema.enabled) averaged.ema = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), cfg.average.ema.decay);
+    if (cfg.average.swa.enabled)
+      averaged.swa = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), null);
+    if (cfg.average.ema.enabled)
+      averaged.ema = new AveragedEncoder(createEncoder(cfg.model.arch, encoderOptions), cfg.average.ema.decay);
   } catch (err) {
     await release();
     throw err;
   }
   const encoder = method.modules.get('encoder');
-  const swaHolds = (epoch: number) => averaged.swa !== null && cfg.average.swa.lr !== undefined && epoch >= cfg.average.swa.startEpoch;
+  const swaHolds = (epoch: number) =>
+    averaged.swa !== null && cfg.average.swa.lr !== undefined && epoch >= cfg.average.swa.startEpoch;
   const dim = cfg.method.projector?.at(-1) ?? featureDim;
   const shape = [ctx.localBatch, cfg.model.inChannels, cfg.data.depth, cfg.data.tile, cfg.data.tile];
   const ratio = (std: number) => collapseStatus(std, dim, { minRatio: cfg.monitor.collapseRatio });
   return {
-    label: 'pretrain', metricKind: 'pretrain', module: method.modules, followers: [...method.followers],
+    label: 'pretrain',
+    metricKind: 'pretrain',
+    module: method.modules,
+    followers: [...method.followers],
     copies: [averaged.swa, averaged.ema].flatMap((a) => (a ? [a.model] : [])),
-    params: method.modules.parameters(), pipeline,
+    params: method.modules.parameters(),
+    pipeline,
     optimizer(globalBatch) {
       const lr = cfg.optim.lr * (cfg.optim.scaleLrByBatch ? globalBatch / 256 : 1);
-      return { optimizer: buildOptimizer(cfg, method.modules.parameters(), lr), lr, scalesWithBatch: cfg.optim.scaleLrByBatch };
+      return {
+        optimizer: buildOptimizer(cfg, method.modules.parameters(), lr),
+        lr,
+        scalesWithBatch: cfg.optim.scaleLrByBatch,
+      };
     },
     schedule: (steps) => ({
-      warmupSteps: Math.round(cfg.schedule.warmupEpochs * steps), totalSteps: Math.max(1, Math.round(cfg.schedule.cosineEpochs * steps)),
-      startFactor: cfg.schedule.startFactor, etaMin: cfg.schedule.etaMin,
+      warmupSteps: Math.round(cfg.schedule.warmupEpochs * steps),
+      totalSteps: Math.max(1, Math.round(cfg.schedule.cosineEpochs * steps)),
+      startFactor: cfg.schedule.startFactor,
+      etaMin: cfg.schedule.etaMin,
     }),
     train: () => method.train(true),
     beginEpoch(epoch, optimizer) {
@@ -183,18 +218,30 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
       const { embedding_std: meanStd = Number.NaN, ...terms } = stats.means;
       const status = ratio(meanStd);
       const summary: EpochSummary = {
-        epoch: stats.epoch, loss: stats.loss, terms, embeddingStd: meanStd, collapsed: status.collapsed,
-        tilesPerSecond: stats.tilesPerSecond, checkpoint: stats.checkpoint,
+        epoch: stats.epoch,
+        loss: stats.loss,
+        terms,
+        embeddingStd: meanStd,
+        collapsed: status.collapsed,
+        tilesPerSecond: stats.tilesPerSecond,
+        checkpoint: stats.checkpoint,
       };
       return {
         summary,
-        text: ` (${Object.entries(terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}), embedding std ${meanStd.toFixed(4)} ` +
+        text:
+          ` (${Object.entries(terms)
+            .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+            .join(', ')}), embedding std ${meanStd.toFixed(4)} ` +
           `(${(100 * status.ratio).toFixed(0)}% of healthy), ${stats.tilesPerSecond.toFixed(1)} tiles/s`,
         record: { ...terms, embedding_std: meanStd, embedding_std_ratio: status.ratio },
         warnings: status.collapsed
-          ? [`embeddings are collapsing: std ${meanStd.toFixed(5)} is ${(100 * status.ratio).toFixed(1)}% of the ${status.expected.toFixed(4)} of healthy ` +
-            `${dim}-d embeddings (threshold ${(100 * cfg.monitor.collapseRatio).toFixed(0)}%). Everything is mapping to the same point; ` +
-            'VICReg\'s variance term (method.vicreg.stdCoeff) counters this.']
+          ? [
+              `embeddings are collapsing: std ${meanStd.toFixed(5)} is ${(100 * status.ratio).toFixed(1)}% ` +
+                `of the ${status.expected.toFixed(4)} of healthy ${dim}-d embeddings ` +
+                `(threshold ${(100 * cfg.monitor.collapseRatio).toFixed(0)}%). ` +
+                'Everything is mapping to the same point; ' +
+                "VICReg's variance term (method.vicreg.stdCoeff) counters this.",
+            ]
           : [],
       };
     },
@@ -214,7 +261,10 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
     restoreExtra(extra) {
       const methodState = extra.get('method_state');
       if (methodState instanceof Map && methodState.size > 0) method.loadStateDict(methodState as Map<string, Tensor>);
-      for (const [key, avg] of [['swa_count', averaged.swa], ['ema_count', averaged.ema]] as const) {
+      for (const [key, avg] of [
+        ['swa_count', averaged.swa],
+        ['ema_count', averaged.ema],
+      ] as const) {
         if (avg) avg.count = Number(extra.get(key) ?? 0);
       }
     },

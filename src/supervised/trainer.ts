@@ -19,7 +19,11 @@ import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
 import { type LoopOptions, runTraining, type SetupContext, type TrainingTask } from '../train/loop.js';
-import { buildSegmentationModel, segmentationCheckpointConfig, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
+import {
+  buildSegmentationModel,
+  segmentationCheckpointConfig,
+  type SegmentationSpec,
+} from '../train/segmentation-checkpoint.js';
 import { scoreMaps, type ScoreResult } from '../eval/metrics.js';
 import type { SupervisedConfig } from './config.js';
 
@@ -57,9 +61,16 @@ export { NonFiniteLossError } from '../train/training-checkpoint.js';
 export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {
   const first = cfg.data.train[0]!;
   return {
-    arch: cfg.model.arch, inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor, decoder: cfg.model.decoder,
-    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [14, 36],
-    tile: cfg.data.tile, normalize: first.normalize ?? 'none',
+    arch: cfg.model.arch,
+    inChannels: cfg.model.inChannels,
+    widenFactor: cfg.model.widenFactor,
+    decoder: cfg.model.decoder,
+    output: cfg.model.output,
+    depthPool: cfg.model.depthPool,
+    depth: cfg.data.depth,
+    z: first.z ?? [14, 36],
+    tile: cfg.data.tile,
+    normalize: first.normalize ?? 'none',
   };
 }
 
@@ -70,12 +81,21 @@ function datasets(list: SupervisedConfig['data']['train']): TileDatasetSpec[] {
 
 function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
-    case 'kaggle': return kaggleAugmentations();
-    case 'seed': return seedAugmentations({ depth: cfg.data.depth });
-    case 'flips': return {
-      ops: [{ type: 'hflip', p: 0.5 }, { type: 'vflip', p: 0.5 }, { type: 'rot90', p: 0.5 }, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }],
-    } satisfies AugmentConfig;
-    case 'none': return null;
+    case 'kaggle':
+      return kaggleAugmentations();
+    case 'seed':
+      return seedAugmentations({ depth: cfg.data.depth });
+    case 'flips':
+      return {
+        ops: [
+          { type: 'hflip', p: 0.5 },
+          { type: 'vflip', p: 0.5 },
+          { type: 'rot90', p: 0.5 },
+          { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 },
+        ],
+      } satisfies AugmentConfig;
+    case 'none':
+      return null;
   }
 }
 
@@ -86,8 +106,10 @@ function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
 export function mixSettings(cfg: SupervisedConfig): MixConfig {
   const preset = augmentation(cfg)?.mix ?? {};
   return {
-    cutmixP: cfg.train.cutmix ?? preset.cutmixP ?? 0, mixupP: cfg.train.mixup ?? preset.mixupP ?? 0,
-    cutmixAlpha: cfg.train.cutmixAlpha ?? preset.cutmixAlpha ?? 1, mixupAlpha: cfg.train.mixupAlpha ?? preset.mixupAlpha ?? 0.4,
+    cutmixP: cfg.train.cutmix ?? preset.cutmixP ?? 0,
+    mixupP: cfg.train.mixup ?? preset.mixupP ?? 0,
+    cutmixAlpha: cfg.train.cutmixAlpha ?? preset.cutmixAlpha ?? 1,
+    mixupAlpha: cfg.train.mixupAlpha ?? preset.mixupAlpha ?? 0.4,
   };
 }
 
@@ -118,7 +140,11 @@ function batchTensors(a: BatchArrays, size: number, cfg: SupervisedConfig): Batc
 }
 
 function arraysOf(batch: Batch): BatchArrays {
-  return { image: batch.arrays['image'] as Float32Array, label: batch.arrays['label'] as Float32Array, valid: batch.arrays['valid'] as Uint8Array };
+  return {
+    image: batch.arrays['image'] as Float32Array,
+    label: batch.arrays['label'] as Float32Array,
+    valid: batch.arrays['valid'] as Uint8Array,
+  };
 }
 
 /**
@@ -131,11 +157,19 @@ function mixArrays(a: BatchArrays, size: number, cfg: SupervisedConfig, mix: Mix
   const plane = T * T;
   const depth = cfg.model.inChannels * cfg.data.depth;
   const crops: Crop[] = Array.from({ length: size }, (_, i) => ({
-    data: a.image.subarray(i * depth * plane, (i + 1) * depth * plane), depth, height: T, width: T,
-    label: a.label.subarray(i * plane, (i + 1) * plane), mask: a.valid.subarray(i * plane, (i + 1) * plane),
+    data: a.image.subarray(i * depth * plane, (i + 1) * depth * plane),
+    depth,
+    height: T,
+    width: T,
+    label: a.label.subarray(i * plane, (i + 1) * plane),
+    mask: a.valid.subarray(i * plane, (i + 1) * plane),
   }));
   const mixed = mixBatch(crops, mix, new Random(seed)).crops;
-  const out: BatchArrays = { image: new Float32Array(a.image.length), label: new Float32Array(a.label.length), valid: new Uint8Array(a.valid.length) };
+  const out: BatchArrays = {
+    image: new Float32Array(a.image.length),
+    label: new Float32Array(a.label.length),
+    valid: new Uint8Array(a.valid.length),
+  };
   mixed.forEach((c, i) => {
     out.image.set(c.data, i * depth * plane);
     out.label.set(c.label!, i * plane);
@@ -168,7 +202,11 @@ function inkLoss(logits: Tensor, target: Tensor, valid: Tensor, cfg: SupervisedC
 }
 
 /** Runs the model over every validation tile; scores the valid pixels (probabilities upsampled to the tile). */
-export async function validate(model: SegmentationModel, pipeline: PrefetchPipeline, cfg: SupervisedConfig): Promise<ValidationScores> {
+export async function validate(
+  model: SegmentationModel,
+  pipeline: PrefetchPipeline,
+  cfg: SupervisedConfig,
+): Promise<ValidationScores> {
   model.eval();
   const preds: Float32Array[] = [];
   const labels: Uint8Array[] = [];
@@ -176,16 +214,23 @@ export async function validate(model: SegmentationModel, pipeline: PrefetchPipel
   let batches = 0;
   let tiles = 0;
   for await (const batch of pipeline.epoch(0)) {
-    torch.tidy(() => torch.noGrad(() => {
-      const t = batchTensors(arraysOf(batch), batch.size, cfg);
-      const logits = model.forward(t.x);
-      lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
-      const T = cfg.data.tile;
-      const prob = logits.shape[2] === T ? logits.sigmoid() : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false }).sigmoid();
-      const keep = t.valid.gt(0.5);
-      preds.push(torch.maskedSelect(prob, keep).toTypedArray() as Float32Array);
-      labels.push(Uint8Array.from(torch.maskedSelect(t.y, keep).toTypedArray() as Float32Array, (v) => (v > 0.5 ? 1 : 0)));
-    }));
+    torch.tidy(() =>
+      torch.noGrad(() => {
+        const t = batchTensors(arraysOf(batch), batch.size, cfg);
+        const logits = model.forward(t.x);
+        lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
+        const T = cfg.data.tile;
+        const prob =
+          logits.shape[2] === T
+            ? logits.sigmoid()
+            : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false }).sigmoid();
+        const keep = t.valid.gt(0.5);
+        preds.push(torch.maskedSelect(prob, keep).toTypedArray() as Float32Array);
+        labels.push(
+          Uint8Array.from(torch.maskedSelect(t.y, keep).toTypedArray() as Float32Array, (v) => (v > 0.5 ? 1 : 0)),
+        );
+      }),
+    );
     batches++;
     tiles += batch.size;
     await new Promise<void>((r) => setImmediate(r));
@@ -209,8 +254,13 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
   const maxTiles = val ? cfg.data.maxValTiles : cfg.data.maxTiles;
   return {
     datasets: datasets(val ? cfg.data.val : cfg.data.train),
-    tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1) : cfg.data.stride, erode: cfg.data.erode,
-    depth: cfg.data.depth, augment: val ? null : augmentation(cfg), views: 1, seed: cfg.seed,
+    tile: cfg.data.tile,
+    stride: val ? (cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1)) : cfg.data.stride,
+    erode: cfg.data.erode,
+    depth: cfg.data.depth,
+    augment: val ? null : augmentation(cfg),
+    views: 1,
+    seed: cfg.seed,
     requireInk: val && cfg.data.valRequireInk,
     ...(maxTiles === undefined ? {} : { maxTiles }),
   };
@@ -225,12 +275,18 @@ function labelNames(layout: string, id: string): string {
 
 /** Labelled training needs labels on every training and validation dataset: all-zero targets are no default. */
 async function checkLabels(cfg: SupervisedConfig): Promise<void> {
-  for (const [which, list] of [['training', cfg.data.train], ['validation', cfg.data.val]] as const) {
+  for (const [which, list] of [
+    ['training', cfg.data.train],
+    ['validation', cfg.data.val],
+  ] as const) {
     for (const spec of list) {
       for (const ds of (await detectLayout(spec.path)).datasets) {
         if (ds.layout !== 'zarr' && ds.inklabels) continue;
-        throw new Error(`${cfg.name}: the ${which} dataset ${ds.root} has no ink labels (looked for ${labelNames(ds.layout, ds.id)}); ` +
-          `labelled training needs them${which === 'validation' ? ', to score validation' : ''}`);
+        throw new Error(
+          `${cfg.name}: the ${which} dataset ${ds.root} has no ink labels ` +
+            `(looked for ${labelNames(ds.layout, ds.id)}); ` +
+            `labelled training needs them${which === 'validation' ? ', to score validation' : ''}`,
+        );
       }
     }
   }
@@ -239,13 +295,21 @@ async function checkLabels(cfg: SupervisedConfig): Promise<void> {
 export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
   let final: ValidationScores | null = null;
   const spec = segmentationSpecOf(cfg);
-  const r = await runTraining(cfg, opts, (ctx) => supervisedTask(cfg, spec, ctx, (v) => { final = v; }));
+  const r = await runTraining(cfg, opts, (ctx) =>
+    supervisedTask(cfg, spec, ctx, (v) => {
+      final = v;
+    }),
+  );
   return { runDir: r.runDir, spec, epochs: r.epochs, final, lastCheckpoint: r.lastCheckpoint };
 }
 
 /** Probe or fine-tuning as the loop's adapter: the segmentation model, labelled tiles, BCE + Dice, validation. */
-async function supervisedTask(cfg: SupervisedConfig, spec: SegmentationSpec, ctx: SetupContext,
-  validated: (v: ValidationScores) => void): Promise<TrainingTask<SupervisedEpoch>> {
+async function supervisedTask(
+  cfg: SupervisedConfig,
+  spec: SegmentationSpec,
+  ctx: SetupContext,
+  validated: (v: ValidationScores) => void,
+): Promise<TrainingTask<SupervisedEpoch>> {
   await checkLabels(cfg);
   const model = buildSegmentationModel(spec);
   let trainPipe: PrefetchPipeline | null = null;
@@ -258,19 +322,25 @@ async function supervisedTask(cfg: SupervisedConfig, spec: SegmentationSpec, ctx
   try {
     if (cfg.encoder.weights) {
       const report = await loadEncoderWeights(model.encoder, cfg.encoder.weights, {
-        strict: cfg.encoder.strict, ...(cfg.encoder.key === undefined ? {} : { key: cfg.encoder.key }),
+        strict: cfg.encoder.strict,
+        ...(cfg.encoder.key === undefined ? {} : { key: cfg.encoder.key }),
       });
       ctx.log(`${cfg.name}: encoder: ${describeEncoderLoad(report)}`);
     }
     if (cfg.encoder.freeze) model.encoder.requiresGrad_(false);
     trainPipe = await PrefetchPipeline.open({
       source: { module: tileSourceModule, options: tileSource(cfg, 'train') as unknown as Record<string, never> },
-      batchSize: ctx.localBatch, seed: cfg.seed, workers: cfg.data.workers, dropLast: true,
+      batchSize: ctx.localBatch,
+      seed: cfg.seed,
+      workers: cfg.data.workers,
+      dropLast: true,
     });
     if (cfg.data.val.length && ctx.isMain) {
       valPipe = await PrefetchPipeline.open({
         source: { module: tileSourceModule, options: tileSource(cfg, 'val') as unknown as Record<string, never> },
-        batchSize: cfg.train.batchSize, seed: cfg.seed, workers: 0,
+        batchSize: cfg.train.batchSize,
+        seed: cfg.seed,
+        workers: 0,
       });
     }
   } catch (err) {
@@ -281,17 +351,33 @@ async function supervisedTask(cfg: SupervisedConfig, spec: SegmentationSpec, ctx
   const mix = mixSettings(cfg);
   const mixing = (mix.cutmixP ?? 0) > 0 || (mix.mixupP ?? 0) > 0;
   return {
-    label: cfg.name, metricKind: 'train', module: model, followers: [], copies: [], params, pipeline: trainPipe,
+    label: cfg.name,
+    metricKind: 'train',
+    module: model,
+    followers: [],
+    copies: [],
+    params,
+    pipeline: trainPipe,
     optimizer: () => ({
-      optimizer: cfg.optim.name === 'adamw'
-        ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
-        : new optim.SGD(params, { lr: cfg.optim.lr, momentum: cfg.optim.momentum, weightDecay: cfg.optim.weightDecay }),
-      lr: cfg.optim.lr, scalesWithBatch: false,
+      optimizer:
+        cfg.optim.name === 'adamw'
+          ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
+          : new optim.SGD(params, {
+              lr: cfg.optim.lr,
+              momentum: cfg.optim.momentum,
+              weightDecay: cfg.optim.weightDecay,
+            }),
+      lr: cfg.optim.lr,
+      scalesWithBatch: false,
     }),
     schedule(steps) {
       const total = Math.max(1, steps * cfg.train.epochs);
-      return { warmupSteps: Math.max(0, Math.min(Math.round(cfg.schedule.warmupEpochs * steps), total - 1)), totalSteps: total,
-        startFactor: cfg.schedule.startFactor, etaMin: cfg.schedule.etaMin };
+      return {
+        warmupSteps: Math.max(0, Math.min(Math.round(cfg.schedule.warmupEpochs * steps), total - 1)),
+        totalSteps: total,
+        startFactor: cfg.schedule.startFactor,
+        etaMin: cfg.schedule.etaMin,
+      };
     },
     train() {
       model.train();
@@ -308,16 +394,31 @@ async function supervisedTask(cfg: SupervisedConfig, spec: SegmentationSpec, ctx
       if (valPipe && (stats.epoch % cfg.train.valEvery === 0 || stats.epoch === cfg.train.epochs)) {
         val = await validate(model, valPipe, cfg);
         validated(val);
-        logRecord('val', stats.epoch, { f05: val.f05, auc: val.auc ?? null, precision: val.precision, recall: val.recall, iou: val.iou, dice: val.dice, threshold: val.threshold, loss: val.loss });
+        logRecord('val', stats.epoch, {
+          f05: val.f05,
+          auc: val.auc ?? null,
+          precision: val.precision,
+          recall: val.recall,
+          iou: val.iou,
+          dice: val.dice,
+          threshold: val.threshold,
+          loss: val.loss,
+        });
       }
       return {
         summary: { epoch: stats.epoch, loss: stats.loss, val, checkpoint: stats.checkpoint },
         record: {},
-        text: val ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, ` +
-          `P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}` : '',
+        text: val
+          ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), ` +
+            `AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, ` +
+            `P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}`
+          : '',
       };
     },
-    checkpoint: () => ({ modules: { encoder: model.encoder, decoder: model.decoder }, config: segmentationCheckpointConfig(cfg, spec) }),
+    checkpoint: () => ({
+      modules: { encoder: model.encoder, decoder: model.decoder },
+      config: segmentationCheckpointConfig(cfg, spec),
+    }),
     dispose: release,
   };
 }

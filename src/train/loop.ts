@@ -35,10 +35,19 @@ export interface LoopConfig {
   name: string;
   out: string;
   seed: number;
-  train: { epochs: number; batchSize: number; gradAccumulation: number; gradClip: number | null; threads?: number | undefined };
+  train: {
+    epochs: number;
+    batchSize: number;
+    gradAccumulation: number;
+    gradClip: number | null;
+    threads?: number | undefined;
+  };
   checkpoint: { keepLast: number; keepEvery: number };
   distributed: {
-    syncBatchNorm: boolean; bucketCapMB: number; timeoutSeconds: number; findUnusedParameters: boolean;
+    syncBatchNorm: boolean;
+    bucketCapMB: number;
+    timeoutSeconds: number;
+    findUnusedParameters: boolean;
     batchScope?: 'per-worker' | 'global';
   };
 }
@@ -131,7 +140,10 @@ export interface TrainingTask<S> {
   /** After every optimiser step, with the training progress k/K in [0, 1] (BYOL's target update). */
   afterOptimizerStep?(progress: number): void;
   /** After the epoch's last step, before its checkpoint (SWA update, validation on rank 0). */
-  endEpoch(stats: EpochStats, logRecord: (kind: string, step: number, record: Record<string, number | null>) => void): Promise<EpochReport<S>>;
+  endEpoch(
+    stats: EpochStats,
+    logRecord: (kind: string, step: number, record: Record<string, number | null>) => void,
+  ): Promise<EpochReport<S>>;
   /** What the checkpoint holds besides the optimiser, scheduler and loop counters. */
   checkpoint(): { modules: Record<string, Module>; config: unknown; extra?: Record<string, SaveValue> };
   /** Receives the checkpoint's 'extra' on resume (tensors alive only during the call). */
@@ -158,7 +170,9 @@ function configChanges(before: unknown, after: unknown, prefix = ''): string[] {
     const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
     return [...keys].flatMap((k) => configChanges(before[k], after[k], prefix ? `${prefix}.${k}` : k));
   }
-  return JSON.stringify(before) === JSON.stringify(after) ? [] : [`${prefix}: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`];
+  return JSON.stringify(before) === JSON.stringify(after)
+    ? []
+    : [`${prefix}: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`];
 }
 
 /** A checkpoint image (as rank 0 sends it) as torch.load would give it: stored tensors made live. */
@@ -167,7 +181,10 @@ function liveCheckpoint(bytes: Uint8Array, where: string): torch.LoadedValue {
     if (isStoredTensor(v)) return torch.fromStored(v);
     if (Array.isArray(v)) return v.map(live);
     if (v instanceof Map) {
-      const out = v instanceof PyOrderedDict ? new PyOrderedDict<PyValue, torch.LoadedValue>() : new Map<PyValue, torch.LoadedValue>();
+      const out =
+        v instanceof PyOrderedDict
+          ? new PyOrderedDict<PyValue, torch.LoadedValue>()
+          : new Map<PyValue, torch.LoadedValue>();
       for (const [k, x] of v) out.set(k, live(x));
       return out;
     }
@@ -181,15 +198,19 @@ function checkBatchNormBatch(label: string, modules: Module[], batch: number, wh
   for (const m of modules) {
     for (const [name, child] of m.namedModules()) {
       if (!child.training || !/BatchNorm/.test(child.constructor.name)) continue;
-      throw new Error(`${label}: batch norm in training needs a batch of at least 2 samples, got ${batch} ${where} ` +
-        `(${child.constructor.name} '${name || '(root)'}'); raise train.batchSize`);
+      throw new Error(
+        `${label}: batch norm in training needs a batch of at least 2 samples, got ${batch} ${where} ` +
+          `(${child.constructor.name} '${name || '(root)'}'); raise train.batchSize`,
+      );
     }
   }
 }
 
 /** Runs `task` (built by `setup` once the data-parallel group is up) through the loop. */
 export async function runTraining<S>(
-  cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
+  cfg: LoopConfig,
+  opts: LoopOptions,
+  setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
 ): Promise<LoopResult<S>> {
   if (opts.maxEpochs !== undefined && !MaxEpochsSchema.safeParse(opts.maxEpochs).success) {
     throw new Error(`maxEpochs (--max-epochs): expected a positive integer, got ${String(opts.maxEpochs)}`);
@@ -203,20 +224,27 @@ async function agreed(dp: DataParallel | null, stage: string, error: unknown): P
   else if (error) throw error;
 }
 
-async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
-  dp: DataParallel | null): Promise<LoopResult<S>> {
+async function train<S>(
+  cfg: LoopConfig,
+  opts: LoopOptions,
+  setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
+  dp: DataParallel | null,
+): Promise<LoopResult<S>> {
   const isMain = dp === null || dp.isMain;
   const world = dp?.worldSize ?? 1;
   const rank = dp?.rank ?? 0;
   // Only rank 0 talks; the others fail loudly through errors.
-  const log = isMain ? opts.log ?? ((line: string) => process.stderr.write(line + '\n')) : () => undefined;
+  const log = isMain ? (opts.log ?? ((line: string) => process.stderr.write(line + '\n'))) : () => undefined;
   if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
   const runDir = resolve(join(cfg.out, cfg.name));
 
   let localBatch = cfg.train.batchSize;
   if (dp && cfg.distributed.batchScope === 'global') {
     if (cfg.train.batchSize % world !== 0) {
-      throw new Error(`${cfg.name}: train.batchSize ${cfg.train.batchSize} is the global batch (distributed.batchScope 'global') and must divide evenly over ${world} workers`);
+      throw new Error(
+        `${cfg.name}: train.batchSize ${cfg.train.batchSize} is the global batch (distributed.batchScope 'global') ` +
+          `and must divide evenly over ${world} workers`,
+      );
     }
     localBatch = cfg.train.batchSize / world;
   }
@@ -246,7 +274,10 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
     const all = Array.from({ length: t.pipeline.length }, (_, i) => i);
     const batchesPerEpoch = t.pipeline.batchesPerEpoch(dp ? dp.shard(all) : all);
     if (batchesPerEpoch === 0) {
-      throw new Error(`${label}: the datasets give ${t.pipeline.length} tiles, fewer than one batch of ${localBatch}${dp ? ` on each of ${world} workers` : ''} (lower train.batchSize or data.stride)`);
+      throw new Error(
+        `${label}: the datasets give ${t.pipeline.length} tiles, fewer than one batch of ${localBatch}` +
+          `${dp ? ` on each of ${world} workers` : ''} (lower train.batchSize or data.stride)`,
+      );
     }
     if (dp && cfg.distributed.syncBatchNorm) {
       // In place: the same tensors under the same names, so checkpoints do not change.
@@ -254,7 +285,8 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
     }
     t.train();
     const normBatch = dp && cfg.distributed.syncBatchNorm ? localBatch * world : localBatch;
-    if (normBatch < 2) checkBatchNormBatch(label, [t.module, ...t.followers], normBatch, dp ? `over ${world} workers` : 'per step');
+    if (normBatch < 2)
+      checkBatchNormBatch(label, [t.module, ...t.followers], normBatch, dp ? `over ${world} workers` : 'per step');
 
     const accumulation = cfg.train.gradAccumulation;
     const optStepsPerEpoch = Math.ceil(batchesPerEpoch / accumulation);
@@ -290,7 +322,11 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
       let value: torch.LoadedValue | null = null;
       let where = resumeFrom?.path ?? 'the checkpoint from rank 0';
       if (dp) {
-        const bytes = await dp.broadcastBytes(isMain ? resumeFrom?.bytes ?? new Uint8Array(0) : null, 0, 'the checkpoint to resume from');
+        const bytes = await dp.broadcastBytes(
+          isMain ? (resumeFrom?.bytes ?? new Uint8Array(0)) : null,
+          0,
+          'the checkpoint to resume from',
+        );
         if (bytes.length > 0) value = liveCheckpoint(bytes, where);
       } else if (resumeFrom) {
         value = (await torch.load(resumeFrom.path)).value;
@@ -299,14 +335,19 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
       if (value !== null) {
         const saved = t.checkpoint();
         const restored = restoreTrainingState(value, where, {
-          modules: saved.modules, optimizer, scheduler,
+          modules: saved.modules,
+          optimizer,
+          scheduler,
           ...(t.restoreExtra ? { onExtra: (extra: Map<unknown, unknown>) => t.restoreExtra!(extra) } : {}),
         });
         where = resumeFrom?.path ?? RunDir.checkpointPathIn(runDir, restored.epoch);
         const changed = configChanges(restored.config, saved.config);
         if (changed.length) {
-          log(`${label}: settings changed since ${where}: ${changed.slice(0, 8).join('; ')}${changed.length > 8 ? `; ... ${changed.length - 8} more` : ''}. ` +
-            'The optimiser and scheduler continue from the checkpoint\'s state (learning rates included).');
+          log(
+            `${label}: settings changed since ${where}: ${changed.slice(0, 8).join('; ')}` +
+              `${changed.length > 8 ? `; ... ${changed.length - 8} more` : ''}. ` +
+              "The optimiser and scheduler continue from the checkpoint's state (learning rates included).",
+          );
         }
         startEpoch = restored.epoch + 1;
         optStep = restored.step;
@@ -315,21 +356,29 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
         const savedSteps = Number(restored.extra.get('opt_steps_per_epoch') ?? optStepsPerEpoch);
         keptSteps = typeof savedBatchStep === 'number' ? savedBatchStep : restored.epoch * batchesPerEpoch;
         batchStep = keptSteps;
-        if (savedWorld !== world) log(`${label}: the checkpoint was written by ${savedWorld} worker(s); continuing with ${world}`);
+        if (savedWorld !== world)
+          log(`${label}: the checkpoint was written by ${savedWorld} worker(s); continuing with ${world}`);
         if (savedSteps !== optStepsPerEpoch) {
           // The global batch changed (another number of workers with per-worker batches): keep the schedule's
           // position in epochs and count steps in the new batches from here on.
           const sd = scheduler.stateDict();
-          const position = Math.round(Number(sd['last_epoch']) * optStepsPerEpoch / savedSteps);
+          const position = Math.round((Number(sd['last_epoch']) * optStepsPerEpoch) / savedSteps);
           if (built.scalesWithBatch) for (const g of optimizer.paramGroups) g['initial_lr'] = built.lr;
           const s = t.schedule(optStepsPerEpoch);
           scheduler.loadStateDict({
-            ...sd, warmup_steps: s.warmupSteps, total_steps: s.totalSteps, last_epoch: position - 1, _step_count: position,
+            ...sd,
+            warmup_steps: s.warmupSteps,
+            total_steps: s.totalSteps,
+            last_epoch: position - 1,
+            _step_count: position,
             ...(built.scalesWithBatch ? { base_lrs: optimizer.paramGroups.map(() => built.lr) } : {}),
           });
           scheduler.step();
-          log(`${label}: ${savedSteps} optimiser steps per epoch before, ${optStepsPerEpoch} now (global batch ${globalBatch}); ` +
-            `the schedule continues from epoch ${restored.epoch} (step ${optStep} -> ${restored.epoch * optStepsPerEpoch})`);
+          log(
+            `${label}: ${savedSteps} optimiser steps per epoch before, ${optStepsPerEpoch} now ` +
+              `(global batch ${globalBatch}); the schedule continues from epoch ${restored.epoch} ` +
+              `(step ${optStep} -> ${restored.epoch * optStepsPerEpoch})`,
+          );
           optStep = restored.epoch * optStepsPerEpoch;
           // The logged step keeps counting micro-batches from where it was, so that curves never step back.
         }
@@ -345,8 +394,11 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
     if (dp) {
       // Everyone starts from rank 0's weights and buffers (DDP's initial _sync_module_states).
       await dp.broadcastModules([t.module, ...t.followers, ...t.copies]);
-      log(`${label}: data-parallel over ${world} workers: ${localBatch} tiles per worker, global batch ${localBatch * world}${accumulation > 1 ? ` x ${accumulation} accumulated` : ''}, ` +
-        `SyncBatchNorm ${cfg.distributed.syncBatchNorm ? 'on' : 'off'}`);
+      log(
+        `${label}: data-parallel over ${world} workers: ${localBatch} tiles per worker, ` +
+          `global batch ${localBatch * world}${accumulation > 1 ? ` x ${accumulation} accumulated` : ''}, ` +
+          `SyncBatchNorm ${cfg.distributed.syncBatchNorm ? 'on' : 'off'}`,
+      );
       dp.attach(t.module, {
         findUnusedParameters: cfg.distributed.findUnusedParameters,
         onReady: (info) => log(`${label}: ${describeReducer(info)}`),
@@ -363,8 +415,12 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
       // each worker takes its shard of the same order.
       const order = createRng(cfg.seed * 100_003 + epoch).shuffle([...all]);
       const bar = progress(`${label} epoch ${epoch}/${cfg.train.epochs}`, batchesPerEpoch, {
-        unit: 'batches', ...(!isMain ? { enabled: false } : opts.progress === undefined ? {} : { enabled: opts.progress }),
-        plain: { write: log, ...(opts.progressInterval === undefined ? {} : { intervalSeconds: opts.progressInterval }) },
+        unit: 'batches',
+        ...(!isMain ? { enabled: false } : opts.progress === undefined ? {} : { enabled: opts.progress }),
+        plain: {
+          write: log,
+          ...(opts.progressInterval === undefined ? {} : { intervalSeconds: opts.progressInterval }),
+        },
       });
       const sums: Record<string, number> = {};
       let lossSum = 0;
@@ -382,7 +438,11 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
             using _step = torch.scope();
             const forward = () => {
               const out = t.step(batch, { epoch, rank, gather: dp ? (z) => dp.gather(z) : null });
-              return { loss: out.loss, numbers: [out.loss.item(), ...Object.values(out.values ?? {})], names: Object.keys(out.values ?? {}) };
+              return {
+                loss: out.loss,
+                numbers: [out.loss.item(), ...Object.values(out.values ?? {})],
+                names: Object.keys(out.values ?? {}),
+              };
             };
             const fwd = dp ? dp.guard(`forward of ${where}`, forward) : forward();
             // Global means over the workers (what one worker on the whole batch would log); a non-finite loss on
@@ -390,12 +450,17 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
             const numbers = dp ? await dp.allreduceNumbers(fwd.numbers, 'avg', 'losses') : fwd.numbers;
             loss = numbers[0]!;
             if (!Number.isFinite(loss)) {
-              throw new NonFiniteLossError(`${label}: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch} (optimiser step ${optStep + 1}); ` +
-                `stopped before updating the weights. The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}. Try a lower optim.lr or a longer warmup.`);
+              throw new NonFiniteLossError(
+                `${label}: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch} ` +
+                  `(optimiser step ${optStep + 1}); stopped before updating the weights. ` +
+                  `The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}. ` +
+                  'Try a lower optim.lr or a longer warmup.',
+              );
             }
             values = Object.fromEntries(fwd.names.map((k, i) => [k, numbers[i + 1]!]));
             micro++;
-            // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
+            // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on
+            // the others).
             update = micro % accumulation === 0 || micro === batchesPerEpoch;
             const scaled = accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss;
             if (dp) await dp.backward(scaled, { sync: update, op: `backward of ${where}` });
@@ -414,10 +479,17 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
           batchStep++;
           const dt = (performance.now() - t0) / 1000;
           const stepTiles = batch.size * world;
-          lossSum += loss; tiles += stepTiles; seconds += dt;
+          lossSum += loss;
+          tiles += stepTiles;
+          seconds += dt;
           for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
           run?.log(t.metricKind, batchStep, {
-            epoch, loss, ...values, ...t.stepRecord?.(values), lr: optimizer.paramGroups[0]!.lr, tiles_per_s: stepTiles / dt,
+            epoch,
+            loss,
+            ...values,
+            ...t.stepRecord?.(values),
+            lr: optimizer.paramGroups[0]!.lr,
+            tiles_per_s: stepTiles / dt,
           });
           bar.tick(1, `loss ${loss.toFixed(4)}, ${(tiles / seconds).toFixed(1)} tiles/s`);
           await new Promise<void>((r) => setImmediate(r)); // let finalizers and the workers' messages run
@@ -427,14 +499,25 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
       }
       const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / micro]));
       const path = RunDir.checkpointPathIn(runDir, epoch);
-      const stats: EpochStats = { epoch, loss: lossSum / micro, means, tilesPerSecond: tiles / seconds, checkpoint: path };
+      const stats: EpochStats = {
+        epoch,
+        loss: lossSum / micro,
+        means,
+        tilesPerSecond: tiles / seconds,
+        checkpoint: path,
+      };
       // The epoch's records are written after its checkpoint: none survives a kill that the resume would repeat.
       const records: [string, number, Record<string, number | null>][] = [];
       const report = await t.endEpoch(stats, (kind, step, record) => records.push([kind, step, record]));
       if (run) {
         const state = t.checkpoint();
         await saveTrainingCheckpoint(path, {
-          epoch, step: optStep, modules: state.modules, optimizer, scheduler, config: state.config,
+          epoch,
+          step: optStep,
+          modules: state.modules,
+          optimizer,
+          scheduler,
+          config: state.config,
           // Run-level facts (no per-worker state): a resume with another number of workers rescales the schedule.
           extra: { ...state.extra, world_size: world, opt_steps_per_epoch: optStepsPerEpoch, batch_step: batchStep },
         });
@@ -444,11 +527,21 @@ async function train<S>(cfg: LoopConfig, opts: LoopOptions, setup: (ctx: SetupCo
       lastCheckpoint = path;
       epochs.push(report.summary);
       for (const [kind, step, record] of records) run?.log(kind, step, record);
-      run?.log(`${t.metricKind}_epoch`, epoch, { loss: stats.loss, ...report.record, tiles_per_s: stats.tilesPerSecond });
+      run?.log(`${t.metricKind}_epoch`, epoch, {
+        loss: stats.loss,
+        ...report.record,
+        tiles_per_s: stats.tilesPerSecond,
+      });
       log(`${label} epoch ${epoch}/${cfg.train.epochs}: loss ${stats.loss.toFixed(4)}${report.text} -> ${path}`);
       for (const w of report.warnings ?? []) log(`WARNING: ${w}`);
     }
-    return { runDir, epochs, lastCheckpoint: lastCheckpoint ?? run?.latestCheckpoint()?.path ?? null, rank, worldSize: world };
+    return {
+      runDir,
+      epochs,
+      lastCheckpoint: lastCheckpoint ?? run?.latestCheckpoint()?.path ?? null,
+      rank,
+      worldSize: world,
+    };
   } catch (err) {
     // A start that failed before training leaves no folder of its own behind.
     if (!started && createdRunDir) {

@@ -46,7 +46,8 @@ export function formatDuration(seconds: number): string {
 function intervalSeconds(given: number | undefined): number {
   const env = Number(process.env['INKWELL_PROGRESS_INTERVAL']);
   const v = given ?? (process.env['INKWELL_PROGRESS_INTERVAL'] !== undefined && Number.isFinite(env) ? env : 30);
-  if (!(v >= 0)) throw new Error(`progress: the plain-line interval must be a number of seconds >= 0, got ${String(v)}`);
+  if (!(v >= 0))
+    throw new Error(`progress: the plain-line interval must be a number of seconds >= 0, got ${String(v)}`);
   return v;
 }
 
@@ -60,8 +61,9 @@ function plainProgress(label: string, total: number, unit: string, o: NonNullabl
   const line = () => {
     const elapsed = (Date.now() - t0) / 1000;
     const eta = value > 0 ? (elapsed / value) * (total - value) : Number.NaN;
-    write(`${label}: ${value}/${total}${unit ? ' ' + unit : ''}${info ? `, ${info}` : ''}, ` +
-      `ETA ${formatDuration(eta)}`);
+    write(
+      `${label}: ${value}/${total}${unit ? ' ' + unit : ''}${info ? `, ${info}` : ''}, ` + `ETA ${formatDuration(eta)}`,
+    );
   };
   const moved = () => {
     const now = Date.now();
@@ -71,9 +73,19 @@ function plainProgress(label: string, total: number, unit: string, o: NonNullabl
     }
   };
   return {
-    tick(n = 1, i) { value += n; if (i !== undefined) info = i; moved(); },
-    update(v, i) { value = v; if (i !== undefined) info = i; moved(); },
-    stop() { /* the caller's own line reports the end */ },
+    tick(n = 1, i) {
+      value += n;
+      if (i !== undefined) info = i;
+      moved();
+    },
+    update(v, i) {
+      value = v;
+      if (i !== undefined) info = i;
+      moved();
+    },
+    stop() {
+      /* the caller's own line reports the end */
+    },
   };
 }
 
@@ -85,9 +97,15 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
   if (mode === 'plain') return plainProgress(label, total, unit, opts.plain!);
   if (mode === 'off') {
     return {
-      tick(n = 1) { value += n; },
-      update(v) { value = v; },
-      stop() { /* nothing shown */ },
+      tick(n = 1) {
+        value += n;
+      },
+      update(v) {
+        value = v;
+      },
+      stop() {
+        /* nothing shown */
+      },
     };
   }
   const bar = new cliProgress.SingleBar(
@@ -102,8 +120,16 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
   );
   bar.start(total, 0, { info: '' });
   return {
-    tick(n = 1, info) { value += n; bar.update(value, info === undefined ? {} : { info }); },
-    update(v, info) { value = v; bar.update(v, info === undefined ? {} : { info }); },
-    stop() { bar.stop(); },
+    tick(n = 1, info) {
+      value += n;
+      bar.update(value, info === undefined ? {} : { info });
+    },
+    update(v, info) {
+      value = v;
+      bar.update(v, info === undefined ? {} : { info });
+    },
+    stop() {
+      bar.stop();
+    },
   };
 }
