@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "inkwell",
-      "sources": ["inkwell.cc", "dispatch.cc", "distributed.cc"],
+      "sources": ["inkwell.cc", "dispatch.cc", "distributed.cc", "device.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node torch-paths.cjs include)"

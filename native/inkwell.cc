@@ -162,18 +162,7 @@ static Napi::Array IntArray(Napi::Env env, at::IntArrayRef v) {
   return out;
 }
 
-// Accessors and methods below run inside Guard so a disposed handle gives a JS Error, not a crash.
-template <typename F>
-static Napi::Value Guard(Napi::Env env, const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what()).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
+// Accessors and methods below run inside Guard (inkwell.h) so a disposed handle gives a JS Error, not a crash.
 
 Napi::Value TensorHandle::GetShape(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), "shape", [&] { return IntArray(info.Env(), Get(info.Env(), "shape").sizes()); });
@@ -500,6 +489,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitDistributed(env, exports, data);
+  InitDevice(env, exports);
   return exports;
 }
 

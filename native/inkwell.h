@@ -60,6 +60,19 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   bool live_ = false;
 };
 
+// Runs f, turning a libtorch or C++ exception into a JS Error that starts with `what`.
+template <typename F>
+Napi::Value Guard(Napi::Env env, const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string(what) + ": " + e.what()).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
 at::ScalarType ParseDType(const std::string& name);
 std::string DTypeName(at::ScalarType t);
 at::MemoryFormat ParseMemoryFormat(const std::string& name);
@@ -76,5 +89,8 @@ Napi::Value ListSchemas(const Napi::CallbackInfo& info);
 
 // initProcessGroup and the process-group handle (distributed.cc; present when built with Gloo).
 void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data);
+
+// Autocast, cuDNN benchmark, CUDA status, RNG state and allocator statistics (device.cc).
+void InitDevice(Napi::Env env, Napi::Object exports);
 
 }  // namespace inkwell

@@ -6,12 +6,16 @@
  * weights and input, and the report says whether that layout helps on this CPU.
  */
 import * as torch from '../torch/index.js';
-import { callOpInPlace } from '../torch/tensor.js';
 import type { Tensor } from '../torch/index.js';
 import { createEncoder } from '../models/registry.js';
 import type { ResNet3D } from '../models/resnet3d.js';
 import { cpuPeakGflops, round } from './engine.js';
 import { PythonPeer, pythonTorchMissing, timeSideBySide } from './python-peer.js';
+import { type Spread, spreadOf } from '../util/stats.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
+import type { AmpMode } from '../torch/amp.js';
+
+const roundSpread = (s: Spread): Spread => ({ min: round(s.min, 3), q1: round(s.q1, 3), q3: round(s.q3, 3), max: round(s.max, 3) });
 
 export interface ModelCaseResult {
   name: string;
@@ -19,6 +23,8 @@ export interface ModelCaseResult {
   torch_ms: number | null;
   /** ts_ms / torch_ms (below 1: inkwell faster). */
   ratio: number | null;
+  /** The per-round ratios' min, quartiles and max (the machine's noise around `ratio`). */
+  ratio_spread: Spread | null;
   /** Achieved by inkwell: gflop / ts time. */
   gflops: number;
   /** Convolution + fc floating-point operations per forward+backward (multiply-add = 2). */
@@ -44,6 +50,8 @@ export interface ModelBenchResult {
   torch_version: string;
   peak_gflops: number | null;
   rounds: number;
+  device: torch.Device;
+  amp: AmpMode;
   notice?: string;
 }
 
@@ -61,6 +69,9 @@ export interface ModelBenchOptions {
   repsPerRound?: number;
   /** Skip the PyTorch column even when PyTorch is installed. */
   noTorch?: boolean;
+  /** Device and autocast precision of both columns (default cpu, off); see docs/devices.md. */
+  device?: torch.Device;
+  amp?: AmpMode;
   onProgress?: (msg: string) => void;
 }
 
@@ -98,27 +109,19 @@ export function resnetForwardFlops(model: ResNet3D, input: readonly number[]): {
   return { total, conv1: stem.flops };
 }
 
-/** Re-lays every 5-D parameter and buffer in channels_last_3d, in place (what PyTorch's model.to(memory_format=...) does). */
-export function toChannelsLast3d(model: torch.nn.Module): void {
-  torch.noGrad(() => {
-    for (const t of [...model.parameters(), ...model.buffers()]) {
-      if (t.rank !== 5) continue;
-      torch.tidy(() => callOpInPlace('aten::set_', 'source_Tensor', [t, t.contiguous('channels_last_3d')]));
-    }
-  });
-}
-
 interface Case { name: string; model: string; cl3d: boolean; gflop: number; run: () => void; dispose: () => void }
 
-function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number): Case {
+function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number, rt: DeviceRuntime): Case {
   torch.manualSeed(0);
   const depth = model === 'r3d18' ? 18 : 50;
-  const net = createEncoder(`resnet3d-${depth}-seed`, { widenFactor });
+  const net = rt.prepare(createEncoder(`resnet3d-${depth}-seed`, { widenFactor }));
   net.train();
-  if (cl3d) toChannelsLast3d(net);
+  if (cl3d) net.toChannelsLast3d();
   const raw = torch.randn(input);
-  const x: Tensor = torch.keep(cl3d ? raw.contiguous('channels_last_3d') : raw);
-  if (x !== raw) raw.dispose();
+  const placed = rt.place(raw);
+  const x: Tensor = torch.keep(cl3d ? placed.contiguous('channels_last_3d') : placed);
+  if (x !== placed) placed.dispose();
+  raw.dispose();
   const f = resnetForwardFlops(net, input);
   // Backward: input gradients + weight gradients (2x forward), except conv1, whose input needs no gradient.
   const gflop = (3 * f.total - f.conv1) / 1e9;
@@ -126,7 +129,8 @@ function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], wide
     name: `${model}${cl3d ? '_cl3d' : ''}`, model, cl3d, gflop,
     run: () => {
       net.zeroGrad();
-      torch.tidy(() => net.forward(x).mean().backward());
+      torch.tidy(() => rt.forward(() => net.forward(x)).float().mean().backward());
+      torch.synchronize(rt.device);
     },
     dispose: () => { net.dispose(); x.dispose(); },
   };
@@ -143,21 +147,25 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   const threads = torch.getNumThreads();
   const missing = opts.noTorch ? 'PyTorch column skipped (noTorch)' : pythonTorchMissing();
   const caseNames = models.flatMap((m) => layouts.map((cl) => `${m}${cl ? '_cl3d' : ''}`));
-  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, cases: caseNames })]);
+  const device = opts.device ?? 'cpu';
+  const amp = opts.amp ?? 'off';
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device, amp }, 'bench models');
+  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, cases: caseNames, device, amp })]);
   const peak = cpuPeakGflops();
   const results: ModelCaseResult[] = [];
   try {
     for (const model of models) {
       for (const cl3d of layouts) {
         // One network alive at a time: ResNet-50's activations on the seed's input take gigabytes.
-        const c = makeCase(model, cl3d, input, widenFactor);
+        const c = makeCase(model, cl3d, input, widenFactor, rt);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);
-          const { tsMs, pyMs } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
+          const { tsMs, pyMs, roundRatios } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 1, rounds, reps });
           const gflops = c.gflop / (tsMs / 1000);
           results.push({
             name: c.name, ts_ms: round(tsMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),
-            ratio: pyMs === null ? null : round(tsMs / pyMs, 3), gflops: round(gflops, 1), gflop: round(c.gflop, 2),
+            ratio: pyMs === null ? null : round(tsMs / pyMs, 3),
+            ratio_spread: roundRatios.length ? roundSpread(spreadOf(roundRatios)) : null, gflops: round(gflops, 1), gflop: round(c.gflop, 2),
             peak_share: peak ? round(gflops / peak, 3) : null,
           });
         } finally {
@@ -180,15 +188,17 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   }
   return {
     cases: results, channels_last: channelsLast, input, widen_factor: widenFactor, threads, torch_version: torch.buildInfo().torchVersion,
-    peak_gflops: peak, rounds, ...(missing ? { notice: missing } : {}),
+    peak_gflops: peak, rounds, device, amp, ...(missing ? { notice: missing } : {}),
   };
 }
 
 /** The table `inkwell bench models` prints. */
 export function printModels(r: ModelBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(0), c.torch_ms === null ? '-' : c.torch_ms.toFixed(0),
-    c.ratio === null ? '-' : c.ratio.toFixed(3), c.gflop.toFixed(1), c.gflops.toFixed(1), c.peak_share === null ? '-' : `${(100 * c.peak_share).toFixed(0)}%`]);
-  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'GFLOP', 'GFLOP/s', 'of peak'];
+    c.ratio === null ? '-' : c.ratio.toFixed(3),
+    c.ratio_spread === null ? '-' : `${c.ratio_spread.min.toFixed(2)} [${c.ratio_spread.q1.toFixed(2)}, ${c.ratio_spread.q3.toFixed(2)}] ${c.ratio_spread.max.toFixed(2)}`,
+    c.gflop.toFixed(1), c.gflops.toFixed(1), c.peak_share === null ? '-' : `${(100 * c.peak_share).toFixed(0)}%`]);
+  const head = ['case', 'inkwell ms', 'PyTorch ms', 'ratio', 'min [IQR] max per round', 'GFLOP', 'GFLOP/s', 'of peak'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   write(line(head));
@@ -196,7 +206,8 @@ export function printModels(r: ModelBenchResult, write: (line: string) => void =
   for (const v of r.channels_last) {
     write(`channels_last_3d on ${v.model}: ${v.helps ? 'helps' : 'does not help'} (inkwell x${v.ts_speedup.toFixed(2)}${v.torch_speedup === null ? '' : `, PyTorch x${v.torch_speedup.toFixed(2)}`})`);
   }
-  write(`forward+backward, training mode, input [${r.input.join(',')}]${r.widen_factor !== 1 ? `, widen ${r.widen_factor}` : ''}; median of ${r.rounds} interleaved round(s); `
+  const on = r.device === 'cpu' && r.amp === 'off' ? '' : ` on ${r.device}${r.amp === 'off' ? '' : `, ${r.amp} autocast`}`;
+  write(`forward+backward${on}, training mode, input [${r.input.join(',')}]${r.widen_factor !== 1 ? `, widen ${r.widen_factor}` : ''}; median of ${r.rounds} interleaved round(s); `
     + `threads ${r.threads}, libtorch ${r.torch_version}${r.peak_gflops ? `, CPU peak ~${r.peak_gflops.toFixed(0)} GFLOP/s (AVX2 FMA)` : ''}`);
   if (r.notice) write(r.notice);
 }

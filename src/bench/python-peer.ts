@@ -78,14 +78,20 @@ function timeTs(run: () => void, reps: number): number[] {
  * creation, the allocator), then `rounds` alternating rounds of `reps` runs each, so that machine noise hits both
  * columns alike. Medians in ms; the PyTorch one is null without a peer.
  */
-export async function timeSideBySide(run: () => void, peer: PythonPeer | null, name: string, o: { warmup: number; rounds: number; reps: number }): Promise<{ tsMs: number; pyMs: number | null }> {
+export async function timeSideBySide(run: () => void, peer: PythonPeer | null, name: string, o: { warmup: number; rounds: number; reps: number }): Promise<{ tsMs: number; pyMs: number | null; roundRatios: number[] }> {
   timeTs(run, o.warmup);
   if (peer) await peer.time(name, o.warmup);
   const ts: number[] = [];
   const py: number[] = [];
+  // Each round's inkwell/PyTorch ratio (medians of its reps): their spread shows how far one run can be trusted.
+  const roundRatios: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
-    ts.push(...timeTs(run, o.reps));
-    if (peer) py.push(...(await peer.time(name, o.reps)));
+    const t = timeTs(run, o.reps);
+    ts.push(...t);
+    if (!peer) continue;
+    const p = await peer.time(name, o.reps);
+    py.push(...p);
+    roundRatios.push(median(t) / median(p));
   }
-  return { tsMs: median(ts), pyMs: peer ? median(py) : null };
+  return { tsMs: median(ts), pyMs: peer ? median(py) : null, roundRatios };
 }

@@ -13,6 +13,8 @@
  *    epoch and worker; a crashed worker breaks the pipeline with an Error naming what it was working on.
  *  - `close()` (or breaking out of the loop, then closing) stops the workers.
  * `workers: 0` runs the source in the calling thread (no prefetch), with identical results.
+ * On a GPU the trainers hand each batch over through DeviceRuntime.input (src/train/device.ts): pinned host
+ * memory and a non-blocking copy, so that reading and augmenting the next batch overlaps the GPU's step.
  */
 import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';

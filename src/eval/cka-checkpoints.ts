@@ -11,6 +11,7 @@ import { writeCkaReport, type CkaReportFiles } from '../report/heatmap.js';
 import { createEncoder, describeEncoderLoad, type EncoderOptions, loadEncoderWeights, type LoadEncoderOptions } from '../models/index.js';
 import { Volume } from '../data/volume.js';
 import { selectTiles, shuffleTiles } from '../data/tiles.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
 
 const CHECKPOINT_EXTS = new Set(['.pth', '.pt', '.ckpt', '.safetensors']);
 
@@ -42,6 +43,8 @@ export async function listEpochCheckpoints(dir: string): Promise<EpochCheckpoint
 }
 
 export interface CheckpointCkaOptions {
+  /** Where the encoders run (default cpu); CKA itself is computed in float64 on the CPU. */
+  device?: torch.Device;
   checkpoints: string;
   input: string;
   samples: number;
@@ -134,6 +137,7 @@ async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
 
 /** Embeds the same tiles with every checkpoint and writes the epoch x epoch CKA report. */
 export async function runCheckpointCka(o: CheckpointCkaOptions): Promise<CheckpointCkaResult> {
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}) }, 'cka --checkpoints');
   const list = await listEpochCheckpoints(o.checkpoints);
   const tiles = o.input.toLowerCase().endsWith('.npy') ? await tilesFromNpy(o.input, o.samples) : await tilesFromDataset(o);
   const reps: Float32Array[] = [];
@@ -150,12 +154,12 @@ export async function runCheckpointCka(o: CheckpointCkaOptions): Promise<Checkpo
       try {
         const report = await loadEncoderWeights(model, ck.path, loadOpts);
         o.log?.(`epoch ${ck.label}: ${describeEncoderLoad(report)}`);
-        model.eval();
+        rt.prepare(model).eval();
         const parts: Float32Array[] = [];
         for (let s = 0; s < tiles.count; s += o.embedBatch) {
           const e = Math.min(tiles.count, s + o.embedBatch);
           const f = torch.noGrad(() => torch.tidy(() => {
-            const x = tiles.batch(s, e);
+            const x = rt.place(tiles.batch(s, e));
             const y = o.features === 'pooled' ? model.pooledFeatures(x) : model.forward(x);
             return y.to('float32').toTypedArray() as Float32Array;
           }));

@@ -21,6 +21,8 @@ import { resolveNormalize } from '../data/dataset-tile-source.js';
 import { Volume } from '../data/volume.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import { loadSegmentationModel, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
+import type { AmpMode } from '../torch/amp.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { type Blend, checkGeometry, defaultBorder, defaultSigma, placeWindows, resizeBilinear, type StitchGeometry, Stitcher, type Window, windowStarts } from './stitch.js';
@@ -356,6 +358,9 @@ export interface InferDatasetOptions extends Partial<TilingOptions> {
   threshold?: number;
   /** libtorch intra-op threads (default: as configured). */
   threads?: number;
+  /** Where the model runs (default cpu) and its autocast precision (default off); see docs/devices.md. */
+  device?: torch.Device;
+  amp?: AmpMode;
   progress?: boolean;
   onBatch?: () => void;
 }
@@ -439,10 +444,11 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
     torch.setNumThreads(o.threads);
   }
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) }, 'infer');
   const { model, spec, epoch } = await loadModel(o.weights, o.allowNonFiniteWeights ?? false);
   let vol: Volume | null = null;
   try {
-    model.eval();
+    rt.prepare(model).eval();
     const [z0, z1] = spec.z;
     if (z1 - z0 < spec.depth) throw new Error(`${op}: the checkpoint ${o.weights} asks for ${spec.depth} slices from layers ${z0}:${z1}, which hold only ${z1 - z0}`);
     const normalize = await resolveNormalize(spec.normalize);
@@ -471,7 +477,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     const core = await inferVolume({
       depth: spec.depth, height: v.height, width: v.width, lut,
       read: async (y0, y1, x0, x1) => (await v.readWindow(off, off + spec.depth, y0, y1, x0, x1)).data,
-    }, model, {
+    }, { forward: rt.inferenceForward(model) }, {
       tile, mask: viewMask, applyMask: v.scale === 1, label: `infer ${v.dataset.id}`,
       ...(o.stride === undefined ? {} : { stride: o.stride }),
       ...(o.blend === undefined ? {} : { blend: o.blend }),

@@ -3,6 +3,7 @@
  * paper's, and a small CPU run for the demo), YAML/JSON files and `--set key=value` on top.
  */
 import { z } from 'zod';
+import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 
 const int = () => z.number().int();
@@ -46,6 +47,8 @@ export const PretrainConfigSchema = z.object({
   /** Folder that holds run folders (runs/<name>/). */
   out: z.string().default('runs'),
   seed: int().default(0),
+  /** device, amp, channelsLast3d, cudnnBenchmark (src/train/device.ts, docs/devices.md). */
+  ...DEVICE_CONFIG_FIELDS,
   data: z.object({
     datasets: z.array(DatasetSchema).min(1),
     tile: positiveInt().default(128),

@@ -102,7 +102,7 @@ function namedModules(method: SslMethod): Record<string, Module> {
 }
 
 export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
-  return runTraining(cfg, opts, (ctx) => pretrainTask(cfg, ctx));
+  return runTraining(cfg, opts, 'pretrain', (ctx) => pretrainTask(cfg, ctx));
 }
 
 /** Pretraining as the loop's adapter: the method's networks, two views per tile, its step and hooks. */
@@ -173,12 +173,10 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
   const shape = [ctx.localBatch, cfg.model.inChannels, cfg.data.depth, cfg.data.tile, cfg.data.tile];
   const ratio = (std: number) => collapseStatus(std, dim, { minRatio: cfg.monitor.collapseRatio });
   return {
-    label: 'pretrain',
     metricKind: 'pretrain',
     module: method.modules,
     followers: [...method.followers],
     copies: [averaged.swa, averaged.ema].flatMap((a) => (a ? [a.model] : [])),
-    params: method.modules.parameters(),
     pipeline,
     optimizer(globalBatch) {
       const lr = cfg.optim.lr * (cfg.optim.scaleLrByBatch ? globalBatch / 256 : 1);
@@ -201,9 +199,10 @@ async function pretrainTask(cfg: PretrainConfig, ctx: SetupContext): Promise<Tra
     },
     step(batch, at) {
       const B = batch.size;
-      const v1 = torch.fromTypedArray(batch.arrays['view0'] as Float32Array, [B, ...shape.slice(1)]);
-      const v2 = torch.fromTypedArray(batch.arrays['view1'] as Float32Array, [B, ...shape.slice(1)]);
-      const out = at.gather ? method.step(v1, v2, at.gather) : method.step(v1, v2);
+      const v1 = ctx.rt.input(batch.arrays['view0'] as Float32Array, [B, ...shape.slice(1)]);
+      const v2 = ctx.rt.input(batch.arrays['view1'] as Float32Array, [B, ...shape.slice(1)]);
+      // The whole step (networks and loss) under the run's autocast, as the trainer did before the loop.
+      const out = ctx.rt.forward(() => (at.gather ? method.step(v1, v2, at.gather) : method.step(v1, v2)));
       const terms = Object.fromEntries(Object.entries(out.terms).map(([k, v]) => [k, v.item()]));
       return { loss: out.loss, values: { ...terms, embedding_std: embeddingStd(out.embeddings) } };
     },

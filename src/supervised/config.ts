@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
+import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 
 const int = () => z.number().int();
@@ -14,6 +15,8 @@ export const SupervisedConfigSchema = z.object({
   name: z.string().min(1).default('finetune'),
   out: z.string().default('runs'),
   seed: int().default(0),
+  /** device, amp, channelsLast3d, cudnnBenchmark (src/train/device.ts, docs/devices.md). */
+  ...DEVICE_CONFIG_FIELDS,
   data: z.object({
     train: z.array(DatasetSchema).min(1),
     /** Held-out validation sets (a band of rows of a fragment, or another fragment). */

@@ -18,6 +18,7 @@ import { describeEncoderLoad, loadEncoderWeights } from '../models/encoder-weigh
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
 import { type LoopOptions, runTraining, type SetupContext, type TrainingTask } from '../train/loop.js';
 import {
   buildSegmentationModel,
@@ -130,13 +131,18 @@ interface BatchTensors {
   valid: Tensor;
 }
 
-function batchTensors(a: BatchArrays, size: number, cfg: SupervisedConfig): BatchTensors {
+function batchTensors(a: BatchArrays, size: number, cfg: SupervisedConfig, rt: DeviceRuntime): BatchTensors {
   const T = cfg.data.tile;
   return {
-    x: torch.fromTypedArray(a.image, [size, cfg.model.inChannels, cfg.data.depth, T, T]),
-    y: torch.fromTypedArray(a.label, [size, 1, T, T]),
-    valid: torch.fromTypedArray(a.valid, [size, 1, T, T]).to('float32'),
+    x: rt.input(a.image, [size, cfg.model.inChannels, cfg.data.depth, T, T]),
+    y: rt.input(a.label, [size, 1, T, T]),
+    valid: rt.input(a.valid, [size, 1, T, T]).to('float32'),
   };
+}
+
+/** The model's logits for `x`, under the run's autocast; as float32, so that the loss and scores are fp32. */
+function logitsOf(model: SegmentationModel, x: Tensor, rt: DeviceRuntime): Tensor {
+  return rt.forward(() => model.forward(x)).float();
 }
 
 function arraysOf(batch: Batch): BatchArrays {
@@ -206,6 +212,7 @@ export async function validate(
   model: SegmentationModel,
   pipeline: PrefetchPipeline,
   cfg: SupervisedConfig,
+  rt = DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'validate'),
 ): Promise<ValidationScores> {
   model.eval();
   const preds: Float32Array[] = [];
@@ -216,8 +223,8 @@ export async function validate(
   for await (const batch of pipeline.epoch(0)) {
     torch.tidy(() =>
       torch.noGrad(() => {
-        const t = batchTensors(arraysOf(batch), batch.size, cfg);
-        const logits = model.forward(t.x);
+        const t = batchTensors(arraysOf(batch), batch.size, cfg, rt);
+        const logits = logitsOf(model, t.x, rt);
         lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
         const T = cfg.data.tile;
         const prob =
@@ -295,7 +302,7 @@ async function checkLabels(cfg: SupervisedConfig): Promise<void> {
 export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
   let final: ValidationScores | null = null;
   const spec = segmentationSpecOf(cfg);
-  const r = await runTraining(cfg, opts, (ctx) =>
+  const r = await runTraining(cfg, opts, cfg.name, (ctx) =>
     supervisedTask(cfg, spec, ctx, (v) => {
       final = v;
     }),
@@ -347,29 +354,30 @@ async function supervisedTask(
     await release();
     throw err;
   }
-  const params = model.parameters().filter((p) => p.requiresGrad);
   const mix = mixSettings(cfg);
   const mixing = (mix.cutmixP ?? 0) > 0 || (mix.mixupP ?? 0) > 0;
   return {
-    label: cfg.name,
     metricKind: 'train',
     module: model,
     followers: [],
     copies: [],
-    params,
     pipeline: trainPipe,
-    optimizer: () => ({
-      optimizer:
-        cfg.optim.name === 'adamw'
-          ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
-          : new optim.SGD(params, {
-              lr: cfg.optim.lr,
-              momentum: cfg.optim.momentum,
-              weightDecay: cfg.optim.weightDecay,
-            }),
-      lr: cfg.optim.lr,
-      scalesWithBatch: false,
-    }),
+    optimizer: () => {
+      // Built after the loop moved the model to its device: the trainable tensors as they are there.
+      const params = model.parameters().filter((p) => p.requiresGrad);
+      return {
+        optimizer:
+          cfg.optim.name === 'adamw'
+            ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
+            : new optim.SGD(params, {
+                lr: cfg.optim.lr,
+                momentum: cfg.optim.momentum,
+                weightDecay: cfg.optim.weightDecay,
+              }),
+        lr: cfg.optim.lr,
+        scalesWithBatch: false,
+      };
+    },
     schedule(steps) {
       const total = Math.max(1, steps * cfg.train.epochs);
       return {
@@ -386,13 +394,13 @@ async function supervisedTask(
     step(batch, at) {
       const seed = cfg.seed * 7919 + at.epoch * 100_003 + batch.index + at.rank * 1_000_003;
       const arrays = mixing ? mixArrays(arraysOf(batch), batch.size, cfg, mix, seed) : arraysOf(batch);
-      const t = batchTensors(arrays, batch.size, cfg);
-      return { loss: inkLoss(model.forward(t.x), t.y, t.valid, cfg) };
+      const t = batchTensors(arrays, batch.size, cfg, ctx.rt);
+      return { loss: inkLoss(logitsOf(model, t.x, ctx.rt), t.y, t.valid, cfg) };
     },
     async endEpoch(stats, logRecord) {
       let val: ValidationScores | null = null;
       if (valPipe && (stats.epoch % cfg.train.valEvery === 0 || stats.epoch === cfg.train.epochs)) {
-        val = await validate(model, valPipe, cfg);
+        val = await validate(model, valPipe, cfg, ctx.rt);
         validated(val);
         logRecord('val', stats.epoch, {
           f05: val.f05,

@@ -2,7 +2,12 @@
  * inkwell's tensor engine: `import { torch } from 'inkwell'`, then `torch.zeros(...)`, `torch.nn.Conv3d`,
  * `torch.optim.SGD`, `torch.F.conv3d`, `torch.tidy(...)`.
  */
-export { Tensor, type Device, type MemoryFormat, type TensorLike } from './tensor.js';
+export { Tensor, type MemoryFormat, type TensorLike, type ToOptions } from './tensor.js';
+export {
+  type Device, type CudaMemoryStats, type CudaStatus, isDevice, parseDevice, canonicalDevice, sameDevice, cudaIndex,
+  cudaStatus, requireDevice, setCudnnBenchmark, cudnnBenchmark, cudaMemoryStats, synchronize,
+} from './device.js';
+export * as amp from './amp.js';
 export { type DType, DTYPES } from './dtype.js';
 export { tidy, keep, scope, unscoped, memory, DisposeScope, type MemoryInfo } from './scope.js';
 export { noGrad, enableGrad, isGradEnabled, reachedBy } from './autograd.js';

@@ -46,6 +46,16 @@ export interface NativeAddon {
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   buildInfo(): { torchVersion: string; parallel: string; config: string };
+  /** device.cc: autocast state per device type ('cpu' | 'cuda'); enter returns the state it replaced. */
+  autocastEnter(deviceType: string, enabled: boolean, dtype: DType): { enabled: boolean; dtype: DType };
+  autocastExit(deviceType: string, prevEnabled: boolean, prevDType: DType): void;
+  autocastState(deviceType: string): { enabled: boolean; dtype: DType };
+  /** Sets torch.backends.cudnn.benchmark when given a value; returns the previous one. */
+  cudnnBenchmark(enabled?: boolean): boolean;
+  cudaStatus(): { built: boolean; devices: number };
+  cudaGetRngState(index: number): TensorHandle;
+  cudaSetRngState(index: number, state: TensorHandle): void;
+  cudaMemoryStats(index: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;
   TensorHandle: abstract new () => TensorHandle;
   /** Present when the addon was built with Gloo (c10d). */
   initProcessGroup?(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;

@@ -12,7 +12,8 @@ import {
 } from './serialization/index.js';
 import { readNpy, writeNpy } from './serialization/npy.js';
 import type { StoredTensor } from './serialization/stored.js';
-import { type Device, Tensor } from './tensor.js';
+import { type Device, requireDevice } from './device.js';
+import { Tensor } from './tensor.js';
 
 /** What `save` accepts: checkpoint values with live Tensors anywhere in the tree. */
 export type SaveValue =
@@ -59,10 +60,15 @@ export async function save(path: string, value: SaveValue, options: SaveOptions 
   await saveCheckpointFile(path, toWritable(value), options);
 }
 
-/** Loads a checkpoint of any supported format; its tensors join the current scope (or belong to the caller). */
-export async function load(path: string, opts: { device?: Device } = {}): Promise<{ format: CheckpointFormat; value: LoadedValue; metadata?: Record<string, string> }> {
+/**
+ * Loads a checkpoint of any supported format; its tensors join the current scope (or belong to the caller).
+ * Every tensor lands on `mapLocation` (default the CPU) whatever device it was saved from, as
+ * torch.load(f, map_location=...): a checkpoint written on 'cuda:0' loads on a machine without CUDA.
+ */
+export async function load(path: string, opts: { mapLocation?: Device } = {}): Promise<{ format: CheckpointFormat; value: LoadedValue; metadata?: Record<string, string> }> {
+  const device = opts.mapLocation === undefined ? 'cpu' : requireDevice(opts.mapLocation, `load(${path}): mapLocation`);
   const loaded = await loadCheckpointFile(path);
-  return { format: loaded.format, value: toLive(loaded.value, opts.device ?? 'cpu'), ...(loaded.metadata ? { metadata: loaded.metadata } : {}) };
+  return { format: loaded.format, value: toLive(loaded.value, device), ...(loaded.metadata ? { metadata: loaded.metadata } : {}) };
 }
 
 export interface LoadStateDictOptions {

@@ -5,6 +5,7 @@
  * passed to `keep` (owned by the caller from then on). Modelled on tfjs's `tidy` and TorchSharp's
  * DisposeScope. The native handle's own finaliser remains a safety net only.
  */
+import { type CudaMemoryStats, cudaMemoryStats, cudaStatus } from './device.js';
 import { native } from './native.js';
 
 /** What a scope needs of a tensor: implemented by Tensor (tensor.ts). */
@@ -135,9 +136,13 @@ export interface MemoryInfo {
   liveBytes: number;
   /** Scopes currently open. */
   openScopes: number;
+  /** Each visible GPU's caching-allocator statistics, in device order; absent without CUDA (or libtorch < 2.9). */
+  cuda?: CudaMemoryStats[];
 }
 
-/** Live native tensors and bytes, as counted by the addon. */
+/** Live native tensors and bytes, as counted by the addon, and the CUDA allocators' statistics. */
 export function memory(): MemoryInfo {
-  return { ...native.stats(), openScopes: stack.length };
+  const { devices } = cudaStatus();
+  const cuda = Array.from({ length: devices }, (_, i) => cudaMemoryStats(i)).filter((s) => s !== null);
+  return { ...native.stats(), openScopes: stack.length, ...(cuda.length > 0 ? { cuda } : {}) };
 }

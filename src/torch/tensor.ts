@@ -4,12 +4,22 @@
  */
 import { type AnyTypedArray, type DType, DTYPE_SIZE, formatShape, shapeNumel, typedView } from './dtype.js';
 import { native, type NativeValue, type TensorHandle } from './native.js';
+import { type Device, isDevice, requireDevice } from './device.js';
 import { currentScope, type DisposeScope, type Owned } from './scope.js';
 
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export type { Device };
 export type MemoryFormat = 'contiguous' | 'preserve' | 'channels_last' | 'channels_last_3d';
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | number;
+export interface ToOptions {
+  device?: Device;
+  dtype?: DType;
+  memoryFormat?: MemoryFormat;
+  /** Always return a new tensor, even when nothing changes. */
+  copy?: boolean;
+  /** Asynchronous host-to-GPU copy (from pinned memory); ignored on the CPU. */
+  nonBlocking?: boolean;
+}
 
 function isHandle(v: unknown): v is TensorHandle {
   return v instanceof native.TensorHandle;
@@ -209,20 +219,40 @@ export class Tensor implements Owned {
   }
 
   // ----- conversion -----
-  /** A copy (or this tensor's data, if nothing changes) on `device` and/or as `dtype`. */
-  to(target: Device | DType | { device?: Device; dtype?: DType; memoryFormat?: MemoryFormat }): Tensor {
-    const o = typeof target === 'string' ? (isDeviceName(target) ? { device: target } : { dtype: target as DType }) : target;
-    return callOp('aten::_to_copy', '', [this], {
-      dtype: o.dtype ?? this.dtype,
-      device: o.device ?? this.device,
-      memory_format: o.memoryFormat ?? 'preserve',
-    });
+  /**
+   * This tensor on `device` and/or as `dtype`, as Tensor.to: when nothing changes the result shares this
+   * tensor's storage (a new reference, owned by the current scope; no copy), unless `copy` is set.
+   * `nonBlocking` lets a copy from pinned host memory to a GPU overlap with work already queued there.
+   */
+  to(target: Device | DType | ToOptions): Tensor {
+    const o: ToOptions = typeof target === 'string' ? (isDevice(target) ? { device: target } : { dtype: target as DType }) : target;
+    try {
+      return callOp('aten::to', 'dtype_layout', [this], {
+        dtype: o.dtype,
+        device: o.device,
+        non_blocking: o.nonBlocking ?? false,
+        copy: o.copy ?? false,
+        memory_format: o.memoryFormat ?? 'preserve',
+      });
+    } catch (err) {
+      // libtorch's own message for a missing CUDA is terse; say which part is missing instead.
+      if (o.device !== undefined) requireDevice(o.device, 'Tensor.to');
+      throw err;
+    }
   }
   float(): Tensor {
     return this.to('float32');
   }
   cpu(): Tensor {
     return this.to('cpu');
+  }
+  /** A copy in page-locked host memory (needs CUDA), from which `to(cuda, {nonBlocking})` copies asynchronously. */
+  pinMemory(): Tensor {
+    requireDevice('cuda', 'Tensor.pinMemory (page-locked memory is CUDA\'s)');
+    return callOp('aten::pin_memory', '', [this]);
+  }
+  isPinned(): boolean {
+    return callOpValue('aten::is_pinned', '', [this]) === true;
   }
   clone(memoryFormat: MemoryFormat = 'preserve'): Tensor {
     return callOp('aten::clone', '', [this], { memory_format: memoryFormat });
@@ -372,6 +402,16 @@ export class Tensor implements Owned {
     callOpInPlace('aten::fill_', 'Scalar', [this, value]);
     return this;
   }
+  /**
+   * Makes this tensor `source`'s data (storage, shape, dtype, device), keeping its identity and autograd flags:
+   * `param.data = source` (Tensor.set_data; set_ alone would reinterpret the bytes under the old dtype).
+   */
+  setData(source: Tensor): this {
+    callOpInPlace('aten::set_data', '', [this, source]);
+    this.#shape = null;
+    this.#dtype = null;
+    return this;
+  }
   copy_(src: Tensor): this {
     callOpInPlace('aten::copy_', '', [this, src]);
     return this;
@@ -391,10 +431,6 @@ export class Tensor implements Owned {
 function dimList(dim: number | number[] | null | undefined): number[] | null {
   if (dim === undefined || dim === null) return null;
   return typeof dim === 'number' ? [dim] : dim;
-}
-
-function isDeviceName(s: string): s is Device {
-  return s === 'cpu' || s === 'cuda' || /^cuda:\d+$/.test(s);
 }
 
 /** Bytes the tensor's elements take (numel x element size). */

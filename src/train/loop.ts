@@ -25,13 +25,14 @@ import type { Module } from '../torch/nn/module.js';
 import { isStoredTensor, PyOrderedDict, type PyValue, readCheckpointBytes } from '../torch/serialization/index.js';
 import { progress } from '../util/progress.js';
 import { type DataParallel, describeReducer, withDataParallel } from './ddp.js';
+import { type DeviceConfig, DeviceRuntime, withMemoryHint } from './device.js';
 import { RunDir } from './run-dir.js';
 import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from './training-checkpoint.js';
 
 export type TrainingOptimizer = optim.SGD | optim.LARS | optim.AdamW;
 
 /** The settings the loop reads; both trainers' config schemas have them. */
-export interface LoopConfig {
+export interface LoopConfig extends DeviceConfig {
   name: string;
   out: string;
   seed: number;
@@ -83,6 +84,11 @@ export interface SetupContext {
   /** This worker's batch (train.batchSize, or its share of it when distributed.batchScope is 'global'). */
   localBatch: number;
   log: (line: string) => void;
+  /**
+   * The run's device and precision (src/train/device.ts): the loop moves the trainer's networks there; the
+   * trainer places its batches with `rt.input` and runs its forward in `rt.forward` (autocast).
+   */
+  rt: DeviceRuntime;
 }
 
 /** One micro-batch's forward: the loss to back-propagate and numbers to log (averaged over the workers). */
@@ -112,8 +118,6 @@ export interface EpochReport<S> {
 
 /** A trainer as the loop sees it. `S` is the trainer's per-epoch summary. */
 export interface TrainingTask<S> {
-  /** Prefix of messages, e.g. 'pretrain' or the run name. */
-  label: string;
   /** metrics.jsonl `kind` (and TensorBoard tag prefix) of per-step records; epoch records use `<kind>_epoch`. */
   metricKind: string;
   /** The trained networks: synchronised in backward, converted to SyncBatchNorm, broadcast from rank 0. */
@@ -122,7 +126,6 @@ export interface TrainingTask<S> {
   followers: Module[];
   /** Copies that only need rank 0's weights at the start (SWA/EMA averages). */
   copies: Module[];
-  params: Tensor[];
   pipeline: PrefetchPipeline;
   /** The optimiser for a global batch, its base learning rate, and whether that rate follows the batch. */
   optimizer(globalBatch: number): { optimizer: TrainingOptimizer; lr: number; scalesWithBatch: boolean };
@@ -206,16 +209,20 @@ function checkBatchNormBatch(label: string, modules: Module[], batch: number, wh
   }
 }
 
-/** Runs `task` (built by `setup` once the data-parallel group is up) through the loop. */
+/**
+ * Runs the task that `setup` builds (once the data-parallel group is up and the device checked) through the
+ * loop. `label` prefixes its messages, e.g. 'pretrain' or the run's name.
+ */
 export async function runTraining<S>(
   cfg: LoopConfig,
   opts: LoopOptions,
+  label: string,
   setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
 ): Promise<LoopResult<S>> {
   if (opts.maxEpochs !== undefined && !MaxEpochsSchema.safeParse(opts.maxEpochs).success) {
     throw new Error(`maxEpochs (--max-epochs): expected a positive integer, got ${String(opts.maxEpochs)}`);
   }
-  return withDataParallel(opts.dataParallel, cfg.distributed, (dp) => train(cfg, opts, setup, dp));
+  return withDataParallel(opts.dataParallel, cfg.distributed, (dp) => train(cfg, opts, label, setup, dp));
 }
 
 /** Rank 0 and the others agree on a failure (every worker throws), or the error is thrown as is. */
@@ -227,6 +234,7 @@ async function agreed(dp: DataParallel | null, stage: string, error: unknown): P
 async function train<S>(
   cfg: LoopConfig,
   opts: LoopOptions,
+  label: string,
   setup: (ctx: SetupContext) => Promise<TrainingTask<S>>,
   dp: DataParallel | null,
 ): Promise<LoopResult<S>> {
@@ -236,6 +244,7 @@ async function train<S>(
   // Only rank 0 talks; the others fail loudly through errors.
   const log = isMain ? (opts.log ?? ((line: string) => process.stderr.write(line + '\n'))) : () => undefined;
   if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
+  const rt = DeviceRuntime.open(cfg, label, dp ? { localRank: dp.localRank } : {});
   const runDir = resolve(join(cfg.out, cfg.name));
 
   let localBatch = cfg.train.batchSize;
@@ -254,7 +263,7 @@ async function train<S>(
   let task: TrainingTask<S> | null = null;
   let error: unknown = null;
   try {
-    task = await setup({ dp, isMain, rank, worldSize: world, localBatch, log });
+    task = await setup({ dp, isMain, rank, worldSize: world, localBatch, log, rt });
   } catch (err) {
     error = err;
   }
@@ -270,7 +279,6 @@ async function train<S>(
   let createdRunDir = false;
   let started = false;
   try {
-    const label = t.label;
     const all = Array.from({ length: t.pipeline.length }, (_, i) => i);
     const batchesPerEpoch = t.pipeline.batchesPerEpoch(dp ? dp.shard(all) : all);
     if (batchesPerEpoch === 0) {
@@ -283,6 +291,7 @@ async function train<S>(
       // In place: the same tensors under the same names, so checkpoints do not change.
       for (const m of [t.module, ...t.followers]) dp.convertSyncBatchNorm(m);
     }
+    for (const m of [t.module, ...t.followers, ...t.copies]) rt.prepare(m);
     t.train();
     const normBatch = dp && cfg.distributed.syncBatchNorm ? localBatch * world : localBatch;
     if (normBatch < 2)
@@ -338,7 +347,13 @@ async function train<S>(
           modules: saved.modules,
           optimizer,
           scheduler,
-          ...(t.restoreExtra ? { onExtra: (extra: Map<unknown, unknown>) => t.restoreExtra!(extra) } : {}),
+          onExtra: (extra: Map<unknown, unknown>) => {
+            const scalerState = extra.get('grad_scaler');
+            if (rt.scaler && scalerState instanceof Map) {
+              rt.scaler.loadStateDict(Object.fromEntries(scalerState as Map<string, number>));
+            }
+            t.restoreExtra?.(extra);
+          },
         });
         where = resumeFrom?.path ?? RunDir.checkpointPathIn(runDir, restored.epoch);
         const changed = configChanges(restored.config, saved.config);
@@ -434,7 +449,7 @@ async function train<S>(
           let loss: number;
           let values: Record<string, number>;
           let update: boolean;
-          {
+          try {
             using _step = torch.scope();
             const forward = () => {
               const out = t.step(batch, { epoch, rank, gather: dp ? (z) => dp.gather(z) : null });
@@ -462,16 +477,25 @@ async function train<S>(
             // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on
             // the others).
             update = micro % accumulation === 0 || micro === batchesPerEpoch;
-            const scaled = accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss;
+            const scaled = rt.scaleLoss(accumulation > 1 ? fwd.loss.div(accumulation) : fwd.loss);
             if (dp) await dp.backward(scaled, { sync: update, op: `backward of ${where}` });
             else scaled.backward();
+            if (update) {
+              // GradScaler's order (src/train/device.ts): unscale, clip, step unless fp16 overflowed, update.
+              torch.tidy(() => {
+                rt.step(optimizer!, cfg.train.gradClip);
+                optimizer!.zeroGrad();
+              });
+            }
+          } catch (err) {
+            throw withMemoryHint(err, {
+              what: `${label}: ${where}`,
+              batchSize: batch.size,
+              device: rt.device,
+              accumulation,
+            });
           }
           if (update) {
-            torch.tidy(() => {
-              if (cfg.train.gradClip !== null) optim.clipGradNorm_(t.params, cfg.train.gradClip);
-              optimizer!.step();
-              optimizer!.zeroGrad();
-            });
             optStep++;
             if (t.schedulerSteps?.(epoch) ?? true) scheduler.step();
             t.afterOptimizerStep?.(Math.min(1, optStep / totalOptSteps));
@@ -519,7 +543,14 @@ async function train<S>(
           scheduler,
           config: state.config,
           // Run-level facts (no per-worker state): a resume with another number of workers rescales the schedule.
-          extra: { ...state.extra, world_size: world, opt_steps_per_epoch: optStepsPerEpoch, batch_step: batchStep },
+          extra: {
+            ...state.extra,
+            // fp16's loss scale, so that a resumed run does not start over from 2^16 and skip steps finding it again.
+            ...(rt.scaler ? { grad_scaler: { ...rt.scaler.stateDict() } } : {}),
+            world_size: world,
+            opt_steps_per_epoch: optStepsPerEpoch,
+            batch_step: batchStep,
+          },
         });
         run.prune(cfg.checkpoint.keepLast, cfg.checkpoint.keepEvery);
       }

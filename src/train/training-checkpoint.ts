@@ -27,6 +27,8 @@ export interface TrainingState {
 /** Writes `state` atomically to `path` (a reader sees the previous file or this one, never half of it). */
 export async function saveTrainingCheckpoint(path: string, state: TrainingState): Promise<void> {
   const rng = torch.getRngState();
+  // Each GPU's generator too when CUDA is in use, so that dropout and augmentation on the GPU resume in step.
+  const cudaRng = torch.getCudaRngStates();
   try {
     // The encoder is written once, under 'state_dict' (where embed and PyTorch users look); the rest under 'modules'.
     const modules: Record<string, SaveValue> = {};
@@ -36,7 +38,7 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
       step: state.step,
       ...(state.modules['encoder'] ? { state_dict: state.modules['encoder'].stateDict() } : {}),
       modules,
-      rng: { torch: rng },
+      rng: { torch: rng, ...(cudaRng.length > 0 ? { cuda: cudaRng } : {}) },
       config: JSON.stringify(state.config),
       ...(state.optimizer ? { optimizer: state.optimizer.stateDict() as unknown as SaveValue } : {}),
       ...(state.scheduler ? { scheduler: state.scheduler.stateDict() as unknown as SaveValue } : {}),
@@ -45,6 +47,7 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
     await torch.save(path, value);
   } finally {
     rng.dispose();
+    for (const t of cudaRng) t.dispose();
   }
 }
 
@@ -58,7 +61,9 @@ export interface RestoredState {
 
 /**
  * Loads `path` into the given modules/optimiser/scheduler (strictly: the architecture must match) and restores
- * libtorch's RNG state, so that the next epoch draws the same numbers as an uninterrupted run would.
+ * libtorch's RNG state, so that the next epoch draws the same numbers as an uninterrupted run would. The file
+ * is read onto the CPU and copied into the modules wherever they are, so a checkpoint saved on CUDA loads on a
+ * CPU-only machine (its CUDA generator states are then left unused) and a CPU one onto a GPU.
  */
 export async function loadTrainingCheckpoint(path: string, into: TrainingTargets): Promise<RestoredState> {
   const { value } = await torch.load(path);
@@ -123,8 +128,13 @@ function restore(value: torch.LoadedValue, path: string, into: TrainingTargets):
       if (!(s instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no scheduler state`);
       into.scheduler.loadStateDict(Object.fromEntries(s as Map<string, unknown>));
     }
-    const rng = (value.get('rng') as Map<string, unknown> | undefined)?.get('torch');
+    const rngs = value.get('rng') as Map<string, unknown> | undefined;
+    const rng = rngs?.get('torch');
     if (rng instanceof torch.Tensor) torch.setRngState(rng);
+    const cudaRng = rngs?.get('cuda');
+    if (Array.isArray(cudaRng) && cudaRng.length <= torch.cudaStatus().devices) {
+      torch.setCudaRngStates(cudaRng.filter((t): t is torch.Tensor => t instanceof torch.Tensor));
+    }
     return {
       epoch: Number(value.get('epoch')),
       step: Number(value.get('step')),

@@ -7,6 +7,28 @@ export function median(xs: ArrayLike<number>): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The q-quantile (0..1) with linear interpolation between order statistics (numpy's default); NaN for no values. */
+export function quantile(xs: ArrayLike<number>, q: number): number {
+  const s = Float64Array.from(xs).sort();
+  if (s.length === 0) return Number.NaN;
+  const at = q * (s.length - 1);
+  const lo = Math.floor(at);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+}
+
+/** Where a ratio measured once per round falls: min, quartiles and max over the rounds. */
+export interface Spread {
+  min: number;
+  q1: number;
+  q3: number;
+  max: number;
+}
+
+export function spreadOf(xs: readonly number[]): Spread {
+  return { min: Math.min(...xs), q1: quantile(xs, 0.25), q3: quantile(xs, 0.75), max: Math.max(...xs) };
+}
+
 export interface Summary {
   /** Finite values counted. */
   n: number;

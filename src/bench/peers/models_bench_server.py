@@ -3,7 +3,10 @@
 seed's max pool (1,3,3)/(1,2,2), global max pool, InstanceNorm3d input and fc to 512) built here as twins of
 src/models/resnet3d.ts, timed forward+backward on request so that TS and PyTorch runs interleave in one session.
 
-Usage: models_bench_server.py THREADS CONFIG_JSON   (CONFIG_JSON: {"input": [N,C,D,H,W], "widen": f, "cases": [...]})
+Usage: models_bench_server.py THREADS CONFIG_JSON
+  (CONFIG_JSON: {"input": [N,C,D,H,W], "widen": f, "cases": [...], "device": "cpu"|"cuda[:N]", "amp": "bf16"|"fp16"|"off"};
+   on a GPU each timed run ends with torch.cuda.synchronize(); amp runs the forward and loss under torch.autocast,
+   with a GradScaler for fp16 in the VICReg step)
 Protocol (JSON lines): stdin {"case": NAME, "reps": K} -> stdout {"ms": [t1, ..., tK]}; {"quit": true} ends.
 The first line printed is {"ready": true, "threads": N, "torch": VERSION}. Case names: r3d18, r3d50, with a
 "_cl3d" suffix for channels_last_3d weights and input; "vicreg_r3d18": one VICReg step as `inkwell bench pretrain`
@@ -19,6 +22,17 @@ import torch.nn.functional as F
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
 config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 torch.set_num_threads(threads)
+DEVICE = torch.device(config.get("device", "cpu"))
+AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.get("amp", "off"))
+
+
+def autocast():
+    return torch.autocast(DEVICE.type, dtype=AMP, enabled=AMP is not None)
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 LAYERS = {18: ("basic", [2, 2, 2, 2]), 50: ("bottleneck", [3, 4, 6, 3])}
 
@@ -98,21 +112,26 @@ def vicreg_loss(z1, z2, sim=25.0, std=25.0, cov=5.0):
 
 def make_vicreg_case(name):
     torch.manual_seed(0)
-    encoder = SeedResNet(int(name[-2:]), config.get("widen", 1.0)).train()
+    encoder = SeedResNet(int(name[-2:]), config.get("widen", 1.0)).train().to(DEVICE)
     # lightly's BarlowTwinsProjectionHead(512, 256, 512), the seed's projector: Linear-BN-ReLU x2, Linear.
     projector = nn.Sequential(nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
-                              nn.Linear(256, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 512))
+                              nn.Linear(256, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 512)).to(DEVICE)
     params = list(encoder.parameters()) + list(projector.parameters())
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-5)
     shape = config.get("input", [8, 1, 20, 64, 64])
-    v1, v2 = torch.randn(*shape), torch.randn(*shape)
+    v1, v2 = torch.randn(*shape).to(DEVICE), torch.randn(*shape).to(DEVICE)
+    scaler = torch.cuda.amp.GradScaler(enabled=AMP == torch.float16)
 
     def step():
-        loss = vicreg_loss(projector(encoder(v1)), projector(encoder(v2)))
-        loss.backward()
+        with autocast():
+            loss = vicreg_loss(projector(encoder(v1)), projector(encoder(v2)))
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         opt.zero_grad(set_to_none=True)
+        sync()
     return step
 
 
@@ -121,15 +140,18 @@ def make_case(name):
         return make_vicreg_case(name)
     torch.manual_seed(0)
     depth = int(name[3:5])
-    model = SeedResNet(depth, config.get("widen", 1.0)).train()
-    x = torch.randn(*config.get("input", [2, 1, 20, 128, 128]))
+    model = SeedResNet(depth, config.get("widen", 1.0)).train().to(DEVICE)
+    x = torch.randn(*config.get("input", [2, 1, 20, 128, 128])).to(DEVICE)
     if name.endswith("_cl3d"):
         model = model.to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
 
     def step():
         model.zero_grad(set_to_none=True)
-        model(x).mean().backward()
+        with autocast():
+            out = model(x)
+        out.float().mean().backward()
+        sync()
     return step
 
 

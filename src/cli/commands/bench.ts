@@ -7,6 +7,7 @@ import { benchInfer, printInfer } from '../../bench/infer.js';
 import { benchDistributed, printDistributed } from '../../bench/distributed.js';
 import { benchAugment } from '../../bench/data-augment.js';
 import { benchRead } from '../../bench/data-read.js';
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from '../device-options.js';
 
 function printEngine(r: EngineBenchResult): void {
   const rows = r.cases.map((c) => [c.name, c.ts_ms.toFixed(1), c.torch_ms === null ? '-' : c.torch_ms.toFixed(1),
@@ -31,11 +32,12 @@ export function registerBench(program: Command): void {
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printEngine(r);
     });
-  bench.command('models')
+  addDeviceOptions(bench.command('models'), { amp: true })
     .description('r3d18 and r3d50 forward+backward on the seed input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const r = await benchModels({});
+    .option('--rounds <n>', 'interleaved rounds; each ratio is reported as the median with its spread over rounds', positiveInt('a round count'), 3)
+    .action(async (o: { json?: boolean; rounds: number } & DeviceFlags) => {
+      const r = await benchModels({ rounds: o.rounds, ...deviceOptions(o) });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printModels(r);
     });
@@ -96,12 +98,12 @@ export function registerBench(program: Command): void {
       await run('distributed', () => benchDistributed({}), (r) => printDistributed(r));
       if (o.json) console.log(JSON.stringify(results, null, 1));
     });
-  bench.command('pretrain')
+  addDeviceOptions(bench.command('pretrain'), { amp: true })
     .description('a VICReg step (two views, r3d18, [8,1,20,64,64], SGD) with inkwell\'s data pipeline vs the same step in PyTorch')
     .option('--json', 'print JSON')
     .option('--rounds <n>', 'interleaved rounds', positiveInt('a round count'), 4)
-    .action(async (o: { json?: boolean; rounds: number }) => {
-      const r = await benchPretrain({ rounds: o.rounds, onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
+    .action(async (o: { json?: boolean; rounds: number } & DeviceFlags) => {
+      const r = await benchPretrain({ rounds: o.rounds, ...deviceOptions(o), onProgress: (m) => { if (!o.json) process.stderr.write(m + '\n'); } });
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else printPretrain(r);
     });

@@ -16,6 +16,7 @@ import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import * as torch from '../../torch/index.js';
 import { cka, type CkaKernel, DEFAULT_RBF_THRESHOLD, minibatchCka } from '../../eval/index.js';
 import { type CheckpointCkaOptions, runCheckpointCka } from '../../eval/cka-checkpoints.js';
+import { addDeviceOptions } from '../device-options.js';
 
 function parseRange(v: string): [number, number] {
   const m = /^(\d+):(\d+)$/.exec(v.trim());
@@ -56,8 +57,7 @@ type CkaCliOptions = Omit<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out' 
   & { x?: string; y?: string; kernel: CkaKernel; debiased?: boolean; json?: boolean };
 
 export function registerCka(program: Command): void {
-  program
-    .command('cka')
+  addDeviceOptions(program.command('cka'), { amp: false })
     .description('CKA similarity of representations: two .npy sets (--x/--y), or every epoch checkpoint on the same tiles (--checkpoints)')
     .option('--x <npy>', 'first representation set, [n, p1]')
     .option('--y <npy>', 'second representation set, [n, p2] (same n samples)')
@@ -97,6 +97,7 @@ export function registerCka(program: Command): void {
         if (o.prefix !== undefined) opts.prefix = o.prefix;
         if (o.z !== undefined) opts.z = o.z;
         if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
+        if (o.device !== undefined) opts.device = o.device;
         const r = await runCheckpointCka(opts);
         if (o.json) {
           process.stdout.write(JSON.stringify({ labels: r.labels, linear: r.linear, rbf: r.rbf }) + '\n');

@@ -10,11 +10,13 @@ import { type Command, Option } from 'commander';
 import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import { formatShape } from '../../torch/dtype.js';
 import * as torch from '../../torch/index.js';
-import type { Tensor } from '../../torch/index.js';
+import type { Device, Tensor } from '../../torch/index.js';
 import { createEncoder, type EncoderOptions } from '../../models/registry.js';
 import { describeEncoderLoad, loadEncoderWeights, type EncoderLoadReport, type LoadEncoderOptions } from '../../models/encoder-weights.js';
 import type { ResNet3D, StageName } from '../../models/resnet3d.js';
 import { progress } from '../../util/progress.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../../train/device.js';
+import { addDeviceOptions } from '../device-options.js';
 
 /** Encoder flags shared by `embed` and `export`, as commander hands them over. */
 export interface EncoderFlags {
@@ -90,6 +92,8 @@ export type EmbedStage = 'pooled' | 'stem' | '1' | '2' | '3' | '4';
 const STAGE_OF: Record<Exclude<EmbedStage, 'pooled'>, StageName> = { stem: 'stem', 1: 'layer1', 2: 'layer2', 3: 'layer3', 4: 'layer4' };
 
 export interface EmbedOptions extends EncoderFlags {
+  /** Where the encoder runs (default cpu). */
+  device?: Device;
   input: string;
   output: string;
   stage?: string;
@@ -104,8 +108,12 @@ export interface EmbedResult {
   description: string;
 }
 
-/** Features of `model` for `x` (eval mode, no grad), `batchSize` samples at a time; the result joins the current scope. */
-export function embedTensor(model: ResNet3D, x: Tensor, stage: EmbedStage, batchSize: number, onBatch?: (done: number) => void): Tensor {
+/**
+ * Features of `model` for `x` (eval mode, no grad), `batchSize` samples at a time; the result joins the current
+ * scope. `place` puts each batch where the model is (DeviceRuntime.place; the CPU needs nothing).
+ */
+export function embedTensor(model: ResNet3D, x: Tensor, stage: EmbedStage, batchSize: number, onBatch?: (done: number) => void,
+  place: (t: Tensor) => Tensor = (t) => t): Tensor {
   model.checkInput(x, 'embed');
   model.eval();
   const n = x.shape[0]!;
@@ -113,7 +121,7 @@ export function embedTensor(model: ResNet3D, x: Tensor, stage: EmbedStage, batch
   try {
     for (let i = 0; i < n; i += batchSize) {
       const part = torch.noGrad(() => torch.tidy(() => {
-        const xb = x.slice(0, i, Math.min(n, i + batchSize));
+        const xb = place(x.slice(0, i, Math.min(n, i + batchSize)));
         if (stage === 'pooled') return model.pooledFeatures(xb);
         const name = STAGE_OF[stage];
         return model.forwardFeatures(xb, { upTo: name })[name]!;
@@ -131,7 +139,9 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedResult> {
   const stage = (o.stage ?? 'pooled') as EmbedStage;
   if (!['pooled', 'stem', '1', '2', '3', '4'].includes(stage)) throw new Error(`embed: --stage must be pooled, stem or 1..4, got '${o.stage}'`);
   const batchSize = o.batchSize ?? 8;
+  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}) }, 'embed');
   const { model, report } = await buildEncoder(o);
+  rt.prepare(model);
   const scope = torch.scope();
   try {
     const raw = torch.loadNpy(o.input);
@@ -144,7 +154,7 @@ export async function runEmbed(o: EmbedOptions): Promise<EmbedResult> {
     const bar = progress(`embed ${o.arch}`, n, { unit: 'samples' });
     let features: Tensor;
     try {
-      features = embedTensor(model, x, stage, batchSize, (done) => bar.update(done));
+      features = embedTensor(model, x, stage, batchSize, (done) => bar.update(done), (t) => rt.place(t));
     } finally {
       bar.stop();
     }
@@ -163,7 +173,7 @@ export function registerEmbed(program: Command): void {
   const cmd = program
     .command('embed')
     .description('encoder features of an .npy batch [N,C,D,H,W]: pooled [N,F] or a stage [N,C,D,H,W] (eval mode, batched)');
-  addEncoderOptions(cmd)
+  addDeviceOptions(addEncoderOptions(cmd), { amp: false })
     .option('--stage <stage>', 'pooled (global pool, before any classifier), stem, or 1..4 for layer1..layer4', 'pooled')
     .option('--batch-size <n>', 'samples per forward pass', positiveInt('a batch size'), 8)
     .requiredOption('--input <file>', 'float32 .npy [N,C,D,H,W]')

@@ -1,13 +1,16 @@
 /**
  * `inkwell infer --weights FILE --input DATASET --output pred.png [--tile N] [--stride N] [--border PX |
  * --blend gaussian [--sigma PX]] [--tta none|rot90|flips|rot90+flips] [--batch N] [--bits 8|16]
- * [--mask-output mask.png [--threshold T]] [--scale F] [--threads N] [--json]`: sliding-window ink detection
+ * [--mask-output mask.png [--threshold T]] [--scale F] [--threads N] [--device D] [--amp M] [--json]`: sliding-window ink detection
  * over a whole fragment or segment with a segmentation checkpoint (src/infer/infer.ts). Writes the probability
  * map at the input's on-disk size; prints a summary (or `--json`: the run's sizes, settings and timings).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, positiveNumber, unitInterval } from '../options.js';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
+import type { Device } from '../../torch/index.js';
+import type { AmpMode } from '../../torch/amp.js';
+import { addDeviceOptions } from '../device-options.js';
 
 interface InferCliOptions {
   weights: string;
@@ -28,6 +31,8 @@ interface InferCliOptions {
   threads?: number;
   allowNonfiniteWeights?: boolean;
   json?: boolean;
+  device?: Device;
+  amp?: AmpMode;
 }
 
 function parseBits(v: string): 8 | 16 {
@@ -60,8 +65,7 @@ export function inferJson(r: InferDatasetResult): string {
 }
 
 export function registerInfer(program: Command): void {
-  program
-    .command('infer')
+  addDeviceOptions(program.command('infer'), { amp: true })
     .description('ink probabilities for a whole fragment or segment: sliding windows, outer tile edges dropped (or gaussian blending), optional TTA')
     .requiredOption('--weights <file>', 'segmentation checkpoint (probe/finetune run or saveSegmentationCheckpoint)')
     .requiredOption('--input <dataset>', 'fragment or segment folder (surface_volume/, layers/, volpkg surface or Zarr)')
@@ -98,6 +102,8 @@ export function registerInfer(program: Command): void {
       if (o.scale !== undefined) opts.scale = o.scale;
       if (o.reversed !== undefined) opts.reversed = o.reversed;
       if (o.threads !== undefined) opts.threads = o.threads;
+      if (o.device !== undefined) opts.device = o.device;
+      if (o.amp !== undefined) opts.amp = o.amp;
       if (o.allowNonfiniteWeights) opts.allowNonFiniteWeights = true;
       const r = await inferDataset(opts);
       process.stdout.write((o.json ? inferJson(r) : inferSummary(r)) + '\n');

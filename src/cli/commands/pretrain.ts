@@ -3,10 +3,12 @@ import { positiveInt } from '../options.js';
 import { loadPretrainConfig, PRETRAIN_PRESETS } from '../../ssl/config.js';
 import { pretrain } from '../../ssl/pretrain.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { deviceOverrides } from '../../train/device.js';
+import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-interface PretrainFlags extends LaunchFlags {
+interface PretrainFlags extends LaunchFlags, DeviceFlags {
   config?: string; preset: string; input: string[]; set: string[]; name?: string; out?: string;
   resume?: boolean; overwrite?: boolean; json?: boolean; maxEpochs?: number;
 }
@@ -26,13 +28,14 @@ export function registerPretrain(program: Command): void {
     .option('--max-epochs <n>', 'stop after n epochs in this invocation (the schedule still spans train.epochs; --resume continues)',
       positiveInt('an epoch count'))
     .option('--json', 'print the per-epoch summaries as JSON at the end');
+  addDeviceOptions(cmd, { amp: true, configKey: true });
   addLaunchOptions(cmd);
   cmd.action(async (o: PretrainFlags, command: Command) => {
     // The launcher re-runs this command line, minus its own flags, in each worker: commander keeps the arguments
     // the program was parsed from in `rawArgs` (untyped), which main() may have been given instead of process.argv.
     const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
     if (await launchFromCli(o, raw && raw.length ? raw : process.argv.slice(2))) return;
-    const set = [...o.set];
+    const set = [...deviceOverrides(o), ...o.set];
     if (o.name) set.unshift(`name=${o.name}`);
     if (o.out) set.unshift(`out=${o.out}`);
     const cfg = await loadPretrainConfig({ preset: o.preset, ...(o.config ? { file: o.config } : {}), inputs: o.input, set });

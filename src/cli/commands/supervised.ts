@@ -4,11 +4,14 @@ import { compareEncoders, formatComparison, parseEncoderChoice, recordComparison
 import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/config.js';
 import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
+import { requireDevice } from '../../torch/index.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { deviceOverrides } from '../../train/device.js';
+import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-interface CommonFlags {
+interface CommonFlags extends DeviceFlags {
   config?: string;
   preset: string[];
   protocol?: string;
@@ -22,7 +25,7 @@ interface CommonFlags {
 }
 
 function common(cmd: Command, defaultPreset: string): Command {
-  return cmd
+  return addDeviceOptions(cmd, { amp: true, configKey: true })
     .option('--config <file>', 'YAML/JSON config (see src/supervised/config.ts)')
     .option('--preset <name>', `settings to start from, repeatable and applied in order (${Object.keys(SUPERVISED_PRESETS).join(', ')})`, collect, [])
     .option('--protocol <name>', "the seed's protocol over --fragments: seed-1 (train 1,3,4 + upper 70% of 2; validate lower 30% of 2) or seed-2 (train 1,2,3; validate 4 on tiles with ink)")
@@ -43,14 +46,17 @@ async function config(o: CommonFlags, defaultPreset: string) {
   if (o.train.length) data['train'] = o.train.map((path) => ({ path }));
   if (o.val.length) data['val'] = o.val.map((path) => ({ path }));
   if (Object.keys(data).length) extra['data'] = data;
-  const set = [...o.set];
+  const set = [...deviceOverrides(o), ...o.set];
   if (o.name) set.unshift(`name=${o.name}`);
   if (o.out) set.unshift(`out=${o.out}`);
-  return loadSupervisedConfig({
+  const cfg = await loadSupervisedConfig({
     preset: o.preset.length ? o.preset : [defaultPreset], extra, set,
     ...(o.config ? { file: o.config } : {}),
     ...(o.protocol && o.fragments ? { protocol: { name: o.protocol, fragments: o.fragments } } : {}),
   });
+  // Before any data is read: a device this process cannot use is the first thing to hear about.
+  requireDevice(cfg.device, `${defaultPreset}: device`);
+  return cfg;
 }
 
 export function registerFinetune(program: Command): void {

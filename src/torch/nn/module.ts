@@ -8,7 +8,8 @@ import { noGrad } from '../autograd.js';
 import { fromStored } from '../ops/creation.js';
 import { keep, tidy } from '../scope.js';
 import type { StoredTensor } from '../serialization/stored.js';
-import { callOpInPlace, type Device, Tensor } from '../tensor.js';
+import { type Device, isDevice, requireDevice } from '../device.js';
+import { Tensor } from '../tensor.js';
 import type { DType } from '../dtype.js';
 
 export interface LoadResult {
@@ -189,19 +190,35 @@ export abstract class Module {
     return result;
   }
 
-  /** Moves or casts every parameter and buffer in place (floating-point ones only for a dtype), as module.to(). */
+  /**
+   * Moves or casts every parameter and buffer in place (floating-point ones only for a dtype), as module.to():
+   * the tensors keep their identity (optimisers hold them), and those already there are left alone.
+   */
   to(target: Device | DType): this {
-    const isDevice = target === 'cpu' || target.startsWith('cuda');
+    const device = isDevice(target);
+    if (device) requireDevice(target, 'Module.to');
+    this.#relay((t) => (device || t.isFloatingPoint() ? t.to(target as Device & DType) : null));
+    return this;
+  }
+
+  /** Re-lays every 5-D parameter and buffer in channels_last_3d (model.to(memory_format=torch.channels_last_3d)). */
+  toChannelsLast3d(): this {
+    this.#relay((t) => (t.rank === 5 ? t.contiguous('channels_last_3d') : null));
+    return this;
+  }
+
+  /** Points each parameter and buffer at `change(t)` (null: unchanged) in place, as param.data = ... */
+  #relay(change: (t: Tensor) => Tensor | null): void {
     noGrad(() => {
       for (const t of [...this.parameters(), ...this.buffers()]) {
-        if (!isDevice && !t.isFloatingPoint()) continue;
         tidy(() => {
-          const moved = t.to(target as Device & DType);
-          callOpInPlace('aten::set_', 'source_Tensor', [t, moved]);
+          const moved = change(t);
+          if (moved !== null && !(moved.isAliasOf(t) && moved.strides.every((s, i) => s === t.strides[i]))) {
+            t.setData(moved);
+          }
         });
       }
     });
-    return this;
   }
 
   /** Frees every parameter and buffer of this subtree. */

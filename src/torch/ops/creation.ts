@@ -117,6 +117,19 @@ export function getRngState(): Tensor {
 export function setRngState(state: Tensor): void {
   native.setRngState(state.handle);
 }
+/** Every visible GPU's generator state (torch.cuda.get_rng_state_all); empty without CUDA. */
+export function getCudaRngStates(): Tensor[] {
+  const { devices } = native.cudaStatus();
+  return Array.from({ length: devices }, (_, i) => Tensor.fromHandle(native.cudaGetRngState(i)));
+}
+/** Restores states from `getCudaRngStates`; an error when they name more GPUs than this process sees. */
+export function setCudaRngStates(states: readonly Tensor[]): void {
+  const { devices } = native.cudaStatus();
+  if (states.length > devices) {
+    throw new Error(`setCudaRngStates: ${states.length} CUDA generator states for ${devices} visible CUDA devices`);
+  }
+  states.forEach((s, i) => native.cudaSetRngState(i, s.handle));
+}
 
 // ----- from JS data -----
 type Nested = number | boolean | Nested[];

@@ -175,6 +175,24 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
     });
   }
 
+  /**
+   * Moves every state tensor to its parameter's device (and floating dtype) in place, for after the parameters
+   * were moved (`module.to`): the state follows its parameters, as PyTorch's load_state_dict casts it.
+   */
+  followParameters(): void {
+    noGrad(() => {
+      for (const [p, st] of this.#state) {
+        for (const v of st.values()) {
+          if (!(v instanceof Tensor)) continue;
+          tidy(() => {
+            const moved = v.to({ device: p.device, dtype: v.isFloatingPoint() && p.isFloatingPoint() ? p.dtype : v.dtype });
+            if (!moved.isAliasOf(v)) v.setData(moved);
+          });
+        }
+      }
+    });
+  }
+
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
     for (const group of this.paramGroups) for (const p of group.params) p.grad = null;
@@ -367,7 +385,7 @@ function copyStateTensor(v: Tensor | StoredTensor, param: Tensor, where: string)
       throw new Error(`${where}: shape [${shape.join(', ')}] does not match its parameter's [${param.shape.join(', ')}]`);
     }
     // Optimizer.load_state_dict casts floating state to the parameter's dtype (its `cast` helper).
-    return src.to({ device: param.device, dtype: param.isFloatingPoint() ? param.dtype : src.dtype });
+    return src.to({ device: param.device, dtype: param.isFloatingPoint() ? param.dtype : src.dtype, copy: true });
   });
 }
 

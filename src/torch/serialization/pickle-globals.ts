@@ -166,6 +166,8 @@ const CALLABLES: ReadonlyMap<string, PyCallable> = new Map(callables.map(([n, f]
 const VALUES: ReadonlyMap<string, PyValue> = new Map<string, PyValue>([
   ...TORCH_DTYPE_NAMES.map((n) => [`torch.${n}`, new TorchDType(n)] as [string, PyValue]),
   ...Object.keys(STORAGE_DTYPE).map((n) => [`torch.${n}`, new PyGlobalRef('torch', n)] as [string, PyValue]),
+  // PyTorch < 1.12 pickled a CUDA tensor's storage as torch.cuda.XStorage: the same bytes, loaded on the CPU.
+  ...Object.keys(STORAGE_DTYPE).map((n) => [`torch.cuda.${n}`, new PyGlobalRef('torch.cuda', n)] as [string, PyValue]),
   ['torch.Tensor', new PyGlobalRef('torch', 'Tensor')],
   ['torch.nn.parameter.Parameter', new PyGlobalRef('torch.nn.parameter', 'Parameter')],
 ]);
@@ -187,7 +189,7 @@ export function isAllowedGlobal(qualified: string): boolean {
 
 /** The DType of a storage type reference (`torch.FloatStorage` -> float32), or undefined. */
 export function storageDType(ref: PyValue): DType | undefined {
-  if (!(ref instanceof PyGlobalRef) || ref.module !== 'torch') return undefined;
+  if (!(ref instanceof PyGlobalRef) || (ref.module !== 'torch' && ref.module !== 'torch.cuda')) return undefined;
   const d = STORAGE_DTYPE[ref.name];
   return d !== undefined && isDType(d) ? d : undefined;
 }
