@@ -3,6 +3,7 @@
  * and labels' sizes) and summarised as JSON.
  */
 import { relative, resolve } from 'node:path';
+import { isUrl, trimLocation } from './remote/url.js';
 import type { PixelDType } from './io/layer.js';
 import { detectLayout, type Dataset, type DatasetLayout, type DetectOptions } from './layout.js';
 import { Volume } from './volume.js';
@@ -36,7 +37,11 @@ export interface DatasetInfo {
 }
 
 async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
-  const rel = (p: string | null): string | null => (p === null ? null : relative(base, p) || '.');
+  const rel = (p: string | null): string | null => {
+    if (p === null) return null;
+    if (!isUrl(base)) return relative(base, p) || '.';
+    return p === base ? '.' : p.startsWith(`${base}/`) ? decodeURIComponent(p.slice(base.length + 1)) : p;
+  };
   // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first.
   const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep' });
   try {
@@ -79,7 +84,7 @@ async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
  */
 export async function inspectDataset(path: string, opts: DetectOptions = {}): Promise<DatasetInfo | DatasetInfo[]> {
   const found = await detectLayout(path, opts);
-  const base = resolve(path);
+  const base = isUrl(path) ? trimLocation(path) : resolve(path);
   const infos: DatasetInfo[] = [];
   for (const d of found.datasets) infos.push(await inspectOne(d, base));
   return found.layout === 'segment-folder' ? infos : infos[0]!;

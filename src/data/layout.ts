@@ -7,10 +7,14 @@
  *  - a folder of segments (`<scroll>.volpkg/paths/<id>/...`, or any folder of segment/fragment folders);
  *  - a Zarr v2 array or OME-Zarr group (scroll volumes).
  * Some segments store their layers in reverse order; that comes from a manifest or an explicit flag.
+ * A dataset may also be an http(s) URL: the same layouts are found through the server's directory listings,
+ * or by probing the names above where it lists nothing (src/data/io/files.ts).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { kindOf, listDir, readText } from './io/files.js';
 import { isZarr } from './io/zarr.js';
+import { baseLocation as basename, checkUrl, dirLocation as dirname, isUrl, joinLocation as join,
+  trimLocation } from './remote/url.js';
 
 export type DatasetLayout = 'kaggle-fragment' | 'fragment-volpkg' | 'scroll-segment' | 'zarr';
 
@@ -74,19 +78,16 @@ const MASK_EXTS = new Set(['.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp']);
 const SUPERSEDED = '_superseded';
 
 async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
+  return (await kindOf(path)) === 'dir';
 }
 
 async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
+  return (await kindOf(path)) === 'file';
+}
+
+/** Names of the files (`dirs` false) or folders (`dirs` true) in `dir`. */
+async function namesIn(dir: string, dirs: boolean): Promise<string[]> {
+  return (await listDir(dir)).filter((e) => e.dir === dirs).map((e) => e.name);
 }
 
 /**
@@ -94,12 +95,8 @@ async function isFile(path: string): Promise<boolean> {
  * (e.g. `05.tif` and `005.png`), or if numbers are missing in the run.
  */
 export async function listLayers(dir: string): Promise<LayerFile[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
-  } catch (err) {
-    throw new Error(`listLayers: cannot list ${dir}: ${(err as Error).message}`);
-  }
+  if (!(await isDir(dir))) throw new Error(`listLayers: cannot list ${dir}: no such folder`);
+  const names = await namesIn(dir, false);
   const byNumber = new Map<number, string>();
   for (const name of names) {
     const m = LAYER_NAME.exec(name);
@@ -131,7 +128,7 @@ export async function listLayers(dir: string): Promise<LayerFile[]> {
  * Several non-preferred matches are an error rather than a silent pick.
  */
 async function findByGlob(dir: string, word: string, preferred: string[]): Promise<string | null> {
-  const files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  const files = await namesIn(dir, false);
   for (const p of preferred) if (files.includes(p)) return join(dir, p);
   const hits = files.filter((f) => f.toLowerCase().includes(word) && MASK_EXTS.has(extname(f).toLowerCase()));
   if (hits.length === 0) return null;
@@ -175,8 +172,8 @@ async function scrollSegment(dir: string): Promise<LayerStackDataset> {
 async function hasWorkingSurfaces(volpkg: string): Promise<boolean> {
   const working = join(volpkg, 'working');
   if (!(await isDir(working))) return false;
-  for (const e of await readdir(working, { withFileTypes: true })) {
-    if (e.isDirectory() && (await isDir(join(working, e.name, 'surface_volume')))) return true;
+  for (const name of await namesIn(working, true)) {
+    if (await isDir(join(working, name, 'surface_volume'))) return true;
   }
   return false;
 }
@@ -184,7 +181,7 @@ async function hasWorkingSurfaces(volpkg: string): Promise<boolean> {
 /** `<x>.volpkg/working/<surface>/surface_volume`: one dataset per surface folder. */
 async function volpkgFragments(volpkg: string): Promise<LayerStackDataset[]> {
   const working = join(volpkg, 'working');
-  const surfaces = (await readdir(working, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const surfaces = (await namesIn(working, true)).sort();
   const out: LayerStackDataset[] = [];
   const name = basename(volpkg).replace(/\.volpkg$/, '');
   for (const s of surfaces) {
@@ -207,15 +204,18 @@ async function detectSingle(dir: string): Promise<Dataset[] | null> {
   if (await isZarr(dir)) return [{ layout: 'zarr', id: basename(dir).replace(/\.(ome\.)?zarr$/, ''), root: dir, reversed: false, defaultScale: 1 }];
   if (await hasWorkingSurfaces(dir)) return volpkgFragments(dir);
   // `FragN/` holding a single `<name>.volpkg` with working surfaces.
-  const volpkgs = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && e.name.endsWith('.volpkg'));
-  if (volpkgs.length === 1 && (await hasWorkingSurfaces(join(dir, volpkgs[0]!.name)))) return volpkgFragments(join(dir, volpkgs[0]!.name));
+  const volpkgs = (await namesIn(dir, true)).filter((name) => name.endsWith('.volpkg'));
+  if (volpkgs.length === 1
+    && (await hasWorkingSurfaces(join(dir, volpkgs[0]!)))) return volpkgFragments(join(dir, volpkgs[0]!));
   return null;
 }
 
 async function readManifest(path: string): Promise<Set<string>> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(path, 'utf8'));
+    const text = await readText(path);
+    if (text === null) throw new Error('no such file');
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new Error(`detectLayout: cannot read manifest ${path} (${(err as Error).message}), expected JSON {"reversed": ["<id>", ...]}`);
   }
@@ -231,7 +231,10 @@ async function readManifest(path: string): Promise<Set<string>> {
  * Throws when nothing recognisable is there, or when a dataset's files are inconsistent (missing layers...).
  */
 export async function detectLayout(path: string, opts: DetectOptions = {}): Promise<Detected> {
-  const dir = resolve(path);
+  // A URL with credentials in it is refused here, before anything is fetched or logged.
+  const dir = isUrl(path) ? trimLocation(checkUrl(path, 'detectLayout').href) : resolve(path);
+  // The dataset's own folder is asked first, so that an auth error names it rather than its parent.
+  if (isUrl(dir)) await listDir(dir);
   if (!(await isDir(dir))) {
     throw new Error(`detectLayout: ${path} ${(await isFile(dir)) ? 'is a file' : 'does not exist'}, expected a dataset folder`);
   }
@@ -241,7 +244,7 @@ export async function detectLayout(path: string, opts: DetectOptions = {}): Prom
   else {
     layout = 'segment-folder';
     const parent = (await isDir(join(dir, 'paths'))) ? join(dir, 'paths') : dir;
-    const names = (await readdir(parent, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const names = (await namesIn(parent, true)).sort();
     const present = new Set(names);
     datasets = [];
     for (const name of names) {

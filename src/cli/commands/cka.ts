@@ -16,6 +16,7 @@ import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import * as torch from '../../torch/index.js';
 import { cka, type CkaKernel, DEFAULT_RBF_THRESHOLD, minibatchCka } from '../../eval/index.js';
 import { type CheckpointCkaOptions, runCheckpointCka } from '../../eval/cka-checkpoints.js';
+import { cacheOptions } from '../cache-options.js';
 import { addDeviceOptions } from '../device-options.js';
 
 function parseRange(v: string): [number, number] {
@@ -57,7 +58,7 @@ type CkaCliOptions = Omit<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out' 
   & { x?: string; y?: string; kernel: CkaKernel; debiased?: boolean; json?: boolean };
 
 export function registerCka(program: Command): void {
-  addDeviceOptions(program.command('cka'), { amp: false })
+  cacheOptions(addDeviceOptions(program.command('cka'), { amp: false }))
     .description('CKA similarity of representations: two .npy sets (--x/--y), or every epoch checkpoint on the same tiles (--checkpoints)')
     .option('--x <npy>', 'first representation set, [n, p1]')
     .option('--y <npy>', 'second representation set, [n, p2] (same n samples)')

@@ -8,6 +8,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, positiveNumber, unitInterval } from '../options.js';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
+import { cacheOptions } from '../cache-options.js';
 import type { Device } from '../../torch/index.js';
 import type { AmpMode } from '../../torch/amp.js';
 import { addDeviceOptions } from '../device-options.js';
@@ -65,7 +66,7 @@ export function inferJson(r: InferDatasetResult): string {
 }
 
 export function registerInfer(program: Command): void {
-  addDeviceOptions(program.command('infer'), { amp: true })
+  cacheOptions(addDeviceOptions(program.command('infer'), { amp: true }))
     .description('ink probabilities for a whole fragment or segment: sliding windows, outer tile edges dropped (or gaussian blending), optional TTA')
     .requiredOption('--weights <file>', 'segmentation checkpoint (probe/finetune run or saveSegmentationCheckpoint)')
     .requiredOption('--input <dataset>', 'fragment or segment folder (surface_volume/, layers/, volpkg surface or Zarr)')

@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { isUrl } from '../../data/remote/url.js';
 import { inspectDataset, type DatasetInfo } from '../../data/inspect.js';
 import { inspectCheckpoint, type CheckpointSummary } from '../../torch/serialization/index.js';
+import { cacheOptions } from '../cache-options.js';
 
 function printCheckpoint(path: string, s: CheckpointSummary): void {
   console.log(`${path}: ${s.format}, ${s.tensors.length} tensors`);
@@ -20,13 +22,13 @@ function printDataset(d: DatasetInfo): void {
 }
 
 export function registerInspect(program: Command): void {
-  program.command('inspect <path>')
+  cacheOptions(program.command('inspect <path>'))
     .description('what a checkpoint (.pth zip/legacy, .safetensors, .npy) or a dataset folder (fragment, segment, folder of segments, Zarr) holds')
     .option('--json', 'print JSON: {"format", "tensors": [{"name", "shape", "dtype"}], "metadata"} for a checkpoint; {"layout", "id", "layers", "height", "width", "dtype", "maskCoverage", "inkFraction", "reversed", "files"} per dataset')
     .action(async (path: string, o: { json?: boolean }) => {
       let isDir: boolean;
       try {
-        isDir = (await stat(path)).isDirectory();
+        isDir = isUrl(path) || (await stat(path)).isDirectory();
       } catch (err) {
         throw new Error(`inspect: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

@@ -3,6 +3,7 @@ import { positiveInt } from '../options.js';
 import { loadPretrainConfig, PRETRAIN_PRESETS } from '../../ssl/config.js';
 import { pretrain } from '../../ssl/pretrain.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { cacheOptions } from '../cache-options.js';
 import { deviceOverrides } from '../../train/device.js';
 import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
@@ -14,7 +15,7 @@ interface PretrainFlags extends LaunchFlags, DeviceFlags {
 }
 
 export function registerPretrain(program: Command): void {
-  const cmd = program.command('pretrain')
+  const cmd = cacheOptions(program.command('pretrain'))
     .description('self-supervised pretraining (VICReg, BYOL, SimSiam, masked reconstruction) of a 3D encoder on scroll segments and fragments; ' +
       'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--config <file>', 'YAML/JSON config (see src/ssl/config.ts for every key)')

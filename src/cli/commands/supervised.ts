@@ -6,6 +6,7 @@ import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
 import { requireDevice } from '../../torch/index.js';
 import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { cacheOptions } from '../cache-options.js';
 import { deviceOverrides } from '../../train/device.js';
 import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
 
@@ -60,7 +61,7 @@ async function config(o: CommonFlags, defaultPreset: string) {
 }
 
 export function registerFinetune(program: Command): void {
-  const cmd = common(program.command('finetune'), 'finetune')
+  const cmd = common(cacheOptions(program.command('finetune')), 'finetune')
     .description('train an ink-segmentation model (encoder + U-Net decoder) on labelled fragments; validates, checkpoints every epoch; ' +
       'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--encoder-weights <file>', 'initial encoder weights (an inkwell pretraining checkpoint or an external .pth, e.g. Kinetics)')
@@ -83,7 +84,7 @@ export function registerFinetune(program: Command): void {
 }
 
 export function registerProbe(program: Command): void {
-  common(program.command('probe'), 'probe')
+  common(cacheOptions(program.command('probe')), 'probe')
     .description('frozen-encoder probes: train a light decoder on a frozen encoder, for each --encoder and seed, and tabulate validation F0.5/AUC/precision/recall')
     .option('--encoder <spec>', "'random', a weights file, or label=file (repeatable; e.g. --encoder random --encoder vicreg=runs/p/checkpoints/epoch_0004.pth --encoder k700=r3d50_K.pth)", collect, [])
     .option('--seeds <n>', 'seeds per encoder (mean +- std over them)', positiveInt('a seed count'), 3)
