@@ -24,7 +24,6 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createEncoder } from '../models/registry.js';
 import { createMethod } from '../ssl/registry.js';
-import { vicregGatheredStep } from '../ssl/pretrain.js';
 import type { VICRegMethod } from '../ssl/vicreg.js';
 import * as torch from '../torch/index.js';
 import { DataParallel } from '../train/ddp.js';
@@ -170,7 +169,7 @@ async function worker(spec: WorkerSpec): Promise<void> {
       const t0 = performance.now();
       const v1 = torch.rand(spec.input);
       const v2 = torch.rand(spec.input);
-      const out = dp ? vicregGatheredStep(method, v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
+      const out = dp ? method.step(v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
       const t1 = performance.now();
       if (dp) await dp.backward(out.loss, { sync, op: `bench step ${s}` });
       else out.loss.backward();

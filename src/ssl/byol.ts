@@ -108,6 +108,7 @@ export class BYOLMethod implements SslMethod {
   readonly modules: SslModules;
   /** The EMA target network (children `encoder`, `projector`), without gradients. */
   readonly target: SslModules;
+  readonly followers: readonly Module[];
   readonly baseMomentum: number;
   #momentum: number;
 
@@ -128,6 +129,7 @@ export class BYOLMethod implements SslMethod {
       throw new Error(`BYOLMethod: makeTarget must build the same architecture as the online encoder and projector: ${(err as Error).message}`);
     }
     this.target.requiresGrad_(false);
+    this.followers = [this.target];
     this.target.train(o.encoder.training);
     this.#momentum = this.baseMomentum;
   }

@@ -194,6 +194,8 @@ export class MaskedMethod implements SslMethod {
     });
   }
 
+  readonly followers: readonly Module[] = [];
+
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
       const views = this.views === 'both' ? [view1, view2] : [view1];

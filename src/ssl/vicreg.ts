@@ -105,13 +105,33 @@ export class VICRegMethod implements SslMethod {
     this.lossOptions = Object.freeze({ ...VICREG_DEFAULTS, ...o.loss });
   }
 
-  step(view1: Tensor, view2: Tensor): SslStepOutput {
+  readonly followers: readonly Module[] = [];
+
+  /**
+   * Without `gather`, VICReg's loss on this batch. With it (data-parallel workers), as main_vicreg.py
+   * (facebookresearch/vicreg, `VICReg.forward`): the invariance term on this worker's own pairs (`repr_loss`
+   * before the gather), the variance and covariance terms on the embeddings of every worker (FullGatherLayer),
+   * with the covariance divided by the global batch - 1. No further scaling is needed for the gradients to equal
+   * one worker's on the global batch: the gather's backward sums over the W workers the (identical) gradient of
+   * the global terms, which gives W times their share for the local embeddings, and averaging the parameter
+   * gradients over the workers divides by W; the local invariance terms, averaged, are the global invariance.
+   */
+  step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput {
     return tidy(() => {
       const encoder = this.modules.get('encoder');
       const projector = this.modules.get('projector');
       const z1 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view1));
       const z2 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view2));
-      const l = vicregLoss(z1, z2, this.lossOptions);
+      const o = this.lossOptions;
+      let l: VICRegLoss;
+      if (gather) {
+        const invariance = F.mseLoss(z1, z2);
+        const global = vicregLoss(gather(z1), gather(z2), o);
+        const loss = invariance.mul(o.simCoeff).add(global.variance.mul(o.stdCoeff)).add(global.covariance.mul(o.covCoeff));
+        l = { loss, invariance, variance: global.variance, covariance: global.covariance };
+      } else {
+        l = vicregLoss(z1, z2, o);
+      }
       const terms = { invariance: l.invariance.detach(), variance: l.variance.detach(), covariance: l.covariance.detach() };
       return { loss: l.loss, terms, embeddings: z1.detach() };
     });

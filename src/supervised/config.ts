@@ -78,9 +78,16 @@ export const SupervisedConfigSchema = z.object({
     batchSize: positiveInt().default(16),
     gradAccumulation: positiveInt().default(1),
     gradClip: z.number().positive().nullable().default(1),
-    /** Probability of cutmix / mixup per batch (Kaggle 2nd/4th place). */
-    cutmix: z.number().min(0).max(1).default(0),
-    mixup: z.number().min(0).max(1).default(0),
+    /**
+     * Probability that a sample is cut-mixed / mixed up with a random partner of its batch (Kaggle 2nd/4th
+     * place; src/data/augment/mix.ts). Unset: the augmentation preset's own mixing (data.augment 'kaggle':
+     * cutmix 0.5, mixup 0.2), none for the others. Set 0 to turn the preset's off.
+     */
+    cutmix: z.number().min(0).max(1).optional(),
+    mixup: z.number().min(0).max(1).optional(),
+    /** Beta(alpha, alpha) of the cutmix box share and of mixup's lambda (unset: the preset's, else 1 and 0.4). */
+    cutmixAlpha: z.number().positive().optional(),
+    mixupAlpha: z.number().positive().optional(),
     threads: positiveInt().optional(),
     /** Validate every this many epochs (and always after the last). */
     valEvery: positiveInt().default(1),

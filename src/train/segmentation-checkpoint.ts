@@ -35,13 +35,17 @@ export function buildSegmentationModel(spec: SegmentationSpec): SegmentationMode
   });
 }
 
+/** The config a segmentation checkpoint stores: the run's config with the `segmentation` spec added. */
+export function segmentationCheckpointConfig(config: unknown, spec: SegmentationSpec): Record<string, unknown> {
+  return { ...(typeof config === 'object' && config !== null ? config : {}), segmentation: spec };
+}
+
 export async function saveSegmentationCheckpoint(
   path: string, model: SegmentationModel, spec: SegmentationSpec,
   state: Omit<TrainingState, 'modules' | 'config'> & { config?: unknown },
 ): Promise<void> {
   await saveTrainingCheckpoint(path, {
-    ...state, modules: { encoder: model.encoder, decoder: model.decoder },
-    config: { ...(typeof state.config === 'object' && state.config !== null ? state.config : {}), segmentation: spec },
+    ...state, modules: { encoder: model.encoder, decoder: model.decoder }, config: segmentationCheckpointConfig(state.config, spec),
   });
 }
 

@@ -80,7 +80,7 @@ describe('supervised ink training', () => {
 
   it('a non-finite loss stops the run before the weights change', async () => {
     const cfg = await config('nan', ['finetune', 'cpu-small'], ['optim.name=sgd', 'optim.lr=1e38', 'schedule.startFactor=1', 'train.gradClip=null', 'train.epochs=3']);
-    await assert.rejects(trainSupervised(cfg, quiet), (err: Error) => err instanceof NonFiniteLossError && /the loss became (NaN|-?Infinity) at epoch \d+, batch \d+\/\d+; stopped before updating the weights/.test(err.message));
+    await assert.rejects(trainSupervised(cfg, quiet), (err: Error) => err instanceof NonFiniteLossError && /the loss became (NaN|-?Infinity) at epoch \d+, batch \d+\/\d+ \(optimiser step \d+\); stopped before updating the weights/.test(err.message));
   });
 
   it('trains one run per encoder and seed, each seed with its own weights when asked', async () => {

@@ -78,15 +78,15 @@ export function registerFinetune(program: Command): void {
     .option('--encoder-weights <file>', 'initial encoder weights (an inkwell pretraining checkpoint or an external .pth, e.g. Kinetics)')
     .option('--resume', 'continue from the run\'s latest checkpoint')
     .option('--overwrite', 'replace an existing run of the same name')
-    .option('--max-epochs <n>', 'stop after n epochs in this invocation');
+    .option('--max-epochs <n>', 'stop after n epochs in this invocation', positiveInt('an epoch count'));
   addLaunchOptions(cmd);
-  cmd.action(async (o: CommonFlags & LaunchFlags & { encoderWeights?: string; resume?: boolean; overwrite?: boolean; maxEpochs?: string }, command: Command) => {
+  cmd.action(async (o: CommonFlags & LaunchFlags & { encoderWeights?: string; resume?: boolean; overwrite?: boolean; maxEpochs?: number }, command: Command) => {
       // As pretrain: the launcher re-runs this command line, minus its own flags, in each worker.
       const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs;
       if (await launchFromCli(o, raw && raw.length ? raw : process.argv.slice(2))) return;
       if (o.encoderWeights) o.set.unshift(`encoder.weights=${o.encoderWeights}`);
       const cfg = await config(o, 'finetune');
-      const r = await trainSupervised(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(o.maxEpochs ? { maxEpochs: Number(o.maxEpochs) } : {}) });
+      const r = await trainSupervised(cfg, { resume: o.resume ?? false, overwrite: o.overwrite ?? false, ...(o.maxEpochs === undefined ? {} : { maxEpochs: o.maxEpochs }) });
       if (process.env['RANK'] && process.env['RANK'] !== '0') return;
       if (o.json) console.log(JSON.stringify(r, null, 1));
       else console.log(`${cfg.name}: ${r.epochs.length} epoch(s) in ${r.runDir}; last checkpoint ${r.lastCheckpoint ?? '(none)'}` +

@@ -25,7 +25,7 @@ function toFloat(label: Uint8Array | Float32Array): Float32Array {
   return out;
 }
 
-/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label. */
+/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label and the masks' intersection. */
 export function mixup(a: Crop, b: Crop, lam: number): Crop {
   checkCrop(a, 'mixup');
   checkCrop(b, 'mixup');
@@ -37,7 +37,13 @@ export function mixup(a: Crop, b: Crop, lam: number): Crop {
   const lb = toFloat(b.label as Uint8Array | Float32Array);
   for (let i = 0; i < la.length; i++) la[i] = lam * (la[i] as number) + (1 - lam) * (lb[i] as number);
   const out: Crop = { data, depth: a.depth, height: a.height, width: a.width, label: la };
-  if (a.mask !== undefined) out.mask = a.mask.slice();
+  if (a.mask !== undefined) {
+    // A mixed voxel is a measurement only where both crops were valid.
+    const mask = a.mask.slice();
+    const bm = b.mask;
+    if (bm !== undefined) for (let i = 0; i < mask.length; i++) if (!((bm[i] as number) > 0)) mask[i] = 0;
+    out.mask = mask;
+  }
   return out;
 }
 
