@@ -335,7 +335,7 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
       'On a 2-core machine Gloo\'s loopback allreduce (copies and sums on the CPU) competes with backward for the same cores, so little of it can hide; on GPUs NCCL runs on its own streams.',
       'SyncBatchNorm and the VICReg embedding gather communicate inside forward/backward in every step; their cost is compute here, not comm.',
       `The workers share this machine's cores: scaling_efficiency compares equal total threads (${perWorker * workers}), so 1 means no overhead, not a speed-up; ` +
-        'above 1 means the single process used its threads worse (libtorch\'s OpenMP with several threads stalls on a busy shared machine, field notes section 7).',
+        'above 1 means the single process used its threads worse (libtorch\'s OpenMP with several threads stalls on a busy shared machine, docs/engine.md).',
       `core_scaling_efficiency compares against 1 worker with ${perWorker} thread(s): 1 would be linear scaling over the ${workers} workers' cores.`,
     ],
   };

@@ -1,5 +1,5 @@
 /**
- * Tile selection as the seed did it (field notes section 1): a grid of tiles (128x128, stride 32 there), the
+ * Tile selection as the seed did it (docs/reference-study.md): a grid of tiles (128x128, stride 32 there), the
  * papyrus mask eroded with a 16x16 kernel, only tiles fully inside the eroded mask kept, all-zero tiles
  * skipped; plus the probe protocol's options: skipping tiles without ink and region splits (train on the
  * upper 70% of a fragment, validate on the lower 30%), and seedable shuffling.

@@ -40,7 +40,7 @@ interface DemoScale {
   finetuneEpochs: number;
   tile: number;
   depth: number;
-  /** Layers read: centred on the synthetic surface at layer 32 (field notes section 8). */
+  /** Layers read: centred on the synthetic surface at layer 32 (docs/synthetic-data.md). */
   z: [number, number];
   widen: number;
   ckaSamples: number;

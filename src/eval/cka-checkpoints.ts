@@ -1,5 +1,5 @@
 /**
- * The seed's sanity check (field notes section 1): embed the same tiles with every epoch checkpoint of a
+ * The seed's sanity check (docs/reference-study.md): embed the same tiles with every epoch checkpoint of a
  * pretraining run and compare the representations epoch by epoch with linear and RBF CKA.
  */
 import { readdir } from 'node:fs/promises';

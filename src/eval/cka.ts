@@ -1,5 +1,5 @@
 /**
- * Centred kernel alignment between representation sets (field notes section 4):
+ * Centred kernel alignment between representation sets (docs/ssl-and-cka.md):
  * - Kornblith, Norouzi, Lee & Hinton 2019, "Similarity of Neural Network Representations Revisited":
  *   CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) * HSIC(L, L)), HSIC(K, L) = <HKH, HLH>_F / (n-1)^2, H = I - 11^T/n;
  *   linear CKA in feature space ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) for column-centred X, Y; RBF kernel
@@ -141,7 +141,7 @@ export function prepareGram(k: Tensor, debiased: boolean, op = 'prepareGram'): P
 
 /**
  * HSIC of two prepared grams: biased <HKH, HLH>_F / (n-1)^2 (Gretton et al. 2005) or unbiased HSIC1
- * (Song et al. 2012, the field notes formula).
+ * (Song et al. 2012, the formula in docs/ssl-and-cka.md).
  */
 export function hsic(a: PreparedGram, b: PreparedGram, op = 'hsic'): number {
   if (a.n !== b.n) throw new Error(`${op}: grams over ${a.n} and ${b.n} samples, expected the same samples`);

@@ -121,7 +121,7 @@ export type PretrainConfig = z.output<typeof PretrainConfigSchema>;
 
 /** Named starting points; a config file and --set go on top. */
 export const PRETRAIN_PRESETS: Record<string, Plain> = {
-  /** The seed's run (field notes section 1): r3d-50 seed variant, 128 px tiles, VICReg 25/25/5, SGD nesterov, warmup then cosine. */
+  /** The seed's run (docs/reference-study.md): r3d-50 seed variant, 128 px tiles, VICReg 25/25/5, SGD nesterov, warmup then cosine. */
   seed: {},
   /** VICReg paper (facebookresearch/vicreg): LARS, lr 0.2 x batch/256, wd 1e-6, 8192-8192-8192 expander, 25/25/1, 10 warmup epochs. */
   'vicreg-paper': {

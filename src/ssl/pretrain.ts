@@ -217,7 +217,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
   const encoderOptions = { inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor };
   let first: ResNet3D | null = createEncoder(cfg.model.arch, encoderOptions);
   // What forward() returns: the classifier's outputs when the variant has one (the seed's r3d-50 ends in a
-  // 2048 -> 512 fc, field notes section 1), else the pooled features.
+  // 2048 -> 512 fc, docs/reference-study.md), else the pooled features.
   const featureDim = first.options.numClasses ?? first.featureDim;
   const makeEncoder = (): ResNet3D => {
     const e = first ?? createEncoder(cfg.model.arch, encoderOptions);

@@ -96,7 +96,7 @@ export const SUPERVISED_PRESETS: Record<string, Plain> = {
 };
 
 /**
- * The seed's two probe protocols over a folder of Kaggle fragments named 1..4 (field notes section 1):
+ * The seed's two probe protocols over a folder of Kaggle fragments named 1..4 (docs/reference-study.md):
  * 'seed-1': train on 1, 3, 4 and the upper 70% of 2, validate on the lower 30% of 2;
  * 'seed-2': train on 1, 2, 3, validate on 4 using only tiles with ink.
  */

@@ -1,7 +1,7 @@
 /**
  * `inkwell synth --out DIR --fragments N --segments M --size HxW --seed S [--ink-delta D] [--layers L]
  * [--calibrate]`: writes synthetic fragments (Kaggle layout, uint16) and scroll segments (segment layout,
- * uint8) with a manifest (field notes section 8). --calibrate also prints each fragment's pixel AUCs: the best
+ * uint8) with a manifest (docs/synthetic-data.md). --calibrate also prints each fragment's pixel AUCs: the best
  * single fixed layer and the surface-following statistic.
  */
 import type { Command } from 'commander';

@@ -2,7 +2,7 @@
  * Intensity and dropout ops, applied in place to every z-slice of a crop. Parameter draws follow
  * albumentations 1.3.1 (the version the seed installed), in the same order, so configs mean the same thing.
  * Values live on the 0..255 scale until `normalize`; every op that can leave that range clamps (the seed added
- * its brightness offset to uint8 data, which wrapped around: field notes section 1 calls it a bug). Unlike
+ * its brightness offset to uint8 data, which wrapped around: docs/reference-study.md calls it a bug). Unlike
  * albumentations on uint8 input, values stay float between ops (no rounding to integers after each op).
  */
 import type { Crop } from './types.js';

@@ -5,7 +5,7 @@
 
 /**
  * A crop of a surface volume: `data` is [depth, height, width] in C order on the 0..255 intensity scale the
- * seed works in (uint8 layers, field notes section 1) until a `normalize` op maps it to [0, 1].
+ * seed works in (uint8 layers, docs/reference-study.md) until a `normalize` op maps it to [0, 1].
  * `label` (ink) and `mask` (valid region) are [height, width] and follow every geometric transform.
  */
 export interface Crop {
@@ -84,7 +84,7 @@ export interface GammaOp extends OpBase { type: 'gamma'; gammaLimit?: [number, n
 /** albumentations.ChannelDropout over z-slices: `dropRange` slices set to `fillValue`. */
 export interface ChannelDropoutOp extends OpBase { type: 'channelDropout'; dropRange?: [number, number]; fillValue?: number }
 /**
- * The Kaggle 4th place "temporal" augmentation (field notes section 2): crop `minSlices..maxSlices` consecutive
+ * The Kaggle 4th place "temporal" augmentation (docs/reference-study.md): crop `minSlices..maxSlices` consecutive
  * slices, paste them at a random depth into a zero volume, then (with probability `cutoutP`) zero 0..`maxCutout`
  * of the pasted slices.
  */
