@@ -1,6 +1,6 @@
 /**
- * `inkwell bench models`: forward+backward of the seed's 3D ResNet-18 and -50 (resnet3d-N-seed: training mode,
- * loss = mean of the 512 outputs) on the seed's input [2,1,20,128,128], side by side with the same networks in
+ * `inkwell bench models`: forward+backward of the reference study's 3D ResNet-18 and -50 (resnet3d-N-seed: training mode,
+ * loss = mean of the 512 outputs) on the reference study's input [2,1,20,128,128], side by side with the same networks in
  * PyTorch (src/bench/peers/models_bench_server.py, same libtorch, same threads). TS and PyTorch repetitions interleave so
  * machine noise hits both columns alike; medians are reported. Each network also runs with channels_last_3d
  * weights and input, and the report says whether that layout helps on this CPU.
@@ -50,7 +50,7 @@ export interface ModelBenchResult {
 export interface ModelBenchOptions {
   /** Networks to time (default both). */
   models?: ('r3d18' | 'r3d50')[];
-  /** Input [N,1,D,H,W] (default the seed's [2,1,20,128,128]). */
+  /** Input [N,1,D,H,W] (default the reference study's [2,1,20,128,128]). */
   input?: number[];
   /** Stage-width multiplier (default 1; smaller for a quick run). */
   widenFactor?: number;
@@ -113,7 +113,7 @@ interface Case { name: string; model: string; cl3d: boolean; gflop: number; run:
 function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number): Case {
   torch.manualSeed(0);
   const depth = model === 'r3d18' ? 18 : 50;
-  const net = createEncoder(`resnet3d-${depth}-seed`, { widenFactor });
+  const net = createEncoder(`resnet3d-${depth}-reference`, { widenFactor });
   net.train();
   if (cl3d) toChannelsLast3d(net);
   const raw = torch.randn(input);
@@ -149,7 +149,7 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   try {
     for (const model of models) {
       for (const cl3d of layouts) {
-        // One network alive at a time: ResNet-50's activations on the seed's input take gigabytes.
+        // One network alive at a time: ResNet-50's activations on the reference study's input take gigabytes.
         const c = makeCase(model, cl3d, input, widenFactor);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);

@@ -29,7 +29,7 @@ interface DatasetBase {
   reversed: boolean;
   /**
    * Default resolution factor: fragments (~3.24-4 um pixels) are halved by area averaging to match scroll
-   * segments (7.91 um), as the seed did (docs/reference-study.md); segments and volumes keep 1.
+   * segments (7.91 um), as the reference study did (docs/reference-study.md); segments and volumes keep 1.
    */
   defaultScale: number;
 }

@@ -1,9 +1,9 @@
 /**
- * The main job (`npm run demo` / `inkwell demo`): the seed's whole study on built-in synthetic data, answered
+ * The main job (`npm run demo` / `inkwell demo`): the whole reference study on built-in synthetic data, answered
  * with numbers. Synthesise labelled fragments and unlabelled scroll-domain segments; pretrain a small 3D
  * ResNet with VICReg on the segments; CKA across its epochs; probe random vs VICReg encoders on fragments 1-4
  * (frozen encoder, light decoder, several seeds); fine-tune the better one; infer on the last, held-out fragment with
- * edge dropping; score; write the report. `transfer` adds the test the seed could not run: models trained on
+ * edge dropping; score; write the report. `transfer` adds the test the reference study could not run: models trained on
  * fragments scored on scroll-domain segments whose labels no training step sees (fragment-only vs
  * VICReg-pretrained-then-fine-tuned). Everything lands in `runs/<name>/`.
  */
@@ -73,7 +73,7 @@ export interface DemoResult {
   minutes: number;
 }
 
-const ARCH = 'resnet3d-10-seed';
+const ARCH = 'resnet3d-10-reference';
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const preset = o.preset ?? 'default';
@@ -101,7 +101,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   step('2/7 self-supervised pretraining (VICReg) on the unlabelled scroll segments');
   const pretrainCfg = resolveConfig(PretrainConfigSchema, PRETRAIN_PRESETS['cpu-small']!, {
     name: 'pretrain', out: dir, seed,
-    // Two more layers than the model sees, for the seed's z-shift of 0..2 slices.
+    // Two more layers than the model sees, for the reference study's z-shift of 0..2 slices.
     data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [scale.z[0] - 1, scale.z[1] + 1] })), tile: scale.tile, depth: scale.depth, maxTiles: scale.maxPretrainTiles },
     model: { arch: ARCH, widenFactor: scale.widen },
     schedule: { cosineEpochs: scale.pretrainEpochs },
@@ -127,7 +127,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const seeds = Array.from({ length: scale.probeSeeds }, (_, i) => seed + i);
 
   step(`4/7 frozen-encoder probes: random vs VICReg, ${seeds.length} seeds each`);
-  // The seed's second protocol on the synthetic fragments: train on 1, 2, 3; validate on 4, on tiles with ink.
+  // The reference study's second protocol on the synthetic fragments: train on 1, 2, 3; validate on 4, on tiles with ink.
   const probeCfg = supervised(['probe', 'cpu-small'], {
     name: 'probe',
     data: { train: [fragment('1'), fragment('2'), fragment('3')], val: [fragment('4')], valRequireInk: true },

@@ -28,7 +28,7 @@ export interface ScoreOptions {
   bestThreshold?: boolean;
   /**
    * Ignore SIZExSIZE tiles (a grid from the top-left corner; partial tiles at the right and bottom edges are
-   * tiles too) that contain no ink label, as the seed's evaluation on fragment 4 did ("skipped patches where no
+   * tiles too) that contain no ink label, as the reference study's evaluation on fragment 4 did ("skipped patches where no
    * ink is present"). A tile keeps its pixels when any label pixel in it is > 0.
    */
   skipEmptyTiles?: number;

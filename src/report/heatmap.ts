@@ -1,5 +1,5 @@
 /**
- * Heatmap PNGs of CKA matrices (the seed's figure: epoch x epoch linear and RBF CKA) and the CKA report folder.
+ * Heatmap PNGs of CKA matrices (the reference study's figure: epoch x epoch linear and RBF CKA) and the CKA report folder.
  * Cells are painted into a raw RGB image with the viridis colour map; labels, values and the colour bar's
  * ticks are an SVG overlay that sharp composites (text through librsvg). Files are written atomically.
  */

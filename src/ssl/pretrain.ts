@@ -1,6 +1,6 @@
 /**
  * `inkwell pretrain`: self-supervised pretraining of a 3D encoder on unlabelled scroll segments (and
- * fragments, labels ignored), as the seed did: tiles from every source, two augmented views per tile, any
+ * fragments, labels ignored), as the reference study did: tiles from every source, two augmented views per tile, any
  * method of the registry, SGD/LARS/AdamW with warmup then cosine, gradient accumulation and clipping, optional
  * SWA/EMA of the encoder. Every epoch ends in an atomic checkpoint; `resume` continues from the latest one and
  * reproduces the uninterrupted run's losses on CPU; a non-finite loss stops the run before the optimiser
@@ -21,7 +21,7 @@ import * as torch from '../torch/index.js';
 import { optim, type Tensor } from '../torch/index.js';
 import type { Module } from '../torch/nn/module.js';
 import { isStoredTensor, PyOrderedDict, type PyValue, readCheckpointBytes } from '../torch/serialization/index.js';
-import { seedAugmentations, kaggleAugmentations } from '../data/augment/presets.js';
+import { referenceAugmentations, kaggleAugmentations } from '../data/augment/presets.js';
 import { PrefetchPipeline } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
@@ -116,8 +116,8 @@ function isParam(m: Module, key: string): boolean {
 }
 
 function augmentFor(cfg: PretrainConfig) {
-  // The augmentation's z-shift narrows the read range to the model's depth (22 -> 20 in the seed).
-  return cfg.data.augment === 'seed' ? seedAugmentations({ depth: cfg.data.depth }) : kaggleAugmentations();
+  // The augmentation's z-shift narrows the read range to the model's depth (22 -> 20 in the reference study).
+  return cfg.data.augment === 'reference' ? referenceAugmentations({ depth: cfg.data.depth }) : kaggleAugmentations();
 }
 
 function buildOptimizer(cfg: PretrainConfig, params: Tensor[], lr: number): optim.SGD | optim.LARS | optim.AdamW {
@@ -216,7 +216,7 @@ async function train(cfg: PretrainConfig, opts: PretrainOptions, dp: DataParalle
 
   const encoderOptions = { inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor };
   let first: ResNet3D | null = createEncoder(cfg.model.arch, encoderOptions);
-  // What forward() returns: the classifier's outputs when the variant has one (the seed's r3d-50 ends in a
+  // What forward() returns: the classifier's outputs when the variant has one (the reference study's r3d-50 ends in a
   // 2048 -> 512 fc, docs/reference-study.md), else the pooled features.
   const featureDim = first.options.numClasses ?? first.featureDim;
   const makeEncoder = (): ResNet3D => {

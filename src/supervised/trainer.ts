@@ -1,5 +1,5 @@
 /**
- * Supervised ink training on labelled fragments, the two protocols of the seed's question: a frozen-encoder
+ * Supervised ink training on labelled fragments, the two protocols of the reference study's question: a frozen-encoder
  * probe (encoder frozen, batch-norm statistics frozen, a light decoder trained) and full fine-tuning (U-Net
  * decoder over depth-pooled stages, output at full or reduced resolution). Loss: BCE + Dice on the valid
  * region with optional label smoothing; AdamW with warmup then cosine; cutmix/mixup; a checkpoint per epoch
@@ -7,7 +7,7 @@
  * AUC, precision, recall) on held-out tiles.
  */
 import { join, resolve } from 'node:path';
-import { kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
+import { kaggleAugmentations, referenceAugmentations } from '../data/augment/presets.js';
 import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { createRng } from '../data/rng.js';
@@ -81,7 +81,7 @@ function datasets(list: SupervisedConfig['data']['train']): TileDatasetSpec[] {
 function augmentation(cfg: SupervisedConfig) {
   switch (cfg.data.augment) {
     case 'kaggle': return kaggleAugmentations();
-    case 'seed': return seedAugmentations({ depth: cfg.data.depth });
+    case 'reference': return referenceAugmentations({ depth: cfg.data.depth });
     case 'flips': return {
       ops: [{ type: 'hflip', p: 0.5 }, { type: 'vflip', p: 0.5 }, { type: 'rot90', p: 0.5 }, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }],
     } satisfies AugmentConfig;

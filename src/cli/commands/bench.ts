@@ -31,7 +31,7 @@ export function registerBench(program: Command): void {
       else printEngine(r);
     });
   bench.command('models')
-    .description('r3d18 and r3d50 forward+backward on the seed input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
+    .description('r3d18 and r3d50 forward+backward on the reference-study input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const r = await benchModels({});
@@ -39,7 +39,7 @@ export function registerBench(program: Command): void {
       else printModels(r);
     });
   bench.command('data')
-    .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads vs decoding whole layers), and seed augmentations per second')
+    .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads vs decoding whole layers), and reference-study augmentations per second')
     .option('--json', 'print JSON {"read": ..., "augment": ...}')
     .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', '2048')
     .action(async (o: { json?: boolean; height: string }) => {
@@ -53,7 +53,7 @@ export function registerBench(program: Command): void {
       console.log(`random ${read.crop.join('x')} crop of ${s.layers} uncompressed uint16 layers of ${s.height}x${s.width}:`);
       console.log(`  positioned reads      ${read.positioned.medianMs.toFixed(1)} ms (target <= ${read.targetMs} ms: ${read.meetsTarget ? 'met' : 'NOT met'})`);
       console.log(`  decoding whole layers ${read.wholeLayerDecode.medianMs.toFixed(0)} ms (${read.wholeLayerDecode.perLayerMs.toFixed(0)} ms per layer); ratio ${read.ratio.toFixed(0)}x; identical pixels: ${read.identical}`);
-      console.log(`seed augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
+      console.log(`reference-study augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
     });
   bench.command('infer')
     .description('sliding-window inference throughput of r3d18 over a synthetic 2048x2048 fragment; stitching overhead; peak memory')

@@ -4,10 +4,10 @@
  * exactly {"cka": value}. `--batch-size N` gives minibatch CKA (Nguyen et al. 2021, unbiased HSIC) over
  * consecutive batches of N rows, for sample sets too large for one n x n gram.
  *
- * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the seed's sanity check
+ * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the reference study's sanity check
  * (docs/reference-study.md): embed the same tiles with every epoch checkpoint in DIR and write the epoch x epoch linear
  * and RBF CKA matrices (cka.json, cka_linear.png, cka_rbf.png). DATASET is a dataset folder (tiles of --tile
- * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the seed
+ * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the reference study
  * normalised them) or an .npy batch [N, C, D, H, W] of float tiles (its first --samples).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -86,14 +86,14 @@ export function registerCka(program: Command): void {
     .option('--input <dataset>', 'with --checkpoints: a dataset folder, or an .npy batch of tiles [N, C, D, H, W]')
     .option('--samples <n>', 'with --checkpoints: tiles to embed', parseCount, 512)
     .option('--out <dir>', 'with --checkpoints: report folder (default: <checkpoints>/cka)')
-    .option('--arch <name>', 'with --checkpoints: encoder architecture', 'resnet3d-50-seed')
+    .option('--arch <name>', 'with --checkpoints: encoder architecture', 'resnet3d-50-reference')
     .option('--in-channels <n>', 'with --checkpoints: encoder input channels', parseCount, 1)
     .option('--widen-factor <f>', 'with --checkpoints: encoder width multiplier', parsePositive)
     .option('--key <key>', "with --checkpoints: checkpoint entry holding the state dict (default 'state_dict' when present)")
     .option('--prefix <prefix>', "with --checkpoints: load only keys under this prefix, removing it (e.g. 'backbone.')")
     .option('--no-strict', 'with --checkpoints: load the keys that fit instead of refusing a mismatched checkpoint')
-    .addOption(new Option('--features <which>', 'with --checkpoints: encoder output (fc, e.g. the seed\'s 512) or pooled features before fc').choices(['output', 'pooled']).default('output'))
-    .option('--z <start:end>', 'with --checkpoints: layer range of a dataset (default 15:35, the seed\'s 20 slices, when present; else all)', parseRange)
+    .addOption(new Option('--features <which>', 'with --checkpoints: encoder output (fc, e.g. the reference study\'s 512) or pooled features before fc').choices(['output', 'pooled']).default('output'))
+    .option('--z <start:end>', 'with --checkpoints: layer range of a dataset (default 15:35, the reference study\'s 20 slices, when present; else all)', parseRange)
     .option('--tile <px>', 'with --checkpoints: tile size in a dataset', parseCount, 128)
     .option('--stride <px>', 'with --checkpoints: tile grid stride in a dataset', parseCount, 32)
     .option('--seed <n>', 'with --checkpoints: seed of the tile sample', parseInteger, 0)

@@ -4,7 +4,7 @@
  * [N,C,D,H,W] and writes the features: [N,F] for `pooled` (the global pool before any classifier), [N,C,D',H',W']
  * for a stage (1..4 = layer1..layer4, `stem` = conv1-bn1-relu). Weights of another input-channel count are
  * adapted (conv1 summed to 1 channel, repeated and scaled for more); without --weights the encoder is randomly
- * initialised from --seed (a random-encoder baseline, as in the seed's probes).
+ * initialised from --seed (a random-encoder baseline, as in the reference study's probes).
  */
 import type { Command } from 'commander';
 import { formatShape } from '../../torch/dtype.js';
@@ -34,7 +34,7 @@ export interface EncoderFlags {
 
 export function addEncoderOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--arch <name>', 'encoder architecture, e.g. resnet3d-50, resnet3d-50-seed, resnet3d-18')
+    .requiredOption('--arch <name>', 'encoder architecture, e.g. resnet3d-50, resnet3d-50-reference, resnet3d-18')
     .option('--in-channels <n>', 'input channels of the encoder (checkpoints of another count are adapted)', '1')
     .option('--widen-factor <f>', 'multiplies the stage widths 64/128/256/512')
     .option('--shortcut <A|B>', "residual shortcut type (kenshohara's shortcut_type)")

@@ -1,12 +1,12 @@
 /**
- * Ops along z (the layer axis of a surface volume): the seed's z-translation and the Kaggle 4th place
+ * Ops along z (the layer axis of a surface volume): the reference study's z-translation and the Kaggle 4th place
  * temporal crop/paste/cutout. Both return a new data array; labels and masks are unaffected.
  */
 import type { Crop } from './types.js';
 import type { Random } from './random.js';
 
 /**
- * The seed's z-translation (docs/reference-study.md): it reads 22 layers (14..35) and keeps
+ * The reference study's z-translation (docs/reference-study.md): it reads 22 layers (14..35) and keeps
  * `image[:, :, offset:offset + 20]` with offset = random.choice([0, 1, 1, 2]).
  */
 export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
