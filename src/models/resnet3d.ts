@@ -4,7 +4,7 @@
  * parameter names (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`, `layer1.0.downsample.0.weight`, `fc.*`),
  * same initialisation (kaiming_normal_ fan_out/relu on every Conv3d, BatchNorm weight 1 and bias 0, PyTorch's
  * default init for `fc`), drawn from the generator in the same order, so `manualSeed(s)` + the same options
- * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see checkpoint.ts).
+ * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see encoder-weights.ts).
  *
  * The reference study's variant (younader/VesuviusPretraining `resnetall.py`, also in younader/Vesuvius-Grandprize-Winner
  * `models/resnetall.py`) is three named options: `maxPool: 'reference'` (kernel (1,3,3), stride (1,2,2), which
