@@ -1,5 +1,5 @@
 /**
- * `inkwell bench models`: forward+backward of the reference study's 3D ResNet-18 and -50 (resnet3d-N-seed: training mode,
+ * `inkwell bench models`: forward+backward of the reference study's 3D ResNet-18 and -50 (resnet3d-N-reference: training mode,
  * loss = mean of the 512 outputs) on the reference study's input [2,1,20,128,128], side by side with the same networks in
  * PyTorch (src/bench/peers/models_bench_server.py, same libtorch, same threads). TS and PyTorch repetitions interleave so
  * machine noise hits both columns alike; medians are reported. Each network also runs with channels_last_3d
