@@ -8,7 +8,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # Debian packages:
 #  libtorch-dev          the engine (CPU libtorch 1.13) and its headers
-#  libopenblas0-openmp   an OpenBLAS that shares torch's OpenMP pool (field notes, section 7)
+#  libopenblas0-openmp   an OpenBLAS that shares torch's OpenMP pool (docs/engine.md)
 #  libgloo-dev           Gloo headers for c10d process groups (scale-out)
 #  python3-torch, python3-numpy, python3-pil, python3-zarr
 #                        reference implementations and fixture writers for the parity tests
@@ -59,7 +59,7 @@ stamp=native/build/torch-dir.txt
 if [[ ! -f "$addon" || -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' -o -name '*.cjs' \) -print -quit)" \
       || "$(cat "$stamp" 2>/dev/null)" != "${TORCH_DIR:-debian}" ]]; then
   log "building the native addon against ${TORCH_DIR:-the Debian libtorch} (about a minute)"
-  # Build against the local Node headers when the distribution ships them (field notes, section 7): no download.
+  # Build against the local Node headers when the distribution ships them (docs/engine.md): no download.
   nodedir=()
   [[ -f /usr/include/node/node_api.h ]] && nodedir=(--nodedir=/usr)
   npx node-gyp rebuild --directory native -j "$(nproc)" "${nodedir[@]}" >&2

@@ -1,7 +1,7 @@
 /**
  * The pipeline's sample source over real datasets (fragments, segments, folders of segments): each dataset's
  * z-range is loaded once (uint8 under the default bit-depth policy, or normalised), tiles are selected as the
- * seed did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
+ * reference study did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
  * splits), and each sample is a crop with two independent augmented views (self-supervised) or one view with
  * its ink label and valid-region mask (supervised). Used through PrefetchPipeline as
  * `{ module: tileSourceModule, options: TileSourceOptions }`.
@@ -35,7 +35,7 @@ export interface TileDatasetSpec {
   /**
    * Normalisation before augmentation, as text (default 'none': raw uint8 values on the 0..255 scale):
    * `scale[:D]`, `clip:LOW:HIGH[:D]`, `zscore`, `percentile:LOW:HIGH`, or `histogram:<dataset folder>` to match
-   * this dataset's value histogram to a reference volume's (the seed's remedy for the scroll/fragment shift).
+   * this dataset's value histogram to a reference volume's (the reference study's remedy for the scroll/fragment shift).
    */
   normalize?: string;
   /** Band of rows used, as fractions [from, to) of the height (e.g. [0, 0.7] to train, [0.7, 1] to validate). */
@@ -46,11 +46,11 @@ export interface TileSourceOptions {
   datasets: TileDatasetSpec[];
   tile: number;
   stride: number;
-  /** Mask erosion kernel (default 16, the seed's). */
+  /** Mask erosion kernel (default 16, the reference study's). */
   erode?: number;
   /** Slices fed to the model; a longer z-range is narrowed by the augmentation's z-shift, or centred without one. */
   depth: number;
-  /** Keep only tiles with ink (the seed's evaluation on fragment 4). */
+  /** Keep only tiles with ink (the reference study's evaluation on fragment 4). */
   requireInk?: boolean;
   augment: AugmentConfig | null;
   /** 2: { view0, view1 }; 1: { image, label, valid }. */

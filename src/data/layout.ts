@@ -1,5 +1,5 @@
 /**
- * Finds out which on-disk layout a dataset folder uses and lists its files (field notes section 6):
+ * Finds out which on-disk layout a dataset folder uses and lists its files (docs/data-formats.md):
  *  - Kaggle fragment: `surface_volume/NN.tif`, `mask.png`, `inklabels.png`, `ir.png`;
  *  - fragment volpkg: `<name>.volpkg/working/<surface>/surface_volume/NN.tif` (+ `ir.png`, `inklabels.png`);
  *  - scroll segment: `layers/NN.tif|png|jpg` (2 or 3 digits), `<id>_mask.png`, `<id>_inklabels.png`,

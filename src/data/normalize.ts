@@ -1,7 +1,7 @@
 /**
  * Intensity normalisation of layer values into model-ready floats, as a first-class choice because public
  * pipelines disagree:
- *  - 'scale': v / 255, the seed's albumentations `Normalize(mean=0, std=1)` on uint8 (field notes section 1);
+ *  - 'scale': v / 255, the reference study's albumentations `Normalize(mean=0, std=1)` on uint8 (docs/reference-study.md);
  *  - 'clip': the Grand-Prize-lineage ink detection code (ScrollPrize/villa ink-detection and its forks) does
  *    `np.clip(image, 0, 200)` on uint8 layers before its /255 normalisation; by default the window is stretched to [0, 1],
  *    or divided by `divisor` (255 reproduces villa exactly);

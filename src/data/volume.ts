@@ -22,7 +22,7 @@ import { createRng } from './rng.js';
 
 /**
  * 'uint8': 16-bit layers become 8-bit by `v >> 8`, as every public pipeline does by reading layers with
- * `cv2.imread(path, 0)` (field notes section 6); 'keep': values as stored (8 or 16 bit).
+ * `cv2.imread(path, 0)` (docs/data-formats.md); 'keep': values as stored (8 or 16 bit).
  */
 export type BitDepthPolicy = 'uint8' | 'keep';
 

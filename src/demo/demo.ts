@@ -56,7 +56,7 @@ export interface DemoResult {
   minutes: number;
 }
 
-const ARCH = 'resnet3d-10-seed';
+const ARCH = 'resnet3d-10-reference';
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const preset = o.preset ?? 'default';

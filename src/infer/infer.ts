@@ -6,7 +6,7 @@
  * `Volume.readWindow`, so memory is bounded by the z-range and a band of rows, never the whole volume. Windows
  * entirely outside the mask are skipped. Each batch of windows goes through the model in eval mode without
  * gradients, optionally under test-time augmentation (rot90 x4 as the 1st place Kaggle solution, flips as the
- * 2nd place, or all 8 dihedral transforms; field notes section 2), averaging the probabilities of the
+ * 2nd place, or all 8 dihedral transforms; docs/reference-study.md), averaging the probabilities of the
  * transformed-back predictions. A reduced-resolution output (half, quarter) is resized bilinearly to the tile,
  * the tiles are stitched (src/infer/stitch.ts: outer edges dropped, or Gaussian weights), and the map at the
  * volume's resolution (fragments: x0.5) is resized bilinearly back to the on-disk size and masked.
@@ -298,7 +298,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
         if (pending.length === batch) {
           flush();
           // Let the event loop turn between batches: native memory freed during a long synchronous run of
-          // forwards is only handed back after a turn (field notes section 7; measured here on a 1024^2
+          // forwards is only handed back after a turn (docs/engine.md; measured here on a 1024^2
           // fragment with r3d18: peak RSS ~1.5 GB without, ~1.07 GB with).
           await new Promise((resolve) => setImmediate(resolve));
         }

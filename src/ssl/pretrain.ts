@@ -1,6 +1,6 @@
 /**
  * `inkwell pretrain`: self-supervised pretraining of a 3D encoder on unlabelled scroll segments (and
- * fragments, labels ignored), as the seed did: tiles from every source, two augmented views per tile, any
+ * fragments, labels ignored), as the reference study did: tiles from every source, two augmented views per tile, any
  * method of the registry, SGD/LARS/AdamW with warmup then cosine, gradient accumulation and clipping, optional
  * SWA/EMA of the encoder, through the one training loop (src/train/loop.ts). Every epoch ends in an atomic
  * checkpoint; `resume` continues from the latest one and

@@ -10,7 +10,7 @@
  *   cov_loss = sum(offdiag(cov_x)^2) / D + sum(offdiag(cov_y)^2) / D     (L211-213)
  *   loss = sim * repr_loss + std * std_loss + cov * cov_loss             (L215-219; defaults 25/25/1)
  *
- * The seed (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
+ * The reference study (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
  */
 import type { Module, StateDictSource } from '../torch/nn/module.js';
 import * as F from '../torch/ops/functional.js';
@@ -24,7 +24,7 @@ export interface VICRegLossOptions {
   simCoeff?: number;
   /** Weight of the variance (std hinge) term; official default 25. */
   stdCoeff?: number;
-  /** Weight of the covariance term; official default 1 (the seed used 5). */
+  /** Weight of the covariance term; official default 1 (the reference study used 5). */
   covCoeff?: number;
   /** Added to the variance before the square root; official 1e-4. */
   eps?: number;
@@ -40,8 +40,8 @@ export interface VICRegLoss {
 
 /** The official defaults (main_vicreg.py argument parser: --sim-coeff 25, --std-coeff 25, --cov-coeff 1). */
 export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 1, eps: 1e-4 });
-/** The seed's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
-export const VICREG_SEED: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
+/** The reference study's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
+export const VICREG_REFERENCE: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
 
 /** The off-diagonal entries of a square [D,D] matrix as a flat [D*(D-1)] vector (main_vicreg.py `off_diagonal`). */
 export function offDiagonal(m: Tensor): Tensor {

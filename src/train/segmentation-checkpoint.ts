@@ -18,7 +18,7 @@ export const SegmentationSpecSchema = z.object({
   decoder: z.enum(['unet', 'probe']).default('unet'),
   output: z.enum(['full', 'half', 'quarter']).default('full'),
   depthPool: z.enum(['mean', 'max']).default('mean'),
-  /** Slices the model sees, and the layer range [start, end) they are centred in (the seed: 20 of 14..36). */
+  /** Slices the model sees, and the layer range [start, end) they are centred in (the reference study: 20 of 14..36). */
   depth: z.number().int().positive(),
   z: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
   /** Tile side the model was trained on (inference default). */

@@ -1,5 +1,5 @@
 /**
- * Layout detection on small trees of each layout and variant (field notes section 6): Kaggle fragment,
+ * Layout detection on small trees of each layout and variant (docs/data-formats.md): Kaggle fragment,
  * fragment volpkg (three ways in), scroll segment (2/3-digit names; tif/png/jpg layers; masks and labels by
  * glob; `_superseded`), folders of segments (`paths/<id>` and plain), reversed order from a manifest or flag,
  * and Zarr volumes.

@@ -24,7 +24,7 @@ async function config(name: string, presets: string[], set: string[] = []): Prom
     preset: presets,
     extra: { data: { train: [frag('1'), frag('2')], val: [frag('3')], erode: 4 } },
     set: [`name=${name}`, `out=${mkdtempSync(join(tmpdir(), 'inkwell-sup-'))}`, 'data.tile=32', 'data.stride=16', 'data.depth=8', 'data.augment=none',
-      'model.arch=resnet3d-10-seed', 'model.widenFactor=0.125', 'train.batchSize=8', 'train.epochs=2', 'data.workers=0', 'data.maxTiles=32', ...set],
+      'model.arch=resnet3d-10-reference', 'model.widenFactor=0.125', 'train.batchSize=8', 'train.epochs=2', 'data.workers=0', 'data.maxTiles=32', ...set],
   });
 }
 
@@ -46,7 +46,7 @@ describe('supervised ink training', () => {
     const { model, spec, epoch } = await loadSegmentationModel(r.lastCheckpoint!);
     try {
       assert.equal(epoch, 2);
-      assert.deepEqual({ arch: spec.arch, depth: spec.depth, z: spec.z, tile: spec.tile, decoder: spec.decoder }, { arch: 'resnet3d-10-seed', depth: 8, z: [28, 36], tile: 32, decoder: 'unet' });
+      assert.deepEqual({ arch: spec.arch, depth: spec.depth, z: spec.z, tile: spec.tile, decoder: spec.decoder }, { arch: 'resnet3d-10-reference', depth: 8, z: [28, 36], tile: 32, decoder: 'unet' });
       const y = torch.tidy(() => torch.noGrad(() => model.eval().forward(torch.zeros([1, 1, 8, 32, 32])).shape));
       assert.deepEqual([...y], [1, 1, 32, 32]);
     } finally {

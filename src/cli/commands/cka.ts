@@ -4,10 +4,10 @@
  * exactly {"cka": value}. `--batch-size N` gives minibatch CKA (Nguyen et al. 2021, unbiased HSIC) over
  * consecutive batches of N rows, for sample sets too large for one n x n gram.
  *
- * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the seed's sanity check (field
- * notes section 1): embed the same tiles with every epoch checkpoint in DIR and write the epoch x epoch linear
+ * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the reference study's sanity check
+ * (docs/reference-study.md): embed the same tiles with every epoch checkpoint in DIR and write the epoch x epoch linear
  * and RBF CKA matrices (cka.json, cka_linear.png, cka_rbf.png). DATASET is a dataset folder (tiles of --tile
- * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the seed
+ * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the reference study
  * normalised them) or an .npy batch [N, C, D, H, W] of float tiles (its first --samples).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';

@@ -19,7 +19,11 @@ export function registerPretrain(program: Command): void {
     .description('self-supervised pretraining (VICReg, BYOL, SimSiam, masked reconstruction) of a 3D encoder on scroll segments and fragments; ' +
       'data-parallel with --nproc-per-node N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT from any launcher)')
     .option('--config <file>', 'YAML/JSON config (see src/ssl/config.ts for every key)')
-    .option('--preset <name>', `starting settings: ${Object.keys(PRETRAIN_PRESETS).join(', ')}`, 'seed')
+    .option(
+      '--preset <name>',
+      `starting settings: ${Object.keys(PRETRAIN_PRESETS).join(', ')} (reference = the reference study's run; also 'seed')`,
+      'reference',
+    )
     .option('--input <path>', 'a dataset folder to pretrain on (repeatable; adds to the config\'s data.datasets)', collect, [])
     .option('--set <key=value>', 'override a config key, e.g. --set train.epochs=10 (repeatable)', collect, [])
     .option('--name <name>', 'run name (runs/<name>/)')

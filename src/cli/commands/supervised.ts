@@ -38,7 +38,11 @@ function common(cmd: Command, defaultPreset: string): Command {
   return addDeviceOptions(cmd, { amp: true, configKey: true })
     .option('--config <file>', 'YAML/JSON config (see src/supervised/config.ts)')
     .option('--preset <name>', `settings to start from, repeatable and applied in order (${Object.keys(SUPERVISED_PRESETS).join(', ')})`, collect, [])
-    .option('--protocol <name>', "the seed's protocol over --fragments: seed-1 (train 1,3,4 + upper 70% of 2; validate lower 30% of 2) or seed-2 (train 1,2,3; validate 4 on tiles with ink)")
+    .option(
+      '--protocol <name>',
+      "the reference study's protocol over --fragments: reference-1 (train 1,3,4 + upper 70% of 2; validate " +
+        'lower 30% of 2) or reference-2 (train 1,2,3; validate 4 on tiles with ink); also seed-1, seed-2',
+    )
     .option('--fragments <dir>', 'folder holding Kaggle fragments 1..4 (for --protocol)')
     .option('--train <path>', 'a labelled dataset to train on (repeatable)', collect, [])
     .option('--val <path>', 'a labelled dataset to validate on (repeatable)', collect, [])

@@ -6,7 +6,7 @@ import type { Crop } from './types.js';
 import type { Random } from './random.js';
 
 /**
- * The seed's z-translation (field notes section 1): it reads 22 layers (14..35) and keeps
+ * The reference study's z-translation (docs/reference-study.md): it reads 22 layers (14..35) and keeps
  * `image[:, :, offset:offset + 20]` with offset = random.choice([0, 1, 1, 2]).
  */
 export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
@@ -27,7 +27,7 @@ export interface TemporalParams {
 }
 
 /**
- * Kaggle 4th place temporal augmentation (field notes section 2; the same code lives on in the Grand Prize
+ * Kaggle 4th place temporal augmentation (docs/reference-study.md; the same code lives on in the Grand Prize
  * repository's `fourth_augment`): cropping_num = randint(min, max) consecutive slices from a random start are
  * pasted at a random depth into a zero volume; then randint(0, 2) of the pasted slices are zeroed with
  * probability 0.6 (`random.random() > 0.4`). The original draws the cut-out slices from

@@ -1,6 +1,6 @@
 /**
  * Batch-level mixing for supervised training (Kaggle 2nd and 4th place used cutmix, the 2nd also mixup;
- * field notes section 2). Both need labels; mixup turns hard labels into soft (Float32) ones.
+ * docs/reference-study.md). Both need labels; mixup turns hard labels into soft (Float32) ones.
  *   mixup (Zhang et al. 2018): x = lam * a + (1 - lam) * b, y likewise, lam ~ Beta(alpha, alpha).
  *   cutmix (Yun et al. 2019): a box of area (1 - lam) * H * W (side ratio sqrt(1 - lam), centre uniform, clipped
  *   at the border) is pasted from b into a in every slice; the label box follows, lam is recomputed from the
@@ -19,7 +19,7 @@ function samePlane(a: Crop, b: Crop, op: string): void {
 
 function toFloat(label: Uint8Array | Float32Array): Float32Array {
   if (label instanceof Float32Array) return label.slice();
-  // Uint8 labels are 0/1 or 0/255 (field notes section 6): threshold > 0.
+  // Uint8 labels are 0/1 or 0/255 (docs/data-formats.md): threshold > 0.
   const out = new Float32Array(label.length);
   for (let i = 0; i < label.length; i++) out[i] = (label[i] as number) > 0 ? 1 : 0;
   return out;

@@ -1,6 +1,6 @@
 /**
  * Whole-image decoding through sharp (libvips): PNG, JPEG and every TIFF encoding the positioned-read path
- * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (field notes section 7:
+ * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (docs/engine.md:
  * 66 ms uncompressed / 200 ms LZW for 4000x4000 uint16, vs 0.5-7 s for geotiff/utif2/pngjs); 16-bit output
  * needs `.toColourspace('grey16').raw({ depth: 'ushort' })`. An http(s) URL is fetched whole (and cached)
  * and decoded from memory.
@@ -98,7 +98,7 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
 
 /**
  * Decodes a mask or label image as {0,1}: a pixel is set when its grey value is > 0 (Kaggle labels come as
- * {0,1} or {0,255}: field notes section 6). Colour masks are converted to grey first; alpha is dropped.
+ * {0,1} or {0,255}: docs/data-formats.md). Colour masks are converted to grey first; alpha is dropped.
  */
 export async function decodeBinary(path: string, op = 'decodeBinary'): Promise<{ width: number; height: number; data: Uint8Array }> {
   const info = await readImageInfo(path, op);

@@ -1,7 +1,7 @@
 /**
  * Windowed reads of uncompressed strip TIFFs with positioned reads: only the bytes of the requested rows and
  * columns are read, so a 256x256 window of a Kaggle-size 16-bit layer costs about a millisecond instead of a
- * ~100 ms whole-layer decode (field notes section 7).
+ * ~100 ms whole-layer decode (docs/engine.md).
  *
  * Reads are synchronous (`fs.readSync` at an offset): one window is a few hundred small reads from the page
  * cache, and going through libuv's thread pool per read would cost more than the reads themselves.

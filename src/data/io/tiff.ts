@@ -1,8 +1,8 @@
 /**
  * A small TIFF directory (IFD) parser: enough of TIFF 6.0 (Adobe, 1992; sections 2 "TIFF Structure" and
  * 8 "Baseline Field Reference") and BigTIFF to learn where a layer's pixels lie, so that uncompressed strip
- * layers - the Kaggle fragments' format (field notes section 6) - can be read a window at a time with
- * positioned reads instead of decoding ~100 MB per layer (field notes section 7: 1.1 ms vs ~110 ms).
+ * layers - the Kaggle fragments' format (docs/data-formats.md) - can be read a window at a time with
+ * positioned reads instead of decoding ~100 MB per layer (docs/engine.md: 1.1 ms vs ~110 ms).
  * Only the first image directory is read: a layer is one page.
  */
 import { openByteSource, type ByteSource } from './files.js';

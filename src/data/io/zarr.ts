@@ -1,8 +1,8 @@
 /**
- * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (field notes section 6: uint8,
+ * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (docs/data-formats.md: uint8,
  * 128^3 chunks, blosc, `/`-nested chunk keys, 6-level pyramid), read with zarrita + @zarrita/storage.
  *
- * The pitfall from the field notes: a `.zarray` without `dimension_separator` over nested chunk files
+ * The pitfall documented in docs/data-formats.md: a `.zarray` without `dimension_separator` over nested chunk files
  * (`0/0/0`) makes readers look for `0.0.0`, find nothing, and silently return the fill value. Before opening,
  * the array folder is listed and the separator the files actually use wins over the metadata (zarr v2 spec:
  * `dimension_separator` defaults to "."; chunk keys are the indices joined by it).

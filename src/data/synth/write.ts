@@ -1,5 +1,5 @@
 /**
- * Writes synthetic fragments and segments in the real on-disk layouts (field notes section 6):
+ * Writes synthetic fragments and segments in the real on-disk layouts (docs/data-formats.md):
  *   <out>/fragments/<id>/surface_volume/00.tif..64.tif  (uint16, uncompressed, single strip), mask.png,
  *                       inklabels.png, ir.png                                        (Kaggle layout)
  *   <out>/segments/<id>/layers/00.tif..64.tif (uint8), <id>_mask.png, <id>_inklabels.png (ground truth that
