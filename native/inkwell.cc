@@ -1,6 +1,6 @@
 // inkwell native addon: a thin N-API shim over libtorch.
 //
-// Design (see field-notes section 7): one generic entry point calls any ATen operator by schema name through
+// Design (see docs/engine.md): one generic entry point calls any ATen operator by schema name through
 // the c10 dispatcher (which also records autograd), converting JS values to IValues as the operator's schema
 // dictates. A handful of special entry points cover what the dispatcher cannot: tensors from/to JS memory,
 // backward, grad mode, seeding, threads and memory statistics. Every C++ exception becomes a JS Error that
@@ -496,7 +496,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);
   TensorHandle::Init(env, exports, data);
-  // libtorch starts with 1 intra-op thread here (field notes, section 7): use all cores unless told otherwise.
+  // libtorch starts with 1 intra-op thread here (docs/engine.md): use all cores unless told otherwise.
   at::set_num_threads(DefaultThreads());
   exports.Set("call", Napi::Function::New(env, CallOp));
   exports.Set("schemas", Napi::Function::New(env, ListSchemas));

@@ -13,7 +13,7 @@
 namespace inkwell {
 
 // Per-instance (per Node environment / worker thread) data: no static JS references, so the addon is
-// context-aware and loads in worker_threads (field notes, section 7).
+// context-aware and loads in worker_threads (docs/engine.md).
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
   Napi::FunctionReference pg_ctor;

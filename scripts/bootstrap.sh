@@ -13,7 +13,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # Debian packages:
 #  libtorch-dev          the fallback engine (CPU libtorch 1.13, INKWELL_TORCH=debian) and its headers
-#  libopenblas0-openmp   an OpenBLAS that shares torch's OpenMP pool (field notes, section 7)
+#  libopenblas0-openmp   an OpenBLAS that shares torch's OpenMP pool (docs/engine.md)
 #  libgloo-dev           Gloo headers for c10d process groups (scale-out; pip wheels do not ship them)
 #  python3-torch, python3-numpy, python3-pil, python3-zarr
 #                        reference implementations and fixture writers for the parity tests (1.13 builds)

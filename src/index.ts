@@ -9,3 +9,4 @@ export * as infer from './infer/index.js';
 export * as report from './report/index.js';
 export * as supervised from './supervised/index.js';
 export * as models from './models/index.js';
+export * as study from './study/index.js';

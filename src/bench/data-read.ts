@@ -1,7 +1,7 @@
 /**
  * Read benchmark: a random 20x256x256 crop of a Kaggle-width uncompressed 16-bit layer stack, by positioned
  * reads of just the needed rows (this project's path) vs decoding each whole layer through sharp and cutting
- * the crop out (what a decode-everything reader does). Field notes section 7 measured ~1.1 ms per 256x256
+ * the crop out (what a decode-everything reader does). docs/engine.md records ~1.1 ms per 256x256
  * window by positioned reads and ~110 ms per whole Kaggle-size layer decode; the target here is <= 25 ms
  * for the 20-layer crop.
  */

@@ -1,7 +1,7 @@
 /**
  * `inkwell bench distributed`: what data parallelism costs here, and a paper estimate for GPUs.
  *
- * Measured: VICReg pretraining steps of a 3D ResNet-18 (seed variant, BN projector, SyncBatchNorm, variance and
+ * Measured: VICReg pretraining steps of a 3D ResNet-18 (reference-study variant, BN projector, SyncBatchNorm, variance and
  * covariance on gathered embeddings, SGD) on W local workers over Gloo/loopback, against 1 worker that takes the
  * whole global batch with the same total threads. Gradients are averaged by c10d's Reducer (DDP's engine), which
  * starts each bucket's allreduce from autograd hooks while backward still runs. Each worker alternates
@@ -24,7 +24,6 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createEncoder } from '../models/registry.js';
 import { createMethod } from '../ssl/registry.js';
-import { vicregGatheredStep } from '../ssl/pretrain.js';
 import type { VICRegMethod } from '../ssl/vicreg.js';
 import * as torch from '../torch/index.js';
 import { DataParallel } from '../train/ddp.js';
@@ -34,13 +33,13 @@ import { resnetForwardFlops } from './models.js';
 import { median } from './python-peer.js';
 
 export interface DistributedBenchOptions {
-  /** Encoder (default 'resnet3d-18-seed'). */
+  /** Encoder (default 'resnet3d-18-reference'). */
   arch?: string;
   /** Stage-width multiplier of the timed network (default 0.5 for minutes on a CPU; the estimate always uses 1). */
   widenFactor?: number;
   /** Per-worker input [B,1,D,H,W] of each view (default [2,1,16,64,64]). */
   input?: number[];
-  /** Projector widths after the encoder's features (default the seed's VICReg head [256,256,512]). */
+  /** Projector widths after the encoder's features (default the reference study's VICReg head [256,256,512]). */
   projector?: number[];
   /** Local workers (default 2). */
   workers?: number;
@@ -53,7 +52,7 @@ export interface DistributedBenchOptions {
   bucketCapMB?: number;
   /** GPUs of the estimate (default 8). */
   gpus?: number;
-  /** Per-GPU batch of the estimate's compute time (default the seed's 150 at [1,20,128,128]). */
+  /** Per-GPU batch of the estimate's compute time (default the reference study's 150 at [1,20,128,128]). */
   gpuInput?: number[];
   /** Assumed sustained GPU throughput for 3D convolutions in mixed precision (default 100 TFLOP/s, ~1/3 of an A100's fp16 peak). */
   gpuTflops?: number;
@@ -147,7 +146,7 @@ interface WorkerReport {
 
 interface WorkerSpec { arch: string; widenFactor: number; input: number[]; projector: number[]; steps: number; warmup: number; syncBatchNorm: boolean; bucketCapMB: number }
 
-const DEFAULTS = { arch: 'resnet3d-18-seed', widenFactor: 0.5, input: [2, 1, 16, 64, 64], projector: [256, 256, 512], steps: 4, warmup: 1 };
+const DEFAULTS = { arch: 'resnet3d-18-reference', widenFactor: 0.5, input: [2, 1, 16, 64, 64], projector: [256, 256, 512], steps: 4, warmup: 1 };
 
 /** The worker side: runs in each launched process (`node distributed.js --bench-worker SPEC`). */
 async function worker(spec: WorkerSpec): Promise<void> {
@@ -170,7 +169,7 @@ async function worker(spec: WorkerSpec): Promise<void> {
       const t0 = performance.now();
       const v1 = torch.rand(spec.input);
       const v2 = torch.rand(spec.input);
-      const out = dp ? vicregGatheredStep(method, v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
+      const out = dp ? method.step(v1, v2, (z) => dp.gather(z)) : method.step(v1, v2);
       const t1 = performance.now();
       if (dp) await dp.backward(out.loss, { sync, op: `bench step ${s}` });
       else out.loss.backward();
@@ -335,7 +334,7 @@ export async function benchDistributed(opts: DistributedBenchOptions = {}): Prom
       'On a 2-core machine Gloo\'s loopback allreduce (copies and sums on the CPU) competes with backward for the same cores, so little of it can hide; on GPUs NCCL runs on its own streams.',
       'SyncBatchNorm and the VICReg embedding gather communicate inside forward/backward in every step; their cost is compute here, not comm.',
       `The workers share this machine's cores: scaling_efficiency compares equal total threads (${perWorker * workers}), so 1 means no overhead, not a speed-up; ` +
-        'above 1 means the single process used its threads worse (libtorch\'s OpenMP with several threads stalls on a busy shared machine, field notes section 7).',
+        'above 1 means the single process used its threads worse (libtorch\'s OpenMP with several threads stalls on a busy shared machine, docs/engine.md).',
       `core_scaling_efficiency compares against 1 worker with ${perWorker} thread(s): 1 would be linear scaling over the ${workers} workers' cores.`,
     ],
   };

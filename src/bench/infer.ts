@@ -26,10 +26,10 @@ export interface InferBenchOptions {
   layers?: number;
   /** Resolution factor the model works at (default 0.5, the fragments' default). */
   scale?: number;
-  /** Window side at the model's resolution (default 128, the seed's tile). */
+  /** Window side at the model's resolution (default 128, the reference study's tile). */
   tile?: number;
   stride?: number;
-  /** Slices the model sees (default 20, the seed's), centred on the middle layer. */
+  /** Slices the model sees (default 20, the reference study's), centred on the middle layer. */
   depth?: number;
   widenFactor?: number;
   batch?: number;

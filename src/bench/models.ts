@@ -1,6 +1,6 @@
 /**
- * `inkwell bench models`: forward+backward of the seed's 3D ResNet-18 and -50 (resnet3d-N-seed: training mode,
- * loss = mean of the 512 outputs) on the seed's input [2,1,20,128,128], side by side with the same networks in
+ * `inkwell bench models`: forward+backward of the reference study's 3D ResNet-18 and -50 (resnet3d-N-reference: training mode,
+ * loss = mean of the 512 outputs) on the reference study's input [2,1,20,128,128], side by side with the same networks in
  * PyTorch (src/bench/peers/models_bench_server.py, same libtorch, same threads). TS and PyTorch repetitions interleave so
  * machine noise hits both columns alike; medians are reported. Each network also runs with channels_last_3d
  * weights and input, and the report says whether that layout helps on this CPU.
@@ -58,7 +58,7 @@ export interface ModelBenchResult {
 export interface ModelBenchOptions {
   /** Networks to time (default both). */
   models?: ('r3d18' | 'r3d50')[];
-  /** Input [N,1,D,H,W] (default the seed's [2,1,20,128,128]). */
+  /** Input [N,1,D,H,W] (default the reference study's [2,1,20,128,128]). */
   input?: number[];
   /** Stage-width multiplier (default 1; smaller for a quick run). */
   widenFactor?: number;

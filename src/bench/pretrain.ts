@@ -1,5 +1,5 @@
 /**
- * `inkwell bench pretrain`: one VICReg step of the seed's kind (two views, r3d18 seed variant, projector
+ * `inkwell bench pretrain`: one VICReg step of the reference study's kind (two views, r3d18 reference-study variant, projector
  * 512-256-256-512, coefficients 25/25/5, SGD nesterov, clipping) side by side with the same step in PyTorch:
  * inkwell fed by its real data pipeline (tiles read, z-shifted and augmented in a worker thread while the
  * step runs), inkwell on fixed tensors (the step alone), and PyTorch on fixed tensors. Rounds interleave.
@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchAugment } from './data-augment.js';
-import { seedAugmentations } from '../data/augment/presets.js';
+import { referenceAugmentations } from '../data/augment/presets.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { synthesize } from '../data/synth/write.js';
 import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
@@ -51,7 +51,7 @@ export interface PretrainBenchResult {
   /** Median ms the step waited for its batch (the pipeline's `next()`), measured directly. */
   data_wait_ms: number;
   tiles_per_s: number;
-  /** Two-view seed augmentations per second on one core, and how many steps' worth of crops that is per step time. */
+  /** Two-view reference-study augmentations per second on one core, and how many steps' worth of crops that is per step time. */
   augment_crops_per_s: number;
   augment_headroom: number;
   threads: number;
@@ -77,7 +77,7 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
   await synthesize({ out: dir, fragments: 0, segments: 2, height: 384, width: 384, seed: 1, progress: false });
   const source: TileSourceOptions = {
     datasets: [{ path: join(dir, 'segments'), z: [14, 14 + D + 2] }], tile: T, stride: 16, depth: D,
-    augment: seedAugmentations({ depth: D }), views: 2, seed: 0,
+    augment: referenceAugmentations({ depth: D }), views: 2, seed: 0,
   };
   const pipe = await PrefetchPipeline.open({ source: { module: tileSourceModule, options: source as unknown as Record<string, never> }, batchSize: B, seed: 0, workers, dropLast: true });
   const missing = pythonTorchMissing();
@@ -85,7 +85,7 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
   const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, device, amp })]);
   torch.manualSeed(0);
   const method = createMethod('vicreg', {
-    encoder: () => createEncoder('resnet3d-18-seed', { widenFactor }), featureDim: 512, vicreg: { simCoeff: 25, stdCoeff: 25, covCoeff: 5 },
+    encoder: () => createEncoder('resnet3d-18-reference', { widenFactor }), featureDim: 512, vicreg: { simCoeff: 25, stdCoeff: 25, covCoeff: 5 },
   });
   rt.prepare(method.modules);
   const opt = new optim.SGD(method.modules.parameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-5 });

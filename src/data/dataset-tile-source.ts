@@ -1,7 +1,7 @@
 /**
  * The pipeline's sample source over real datasets (fragments, segments, folders of segments): each dataset's
  * z-range is loaded once (uint8 under the default bit-depth policy, or normalised), tiles are selected as the
- * seed did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
+ * reference study did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
  * splits), and each sample is a crop with two independent augmented views (self-supervised) or one view with
  * its ink label and valid-region mask (supervised). Used through PrefetchPipeline as
  * `{ module: tileSourceModule, options: TileSourceOptions }`.
@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { Augmenter } from './augment/compose.js';
 import { extractCrop, extractPlane, type VolumeView } from './augment/crop.js';
 import type { AugmentConfig, Crop } from './augment/types.js';
-import { detectLayout } from './layout.js';
+import { detectLayout, SURFACE_Z_RANGE } from './layout.js';
 import type { Sample, SampleSource } from './pipeline.js';
 import { createRng } from './rng.js';
 import { contentMap, selectTiles, type Tile } from './tiles.js';
 import { parseNormalizeSpec, type NormalizeSpec } from './normalize.js';
 import { Volume } from './volume.js';
+import type { LayerOrderChoice } from './layer-order.js';
 
 /** The module path to give PrefetchPipeline (this file, compiled). */
 export const tileSourceModule: string = fileURLToPath(import.meta.url);
@@ -23,16 +24,18 @@ export const tileSourceModule: string = fileURLToPath(import.meta.url);
 export interface TileDatasetSpec {
   /** A fragment or segment folder, or a folder of segments (each becomes a dataset). */
   path: string;
-  /** Layers read, [start, end) (default the seed's 14..36: 22 layers, narrowed to `depth` by the z-shift). */
+  /** Layers read, [start, end) (default SURFACE_Z_RANGE: 22 layers, narrowed to `depth` by the z-shift). */
   z?: [number, number];
-  /** Resolution factor (default: 0.5 for fragments, 1 for segments, as in the seed). */
+  /** Resolution factor (default: the dataset's pixel size over the model's, src/data/layout.ts). */
   scale?: number;
-  /** Layer order reversed (default: from the dataset's manifest). */
+  /** Layer order reversed (default: from the dataset's manifest, else detected). */
   reversed?: boolean;
+  /** 'auto' (default): a flag or manifest, else detected from the density profile (src/data/layer-order.ts). */
+  layerOrder?: LayerOrderChoice;
   /**
    * Normalisation before augmentation, as text (default 'none': raw uint8 values on the 0..255 scale):
    * `scale[:D]`, `clip:LOW:HIGH[:D]`, `zscore`, `percentile:LOW:HIGH`, or `histogram:<dataset folder>` to match
-   * this dataset's value histogram to a reference volume's (the seed's remedy for the scroll/fragment shift).
+   * this dataset's value histogram to a reference volume's (the reference study's remedy for the scroll/fragment shift).
    */
   normalize?: string;
   /** Band of rows used, as fractions [from, to) of the height (e.g. [0, 0.7] to train, [0.7, 1] to validate). */
@@ -43,11 +46,11 @@ export interface TileSourceOptions {
   datasets: TileDatasetSpec[];
   tile: number;
   stride: number;
-  /** Mask erosion kernel (default 16, the seed's). */
+  /** Mask erosion kernel (default 16, the reference study's). */
   erode?: number;
   /** Slices fed to the model; a longer z-range is narrowed by the augmentation's z-shift, or centred without one. */
   depth: number;
-  /** Keep only tiles with ink (the seed's evaluation on fragment 4). */
+  /** Keep only tiles with ink (the reference study's evaluation on fragment 4). */
   requireInk?: boolean;
   augment: AugmentConfig | null;
   /** 2: { view0, view1 }; 1: { image, label, valid }. */
@@ -79,9 +82,10 @@ export async function loadTileSet(o: TileSourceOptions): Promise<{ datasets: Loa
     const detected = await detectLayout(spec.path);
     for (const ds of detected.datasets) {
       const vol = await Volume.open(ds, {
-        z: spec.z ?? [14, 36],
+        z: spec.z ?? [...SURFACE_Z_RANGE],
         ...(spec.scale === undefined ? {} : { scale: spec.scale }),
         ...(spec.reversed === undefined ? {} : { reversed: spec.reversed }),
+        ...(spec.layerOrder === undefined ? {} : { layerOrder: spec.layerOrder }),
         normalize,
       });
       const [D, H, W] = vol.shape;

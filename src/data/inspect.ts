@@ -3,8 +3,10 @@
  * and labels' sizes) and summarised as JSON.
  */
 import { relative, resolve } from 'node:path';
+import { isUrl, trimLocation } from './remote/url.js';
 import type { PixelDType } from './io/layer.js';
-import { detectLayout, type Dataset, type DatasetLayout, type DetectOptions } from './layout.js';
+import { detectLayout, type Dataset, type DatasetLayout, type DetectOptions, type LayerOrderSource } from './layout.js';
+import type { LayerOrderEvidence } from './layer-order.js';
 import { Volume } from './volume.js';
 
 export interface DatasetFiles {
@@ -30,15 +32,27 @@ export interface DatasetInfo {
   maskCoverage: number | null;
   /** Ink pixels / mask pixels (the whole image when there is no mask); null without labels. */
   inkFraction: number | null;
+  /** The layers are flipped on reading (stored in the reverse of the canonical order). */
   reversed: boolean;
+  /** Who decided the order, and the density-profile evidence when it was detected or tried. */
+  layerOrder: { source: LayerOrderSource; evidence: LayerOrderEvidence | null };
+  /** Pixel size (um) and where it came from; the resolution factor models read the volume at. */
+  pixelSize: number;
+  pixelSizeSource: 'meta.json' | 'default';
+  scale: number;
   /** Paths relative to the inspected folder. */
   files: DatasetFiles;
 }
 
-async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
-  const rel = (p: string | null): string | null => (p === null ? null : relative(base, p) || '.');
-  // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first.
-  const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep' });
+async function inspectOne(d: Dataset, base: string, opts: DetectOptions): Promise<DatasetInfo> {
+  const rel = (p: string | null): string | null => {
+    if (p === null) return null;
+    if (!isUrl(base)) return relative(base, p) || '.';
+    return p === base ? '.' : p.startsWith(`${base}/`) ? decodeURIComponent(p.slice(base.length + 1)) : p;
+  };
+  // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first, and detects
+  // the layer order when nothing else decided it.
+  const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep', ...(opts.layerOrder === undefined ? {} : { layerOrder: opts.layerOrder }) });
   try {
     const { mask, labels } = await vol.validate();
     const n = vol.sourceHeight * vol.sourceWidth;
@@ -65,7 +79,11 @@ async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
       dtype: vol.sourceDtype,
       maskCoverage: mask ? maskCount / n : null,
       inkFraction,
-      reversed: d.reversed,
+      reversed: vol.reversed,
+      layerOrder: { source: vol.dataset.orderSource, evidence: vol.dataset.orderEvidence ?? null },
+      pixelSize: d.pixelSize,
+      pixelSizeSource: d.pixelSizeSource,
+      scale: d.defaultScale,
       files,
     };
   } finally {
@@ -79,8 +97,8 @@ async function inspectOne(d: Dataset, base: string): Promise<DatasetInfo> {
  */
 export async function inspectDataset(path: string, opts: DetectOptions = {}): Promise<DatasetInfo | DatasetInfo[]> {
   const found = await detectLayout(path, opts);
-  const base = resolve(path);
+  const base = isUrl(path) ? trimLocation(path) : resolve(path);
   const infos: DatasetInfo[] = [];
-  for (const d of found.datasets) infos.push(await inspectOne(d, base));
+  for (const d of found.datasets) infos.push(await inspectOne(d, base, opts));
   return found.layout === 'segment-folder' ? infos : infos[0]!;
 }

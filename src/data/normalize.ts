@@ -1,7 +1,7 @@
 /**
  * Intensity normalisation of layer values into model-ready floats, as a first-class choice because public
  * pipelines disagree:
- *  - 'scale': v / 255, the seed's albumentations `Normalize(mean=0, std=1)` on uint8 (field notes section 1);
+ *  - 'scale': v / 255, the reference study's albumentations `Normalize(mean=0, std=1)` on uint8 (docs/reference-study.md);
  *  - 'clip': the Grand-Prize-lineage ink detection code (ScrollPrize/villa ink-detection and its forks) does
  *    `np.clip(image, 0, 200)` on uint8 layers before its /255 normalisation; by default the window is stretched to [0, 1],
  *    or divided by `divisor` (255 reproduces villa exactly);
@@ -13,6 +13,15 @@
  * Values are integers (8- or 16-bit), so every choice is a lookup table over the value range.
  */
 import type { PixelArray } from './io/tiff-strips.js';
+
+/**
+ * The normalisation ink models are trained with unless a dataset names its own, saved in their checkpoints and
+ * applied again at inference: the 1st and 99.5th percentiles of the volume's values inside its mask (over the
+ * z-range read, after any layer flip) mapped to 0 and 1. Per volume, so 8- and 16-bit scans, other grey levels
+ * and offsets reach the model on one scale: air near 0, papyrus near 0.8, ink above it (docs/synthetic-data.md,
+ * "Intensity"). 99.5 rather than 100 keeps a few hot voxels from setting the scale; only ~0.5% clip.
+ */
+export const DEFAULT_NORMALIZE = 'percentile:1:99.5';
 
 export type NormalizeSpec =
   | { kind: 'none' }

@@ -1,5 +1,5 @@
 /**
- * Tile selection as the seed did it (field notes section 1): a grid of tiles (128x128, stride 32 there), the
+ * Tile selection as the reference study did it (docs/reference-study.md): a grid of tiles (128x128, stride 32 there), the
  * papyrus mask eroded with a 16x16 kernel, only tiles fully inside the eroded mask kept, all-zero tiles
  * skipped; plus the probe protocol's options: skipping tiles without ink and region splits (train on the
  * upper 70% of a fragment, validate on the lower 30%), and seedable shuffling.
@@ -35,7 +35,7 @@ export interface TileGridOptions {
 export interface SelectTilesOptions extends TileGridOptions {
   /** {0,1} papyrus mask [height*width]; tiles must lie fully inside it after erosion. */
   mask?: Uint8Array | null;
-  /** Erosion kernel side (or [h, w]) applied to the mask first; 0 for none. Default 16, as in the seed. */
+  /** Erosion kernel side (or [h, w]) applied to the mask first; 0 for none. Default 16, as in the reference study. */
   erode?: number | readonly [number, number];
   /** Non-zero where any layer is non-zero ([height*width], see `contentMap`): all-zero tiles are skipped. */
   content?: Uint8Array | null;
@@ -178,7 +178,7 @@ export function selectTiles(opts: SelectTilesOptions): Tile[] {
 }
 
 /**
- * Splits an image's rows: the upper `trainFraction` for training, the rest for validation (the seed's
+ * Splits an image's rows: the upper `trainFraction` for training, the rest for validation (the reference study's
  * probe validated on the lower 30% of fragment 2: `splitRows(h, 0.7)`). Tiles straddling the boundary
  * belong to neither once selected with these regions, so no pixel is in both sets.
  */

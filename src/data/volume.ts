@@ -14,12 +14,15 @@ import { areaResampleWindow, checkScale, resampleBinary, scaledLength, sourceSpa
 import type { PixelArray } from './io/tiff-strips.js';
 import { ZarrVolume } from './io/zarr.js';
 import { detectDataset, type Dataset, type DetectOptions, type LayerStackDataset } from './layout.js';
+import {
+  detectLayerOrder, layerOrderWindow, LAYER_ORDER_MIN_LAYERS, undetermined, type LayerOrderEvidence,
+} from './layer-order.js';
 import { accumulateHistogram, emptyHistogram, fitNormalizer, needsSample, type Normalizer, type NormalizeSpec, type ValueHistogram } from './normalize.js';
 import { createRng } from './rng.js';
 
 /**
  * 'uint8': 16-bit layers become 8-bit by `v >> 8`, as every public pipeline does by reading layers with
- * `cv2.imread(path, 0)` (field notes section 6); 'keep': values as stored (8 or 16 bit).
+ * `cv2.imread(path, 0)` (docs/data-formats.md); 'keep': values as stored (8 or 16 bit).
  */
 export type BitDepthPolicy = 'uint8' | 'keep';
 
@@ -27,7 +30,10 @@ export interface VolumeOptions extends DetectOptions {
   /** Layer range [start, end) in layer numbers (stack order after any reversal); default: all layers. */
   z?: readonly [number, number];
   bitDepth?: BitDepthPolicy;
-  /** Resolution factor in (0, 1]; default 0.5 for fragments, 1 for segments and Zarr volumes. */
+  /**
+   * Resolution factor in (0, 1]; default the dataset's pixel size over the model's (src/data/layout.ts): 0.5
+   * for Kaggle fragments, 1 for segments and Zarr volumes, what meta.json's `voxelsize` gives otherwise.
+   */
   scale?: number;
   normalize?: NormalizeSpec;
   /** Byte budget of the decoded-layer LRU cache (compressed TIFF, PNG, JPEG layers). Default 512 MiB. */
@@ -110,12 +116,27 @@ export class Volume {
     this.zEnd = z1;
   }
 
-  /** Opens a dataset folder (or an already detected dataset) as a volume view; checks its layers' sizes. */
+  /**
+   * Opens a dataset folder (or an already detected dataset) as a volume view; checks its layers' sizes. When no
+   * flag or manifest decided the layer order and `layerOrder` is 'auto' (the default), the order is detected
+   * from the density profile (src/data/layer-order.ts) and a reversed volume is flipped.
+   */
   static async open(source: string | Dataset, opts: VolumeOptions = {}): Promise<Volume> {
     let dataset = typeof source === 'string' ? await detectDataset(source, opts, 'Volume.open') : source;
-    if (typeof source !== 'string' && opts.reversed !== undefined && dataset.layout !== 'zarr') {
-      // A copy: the caller's dataset object keeps its own flag.
-      dataset = { ...dataset, reversed: typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id) };
+    if (typeof source !== 'string' && dataset.layout !== 'zarr') {
+      // Copies: the caller's dataset object keeps its own flag.
+      if (opts.layerOrder === 'as-stored' || opts.layerOrder === 'reversed') {
+        dataset = { ...dataset, reversed: opts.layerOrder === 'reversed', orderSource: 'flag' };
+      } else if (opts.reversed !== undefined) {
+        const reversed = typeof opts.reversed === 'boolean' ? opts.reversed : opts.reversed.includes(dataset.id);
+        dataset = { ...dataset, reversed, orderSource: 'flag' };
+      }
+    }
+    const undecided = dataset.orderSource === 'default' && dataset.orderEvidence === undefined;
+    if (undecided && (opts.layerOrder ?? 'auto') === 'auto' && dataset.layout !== 'zarr') {
+      const evidence = await Volume.detectOrder(dataset, opts.cacheBytes);
+      const orderSource = evidence.verdict === 'undetermined' ? 'default' : 'detected';
+      dataset = { ...dataset, reversed: evidence.verdict === 'reversed', orderSource, orderEvidence: evidence };
     }
     if (opts.level !== undefined && dataset.layout !== 'zarr') {
       // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
@@ -132,6 +153,36 @@ export class Volume {
     vol.layers.set(dataset.layers[0]!.number, Promise.resolve(first));
     await vol.checkLayers();
     return vol;
+  }
+
+  /**
+   * The layer-order evidence of a layer stack, read as stored at full resolution over the layers around its
+   * middle. A read failure is reported as undetermined (the order stays as stored) rather than thrown: the
+   * view's own reads will name the broken file if it matters.
+   */
+  private static async detectOrder(
+    dataset: LayerStackDataset, cacheBytes: number | undefined,
+  ): Promise<LayerOrderEvidence> {
+    const L = dataset.layers.length;
+    const [from, to] = layerOrderWindow(L);
+    if (L < LAYER_ORDER_MIN_LAYERS) return undetermined(L, `${L} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
+    const first = dataset.layers[0]!.number;
+    let raw: Volume | null = null;
+    try {
+      raw = await Volume.open({ ...dataset, reversed: false, orderSource: 'flag' }, {
+        z: [first + from, first + to], scale: 1, bitDepth: 'keep', layerOrder: 'as-stored',
+        ...(cacheBytes === undefined ? {} : { cacheBytes }),
+      });
+      const r = raw;
+      return await detectLayerOrder({
+        depth: L, height: r.height, width: r.width, readMask: () => r.readMask(),
+        readWindow: (z0, z1, y0, y1, x0, x1) => r.readWindow(z0 - from, z1 - from, y0, y1, x0, x1, { raw: true }),
+      });
+    } catch (err) {
+      return undetermined(L, `could not read the layers around the middle: ${(err as Error).message}`);
+    } finally {
+      await raw?.close();
+    }
   }
 
   /** Depth, height and width of the view (after the resolution factor). */

@@ -1,5 +1,5 @@
 /**
- * The seed's sanity check (field notes section 1): embed the same tiles with every epoch checkpoint of a
+ * The reference study's sanity check (docs/reference-study.md): embed the same tiles with every epoch checkpoint of a
  * pretraining run and compare the representations epoch by epoch with linear and RBF CKA.
  */
 import { readdir } from 'node:fs/promises';
@@ -54,9 +54,9 @@ export interface CheckpointCkaOptions {
   key?: string;
   prefix?: string;
   strict: boolean;
-  /** 'output': the encoder's output (fc when it has one, e.g. the seed's 512 features); 'pooled': before fc. */
+  /** 'output': the encoder's output (fc when it has one, e.g. the reference study's 512 features); 'pooled': before fc. */
   features: 'output' | 'pooled';
-  /** Layer range [start, end) for dataset folders; default the seed's 20 slices 15:35 when present, else all. */
+  /** Layer range [start, end) for dataset folders; default the reference study's 20 slices 15:35 when present, else all. */
   z?: [number, number];
   tile: number;
   stride: number;
@@ -126,7 +126,7 @@ async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
     return {
       count: o.samples,
       shape: [1, d, o.tile, o.tile],
-      // Values / 255, as the seed's Normalize(mean 0, std 1, max 255) left them.
+      // Values / 255, as the reference study's Normalize(mean 0, std 1, max 255) left them.
       batch: (s, e) => torch.tidy(() => torch.fromTypedArray(data.slice(s * d * plane, e * d * plane), [e - s, 1, d, o.tile, o.tile]).to('float32').div(255)),
       dispose: () => undefined,
     };

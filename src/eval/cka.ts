@@ -1,10 +1,10 @@
 /**
- * Centred kernel alignment between representation sets (field notes section 4):
+ * Centred kernel alignment between representation sets (docs/ssl-and-cka.md):
  * - Kornblith, Norouzi, Lee & Hinton 2019, "Similarity of Neural Network Representations Revisited":
  *   CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) * HSIC(L, L)), HSIC(K, L) = <HKH, HLH>_F / (n-1)^2, H = I - 11^T/n;
  *   linear CKA in feature space ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) for column-centred X, Y; RBF kernel
  *   K_ij = exp(-d_ij^2 / (2 * threshold^2 * median(d^2))), the median taken over all n x n squared distances
- *   (diagonal included), as in the paper's notebook and the seed's cka_utils.py (threshold 0.5 there).
+ *   (diagonal included), as in the paper's notebook and the reference study's cka_utils.py (threshold 0.5 there).
  * - Song, Smola, Gretton, Bedo & Borgwardt 2012 (JMLR), unbiased HSIC: with K~, L~ the grams with zeroed diagonals,
  *   HSIC1 = [tr(K~L~) + (1^T K~ 1)(1^T L~ 1)/((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1] / (n(n-3)); needs n > 3.
  * - Nguyen, Raghu & Kornblith 2021, "Do Wide and Deep Networks Learn the Same Things?": minibatch CKA averages
@@ -22,7 +22,7 @@ export type CkaKernel = 'linear' | 'rbf';
 export interface CkaOptions {
   /** 'linear' (default) or 'rbf'. */
   kernel?: CkaKernel;
-  /** RBF bandwidth as a fraction of the median distance (default 0.5, the seed's value). */
+  /** RBF bandwidth as a fraction of the median distance (default 0.5, the reference study's value). */
   threshold?: number;
   /** Use the unbiased HSIC estimator (Song et al. 2012) instead of the biased one. */
   debiased?: boolean;
@@ -40,7 +40,7 @@ export interface MatrixOptions extends CkaOptions {
   batchSize?: number;
 }
 
-/** The default RBF threshold: the seed's cka_utils.py used 0.5 x the median distance. */
+/** The default RBF threshold: the reference study's cka_utils.py used 0.5 x the median distance. */
 export const DEFAULT_RBF_THRESHOLD = 0.5;
 
 function describe(x: Representation): string {
@@ -141,7 +141,7 @@ export function prepareGram(k: Tensor, debiased: boolean, op = 'prepareGram'): P
 
 /**
  * HSIC of two prepared grams: biased <HKH, HLH>_F / (n-1)^2 (Gretton et al. 2005) or unbiased HSIC1
- * (Song et al. 2012, the field notes formula).
+ * (Song et al. 2012, the formula in docs/ssl-and-cka.md).
  */
 export function hsic(a: PreparedGram, b: PreparedGram, op = 'hsic'): number {
   if (a.n !== b.n) throw new Error(`${op}: grams over ${a.n} and ${b.n} samples, expected the same samples`);

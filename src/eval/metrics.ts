@@ -1,6 +1,6 @@
 /**
  * Pixel metrics for ink maps: F0.5 as the Kaggle "Vesuvius Challenge - Ink Detection" metric defines it
- * (1.25 * P * R / (0.25 * P + R), field notes section 2), precision, recall, IoU, Dice, exact tie-aware ROC AUC
+ * (1.25 * P * R / (0.25 * P + R), docs/reference-study.md), precision, recall, IoU, Dice, exact tie-aware ROC AUC
  * and the threshold that maximises F0.5.
  *
  * Conventions (the Python reference test/fixtures/eval_fixtures.py uses the same ones):
@@ -28,7 +28,7 @@ export interface ScoreOptions {
   bestThreshold?: boolean;
   /**
    * Ignore SIZExSIZE tiles (a grid from the top-left corner; partial tiles at the right and bottom edges are
-   * tiles too) that contain no ink label, as the seed's evaluation on fragment 4 did ("skipped patches where no
+   * tiles too) that contain no ink label, as the reference study's evaluation on fragment 4 did ("skipped patches where no
    * ink is present"). A tile keeps its pixels when any label pixel in it is > 0.
    */
   skipEmptyTiles?: number;

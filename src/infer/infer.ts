@@ -6,7 +6,7 @@
  * `Volume.readWindow`, so memory is bounded by the z-range and a band of rows, never the whole volume. Windows
  * entirely outside the mask are skipped. Each batch of windows goes through the model in eval mode without
  * gradients, optionally under test-time augmentation (rot90 x4 as the 1st place Kaggle solution, flips as the
- * 2nd place, or all 8 dihedral transforms; field notes section 2), averaging the probabilities of the
+ * 2nd place, or all 8 dihedral transforms; docs/reference-study.md), averaging the probabilities of the
  * transformed-back predictions. A reduced-resolution output (half, quarter) is resized bilinearly to the tile,
  * the tiles are stitched (src/infer/stitch.ts: outer edges dropped, or Gaussian weights), and the map at the
  * volume's resolution (fragments: x0.5) is resized bilinearly back to the on-disk size and masked.
@@ -19,6 +19,8 @@ import { formatShape } from '../torch/dtype.js';
 import { decodeBinary } from '../data/io/image.js';
 import { resolveNormalize } from '../data/dataset-tile-source.js';
 import { Volume } from '../data/volume.js';
+import type { LayerOrderChoice } from '../data/layer-order.js';
+import type { LayerOrderSource } from '../data/layout.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import { loadSegmentationModel, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
 import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
@@ -296,7 +298,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
         if (pending.length === batch) {
           flush();
           // Let the event loop turn between batches: native memory freed during a long synchronous run of
-          // forwards is only handed back after a turn (field notes section 7; measured here on a 1024^2
+          // forwards is only handed back after a turn (docs/engine.md; measured here on a 1024^2
           // fragment with r3d18: peak RSS ~1.5 GB without, ~1.07 GB with).
           await new Promise((resolve) => setImmediate(resolve));
         }
@@ -347,8 +349,10 @@ export interface InferDatasetOptions extends Partial<TilingOptions> {
   input: string;
   /** Resolution factor (default the dataset's: 0.5 for fragments, 1 for segments). */
   scale?: number;
-  /** Layer order reversed (default: from the dataset's manifest). */
+  /** Layer order reversed (default: from the dataset's manifest, else detected). */
   reversed?: boolean;
+  /** 'auto' (default): a flag or manifest, else detected from the density profile (src/data/layer-order.ts). */
+  layerOrder?: LayerOrderChoice;
   /** Probability PNG to write. */
   output?: string;
   bits?: 8 | 16;
@@ -375,8 +379,11 @@ export interface InferDatasetResult {
   viewWidth: number;
   scale: number;
   dataset: string;
-  /** Layers fed to the model, [start, end) in layer numbers. */
+  /** Layers fed to the model, [start, end) in layer numbers (canonical order). */
   layers: [number, number];
+  /** The layers were flipped on reading, and who decided the order. */
+  reversed: boolean;
+  layerOrderSource: LayerOrderSource;
   spec: SegmentationSpec;
   epoch: number;
   tile: number;
@@ -457,6 +464,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
         z: [z0, z1], normalize,
         ...(o.scale === undefined ? {} : { scale: o.scale }),
         ...(o.reversed === undefined ? {} : { reversed: o.reversed }),
+        ...(o.layerOrder === undefined ? {} : { layerOrder: o.layerOrder }),
         ...(o.progress === undefined ? {} : { progress: o.progress }),
       });
     } catch (err) {
@@ -525,7 +533,7 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     const writeMs = performance.now() - t0;
     return {
       probabilities, height: H, width: W, viewHeight: v.height, viewWidth: v.width, scale: v.scale,
-      dataset: v.dataset.id, layers: [z0 + off, z0 + off + spec.depth], spec, epoch,
+      dataset: v.dataset.id, layers: [z0 + off, z0 + off + spec.depth], reversed: v.reversed, layerOrderSource: v.dataset.orderSource, spec, epoch,
       tile, stride: core.geometry.stride, blend: core.geometry.blend, tta: o.tta ?? 'none', batch: o.batch ?? 4,
       windows: core.windows, skipped: core.skipped, batches: core.batches, bandBytes: core.bandBytes, batchBytes: core.batchBytes,
       seconds: (performance.now() - start) / 1000,

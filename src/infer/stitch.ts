@@ -5,7 +5,7 @@
  * Two ways to weigh a tile:
  *  - 'edge' (default): the outer `border` pixels of every tile are dropped and the kept centres are averaged
  *    where they overlap - the 2nd place Kaggle ink-detection solution's "discard outer edge of each tile" and
- *    the seed's "inference without outer edges" (field notes section 2; mission seed, point 5). A convolution
+ *    the reference study's "inference without outer edges" (docs/reference-study.md, the write-up's point 5). A convolution
  *    near a tile's edge sees zero padding instead of papyrus; dropping that band leaves only predictions made
  *    with their whole context. Where a tile edge lies on the image border there is no neighbour to cover it, so
  *    that side is kept (the whole-image forward pads there too).
@@ -39,7 +39,7 @@ export interface StitchGeometry {
   blend: Blend;
 }
 
-/** The seed-style default: an eighth of the tile dropped on each side (16 px of a 128 px tile). */
+/** The reference study's default: an eighth of the tile dropped on each side (16 px of a 128 px tile). */
 export function defaultBorder(tile: number): number {
   return Math.floor(tile / 8);
 }

@@ -126,7 +126,7 @@ const OUTPUT_STRIDE: Record<OutputResolution, number> = { full: 1, half: 2, quar
 export interface SegmentationOptions {
   /** How each stage is pooled over depth (4th place: mean; Grand Prize: max). Default 'mean'. */
   depthPool?: DepthPool;
-  /** Output size relative to the input's H, W ("finetuning on smaller output sizes" in the seed). Default 'full'. */
+  /** Output size relative to the input's H, W ("finetuning on smaller output sizes" in the reference study). Default 'full'. */
   output?: OutputResolution;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Loading published 3D-ResNet weights into a ResNet3D: kenshohara's Kinetics checkpoints
  * (`{'epoch', 'arch', 'state_dict', 'optimizer'}`, legacy or zip format, keys with or without DataParallel's
- * `module.`), plain state dicts, safetensors, and the seed's LightningModule checkpoints (`prefix: 'backbone.'`).
+ * `module.`), plain state dicts, safetensors, and the reference study's LightningModule checkpoints (`prefix: 'backbone.'`).
  *
  * conv1 is adapted when the checkpoint has another input-channel count: to 1 channel by summing over the input
  * channels (`conv1.weight.sum(1, keepdim=True)`, what every Vesuvius solution did with the Kinetics weights, e.g.
@@ -88,7 +88,7 @@ export function describeArchGuess(g: ResNet3DArchGuess): string {
 }
 
 export interface LoadEncoderOptions extends LoadStateDictOptions {
-  /** Keep only keys under this prefix and remove it (e.g. 'backbone.' for the seed's Lightning checkpoints). */
+  /** Keep only keys under this prefix and remove it (e.g. 'backbone.' for the reference study's Lightning checkpoints). */
   prefix?: string;
   /** Refuse any missing, unexpected or mis-shaped key (default true). Off: load what fits and report the rest. */
   strict?: boolean;

@@ -4,12 +4,12 @@
  * parameter names (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`, `layer1.0.downsample.0.weight`, `fc.*`),
  * same initialisation (kaiming_normal_ fan_out/relu on every Conv3d, BatchNorm weight 1 and bias 0, PyTorch's
  * default init for `fc`), drawn from the generator in the same order, so `manualSeed(s)` + the same options
- * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see checkpoint.ts).
+ * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see encoder-weights.ts).
  *
- * The seed's variant (younader/VesuviusPretraining `resnetall.py`, also in younader/Vesuvius-Grandprize-Winner
- * `models/resnetall.py`) is three named options: `maxPool: 'seed'` (kernel (1,3,3), stride (1,2,2), which
+ * The reference study's variant (younader/VesuviusPretraining `resnetall.py`, also in younader/Vesuvius-Grandprize-Winner
+ * `models/resnetall.py`) is three named options: `maxPool: 'reference'` (kernel (1,3,3), stride (1,2,2), which
  * keeps depth), `globalPool: 'max'` (AdaptiveMaxPool3d, still registered as `avgpool`, which has no
- * parameters, so the keys are unchanged) and `inputNorm: 'instance'` (the InstanceNorm3d(1) the seed's
+ * parameters, so the keys are unchanged) and `inputNorm: 'instance'` (the InstanceNorm3d(1) the reference study's
  * LightningModule applies before the backbone; parameter-free, so outside the state dict too).
  */
 import { formatShape } from '../torch/dtype.js';
@@ -42,11 +42,11 @@ export interface ResNet3DOptions {
   conv1TStride?: number;
   /** Skip the max pool after the stem (no_max_pool; the Kaggle 4th place did). */
   noMaxPool?: boolean;
-  /** 'kenshohara': MaxPool3d(3, 2, 1); 'seed': MaxPool3d((1,3,3), (1,2,2), (0,1,1)), which keeps depth. */
-  maxPool?: 'kenshohara' | 'seed';
-  /** Global pool before fc, registered as `avgpool` either way: 'avg' (kenshohara) or 'max' (the seed). */
+  /** 'kenshohara': MaxPool3d(3, 2, 1); 'reference': MaxPool3d((1,3,3), (1,2,2), (0,1,1)), which keeps depth. */
+  maxPool?: 'kenshohara' | 'reference';
+  /** Global pool before fc, registered as `avgpool` either way: 'avg' (kenshohara) or 'max' (the reference study). */
   globalPool?: 'avg' | 'max';
-  /** 'instance': InstanceNorm3d (no affine, no running stats) on the input, as the seed's model does. */
+  /** 'instance': InstanceNorm3d (no affine, no running stats) on the input, as the reference study's model does. */
   inputNorm?: 'none' | 'instance';
   shortcut?: ShortcutType;
   /** Multiplies the stage widths 64/128/256/512 (kenshohara: int(x * widen_factor)). */
@@ -147,7 +147,7 @@ export class ResNet3D extends nn.Module {
   /** The downsampling steps along each axis [D, H, W], stem to layer4, for shape arithmetic. */
   #axes(): Axis[][] {
     const o = this.options;
-    const mp = !this.hasMaxPool ? null : o.maxPool === 'seed' ? [{ kernel: 1, stride: 1, padding: 0 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }]
+    const mp = !this.hasMaxPool ? null : o.maxPool === 'reference' ? [{ kernel: 1, stride: 1, padding: 0 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }]
       : [{ kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }];
     const stem: Axis[] = [{ kernel: o.conv1TSize, stride: o.conv1TStride, padding: Math.floor(o.conv1TSize / 2) }, { kernel: 7, stride: 2, padding: 3 }, { kernel: 7, stride: 2, padding: 3 }];
     const down: Axis = { kernel: 3, stride: 2, padding: 1 };
@@ -238,7 +238,7 @@ export class ResNet3D extends nn.Module {
 
   #maxPool(x: Tensor): Tensor {
     if (!this.hasMaxPool) return x;
-    return this.options.maxPool === 'seed'
+    return this.options.maxPool === 'reference'
       ? F.maxPool3d(x, [1, 3, 3], { stride: [1, 2, 2], padding: [0, 1, 1] })
       : F.maxPool3d(x, 3, { stride: 2, padding: 1 });
   }
@@ -323,7 +323,7 @@ export class ResNet3D extends nn.Module {
       `widths ${Object.values(this.channels).join('/')}`,
       `in ${o.inChannels}`,
       `conv1 t${o.conv1TSize}/s${o.conv1TStride}`,
-      o.noMaxPool ? 'no max pool' : `max pool ${o.maxPool === 'seed' ? '(1,3,3)/(1,2,2)' : '3/2'}`,
+      o.noMaxPool ? 'no max pool' : `max pool ${o.maxPool === 'reference' ? '(1,3,3)/(1,2,2)' : '3/2'}`,
       `${o.globalPool} pool`,
       `shortcut ${o.shortcut}`,
       ...(o.inputNorm === 'instance' ? ['instance-norm input'] : []),

@@ -1,6 +1,6 @@
 /**
  * Inline SVG charts for the HTML report: line charts (axes with "nice" ticks, labels, reference lines, a legend,
- * optional log y) and interval charts (one row per group: each seed as a dot, the mean with a +-1 std bar).
+ * optional log y) and interval charts (one row per group: each seed as a dot, the mean with its interval's bar).
  * Every string that reaches the SVG is XML-escaped; the SVG scales with its container through its viewBox.
  */
 
@@ -323,8 +323,9 @@ export interface IntervalRow {
   /** One value per seed (non-finite values are skipped). */
   values: readonly number[];
   mean: number;
-  /** Sample standard deviation (NaN or undefined when there is one value). */
-  std?: number;
+  /** The interval drawn as a bar with caps (e.g. a 95% bootstrap interval); none when absent or not finite. */
+  low?: number;
+  high?: number;
   highlight?: boolean;
 }
 
@@ -333,11 +334,13 @@ export interface IntervalChartOptions {
   xLabel?: string;
   width?: number;
   description?: string;
+  /** A dashed vertical reference line (e.g. chance at AUC 0.5). */
+  ref?: { x: number; label: string };
 }
 
 /**
- * One row per group: every seed's value as a hollow dot, the mean as a filled dot and a bar of +-1 std with
- * caps. Highlighted rows are drawn in colour and bold, the others in grey.
+ * One row per group: every seed's value as a hollow dot, the mean as a filled dot and its interval as a bar
+ * with caps. Highlighted rows are drawn in colour and bold, the others in grey.
  */
 export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartOptions = {}): string {
   const rowH = 26;
@@ -362,11 +365,10 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
   const vals: number[] = [];
   for (const r of rows) {
     vals.push(...r.values.filter(Number.isFinite));
-    if (Number.isFinite(r.mean)) {
-      vals.push(r.mean);
-      if (r.std !== undefined && Number.isFinite(r.std)) vals.push(r.mean - r.std, r.mean + r.std);
-    }
+    if (Number.isFinite(r.mean)) vals.push(r.mean);
+    for (const v of [r.low, r.high]) if (v !== undefined && Number.isFinite(v)) vals.push(v);
   }
+  if (opts.ref && vals.length) vals.push(opts.ref.x);
   if (vals.length === 0) {
     parts.push(`<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`);
     return parts.join('');
@@ -380,14 +382,18 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
     parts.push(`<text x="${x}" y="${f.top + ph + 15}" text-anchor="middle" fill="#555">${escapeXml(formatTick(v, t.step, axisScale(t.ticks)))}</text>`);
   }
   if (opts.xLabel !== undefined) parts.push(`<text x="${f.left + pw / 2}" y="${f.height - 6}" text-anchor="middle" fill="#333">${escapeXml(opts.xLabel)}</text>`);
+  if (opts.ref) {
+    const x = r1(sx(opts.ref.x));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${f.top}" y2="${f.top + ph}" stroke="#b91c1c" stroke-dasharray="4 3"><title>${escapeXml(opts.ref.label)}</title></line>`);
+  }
   rows.forEach((r, i) => {
     const y = f.top + i * rowH + rowH / 2;
     const colour = r.highlight ? PALETTE[0] : '#666';
     parts.push(`<text x="${f.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#222"${r.highlight ? ' font-weight="700"' : ''}><title>${escapeXml(r.label)}</title>${escapeXml(truncate(r.label, maxChars))}</text>`);
     if (i > 0) parts.push(`<line x1="${f.left}" x2="${f.left + pw}" y1="${f.top + i * rowH}" y2="${f.top + i * rowH}" stroke="#f3f3f3"/>`);
-    if (Number.isFinite(r.mean) && r.std !== undefined && Number.isFinite(r.std) && r.std > 0) {
-      const a = r1(sx(r.mean - r.std));
-      const b = r1(sx(r.mean + r.std));
+    if (r.low !== undefined && r.high !== undefined && Number.isFinite(r.low) && Number.isFinite(r.high) && r.high > r.low) {
+      const a = r1(sx(r.low));
+      const b = r1(sx(r.high));
       parts.push(`<line x1="${a}" x2="${b}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="2"/>`);
       parts.push(`<line x1="${a}" x2="${a}" y1="${y - 6}" y2="${y + 6}" stroke="${colour}" stroke-width="2"/>`);
       parts.push(`<line x1="${b}" x2="${b}" y1="${y - 6}" y2="${y + 6}" stroke="${colour}" stroke-width="2"/>`);

@@ -1,5 +1,5 @@
 /**
- * Heatmap PNGs of CKA matrices (the seed's figure: epoch x epoch linear and RBF CKA) and the CKA report folder.
+ * Heatmap PNGs of CKA matrices (the reference study's figure: epoch x epoch linear and RBF CKA) and the CKA report folder.
  * Cells are painted into a raw RGB image with the viridis colour map; labels, values and the colour bar's
  * ticks are an SVG overlay that sharp composites (text through librsvg). Files are written atomically.
  */
@@ -173,7 +173,7 @@ export async function writeCkaReport(dir: string, report: { linear: readonly (re
   }
   const tag = report.debiased ? ' (debiased)' : '';
   const rbfTitle = `RBF CKA${report.rbfThreshold !== undefined ? ` (threshold ${report.rbfThreshold})` : ''}${tag}`;
-  // Debiased CKA can dip slightly below 0 (field notes section 4); the colour scale clamps it at 0.
+  // Debiased CKA can dip slightly below 0 (docs/ssl-and-cka.md); the colour scale clamps it at 0.
   await writeHeatmapPng(report.linear, report.labels, files.linearPng, { title: `Linear CKA${tag}` });
   await writeHeatmapPng(report.rbf, report.labels, files.rbfPng, { title: rbfTitle });
   const json = { labels: report.labels, linear: report.linear, rbf: report.rbf, ...(report.rbfThreshold !== undefined ? { rbfThreshold: report.rbfThreshold } : {}), debiased: report.debiased ?? false };

@@ -89,9 +89,9 @@ export function emaUpdate_(target: Module, online: Module, m: number): void {
 export interface BYOLMethodOptions {
   /** Online encoder: pooled features [N,F]. */
   encoder: Module;
-  /** Online projector [N,F] -> [N,D] (BYOL: Linear(4096)-BN-ReLU-Linear(256); the seed: 512-1024-256). */
+  /** Online projector [N,F] -> [N,D] (BYOL: Linear(4096)-BN-ReLU-Linear(256); the reference study: 512-1024-256). */
   projector: Module;
-  /** Predictor [N,D] -> [N,D] (the seed: 256-1024-256). */
+  /** Predictor [N,D] -> [N,D] (the reference study: 256-1024-256). */
   predictor: Module;
   /**
    * Builds a fresh twin of the online encoder and projector (same architecture); the method copies the online
@@ -108,6 +108,7 @@ export class BYOLMethod implements SslMethod {
   readonly modules: SslModules;
   /** The EMA target network (children `encoder`, `projector`), without gradients. */
   readonly target: SslModules;
+  readonly followers: readonly Module[];
   readonly baseMomentum: number;
   #momentum: number;
 
@@ -128,6 +129,7 @@ export class BYOLMethod implements SslMethod {
       throw new Error(`BYOLMethod: makeTarget must build the same architecture as the online encoder and projector: ${(err as Error).message}`);
     }
     this.target.requiresGrad_(false);
+    this.followers = [this.target];
     this.target.train(o.encoder.training);
     this.#momentum = this.baseMomentum;
   }

@@ -1,5 +1,5 @@
 /**
- * The pretraining config: one zod schema with defaults, named presets (the seed's exact settings, the VICReg
+ * The pretraining config: one zod schema with defaults, named presets (the reference study's exact settings, the VICReg
  * paper's, and a small CPU run for the demo), YAML/JSON files and `--set key=value` on top.
  */
 import { z } from 'zod';
@@ -14,13 +14,15 @@ export const DatasetSchema = z.object({
   z: z.tuple([int().nonnegative(), int().positive()]).optional(),
   scale: z.number().positive().max(1).optional(),
   reversed: z.boolean().optional(),
+  /** 'auto': a manifest, else detected from the density profile (src/data/layer-order.ts). */
+  layerOrder: z.enum(['auto', 'as-stored', 'reversed']).optional(),
   normalize: z.string().optional(),
   rows: z.tuple([z.number().min(0), z.number().max(1)]).optional(),
 }).strict();
 
 /** The encoder every trainer builds (registry name, input channels, stage-width multiplier). */
 export const EncoderModelSchema = z.object({
-  arch: z.string().default('resnet3d-50-seed'),
+  arch: z.string().default('resnet3d-50-reference'),
   inChannels: positiveInt().default(1),
   widenFactor: z.number().positive().default(1),
 }).strict();
@@ -54,9 +56,9 @@ export const PretrainConfigSchema = z.object({
     tile: positiveInt().default(128),
     stride: positiveInt().default(32),
     erode: int().nonnegative().default(16),
-    /** Slices the model sees; the z-range is longer by the z-shift (the seed: 22 read, 20 used). */
+    /** Slices the model sees; the z-range is longer by the z-shift (the reference study: 22 read, 20 used). */
     depth: positiveInt().default(20),
-    augment: z.enum(['seed', 'kaggle']).default('seed'),
+    augment: aliasedEnum(['reference', 'kaggle']).default('reference'),
     maxTiles: positiveInt().optional(),
     /** Prefetch worker threads (0 = inline). */
     workers: int().nonnegative().default(1),
@@ -82,9 +84,9 @@ export const PretrainConfigSchema = z.object({
   }).strict().prefault({}),
   schedule: z.object({
     warmupEpochs: z.number().nonnegative().default(1),
-    /** The warmup starts at lr x startFactor (the seed: x10 lower). */
+    /** The warmup starts at lr x startFactor (the reference study: x10 lower). */
     startFactor: z.number().positive().max(1).default(0.1),
-    /** Epochs the cosine spans, warmup included (the seed: T = 35). */
+    /** Epochs the cosine spans, warmup included (the reference study: T = 35). */
     cosineEpochs: z.number().positive().default(35),
     etaMin: z.number().nonnegative().default(1e-4),
   }).strict().prefault({}),
@@ -97,7 +99,7 @@ export const PretrainConfigSchema = z.object({
     threads: positiveInt().optional(),
   }).strict().prefault({}),
   average: z.object({
-    /** Stochastic weight averaging of the encoder from `startEpoch` (the seed used Lightning's SWA). */
+    /** Stochastic weight averaging of the encoder from `startEpoch` (the reference study used Lightning's SWA). */
     swa: z.object({ enabled: z.boolean().default(false), startEpoch: positiveInt().default(1), lr: z.number().positive().optional() }).strict().prefault({}),
     /** Exponential moving average of the encoder's weights, updated every optimiser step. */
     ema: z.object({ enabled: z.boolean().default(false), decay: z.number().min(0).max(1).default(0.999) }).strict().prefault({}),
@@ -108,7 +110,7 @@ export const PretrainConfigSchema = z.object({
    */
   distributed: DistributedSchema.extend({
     /**
-     * 'per-worker': train.batchSize is each worker's batch (DDP and Lightning, so the seed's 150 is per device);
+     * 'per-worker': train.batchSize is each worker's batch (DDP and Lightning, so the reference study's 150 is per device);
      * 'global': it is the total, split over the workers (main_vicreg.py --batch-size; must divide evenly).
      */
     batchScope: z.enum(['per-worker', 'global']).default('per-worker'),
@@ -124,8 +126,8 @@ export type PretrainConfig = z.output<typeof PretrainConfigSchema>;
 
 /** Named starting points; a config file and --set go on top. */
 export const PRETRAIN_PRESETS: Record<string, Plain> = {
-  /** The seed's run (field notes section 1): r3d-50 seed variant, 128 px tiles, VICReg 25/25/5, SGD nesterov, warmup then cosine. */
-  seed: {},
+  /** The reference study's run (docs/reference-study.md): r3d-50 reference-study variant, 128 px tiles, VICReg 25/25/5, SGD nesterov, warmup then cosine. */
+  reference: {},
   /** VICReg paper (facebookresearch/vicreg): LARS, lr 0.2 x batch/256, wd 1e-6, 8192-8192-8192 expander, 25/25/1, 10 warmup epochs. */
   'vicreg-paper': {
     method: { projector: [8192, 8192, 8192], vicreg: { covCoeff: 1 } },
@@ -138,7 +140,7 @@ export const PRETRAIN_PRESETS: Record<string, Plain> = {
   /** Minutes on 2 CPU cores: a narrow r3d-10 on 64 px tiles of 16 slices. */
   'cpu-small': {
     data: { tile: 64, stride: 32, depth: 16, maxTiles: 96 },
-    model: { arch: 'resnet3d-10-seed', widenFactor: 0.25 },
+    model: { arch: 'resnet3d-10-reference', widenFactor: 0.25 },
     method: { projector: [128, 128] },
     schedule: { warmupEpochs: 1, cosineEpochs: 4, etaMin: 1e-3 },
     train: { epochs: 4, batchSize: 16, gradAccumulation: 1 },
@@ -156,9 +158,12 @@ export interface PretrainConfigSources {
 
 /** Resolves preset < file < --inputs < --set into a validated config. */
 export async function loadPretrainConfig(src: PretrainConfigSources): Promise<PretrainConfig> {
-  const preset = src.preset ?? 'seed';
+  const preset = canonicalName(src.preset ?? 'reference');
   const presetLayer = PRETRAIN_PRESETS[preset];
-  if (!presetLayer) throw new Error(`pretrain: unknown preset '${preset}' (known: ${Object.keys(PRETRAIN_PRESETS).join(', ')})`);
+  if (!presetLayer) {
+    const known = Object.keys(PRETRAIN_PRESETS).join(', ');
+    throw new Error(`pretrain: unknown preset '${src.preset}' (known: ${known}; 'seed' = 'reference')`);
+  }
   const file = src.file ? await readConfigFile(src.file) : {};
   const inputs: Plain = src.inputs?.length ? { data: { datasets: src.inputs.map((path) => ({ path })) } } : {};
   const overrides = parseOverrides(src.set ?? []);

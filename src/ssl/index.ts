@@ -6,7 +6,7 @@
  *   the registry: createMethod('vicreg' | 'byol' | 'simsiam' | 'masked', options).
  * - Collapse monitor: embeddingStd, collapseStatus, checkCollapse.
  */
-export { vicregLoss, offDiagonal, VICRegMethod, VICREG_DEFAULTS, VICREG_SEED, type VICRegLoss, type VICRegLossOptions, type VICRegMethodOptions } from './vicreg.js';
+export { vicregLoss, offDiagonal, VICRegMethod, VICREG_DEFAULTS, VICREG_REFERENCE, type VICRegLoss, type VICRegLossOptions, type VICRegMethodOptions } from './vicreg.js';
 export { byolLoss, byolRegression, byolMomentum, emaUpdate_, BYOLMethod, BYOL_BASE_MOMENTUM, type BYOLLoss, type BYOLMethodOptions } from './byol.js';
 export { simsiamLoss, SimSiamMethod, type SimSiamLoss, type SimSiamMethodOptions } from './simsiam.js';
 export {

@@ -1,5 +1,5 @@
 /**
- * Masked reconstruction, the non-contrastive alternative the seed's write-up closes with ("there are also
+ * Masked reconstruction, the non-contrastive alternative the reference study's write-up closes with ("there are also
  * other pretraining techniques to try than contrastive learning"): hide random 3D blocks of the input,
  * encode the rest, reconstruct the volume through a light decoder, and score only the hidden voxels, as
  * masked image modelling does (MAE, He et al. 2022, arXiv 2111.06377, Sec. 3: "we compute the loss only on
@@ -193,6 +193,8 @@ export class MaskedMethod implements SslMethod {
       return { reconstruction, mask, features };
     });
   }
+
+  readonly followers: readonly Module[] = [];
 
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {

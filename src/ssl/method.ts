@@ -39,13 +39,24 @@ export interface SslMethod {
    * network to keep after pretraining.
    */
   readonly modules: SslModules;
-  /** Runs both views through the networks and returns the loss, its terms and embeddings for monitoring. */
-  step(view1: Tensor, view2: Tensor): SslStepOutput;
+  /**
+   * Runs both views through the networks and returns the loss, its terms and embeddings for monitoring.
+   * `gather`, in data-parallel training, concatenates a tensor over the workers (with gradients flowing back to
+   * each worker's share): a method whose loss couples the samples of a batch (VICReg's variance and
+   * covariance) uses it to see the global batch; the others, whose losses are per-sample means, ignore it.
+   */
+  step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput;
   /**
    * Call after every optimiser step with the training progress k/K in [0, 1] (k steps done of K):
    * BYOL moves its target network towards the online one; the other methods do nothing.
    */
   afterOptimizerStep(progress: number): void;
+  /**
+   * Networks the method owns outside `modules` that run in training mode and follow the trainable ones (BYOL's
+   * target): data-parallel training converts their batch norm to SyncBatchNorm and starts them from rank 0's
+   * weights, as it does `modules`. Empty for the other methods.
+   */
+  readonly followers: readonly Module[];
   /** Training (true) or evaluation mode for every network, including method-owned ones (BYOL's target). */
   train(mode?: boolean): void;
   /** Method-specific state that is not in `modules` (BYOL: the target network, keys `target.*`). */

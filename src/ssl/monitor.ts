@@ -1,7 +1,7 @@
 /**
  * Collapse monitor: the per-dimension standard deviation of L2-normalised embeddings, averaged over the
  * dimensions (SimSiam, Chen & He 2021, Sec. 4.1 and Fig. 2: with collapse it goes to 0, otherwise it stays
- * near 1/sqrt(D)). The seed logged the same quantity (lightly's `std_of_l2_normalized`).
+ * near 1/sqrt(D)). The reference study logged the same quantity (lightly's `std_of_l2_normalized`).
  */
 import { noGrad } from '../torch/autograd.js';
 import * as F from '../torch/ops/functional.js';

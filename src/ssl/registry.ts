@@ -1,7 +1,7 @@
 /**
  * The method registry: 'vicreg', 'byol', 'simsiam', 'masked' -> a builder that makes the heads from widths
  * and returns an SslMethod, so a training loop or a config file picks a method by name. The MLP heads are
- * src/models/heads.ts's ProjectionHead (lightly's layout, which the seed used: Linear-BN-ReLU blocks, a
+ * src/models/heads.ts's ProjectionHead (lightly's layout, which the reference study used: Linear-BN-ReLU blocks, a
  * plain last Linear, parameters under `layers.*`).
  */
 import { ProjectionHead, type ProjectionHeadOptions } from '../models/heads.js';
@@ -22,7 +22,7 @@ export interface SslMethodOptions {
   /** Projector widths after F: hidden..., out (defaults per method, see SSL_METHODS). */
   projector?: readonly number[];
   /**
-   * Biases of the projector's Linears (default lightly's, as the seed: none before BatchNorm, one on the last;
+   * Biases of the projector's Linears (default lightly's, as the reference study: none before BatchNorm, one on the last;
    * VICReg's official expander is `{ hiddenBias: true, lastBias: false }`).
    */
   projectorBias?: ProjectionHeadOptions;
@@ -69,9 +69,9 @@ function building<T>(fn: (own: <M extends Module>(m: M) => M) => T): T {
 
 const VICREG: SslMethodEntry = {
   name: 'vicreg',
-  summary: 'VICReg: invariance + variance + covariance on the projector outputs of two views (the seed\'s method)',
+  summary: 'VICReg: invariance + variance + covariance on the projector outputs of two views (the reference study\'s method)',
   source: 'Bardes et al., ICLR 2022; facebookresearch/vicreg main_vicreg.py',
-  // The seed's projector: lightly's BarlowTwinsProjectionHead(512, 256, 512) = 512-256-256-512.
+  // The reference study's projector: lightly's BarlowTwinsProjectionHead(512, 256, 512) = 512-256-256-512.
   defaults: { projector: [256, 256, 512] },
   create(o) {
     checkFeatureDim('vicreg', o);
@@ -87,7 +87,7 @@ const BYOL: SslMethodEntry = {
   name: 'byol',
   summary: 'BYOL: online predictor regresses an EMA target\'s projection (2 - 2 cos, symmetrised)',
   source: 'Grill et al., NeurIPS 2020; deepmind-research byol/',
-  // The seed's failed BYOL run: projector 512-1024-256, predictor 256-1024-256.
+  // The reference study's failed BYOL run: projector 512-1024-256, predictor 256-1024-256.
   defaults: { projector: [1024, 256], predictorHidden: [1024] },
   create(o) {
     checkFeatureDim('byol', o);
@@ -110,7 +110,7 @@ const SIMSIAM: SslMethodEntry = {
   name: 'simsiam',
   summary: 'SimSiam: predictor + stop-gradient, symmetrised negative cosine',
   source: 'Chen & He, CVPR 2021; facebookresearch/simsiam',
-  // The official 3-layer projector and D/4 bottleneck predictor, at the seed's 512 width.
+  // The official 3-layer projector and D/4 bottleneck predictor, at the reference study's 512 width.
   defaults: { projector: [512, 512], predictorHidden: [128] },
   create(o) {
     checkFeatureDim('simsiam', o);

@@ -49,6 +49,8 @@ export class SimSiamMethod implements SslMethod {
     this.modules = new SslModules({ encoder: o.encoder, projector: o.projector, predictor: o.predictor });
   }
 
+  readonly followers: readonly Module[] = [];
+
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
       const [enc, proj, pred] = ['encoder', 'projector', 'predictor'].map((n) => this.modules.get(n)) as [Module, Module, Module];

@@ -10,7 +10,7 @@
  *   cov_loss = sum(offdiag(cov_x)^2) / D + sum(offdiag(cov_y)^2) / D     (L211-213)
  *   loss = sim * repr_loss + std * std_loss + cov * cov_loss             (L215-219; defaults 25/25/1)
  *
- * The seed (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
+ * The reference study (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
  */
 import type { Module, StateDictSource } from '../torch/nn/module.js';
 import * as F from '../torch/ops/functional.js';
@@ -24,7 +24,7 @@ export interface VICRegLossOptions {
   simCoeff?: number;
   /** Weight of the variance (std hinge) term; official default 25. */
   stdCoeff?: number;
-  /** Weight of the covariance term; official default 1 (the seed used 5). */
+  /** Weight of the covariance term; official default 1 (the reference study used 5). */
   covCoeff?: number;
   /** Added to the variance before the square root; official 1e-4. */
   eps?: number;
@@ -40,8 +40,8 @@ export interface VICRegLoss {
 
 /** The official defaults (main_vicreg.py argument parser: --sim-coeff 25, --std-coeff 25, --cov-coeff 1). */
 export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 1, eps: 1e-4 });
-/** The seed's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
-export const VICREG_SEED: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
+/** The reference study's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
+export const VICREG_REFERENCE: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
 
 /** The off-diagonal entries of a square [D,D] matrix as a flat [D*(D-1)] vector (main_vicreg.py `off_diagonal`). */
 export function offDiagonal(m: Tensor): Tensor {
@@ -105,13 +105,33 @@ export class VICRegMethod implements SslMethod {
     this.lossOptions = Object.freeze({ ...VICREG_DEFAULTS, ...o.loss });
   }
 
-  step(view1: Tensor, view2: Tensor): SslStepOutput {
+  readonly followers: readonly Module[] = [];
+
+  /**
+   * Without `gather`, VICReg's loss on this batch. With it (data-parallel workers), as main_vicreg.py
+   * (facebookresearch/vicreg, `VICReg.forward`): the invariance term on this worker's own pairs (`repr_loss`
+   * before the gather), the variance and covariance terms on the embeddings of every worker (FullGatherLayer),
+   * with the covariance divided by the global batch - 1. No further scaling is needed for the gradients to equal
+   * one worker's on the global batch: the gather's backward sums over the W workers the (identical) gradient of
+   * the global terms, which gives W times their share for the local embeddings, and averaging the parameter
+   * gradients over the workers divides by W; the local invariance terms, averaged, are the global invariance.
+   */
+  step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput {
     return tidy(() => {
       const encoder = this.modules.get('encoder');
       const projector = this.modules.get('projector');
       const z1 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view1));
       const z2 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view2));
-      const l = vicregLoss(z1, z2, this.lossOptions);
+      const o = this.lossOptions;
+      let l: VICRegLoss;
+      if (gather) {
+        const invariance = F.mseLoss(z1, z2);
+        const global = vicregLoss(gather(z1), gather(z2), o);
+        const loss = invariance.mul(o.simCoeff).add(global.variance.mul(o.stdCoeff)).add(global.covariance.mul(o.covCoeff));
+        l = { loss, invariance, variance: global.variance, covariance: global.covariance };
+      } else {
+        l = vicregLoss(z1, z2, o);
+      }
       const terms = { invariance: l.invariance.detach(), variance: l.variance.detach(), covariance: l.covariance.detach() };
       return { loss: l.loss, terms, embeddings: z1.detach() };
     });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
 import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
 import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
+import { DEFAULT_NORMALIZE } from '../data/normalize.js';
 
 const int = () => z.number().int();
 const positiveInt = () => z.number().int().positive();
@@ -27,6 +28,13 @@ export const SupervisedConfigSchema = z.object({
     depth: positiveInt().default(20),
     /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
     augment: z.enum(['kaggle', 'seed', 'flips', 'none']).default('kaggle'),
+    /**
+     * Normalisation of every dataset that names none (src/data/normalize.ts): per-volume percentiles by default,
+     * saved in the checkpoint so that inference applies the same.
+     */
+    normalize: z.string().default(DEFAULT_NORMALIZE),
+    /** Probability of reversing a training crop's slice order (the 'zflip' op), for models that must not rely on it. */
+    zFlip: z.number().min(0).max(1).default(0),
     /** Validate only on tiles with ink (the seed's protocol on fragment 4). */
     valRequireInk: z.boolean().default(false),
     valStride: positiveInt().optional(),
@@ -70,9 +78,16 @@ export const SupervisedConfigSchema = z.object({
     batchSize: positiveInt().default(16),
     gradAccumulation: positiveInt().default(1),
     gradClip: z.number().positive().nullable().default(1),
-    /** Probability of cutmix / mixup per batch (Kaggle 2nd/4th place). */
-    cutmix: z.number().min(0).max(1).default(0),
-    mixup: z.number().min(0).max(1).default(0),
+    /**
+     * Probability that a sample is cut-mixed / mixed up with a random partner of its batch (Kaggle 2nd/4th
+     * place; src/data/augment/mix.ts). Unset: the augmentation preset's own mixing (data.augment 'kaggle':
+     * cutmix 0.5, mixup 0.2), none for the others. Set 0 to turn the preset's off.
+     */
+    cutmix: z.number().min(0).max(1).optional(),
+    mixup: z.number().min(0).max(1).optional(),
+    /** Beta(alpha, alpha) of the cutmix box share and of mixup's lambda (unset: the preset's, else 1 and 0.4). */
+    cutmixAlpha: z.number().positive().optional(),
+    mixupAlpha: z.number().positive().optional(),
     threads: positiveInt().optional(),
     /** Validate every this many epochs (and always after the last). */
     valEvery: positiveInt().default(1),
@@ -87,28 +102,28 @@ export type SupervisedConfig = z.output<typeof SupervisedConfigSchema>;
 export const SUPERVISED_PRESETS: Record<string, Plain> = {
   /** Full fine-tuning: U-Net decoder over depth-pooled stages, 0.5 BCE + 0.5 Dice, AdamW warmup + cosine. */
   finetune: {},
-  /** Frozen encoder + light probe decoder (the seed's test of whether pretraining learned anything). */
+  /** Frozen encoder + light probe decoder (the reference study's test of whether pretraining learned anything). */
   probe: { name: 'probe', model: { decoder: 'probe' }, encoder: { freeze: true }, optim: { lr: 1e-3, weightDecay: 1e-4 } },
   /** Minutes on 2 CPU cores (the demo): a narrow r3d-10 on 64 px tiles of 16 slices. */
   'cpu-small': {
     data: { tile: 64, stride: 32, depth: 16 },
-    model: { arch: 'resnet3d-10-seed', widenFactor: 0.25 },
+    model: { arch: 'resnet3d-10-reference', widenFactor: 0.25 },
     train: { epochs: 6, batchSize: 16 },
     optim: { lr: 2e-3 },
   },
 };
 
 /**
- * The seed's two probe protocols over a folder of Kaggle fragments named 1..4 (field notes section 1):
- * 'seed-1': train on 1, 3, 4 and the upper 70% of 2, validate on the lower 30% of 2;
- * 'seed-2': train on 1, 2, 3, validate on 4 using only tiles with ink.
+ * The reference study's two probe protocols over a folder of Kaggle fragments named 1..4 (docs/reference-study.md):
+ * 'reference-1' (earlier 'seed-1'): train on 1, 3, 4 and the upper 70% of 2, validate on the lower 30% of 2;
+ * 'reference-2' (earlier 'seed-2'): train on 1, 2, 3, validate on 4 using only tiles with ink.
  */
 export function protocolDatasets(protocol: string, fragmentsDir: string): Plain {
   const frag = (id: string, rows?: [number, number]) => ({ path: `${fragmentsDir}/${id}`, ...(rows ? { rows } : {}) });
-  switch (protocol) {
-    case 'seed-1': return { data: { train: [frag('1'), frag('3'), frag('4'), frag('2', [0, 0.7])], val: [frag('2', [0.7, 1])] } };
-    case 'seed-2': return { data: { train: [frag('1'), frag('2'), frag('3')], val: [frag('4')], valRequireInk: true } };
-    default: throw new Error(`unknown protocol '${protocol}' (known: seed-1, seed-2)`);
+  switch (canonicalName(protocol)) {
+    case 'reference-1': return { data: { train: [frag('1'), frag('3'), frag('4'), frag('2', [0, 0.7])], val: [frag('2', [0.7, 1])] } };
+    case 'reference-2': return { data: { train: [frag('1'), frag('2'), frag('3')], val: [frag('4')], valRequireInk: true } };
+    default: throw new Error(`unknown protocol '${protocol}' (known: reference-1, reference-2; earlier names seed-1, seed-2)`);
   }
 }
 
@@ -116,7 +131,7 @@ export interface SupervisedConfigSources {
   preset?: string | string[];
   file?: string;
   set?: readonly string[];
-  /** The seed's probe protocol over a folder of fragments 1..4. */
+  /** The reference study's probe protocol over a folder of fragments 1..4. */
   protocol?: { name: string; fragments: string };
   extra?: Plain;
 }

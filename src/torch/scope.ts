@@ -1,6 +1,6 @@
 /**
  * Native memory is invisible to the GC, so every tensor belongs to exactly one scope or is disposed
- * explicitly (DEVELOPERS.md). Scopes nest: tensors created while a scope is open belong to it and are
+ * explicitly (docs/engine.md). Scopes nest: tensors created while a scope is open belong to it and are
  * disposed when it closes, except those returned from `tidy` (handed to the enclosing scope) and those
  * passed to `keep` (owned by the caller from then on). Modelled on tfjs's `tidy` and TorchSharp's
  * DisposeScope. The native handle's own finaliser remains a safety net only.

@@ -18,7 +18,7 @@ export const SegmentationSpecSchema = z.object({
   decoder: z.enum(['unet', 'probe']).default('unet'),
   output: z.enum(['full', 'half', 'quarter']).default('full'),
   depthPool: z.enum(['mean', 'max']).default('mean'),
-  /** Slices the model sees, and the layer range [start, end) they are centred in (the seed: 20 of 14..36). */
+  /** Slices the model sees, and the layer range [start, end) they are centred in (the reference study: 20 of 14..36). */
   depth: z.number().int().positive(),
   z: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
   /** Tile side the model was trained on (inference default). */
@@ -35,13 +35,17 @@ export function buildSegmentationModel(spec: SegmentationSpec): SegmentationMode
   });
 }
 
+/** The config a segmentation checkpoint stores: the run's config with the `segmentation` spec added. */
+export function segmentationCheckpointConfig(config: unknown, spec: SegmentationSpec): Record<string, unknown> {
+  return { ...(typeof config === 'object' && config !== null ? config : {}), segmentation: spec };
+}
+
 export async function saveSegmentationCheckpoint(
   path: string, model: SegmentationModel, spec: SegmentationSpec,
   state: Omit<TrainingState, 'modules' | 'config'> & { config?: unknown },
 ): Promise<void> {
   await saveTrainingCheckpoint(path, {
-    ...state, modules: { encoder: model.encoder, decoder: model.decoder },
-    config: { ...(typeof state.config === 'object' && state.config !== null ? state.config : {}), segmentation: spec },
+    ...state, modules: { encoder: model.encoder, decoder: model.decoder }, config: segmentationCheckpointConfig(state.config, spec),
   });
 }
 

@@ -13,7 +13,7 @@ function run(op: OpConfig, crop: Crop, seed = 1): Crop {
   return new Augmenter({ ops: [op] }).apply(crop, seed);
 }
 
-test('brightness changes clamp instead of wrapping around (the seed added offsets to uint8)', () => {
+test('brightness changes clamp instead of wrapping around (the reference study added offsets to uint8)', () => {
   for (let seed = 0; seed < 20; seed++) {
     const out = run({ type: 'brightnessOffset', choices: [5, 10] }, flat(2, 4, 4, 250), seed);
     assert.ok([...out.data].every((v) => v === 255), `seed ${seed}: ${out.data[0]}`);
@@ -78,7 +78,7 @@ test('motion blur kernels are 8-connected lines that sum to one; blurred constan
   }
 });
 
-test('coarse dropout: the seed\'s 4 holes of int(128 * .06) = 7 px, label zeroed in the holes', () => {
+test('coarse dropout: the reference study\'s 4 holes of int(128 * .06) = 7 px, label zeroed in the holes', () => {
   assert.equal(holeSize(0.06, 128), 7);
   assert.equal(holeSize(0.15, 128), 19);
   const label = new Uint8Array(128 * 128).fill(1);

@@ -64,3 +64,22 @@ test('z-shift keeps 20 of 22 slices at an offset from {0, 1, 1, 2}', () => {
   assert.ok((offsets.get(1) as number) > 150, 'offset 1 is drawn about half the time');
   assert.throws(() => aug.apply(layered(20), 5), /zShift: offset/);
 });
+
+test('z-flip reverses the slice order about half the time (p 0.5 by default), labels and masks untouched', () => {
+  const aug = new Augmenter({ ops: [{ type: 'zflip' }] });
+  let flipped = 0;
+  for (let seed = 0; seed < 200; seed++) {
+    const crop = layered(6);
+    crop.label = Uint8Array.from({ length: 20 }, (_, i) => i % 2);
+    const out = aug.apply(crop, seed);
+    const v = sliceValues(out);
+    if (v[0] === 6) {
+      flipped++;
+      assert.deepEqual(v, [6, 5, 4, 3, 2, 1]);
+    } else assert.deepEqual(v, [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual([...(out.label as Uint8Array)], Array.from({ length: 20 }, (_, i) => i % 2));
+  }
+  assert.ok(flipped > 70 && flipped < 130, `${flipped} of 200 flipped`);
+  assert.deepEqual(sliceValues(new Augmenter({ ops: [{ type: 'zflip', p: 1 }] }).apply(layered(3), 1)), [3, 2, 1]);
+  assert.throws(() => new Augmenter({ ops: [{ type: 'zflip', p: 1, depth: 3 } as never] }), /depth/);
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter, twoViews } from '../../src/data/augment/compose.js';
-import { seedAugmentations } from '../../src/data/augment/presets.js';
+import { referenceAugmentations } from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
 import type { Crop } from '../../src/data/augment/types.js';
 
@@ -12,9 +12,9 @@ function randomTile(depth: number, size: number, seed: number): Crop {
   return { data, depth, height: size, width: size };
 }
 
-test('the seed pipeline gives two 20x128x128 views in [0, 1] that differ', () => {
+test('the reference-study pipeline gives two 20x128x128 views in [0, 1] that differ', () => {
   const tile = randomTile(22, 128, 1);
-  const [a, b] = twoViews(tile, seedAugmentations(), 123);
+  const [a, b] = twoViews(tile, referenceAugmentations(), 123);
   for (const v of [a, b]) {
     assert.deepEqual([v.depth, v.height, v.width], [20, 128, 128]);
     assert.ok(v.data.every((x) => x >= 0 && x <= 1), 'normalised to [0, 1]');
@@ -25,7 +25,7 @@ test('the seed pipeline gives two 20x128x128 views in [0, 1] that differ', () =>
 test('augmentation is deterministic under a seed and leaves the input alone', () => {
   const tile = randomTile(22, 64, 2);
   const before = tile.data.slice();
-  const aug = new Augmenter(seedAugmentations());
+  const aug = new Augmenter(referenceAugmentations());
   for (let seed = 0; seed < 8; seed++) {
     const [a1, b1] = aug.twoViews(tile, seed);
     const [a2, b2] = aug.twoViews(tile, seed);

@@ -14,7 +14,7 @@ import { registerCrop, runCrop, parseRange } from '../../src/cli/commands/crop.j
 import { readNpy } from '../../src/torch/serialization/npy.js';
 import { DATA_PYTHON, pixel, rectMask, tempDir, writeJson, writeKaggleFragment, writeSegment } from './reader-fixtures.js';
 
-const KEYS = ['layout', 'id', 'layers', 'height', 'width', 'dtype', 'maskCoverage', 'inkFraction', 'reversed', 'files'];
+const KEYS = ['layout', 'id', 'layers', 'height', 'width', 'dtype', 'maskCoverage', 'inkFraction', 'reversed', 'layerOrder', 'pixelSize', 'pixelSizeSource', 'scale', 'files'];
 
 test('inspectDataset on a Kaggle fragment: exact keys, sizes, mask coverage and ink fraction inside the mask', async () => {
   const root = join(tempDir(), '1');

@@ -1,14 +1,15 @@
 /**
- * Layout detection on small trees of each layout and variant (field notes section 6): Kaggle fragment,
+ * Layout detection on small trees of each layout and variant (docs/data-formats.md): Kaggle fragment,
  * fragment volpkg (three ways in), scroll segment (2/3-digit names; tif/png/jpg layers; masks and labels by
  * glob; `_superseded`), folders of segments (`paths/<id>` and plain), reversed order from a manifest or flag,
  * and Zarr volumes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { detectDataset, detectLayout, type LayerStackDataset } from '../../src/data/layout.js';
+import { detectDataset, detectLayout, MODEL_PIXEL_SIZE_UM, type LayerStackDataset } from '../../src/data/layout.js';
+import { synthesize } from '../../src/data/synth/write.js';
 import { Volume } from '../../src/data/volume.js';
 import { plane, rectMask, tempDir, writeJson, writeKaggleFragment, writeMask, writeSegment, writeStack } from './reader-fixtures.js';
 
@@ -178,4 +179,49 @@ test('Zarr arrays and OME-Zarr groups are detected by their metadata; unknown fo
   await assert.rejects(detectLayout(join(base, 'nope')), /does not exist, expected a dataset folder/);
   renameSync(arr, join(base, 'moved.zarr'));
   await assert.rejects(detectLayout(join(base, 'moved.zarr', '.zarray')), /is a file/);
+});
+
+test('pixel size: meta.json voxelsize or the layout default sets the read scale; bad values are errors', async () => {
+  const base = tempDir();
+  const frag = join(base, 'frag');
+  await writeKaggleFragment(frag, { layers: 3 });
+  const seg = join(base, 'seg');
+  await writeSegment(seg, 'seg', { layers: 3 });
+  const f = await detectDataset(frag);
+  const s = await detectDataset(seg);
+  assert.deepEqual([f.pixelSize, f.pixelSizeSource, f.defaultScale], [MODEL_PIXEL_SIZE_UM / 2, 'default', 0.5]);
+  // The segment's meta.json has no voxelsize: the scroll default, read unscaled.
+  assert.deepEqual([s.pixelSize, s.pixelSizeSource, s.defaultScale], [MODEL_PIXEL_SIZE_UM, 'default', 1]);
+  writeJson(join(frag, 'meta.json'), { voxelsize: 3.24 });
+  const f2 = await detectDataset(frag);
+  assert.deepEqual([f2.pixelSize, f2.pixelSizeSource], [3.24, 'meta.json']);
+  assert.ok(Math.abs(f2.defaultScale - 3.24 / 7.91) < 1e-12);
+  writeJson(join(seg, 'meta.json'), { voxelsize: 15.82 });
+  assert.equal((await detectDataset(seg)).defaultScale, 1, 'coarser than the model: never upsampled');
+  writeJson(join(seg, 'meta.json'), { voxelsize: 'fine' });
+  await assert.rejects(detectDataset(seg), /voxelsize "fine", expected a positive number of um/);
+});
+
+test('resolution matching: a synthetic segment and fragment drawn at the same geometry reach the model at one scale', async () => {
+  const out = join(tempDir(), 'synth');
+  await synthesize({ out, fragments: 1, segments: 1, height: 48, width: 40, layers: 12, seed: 1, progress: false });
+  const frag = await Volume.open(join(out, 'fragments', '1'));
+  const seg = await Volume.open(join(out, 'segments', 'seg001'));
+  assert.deepEqual([frag.scale, seg.scale], [0.5, 0.5]);
+  assert.deepEqual(frag.shape, seg.shape);
+  assert.deepEqual(frag.shape, [12, 24, 20]);
+  await frag.close();
+  await seg.close();
+});
+
+test('symbolic links to layer files and masks count as files (linked, not copied, datasets)', async () => {
+  const base = tempDir();
+  const real = join(base, 'real');
+  await writeKaggleFragment(real, { layers: 3 });
+  const linked = join(base, 'linked');
+  mkdirSync(join(linked, 'surface_volume'), { recursive: true });
+  for (const n of ['00', '01', '02']) symlinkSync(join(real, 'surface_volume', `${n}.tif`), join(linked, 'surface_volume', `${n}.tif`));
+  symlinkSync(join(real, 'mask.png'), join(linked, 'mask.png'));
+  const ds = await detectDataset(linked) as LayerStackDataset;
+  assert.deepEqual([ds.layers.length, basename(ds.mask!)], [3, 'mask.png']);
 });

@@ -1,6 +1,6 @@
 /**
  * Zarr v2 stores written by Debian's python3-zarr (blosc zstd/lz4): dotted and nested chunk keys, the
- * nested-without-dimension_separator pitfall (field notes section 6), uint16, an OME-Zarr pyramid, and a
+ * nested-without-dimension_separator pitfall (docs/data-formats.md), uint16, an OME-Zarr pyramid, and a
  * chunk that fails to decode.
  */
 import { test } from 'node:test';

@@ -1,23 +1,44 @@
-/** The main job end to end at tiny size: every stage runs and leaves its files, tables and report. */
+/**
+ * The main job end to end at tiny size: every stage runs and leaves its files, and scores.json keeps its
+ * contract (heldOut.threshold; per comparison its arms and controls with label and auc {mean, low, high}).
+ */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { runDemo } from '../../src/demo/demo.js';
+import { loadSegmentationModel } from '../../src/train/segmentation-checkpoint.js';
 
-it('inkwell demo --preset tiny: pretrain, CKA, probes, fine-tune, inference, transfer, report', async () => {
+interface Entry { label: string; auc: { mean: number; low: number; high: number } }
+
+it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, reference protocol, data efficiency, inference, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
   const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined });
-  for (const f of ['report.html', 'results.json', 'scores.json', 'cka/cka.json', 'cka/cka_linear.png', 'predictions/5_prob.png', 'predictions/5_labels.png', 'pretrain/config.yaml']) {
+  for (const f of ['report.html', 'results.json', 'scores.json', 'ink-model.pth', 'cka/cka.json', 'cka/cka_linear.png', 'predictions/5_prob.png', 'predictions/5_labels.png']) {
     assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   }
-  assert.deepEqual(r.comparisons.map((c) => c.rows.map((row) => row.encoder)), [['random', 'vicreg'], ['fragment-only (random init)', 'vicreg-pretrained + fine-tuned']]);
-  assert.equal(r.comparisons[0]!.rows[0]!.seeds.length, 2);
-  const scores = JSON.parse(readFileSync(join(r.runDir, 'scores.json'), 'utf8')) as { heldOut: { f05: number; auc: number | null }; quality: { reached: boolean } };
+  const scores = JSON.parse(readFileSync(join(r.runDir, 'scores.json'), 'utf8')) as {
+    heldOut: { threshold: number; f05: number }; comparisons: { title: string; arms: Entry[]; controls: Entry[] }[]; targets: { name: string; reached: boolean }[];
+  };
+  assert.ok(scores.heldOut.threshold > 0 && scores.heldOut.threshold < 1);
   assert.ok(scores.heldOut.f05 >= 0 && scores.heldOut.f05 <= 1);
-  assert.equal(scores.quality.reached, scores.heldOut.f05 >= 0.6);
+  // Probe, reference protocol, three data-efficiency budgets.
+  assert.equal(scores.comparisons.length, 5);
+  for (const c of scores.comparisons) {
+    assert.deepEqual(c.arms.map((a) => a.label), ['random', 'vicreg'], c.title);
+    assert.deepEqual(c.controls.map((a) => a.label), ['chance', 'surface-statistic', 'fine-tuned-frozen'], c.title);
+    for (const e of [...c.arms, ...c.controls]) {
+      assert.ok(e.auc.low <= e.auc.mean + 1e-9 && e.auc.mean <= e.auc.high + 1e-9, `${c.title} ${e.label} ${JSON.stringify(e.auc)}`);
+    }
+  }
+  assert.equal(r.curves[0]!.series.length, 2);
+  assert.equal(r.curves[0]!.verdicts.length, 3);
+  assert.ok(scores.targets.some((t) => /cross-family/.test(t.name)));
+  const { model } = await loadSegmentationModel(join(r.runDir, 'ink-model.pth'));
+  model.dispose();
   const html = readFileSync(r.report, 'utf8');
-  assert.match(html, /Frozen-encoder probe/);
-  assert.match(html, /Transfer to scroll-domain segments/);
+  assert.match(html, /Linear probe on frozen encoders/);
+  assert.match(html, /surface-statistic/);
+  assert.match(html, /Data efficiency/);
 });

@@ -13,7 +13,7 @@ import * as torch from '../../src/torch/index.js';
 describe('model bad inputs', () => {
   it('an unknown architecture names the known ones', () => {
     assert.equal(ENCODER_ARCHS.length, 14);
-    assert.throws(() => createEncoder('resnet3d-51'), /createEncoder: unknown architecture 'resnet3d-51'; known: resnet3d-10, resnet3d-10-seed, .*resnet3d-200-seed$/);
+    assert.throws(() => createEncoder('resnet3d-51'), /createEncoder: unknown architecture 'resnet3d-51'; known: resnet3d-10, resnet3d-10-reference, .*resnet3d-200-reference$/);
     assert.throws(() => createEncoder('r3d50'), /unknown architecture 'r3d50'/);
     assert.throws(() => createSegmentationModel('unet', {}), /unknown architecture 'unet'/);
   });
@@ -29,7 +29,7 @@ describe('model bad inputs', () => {
 
   it('inputs of the wrong rank, channels or dtype, and inputs too small for the depth, say what was expected', () => {
     const m = createEncoder('resnet3d-18', { widenFactor: 0.125 });
-    const seed = createEncoder('resnet3d-18-seed', { widenFactor: 0.125 });
+    const variant = createEncoder('resnet3d-18-reference', { widenFactor: 0.125 });
     const nomp = createEncoder('resnet3d-18', { widenFactor: 0.125, noMaxPool: true });
     try {
       torch.tidy(() => {
@@ -39,15 +39,15 @@ describe('model bad inputs', () => {
         assert.throws(() => m.stageFeatures(torch.zeros([2, 1, 8, 64, 64])),
           /resnet3d-18\.forwardFeatures: input \[2,1,8,64,64\] is too small for this network: D,H,W = 8,64,64, minimum 9,17,17 \(total stride D,H,W = 16,32,32/);
         assert.throws(() => m.pooledFeatures(torch.zeros([1, 1, 16, 16, 64])), /minimum 9,17,17/);
-        // The seed's max pool keeps depth, so the seed variant takes shallower inputs; no max pool, smaller tiles.
-        assert.deepEqual(seed.minInputSize(), [5, 17, 17]);
+        // The reference study's max pool keeps depth, so the reference-study variant takes shallower inputs; no max pool, smaller tiles.
+        assert.deepEqual(variant.minInputSize(), [5, 17, 17]);
         assert.deepEqual(nomp.minInputSize(), [5, 9, 9]);
-        assert.deepEqual(seed.forward(torch.zeros([2, 1, 5, 17, 17])).shape, [2, 512]);
-        assert.throws(() => seed.forward(torch.zeros([2, 1, 4, 17, 17])), /minimum 5,17,17/);
+        assert.deepEqual(variant.forward(torch.zeros([2, 1, 5, 17, 17])).shape, [2, 512]);
+        assert.throws(() => variant.forward(torch.zeros([2, 1, 4, 17, 17])), /minimum 5,17,17/);
       });
     } finally {
       m.dispose();
-      seed.dispose();
+      variant.dispose();
       nomp.dispose();
     }
   });

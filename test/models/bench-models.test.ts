@@ -11,8 +11,8 @@ import * as torch from '../../src/torch/index.js';
 import { hasTorchPython } from '../helpers/python.js';
 
 describe('bench models', () => {
-  it('FLOPs: conv1 by the convolution formula, total linear in the batch, ResNet-50 seed on the seed input ~95 GFLOP forward', () => {
-    const m = createEncoder('resnet3d-50-seed');
+  it('FLOPs: conv1 by the convolution formula, total linear in the batch, ResNet-50 reference-study variant on the reference-study input ~95 GFLOP forward', () => {
+    const m = createEncoder('resnet3d-50-reference');
     try {
       const one = resnetForwardFlops(m, [1, 1, 20, 128, 128]);
       const two = resnetForwardFlops(m, [2, 1, 20, 128, 128]);

@@ -83,8 +83,8 @@ describe('embed and export commands', { skip: hasTorchPython() ? false : NO_TORC
 
   it('embed --stage 2 writes layer2 features [N,C,D,H,W] of the predicted size', () => {
     const out = join(work, 'l2.npy');
-    ok(['embed', '--arch', 'resnet3d-18-seed', '--widen-factor', '0.25', '--stage', '2', '--input', join(work, 'x.npy'), '--output', out]);
-    const m = new ResNet3D({ depth: 18, widenFactor: 0.25, maxPool: 'seed' });
+    ok(['embed', '--arch', 'resnet3d-18-reference', '--widen-factor', '0.25', '--stage', '2', '--input', join(work, 'x.npy'), '--output', out]);
+    const m = new ResNet3D({ depth: 18, widenFactor: 0.25, maxPool: 'reference' });
     try {
       torch.tidy(() => assert.deepEqual(loadNpyTensor(out).shape, [3, m.channels.layer2, ...m.stageSizes([10, 20, 20]).layer2]));
     } finally {
@@ -103,7 +103,7 @@ describe('embed and export commands', { skip: hasTorchPython() ? false : NO_TORC
   it('bad inputs: a rank-4 batch, an unknown architecture, a checkpoint of another architecture, a bad --stage', () => {
     const cases: [string[], RegExp][] = [
       [['embed', '--arch', 'resnet3d-18', '--input', join(work, 'x4.npy'), '--output', join(work, 'bad.npy')], /x4\.npy is \[3,10,20,20\]; expected a batch \[N,1,D,H,W\] \(rank 5\)/],
-      [['embed', '--arch', 'resnet3d-19', '--input', join(work, 'x.npy'), '--output', join(work, 'bad.npy')], /unknown architecture 'resnet3d-19'; known: resnet3d-10, resnet3d-10-seed, resnet3d-18/],
+      [['embed', '--arch', 'resnet3d-19', '--input', join(work, 'x.npy'), '--output', join(work, 'bad.npy')], /unknown architecture 'resnet3d-19'; known: resnet3d-10, resnet3d-10-reference, resnet3d-18/],
       [['embed', '--arch', 'resnet3d-34', '--weights', join(fx, 'kinetics.legacy.pth'), '--input', join(work, 'x.npy'), '--output', join(work, 'bad.npy')],
         /does not fit this model: .*missing key\(s\) \(layer1\.2\.conv1\.weight.*looks like resnet3d-18/],
       [['embed', '--arch', 'resnet3d-10', '--stage', '5', '--input', join(work, 'x.npy'), '--output', join(work, 'bad.npy')], /--stage must be pooled, stem or 1\.\.4, got '5'/],

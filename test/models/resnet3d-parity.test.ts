@@ -2,7 +2,7 @@
  * ResNet3D against its PyTorch twin (test/fixtures/models_fixtures.py, written to kenshohara's models/resnet.py):
  * the same seed gives the same names, order and initial weights; with the same weights (randomised BatchNorm
  * statistics) every stage, the pooled features and the head agree within 1e-4 relative error for depths 10, 18
- * and 50, both shortcut types, conv1 temporal size/stride, no max pool, 2 input channels and the seed's variant;
+ * and 50, both shortcut types, conv1 temporal size/stride, no max pool, 2 input channels and the reference study's variant;
  * training mode agrees on outputs, gradients and running statistics.
  */
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ describe('ResNet3D matches its PyTorch twin', { skip: hasTorchPython() ? false :
     }
   });
 
-  it('eval mode: stem, layer1..4, pooled features and forward agree (depths 10/18/50, shortcuts A/B, no max pool, seed variant)', async (t) => {
+  it('eval mode: stem, layer1..4, pooled features and forward agree (depths 10/18/50, shortcuts A/B, no max pool, reference-study variant)', async (t) => {
     const errors: string[] = [];
     for (const c of manifest.encoders) {
       const m = new ResNet3D({ ...c.options });
@@ -125,7 +125,7 @@ describe('ResNet3D without PyTorch', () => {
   });
 
   it('stage strides, channels and parameter counts follow the depth table (ResNet-50 seed: 47.2 M)', () => {
-    const m = new ResNet3D({ depth: 50, maxPool: 'seed', globalPool: 'max', inputNorm: 'instance', numClasses: 512 });
+    const m = new ResNet3D({ depth: 50, maxPool: 'reference', globalPool: 'max', inputNorm: 'instance', numClasses: 512 });
     try {
       assert.equal(m.parameterCount(), 47_204_160);
       assert.deepEqual(m.channels, { stem: 64, layer1: 256, layer2: 512, layer3: 1024, layer4: 2048 });

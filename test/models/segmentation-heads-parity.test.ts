@@ -1,7 +1,7 @@
 /**
  * Decoders and heads against their PyTorch twins (test/fixtures/models_fixtures.py): the Grand Prize / 4th place
  * U-Net decoder over mean- or max-pooled stages at full and half resolution, the probe decoder at quarter
- * resolution, and lightly-layout projection heads (the seed's 512-256-256-512 = 329,216 parameters, a VICReg-style
+ * resolution, and lightly-layout projection heads (the reference study's 512-256-256-512 = 329,216 parameters, a VICReg-style
  * head without last bias, BYOL and SimSiam predictors): same seed, same names and initial weights; same weights,
  * same logits / outputs within 1e-4.
  */
@@ -46,7 +46,7 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     }
   });
 
-  it('segmentation logits agree: U-Net mean/full, U-Net max/half on the seed variant, probe mean/quarter', async (t) => {
+  it('segmentation logits agree: U-Net mean/full, U-Net max/half on the reference-study variant, probe mean/quarter', async (t) => {
     const errs: string[] = [];
     for (const c of manifest.segmentation) {
       const m = buildSegmentation(c);
@@ -68,7 +68,7 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     t.diagnostic(`max relative error: ${errs.join(', ')}`);
   });
 
-  it('projection heads: lightly layout, seeded init, eval outputs; the seed projector has 329,216 parameters', async (t) => {
+  it('projection heads: lightly layout, seeded init, eval outputs; the reference-study projector has 329,216 parameters', async (t) => {
     const errs: string[] = [];
     for (const c of manifest.heads) {
       torch.manualSeed(c.seed);
@@ -92,22 +92,22 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
 });
 
 describe('heads and decoders without PyTorch', () => {
-  it('presets: seed projector 512-256-256-512 (329,216), BYOL predictor 256-1024-256, SimSiam bottleneck, VICReg last Linear without bias', () => {
-    const seed = createHead('seed-projector');
+  it('presets: reference-study projector 512-256-256-512 (329,216), BYOL predictor 256-1024-256, SimSiam bottleneck, VICReg last Linear without bias', () => {
+    const projector = createHead('reference-projector');
     const byol = byolPredictor();
     const sim = simsiamPredictor(2048);
     const vic = createHead('vicreg-expander', { dims: [32, 64, 64, 64] });
     try {
-      assert.equal(seed.parameterCount(), 329_216);
+      assert.equal(projector.parameterCount(), 329_216);
       assert.deepEqual(HEAD_PRESETS['vicreg-expander'].dims, [2048, 8192, 8192, 8192]);
       assert.deepEqual(byol.dims, [256, 1024, 256]);
       assert.deepEqual(sim.dims, [2048, 512, 2048]);
       const keys = [...vic.stateDict().keys()];
       assert.ok(keys.includes('layers.0.bias') && keys.includes('layers.6.weight') && !keys.includes('layers.6.bias'), keys.join(','));
-      assert.throws(() => createHead('mlp' as 'seed-projector'), /unknown head 'mlp'; known: seed-projector, vicreg-expander/);
-      torch.tidy(() => assert.throws(() => seed.forward(torch.zeros([4, 256])), /input must be \[N,512\]/));
+      assert.throws(() => createHead('mlp' as 'reference-projector'), /unknown head 'mlp'; known: reference-projector, vicreg-expander/);
+      torch.tidy(() => assert.throws(() => projector.forward(torch.zeros([4, 256])), /input must be \[N,512\]/));
     } finally {
-      for (const m of [seed, byol, sim, vic]) m.dispose();
+      for (const m of [projector, byol, sim, vic]) m.dispose();
     }
   });
 
@@ -118,7 +118,7 @@ describe('heads and decoders without PyTorch', () => {
     } finally {
       probe.dispose();
     }
-    const unet = createSegmentationModel('resnet3d-10-seed', { widenFactor: 0.125, output: 'quarter', depthPool: 'max' });
+    const unet = createSegmentationModel('resnet3d-10-reference', { widenFactor: 0.125, output: 'quarter', depthPool: 'max' });
     try {
       torch.tidy(() => {
         const y = unet.forward(torch.randn([2, 1, 8, 36, 36]));

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { extent, formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/report/charts.js';
-import { collapseSummary, comparisonVerdict, isPerEpochKind, meanStd, parseMetrics, parseResults, runLabel, summarize, type Comparison, type ComparisonRow } from '../../src/report/report.js';
+import { collapseSummary, isPerEpochKind, parseMetrics, runLabel } from '../../src/report/report.js';
+import { parseResultsFile } from '../../src/study/results.js';
 
 test('niceTicks: 1/2/5 steps, a range widened to whole steps, flat and tiny ranges', () => {
   assert.deepEqual(niceTicks(0, 1, 5), { ticks: [0, 0.2, 0.4, 0.6, 0.8, 1], lo: 0, hi: 1, step: 0.2 });
@@ -86,56 +87,18 @@ test('lineChart on a million points: no argument-spreading limits, a bounded SVG
   assert.ok(svg.includes('>5<') || svg.includes('>6<'), 'the spike sets the y range');
 });
 
-test('intervalChart: seeds as dots, mean with a std bar, highlighted row, escaped labels', () => {
+test('intervalChart: seeds as dots, mean with its interval bar, a reference line, highlighted row, escaped labels', () => {
   const svg = intervalChart([
-    { label: 'random <init>', values: [0.3, 0.32, 0.28], mean: 0.3, std: 0.02 },
-    { label: 'vicreg', values: [0.5, 0.52], mean: 0.51, std: 0.014, highlight: true },
+    { label: 'random <init>', values: [0.3, 0.32, 0.28], mean: 0.3, low: 0.28, high: 0.32 },
+    { label: 'vicreg', values: [0.5, 0.52], mean: 0.51, low: 0.49, high: 0.53, highlight: true },
     { label: 'one seed', values: [0.4], mean: 0.4 },
-  ], { title: 'F0.5', xLabel: 'F0.5' });
+  ], { title: 'F0.5', xLabel: 'F0.5', ref: { x: 0.25, label: 'chance' } });
+  assert.equal((svg.match(/stroke-width="2"/g) ?? []).length, 6, 'a bar and two caps for each row with an interval');
+  assert.match(svg, /stroke-dasharray="4 3"><title>chance<\/title>/);
   assert.equal((svg.match(/r="3.2"/g) ?? []).length, 6, 'one hollow dot per seed');
   assert.equal((svg.match(/r="4.6"/g) ?? []).length, 3, 'one mean per row');
   assert.ok(svg.includes('random &lt;init&gt;') && svg.includes('font-weight="700"'));
   assert.ok(intervalChart([], {}).includes('no data'));
-});
-
-test('summarize and meanStd: sample std over finite values', () => {
-  const s = summarize([0.301, 0.322, null, 0.288]);
-  assert.equal(s.n, 3);
-  assert.ok(Math.abs(s.mean - 0.3036667) < 1e-6);
-  assert.ok(Math.abs(s.std - 0.0171561) < 1e-6);
-  assert.equal(meanStd(s), '0.304 \u00b1 0.017');
-  assert.equal(meanStd(summarize([0.5])), '0.500 (1 seed)');
-  assert.equal(meanStd(summarize([null])), '-');
-  assert.ok(Number.isNaN(summarize([0.5]).std));
-});
-
-const row = (encoder: string, f05: (number | null)[], auc: (number | null)[] = []): ComparisonRow => ({
-  encoder, seeds: f05.map((_, i) => i + 1), f05, auc: auc.length ? auc : f05.map(() => null), precision: f05.map(() => null), recall: f05.map(() => null),
-});
-
-test('comparisonVerdict wording: clear lead, within noise, single seed, tie, one row, AUC disagreeing', () => {
-  const clear = comparisonVerdict({ title: 't', rows: [row('random', [0.3, 0.32, 0.28]), row('vicreg', [0.5, 0.52, 0.48])] });
-  assert.equal(clear.best, 'vicreg');
-  assert.equal(clear.runnerUp, 'random');
-  assert.equal(clear.exceedsStd, true);
-  assert.match(clear.text, /^vicreg has the highest mean F0.5: 0.500 \u00b1 0.020 \(3 seeds\), ahead of random \(0.300 \u00b1 0.020\) by 0.200\. The lead is larger than one standard deviation of either row/);
-
-  const noisy = comparisonVerdict({ title: 't', rows: [row('random', [0.2, 0.3, 0.25]), row('vicreg', [0.22, 0.34, 0.26])] });
-  assert.equal(noisy.exceedsStd, false);
-  assert.match(noisy.text, /within one standard deviation \(the larger is 0.061\), so these seeds do not separate the two\. This is a rough check/);
-
-  const single = comparisonVerdict({ title: 't', rows: [row('random', [0.3]), row('vicreg', [0.5, 0.6])] });
-  assert.equal(single.exceedsStd, null);
-  assert.match(single.text, /single seed on at least one side, the seed-to-seed spread is unknown/);
-
-  const tie = comparisonVerdict({ title: 't', rows: [row('a', [0.3, 0.4]), row('b', [0.4, 0.3])] });
-  assert.match(tie.text, /^a and b tie on mean F0.5 \(0.350\)\./);
-
-  assert.match(comparisonVerdict({ title: 't', rows: [row('a', [0.3, 0.4])] }).text, /Only one encoder \(a, F0.5 0.350 \u00b1 0.071\); there is nothing to compare it with/);
-  assert.equal(comparisonVerdict({ title: 't', rows: [] }).text, 'No F0.5 values in this table.');
-
-  const auc = comparisonVerdict({ title: 't', rows: [row('a', [0.5, 0.52], [0.7, 0.72]), row('b', [0.3, 0.32], [0.8, 0.82])] });
-  assert.match(auc.text, /By AUC the order differs: b ranks first \(0.810 \u00b1 0.014\)\./);
 });
 
 test('parseMetrics: kinds in order, per-epoch kinds, epoch not plotted per step, nulls as gaps, bad lines counted', () => {
@@ -165,17 +128,17 @@ test('parseMetrics: kinds in order, per-epoch kinds, epoch not plotted per step,
   assert.equal(runLabel('pretrain'), 'pretrain');
 });
 
-test('parseResults: accepts the documented shape (nulls, missing optional metrics), names the file and path on errors', () => {
-  const ok: Comparison[] = parseResults({ comparisons: [{ title: 'probe', rows: [{ encoder: 'a', seeds: [1, 2], f05: [0.1, 0.2], auc: [null, 0.7], checkpoints: ['x', 'y'] }], note: 'n' }] }, 'r.json');
-  assert.deepEqual(ok[0]!.rows[0]!.precision, [null, null]);
-  assert.equal(ok[0]!.note, 'n');
-  const bad = (j: unknown, re: RegExp): void => assert.throws(() => parseResults(j, '/x/results.json'), re);
-  bad([], /\/x\/results\.json: the top level must be \{"comparisons": \[\{"title", "rows": \[\.\.\.\]\}\]\}/);
-  bad({ comparisons: [{ rows: [] }] }, /comparisons\[0\]\.title must be a string/);
-  bad({ comparisons: [{ title: 't', rows: [{ encoder: 'a', seeds: [1], f05: ['x'] }] }] }, /comparisons\[0\]\.rows\[0\]\.f05 must be an array of numbers/);
-  bad({ comparisons: [{ title: 't', rows: [{ encoder: 'a', seeds: [1, 2], f05: [0.1, 0.2], recall: [0.1] }] }] }, /rows\[0\]\.recall has 1 values for 2 seeds; expected one per seed/);
-  bad({ comparisons: [{ title: 't', rows: [{ encoder: 3, seeds: [], f05: [] }] }] }, /rows\[0\]\.encoder must be a string/);
-  bad({ comparisons: [{ title: 't', rows: [], note: 5 }] }, /comparisons\[0\]\.note must be a string/);
+test('parseResultsFile: accepts the study shape, names the file and path on errors', () => {
+  const entry = { label: 'a', auc: { mean: 0.6, low: 0.55, high: 0.65 }, f05: { mean: 0.3, low: 0.2, high: 0.4 } };
+  const ok = parseResultsFile({ comparisons: [{ title: 'probe', arms: [entry], controls: [{ ...entry, label: 'chance' }], verdict: 'v' }] }, 'r.json');
+  assert.equal(ok.comparisons[0]!.controls[0]!.label, 'chance');
+  assert.deepEqual(ok.curves, []);
+  const bad = (j: unknown, re: RegExp): void => assert.throws(() => parseResultsFile(j, '/x/results.json'), re);
+  bad([], /\/x\/results\.json: expected \{"comparisons": \[\.\.\.\]\}/);
+  bad({ comparisons: [{ arms: [], controls: [] }] }, /comparisons\[0\]: expected an object with a string 'title'/);
+  bad({ comparisons: [{ title: 't', rows: [] }] }, /comparisons\[0\]: expected 'arms' and 'controls' arrays/);
+  bad({ comparisons: [{ title: 't', arms: [{ ...entry, auc: 0.5 }], controls: [] }] }, /comparisons\[0\]\.arms\[0\]\.auc: expected \{mean, low, high\} numbers/);
+  bad({ comparisons: [], curves: [{ title: 'c' }] }, /curves\[0\]: expected \{title, budgets, series, verdicts\}/);
 });
 
 test('collapseSummary: D from std / ratio, last and lowest ratio, records below the threshold', () => {

@@ -126,25 +126,25 @@ async function writeFragment(dir: string, id: string, width: number, height: num
   }
 }
 
-interface Row { encoder: string; seeds: number[]; f05: (number | null)[]; auc: (number | null)[]; precision: number[]; recall: number[] }
-
-const PROBE_ROWS: Row[] = [
-  { encoder: 'random init', seeds: [1, 2, 3], f05: [0.301, 0.322, 0.288], auc: [0.712, 0.731, 0.705], precision: [0.33, 0.35, 0.31], recall: [0.23, 0.25, 0.22] },
-  { encoder: 'kinetics-700', seeds: [1, 2, 3], f05: [0.452, 0.47, 0.441], auc: [0.83, 0.842, 0.826], precision: [0.5, 0.52, 0.49], recall: [0.33, 0.34, 0.31] },
-  { encoder: 'vicreg epoch 17', seeds: [1, 2, 3], f05: [0.521, 0.498, 0.535], auc: [0.861, 0.855, null], precision: [0.58, 0.55, 0.6], recall: [0.37, 0.36, 0.38] },
-];
-const TRANSFER_ROWS: Row[] = [
-  { encoder: 'random init', seeds: [1, 2, 3], f05: [0.2, 0.28, 0.24], auc: [0.6, 0.66, 0.63], precision: [0.22, 0.3, 0.26], recall: [0.15, 0.2, 0.18] },
-  { encoder: `vicreg ${HOSTILE}`, seeds: [1, 2, 3], f05: [0.26, 0.21, 0.3], auc: [0.64, 0.6, 0.67], precision: [0.28, 0.23, 0.31], recall: [0.19, 0.16, 0.22] },
-];
+const iv = (mean: number, low: number, high: number) => ({ mean, low, high });
+const entry = (label: string, auc: [number, number, number], verdict: string, note?: string) => ({
+  label, auc: iv(...auc), f05: iv(auc[0] - 0.4, auc[1] - 0.4, auc[2] - 0.4), fromChance: auc[0] - 0.5, verdict, seeds: [1, 2, 3], folds: 4, ...(note ? { note } : {}),
+});
+const PROBE = {
+  title: 'Linear probe on frozen encoders', protocol: 'linear probe, max over depth', varies: 'the random init', verdict: 'vicreg leads random (intervals apart)',
+  arms: [entry('random init', [0.612, 0.58, 0.64], 'above chance by 0.112 AUC'), entry(`vicreg ${HOSTILE}`, [0.731, 0.7, 0.76], 'above chance by 0.231 AUC')],
+  controls: [entry('chance', [0.5, 0.5, 0.5], 'chance'), entry('surface-statistic', [0.801, 0.78, 0.82], 'above chance by 0.301 AUC', 'hand-made'),
+    entry('fine-tuned-frozen', [0.912, 0.9, 0.93], 'above chance by 0.412 AUC')],
+};
+const NOISE = { ...PROBE, title: 'Transfer test', verdict: 'every arm is at chance or below it: no ranking', arms: [entry('random init', [0.49, 0.46, 0.52], 'at chance')] };
+const CURVE = {
+  title: 'Data efficiency: held-out AUC against label budget', budgets: ['half of fragment 1', 'fragment 1'], varies: 'the decoder init',
+  series: [{ label: 'random', points: [{ budget: 'half of fragment 1', auc: iv(0.6, 0.55, 0.65), f05: iv(0.3, 0.2, 0.4) }, { budget: 'fragment 1', auc: iv(0.7, 0.65, 0.75), f05: iv(0.4, 0.3, 0.5) }] }],
+  verdicts: [{ budget: 'half of fragment 1', verdict: 'random is the only arm above chance' }, { budget: 'fragment 1', verdict: 'random is the only arm above chance' }],
+};
 
 function writeResults(dir: string): void {
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({
-    comparisons: [
-      { title: 'Frozen-encoder probe on fragments (validate on the lower 30% of fragment 2)', rows: PROBE_ROWS, note: 'Probe: frozen encoder, trained decoder.' },
-      { title: 'Transfer test on scroll-domain segments', rows: TRANSFER_ROWS },
-    ],
-  }, null, 1));
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ comparisons: [PROBE, NOISE], curves: [CURVE] }, null, 1));
 }
 
 /** A single run folder holding everything the report can show. */
@@ -175,18 +175,10 @@ function section(html: string, id: string): string {
   return lean(html.slice(start, end));
 }
 
-function meanStdText(v: readonly (number | null)[]): string {
-  const x = v.filter((a): a is number => a !== null);
-  const mean = x.reduce((a, b) => a + b, 0) / x.length;
-  if (x.length === 1) return `${mean.toFixed(3)} (1 seed)`;
-  const std = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / (x.length - 1));
-  return `${mean.toFixed(3)} \u00b1 ${std.toFixed(3)}`;
-}
-
 let fullRun: Promise<string> | undefined;
 const getFullRun = (): Promise<string> => (fullRun ??= buildFullRun());
 
-test('a full run folder: every section, mean +- std per encoder, verdicts, escaping, self-contained', async () => {
+test('a full run folder: every section, intervals and verdicts per arm and control, escaping, self-contained', async () => {
   const dir = await getFullRun();
   const r = await writeReport(dir);
   assert.equal(r.path, join(dir, 'report.html'));
@@ -197,20 +189,21 @@ test('a full run folder: every section, mean +- std per encoder, verdicts, escap
   assert.ok(html.startsWith('<!DOCTYPE html>'));
   for (const id of ['summary', ...r.sections]) assert.ok(html.includes(`<section id="${id}">`), id);
 
-  // The comparison tables: every cell's mean +- std, both tables, the best row and honest verdicts.
+  // The comparison tables: every arm and control with its intervals, distance from chance and verdict.
   const cmp = section(html, 'comparison');
-  for (const row of [...PROBE_ROWS, ...TRANSFER_ROWS]) {
-    for (const k of ['f05', 'auc', 'precision', 'recall'] as const) assert.ok(cmp.includes(meanStdText(row[k])), `${row.encoder.slice(0, 12)} ${k} ${meanStdText(row[k])}`);
+  for (const c of [PROBE, NOISE]) {
+    for (const e of [...c.arms, ...c.controls]) {
+      assert.ok(cmp.includes(`${e.auc.mean.toFixed(3)} [${e.auc.low.toFixed(3)}, ${e.auc.high.toFixed(3)}]`), `${c.title} ${e.label.slice(0, 12)}`);
+      assert.ok(cmp.includes(e.verdict));
+    }
+    assert.ok(cmp.includes(c.verdict));
   }
-  assert.ok(cmp.includes('Frozen-encoder probe on fragments') && cmp.includes('Transfer test on scroll-domain segments'));
-  assert.match(cmp, /vicreg epoch 17 has the highest mean F0.5: 0.518 \u00b1 0.019 \(3 seeds\), ahead of kinetics-700 \(0.454 \u00b1 0.015\) by 0.064\. The lead is larger than one standard deviation/);
-  assert.match(cmp, /The lead is within one standard deviation \(the larger is 0\.045\), so these seeds do not separate the two/);
-  assert.match(cmp, /not a significance test/);
-  assert.ok(cmp.includes('Probe: frozen encoder, trained decoder.'));
-  assert.equal((cmp.match(/<table class="results">/g) ?? []).length, 2);
-  assert.equal((cmp.match(/<tr class="best">/g) ?? []).length, 2);
-  // AUC has a null for one seed: the mean is over the two finite values.
-  assert.ok(cmp.includes(meanStdText([0.861, 0.855])));
+  assert.match(cmp, /<span class="tag no">at chance<\/span>/);
+  assert.match(cmp, /\+0\.231/);
+  assert.equal((cmp.match(/<table class="results">/g) ?? []).length, 3, 'two comparisons and the curve');
+  assert.equal((cmp.match(/<tr class="control">/g) ?? []).length, 6);
+  assert.ok(cmp.includes('0.600 [0.550, 0.650]') && cmp.includes('<b>fragment 1</b>: random is the only arm above chance'));
+  assert.ok(cmp.includes('stroke-dasharray="4 3"><title>chance (AUC 0.5)</title>'));
 
   // Hostile strings from config.yaml and results.json are escaped everywhere.
   assert.ok(!html.includes('<script>'), 'no script element');
@@ -345,14 +338,14 @@ test('malformed files become warnings naming the file; empty and missing folders
   writePretrainMetrics(run, 2, 5);
   run.close();
   writeFileSync(join(dir, 'metrics.jsonl'), readFileSync(join(dir, 'metrics.jsonl'), 'utf8') + '{"kind":"pretrain","st');
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({ comparisons: [{ title: 't', rows: [{ encoder: 'a', seeds: [1, 2], f05: [0.1] }] }] }));
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ comparisons: [{ title: 't', arms: [{ label: 'a', auc: 0.5 }], controls: [] }] }));
   mkdirSync(join(dir, 'predictions'));
   writeFileSync(join(dir, 'predictions', '3_prob.png'), 'not a png');
   writeFileSync(join(dir, 'config.yaml'), 'a: [unclosed');
   const r = await writeReport(dir);
   const w = r.warnings.join('\n');
   assert.match(w, /metrics\.jsonl: 1 line\(s\) skipped \(line 13\)/);
-  assert.match(w, /results\.json: comparisons\[0\]\.rows\[0\]\.f05 has 1 values for 2 seeds; expected one per seed/);
+  assert.match(w, /results\.json: comparisons\[0\]\.arms\[0\]\.auc: expected \{mean, low, high\} numbers/);
   assert.match(w, /3_prob\.png: not a readable image/);
   assert.match(w, /config\.yaml is not valid YAML/);
   assert.deepEqual(r.sections, ['collapse', 'curves', 'config']);

@@ -78,7 +78,9 @@ test('.pth -> .pth keeps floats floats and _metadata (with the prefix stripped)'
   const sd = (await loadCheckpointFile(stripped)).value;
   assert.ok(sd instanceof PyOrderedDict);
   assert.deepStrictEqual([...sd.keys()], ['conv.weight', 'fc.bias']);
-  assert.deepStrictEqual([...(sd.attrs?.get('_metadata') as Map<string, PyValue>).keys()], ['', 'conv']);
+  const metadata = sd.attrs?.get('_metadata');
+  assert.ok(metadata instanceof Map, 'the state dict keeps its _metadata attribute');
+  assert.deepStrictEqual([...(metadata as Map<string, PyValue>).keys()], ['', 'conv']);
 });
 
 test('.npy takes exactly one tensor; bad keys and extensions are clear errors', async () => {

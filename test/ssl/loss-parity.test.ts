@@ -1,6 +1,6 @@
 /**
  * The self-supervised losses against PyTorch on the same embeddings (test/fixtures/ssl_fixtures.py): VICReg
- * with the official default and the seed's coefficients (its reference written from the official
+ * with the official default and the reference study's coefficients (its reference written from the official
  * main_vicreg.py formula), BYOL and SimSiam; values of every term and gradients w.r.t. the embeddings.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { hasTorchPython, makeFixtures, NO_TORCH_REASON } from '../helpers/python
 type Terms = Record<string, number>;
 interface Manifest {
   vicreg_default: Terms;
-  vicreg_seed: Terms;
+  vicreg_reference: Terms;
   vicreg_n2: Terms;
   byol: Terms;
   simsiam: Terms;
@@ -42,7 +42,7 @@ describe('self-supervised losses match PyTorch', { skip: hasTorchPython() ? fals
     m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
   });
 
-  for (const [tag, coeffs] of [['default', ssl.VICREG_DEFAULTS], ['seed', ssl.VICREG_SEED]] as const) {
+  for (const [tag, coeffs] of [['default', ssl.VICREG_DEFAULTS], ['reference', ssl.VICREG_REFERENCE]] as const) {
     it(`vicregLoss with the ${tag} coefficients (${coeffs.simCoeff}/${coeffs.stdCoeff}/${coeffs.covCoeff}): terms and gradients`, (t: TestContext) => {
       torch.tidy(() => {
         const z1 = leaf(fx('z1'));

@@ -58,7 +58,7 @@ describe('pretraining checkpoints', () => {
     const x = join(out, 'x.npy');
     torch.tidy(() => torch.saveNpySync(x, torch.rand([3, 1, 12, 48, 48])));
     const f = join(out, 'f.npy');
-    inkwell('embed', '--arch', 'resnet3d-10-seed', '--widen-factor', '0.125', '--weights', checkpoint, '--input', x, '--output', f);
+    inkwell('embed', '--arch', 'resnet3d-10-reference', '--widen-factor', '0.125', '--weights', checkpoint, '--input', x, '--output', f);
     const feats = torch.loadNpy(f);
     assert.deepEqual([...feats.shape], [3, 64]);
     feats.dispose();
@@ -66,7 +66,7 @@ describe('pretraining checkpoints', () => {
 
   it('inkwell export turns it into a file PyTorch loads strictly', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
     const pth = join(out, 'encoder.pth');
-    inkwell('export', '--arch', 'resnet3d-10-seed', '--widen-factor', '0.125', '--weights', checkpoint, '--out', pth);
+    inkwell('export', '--arch', 'resnet3d-10-reference', '--widen-factor', '0.125', '--weights', checkpoint, '--out', pth);
     const r = spawnSync(PYTHON, ['-c', `import torch, sys
 sd = torch.load(sys.argv[1])
 print(len(sd), tuple(sd['conv1.weight'].shape), tuple(sd['fc.weight'].shape))`, pth], { encoding: 'utf8', env: PYTHON_ENV });

@@ -74,7 +74,7 @@ describe('ssl registry', () => {
       assert.deepEqual((v.modules.get('projector') as ProjectionHead).dims, [4, 8, 6]);
       const keys = v.modules.get('projector').stateDict();
       assert.ok(keys.has('layers.0.bias') && !keys.has('layers.3.bias'), 'VICReg expander: hidden bias, last Linear without');
-      assert.deepEqual(v.lossOptions, { ...ssl.VICREG_SEED });
+      assert.deepEqual(v.lossOptions, { ...ssl.VICREG_REFERENCE });
     } finally {
       v.dispose();
     }

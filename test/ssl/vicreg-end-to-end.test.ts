@@ -16,7 +16,7 @@ describe('VICReg end to end', () => {
       encoder: () => new nn.Sequential(new nn.Conv3d(1, 8, 3, { padding: 1 }), new nn.BatchNorm3d(8), new nn.ReLU(), new nn.AdaptiveAvgPool3d(1), new nn.Flatten()),
       featureDim: 8,
       projector: [16, 16],
-      vicreg: ssl.VICREG_SEED,
+      vicreg: ssl.VICREG_REFERENCE,
     });
     const opt = new torch.optim.SGD(method.modules.parameters(), { lr: 0.02, momentum: 0.9 });
     const x = torch.keep(torch.randn([16, 1, 4, 8, 8]));

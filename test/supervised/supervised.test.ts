@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { synthesize } from '../../src/data/synth/write.js';
-import { compareEncoders, recordComparisons } from '../../src/supervised/compare.js';
+import { trainPerEncoder } from '../../src/supervised/compare.js';
 import { loadSupervisedConfig, type SupervisedConfig } from '../../src/supervised/config.js';
 import { NonFiniteLossError, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
@@ -24,7 +24,7 @@ async function config(name: string, presets: string[], set: string[] = []): Prom
     preset: presets,
     extra: { data: { train: [frag('1'), frag('2')], val: [frag('3')], erode: 4 } },
     set: [`name=${name}`, `out=${mkdtempSync(join(tmpdir(), 'inkwell-sup-'))}`, 'data.tile=32', 'data.stride=16', 'data.depth=8', 'data.augment=none',
-      'model.arch=resnet3d-10-seed', 'model.widenFactor=0.125', 'train.batchSize=8', 'train.epochs=2', 'data.workers=0', 'data.maxTiles=32', ...set],
+      'model.arch=resnet3d-10-reference', 'model.widenFactor=0.125', 'train.batchSize=8', 'train.epochs=2', 'data.workers=0', 'data.maxTiles=32', ...set],
   });
 }
 
@@ -46,7 +46,7 @@ describe('supervised ink training', () => {
     const { model, spec, epoch } = await loadSegmentationModel(r.lastCheckpoint!);
     try {
       assert.equal(epoch, 2);
-      assert.deepEqual({ arch: spec.arch, depth: spec.depth, z: spec.z, tile: spec.tile, decoder: spec.decoder }, { arch: 'resnet3d-10-seed', depth: 8, z: [28, 36], tile: 32, decoder: 'unet' });
+      assert.deepEqual({ arch: spec.arch, depth: spec.depth, z: spec.z, tile: spec.tile, decoder: spec.decoder }, { arch: 'resnet3d-10-reference', depth: 8, z: [28, 36], tile: 32, decoder: 'unet' });
       const y = torch.tidy(() => torch.noGrad(() => model.eval().forward(torch.zeros([1, 1, 8, 32, 32])).shape));
       assert.deepEqual([...y], [1, 1, 32, 32]);
     } finally {
@@ -80,17 +80,17 @@ describe('supervised ink training', () => {
 
   it('a non-finite loss stops the run before the weights change', async () => {
     const cfg = await config('nan', ['finetune', 'cpu-small'], ['optim.name=sgd', 'optim.lr=1e38', 'schedule.startFactor=1', 'train.gradClip=null', 'train.epochs=3']);
-    await assert.rejects(trainSupervised(cfg, quiet), (err: Error) => err instanceof NonFiniteLossError && /the loss became (NaN|-?Infinity) at epoch \d+, batch \d+\/\d+; stopped before updating the weights/.test(err.message));
+    await assert.rejects(trainSupervised(cfg, quiet), (err: Error) => err instanceof NonFiniteLossError && /the loss became (NaN|-?Infinity) at epoch \d+, batch \d+\/\d+ \(optimiser step \d+\); stopped before updating the weights/.test(err.message));
   });
 
-  it('compares encoders over seeds and records the table in results.json', async () => {
+  it('trains one run per encoder and seed, each seed with its own weights when asked', async () => {
     const cfg = await config('cmp', ['probe', 'cpu-small'], ['train.epochs=1']);
-    const c = await compareEncoders(cfg, [{ label: 'random', weights: null }, { label: 'random-again', weights: null }], [0, 1], 'test table', quiet);
-    assert.deepEqual(c.rows.map((r) => [r.encoder, r.seeds]), [['random', [0, 1]], ['random-again', [0, 1]]]);
-    const path = await recordComparisons(join(cfg.out, cfg.name), [c]);
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as { comparisons: { title: string; rows: unknown[]; note: string }[] };
-    assert.equal(saved.comparisons[0]!.title, 'test table');
-    assert.match(saved.comparisons[0]!.note, /has the highest mean F0\.5|tie on mean F0\.5/);
+    const asked: [string, number][] = [];
+    const runs = await trainPerEncoder(cfg, [{ label: 'random', weights: null }, { label: 'random-again', weights: null }], [0, 1], quiet,
+      (e, s) => { asked.push([e.label, s]); return e.weights; });
+    assert.deepEqual(runs.map((r) => [r.encoder, r.seed]), [['random', 0], ['random', 1], ['random-again', 0], ['random-again', 1]]);
+    assert.deepEqual(asked, [['random', 0], ['random', 1], ['random-again', 0], ['random-again', 1]]);
+    for (const r of runs) assert.ok(existsSync(r.checkpoint) && Number.isFinite(r.final.f05));
     assert.ok(existsSync(join(cfg.out, cfg.name, 'random-seed1', 'checkpoints')));
   });
 

@@ -97,7 +97,7 @@ describe('pretrain on 2 data-parallel workers', { skip: gloo ? false : 'addon bu
     assert.match(resumed.stdout, /pretrain: 1 epoch\(s\) in .*epoch_0003\.pth$/m);
     const after = metrics(dir).filter((m) => m.kind === 'pretrain');
     assert.deepEqual(after.map((m) => m.epoch), [1, 2, 3, 3]);
-    assert.deepEqual(after.map((m) => m.step), [1, 2, 5, 6]);
+    assert.deepEqual(after.map((m) => m.step), [1, 2, 3, 4], 'the logged step counts batches on, never back');
     assert.ok(after.slice(2).every((m) => Number.isFinite(m.loss)));
   });
 });

@@ -25,4 +25,14 @@ describe('TensorBoard event files', () => {
     assert.ok(Math.abs(events[2]!.values['lr']! - 0.05) < 1e-8);
     assert.throws(() => w.scalars(2, { x: 1 }), /already closed/);
   });
+
+  it('purgeStep writes what SummaryWriter(purge_step=P) writes: a file version and SessionLog START at P', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
+    const w = new EventWriter(mkdtempSync(join(tmpdir(), 'inkwell-tb-')), { purgeStep: 9 });
+    w.scalars(9, { loss: 1 }, 1000);
+    w.close();
+    const events = JSON.parse(runPython('tfevents_read.py', [w.path])) as { step?: number; file_version?: string; session_log?: number }[];
+    assert.deepEqual(events.map((e) => [e.step ?? 0, e.file_version ?? null, e.session_log ?? null]),
+      [[0, 'brain.Event:2', null], [9, 'brain.Event:2', null], [9, null, 1], [9, null, null]]);
+    assert.throws(() => new EventWriter(mkdtempSync(join(tmpdir(), 'inkwell-tb-')), { purgeStep: -1 }), /purgeStep must be an integer >= 0/);
+  });
 });

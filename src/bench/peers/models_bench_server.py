@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch side of `inkwell bench models`: the seed's 3D ResNets (kenshohara's models/resnet.py layout with the
-seed's max pool (1,3,3)/(1,2,2), global max pool, InstanceNorm3d input and fc to 512) built here as twins of
+"""PyTorch side of `inkwell bench models`: the reference study's 3D ResNets (kenshohara's models/resnet.py layout with the
+reference study's max pool (1,3,3)/(1,2,2), global max pool, InstanceNorm3d input and fc to 512) built here as twins of
 src/models/resnet3d.ts, timed forward+backward on request so that TS and PyTorch runs interleave in one session.
 
 Usage: models_bench_server.py THREADS CONFIG_JSON
@@ -66,7 +66,7 @@ class Block(nn.Module):
         return F.relu(y + (x if self.downsample is None else self.downsample(x)))
 
 
-class SeedResNet(nn.Module):
+class ReferenceResNet(nn.Module):
     def __init__(self, depth, widen=1.0, num_classes=512):
         super().__init__()
         kind, layers = LAYERS[depth]

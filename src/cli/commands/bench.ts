@@ -7,6 +7,7 @@ import { benchInfer, printInfer } from '../../bench/infer.js';
 import { benchDistributed, printDistributed } from '../../bench/distributed.js';
 import { benchAugment } from '../../bench/data-augment.js';
 import { benchRead } from '../../bench/data-read.js';
+import { benchRemote } from '../../bench/data-remote.js';
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from '../device-options.js';
 
 function printEngine(r: EngineBenchResult): void {
@@ -42,20 +43,27 @@ export function registerBench(program: Command): void {
       else printModels(r);
     });
   bench.command('data')
-    .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads vs decoding whole layers), and seed augmentations per second')
+    .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads ' +
+      'vs decoding whole layers; from disk vs over HTTP, cold and cached), and seed augmentations per second')
     .option('--json', 'print JSON {"read": ..., "augment": ...}')
     .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', positiveInt('a height'), 2048)
     .action(async (o: { json?: boolean; height: number }) => {
       const read = await benchRead({ height: o.height });
       const augment = benchAugment({});
+      const remote = await benchRemote({ runs: 3 });
       if (o.json) {
-        console.log(JSON.stringify({ read, augment }, null, 1));
+        console.log(JSON.stringify({ read, augment, remote }, null, 1));
         return;
       }
       const s = read.stack;
       console.log(`random ${read.crop.join('x')} crop of ${s.layers} uncompressed uint16 layers of ${s.height}x${s.width}:`);
       console.log(`  positioned reads      ${read.positioned.medianMs.toFixed(1)} ms (target <= ${read.targetMs} ms: ${read.meetsTarget ? 'met' : 'NOT met'})`);
       console.log(`  decoding whole layers ${read.wholeLayerDecode.medianMs.toFixed(0)} ms (${read.wholeLayerDecode.perLayerMs.toFixed(0)} ms per layer); ratio ${read.ratio.toFixed(0)}x; identical pixels: ${read.identical}`);
+      console.log(`the same-size crop over HTTP from a local server `
+        + `(${remote.stack.layers}x${remote.stack.height}x${remote.stack.width}): disk ${remote.diskMs} ms, cold `
+        + `${remote.httpColdMs} ms (${remote.coldRequestsPerCrop} Range requests, `
+        + `${(remote.coldBytesPerCrop / remote.cropBytes).toFixed(2)}x the crop's bytes), cached `
+        + `${remote.httpCachedMs} ms (${remote.cachedBytes} bytes fetched); identical: ${remote.identical}`);
       console.log(`seed augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
     });
   bench.command('infer')

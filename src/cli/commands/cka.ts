@@ -4,10 +4,10 @@
  * exactly {"cka": value}. `--batch-size N` gives minibatch CKA (Nguyen et al. 2021, unbiased HSIC) over
  * consecutive batches of N rows, for sample sets too large for one n x n gram.
  *
- * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the seed's sanity check (field
- * notes section 1): embed the same tiles with every epoch checkpoint in DIR and write the epoch x epoch linear
+ * `inkwell cka --checkpoints DIR --input DATASET --samples 512 [--out DIR]`: the reference study's sanity check
+ * (docs/reference-study.md): embed the same tiles with every epoch checkpoint in DIR and write the epoch x epoch linear
  * and RBF CKA matrices (cka.json, cka_linear.png, cka_rbf.png). DATASET is a dataset folder (tiles of --tile
- * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the seed
+ * px at --stride inside the eroded mask, a seeded sample of --samples, layers --z, values / 255 as the reference study
  * normalised them) or an .npy batch [N, C, D, H, W] of float tiles (its first --samples).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -16,6 +16,7 @@ import { positiveInt, positiveNumber, seedInt } from '../options.js';
 import * as torch from '../../torch/index.js';
 import { cka, type CkaKernel, DEFAULT_RBF_THRESHOLD, minibatchCka } from '../../eval/index.js';
 import { type CheckpointCkaOptions, runCheckpointCka } from '../../eval/cka-checkpoints.js';
+import { cacheOptions } from '../cache-options.js';
 import { addDeviceOptions } from '../device-options.js';
 
 function parseRange(v: string): [number, number] {
@@ -57,7 +58,7 @@ type CkaCliOptions = Omit<CheckpointCkaOptions, 'checkpoints' | 'input' | 'out' 
   & { x?: string; y?: string; kernel: CkaKernel; debiased?: boolean; json?: boolean };
 
 export function registerCka(program: Command): void {
-  addDeviceOptions(program.command('cka'), { amp: false })
+  cacheOptions(addDeviceOptions(program.command('cka'), { amp: false }))
     .description('CKA similarity of representations: two .npy sets (--x/--y), or every epoch checkpoint on the same tiles (--checkpoints)')
     .option('--x <npy>', 'first representation set, [n, p1]')
     .option('--y <npy>', 'second representation set, [n, p2] (same n samples)')

@@ -10,6 +10,7 @@ import { nonNegativeInt } from '../options.js';
 import { writeNpy } from '../../torch/serialization/npy.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { Volume, type VolumeArray } from '../../data/volume.js';
+import { cacheOptions } from '../cache-options.js';
 
 export interface CropOptions {
   z: string;
@@ -69,8 +70,7 @@ export async function runCrop(dataset: string, opts: CropOptions): Promise<{ pat
 }
 
 export function registerCrop(program: Command): void {
-  program
-    .command('crop')
+  cacheOptions(program.command('crop'))
     .description('write a sub-volume [z,y,x] of a dataset as .npy')
     .argument('<dataset>', 'dataset folder (fragment, segment or Zarr volume)')
     .requiredOption('--z <A:B>',

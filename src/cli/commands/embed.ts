@@ -4,7 +4,7 @@
  * [N,C,D,H,W] and writes the features: [N,F] for `pooled` (the global pool before any classifier), [N,C,D',H',W']
  * for a stage (1..4 = layer1..layer4, `stem` = conv1-bn1-relu). Weights of another input-channel count are
  * adapted (conv1 summed to 1 channel, repeated and scaled for more); without --weights the encoder is randomly
- * initialised from --seed (a random-encoder baseline, as in the seed's probes).
+ * initialised from --seed (a random-encoder baseline, as in the reference study's probes).
  */
 import { type Command, Option } from 'commander';
 import { positiveInt, positiveNumber, seedInt } from '../options.js';

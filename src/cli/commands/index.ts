@@ -12,8 +12,11 @@ import { registerInspect } from './inspect.js';
 import { registerPretrain } from './pretrain.js';
 import { registerReport } from './report.js';
 import { registerScore } from './score.js';
+import { registerServe } from './serve.js';
 import { registerFinetune, registerProbe } from './supervised.js';
 import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop, registerEmbed, registerExport, registerSynth, registerPretrain, registerProbe, registerFinetune, registerInfer, registerScore, registerCka, registerReport, registerDemo, registerBench, registerDoctor];
+export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop,
+  registerEmbed, registerExport, registerSynth, registerPretrain, registerProbe, registerFinetune, registerInfer,
+  registerScore, registerCka, registerReport, registerServe, registerDemo, registerBench, registerDoctor];

@@ -8,9 +8,16 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, positiveNumber, unitInterval } from '../options.js';
 import { inferDataset, type InferDatasetOptions, type InferDatasetResult, TTA_MODES, type TTA } from '../../infer/infer.js';
+import { cacheOptions } from '../cache-options.js';
 import type { Device } from '../../torch/index.js';
 import type { AmpMode } from '../../torch/amp.js';
 import { addDeviceOptions } from '../device-options.js';
+import { LAYER_ORDER_CHOICES, type LayerOrderChoice } from '../../data/layer-order.js';
+import type { LayerOrderSource } from '../../data/layout.js';
+
+const ORDER_SOURCE: Record<LayerOrderSource, string> = {
+  default: 'no flag, manifest or clear density profile', flag: 'from the flag', manifest: 'from the manifest', detected: 'detected from the density profile',
+};
 
 interface InferCliOptions {
   weights: string;
@@ -28,6 +35,7 @@ interface InferCliOptions {
   threshold: number;
   scale?: number;
   reversed?: boolean;
+  layerOrder: LayerOrderChoice;
   threads?: number;
   allowNonfiniteWeights?: boolean;
   json?: boolean;
@@ -49,7 +57,7 @@ export function inferSummary(r: InferDatasetResult): string {
   const blend = r.blend.mode === 'edge' ? `edges of ${r.blend.border} px dropped` : `gaussian sigma ${r.blend.sigma.toFixed(1)} px`;
   const lines = [
     ...(r.outputs.probabilities ? [`wrote ${r.outputs.probabilities}: ${r.height}x${r.width} (HxW) ink probabilities of ${r.dataset}`] : []),
-    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewHeight}x${r.viewWidth}), layers ${r.layers[0]}:${r.layers[1]}`,
+    `model ${r.spec.arch} (${r.spec.decoder}, ${r.spec.output} output, epoch ${r.epoch}) at scale ${r.scale} (${r.viewHeight}x${r.viewWidth}), layers ${r.layers[0]}:${r.layers[1]}${r.reversed ? ' (flipped: stored in reverse order' : ' (as stored'}, ${ORDER_SOURCE[r.layerOrderSource]})`,
     `${r.windows} windows of ${r.tile} px, stride ${r.stride}, ${blend}, tta ${r.tta}, batch ${r.batch}` +
       (r.skipped > 0 ? `; ${r.skipped} outside the mask skipped` : ''),
     `${r.seconds.toFixed(2)} s: model ${seconds(t.model_ms)}, reading ${seconds(t.read_ms)}, tiling+stitching ${seconds(overhead)}, loading ${seconds(t.load_ms)}, writing ${seconds(t.write_ms)}`,
@@ -65,7 +73,7 @@ export function inferJson(r: InferDatasetResult): string {
 }
 
 export function registerInfer(program: Command): void {
-  addDeviceOptions(program.command('infer'), { amp: true })
+  cacheOptions(addDeviceOptions(program.command('infer'), { amp: true }))
     .description('ink probabilities for a whole fragment or segment: sliding windows, outer tile edges dropped (or gaussian blending), optional TTA')
     .requiredOption('--weights <file>', 'segmentation checkpoint (probe/finetune run or saveSegmentationCheckpoint)')
     .requiredOption('--input <dataset>', 'fragment or segment folder (surface_volume/, layers/, volpkg surface or Zarr)')
@@ -80,10 +88,11 @@ export function registerInfer(program: Command): void {
     .option('--bits <n>', 'PNG sample depth: 8 (x255) or 16 (x65535)', parseBits, 8)
     .option('--mask-output <png>', 'also write the thresholded ink mask (0/255)')
     .option('--threshold <t>', 'ink where probability >= t, for --mask-output', unitInterval('a threshold'), 0.5)
-    .option('--scale <f>', 'resolution factor the model works at (default: 0.5 for fragments, 1 for segments)',
+    .option('--scale <f>', 'resolution factor the model works at (default: the dataset pixel size over the model\'s 7.91 um: 0.5 for Kaggle fragments, 1 for segments, from meta.json voxelsize when given)',
       parseNumberFlag('a resolution factor', { min: 0, max: 1, exclusiveMin: true }))
-    .option('--reversed', 'the layers are stored in reverse order (default: from the dataset manifest)')
-    .option('--no-reversed', 'the layers are stored in order, whatever the manifest says')
+    .addOption(new Option('--layer-order <order>', 'auto: a manifest, else detected from the density profile; as-stored; reversed').choices([...LAYER_ORDER_CHOICES]).default('auto'))
+    .option('--reversed', 'the layers are stored in reverse order (same as --layer-order reversed)')
+    .option('--no-reversed', 'the layers are stored in order, whatever the manifest says (same as --layer-order as-stored)')
     .option('--threads <n>', 'libtorch threads', positiveInt('a thread count'))
     .option('--allow-nonfinite-weights',
       'use a checkpoint holding NaN/Inf weights (with a warning) instead of refusing it')
@@ -101,6 +110,7 @@ export function registerInfer(program: Command): void {
       if (o.maskOutput !== undefined) opts.maskOutput = o.maskOutput;
       if (o.scale !== undefined) opts.scale = o.scale;
       if (o.reversed !== undefined) opts.reversed = o.reversed;
+      if (o.layerOrder !== 'auto') opts.layerOrder = o.layerOrder;
       if (o.threads !== undefined) opts.threads = o.threads;
       if (o.device !== undefined) opts.device = o.device;
       if (o.amp !== undefined) opts.amp = o.amp;

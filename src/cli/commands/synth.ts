@@ -1,13 +1,16 @@
 /**
- * `inkwell synth --out DIR --fragments N --segments M --size HxW --seed S [--ink-delta D] [--layers L]
- * [--calibrate]`: writes synthetic fragments (Kaggle layout, uint16) and scroll segments (segment layout,
- * uint8) with a manifest (field notes section 8). --calibrate also prints each fragment's pixel AUCs: the best
- * single fixed layer and the surface-following statistic.
+ * `inkwell synth --out DIR --fragments N --segments M --size HxW --seed S [--family a|b] [--ink-delta D]
+ * [--layers L] [--calibrate]`: writes synthetic fragments (Kaggle layout) and scroll segments (segment layout)
+ * with a manifest (docs/synthetic-data.md). Family 'a' (default) writes uint16 fragments and uint8 segments;
+ * family 'b', an independently written generator, writes 8- or 16-bit volumes with papyrus on either side of
+ * the surface. --calibrate also prints each fragment's pixel AUCs: the best single fixed layer and the
+ * surface-following statistic.
  */
 import type { Command } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, seedInt, unitInterval } from '../options.js';
-import { synthesize, type Manifest } from '../../data/synth/write.js';
+import { synthesize, SYNTH_FAMILIES, type Manifest, type SynthFamily } from '../../data/synth/write.js';
 import { synthFragment } from '../../data/synth/fragment.js';
+import { synthFragmentB } from '../../data/synth/family-b/generate.js';
 import { calibrate } from '../../data/synth/calibrate.js';
 
 export interface SynthCliOptions {
@@ -21,6 +24,13 @@ export interface SynthCliOptions {
   reverseFraction?: number;
   calibrate?: boolean;
   json?: boolean;
+  family?: string;
+}
+
+function family(text: string | undefined): SynthFamily {
+  const f = text ?? 'a';
+  if (!(SYNTH_FAMILIES as readonly string[]).includes(f)) throw new Error(`synth: --family '${f}' is unknown, expected one of ${SYNTH_FAMILIES.join(', ')}`);
+  return f as SynthFamily;
 }
 
 /** Parses `HxW` (or a single number for a square). */
@@ -35,8 +45,10 @@ export function parseSize(text: string): [number, number] {
 
 export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
   const [height, width] = parseSize(o.size);
+  const fam = family(o.family);
   const t0 = Date.now();
   const manifest = await synthesize({
+    family: fam,
     out: o.out,
     fragments: o.fragments,
     segments: o.segments,
@@ -51,8 +63,9 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
   if (o.calibrate) {
     for (const f of manifest.fragments) {
       // Regenerated in memory from its seed: identical to what was written.
-      const frag = synthFragment({ height, width, layers: manifest.layers, seed: f.seed, inkDelta: manifest.inkDelta });
-      calibrations[f.id] = calibrate(frag.volume, frag.layers, height, width, frag.labels, frag.mask);
+      const gen = { height, width, layers: manifest.layers, seed: f.seed, inkDelta: manifest.inkDelta };
+      const frag = fam === 'b' ? synthFragmentB(gen) : synthFragment(gen);
+      calibrations[f.id] = calibrate(frag.volume, frag.layers, height, width, frag.labels, frag.mask, { reversed: f.reversed });
     }
   }
   if (o.json) {
@@ -60,13 +73,13 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
   } else {
     for (const f of manifest.fragments) {
       const c = calibrations[f.id];
-      console.log(`fragment ${f.id}: ink ${(100 * f.inkFraction).toFixed(1)}% of the mask, labels shifted ${f.labelShift?.join(',')}${f.labelsDilated ? ' and dilated' : ''}` +
+      console.log(`fragment ${f.id}: ${f.dtype}, ink ${(100 * f.inkFraction).toFixed(1)}% of the mask, labels shifted ${f.labelShift?.join(',')}${f.labelsDilated ? ' and dilated' : ''}${f.reversed ? ', papyrus before the surface (reversed order)' : ''}` +
         (c ? `; AUC best layer ${c.bestLayer} ${c.bestLayerAuc.toFixed(3)}, surface-following ${c.surfaceAuc.toFixed(3)}` : ''));
     }
     for (const s of manifest.segments) {
-      console.log(`segment ${s.id}: ${s.sheets} sheets, ink ${(100 * s.inkFraction).toFixed(1)}%${s.reversed ? ', layers reversed' : ''}`);
+      console.log(`segment ${s.id}: ${s.dtype}, ${s.sheets} sheets, ink ${(100 * s.inkFraction).toFixed(1)}%${s.reversed ? ', layers reversed' : ''}`);
     }
-    console.log(`wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${manifest.layers} layers of ${height}x${width}) to ${o.out} in ${seconds.toFixed(1)} s; manifest ${o.out}/manifest.json`);
+    console.log(`wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${manifest.layers} layers of ${height}x${width}) to ${o.out} in ${seconds.toFixed(1)} s (family ${fam}); manifest ${o.out}/manifest.json`);
   }
   return manifest;
 }
@@ -79,10 +92,11 @@ export function registerSynth(program: Command): void {
     .option('--segments <n>', 'number of unlabelled scroll segments', nonNegativeInt('a segment count'), 2)
     .option('--size <HxW>', 'frame size', '512x512')
     .option('--seed <s>', 'random seed (same seed, same files)', seedInt, 0)
+    .option('--family <a|b>', "generator: 'a' (printed glyphs, uint16 fragments) or 'b' (cursive ink, 8/16-bit, papyrus on either side of the surface)", 'a')
     .option('--ink-delta <d>', 'ink density step on fragments (segments get half); .15-.20 is learnable but not trivial',
       parseNumberFlag('an ink step', { min: 0 }))
     .option('--layers <n>', 'layers per volume', positiveInt('a layer count'), 65)
-    .option('--reverse-fraction <f>', 'share of segments stored with reversed layer order', unitInterval('a fraction'),
+    .option('--reverse-fraction <f>', 'family a: share of segments stored with reversed layer order', unitInterval('a fraction'),
       0.25)
     .option('--calibrate', 'print pixel AUCs of the best fixed layer and of a surface-following statistic per fragment')
     .option('--json', 'print the manifest (and calibration) as JSON')

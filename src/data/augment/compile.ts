@@ -10,7 +10,7 @@ import {
   brightnessContrast, brightnessOffset, channelDropout, coarseDropout, cutout, gamma, gaussianBlur, gaussNoise,
   motionBlur, normalize,
 } from './pixel.js';
-import { temporal, zShift } from './depth.js';
+import { temporal, zFlip, zShift } from './depth.js';
 
 export type Step =
   | { kind: 'geo'; type: OpType; p: number; make(rng: Random, h: number, w: number): GeoStage }
@@ -22,7 +22,7 @@ const DEFAULT_P: Record<OpType, number> = {
   hflip: 0.5, vflip: 0.5, rot90: 0.5, shiftScaleRotate: 0.5, gridDistortion: 0.5, oneOf: 0.5,
   gaussNoise: 0.5, gaussianBlur: 0.5, motionBlur: 0.5, coarseDropout: 0.5, cutout: 0.5,
   brightnessContrast: 0.5, gamma: 0.5, channelDropout: 0.5,
-  temporal: 1, zShift: 1, brightnessOffset: 1, normalize: 1,
+  temporal: 1, zShift: 1, zflip: 0.5, brightnessOffset: 1, normalize: 1,
 };
 
 const ALLOWED_KEYS: Record<OpType, readonly string[]> = {
@@ -40,6 +40,7 @@ const ALLOWED_KEYS: Record<OpType, readonly string[]> = {
   channelDropout: ['dropRange', 'fillValue'],
   temporal: ['minSlices', 'maxSlices', 'maxCutout', 'cutoutP'],
   zShift: ['choices', 'depth'],
+  zflip: [],
   brightnessOffset: ['choices', 'maxValue'],
   normalize: ['mean', 'std', 'maxPixelValue'],
 };
@@ -208,6 +209,7 @@ export function compileOp(op: OpConfig, where: string): Step {
       const depth = num(`${w}.depth`, op.depth, undefined, { min: 1, int: true });
       return { kind: 'pixel', type: op.type, p, inPlace: false, apply: (c, r) => zShift(c, r, choices, depth) };
     }
+    case 'zflip': return { kind: 'pixel', type: op.type, p, inPlace: false, apply: (c) => zFlip(c) };
     case 'brightnessOffset': {
       const choices = list(`${w}.choices`, op.choices, [0, 0, 0, 5, 10]);
       const maxValue = num(`${w}.maxValue`, op.maxValue, 255, { min: 0, exclusiveMin: true });

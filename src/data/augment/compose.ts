@@ -107,7 +107,7 @@ export class Augmenter {
   }
 
   /**
-   * Two views of the same tile for self-supervised training (the seed's `__getitem__`): the `pre` ops are drawn
+   * Two views of the same tile for self-supervised training (the reference study's `__getitem__`): the `pre` ops are drawn
    * once, then the per-view ops twice with independent streams.
    */
   twoViews(crop: Crop, seed: number): [Crop, Crop] {

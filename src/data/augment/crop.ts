@@ -22,7 +22,7 @@ export interface CropBox {
 
 /**
  * Copies `box` of `vol` into a Float32 crop. uint16 volumes are mapped to the 0..255 scale with `>> 8`, as every
- * public pipeline's cv2.imread(path, 0) does (field notes section 6); uint8 and float are copied as they are.
+ * public pipeline's cv2.imread(path, 0) does (docs/data-formats.md); uint8 and float are copied as they are.
  */
 export function extractCrop(vol: VolumeView, box: CropBox): Crop {
   const { depth: D, height: H, width: W } = vol;

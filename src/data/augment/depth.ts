@@ -1,12 +1,12 @@
 /**
- * Ops along z (the layer axis of a surface volume): the seed's z-translation and the Kaggle 4th place
- * temporal crop/paste/cutout. Both return a new data array; labels and masks are unaffected.
+ * Ops along z (the layer axis of a surface volume): the seed's z-translation, the Kaggle 4th place
+ * temporal crop/paste/cutout, and a z-flip. Each returns a new data array; labels and masks are unaffected.
  */
 import type { Crop } from './types.js';
 import type { Random } from './random.js';
 
 /**
- * The seed's z-translation (field notes section 1): it reads 22 layers (14..35) and keeps
+ * The reference study's z-translation (docs/reference-study.md): it reads 22 layers (14..35) and keeps
  * `image[:, :, offset:offset + 20]` with offset = random.choice([0, 1, 1, 2]).
  */
 export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
@@ -27,7 +27,7 @@ export interface TemporalParams {
 }
 
 /**
- * Kaggle 4th place temporal augmentation (field notes section 2; the same code lives on in the Grand Prize
+ * Kaggle 4th place temporal augmentation (docs/reference-study.md; the same code lives on in the Grand Prize
  * repository's `fourth_augment`): cropping_num = randint(min, max) consecutive slices from a random start are
  * pasted at a random depth into a zero volume; then randint(0, 2) of the pasted slices are zeroed with
  * probability 0.6 (`random.random() > 0.4`). The original draws the cut-out slices from
@@ -49,5 +49,18 @@ export function temporal(crop: Crop, rng: Random, p: TemporalParams): void {
   const out = new Float32Array(crop.data.length);
   out.set(crop.data.subarray(start * plane, (start + count) * plane), paste * plane);
   if (doCut) for (const z of cut) out.fill(0, z * plane, (z + 1) * plane);
+  crop.data = out;
+}
+
+/**
+ * Reverses the order of the slices: the same crop as a volume stored in the other layer order would give
+ * (docs/synthetic-data.md, "Layer order"). A model trained with it cannot rely on which side of the surface
+ * the papyrus lies, for volumes whose order was not detected.
+ */
+export function zFlip(crop: Crop): void {
+  const plane = crop.height * crop.width;
+  const D = crop.depth;
+  const out = new Float32Array(crop.data.length);
+  for (let z = 0; z < D; z++) out.set(crop.data.subarray(z * plane, (z + 1) * plane), (D - 1 - z) * plane);
   crop.data = out;
 }

@@ -4,6 +4,6 @@ export type {
 } from './types.js';
 export { Random, deriveSeed } from './random.js';
 export { Augmenter, twoViews, runSteps, checkCrop } from './compose.js';
-export { seedAugmentations, kaggleAugmentations, type SeedPresetOptions } from './presets.js';
+export { referenceAugmentations, kaggleAugmentations, type ReferencePresetOptions } from './presets.js';
 export { mixup, cutmix, cutmixBox, mixBatch, type CutBox, type MixResult } from './mix.js';
 export { extractCrop, extractPlane, type CropBox, type VolumeView } from './crop.js';

@@ -1,6 +1,6 @@
 /**
  * Batch-level mixing for supervised training (Kaggle 2nd and 4th place used cutmix, the 2nd also mixup;
- * field notes section 2). Both need labels; mixup turns hard labels into soft (Float32) ones.
+ * docs/reference-study.md). Both need labels; mixup turns hard labels into soft (Float32) ones.
  *   mixup (Zhang et al. 2018): x = lam * a + (1 - lam) * b, y likewise, lam ~ Beta(alpha, alpha).
  *   cutmix (Yun et al. 2019): a box of area (1 - lam) * H * W (side ratio sqrt(1 - lam), centre uniform, clipped
  *   at the border) is pasted from b into a in every slice; the label box follows, lam is recomputed from the
@@ -19,13 +19,13 @@ function samePlane(a: Crop, b: Crop, op: string): void {
 
 function toFloat(label: Uint8Array | Float32Array): Float32Array {
   if (label instanceof Float32Array) return label.slice();
-  // Uint8 labels are 0/1 or 0/255 (field notes section 6): threshold > 0.
+  // Uint8 labels are 0/1 or 0/255 (docs/data-formats.md): threshold > 0.
   const out = new Float32Array(label.length);
   for (let i = 0; i < label.length; i++) out[i] = (label[i] as number) > 0 ? 1 : 0;
   return out;
 }
 
-/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label. */
+/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label and the masks' intersection. */
 export function mixup(a: Crop, b: Crop, lam: number): Crop {
   checkCrop(a, 'mixup');
   checkCrop(b, 'mixup');
@@ -37,7 +37,13 @@ export function mixup(a: Crop, b: Crop, lam: number): Crop {
   const lb = toFloat(b.label as Uint8Array | Float32Array);
   for (let i = 0; i < la.length; i++) la[i] = lam * (la[i] as number) + (1 - lam) * (lb[i] as number);
   const out: Crop = { data, depth: a.depth, height: a.height, width: a.width, label: la };
-  if (a.mask !== undefined) out.mask = a.mask.slice();
+  if (a.mask !== undefined) {
+    // A mixed voxel is a measurement only where both crops were valid.
+    const mask = a.mask.slice();
+    const bm = b.mask;
+    if (bm !== undefined) for (let i = 0; i < mask.length; i++) if (!((bm[i] as number) > 0)) mask[i] = 0;
+    out.mask = mask;
+  }
   return out;
 }
 

@@ -1,8 +1,8 @@
 /**
  * Intensity and dropout ops, applied in place to every z-slice of a crop. Parameter draws follow
- * albumentations 1.3.1 (the version the seed installed), in the same order, so configs mean the same thing.
- * Values live on the 0..255 scale until `normalize`; every op that can leave that range clamps (the seed added
- * its brightness offset to uint8 data, which wrapped around: field notes section 1 calls it a bug). Unlike
+ * albumentations 1.3.1 (the version the reference study installed), in the same order, so configs mean the same thing.
+ * Values live on the 0..255 scale until `normalize`; every op that can leave that range clamps (the reference study added
+ * its brightness offset to uint8 data, which wrapped around: docs/reference-study.md calls it a bug). Unlike
  * albumentations on uint8 input, values stay float between ops (no rounding to integers after each op).
  */
 import type { Crop } from './types.js';
@@ -87,7 +87,7 @@ function fillLabelRect(label: Uint8Array | Float32Array, width: number, x1: numb
   for (let y = y1; y < y2; y++) label.fill(value, y * width + x1, y * width + x2);
 }
 
-/** A hole size: below 1 a fraction of the side floored (the seed's int(size * 0.06)), else pixels. */
+/** A hole size: below 1 a fraction of the side floored (the reference study's int(size * 0.06)), else pixels. */
 export function holeSize(spec: number, side: number): number {
   return spec < 1 ? Math.max(1, Math.floor(spec * side)) : Math.min(Math.floor(spec), side);
 }
@@ -105,7 +105,7 @@ export interface CoarseDropoutParams {
 
 /**
  * albumentations.CoarseDropout (1.3.1): randint(minHoles, maxHoles) holes; each hole's size is randint in its
- * range, its corner randint(0, side - size). `maskFillValue` fills the ink label (the seed used 0); the valid
+ * range, its corner randint(0, side - size). `maskFillValue` fills the ink label (the reference study used 0); the valid
  * mask is left alone, since the hole is an augmentation, not missing data.
  */
 export function coarseDropout(crop: Crop, rng: Random, p: CoarseDropoutParams): void {
@@ -185,7 +185,7 @@ export function channelDropout(crop: Crop, rng: Random, dropRange: readonly [num
   for (const z of rng.sample(crop.depth, n)) crop.data.fill(fillValue, z * plane, (z + 1) * plane);
 }
 
-/** The seed's brightness offset, drawn from `choices` and clamped to [0, maxValue] instead of wrapping. */
+/** The reference study's brightness offset, drawn from `choices` and clamped to [0, maxValue] instead of wrapping. */
 export function brightnessOffset(crop: Crop, rng: Random, choices: readonly number[], maxValue: number): void {
   const off = rng.choice(choices);
   if (off === 0) return;

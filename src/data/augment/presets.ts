@@ -3,21 +3,21 @@
  */
 import type { AugmentConfig } from './types.js';
 
-export interface SeedPresetOptions {
-  /** Slices fed to the model after the z-shift (the seed's in_chans = 20). */
+export interface ReferencePresetOptions {
+  /** Slices fed to the model after the z-shift (the reference study's in_chans = 20). */
   depth?: number;
 }
 
 /**
- * The seed's pipeline (pretraining.ipynb, field notes section 1). `pre` is drawn once per tile in the seed's
+ * The reference study's pipeline (pretraining.ipynb, docs/reference-study.md). `pre` is drawn once per tile in the reference study's
  * `__getitem__`: z-offset from {0,1,1,2} over 22 read slices -> 20, and a brightness offset from {0,0,0,5,10}
- * (clamped here; the seed's uint8 addition wrapped). `ops` is its albumentations list, run once per view:
+ * (clamped here; the reference study's uint8 addition wrapped). `ops` is its albumentations list, run once per view:
  * HFlip .5, VFlip .5, RandomRotate90 .5, ShiftScaleRotate(shift .15, scale .15, rotate 45, p .5),
  * OneOf(GaussNoise var 10..50, GaussianBlur, MotionBlur) p .4, GridDistortion(2, .3, p .4),
  * CoarseDropout(4 holes of int(size * .06), mask fill 0, p .5), Cutout(1 hole of int(size * .15), p .5),
  * Normalize(mean 0, std 1) = /255. Hole sizes are fractions of the crop side, floored as int(size * f).
  */
-export function seedAugmentations(opts: SeedPresetOptions = {}): AugmentConfig {
+export function referenceAugmentations(opts: ReferencePresetOptions = {}): AugmentConfig {
   const depth = opts.depth ?? 20;
   return {
     pre: [
@@ -42,7 +42,7 @@ export function seedAugmentations(opts: SeedPresetOptions = {}): AugmentConfig {
 }
 
 /**
- * A supervised pipeline after the Kaggle ink-detection solutions (field notes section 2). Base: the public
+ * A supervised pipeline after the Kaggle ink-detection solutions (docs/reference-study.md). Base: the public
  * 2.5D baseline list most top solutions started from (flips, RandomBrightnessContrast .75, ShiftScaleRotate .75,
  * OneOf(noise, blur, motion blur) .4, GridDistortion(5, .3, .5), CoarseDropout(1 hole of 30%, label fill 0, .5),
  * Normalize); added: rot90 (1st place), gamma (4th place), channel (slice) dropout (1st place), the 4th place

@@ -1,10 +1,12 @@
 /**
  * Whole-image decoding through sharp (libvips): PNG, JPEG and every TIFF encoding the positioned-read path
- * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (field notes section 7:
+ * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (docs/engine.md:
  * 66 ms uncompressed / 200 ms LZW for 4000x4000 uint16, vs 0.5-7 s for geotiff/utif2/pngjs); 16-bit output
- * needs `.toColourspace('grey16').raw({ depth: 'ushort' })`.
+ * needs `.toColourspace('grey16').raw({ depth: 'ushort' })`. An http(s) URL is fetched whole (and cached)
+ * and decoded from memory.
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { fileInput } from './files.js';
 import type { PixelArray } from './tiff-strips.js';
 
 export interface ImageInfo {
@@ -41,8 +43,9 @@ function describeSharpError(err: unknown): string {
 /** Size, depth and channels of an image, from its header only. */
 export async function readImageInfo(path: string, op = 'readImageInfo'): Promise<ImageInfo> {
   let meta: Metadata;
+  const input = await fileInput(path, op);
   try {
-    meta = await sharp(path, { limitInputPixels: false }).metadata();
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw new Error(`${op}: cannot read ${path} (${describeSharpError(err)}); expected a readable TIFF, PNG or JPEG image`);
   }
@@ -66,10 +69,11 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
   const colour = info.channels - (info.hasAlpha ? 1 : 0);
   if (colour !== 1) throw new Error(`${op}: ${path} has ${info.channels} channels, expected a single-channel grey image`);
   let out: { data: Buffer; info: OutputInfo };
+  const input = await fileInput(path, op);
   try {
     // failOn 'truncated' (not the default 'warning', which rejects some valid PNGs with ancillary-chunk warnings)
     // still rejects files cut short, which libvips would otherwise return partly black.
-    let pipe = sharp(path, { limitInputPixels: false, failOn: 'truncated' });
+    let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
     if (info.hasAlpha) pipe = pipe.removeAlpha();
     out = await (info.bits === 16
       ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
@@ -94,13 +98,14 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
 
 /**
  * Decodes a mask or label image as {0,1}: a pixel is set when its grey value is > 0 (Kaggle labels come as
- * {0,1} or {0,255}: field notes section 6). Colour masks are converted to grey first; alpha is dropped.
+ * {0,1} or {0,255}: docs/data-formats.md). Colour masks are converted to grey first; alpha is dropped.
  */
 export async function decodeBinary(path: string, op = 'decodeBinary'): Promise<{ width: number; height: number; data: Uint8Array }> {
   const info = await readImageInfo(path, op);
   let out: { data: Buffer; info: OutputInfo };
+  const input = await fileInput(path, op);
   try {
-    let pipe = sharp(path, { limitInputPixels: false, failOn: 'truncated' });
+    let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
     if (info.hasAlpha) pipe = pipe.removeAlpha();
     out = await (info.bits === 16 ? pipe.toColourspace('grey16').raw({ depth: 'ushort' }) : pipe.toColourspace('b-w').raw())
       .toBuffer({ resolveWithObject: true });

@@ -2,8 +2,11 @@
  * One layer file (a z-slice) behind a common interface: uncompressed strip TIFFs are read with positioned
  * reads, everything else (LZW/deflate/tiled TIFF, PNG, JPEG) is decoded whole through sharp and kept in a
  * shared LRU cache (issue: "other encodings decode through sharp with a small LRU cache of decoded layers").
+ * A layer at an http(s) URL is read the same way: strip TIFFs with Range requests, other files fetched whole.
  */
 import { extname } from 'node:path';
+import { RemoteStripReader } from '../remote/strips.js';
+import { isUrl } from '../remote/url.js';
 import { decodeGrey, DecodeCache, readImageInfo } from './image.js';
 import { positionedReadBlocker, readTiffInfo, unsupportedLayerReason } from './tiff.js';
 import { TiffStripReader, type PixelArray } from './tiff-strips.js';
@@ -41,9 +44,19 @@ export function cropPixels(src: PixelArray, width: number, y0: number, y1: numbe
   return out;
 }
 
+/** A strip reader over a file or a URL (local reads are synchronous, remote ones are not). */
+interface StripReader {
+  readonly path: string;
+  readonly width: number;
+  readonly height: number;
+  readonly dtype: PixelDType;
+  readWindow(y0: number, y1: number, x0: number, x1: number): PixelArray | Promise<PixelArray>;
+  close(): void;
+}
+
 class PositionedLayer implements LayerSource {
   readonly method = 'positioned' as const;
-  constructor(private readonly reader: TiffStripReader) {}
+  constructor(private readonly reader: StripReader) {}
   get path(): string { return this.reader.path; }
   get width(): number { return this.reader.width; }
   get height(): number { return this.reader.height; }
@@ -92,7 +105,10 @@ export async function openLayer(path: string, cache: DecodeCache): Promise<Layer
     const info = await readTiffInfo(path);
     const unsupported = unsupportedLayerReason(info);
     if (unsupported !== null) throw new Error(`readLayer: ${path} has ${unsupported}`);
-    if (positionedReadBlocker(info) === null) return new PositionedLayer(await TiffStripReader.open(path, info));
+    if (positionedReadBlocker(info) === null) {
+      return new PositionedLayer(isUrl(path) ? await RemoteStripReader.open(path, info)
+        : await TiffStripReader.open(path, info));
+    }
     // Compressed or tiled: sharp decodes it (checked here so that an undecodable file fails at open, not mid-run).
     const meta = await readImageInfo(path, 'readLayer');
     if (meta.width !== info.width || meta.height !== info.height) {

@@ -1,7 +1,7 @@
 /**
  * Resolution matching by area averaging (OpenCV's INTER_AREA for downscaling): each output pixel is the mean
- * of the source pixels its footprint covers, weighted by overlap. The seed halves fragments this way so that
- * their ~4 um pixels match the scrolls' 7.91 um (field notes section 1), and the Grand-Prize-lineage code does
+ * of the source pixels its footprint covers, weighted by overlap. The reference study halves fragments this way so that
+ * their ~4 um pixels match the scrolls' 7.91 um (docs/reference-study.md), and the Grand-Prize-lineage code does
  * `cv2.resize(image, (w//2, h//2), interpolation=cv2.INTER_AREA)`: output sizes are floor(size * factor) and
  * the last source row/column is dropped when the size is odd, as there.
  *

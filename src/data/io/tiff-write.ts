@@ -1,6 +1,6 @@
 /**
  * A small writer for uncompressed greyscale TIFFs (TIFF 6.0 baseline, little-endian "II"), 8- or 16-bit,
- * one strip or several: the format of the Kaggle fragments' layers (field notes section 6: 16-bit grey,
+ * one strip or several: the format of the Kaggle fragments' layers (docs/data-formats.md: 16-bit grey,
  * uncompressed, single strip) and of scroll segments' layers (8-bit). Layout: 8-byte header, the image
  * directory (IFD) and its out-of-line values, then the pixel strips, so a reader finds every tag in the
  * first few hundred bytes and can read windows with positioned reads.

@@ -1,11 +1,11 @@
 /**
  * A small TIFF directory (IFD) parser: enough of TIFF 6.0 (Adobe, 1992; sections 2 "TIFF Structure" and
  * 8 "Baseline Field Reference") and BigTIFF to learn where a layer's pixels lie, so that uncompressed strip
- * layers - the Kaggle fragments' format (field notes section 6) - can be read a window at a time with
- * positioned reads instead of decoding ~100 MB per layer (field notes section 7: 1.1 ms vs ~110 ms).
+ * layers - the Kaggle fragments' format (docs/data-formats.md) - can be read a window at a time with
+ * positioned reads instead of decoding ~100 MB per layer (docs/engine.md: 1.1 ms vs ~110 ms).
  * Only the first image directory is read: a layer is one page.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { openByteSource, type ByteSource } from './files.js';
 
 /** The tags this reader uses (TIFF 6.0 numbering). */
 const TAG = {
@@ -72,30 +72,26 @@ export interface TiffInfo {
 }
 
 /** Reads `length` bytes at `position`; throws naming the file when the file ends first. */
-async function readExact(fh: FileHandle, path: string, position: number, length: number, what: string): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(buf, 0, length, position);
-  if (bytesRead !== length) {
-    throw new Error(`readTiffInfo: ${path} is truncated: ${what} needs bytes ${position}..${position + length}, file ends at ${position + bytesRead}`);
+async function readExact(src: ByteSource, path: string, position: number, length: number,
+  what: string): Promise<Buffer> {
+  const bytes = await src.read(position, length);
+  if (bytes.length !== length) {
+    throw new Error(`readTiffInfo: ${path} is truncated: ${what} needs bytes ${position}..${position + length}, file `
+      + `ends at ${position + bytes.length}`);
   }
-  return buf;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 interface Entry { tag: number; type: number; count: number; valueBytes: Buffer }
 
 /**
- * Parses the header and first IFD of the TIFF at `path`.
+ * Parses the header and first IFD of the TIFF at `path` (a local path or an http(s) URL).
  * Throws a clear Error (naming the file) for non-TIFF input, truncation, or missing required tags.
  */
 export async function readTiffInfo(path: string): Promise<TiffInfo> {
-  let fh: FileHandle;
+  const fh = await openByteSource(path, 'readTiffInfo');
   try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    throw new Error(`readTiffInfo: cannot open ${path}: ${(err as Error).message}`);
-  }
-  try {
-    const fileSize = (await fh.stat()).size;
+    const fileSize = fh.size;
     if (fileSize < 8) throw new Error(`readTiffInfo: ${path} has ${fileSize} bytes, too short for a TIFF header (expected at least 8)`);
     const head = await readExact(fh, path, 0, Math.min(16, fileSize), 'the header');
     const order = head.toString('latin1', 0, 2);

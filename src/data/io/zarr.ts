@@ -1,19 +1,20 @@
 /**
- * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (field notes section 6: uint8,
+ * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (docs/data-formats.md: uint8,
  * 128^3 chunks, blosc, `/`-nested chunk keys, 6-level pyramid), read with zarrita + @zarrita/storage.
  *
- * The pitfall from the field notes: a `.zarray` without `dimension_separator` over nested chunk files
+ * The pitfall documented in docs/data-formats.md: a `.zarray` without `dimension_separator` over nested chunk files
  * (`0/0/0`) makes readers look for `0.0.0`, find nothing, and silently return the fill value. Before opening,
  * the array folder is listed and the separator the files actually use wins over the metadata (zarr v2 spec:
  * `dimension_separator` defaults to "."; chunk keys are the indices joined by it).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import type { AbsolutePath, AsyncReadable, GetOptions, RangeQuery } from '@zarrita/storage';
 import * as zarr from 'zarrita';
 import type { PixelArray } from './tiff-strips.js';
 import type { PixelDType } from './layer.js';
+import { kindOf, listDir, readText } from './files.js';
+import { isUrl, joinLocation as join } from '../remote/url.js';
+import { HttpZarrStore } from '../remote/zarr-store.js';
 import { validateMultiscales, validateZarray } from './zarr-metadata.js';
 
 export interface ZarrVolumeInfo {
@@ -33,12 +34,8 @@ export interface ZarrVolumeInfo {
 }
 
 async function readJson(path: string, op: string): Promise<Record<string, unknown> | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = await readText(path);
+  if (text === null) return null;
   try {
     const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
@@ -56,12 +53,7 @@ export async function isZarr(dir: string): Promise<boolean> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return (await kindOf(path)) !== null;
 }
 
 /**
@@ -69,13 +61,13 @@ async function exists(path: string): Promise<boolean> {
  * are dotted file names, null if there are no chunk files to tell (an empty array: the metadata stands).
  */
 export async function detectChunkSeparator(arrayDir: string, ndim: number): Promise<'.' | '/' | null> {
-  const names = await readdir(arrayDir, { withFileTypes: true });
+  const names = await listDir(arrayDir);
   const dotted = new RegExp(`^\\d+(\\.\\d+){${ndim - 1}}$`);
   let nested = false;
   let flat = false;
   for (const e of names) {
-    if (e.isDirectory() && /^\d+$/.test(e.name)) nested = true;
-    else if (e.isFile() && ndim > 1 && dotted.test(e.name)) flat = true;
+    if (e.dir && /^\d+$/.test(e.name)) nested = true;
+    else if (!e.dir && ndim > 1 && dotted.test(e.name)) flat = true;
   }
   if (nested && !flat) return '/';
   if (flat && !nested) return '.';
@@ -103,7 +95,7 @@ export function bloscFrameProblem(bytes: Uint8Array, expectedBytes: number): str
  */
 class CheckedStore implements AsyncReadable {
   constructor(
-    private readonly inner: FileSystemStore, private readonly zarrayKey: string, private readonly patched: Uint8Array,
+    private readonly inner: AsyncReadable, private readonly zarrayKey: string, private readonly patched: Uint8Array,
     private readonly bloscChunkBytes: number | null,
   ) {}
   async get(key: AbsolutePath, opts?: GetOptions): Promise<Uint8Array | undefined> {
@@ -116,6 +108,7 @@ class CheckedStore implements AsyncReadable {
     return bytes;
   }
   async getRange(key: AbsolutePath, range: RangeQuery, opts?: GetOptions): Promise<Uint8Array | undefined> {
+    if (!this.inner.getRange) throw new Error(`readZarr: the store behind ${key} cannot read byte ranges`);
     return this.inner.getRange(key, range, opts);
   }
 }
@@ -151,7 +144,7 @@ export class ZarrVolume {
     const declared = dimensionSeparator ?? '.';
     const onDisk = await detectChunkSeparator(arrayDir, 3);
     const separator = onDisk ?? declared;
-    const store = new FileSystemStore(path);
+    const store = isUrl(path) ? new HttpZarrStore(path) : new FileSystemStore(path);
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
     const itemSize = dtype.endsWith('2') ? 2 : 1;

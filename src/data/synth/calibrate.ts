@@ -1,5 +1,5 @@
 /**
- * Checks that synthetic ink is learnable but not trivial (field notes section 8, calibration): inside the
+ * Checks that synthetic ink is learnable but not trivial (docs/synthetic-data.md, calibration): inside the
  * mask, no single fixed layer should separate ink well, while a statistic that follows the surface should.
  */
 import { aucFromTable, scoreTable } from '../../util/roc.js';
@@ -162,7 +162,7 @@ export interface Calibration {
   surfaceAuc: number;
 }
 
-/** Both numbers of the field notes' calibration for one volume, against `labels` inside `mask`. */
+/** Both numbers of the calibration in docs/synthetic-data.md for one volume, against `labels` inside `mask`. */
 export function calibrate(vol: ArrayLike<number>, layers: number, h: number, w: number, labels: ArrayLike<number>, mask: ArrayLike<number>, opts: SurfaceScoreOptions = {}): Calibration {
   const best = layerAucs(vol, layers, h, w, labels, mask)[0] as LayerAuc;
   const score = surfaceFollowingScore(vol, layers, h, w, opts);

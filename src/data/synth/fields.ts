@@ -1,6 +1,6 @@
 /**
  * Correlated noise for the synthetic scrolls: white Gaussian noise blurred with a separable Gaussian
- * (field notes section 8 gives correlation lengths as blur sigmas). Small sigmas use an exact kernel; large
+ * (docs/synthetic-data.md gives correlation lengths as blur sigmas). Small sigmas use an exact kernel; large
  * ones three box passes (a box filter repeated three times approximates a Gaussian within a few percent:
  * Wells 1986; box widths from the "boxes for Gauss" rule), each pass a running sum, so the cost does not grow
  * with sigma. Arrays are C-ordered and viewed as [outer, n, inner] to blur along the middle axis; the inner

@@ -1,5 +1,5 @@
 /**
- * A synthetic Kaggle-style fragment (field notes section 8): one papyrus sheet whose surface wanders
+ * A synthetic Kaggle-style fragment (docs/synthetic-data.md): one papyrus sheet whose surface wanders
  * (4 layers x correlated noise of length 60 px, plus a 0.004 layer/px tilt) around layer 32, ink glyphs on
  * its surface, labels misaligned by up to +-2 px, noise, a multiplicative drift, a valid-region blob; stored
  * as uint16 with papyrus around 30000.
@@ -15,7 +15,7 @@ export interface FragmentOptions {
   seed: number;
   /** Layers (65 in the Kaggle data). */
   layers?: number;
-  /** Ink density step (field notes: .15-.20 keeps ink learnable but not trivial). */
+  /** Ink density step (docs/synthetic-data.md: .15-.20 keeps ink learnable but not trivial). */
   inkDelta?: number;
   /** Mean surface layer. */
   surfaceLayer?: number;
@@ -62,7 +62,7 @@ export interface SynthFragment {
   info: FragmentInfo;
 }
 
-/** Papyrus density 1.0 maps to this uint16 value (field notes: papyrus ~30k +- 5k). */
+/** Papyrus density 1.0 maps to this uint16 value (docs/synthetic-data.md: papyrus ~30k +- 5k). */
 export const FRAGMENT_SCALE = 30000;
 
 function checkSize(op: string, h: number, w: number, layers: number): void {

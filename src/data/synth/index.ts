@@ -1,4 +1,4 @@
-/** Synthetic scrolls (field notes section 8): in-memory generators, on-disk layouts, calibration. */
+/** Synthetic scrolls (docs/synthetic-data.md): in-memory generators, on-disk layouts, calibration. */
 export { synthFragment, FRAGMENT_SCALE, type FragmentOptions, type FragmentInfo, type SynthFragment } from './fragment.js';
 export { synthSegment, SEGMENT_SCALE, type SegmentOptions, type SegmentInfo, type SynthSegment } from './segment.js';
 export {

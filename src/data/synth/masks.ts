@@ -1,12 +1,12 @@
 /**
- * 2-D masks of the synthetic scrolls (field notes section 8): the valid-region blob, ink glyphs written on
+ * 2-D masks of the synthetic scrolls (docs/synthetic-data.md): the valid-region blob, ink glyphs written on
  * lines, dark cracks, and the label transforms (IR misalignment shift, optional dilation).
  */
 import type { Random } from '../augment/random.js';
 import { quantile, smoothNoise2D } from './fields.js';
 
 /**
- * A smooth blob covering `coverage` of the frame (~57% for Kaggle fragment 1, field notes section 6): a
+ * A smooth blob covering `coverage` of the frame (~57% for Kaggle fragment 1, docs/data-formats.md): a
  * radial bowl plus correlated noise (sigma a sixth of the frame), thresholded at the matching quantile.
  * Returns 0/1 per pixel.
  */
@@ -65,7 +65,7 @@ export interface GlyphOptions {
 
 /**
  * Letter-like glyphs of 2-3 strokes (3 in 70% of glyphs; half-width 3..5 px) in 20..45 px boxes on a 40..60 px pitch, lines
- * 70 px apart: about 18% ink inside the valid region (field notes section 8). A stroke is a bar or a
+ * 70 px apart: about 18% ink inside the valid region (docs/synthetic-data.md). A stroke is a bar or a
  * diagonal spanning most of its glyph box (like the strokes of Greek capitals), with jittered ends.
  * Returns 0/1 per pixel.
  */

@@ -1,5 +1,5 @@
 /**
- * A synthetic scroll segment (field notes section 8, scroll domain): 3..6 papyrus sheets 8..12 layers thick
+ * A synthetic scroll segment (docs/synthetic-data.md, scroll domain): 3..6 papyrus sheets 8..12 layers thick
  * with 2..10-layer gaps, stacked around the flattened target sheet whose surface wanders around layer 32
  * (undulation 6 layers), blurred by sigma 1 voxel, with a random gain (0.8..1.2) and offset (+-10%); the ink
  * on the target sheet is half as strong as on fragments and the noise 1.5x stronger; uint8 output (papyrus
@@ -55,7 +55,7 @@ export interface SynthSegment {
   info: SegmentInfo;
 }
 
-/** Papyrus density 1.0 maps to this uint8 value (field notes: papyrus ~147 +- 32). */
+/** Papyrus density 1.0 maps to this uint8 value (docs/synthetic-data.md: papyrus ~147 +- 32). */
 export const SEGMENT_SCALE = 147;
 
 /** Rolls a [h, w] field by (dy, dx) with wrap-around: cheap distinct textures for each sheet. */

@@ -1,5 +1,5 @@
 /**
- * Density of papyrus sheets in a surface volume (field notes section 8), in density units: air 0.1,
+ * Density of papyrus sheets in a surface volume (docs/synthetic-data.md), in density units: air 0.1,
  * papyrus 1.0. A sheet occupies layers [s, s + T] below its surface s(y, x) with 0.7-layer sigmoid edges;
  * horizontal fibres in its upper half, vertical fibres in its lower half (amplitude 0.12), isotropic grain
  * (amplitude 0.05); ink adds +delta in layers s - 1.5 .. s + 2.5 and halves the fibre contrast there.

@@ -1,12 +1,17 @@
 /**
- * Writes synthetic fragments and segments in the real on-disk layouts (field notes section 6):
+ * Writes synthetic fragments and segments in the real on-disk layouts (docs/data-formats.md):
  *   <out>/fragments/<id>/surface_volume/00.tif..64.tif  (uint16, uncompressed, single strip), mask.png,
  *                       inklabels.png, ir.png                                        (Kaggle layout)
  *   <out>/segments/<id>/layers/00.tif..64.tif (uint8), <id>_mask.png, <id>_inklabels.png (ground truth that
  *                       pretraining never reads), meta.json                           (segment layout)
- *   <out>/manifest.json           what was made (ids, domain, reversed, seeds, ink delta, fractions)
- *   <out>/segments/inkwell-manifest.json   {"reversed": [...]} for the layout detector (src/data/layout.ts)
- * Every file is written atomically; the manifest comes last, so its presence means the set is complete.
+ *   <out>/fragments/<id>/meta.json  the pixel size (`voxelsize`, um) the readers match resolutions with
+ *   <out>/manifest.json           what was made (family, ids, domain, reversed, seeds, ink delta, fractions)
+ *   <out>/segments/inkwell-manifest.json   {"reversed": [...]} for the layout detector (src/data/layout.ts);
+ *                                 family A only: family B leaves the layer order to detection
+ *                                 (src/data/layer-order.ts), as real data without a manifest does.
+ * Two independently written families (docs/synthetic-data.md): 'a' (./fragment.ts, ./segment.ts) and 'b'
+ * (./family-b/). Every file is written atomically; the manifest comes last, so its presence means the set is
+ * complete.
  */
 import sharp from 'sharp';
 import { join } from 'node:path';
@@ -16,6 +21,17 @@ import { writeTiff } from '../io/tiff-write.js';
 import { deriveSeed, Random } from '../augment/random.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
+import { synthFragmentB, synthSegmentB } from './family-b/generate.js';
+
+export type SynthFamily = 'a' | 'b';
+export const SYNTH_FAMILIES: readonly SynthFamily[] = ['a', 'b'];
+
+/**
+ * Pixel size written into every synthetic volume's meta.json (`voxelsize`, um). Fragments and segments are
+ * drawn at the same geometry, so they share it; half the model's 7.91 um (src/data/layout.ts) makes both
+ * read at scale 0.5, the resolution the first family's ink was calibrated at (docs/synthetic-data.md).
+ */
+export const SYNTH_PIXEL_SIZE_UM = 3.955;
 
 export interface SynthesizeOptions {
   out: string;
@@ -31,6 +47,8 @@ export interface SynthesizeOptions {
   reverseFraction?: number;
   /** Show a progress bar (default: when stderr is a terminal). */
   progress?: boolean;
+  /** Which generator: 'a' (default) or 'b'. */
+  family?: SynthFamily;
 }
 
 export interface ManifestEntry {
@@ -53,11 +71,17 @@ export interface ManifestEntry {
   /** Segments: sheet count and which one carries the ink. */
   sheets?: number;
   targetSheet?: number;
+  /** Family B: which side of the surface the papyrus lies on as stored, and the stored value of papyrus 1.0. */
+  papyrusSide?: 'after' | 'before';
+  papyrusLevel?: number;
 }
 
 export interface Manifest {
   version: 1;
   generator: 'inkwell synth';
+  family: SynthFamily;
+  /** Pixel size of every volume (um), also in each meta.json as `voxelsize`. */
+  pixelSize: number;
   seed: number;
   inkDelta: number;
   layers: number;
@@ -86,19 +110,84 @@ function checkCount(name: string, n: number): void {
   if (!Number.isInteger(n) || n < 0) throw new Error(`synthesize: ${name} must be a non-negative integer, got ${n}`);
 }
 
+/** One generated volume, whichever family made it, ready to write. */
+interface Made {
+  volume: Uint8Array | Uint16Array;
+  mask: Uint8Array;
+  labels: Uint8Array;
+  ir: Uint8Array | null;
+  /** Extra meta.json fields. */
+  meta: Record<string, unknown>;
+  /** Manifest fields beyond id, domain, path and seed. */
+  entry: Omit<ManifestEntry, 'id' | 'domain' | 'path' | 'seed'>;
+}
+
+function makeFragment(family: SynthFamily, H: number, W: number, layers: number, seed: number, inkDelta: number): Made {
+  if (family === 'b') {
+    const f = synthFragmentB({ height: H, width: W, layers, seed, inkDelta });
+    const i = f.info;
+    return {
+      volume: f.volume, mask: f.mask, labels: f.labels, ir: f.ir,
+      meta: { papyrusSide: i.papyrusSide, bits: i.bits, papyrusLevel: i.papyrusLevel },
+      entry: {
+        dtype: i.bits === 16 ? 'uint16' : 'uint8', reversed: i.reversed, inkDelta, surfaceLayer: i.surfaceLayer,
+        inkFraction: i.inkFraction, maskFraction: i.maskFraction, labelShift: i.labelShift!, papyrusSide: i.papyrusSide, papyrusLevel: i.papyrusLevel,
+      },
+    };
+  }
+  const f = synthFragment({ height: H, width: W, layers, seed, inkDelta });
+  const i = f.info;
+  return {
+    volume: f.volume, mask: f.mask, labels: f.labels, ir: f.ir, meta: {},
+    entry: {
+      dtype: 'uint16', reversed: false, inkDelta, surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction, maskFraction: i.maskFraction,
+      labelShift: i.labelShift, labelsDilated: i.labelsDilated, cracks: i.cracks,
+    },
+  };
+}
+
+function makeSegment(family: SynthFamily, H: number, W: number, layers: number, seed: number, inkDelta: number, reversed: boolean): Made {
+  if (family === 'b') {
+    const s = synthSegmentB({ height: H, width: W, layers, seed, inkDelta });
+    const i = s.info;
+    return {
+      volume: s.volume, mask: s.mask, labels: s.labels, ir: null,
+      meta: { reversed: i.reversed, papyrusSide: i.papyrusSide, surfaceLayer: i.surfaceLayer, sheets: i.sheets, targetSheet: i.targetSheet, inkDelta: i.inkDelta, bits: i.bits, papyrusLevel: i.papyrusLevel },
+      entry: {
+        dtype: i.bits === 16 ? 'uint16' : 'uint8', reversed: i.reversed, inkDelta: i.inkDelta, surfaceLayer: i.surfaceLayer,
+        inkFraction: i.inkFraction, maskFraction: i.maskFraction, sheets: i.sheets!, targetSheet: i.targetSheet!,
+        papyrusSide: i.papyrusSide, papyrusLevel: i.papyrusLevel,
+      },
+    };
+  }
+  const s = synthSegment({ height: H, width: W, layers, seed, inkDelta, reversed });
+  const i = s.info;
+  return {
+    volume: s.volume, mask: s.mask, labels: s.labels, ir: null,
+    meta: { reversed: i.reversed, surfaceLayer: i.surfaceLayer, sheets: i.sheets, targetSheet: i.targetSheet, inkDelta: i.inkDelta, gain: i.gain, offset: i.offset },
+    entry: {
+      dtype: 'uint8', reversed: i.reversed, inkDelta: i.inkDelta, surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction,
+      maskFraction: i.maskFraction, sheets: i.sheets, targetSheet: i.targetSheet,
+    },
+  };
+}
+
 /** Generates and writes the requested fragments and segments; returns the manifest it wrote. */
 export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   checkCount('fragments', opts.fragments);
   checkCount('segments', opts.segments);
   if (opts.fragments + opts.segments === 0) throw new Error('synthesize: nothing to make (0 fragments and 0 segments)');
+  const family = opts.family ?? 'a';
+  if (!SYNTH_FAMILIES.includes(family)) throw new Error(`synthesize: family must be one of ${SYNTH_FAMILIES.join(', ')}, got '${String(family)}'`);
   const layers = opts.layers ?? 65;
-  const inkDelta = opts.inkDelta ?? 0.18;
+  const inkDelta = opts.inkDelta ?? (family === 'b' ? 0.2 : 0.18);
   if (!(inkDelta >= 0 && inkDelta <= 1)) throw new Error(`synthesize: inkDelta must be in [0, 1], got ${inkDelta}`);
   const { height: H, width: W, seed } = opts;
   const frac = opts.reverseFraction ?? 0.25;
   if (!(frac >= 0 && frac <= 1)) throw new Error(`synthesize: reverseFraction must be in [0, 1], got ${frac}`);
 
-  // Which segments are reversed: a fixed count, spread by a seeded shuffle.
+  // Family A: which segments are reversed is a fixed count, spread by a seeded shuffle. Family B draws the
+  // papyrus side of every volume itself.
   const nRev = opts.segments >= 2 ? Math.max(1, Math.round(frac * opts.segments)) : Math.round(frac * opts.segments);
   const order = new Random(deriveSeed(seed, 3)).shuffle(Array.from({ length: opts.segments }, (_, i) => i));
   const reversedSet = new Set(order.slice(0, nRev));
@@ -106,62 +195,53 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   const total = (opts.fragments + opts.segments) * (layers + 2);
   const bar = progress('synth', total, { unit: 'steps', ...(opts.progress === undefined ? {} : { enabled: opts.progress }) });
   const manifest: Manifest = {
-    version: 1, generator: 'inkwell synth', seed, inkDelta, layers, height: H, width: W, fragments: [], segments: [], reversed: [],
+    version: 1, generator: 'inkwell synth', family, pixelSize: SYNTH_PIXEL_SIZE_UM, seed, inkDelta, layers, height: H, width: W,
+    fragments: [], segments: [], reversed: [],
   };
+  const plane = H * W;
+  const writeLayers = async (dir: string, volume: Uint8Array | Uint16Array, what: string): Promise<void> => {
+    for (let z = 0; z < layers; z++) {
+      await writeTiff(join(dir, `${layerName(z, layers)}.tif`), { width: W, height: H, data: volume.subarray(z * plane, (z + 1) * plane) });
+      bar.tick(1, `${what}: layer ${z}`);
+    }
+  };
+  const meta = (id: string, domain: string, itemSeed: number, extra: Record<string, unknown>) => JSON.stringify({
+    uuid: id, name: id, type: domain === 'scroll' ? 'seg' : 'fragment', synthetic: true, family, domain, layers, height: H, width: W,
+    voxelsize: SYNTH_PIXEL_SIZE_UM, ...extra, seed: itemSeed,
+  }, null, 2) + '\n';
   try {
     for (let f = 0; f < opts.fragments; f++) {
       const id = String(f + 1);
       const itemSeed = deriveSeed(seed, 1, f);
       bar.tick(1, `fragment ${id}: generating`);
-      const frag = synthFragment({ height: H, width: W, layers, seed: itemSeed, inkDelta });
+      const made = makeFragment(family, H, W, layers, itemSeed, inkDelta);
       const dir = join(opts.out, 'fragments', id);
-      const plane = H * W;
-      for (let z = 0; z < layers; z++) {
-        await writeTiff(join(dir, 'surface_volume', `${layerName(z, layers)}.tif`), { width: W, height: H, data: frag.volume.subarray(z * plane, (z + 1) * plane) });
-        bar.tick(1, `fragment ${id}: layer ${z}`);
-      }
-      await writeFileAtomic(join(dir, 'mask.png'), await encodePng(frag.mask, W, H, true));
-      await writeFileAtomic(join(dir, 'inklabels.png'), await encodePng(frag.labels, W, H, true));
-      await writeFileAtomic(join(dir, 'ir.png'), await encodePng(frag.ir, W, H, false));
+      await writeLayers(join(dir, 'surface_volume'), made.volume, `fragment ${id}`);
+      await writeFileAtomic(join(dir, 'mask.png'), await encodePng(made.mask, W, H, true));
+      await writeFileAtomic(join(dir, 'inklabels.png'), await encodePng(made.labels, W, H, true));
+      if (made.ir) await writeFileAtomic(join(dir, 'ir.png'), await encodePng(made.ir, W, H, false));
+      await writeFileAtomic(join(dir, 'meta.json'), meta(id, 'fragment', itemSeed, made.meta));
       bar.tick(1, `fragment ${id}: images`);
-      const i = frag.info;
-      manifest.fragments.push({
-        id, domain: 'fragment', path: `fragments/${id}`, dtype: 'uint16', seed: itemSeed, reversed: false, inkDelta,
-        surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction, maskFraction: i.maskFraction,
-        labelShift: i.labelShift, labelsDilated: i.labelsDilated, cracks: i.cracks,
-      });
+      manifest.fragments.push({ id, domain: 'fragment', path: `fragments/${id}`, seed: itemSeed, ...made.entry });
     }
     for (let s = 0; s < opts.segments; s++) {
       const id = `seg${String(s + 1).padStart(3, '0')}`;
       const itemSeed = deriveSeed(seed, 2, s);
       bar.tick(1, `segment ${id}: generating`);
-      const seg = synthSegment({ height: H, width: W, layers, seed: itemSeed, inkDelta, reversed: reversedSet.has(s) });
+      const made = makeSegment(family, H, W, layers, itemSeed, inkDelta, reversedSet.has(s));
       const dir = join(opts.out, 'segments', id);
-      const plane = H * W;
-      for (let z = 0; z < layers; z++) {
-        await writeTiff(join(dir, 'layers', `${layerName(z, layers)}.tif`), { width: W, height: H, data: seg.volume.subarray(z * plane, (z + 1) * plane) });
-        bar.tick(1, `segment ${id}: layer ${z}`);
-      }
-      await writeFileAtomic(join(dir, `${id}_mask.png`), await encodePng(seg.mask, W, H, true));
-      await writeFileAtomic(join(dir, `${id}_inklabels.png`), await encodePng(seg.labels, W, H, true));
-      const i = seg.info;
-      const meta = {
-        uuid: id, name: id, type: 'seg', synthetic: true, domain: 'scroll', layers, height: H, width: W,
-        reversed: i.reversed, surfaceLayer: i.surfaceLayer, sheets: i.sheets, targetSheet: i.targetSheet,
-        inkDelta: i.inkDelta, gain: i.gain, offset: i.offset, seed: itemSeed,
-      };
-      await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+      await writeLayers(join(dir, 'layers'), made.volume, `segment ${id}`);
+      await writeFileAtomic(join(dir, `${id}_mask.png`), await encodePng(made.mask, W, H, true));
+      await writeFileAtomic(join(dir, `${id}_inklabels.png`), await encodePng(made.labels, W, H, true));
+      await writeFileAtomic(join(dir, 'meta.json'), meta(id, 'scroll', itemSeed, made.meta));
       bar.tick(1, `segment ${id}: images`);
-      manifest.segments.push({
-        id, domain: 'scroll', path: `segments/${id}`, dtype: 'uint8', seed: itemSeed, reversed: i.reversed, inkDelta: i.inkDelta,
-        surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction, maskFraction: i.maskFraction, sheets: i.sheets, targetSheet: i.targetSheet,
-      });
-      if (i.reversed) manifest.reversed.push(id);
+      manifest.segments.push({ id, domain: 'scroll', path: `segments/${id}`, seed: itemSeed, ...made.entry });
+      if (made.entry.reversed) manifest.reversed.push(id);
     }
   } finally {
     bar.stop();
   }
-  if (opts.segments > 0) {
+  if (opts.segments > 0 && family === 'a') {
     await writeFileAtomic(join(opts.out, 'segments', LAYOUT_MANIFEST_NAME), JSON.stringify({ reversed: manifest.reversed }, null, 2) + '\n');
   }
   await writeFileAtomic(join(opts.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

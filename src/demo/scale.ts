@@ -1,0 +1,68 @@
+/**
+ * The demo's presets: how large each stage of the study is. 'default' targets <= 15 minutes on 2 idle cores;
+ * 'full' (about an hour) adds masked-reconstruction pretraining and runs every arm at 3 seeds, the pretraining
+ * seed included; 'tiny' is a smoke run for tests.
+ */
+import type { StageName } from '../models/resnet3d.js';
+
+export type DemoPreset = 'default' | 'full' | 'tiny';
+
+export interface DemoScale {
+  size: number;
+  /** Labelled fragments: fine-tuning trains on all but the last two, validates on the next, tests on the last. */
+  fragments: number;
+  segments: number;
+  tile: number;
+  depth: number;
+  /** Layers read: centred on the synthetic surface at layer 32 (docs/synthetic-data.md). */
+  z: [number, number];
+  widen: number;
+  erode: number;
+  pretrainEpochs: number;
+  /** Independent pretraining runs (seeds); arm seed s probes pretraining run s mod this. */
+  pretrainSeeds: number;
+  /** VICReg batch: with a 64-d embedding, a batch of 64 gives the covariance term (nearly) full rank. */
+  pretrainBatch: number;
+  maxPretrainTiles: number;
+  masked: boolean;
+  ckaSamples: number;
+  finetuneEpochs: number;
+  /** Tiles per fine-tuning epoch (all when absent). */
+  finetuneTiles?: number;
+  /** Linear probes: stages concatenated, seeds, tiles per fragment, pixels per tile, L-BFGS iterations. */
+  probeStages: StageName[];
+  probeSeeds: number;
+  probeTiles: number;
+  probePixels: number;
+  probeIter: number;
+  /** The reference study's protocol (frozen encoder + U-Net decoder): seeds and epochs (0 seeds: skipped). */
+  refSeeds: number;
+  refEpochs: number;
+  /** Data efficiency: seeds, epochs at 'epoch tiles' tiles per epoch (0 seeds: skipped). */
+  effSeeds: number;
+  effEpochs: number;
+  effEpochTiles: number;
+  effBatch: number;
+  resamples: number;
+}
+
+export const SCALES: Record<DemoPreset, DemoScale> = {
+  default: {
+    size: 512, fragments: 7, segments: 4, tile: 64, depth: 16, z: [24, 40], widen: 0.25, erode: 16,
+    pretrainEpochs: 12, pretrainSeeds: 1, pretrainBatch: 64, maxPretrainTiles: 320, masked: false, ckaSamples: 96, finetuneEpochs: 24,
+    probeStages: ['stem', 'layer1', 'layer2'], probeSeeds: 3, probeTiles: 12, probePixels: 128, probeIter: 100,
+    refSeeds: 2, refEpochs: 6, effSeeds: 1, effEpochs: 6, effEpochTiles: 64, effBatch: 16, resamples: 1000,
+  },
+  full: {
+    size: 512, fragments: 7, segments: 6, tile: 64, depth: 16, z: [24, 40], widen: 0.25, erode: 16,
+    pretrainEpochs: 16, pretrainSeeds: 3, pretrainBatch: 64, maxPretrainTiles: 384, masked: true, ckaSamples: 128, finetuneEpochs: 30,
+    probeStages: ['stem', 'layer1', 'layer2'], probeSeeds: 3, probeTiles: 16, probePixels: 192, probeIter: 150,
+    refSeeds: 3, refEpochs: 8, effSeeds: 3, effEpochs: 8, effEpochTiles: 64, effBatch: 16, resamples: 2000,
+  },
+  tiny: {
+    size: 384, fragments: 5, segments: 2, tile: 32, depth: 8, z: [28, 36], widen: 0.125, erode: 4,
+    pretrainEpochs: 2, pretrainSeeds: 1, pretrainBatch: 16, maxPretrainTiles: 16, masked: false, ckaSamples: 8, finetuneEpochs: 1, finetuneTiles: 32,
+    probeStages: ['stem', 'layer1'], probeSeeds: 2, probeTiles: 4, probePixels: 32, probeIter: 20,
+    refSeeds: 1, refEpochs: 1, effSeeds: 1, effEpochs: 1, effEpochTiles: 8, effBatch: 4, resamples: 200,
+  },
+};
