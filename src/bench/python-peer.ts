@@ -17,7 +17,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Null (with the reason) when TORCH_PYTHON cannot import torch. */
 export function pythonTorchMissing(): string | null {
   const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore', env: PYTHON_ENV });
-  return r.status === 0 ? null : `PyTorch not found at ${TORCH_PYTHON} ('npm run bootstrap' installs it): PyTorch column skipped`;
+  return r.status === 0
+    ? null
+    : `PyTorch not found at ${TORCH_PYTHON} ('npm run bootstrap' installs it): PyTorch column skipped`;
 }
 
 export class PythonPeer {
@@ -28,15 +30,21 @@ export class PythonPeer {
 
   private constructor(script: string, args: string[]) {
     this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'], env: PYTHON_ENV,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: PYTHON_ENV,
     });
-    this.#proc.stderr.on('data', (d: Buffer) => { this.#stderr += d.toString(); });
+    this.#proc.stderr.on('data', (d: Buffer) => {
+      this.#stderr += d.toString();
+    });
     this.#lines = createInterface({ input: this.#proc.stdout });
     this.#lines.on('line', (line) => this.#pending.shift()?.(line));
   }
 
   /** Starts `bench/<script>` and waits for its ready line. */
-  static async start(script: string, args: string[] = []): Promise<{ peer: PythonPeer; info: Record<string, unknown> }> {
+  static async start(
+    script: string,
+    args: string[] = [],
+  ): Promise<{ peer: PythonPeer; info: Record<string, unknown> }> {
     const peer = new PythonPeer(script, args);
     const info = await peer.#next();
     return { peer, info };
@@ -44,7 +52,12 @@ export class PythonPeer {
 
   #next(): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`PyTorch benchmark peer exited (${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      const onExit = (code: number | null) =>
+        reject(
+          new Error(
+            `PyTorch benchmark peer exited (${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
       this.#proc.once('exit', onExit);
       this.#pending.push((line) => {
         this.#proc.off('exit', onExit);
@@ -83,7 +96,12 @@ function timeTs(run: () => void, reps: number): number[] {
  * creation, the allocator), then `rounds` alternating rounds of `reps` runs each, so that machine noise hits both
  * columns alike. Medians in ms; the PyTorch one is null without a peer.
  */
-export async function timeSideBySide(run: () => void, peer: PythonPeer | null, name: string, o: { warmup: number; rounds: number; reps: number }): Promise<{ tsMs: number; pyMs: number | null; roundRatios: number[] }> {
+export async function timeSideBySide(
+  run: () => void,
+  peer: PythonPeer | null,
+  name: string,
+  o: { warmup: number; rounds: number; reps: number },
+): Promise<{ tsMs: number; pyMs: number | null; roundRatios: number[] }> {
   timeTs(run, o.warmup);
   if (peer) await peer.time(name, o.warmup);
   const ts: number[] = [];

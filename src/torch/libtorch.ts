@@ -56,21 +56,29 @@ export function cudaMissing(index = 0): string | null {
   const info = libtorchInfo();
   const { built, devices } = native.cudaStatus();
   if (!info.cuda) {
-    return `this libtorch (${info.version}, ${info.source}) is a CPU-only build, so it has no CUDA backend; ` +
-      'build inkwell against a CUDA build of PyTorch (docs/gpu.md)';
+    return (
+      `this libtorch (${info.version}, ${info.source}) is a CPU-only build, so it has no CUDA backend; ` +
+      'build inkwell against a CUDA build of PyTorch (docs/gpu.md)'
+    );
   }
   if (!info.cudaLinked || !built) {
-    return `this libtorch (${info.version}, ${info.source}: CUDA ${info.cuda}, but the addon was linked without ` +
+    return (
+      `this libtorch (${info.version}, ${info.source}: CUDA ${info.cuda}, but the addon was linked without ` +
       'libtorch_cuda, as no NVIDIA driver was found where it was built) is a CPU-only build, so it has no CUDA ' +
-      "backend; rebuild the addon on the GPU machine ('npm run bootstrap')";
+      "backend; rebuild the addon on the GPU machine ('npm run bootstrap')"
+    );
   }
   if (devices === 0) {
-    return `libtorch ${info.version} was built with CUDA but sees no GPU: no NVIDIA driver is loaded, or ` +
-      'CUDA_VISIBLE_DEVICES hides every device; check nvidia-smi';
+    return (
+      `libtorch ${info.version} was built with CUDA but sees no GPU: no NVIDIA driver is loaded, or ` +
+      'CUDA_VISIBLE_DEVICES hides every device; check nvidia-smi'
+    );
   }
   if (index >= devices) {
-    return `there is no CUDA device ${index}; this process sees ${devices} ` +
-      `(cuda:0${devices > 1 ? `..cuda:${devices - 1}` : ''})`;
+    return (
+      `there is no CUDA device ${index}; this process sees ${devices} ` +
+      `(cuda:0${devices > 1 ? `..cuda:${devices - 1}` : ''})`
+    );
   }
   return null;
 }

@@ -28,9 +28,20 @@ export interface TensorHandle {
 export type NativeValue = TensorHandle | number | boolean | string | null | NativeValue[];
 
 export interface NativeAddon {
-  call(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown> | null, discardResult?: boolean): NativeValue | undefined;
+  call(
+    name: string,
+    overload: string,
+    args: unknown[],
+    kwargs?: Record<string, unknown> | null,
+    discardResult?: boolean,
+  ): NativeValue | undefined;
   schemas(prefix?: string): { name: string; overload: string; schema: string }[];
-  fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: readonly number[], dtype: DType, device?: string): TensorHandle;
+  fromBuffer(
+    data: ArrayBufferView | ArrayBuffer,
+    shape: readonly number[],
+    dtype: DType,
+    device?: string,
+  ): TensorHandle;
   toBuffer(t: TensorHandle): ArrayBuffer;
   backward(tensors: TensorHandle[], grads: (TensorHandle | null)[], retainGraph?: boolean, createGraph?: boolean): void;
   setGradEnabled(enabled: boolean): boolean;
@@ -55,9 +66,18 @@ export interface NativeAddon {
   cudaStatus(): { built: boolean; devices: number };
   cudaGetRngState(index: number): TensorHandle;
   cudaSetRngState(index: number, state: TensorHandle): void;
-  cudaMemoryStats(index: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;
+  cudaMemoryStats(
+    index: number,
+  ): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;
   TensorHandle: abstract new () => TensorHandle;
-  initProcessGroup(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
+  initProcessGroup(opts: {
+    backend: string;
+    rank: number;
+    worldSize: number;
+    masterAddr: string;
+    masterPort: number;
+    timeoutMs: number;
+  }): Promise<ProcessGroupHandle>;
   /** DDP's initial gradient buckets (parameter indices, allreduce order). */
   ddpBuckets(params: TensorHandle[], capBytes: number): number[][];
   /** Space-separated backends compiled in: "gloo", or "gloo nccl" in CUDA builds. */
@@ -74,11 +94,24 @@ export interface ProcessGroupHandle {
   allgather(t: TensorHandle): Promise<TensorHandle[]>;
   barrier(): Promise<void>;
   /** Training-mode batch norm with statistics over every rank (blocking; autograd-aware). */
-  syncBatchNorm(x: TensorHandle, weight: TensorHandle | null, bias: TensorHandle | null, runningMean: TensorHandle | null, runningVar: TensorHandle | null, momentum: number, eps: number): TensorHandle;
+  syncBatchNorm(
+    x: TensorHandle,
+    weight: TensorHandle | null,
+    bias: TensorHandle | null,
+    runningMean: TensorHandle | null,
+    runningVar: TensorHandle | null,
+    momentum: number,
+    eps: number,
+  ): TensorHandle;
   /** Every rank's x concatenated along dim 0; backward sums over ranks and keeps this rank's slice (blocking). */
   gather(x: TensorHandle): TensorHandle;
   /** c10d's DDP Reducer over these parameters (hooks on their gradient accumulators). */
-  reducer(params: TensorHandle[], bucketCapBytes: number, findUnusedParameters: boolean, names: string[]): ReducerHandle;
+  reducer(
+    params: TensorHandle[],
+    bucketCapBytes: number,
+    findUnusedParameters: boolean,
+    names: string[],
+  ): ReducerHandle;
   shutdown(): void;
 }
 
@@ -94,7 +127,9 @@ export interface ReducerHandle {
 
 function loadAddon(): NativeAddon {
   if (!existsSync(ADDON_PATH)) {
-    throw new Error(`inkwell: the native addon is not built (${ADDON_PATH} is missing); run 'npm run bootstrap' in ${REPO_ROOT}`);
+    throw new Error(
+      `inkwell: the native addon is not built (${ADDON_PATH} is missing); run 'npm run bootstrap' in ${REPO_ROOT}`,
+    );
   }
   const require = createRequire(import.meta.url);
   return require(ADDON_PATH) as NativeAddon;

@@ -29,11 +29,19 @@ export function hasTorchPython(): boolean {
 export const NO_TORCH_REASON = `needs PyTorch at ${PYTHON} ('npm test' installs it: see docs/gpu.md)`;
 
 /** Runs test/fixtures/<script> with `args`; throws with its stderr when it fails. Returns stdout. */
-export function runPython(script: string, args: string[] = [], opts: { timeoutMs?: number; input?: string } = {}): string {
+export function runPython(
+  script: string,
+  args: string[] = [],
+  opts: { timeoutMs?: number; input?: string } = {},
+): string {
   const r = spawnSync(PYTHON, [join(FIXTURES, script), ...args], {
-    encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, input: opts.input ?? '', env: { ...PYTHON_ENV, OMP_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+    input: opts.input ?? '',
+    env: { ...PYTHON_ENV, OMP_NUM_THREADS: '1' },
   });
-  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (status ${r.status}): ${r.stderr || r.error?.message}`);
+  if (r.status !== 0)
+    throw new Error(`${script} ${args.join(' ')} failed (status ${r.status}): ${r.stderr || r.error?.message}`);
   return r.stdout;
 }
 

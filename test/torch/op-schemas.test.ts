@@ -22,12 +22,28 @@ function sources(dir: string): string[] {
 // Template-built names (src/torch/ops/functional.ts): each template and the operators it can produce.
 const TEMPLATES: Record<string, string[]> = {
   'aten::${op}': [
-    'conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d.input', 'conv_transpose3d.input',
-    'max_pool2d', 'max_pool3d', 'avg_pool2d', 'avg_pool3d',
+    'conv1d',
+    'conv2d',
+    'conv3d',
+    'conv_transpose1d',
+    'conv_transpose2d.input',
+    'conv_transpose3d.input',
+    'max_pool2d',
+    'max_pool3d',
+    'avg_pool2d',
+    'avg_pool3d',
   ].map((n) => `aten::${n}`),
   'aten::${fn}': ['aten::adaptive_avg_pool1d', 'aten::adaptive_avg_pool2d', 'aten::adaptive_avg_pool3d'],
-  'aten::upsample_nearest${spatial}d': ['aten::upsample_nearest1d.vec', 'aten::upsample_nearest2d.vec', 'aten::upsample_nearest3d.vec'],
-  'aten::upsample_${mode}${spatial}d': ['aten::upsample_linear1d.vec', 'aten::upsample_bilinear2d.vec', 'aten::upsample_trilinear3d.vec'],
+  'aten::upsample_nearest${spatial}d': [
+    'aten::upsample_nearest1d.vec',
+    'aten::upsample_nearest2d.vec',
+    'aten::upsample_nearest3d.vec',
+  ],
+  'aten::upsample_${mode}${spatial}d': [
+    'aten::upsample_linear1d.vec',
+    'aten::upsample_bilinear2d.vec',
+    'aten::upsample_trilinear3d.vec',
+  ],
 };
 
 /** "aten::name.overload" for every operator named in the sources, and the templates met on the way. */
@@ -51,8 +67,11 @@ function usedOps(): { ops: Set<string>; templates: Set<string> } {
 
 test('every aten:: operator named in src/ has a schema in the loaded libtorch', () => {
   const { ops, templates } = usedOps();
-  assert.deepEqual([...templates].sort(), Object.keys(TEMPLATES).sort(),
-    'a template-built operator name was added or removed in src/: list what it can produce in TEMPLATES');
+  assert.deepEqual(
+    [...templates].sort(),
+    Object.keys(TEMPLATES).sort(),
+    'a template-built operator name was added or removed in src/: list what it can produce in TEMPLATES',
+  );
   for (const names of Object.values(TEMPLATES)) for (const n of names) ops.add(n);
   assert.ok(ops.size > 100, `expected the op layer's ~130 operators, found ${ops.size}`);
   const known = new Set(native.schemas('aten::').map((s) => (s.overload ? `${s.name}.${s.overload}` : s.name)));
@@ -62,7 +81,12 @@ test('every aten:: operator named in src/ has a schema in the loaded libtorch', 
 
 test('the schema listing names real overloads and a lookup of a missing one fails with the known ones', () => {
   const add = native.schemas('aten::add').filter((s) => s.name === 'aten::add');
-  assert.ok(add.some((s) => s.overload === 'Tensor' && s.schema.startsWith('aten::add.Tensor(Tensor self, Tensor other')));
-  assert.throws(() => native.call('aten::add', 'NoSuchOverload', []), /no overload 'NoSuchOverload' of aten::add \(known overloads: .*'Tensor'/);
+  assert.ok(
+    add.some((s) => s.overload === 'Tensor' && s.schema.startsWith('aten::add.Tensor(Tensor self, Tensor other')),
+  );
+  assert.throws(
+    () => native.call('aten::add', 'NoSuchOverload', []),
+    /no overload 'NoSuchOverload' of aten::add \(known overloads: .*'Tensor'/,
+  );
   assert.throws(() => native.call('aten::no_such_op', '', []), /unknown operator \(no schema named aten::no_such_op\)/);
 });

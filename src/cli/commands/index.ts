@@ -17,6 +17,22 @@ import { registerFinetune, registerProbe } from './supervised.js';
 import { registerSynth } from './synth.js';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerInspect, registerConvert, registerCrop,
-  registerEmbed, registerExport, registerSynth, registerPretrain, registerProbe, registerFinetune, registerInfer,
-  registerScore, registerCka, registerReport, registerServe, registerDemo, registerBench, registerDoctor];
+export const commands: ((program: Command) => void)[] = [
+  registerInspect,
+  registerConvert,
+  registerCrop,
+  registerEmbed,
+  registerExport,
+  registerSynth,
+  registerPretrain,
+  registerProbe,
+  registerFinetune,
+  registerInfer,
+  registerScore,
+  registerCka,
+  registerReport,
+  registerServe,
+  registerDemo,
+  registerBench,
+  registerDoctor,
+];
