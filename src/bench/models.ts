@@ -114,7 +114,7 @@ interface Case { name: string; model: string; cl3d: boolean; gflop: number; run:
 function makeCase(model: 'r3d18' | 'r3d50', cl3d: boolean, input: number[], widenFactor: number, rt: DeviceRuntime): Case {
   torch.manualSeed(0);
   const depth = model === 'r3d18' ? 18 : 50;
-  const net = rt.prepare(createEncoder(`resnet3d-${depth}-seed`, { widenFactor }));
+  const net = rt.prepare(createEncoder(`resnet3d-${depth}-reference`, { widenFactor }));
   net.train();
   if (cl3d) net.toChannelsLast3d();
   const raw = torch.randn(input);
@@ -156,7 +156,7 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<ModelBe
   try {
     for (const model of models) {
       for (const cl3d of layouts) {
-        // One network alive at a time: ResNet-50's activations on the seed's input take gigabytes.
+        // One network alive at a time: ResNet-50's activations on the reference study's input take gigabytes.
         const c = makeCase(model, cl3d, input, widenFactor, rt);
         try {
           opts.onProgress?.(`models: ${c.name} (${c.gflop.toFixed(1)} GFLOP per step)`);

@@ -152,11 +152,11 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
 
 export function printPretrain(r: PretrainBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
   const on = r.device === 'cpu' && r.amp === 'off' ? '' : ` on ${r.device}${r.amp === 'off' ? '' : `, ${r.amp} autocast`}`;
-  write(`VICReg step${on}, r3d18 (seed variant), two views of [${r.input.join(',')}], SGD: median ms per step`);
+  write(`VICReg step${on}, r3d18 (reference-study variant), two views of [${r.input.join(',')}], SGD: median ms per step`);
   write(`  inkwell + data pipeline (${r.workers} worker): ${r.ts_pipeline_ms.toFixed(0)} ms  (${r.tiles_per_s.toFixed(1)} tiles/s)`);
   write(`  inkwell, fixed tensors:        ${r.ts_step_ms.toFixed(0)} ms`);
   write(`  PyTorch, fixed tensors:        ${r.torch_ms === null ? '-' : r.torch_ms.toFixed(0) + ' ms'}`);
   write(`  ratio with pipeline / PyTorch: ${r.ratio === null ? '-' : r.ratio.toFixed(3)} (step alone ${r.ratio_step_only === null ? '-' : r.ratio_step_only.toFixed(3)}); waiting for data: ${(100 * r.pipeline_overhead).toFixed(1)}% of the step (${r.data_wait_ms.toFixed(1)} ms median wait for a batch)`);
-  write(`  seed augmentations: ${r.augment_crops_per_s.toFixed(0)} two-view crops/s on one core = ${r.augment_headroom.toFixed(1)}x what one step consumes`);
+  write(`  reference-study augmentations: ${r.augment_crops_per_s.toFixed(0)} two-view crops/s on one core = ${r.augment_headroom.toFixed(1)}x what one step consumes`);
   if (r.notice) write(r.notice);
 }

@@ -245,7 +245,7 @@ export function renderCka(c: CkaData, folder: string): Block {
   const factText = facts.join('. ');
   const html = `<div class="block"><p class="small">From ${h(where)}. ${c.labels.length ? `Checkpoints: ${h(c.labels.join(', '))}.` : ''}</p>` +
     (factText ? `<p>${h(factText)}.</p>` : '') +
-    '<p class="small">CKA is 1 for the same representation up to rotation and scale; lower values mean the representation changed more between two checkpoints. The seed saw 0.06\u20130.35 off the diagonal and read it as "the representations keep changing".</p>' +
+    '<p class="small">CKA is 1 for the same representation up to rotation and scale; lower values mean the representation changed more between two checkpoints. The reference study saw 0.06\u20130.35 off the diagonal and read it as "the representations keep changing".</p>' +
     notes.join('') +
     (images.length ? `<div class="heatmaps">${images.map((i) => `<figure>${i}</figure>`).join('')}</div>` : '') +
     (tables.length ? `<div class="matrices">${tables.join('')}</div>` : '') + '</div>';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
-import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
+import { aliasedEnum, canonicalName, parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 
 const int = () => z.number().int();
 const positiveInt = () => z.number().int().positive();

@@ -18,7 +18,7 @@ import { noGrad } from '../torch/autograd.js';
 import * as torch from '../torch/index.js';
 import { optim, type Tensor } from '../torch/index.js';
 import type { Module } from '../torch/nn/module.js';
-import { seedAugmentations, kaggleAugmentations } from '../data/augment/presets.js';
+import { referenceAugmentations, kaggleAugmentations } from '../data/augment/presets.js';
 import type { AugmentConfig } from '../data/augment/types.js';
 import { PrefetchPipeline } from '../data/pipeline.js';
 import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
@@ -75,7 +75,7 @@ class AveragedEncoder {
 
 function augmentFor(cfg: PretrainConfig): AugmentConfig {
   // The augmentation's z-shift narrows the read range to the model's depth (22 -> 20 in the reference study).
-  if (cfg.data.augment === 'seed') return seedAugmentations({ depth: cfg.data.depth });
+  if (cfg.data.augment === 'reference') return referenceAugmentations({ depth: cfg.data.depth });
   // Batch mixing (the Kaggle preset's cutmix/mixup) mixes labels too: pretraining has none, so it keeps the
   // preset's per-tile augmentations only (docs/training-loop.md).
   const { mix: _labelsOnly, ...perTile } = kaggleAugmentations();

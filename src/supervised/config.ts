@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
 import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
-import { parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
+import { aliasedEnum, canonicalName, parseOverrides, readConfigFile, resolveConfig, type Plain } from '../util/config.js';
 import { DEFAULT_NORMALIZE } from '../data/normalize.js';
 
 const int = () => z.number().int();
@@ -27,7 +27,7 @@ export const SupervisedConfigSchema = z.object({
     erode: int().nonnegative().default(16),
     depth: positiveInt().default(20),
     /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
-    augment: z.enum(['kaggle', 'seed', 'flips', 'none']).default('kaggle'),
+    augment: aliasedEnum(['kaggle', 'reference', 'flips', 'none']).default('kaggle'),
     /**
      * Normalisation of every dataset that names none (src/data/normalize.ts): per-volume percentiles by default,
      * saved in the checkpoint so that inference applies the same.
@@ -35,7 +35,7 @@ export const SupervisedConfigSchema = z.object({
     normalize: z.string().default(DEFAULT_NORMALIZE),
     /** Probability of reversing a training crop's slice order (the 'zflip' op), for models that must not rely on it. */
     zFlip: z.number().min(0).max(1).default(0),
-    /** Validate only on tiles with ink (the seed's protocol on fragment 4). */
+    /** Validate only on tiles with ink (the reference study's protocol on fragment 4). */
     valRequireInk: z.boolean().default(false),
     valStride: positiveInt().optional(),
     maxTiles: positiveInt().optional(),

@@ -7,7 +7,7 @@
  * tiles. The epochs, checkpoints (segmentation checkpoints `inkwell infer` reads), resume and data-parallel
  * parts are the one training loop's (src/train/loop.ts); this file is its adapter.
  */
-import { kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
+import { kaggleAugmentations, referenceAugmentations } from '../data/augment/presets.js';
 import { mixBatch } from '../data/augment/mix.js';
 import { Random } from '../data/augment/random.js';
 import type { AugmentConfig, Crop, MixConfig } from '../data/augment/types.js';
@@ -93,8 +93,8 @@ function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
     case 'kaggle':
       return kaggleAugmentations();
-    case 'seed':
-      return seedAugmentations({ depth: cfg.data.depth });
+    case 'reference':
+      return referenceAugmentations({ depth: cfg.data.depth });
     case 'flips':
       return {
         ops: [

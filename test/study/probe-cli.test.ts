@@ -29,9 +29,9 @@ describe('inkwell probe', () => {
 
   it('writes results.json with arms, controls and intervals', async () => {
     // A segmentation checkpoint for the upper-bound control (untrained: the shape of the control is what is tested).
-    const model = createSegmentationModel('resnet3d-10-seed', { widenFactor: 0.125 });
+    const model = createSegmentationModel('resnet3d-10-reference', { widenFactor: 0.125 });
     const upper = join(data, 'upper.pth');
-    await saveSegmentationCheckpoint(upper, model, { arch: 'resnet3d-10-seed', inChannels: 1, widenFactor: 0.125, decoder: 'unet', output: 'full', depthPool: 'mean', depth: 8, z: [20, 28], tile: 32, normalize: 'none' }, { epoch: 1, step: 1 });
+    await saveSegmentationCheckpoint(upper, model, { arch: 'resnet3d-10-reference', inChannels: 1, widenFactor: 0.125, decoder: 'unet', output: 'full', depthPool: 'mean', depth: 8, z: [20, 28], tile: 32, normalize: 'none' }, { epoch: 1, step: 1 });
     model.dispose();
     const out = mkdtempSync(join(tmpdir(), 'inkwell-probe-out-'));
     const r = run([...['1', '2', '3'].flatMap((id) => ['--fragment', join(data, 'fragments', id)]), '--encoder', 'random', '--upper', upper, '--upper-folds', '3',

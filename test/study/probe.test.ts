@@ -20,7 +20,7 @@ import { loadSupervisedConfig } from '../../src/supervised/config.js';
 import { trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
 
-const ARCH = 'resnet3d-10-seed';
+const ARCH = 'resnet3d-10-reference';
 const WIDEN = 0.125;
 let data = '';
 let fragments: ProbeTiles[] = [];

@@ -112,8 +112,8 @@ def vicreg_loss(z1, z2, sim=25.0, std=25.0, cov=5.0):
 
 def make_vicreg_case(name):
     torch.manual_seed(0)
-    encoder = SeedResNet(int(name[-2:]), config.get("widen", 1.0)).train().to(DEVICE)
-    # lightly's BarlowTwinsProjectionHead(512, 256, 512), the seed's projector: Linear-BN-ReLU x2, Linear.
+    encoder = ReferenceResNet(int(name[-2:]), config.get("widen", 1.0)).train().to(DEVICE)
+    # lightly's BarlowTwinsProjectionHead(512, 256, 512), the reference study's projector: Linear-BN-ReLU x2, Linear.
     projector = nn.Sequential(nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
                               nn.Linear(256, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 512)).to(DEVICE)
     params = list(encoder.parameters()) + list(projector.parameters())
@@ -140,7 +140,7 @@ def make_case(name):
         return make_vicreg_case(name)
     torch.manual_seed(0)
     depth = int(name[3:5])
-    model = SeedResNet(depth, config.get("widen", 1.0)).train().to(DEVICE)
+    model = ReferenceResNet(depth, config.get("widen", 1.0)).train().to(DEVICE)
     x = torch.randn(*config.get("input", [2, 1, 20, 128, 128])).to(DEVICE)
     if name.endswith("_cl3d"):
         model = model.to(memory_format=torch.channels_last_3d)

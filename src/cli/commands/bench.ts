@@ -34,7 +34,7 @@ export function registerBench(program: Command): void {
       else printEngine(r);
     });
   addDeviceOptions(bench.command('models'), { amp: true })
-    .description('r3d18 and r3d50 forward+backward on the seed input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
+    .description('r3d18 and r3d50 forward+backward on the reference-study input [2,1,20,128,128]: inkwell vs PyTorch, contiguous and channels-last-3d')
     .option('--json', 'print JSON')
     .option('--rounds <n>', 'interleaved rounds; each ratio is reported as the median with its spread over rounds', positiveInt('a round count'), 3)
     .action(async (o: { json?: boolean; rounds: number } & DeviceFlags) => {
@@ -44,7 +44,7 @@ export function registerBench(program: Command): void {
     });
   bench.command('data')
     .description('a random 20x256x256 crop of an uncompressed 16-bit Kaggle-width layer stack (positioned reads ' +
-      'vs decoding whole layers; from disk vs over HTTP, cold and cached), and seed augmentations per second')
+      'vs decoding whole layers; from disk vs over HTTP, cold and cached), and reference-study augmentations per second')
     .option('--json', 'print JSON {"read": ..., "augment": ...}')
     .option('--height <n>', 'rows of the synthetic layer stack (Kaggle fragments: 8181)', positiveInt('a height'), 2048)
     .action(async (o: { json?: boolean; height: number }) => {
@@ -64,7 +64,7 @@ export function registerBench(program: Command): void {
         + `${remote.httpColdMs} ms (${remote.coldRequestsPerCrop} Range requests, `
         + `${(remote.coldBytesPerCrop / remote.cropBytes).toFixed(2)}x the crop's bytes), cached `
         + `${remote.httpCachedMs} ms (${remote.cachedBytes} bytes fetched); identical: ${remote.identical}`);
-      console.log(`seed augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
+      console.log(`reference-study augmentations (${augment.tile.join('x')} -> two views of ${augment.view.join('x')}): ${augment.crops_per_s.toFixed(0)} crops/s on one core (${augment.ms_per_two_view_crop.toFixed(1)} ms each)`);
     });
   bench.command('infer')
     .description('sliding-window inference throughput of r3d18 over a synthetic 2048x2048 fragment; stitching overhead; peak memory')

@@ -38,7 +38,7 @@ export interface EncoderFlags {
 
 export function addEncoderOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--arch <name>', 'encoder architecture, e.g. resnet3d-50, resnet3d-50-seed, resnet3d-18')
+    .requiredOption('--arch <name>', 'encoder architecture, e.g. resnet3d-50, resnet3d-50-reference, resnet3d-18')
     .option('--in-channels <n>', 'input channels of the encoder (checkpoints of another count are adapted)',
       positiveInt('a channel count'), 1)
     .option('--widen-factor <f>', 'multiplies the stage widths 64/128/256/512', positiveNumber('a width multiplier'))

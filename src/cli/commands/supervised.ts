@@ -135,7 +135,7 @@ export function registerProbe(program: Command): void {
     .option('--seeds <n>', 'seeds per encoder (the random init varies with them)', positiveInt('a seed count'), 3)
     .option('--stages <list>', 'encoder stages concatenated (stem, layer1, layer2, layer3, layer4)', 'stem,layer1')
     .option('--readout <how>', 'over depth: max, lse (logsumexp) or mean', 'max')
-    .option('--arch <name>', 'encoder architecture', 'resnet3d-10-seed')
+    .option('--arch <name>', 'encoder architecture', 'resnet3d-10-reference')
     .option('--widen <f>', 'encoder width factor', positiveNumber('a width factor'), 0.25)
     .option('--tile <n>', 'tile side', positiveInt('a tile size'), 64)
     .option('--depth <n>', 'slices the encoder sees', positiveInt('a depth'), 16)

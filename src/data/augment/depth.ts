@@ -1,5 +1,5 @@
 /**
- * Ops along z (the layer axis of a surface volume): the seed's z-translation, the Kaggle 4th place
+ * Ops along z (the layer axis of a surface volume): the reference study's z-translation, the Kaggle 4th place
  * temporal crop/paste/cutout, and a z-flip. Each returns a new data array; labels and masks are unaffected.
  */
 import type { Crop } from './types.js';

@@ -93,7 +93,7 @@ export interface TemporalOp extends OpBase { type: 'temporal'; minSlices?: numbe
 export interface ZShiftOp extends OpBase { type: 'zShift'; choices?: number[]; depth: number }
 /** Reverses the slice order (the other layer order), with probability `p` (default 0.5). */
 export interface ZFlipOp extends OpBase { type: 'zflip' }
-/** The seed's brightness offset ({0,0,0,5,10} added to uint8 data), clamped to `maxValue` instead of wrapping. */
+/** The reference study's brightness offset ({0,0,0,5,10} added to uint8 data), clamped to `maxValue` instead of wrapping. */
 export interface BrightnessOffsetOp extends OpBase { type: 'brightnessOffset'; choices?: number[]; maxValue?: number }
 /** albumentations.Normalize: (v - mean * maxPixelValue) / (std * maxPixelValue); the reference study used mean 0, std 1 (/255). */
 export interface NormalizeOp extends OpBase { type: 'normalize'; mean?: number; std?: number; maxPixelValue?: number }

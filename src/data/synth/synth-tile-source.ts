@@ -1,5 +1,5 @@
 /**
- * A pipeline sample source over an in-memory synthetic fragment or segment: the seed's tiling (128 px tiles
+ * A pipeline sample source over an in-memory synthetic fragment or segment: the reference study's tiling (128 px tiles
  * fully inside the valid region, SURFACE_Z_RANGE read) and two augmented views per tile for self-supervised
  * training, or one view plus its label for supervised training. Use as
  * `{ module: <this file>, options: { kind: 'fragment', height: 384, width: 384, seed: 1 } }`.
