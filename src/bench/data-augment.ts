@@ -40,7 +40,7 @@ function randomTile(depth: number, size: number, rng: Random): Crop {
   const data = new Float32Array(depth * size * size);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(100 + 60 * Math.sin(i * 0.013) + 40 * rng.next());
   const label = new Uint8Array(size * size);
-  for (let i = 0; i < label.length; i++) label[i] = (i % size) > size / 2 ? 1 : 0;
+  for (let i = 0; i < label.length; i++) label[i] = i % size > size / 2 ? 1 : 0;
   return { data, depth, height: size, width: size, label };
 }
 
@@ -51,7 +51,8 @@ export function benchAugment(opts: BenchAugmentOptions = {}): BenchAugmentResult
   const depth = opts.depth ?? 20;
   const readDepth = opts.readDepth ?? depth + 2;
   const seed = opts.seed ?? 0;
-  if (!(runs >= 1 && cropsPerRun >= 1)) throw new Error(`benchAugment: runs and cropsPerRun must be >= 1, got ${runs}, ${cropsPerRun}`);
+  if (!(runs >= 1 && cropsPerRun >= 1))
+    throw new Error(`benchAugment: runs and cropsPerRun must be >= 1, got ${runs}, ${cropsPerRun}`);
   const config = opts.config ?? referenceAugmentations({ depth });
   const aug = new Augmenter(config);
   const tile = randomTile(readDepth, size, new Random(seed));

@@ -45,7 +45,11 @@ export interface DemoScores {
 export type DemoScoresInput = Omit<DemoScores, 'targets' | 'quality'>;
 
 const target = (name: string, value: number | null | undefined, bar: number, note?: string): Target => ({
-  name, value: value ?? null, target: bar, reached: value !== null && value !== undefined && value >= bar, ...(note ? { note } : {}),
+  name,
+  value: value ?? null,
+  target: bar,
+  reached: value !== null && value !== undefined && value >= bar,
+  ...(note ? { note } : {}),
 });
 
 /** The issue's targets, measured. */
@@ -57,7 +61,12 @@ export function demoTargets(s: DemoScoresInput): Target[] {
     target('probe on the frozen fine-tuned encoder, AUC', upper?.auc.mean, 0.85),
     target('held-out fragment F0.5 at the validation threshold', s.heldOut.f05, 0.6),
     target('cross-family transfer AUC', cf ? cf.auc : null, 0.85, cf ? undefined : noFamily),
-    target('cross-family transfer F0.5 at the validation threshold', cf ? cf.f05 : null, 0.5, cf ? undefined : noFamily),
+    target(
+      'cross-family transfer F0.5 at the validation threshold',
+      cf ? cf.f05 : null,
+      0.5,
+      cf ? undefined : noFamily,
+    ),
   ];
 }
 
@@ -78,14 +87,21 @@ export function formatDemoSummary(s: DemoScores): string {
   for (const c of s.curves) {
     lines.push(`${c.title} (seeds vary ${c.varies})`);
     for (const series of c.series) {
-      lines.push(`  ${series.label.padEnd(12)} ${series.points.map((p) => `${p.budget}: ${p.auc.mean.toFixed(3)} [${p.auc.low.toFixed(3)}, ${p.auc.high.toFixed(3)}]`).join('  |  ')}`);
+      lines.push(
+        `  ${series.label.padEnd(12)} ${series.points.map((p) => `${p.budget}: ${p.auc.mean.toFixed(3)} [${p.auc.low.toFixed(3)}, ${p.auc.high.toFixed(3)}]`).join('  |  ')}`,
+      );
     }
     for (const v of c.verdicts) lines.push(`  ${v.budget}: ${v.verdict}`);
     lines.push('');
   }
   const h = s.heldOut;
-  lines.push(`Held-out fragment ${h.fragment} (threshold ${h.threshold.toFixed(3)} chosen on the validation fragment): F0.5 ${h.f05.toFixed(3)}, AUC ${fmt(h.auc)}, precision ${h.precision.toFixed(3)}, recall ${h.recall.toFixed(3)}`);
+  lines.push(
+    `Held-out fragment ${h.fragment} (threshold ${h.threshold.toFixed(3)} chosen on the validation fragment): F0.5 ${h.f05.toFixed(3)}, AUC ${fmt(h.auc)}, precision ${h.precision.toFixed(3)}, recall ${h.recall.toFixed(3)}`,
+  );
   lines.push('Targets:');
-  for (const t of s.targets) lines.push(`  ${t.reached ? 'reached' : 'NOT reached'}  ${t.name}: ${fmt(t.value)} (target >= ${t.target})${t.note ? ` - ${t.note}` : ''}`);
+  for (const t of s.targets)
+    lines.push(
+      `  ${t.reached ? 'reached' : 'NOT reached'}  ${t.name}: ${fmt(t.value)} (target >= ${t.target})${t.note ? ` - ${t.note}` : ''}`,
+    );
   return lines.join('\n');
 }

@@ -38,7 +38,11 @@ export class ProjectionHead extends nn.Module {
     this.dims = [...dims];
     const mods: nn.Module[] = [];
     for (let i = 0; i < dims.length - 2; i++) {
-      mods.push(new nn.Linear(dims[i]!, dims[i + 1]!, { bias: opts.hiddenBias ?? false }), new nn.BatchNorm1d(dims[i + 1]!), new nn.ReLU());
+      mods.push(
+        new nn.Linear(dims[i]!, dims[i + 1]!, { bias: opts.hiddenBias ?? false }),
+        new nn.BatchNorm1d(dims[i + 1]!),
+        new nn.ReLU(),
+      );
     }
     mods.push(new nn.Linear(dims[dims.length - 2]!, dims[dims.length - 1]!, { bias: opts.lastBias ?? true }));
     this.layers = this.registerModule('layers', new nn.Sequential(...mods));
@@ -54,7 +58,9 @@ export class ProjectionHead extends nn.Module {
 
   forward(x: Tensor): Tensor {
     if (x.rank !== 2 || x.shape[1] !== this.inFeatures) {
-      throw new Error(`ProjectionHead.forward: input must be [N,${this.inFeatures}] (pooled features), got ${formatShape(x.shape)}`);
+      throw new Error(
+        `ProjectionHead.forward: input must be [N,${this.inFeatures}] (pooled features), got ${formatShape(x.shape)}`,
+      );
     }
     return this.layers.forward(x);
   }
@@ -74,9 +80,13 @@ export type HeadPreset = keyof typeof HEAD_PRESETS;
  * A preset head; `inFeatures` replaces its input width (e.g. the encoder's featureDim), `dims` replaces all
  * widths. Unknown names are an error listing the presets.
  */
-export function createHead(preset: HeadPreset, o: { inFeatures?: number; dims?: readonly number[] } = {}): ProjectionHead {
+export function createHead(
+  preset: HeadPreset,
+  o: { inFeatures?: number; dims?: readonly number[] } = {},
+): ProjectionHead {
   const p = (HEAD_PRESETS as Record<string, { dims: readonly number[]; opts: ProjectionHeadOptions }>)[preset];
-  if (!p) throw new Error(`createHead: unknown head '${String(preset)}'; known: ${Object.keys(HEAD_PRESETS).join(', ')}`);
+  if (!p)
+    throw new Error(`createHead: unknown head '${String(preset)}'; known: ${Object.keys(HEAD_PRESETS).join(', ')}`);
   const dims = o.dims ? [...o.dims] : [...p.dims];
   if (o.inFeatures !== undefined) dims[0] = o.inFeatures;
   return new ProjectionHead(dims, p.opts);

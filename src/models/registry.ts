@@ -9,10 +9,18 @@ import { RESNET3D_DEPTHS, ResNet3D, type ResNet3DDepth, type ResNet3DOptions } f
 
 export type EncoderOptions = Omit<ResNet3DOptions, 'depth' | 'name'>;
 
-const REFERENCE_VARIANT: EncoderOptions = { maxPool: 'reference', globalPool: 'max', inputNorm: 'instance', numClasses: 512 };
+const REFERENCE_VARIANT: EncoderOptions = {
+  maxPool: 'reference',
+  globalPool: 'max',
+  inputNorm: 'instance',
+  numClasses: 512,
+};
 
 /** Every architecture name createEncoder knows. */
-export const ENCODER_ARCHS: readonly string[] = RESNET3D_DEPTHS.flatMap((d) => [`resnet3d-${d}`, `resnet3d-${d}-reference`]);
+export const ENCODER_ARCHS: readonly string[] = RESNET3D_DEPTHS.flatMap((d) => [
+  `resnet3d-${d}`,
+  `resnet3d-${d}-reference`,
+]);
 
 export interface ArchSpec {
   arch: string;
@@ -54,7 +62,8 @@ export interface SegmentationModelOptions extends EncoderOptions {
 /** Encoder of `arch` + decoder over layer1..layer4. */
 export function createSegmentationModel(arch: string, opts: SegmentationModelOptions = {}): SegmentationModel {
   const { decoder = 'unet', depthPool, output, ...encoderOpts } = opts;
-  if (decoder !== 'unet' && decoder !== 'probe') throw new Error(`createSegmentationModel: decoder must be 'unet' or 'probe', got '${String(decoder)}'`);
+  if (decoder !== 'unet' && decoder !== 'probe')
+    throw new Error(`createSegmentationModel: decoder must be 'unet' or 'probe', got '${String(decoder)}'`);
   const encoder = createEncoder(arch, encoderOpts);
   const stages = ['layer1', 'layer2', 'layer3', 'layer4'] as const;
   const dims = stages.map((s) => encoder.channels[s]);

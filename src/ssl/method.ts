@@ -89,7 +89,9 @@ export class SslModules extends Module {
     return [...this.#byName.keys()];
   }
   forward(): Tensor {
-    throw new Error(`SslModules: has no forward; call the method's step(view1, view2) or run a child (${this.names().join(', ')})`);
+    throw new Error(
+      `SslModules: has no forward; call the method's step(view1, view2) or run a child (${this.names().join(', ')})`,
+    );
   }
 }
 
@@ -104,7 +106,9 @@ export function checkProgress(fn: string, progress: number): void {
 export function pooledFeatures(fn: string, net: Module, x: Tensor): Tensor {
   const y = net.forward(x);
   if (y.rank !== 2 || y.shape[0] !== x.shape[0]) {
-    throw new Error(`${fn}: the encoder must return pooled features [N,F] for input [${x.shape.join(',')}], got [${y.shape.join(',')}]`);
+    throw new Error(
+      `${fn}: the encoder must return pooled features [N,F] for input [${x.shape.join(',')}], got [${y.shape.join(',')}]`,
+    );
   }
   return y;
 }
@@ -113,6 +117,8 @@ export function pooledFeatures(fn: string, net: Module, x: Tensor): Tensor {
 export function rejectExtraState(fn: string, source: StateDictSource, opts: { strict?: boolean }): void {
   const keys = source instanceof Map ? [...source.keys()] : Object.keys(source);
   if (keys.length && (opts.strict ?? true)) {
-    throw new Error(`${fn}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`);
+    throw new Error(
+      `${fn}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`,
+    );
   }
 }

@@ -17,7 +17,14 @@ import * as F from '../torch/ops/functional.js';
 import { tidy } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { checkEmbeddingPair, checkRange } from './checks.js';
-import { checkProgress, pooledFeatures, rejectExtraState, type SslMethod, SslModules, type SslStepOutput } from './method.js';
+import {
+  checkProgress,
+  pooledFeatures,
+  rejectExtraState,
+  type SslMethod,
+  SslModules,
+  type SslStepOutput,
+} from './method.js';
 
 export interface VICRegLossOptions {
   /** Weight of the invariance (mean squared error) term; official default 25. */
@@ -39,17 +46,35 @@ export interface VICRegLoss {
 }
 
 /** The official defaults (main_vicreg.py argument parser: --sim-coeff 25, --std-coeff 25, --cov-coeff 1). */
-export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 1, eps: 1e-4 });
+export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 1,
+  eps: 1e-4,
+});
 /** The reference study's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
-export const VICREG_REFERENCE: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
+export const VICREG_REFERENCE: Readonly<Required<VICRegLossOptions>> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 5,
+  eps: 1e-4,
+});
 
 /** The off-diagonal entries of a square [D,D] matrix as a flat [D*(D-1)] vector (main_vicreg.py `off_diagonal`). */
 export function offDiagonal(m: Tensor): Tensor {
-  if (m.rank !== 2 || m.shape[0] !== m.shape[1]) throw new Error(`offDiagonal: expected a square matrix, got [${m.shape.join(',')}]`);
+  if (m.rank !== 2 || m.shape[0] !== m.shape[1])
+    throw new Error(`offDiagonal: expected a square matrix, got [${m.shape.join(',')}]`);
   const d = m.shape[0]!;
   // Dropping the last element of the row-major flattening and reading the rest as [D-1, D+1] puts every
   // diagonal entry in column 0; the remaining columns are exactly the off-diagonal entries.
-  return tidy(() => m.flatten().slice(0, 0, d * d - 1).view([d - 1, d + 1]).slice(1, 1).flatten());
+  return tidy(() =>
+    m
+      .flatten()
+      .slice(0, 0, d * d - 1)
+      .view([d - 1, d + 1])
+      .slice(1, 1)
+      .flatten(),
+  );
 }
 
 function varianceHinge(centred: Tensor, eps: number): Tensor {
@@ -70,7 +95,9 @@ function covariancePenalty(centred: Tensor): Tensor {
 export function vicregLoss(z1: Tensor, z2: Tensor, opts: VICRegLossOptions = {}): VICRegLoss {
   checkEmbeddingPair('vicregLoss', ['z1', 'z2'], z1, z2);
   if (z1.shape[0]! < 2) {
-    throw new Error(`vicregLoss: the variance and covariance terms need at least 2 samples per batch, got z1 [${z1.shape.join(',')}]`);
+    throw new Error(
+      `vicregLoss: the variance and covariance terms need at least 2 samples per batch, got z1 [${z1.shape.join(',')}]`,
+    );
   }
   const o = { ...VICREG_DEFAULTS, ...opts };
   for (const k of ['simCoeff', 'stdCoeff', 'covCoeff'] as const) checkRange('vicregLoss', k, o[k], 0, Number.MAX_VALUE);
@@ -127,12 +154,19 @@ export class VICRegMethod implements SslMethod {
       if (gather) {
         const invariance = F.mseLoss(z1, z2);
         const global = vicregLoss(gather(z1), gather(z2), o);
-        const loss = invariance.mul(o.simCoeff).add(global.variance.mul(o.stdCoeff)).add(global.covariance.mul(o.covCoeff));
+        const loss = invariance
+          .mul(o.simCoeff)
+          .add(global.variance.mul(o.stdCoeff))
+          .add(global.covariance.mul(o.covCoeff));
         l = { loss, invariance, variance: global.variance, covariance: global.covariance };
       } else {
         l = vicregLoss(z1, z2, o);
       }
-      const terms = { invariance: l.invariance.detach(), variance: l.variance.detach(), covariance: l.covariance.detach() };
+      const terms = {
+        invariance: l.invariance.detach(),
+        variance: l.variance.detach(),
+        covariance: l.covariance.detach(),
+      };
       return { loss: l.loss, terms, embeddings: z1.detach() };
     });
   }

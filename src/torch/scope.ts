@@ -87,7 +87,8 @@ function collectOwned(value: unknown, out: Set<Owned>, seen: Set<unknown>): void
   }
   if (Array.isArray(value)) for (const v of value) collectOwned(v, out, seen);
   else if (value instanceof Map) for (const v of value.values()) collectOwned(v, out, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectOwned(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collectOwned(v, out, seen);
 }
 
 /**
@@ -105,7 +106,9 @@ export function tidy<T>(fn: () => T): T {
   }
   if (result instanceof Promise) {
     s.close();
-    throw new Error('tidy: the function returned a Promise; tidy is synchronous (use `using s = torch.scope()` around awaits)');
+    throw new Error(
+      'tidy: the function returned a Promise; tidy is synchronous (use `using s = torch.scope()` around awaits)',
+    );
   }
   const survivors = new Set<Owned>();
   collectOwned(result, survivors, new Set());

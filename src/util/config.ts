@@ -75,7 +75,9 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
  * `seed` and `seed-N` named the reference study (younader/VesuviusPretraining) before it had that name.
  */
 export const NAME_ALIASES: Readonly<Record<string, string>> = Object.freeze({
-  seed: 'reference', 'seed-1': 'reference-1', 'seed-2': 'reference-2',
+  seed: 'reference',
+  'seed-1': 'reference-1',
+  'seed-2': 'reference-2',
 });
 
 /** The current spelling of `name` (itself when it has no older one). */

@@ -100,7 +100,8 @@ export class EventWriter {
     this.#write(event(now, 0, FILE_VERSION));
     const purge = opts.purgeStep;
     if (purge !== undefined) {
-      if (!(Number.isInteger(purge) && purge >= 0)) throw new Error(`EventWriter(${this.path}): purgeStep must be an integer >= 0, got ${purge}`);
+      if (!(Number.isInteger(purge) && purge >= 0))
+        throw new Error(`EventWriter(${this.path}): purgeStep must be an integer >= 0, got ${purge}`);
       // As torch/utils/tensorboard/writer.py (SummaryWriter._get_file_writer): a file-version event and a
       // SessionLog(status=START) event, both at the purge step.
       this.#write(event(now, purge, FILE_VERSION));

@@ -35,11 +35,24 @@ test('the Kaggle preset keeps depth and labels aligned in shape', () => {
 test('config errors name the op, the field and what was expected', () => {
   assert.throws(() => new Augmenter({ ops: [{ type: 'flipp' } as never] }), /ops\[0\] has unknown type "flipp"/);
   assert.throws(() => new Augmenter({ ops: [{ type: 'hflip', p: 2 }] }), /ops\[0\] \(hflip\)\.p must be <= 1, got 2/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'shiftScaleRotate', rotat: 4 } as never] }), /unknown field 'rotat'/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'gaussianBlur', blurLimit: [3, 6] }] }), /blurLimit must hold odd sizes/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'oneOf', ops: [{ type: 'gaussNoise', varLimit: [5, 1] }] }] }), /ops\[0\] \(oneOf\)\.ops\[0\] \(gaussNoise\)\.varLimit must have low <= high/);
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'shiftScaleRotate', rotat: 4 } as never] }),
+    /unknown field 'rotat'/,
+  );
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'gaussianBlur', blurLimit: [3, 6] }] }),
+    /blurLimit must hold odd sizes/,
+  );
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'oneOf', ops: [{ type: 'gaussNoise', varLimit: [5, 1] }] }] }),
+    /ops\[0\] \(oneOf\)\.ops\[0\] \(gaussNoise\)\.varLimit must have low <= high/,
+  );
   assert.throws(() => new Augmenter({ ops: [], extra: 1 } as never), /unknown field 'extra'/);
-  assert.throws(() => new Augmenter(referenceAugmentations()).apply({ data: new Float32Array(5), depth: 1, height: 2, width: 2 }, 0), /crop data must be a Float32Array of 1x2x2/);
+  assert.throws(
+    () =>
+      new Augmenter(referenceAugmentations()).apply({ data: new Float32Array(5), depth: 1, height: 2, width: 2 }, 0),
+    /crop data must be a Float32Array of 1x2x2/,
+  );
 });
 
 test('benchAugment reports crops per second for two-view reference-study crops', () => {

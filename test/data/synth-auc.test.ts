@@ -14,7 +14,10 @@ test('synthetic ink is learnable but not trivial: best fixed layer AUC < .65, su
     const { layers, height, width, labels, mask, volume } = f;
     const best = layerAucs(volume, layers, height, width, labels, mask)[0];
     assert.ok(best !== undefined);
-    assert.ok(separation(best.auc) < 0.65, `seed ${seed}: layer ${best.layer} separates ink with AUC ${best.auc.toFixed(3)}`);
+    assert.ok(
+      separation(best.auc) < 0.65,
+      `seed ${seed}: layer ${best.layer} separates ink with AUC ${best.auc.toFixed(3)}`,
+    );
     const normed = rocAuc(surfaceFollowingScore(volume, layers, height, width, { normalize: true }), labels, mask);
     assert.ok(normed > 0.75, `seed ${seed}: normalised surface-following AUC ${normed.toFixed(3)}`);
     const plain = rocAuc(surfaceFollowingScore(volume, layers, height, width), labels, mask);

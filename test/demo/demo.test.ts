@@ -10,26 +10,51 @@ import { it } from 'node:test';
 import { runDemo } from '../../src/demo/demo.js';
 import { loadSegmentationModel } from '../../src/train/segmentation-checkpoint.js';
 
-interface Entry { label: string; auc: { mean: number; low: number; high: number } }
+interface Entry {
+  label: string;
+  auc: { mean: number; low: number; high: number };
+}
 
 it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, reference protocol, data efficiency, inference, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
   const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined });
-  for (const f of ['report.html', 'results.json', 'scores.json', 'ink-model.pth', 'cka/cka.json', 'cka/cka_linear.png', 'predictions/5_prob.png', 'predictions/5_labels.png']) {
+  for (const f of [
+    'report.html',
+    'results.json',
+    'scores.json',
+    'ink-model.pth',
+    'cka/cka.json',
+    'cka/cka_linear.png',
+    'predictions/5_prob.png',
+    'predictions/5_labels.png',
+  ]) {
     assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   }
   const scores = JSON.parse(readFileSync(join(r.runDir, 'scores.json'), 'utf8')) as {
-    heldOut: { threshold: number; f05: number }; comparisons: { title: string; arms: Entry[]; controls: Entry[] }[]; targets: { name: string; reached: boolean }[];
+    heldOut: { threshold: number; f05: number };
+    comparisons: { title: string; arms: Entry[]; controls: Entry[] }[];
+    targets: { name: string; reached: boolean }[];
   };
   assert.ok(scores.heldOut.threshold > 0 && scores.heldOut.threshold < 1);
   assert.ok(scores.heldOut.f05 >= 0 && scores.heldOut.f05 <= 1);
   // Probe, reference protocol, three data-efficiency budgets.
   assert.equal(scores.comparisons.length, 5);
   for (const c of scores.comparisons) {
-    assert.deepEqual(c.arms.map((a) => a.label), ['random', 'vicreg'], c.title);
-    assert.deepEqual(c.controls.map((a) => a.label), ['chance', 'surface-statistic', 'fine-tuned-frozen'], c.title);
+    assert.deepEqual(
+      c.arms.map((a) => a.label),
+      ['random', 'vicreg'],
+      c.title,
+    );
+    assert.deepEqual(
+      c.controls.map((a) => a.label),
+      ['chance', 'surface-statistic', 'fine-tuned-frozen'],
+      c.title,
+    );
     for (const e of [...c.arms, ...c.controls]) {
-      assert.ok(e.auc.low <= e.auc.mean + 1e-9 && e.auc.mean <= e.auc.high + 1e-9, `${c.title} ${e.label} ${JSON.stringify(e.auc)}`);
+      assert.ok(
+        e.auc.low <= e.auc.mean + 1e-9 && e.auc.mean <= e.auc.high + 1e-9,
+        `${c.title} ${e.label} ${JSON.stringify(e.auc)}`,
+      );
     }
   }
   assert.equal(r.curves[0]!.series.length, 2);

@@ -10,7 +10,16 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  byolPredictor, createHead, createSegmentationModel, HEAD_PRESETS, ProbeDecoder, ProjectionHead, ResNet3D, SegmentationModel, simsiamPredictor, UNetDecoder,
+  byolPredictor,
+  createHead,
+  createSegmentationModel,
+  HEAD_PRESETS,
+  ProbeDecoder,
+  ProjectionHead,
+  ResNet3D,
+  SegmentationModel,
+  simsiamPredictor,
+  UNetDecoder,
 } from '../../src/models/index.js';
 import * as torch from '../../src/torch/index.js';
 import { loadNpyTensor } from '../helpers/compare.js';
@@ -32,7 +41,9 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     dir = makeFixtures('models_fixtures.py');
     manifest = readManifest(dir);
   });
-  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('segmentation models: same seed gives the same encoder.*/decoder.* names and initial weights', async () => {
     for (const c of manifest.segmentation) {
@@ -53,14 +64,18 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
       try {
         m.loadStateDict(await torch.readStateDict(join(dir, `${c.name}.pth`)));
         m.eval();
-        torch.tidy(() => torch.noGrad(() => {
-          const x = loadNpyTensor(join(dir, `${c.name}.x.npy`));
-          const y = m.forward(x);
-          assert.deepEqual(y.shape, [x.shape[0], 1, ...m.outputSize(x.shape[3]!, x.shape[4]!)]);
-          errs.push(`${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.logits.npy`)), c.name).toExponential(1)}`);
-          // [N,D,H,W] input (the channel axis added for one-channel encoders) gives the same logits.
-          assertRel(m.forward(x.squeeze(1)), y, `${c.name} rank-4 input`, 0);
-        }));
+        torch.tidy(() =>
+          torch.noGrad(() => {
+            const x = loadNpyTensor(join(dir, `${c.name}.x.npy`));
+            const y = m.forward(x);
+            assert.deepEqual(y.shape, [x.shape[0], 1, ...m.outputSize(x.shape[3]!, x.shape[4]!)]);
+            errs.push(
+              `${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.logits.npy`)), c.name).toExponential(1)}`,
+            );
+            // [N,D,H,W] input (the channel axis added for one-channel encoders) gives the same logits.
+            assertRel(m.forward(x.squeeze(1)), y, `${c.name} rank-4 input`, 0);
+          }),
+        );
       } finally {
         m.dispose();
       }
@@ -78,10 +93,14 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
         assert.equal(h.parameterCount(), c.params, `${c.name}: parameter count`);
         h.loadStateDict(await torch.readStateDict(join(dir, `${c.name}.pth`)));
         h.eval();
-        torch.tidy(() => torch.noGrad(() => {
-          const y = h.forward(loadNpyTensor(join(dir, `${c.name}.x.npy`)));
-          errs.push(`${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.out.npy`)), c.name).toExponential(1)}`);
-        }));
+        torch.tidy(() =>
+          torch.noGrad(() => {
+            const y = h.forward(loadNpyTensor(join(dir, `${c.name}.x.npy`)));
+            errs.push(
+              `${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.out.npy`)), c.name).toExponential(1)}`,
+            );
+          }),
+        );
       } finally {
         h.dispose();
       }
@@ -103,8 +122,14 @@ describe('heads and decoders without PyTorch', () => {
       assert.deepEqual(byol.dims, [256, 1024, 256]);
       assert.deepEqual(sim.dims, [2048, 512, 2048]);
       const keys = [...vic.stateDict().keys()];
-      assert.ok(keys.includes('layers.0.bias') && keys.includes('layers.6.weight') && !keys.includes('layers.6.bias'), keys.join(','));
-      assert.throws(() => createHead('mlp' as 'reference-projector'), /unknown head 'mlp'; known: reference-projector, vicreg-expander/);
+      assert.ok(
+        keys.includes('layers.0.bias') && keys.includes('layers.6.weight') && !keys.includes('layers.6.bias'),
+        keys.join(','),
+      );
+      assert.throws(
+        () => createHead('mlp' as 'reference-projector'),
+        /unknown head 'mlp'; known: reference-projector, vicreg-expander/,
+      );
       torch.tidy(() => assert.throws(() => projector.forward(torch.zeros([4, 256])), /input must be \[N,512\]/));
     } finally {
       for (const m of [projector, byol, sim, vic]) m.dispose();
@@ -118,7 +143,11 @@ describe('heads and decoders without PyTorch', () => {
     } finally {
       probe.dispose();
     }
-    const unet = createSegmentationModel('resnet3d-10-reference', { widenFactor: 0.125, output: 'quarter', depthPool: 'max' });
+    const unet = createSegmentationModel('resnet3d-10-reference', {
+      widenFactor: 0.125,
+      output: 'quarter',
+      depthPool: 'max',
+    });
     try {
       torch.tidy(() => {
         const y = unet.forward(torch.randn([2, 1, 8, 36, 36]));

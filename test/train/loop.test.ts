@@ -20,7 +20,7 @@ import { loadSupervisedConfig } from '../../src/supervised/config.js';
 import { mixSettings, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
 import type { LoopOptions } from '../../src/train/loop.js';
-import { hasTorchPython, NO_TORCH_REASON, runPython } from '../helpers/python.js';
+import { hasTorchPython, runPython } from '../helpers/python.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
@@ -159,7 +159,8 @@ describe('the training loop, through both trainers', () => {
       });
       const runDir = join(out, 'killed');
       const inEpoch2 = () =>
-        existsSync(join(runDir, 'metrics.jsonl')) && metrics(runDir, true).some((m) => m.kind === tr.kind && m.epoch === 2);
+        existsSync(join(runDir, 'metrics.jsonl')) &&
+        metrics(runDir, true).some((m) => m.kind === tr.kind && m.epoch === 2);
       const t0 = Date.now();
       while (!inEpoch2() && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 10));
       child.kill('SIGKILL');

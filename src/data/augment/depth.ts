@@ -12,7 +12,9 @@ import type { Random } from './random.js';
 export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
   const off = rng.choice(choices);
   if (!Number.isInteger(off) || off < 0 || off + depth > crop.depth) {
-    throw new Error(`zShift: offset ${off} + depth ${depth} does not fit a crop of ${crop.depth} slices (read ${Math.max(...choices) + depth} slices)`);
+    throw new Error(
+      `zShift: offset ${off} + depth ${depth} does not fit a crop of ${crop.depth} slices (read ${Math.max(...choices) + depth} slices)`,
+    );
   }
   const plane = crop.height * crop.width;
   crop.data = crop.data.slice(off * plane, (off + depth) * plane);

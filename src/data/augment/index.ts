@@ -1,6 +1,11 @@
 /** Augmentations for surface-volume crops: config types, presets, runner, two views, batch mixing. */
 export type {
-  AugmentConfig, BorderMode, Crop, MixConfig, OpConfig, OpType,
+  AugmentConfig,
+  BorderMode,
+  Crop,
+  MixConfig,
+  OpConfig,
+  OpType,
 } from './types.js';
 export { Random, deriveSeed } from './random.js';
 export { Augmenter, twoViews, runSteps, checkCrop } from './compose.js';

@@ -12,9 +12,12 @@ import { checkCrop } from './compose.js';
 
 function samePlane(a: Crop, b: Crop, op: string): void {
   if (a.depth !== b.depth || a.height !== b.height || a.width !== b.width) {
-    throw new Error(`${op}: crops must have the same shape, got ${a.depth}x${a.height}x${a.width} and ${b.depth}x${b.height}x${b.width}`);
+    throw new Error(
+      `${op}: crops must have the same shape, got ${a.depth}x${a.height}x${a.width} and ${b.depth}x${b.height}x${b.width}`,
+    );
   }
-  if (a.label === undefined || b.label === undefined) throw new Error(`${op}: both crops need a label (mixing is for supervised training)`);
+  if (a.label === undefined || b.label === undefined)
+    throw new Error(`${op}: both crops need a label (mixing is for supervised training)`);
 }
 
 function toFloat(label: Uint8Array | Float32Array): Float32Array {
@@ -47,7 +50,12 @@ export function mixup(a: Crop, b: Crop, lam: number): Crop {
   return out;
 }
 
-export interface CutBox { x1: number; y1: number; x2: number; y2: number }
+export interface CutBox {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
 
 /** The CutMix box for `lam`: side ratio sqrt(1 - lam), centre uniform over the plane, clipped to it. */
 export function cutmixBox(height: number, width: number, lam: number, rng: Random): CutBox {
@@ -58,8 +66,10 @@ export function cutmixBox(height: number, width: number, lam: number, rng: Rando
   const cy = rng.int(0, height - 1);
   const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
   return {
-    x1: clip(cx - Math.floor(cw / 2), width), y1: clip(cy - Math.floor(ch / 2), height),
-    x2: clip(cx + Math.floor(cw / 2), width), y2: clip(cy + Math.floor(ch / 2), height),
+    x1: clip(cx - Math.floor(cw / 2), width),
+    y1: clip(cy - Math.floor(ch / 2), height),
+    x2: clip(cx + Math.floor(cw / 2), width),
+    y2: clip(cy + Math.floor(ch / 2), height),
   };
 }
 
@@ -92,7 +102,8 @@ export function cutmix(a: Crop, b: Crop, box: CutBox): { crop: Crop; lam: number
   if (a.mask !== undefined) {
     const mask = a.mask.slice();
     const bm = b.mask;
-    if (bm !== undefined) for (let y = y1; y < y2; y++) mask.set(bm.subarray(y * width + x1, y * width + x2), y * width + x1);
+    if (bm !== undefined)
+      for (let y = y1; y < y2; y++) mask.set(bm.subarray(y * width + x1, y * width + x2), y * width + x1);
     out.mask = mask;
   }
   const lam = 1 - ((x2 - x1) * (y2 - y1)) / plane;
@@ -114,10 +125,16 @@ export function mixBatch(crops: readonly Crop[], cfg: MixConfig, rng: Random): M
   const mixP = cfg.mixupP ?? 0;
   const cutA = cfg.cutmixAlpha ?? 1;
   const mixA = cfg.mixupAlpha ?? 0.4;
-  for (const [k, v] of [['cutmixP', cutP], ['mixupP', mixP]] as const) {
+  for (const [k, v] of [
+    ['cutmixP', cutP],
+    ['mixupP', mixP],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) throw new Error(`mixBatch: ${k} must be in [0, 1], got ${v}`);
   }
-  for (const [k, v] of [['cutmixAlpha', cutA], ['mixupAlpha', mixA]] as const) {
+  for (const [k, v] of [
+    ['cutmixAlpha', cutA],
+    ['mixupAlpha', mixA],
+  ] as const) {
     if (!(v > 0)) throw new Error(`mixBatch: ${k} must be > 0, got ${v}`);
   }
   const perm = rng.shuffle(Array.from({ length: crops.length }, (_, i) => i));

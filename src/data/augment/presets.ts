@@ -30,7 +30,8 @@ export function referenceAugmentations(opts: ReferencePresetOptions = {}): Augme
       { type: 'rot90', p: 0.5 },
       { type: 'shiftScaleRotate', shiftLimit: 0.15, scaleLimit: 0.15, rotateLimit: 45, p: 0.5 },
       {
-        type: 'oneOf', p: 0.4,
+        type: 'oneOf',
+        p: 0.4,
         ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
       },
       { type: 'gridDistortion', numSteps: 2, distortLimit: 0.3, p: 0.4 },
@@ -60,7 +61,8 @@ export function kaggleAugmentations(): AugmentConfig {
       { type: 'gamma', gammaLimit: [80, 120], p: 0.3 },
       { type: 'shiftScaleRotate', shiftLimit: 0.0625, scaleLimit: 0.1, rotateLimit: 45, p: 0.75 },
       {
-        type: 'oneOf', p: 0.4,
+        type: 'oneOf',
+        p: 0.4,
         ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
       },
       { type: 'gridDistortion', numSteps: 5, distortLimit: 0.3, p: 0.5 },

@@ -45,15 +45,25 @@ export function createSource(options: SynthTileSourceOptions = {}): SampleSource
   const zStart = options.zStart ?? SURFACE_Z_RANGE[0];
   const zCount = options.zCount ?? SURFACE_Z_RANGE[1] - SURFACE_Z_RANGE[0];
   const views = options.views ?? 2;
-  const gen = { height, width, layers, seed, ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }) };
+  const gen = {
+    height,
+    width,
+    layers,
+    seed,
+    ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }),
+  };
   const made = kind === 'fragment' ? synthFragment(gen) : synthSegment(gen);
   const vol = { data: made.volume, depth: layers, height, width };
   // The reference study's tiling without its 16 px erosion: tiles fully inside the valid region (an all-zero region,
   // which only a degenerate frame gives, is reported by selectTiles itself).
   const tiles = selectTiles({ height, width, tile, stride, mask: made.mask, erode: 0 });
-  if (tiles.length === 0) throw new Error(`synth tile source: no ${tile} px tile fits inside the valid region of a ${height}x${width} ${kind}`);
+  if (tiles.length === 0)
+    throw new Error(
+      `synth tile source: no ${tile} px tile fits inside the valid region of a ${height}x${width} ${kind}`,
+    );
   const a = options.augment === undefined ? 'reference' : options.augment;
-  const cfg = a === 'reference' ? referenceAugmentations({ depth: zCount - 2 }) : a === 'kaggle' ? kaggleAugmentations() : a;
+  const cfg =
+    a === 'reference' ? referenceAugmentations({ depth: zCount - 2 }) : a === 'kaggle' ? kaggleAugmentations() : a;
   const aug = cfg === null ? null : new Augmenter(cfg);
   return {
     length: tiles.length,
