@@ -12,10 +12,8 @@
  * volume's resolution (fragments: x0.5) is resized bilinearly back to the on-disk size and masked.
  */
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import * as torch from '../torch/index.js';
-import { checkFiniteWeights, type Tensor } from '../torch/index.js';
-import { formatShape } from '../torch/dtype.js';
+import { checkFiniteWeights } from '../torch/index.js';
 import { decodeBinary } from '../data/io/image.js';
 import { resolveNormalize } from '../data/dataset-tile-source.js';
 import { Volume } from '../data/volume.js';
