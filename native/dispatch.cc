@@ -266,14 +266,6 @@ std::string DescribeTensorArgs(Napi::Env env, const c10::FunctionSchema& schema,
   return s.str();
 }
 
-std::string FirstLines(const std::string& msg) {
-  // c10 messages can carry C++ stack frames after the text: keep the human part.
-  const auto pos = msg.find("\nException raised from");
-  std::string out = pos == std::string::npos ? msg : msg.substr(0, pos);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 }  // namespace
 
 std::vector<int64_t> ToIntList(Napi::Env env, const Napi::Value& v, const std::string& what, int64_t repeat) {
@@ -305,7 +297,12 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
   Napi::Array args = Napi::Array::New(env);
   Napi::Object kwargs;
   bool have_kwargs = false;
-  try {
+  // The message names the operator and its tensor arguments' shapes (computed only when an error is reported).
+  auto message = [&](const std::string& text) {
+    const std::string shapes = schema ? DescribeTensorArgs(env, *schema, args, have_kwargs ? &kwargs : nullptr) : "";
+    return name + ": " + text + (shapes.empty() ? "" : " (" + shapes + ")");
+  };
+  return GuardWith(env, message, [&]() -> Napi::Value {
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
       throw ArgError("expected (name, overload, args[, kwargs[, discardResult]])");
     name = info[0].As<Napi::String>().Utf8Value();
@@ -359,43 +356,35 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
       }
     }
     op.callBoxed(&stack);
-    if (discard) return env.Undefined();
-    if (stack.empty()) return env.Undefined();
+    if (discard || stack.empty()) return env.Undefined();
     if (stack.size() == 1) return FromIValue(env, stack[0]);
     Napi::Array out = Napi::Array::New(env, stack.size());
     for (size_t i = 0; i < stack.size(); ++i) out.Set(static_cast<uint32_t>(i), FromIValue(env, stack[i]));
     return out;
-  } catch (const c10::Error& e) {
-    const std::string shapes = schema ? DescribeTensorArgs(env, *schema, args, have_kwargs ? &kwargs : nullptr) : "";
-    Napi::Error::New(env, name + ": " + FirstLines(e.what_without_backtrace()) + (shapes.empty() ? "" : " (" + shapes + ")"))
-        .ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    const std::string shapes = schema ? DescribeTensorArgs(env, *schema, args, have_kwargs ? &kwargs : nullptr) : "";
-    Napi::Error::New(env, name + ": " + FirstLines(e.what()) + (shapes.empty() ? "" : " (" + shapes + ")"))
-        .ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
+  });
 }
 
 Napi::Value ListSchemas(const Napi::CallbackInfo& info) {
   // [{name, overload, schema: "aten::add.Tensor(Tensor self, ...) -> Tensor"}], optionally filtered by a name prefix.
   Napi::Env env = info.Env();
-  const std::string prefix = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (const auto& opname : c10::Dispatcher::singleton().getAllOpNames()) {
-    if (!prefix.empty() && opname.name.compare(0, prefix.size(), prefix) != 0) continue;
-    auto handle = c10::Dispatcher::singleton().findSchema(opname);
-    if (!handle || !handle->hasSchema()) continue;
-    std::ostringstream s;
-    s << handle->schema();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", opname.name);
-    o.Set("overload", opname.overload_name);
-    o.Set("schema", s.str());
-    out.Set(n++, o);
-  }
-  return out;
+  return Guard(env, "schemas", [&]() -> Napi::Value {
+    const std::string prefix = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const auto& opname : c10::Dispatcher::singleton().getAllOpNames()) {
+      if (!prefix.empty() && opname.name.compare(0, prefix.size(), prefix) != 0) continue;
+      auto handle = c10::Dispatcher::singleton().findSchema(opname);
+      if (!handle || !handle->hasSchema()) continue;
+      std::ostringstream s;
+      s << handle->schema();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", opname.name);
+      o.Set("overload", opname.overload_name);
+      o.Set("schema", s.str());
+      out.Set(n++, o);
+    }
+    return out;
+  });
 }
 
 }  // namespace inkwell

@@ -5,7 +5,6 @@
 // autograd hooks on the parameters' gradient accumulators launch each bucket's allreduce during backward.
 #include "inkwell.h"
 
-#ifdef INKWELL_WITH_GLOO
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO  // ProcessGroupGloo.hpp declares nothing without it
 #endif
@@ -14,9 +13,10 @@
 #include <torch/csrc/distributed/c10d/logger.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/version.h>
 #ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/NCCLUtils.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
 #endif
 
 #include <chrono>
@@ -24,11 +24,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace inkwell {
-
-#ifdef INKWELL_WITH_GLOO
 
 namespace {
 
@@ -161,17 +160,27 @@ std::tuple<std::vector<std::vector<size_t>>, std::vector<size_t>> DdpBuckets(con
   return assigned;
 }
 
-// Runs a method body; any C++ error becomes a JS Error that starts with the operation's name.
-template <typename F>
-Napi::Value Guarded(const Napi::CallbackInfo& info, const std::string& op, F&& f) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    Napi::Error::New(info.Env(), op + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), op + ": " + e.what()).ThrowAsJavaScriptException();
+// c10d::Reducer's constructor as DDP calls it. libtorch 1.13 takes per-bucket size limits after the bucket
+// indices; libtorch 2 drops them and adds skip_all_reduce_unused_params, use_python_reducer and the per-bucket caps
+// for rebuilding (empty: the Reducer's own rule), all as torch/nn/parallel/distributed.py passes by default.
+std::shared_ptr<c10d::Reducer> MakeReducer(std::vector<at::Tensor> params, std::vector<std::vector<size_t>> buckets,
+                                           std::vector<size_t> limits, c10::intrusive_ptr<c10d::ProcessGroup> pg,
+                                           int64_t cap, bool find_unused, std::unordered_map<size_t, std::string> names) {
+  const std::vector<bool> sparse(params.size(), false);
+  const int64_t first = FirstBucketBytes(cap);
+  constexpr bool kTorch2 = std::is_constructible_v<
+      c10d::Reducer, std::vector<at::Tensor>, std::vector<std::vector<size_t>>, c10::intrusive_ptr<c10d::ProcessGroup>,
+      std::vector<bool>, int64_t, bool, bool, std::unordered_map<size_t, std::string>, int64_t, bool, bool,
+      std::vector<int64_t>>;
+  if constexpr (kTorch2) {
+    return std::make_shared<c10d::Reducer>(std::move(params), std::move(buckets), std::move(pg), sparse, cap, find_unused,
+                                           /*gradient_as_bucket_view=*/false, std::move(names), first,
+                                           /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false,
+                                           std::vector<int64_t>{});
+  } else {
+    return std::make_shared<c10d::Reducer>(std::move(params), std::move(buckets), std::move(limits), std::move(pg), sparse, cap,
+                                           find_unused, /*gradient_as_bucket_view=*/false, std::move(names), first);
   }
-  return info.Env().Undefined();
 }
 
 c10d::ReduceOp ParseReduceOp(const std::string& name) {
@@ -193,21 +202,19 @@ class CollectiveWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
+  std::function<std::string(const std::string&)> Prefix() const {
+    return [what = what_](const std::string& text) { return what + ": " + text; };
+  }
+
   void Execute() override {
-    try {
-      body_();
-    } catch (const c10::Error& e) {
-      SetError(what_ + ": " + e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(what_ + ": " + e.what());
-    }
+    std::string error;
+    if (!Try(body_, Prefix(), &error)) SetError(error);
   }
   void OnOK() override {
-    try {
-      deferred_.Resolve(done_(Env()));
-    } catch (const std::exception& e) {
-      deferred_.Reject(Napi::Error::New(Env(), what_ + ": " + e.what()).Value());
-    }
+    Napi::Value result;
+    std::string error;
+    if (Try([&] { result = done_(Env()); }, Prefix(), &error)) deferred_.Resolve(result);
+    else deferred_.Reject(Napi::Error::New(Env(), error).Value());
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(Napi::Error::New(Env(), e.Message()).Value()); }
 
@@ -259,7 +266,7 @@ class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
   // Rebuilds the buckets once, in the order gradients arrived in the first synchronised backward (rank 0's
   // order, broadcast), then starts the iteration; as DDP's forward() does. Returns whether buckets were rebuilt.
   Napi::Value PrepareForForward(const Napi::CallbackInfo& info) {
-    return Guarded(info, Name("prepareForForward"), [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("prepareForForward"), [&]() -> Napi::Value {
       auto& r = Live("prepareForForward");
       const bool rebuilt = r.rebuild_buckets();
       r.prepare_for_forward();
@@ -270,7 +277,7 @@ class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
   // prepareForBackward(outputs): the next backward allreduces. With findUnusedParameters, the graph behind
   // `outputs` is searched for parameters that will get no gradient, so their buckets do not wait for them.
   Napi::Value PrepareForBackward(const Napi::CallbackInfo& info) {
-    return Guarded(info, Name("prepareForBackward"), [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("prepareForBackward"), [&]() -> Napi::Value {
       auto& r = Live("prepareForBackward");
       std::vector<at::Tensor> outputs;
       if (info.Length() > 0 && !info[0].IsUndefined()) outputs = ToTensorList(info.Env(), info[0], "outputs");
@@ -281,7 +288,7 @@ class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
 
   // Each bucket's size in bytes, in allreduce order.
   Napi::Value BucketBytes(const Napi::CallbackInfo& info) {
-    return Guarded(info, Name("bucketBytes"), [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("bucketBytes"), [&]() -> Napi::Value {
       auto buckets = Live("bucketBytes").get_grad_buckets(/*return_zero_tensors=*/true);
       Napi::Array out = Napi::Array::New(info.Env(), buckets.size());
       for (size_t i = 0; i < buckets.size(); ++i) {
@@ -294,7 +301,7 @@ class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
 
   // Per parameter, nanoseconds from prepareForBackward until its gradient was ready in the last backward.
   Napi::Value BackwardStats(const Napi::CallbackInfo& info) {
-    return Guarded(info, Name("backwardStats"), [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("backwardStats"), [&]() -> Napi::Value {
       auto stats = Live("backwardStats").get_backward_stats();
       Napi::Array out = Napi::Array::New(info.Env(), stats.size());
       for (size_t i = 0; i < stats.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(stats[i])));
@@ -304,7 +311,7 @@ class ReducerHandle : public Napi::ObjectWrap<ReducerHandle> {
 
   // Removes the hooks from the parameters (the Reducer's destructor does) and drops the group reference.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    return Guarded(info, Name("close"), [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("close"), [&]() -> Napi::Value {
       Release();
       return info.Env().Undefined();
     });
@@ -347,13 +354,15 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
   }
 
  private:
+  std::string Name(const char* op) const { return group ? Who(*group, op) : op; }
+
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->rank : -1); }
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), group ? group->size : 0); }
 
   // allreduce(tensors, op) -> Promise<void>; each tensor is reduced in place across ranks. (c10d's tensor list
   // means one tensor per local device, so every tensor gets a collective of its own, all launched before waiting.)
   Napi::Value Allreduce(const Napi::CallbackInfo& info) {
-    return Guarded(info, "allreduce", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("allreduce"), [&]() -> Napi::Value {
       auto g = Live("allreduce");
       auto tensors = ToTensorList(info.Env(), info[0], "tensors");
       c10d::AllreduceOptions opts;
@@ -377,7 +386,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
 
   // broadcast(tensors, root) -> Promise<void>; every rank's tensors take the root's values.
   Napi::Value Broadcast(const Napi::CallbackInfo& info) {
-    return Guarded(info, "broadcast", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("broadcast"), [&]() -> Napi::Value {
       auto g = Live("broadcast");
       auto tensors = ToTensorList(info.Env(), info[0], "tensors");
       c10d::BroadcastOptions opts;
@@ -403,7 +412,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
 
   // allgather(tensor) -> Promise<Tensor[]>: every rank's tensor, in rank order (same shape on every rank).
   Napi::Value Allgather(const Napi::CallbackInfo& info) {
-    return Guarded(info, "allgather", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("allgather"), [&]() -> Napi::Value {
       auto g = Live("allgather");
       if (info.Length() < 1 || !TensorHandle::IsHandle(info.Env(), info[0])) throw std::invalid_argument("expected a tensor");
       at::Tensor input = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(info.Env(), "allgather").detach().contiguous();
@@ -428,7 +437,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
   }
 
   Napi::Value Barrier(const Napi::CallbackInfo& info) {
-    return Guarded(info, "barrier", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("barrier"), [&]() -> Napi::Value {
       auto g = Live("barrier");
       auto* w = new CollectiveWorker(
           info.Env(), Who(*g, "barrier"),
@@ -445,7 +454,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
 
   // syncBatchNorm(x, weight|null, bias|null, runningMean|null, runningVar|null, momentum, eps) -> Tensor (training mode).
   Napi::Value SyncBatchNorm(const Napi::CallbackInfo& info) {
-    return Guarded(info, "syncBatchNorm", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("syncBatchNorm"), [&]() -> Napi::Value {
       auto g = Live("syncBatchNorm");
       Napi::Env env = info.Env();
       auto opt = [&](size_t i) -> at::Tensor {
@@ -464,32 +473,24 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
       };
       const double momentum = info[5].As<Napi::Number>().DoubleValue();
       const double eps = info[6].As<Napi::Number>().DoubleValue();
-      try {
-        return TensorHandle::Wrap(env, SyncBatchNormFn::apply(x, weight, bias, stat(3), stat(4), momentum, eps, g));
-      } catch (const c10::Error& e) {
-        throw std::runtime_error(Who(*g, "syncBatchNorm") + ": " + e.what_without_backtrace());
-      }
+      return TensorHandle::Wrap(env, SyncBatchNormFn::apply(x, weight, bias, stat(3), stat(4), momentum, eps, g));
     });
   }
 
   // gather(x) -> Tensor: every rank's x concatenated along dim 0, with gradients flowing back (blocking).
   Napi::Value Gather(const Napi::CallbackInfo& info) {
-    return Guarded(info, "gather", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("gather"), [&]() -> Napi::Value {
       auto g = Live("gather");
       Napi::Env env = info.Env();
       if (info.Length() < 1 || !TensorHandle::IsHandle(env, info[0])) throw std::invalid_argument("expected a tensor");
       at::Tensor x = TensorHandle::Unwrap(info[0].As<Napi::Object>())->Get(env, "gather");
-      try {
-        return TensorHandle::Wrap(env, GatherFn::apply(x, g));
-      } catch (const c10::Error& e) {
-        throw std::runtime_error(Who(*g, "gather") + ": " + e.what_without_backtrace());
-      }
+      return TensorHandle::Wrap(env, GatherFn::apply(x, g));
     });
   }
 
   // reducer(params, bucketCapBytes, findUnusedParameters) -> ReducerHandle (see ReducerHandle).
   Napi::Value Reducer(const Napi::CallbackInfo& info) {
-    return Guarded(info, "reducer", [&]() -> Napi::Value {
+    return Guard(info.Env(), Name("reducer"), [&]() -> Napi::Value {
       auto g = Live("reducer");
       Napi::Env env = info.Env();
       auto params = ToTensorList(env, info[0], "params");
@@ -509,8 +510,7 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
         auto arr = info[3].As<Napi::Array>();
         for (uint32_t i = 0; i < arr.Length(); ++i) names[i] = arr.Get(i).ToString().Utf8Value();
       }
-      auto reducer = std::make_shared<c10d::Reducer>(params, std::move(buckets), std::move(bucketLimits), g->pg, sparse, cap, findUnused,
-                                                    /*gradient_as_bucket_view=*/false, std::move(names), FirstBucketBytes(cap));
+      auto reducer = MakeReducer(std::move(params), std::move(buckets), std::move(bucketLimits), g->pg, cap, findUnused, std::move(names));
       Napi::Object obj = env.GetInstanceData<AddonData>()->reducer_ctor.New({});
       auto* handle = ReducerHandle::Unwrap(obj);
       handle->group = g;
@@ -522,13 +522,63 @@ class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
   }
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-    if (group) {
-      group->pg.reset();
-      group->store.reset();
-    }
-    return info.Env().Undefined();
+    return Guard(info.Env(), Name("shutdown"), [&]() -> Napi::Value {
+      if (group) {
+        group->pg.reset();
+        group->store.reset();
+      }
+      return info.Env().Undefined();
+    });
   }
 };
+
+// The Gloo group over `store`; on loopback the device must bind loopback, elsewhere Gloo resolves this host's address.
+c10::intrusive_ptr<c10d::ProcessGroupGloo> MakeGloo(const Group& g, const std::string& addr) {
+  auto opts = c10d::ProcessGroupGloo::Options::create(g.timeout);
+  const bool loopback = addr == "127.0.0.1" || addr == "localhost" || addr == "::1";
+  opts->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                   : c10d::ProcessGroupGloo::createDefaultDevice());
+  opts->threads = 2;
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, g.rank, g.size, opts);
+}
+
+// libtorch 1.13's Gloo and NCCL groups are process groups themselves. libtorch 2 made them backends: a
+// ProcessGroup routes each collective to the backend registered for its tensors' device type, as
+// torch.distributed.init_process_group sets it up (distributed_c10d.py, _new_process_group_helper).
+void Connect(Group& g, const std::string& backend, const std::string& addr) {
+#if TORCH_VERSION_MAJOR >= 2
+  using Type = c10d::ProcessGroup::BackendType;
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(g.store, g.rank, g.size);
+#ifdef USE_C10D_NCCL
+  if (backend == "nccl") {
+    // Collectives run on the devices of the tensors given to them (cuda:LOCAL_RANK by convention).
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = g.timeout;
+    pg->setBackend(c10::DeviceType::CUDA, Type::NCCL, c10::make_intrusive<c10d::ProcessGroupNCCL>(g.store, g.rank, g.size, opts));
+    pg->setDefaultBackend(Type::NCCL);
+    g.pg = pg;
+    return;
+  }
+#endif
+  auto gloo = MakeGloo(g, addr);
+  pg->setBackend(c10::DeviceType::CPU, Type::GLOO, gloo);
+#ifdef INKWELL_CUDA
+  pg->setBackend(c10::DeviceType::CUDA, Type::GLOO, gloo);  // Gloo reduces CUDA tensors too, through host copies
+#endif
+  pg->setDefaultBackend(Type::GLOO);
+  g.pg = pg;
+#else
+#ifdef USE_C10D_NCCL
+  if (backend == "nccl") {
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = g.timeout;
+    g.pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g.store, g.rank, g.size, opts);
+    return;
+  }
+#endif
+  g.pg = MakeGloo(g, addr);
+#endif
+}
 
 }  // namespace
 
@@ -544,12 +594,13 @@ constexpr const char* kBackends = "gloo";
 // Rank 0 hosts the TCPStore; everyone waits for all ranks to join (or the timeout).
 static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return Guard(env, "initProcessGroup", [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) throw std::invalid_argument("expected an options object");
     auto o = info[0].As<Napi::Object>();
     const std::string backend = o.Has("backend") ? o.Get("backend").ToString().Utf8Value() : "gloo";
     if (backend != "gloo" && !(backend == "nccl" && kHaveNccl))
-      throw std::invalid_argument("backend '" + backend + "' is not available in this build (built: " + kBackends + "; nccl needs a CUDA libtorch with NCCL)");
+      throw std::invalid_argument("backend '" + backend + "' is not available in this build (built: " + kBackends +
+                                  "; nccl needs a CUDA libtorch with NCCL, linked on a machine with an NVIDIA driver)");
     auto g = c10::make_intrusive<Group>();
     g->rank = o.Get("rank").As<Napi::Number>().Int32Value();
     g->size = o.Get("worldSize").As<Napi::Number>().Int32Value();
@@ -570,22 +621,7 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
           so.waitWorkers = true;
           so.timeout = g->timeout;
           g->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
-#ifdef USE_C10D_NCCL
-          if (backend == "nccl") {
-            // Collectives run on the devices of the tensors given to them (cuda:LOCAL_RANK by convention).
-            auto opts = c10d::ProcessGroupNCCL::Options::create();
-            opts->timeout = g->timeout;
-            g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, g->rank, g->size, opts);
-            return;
-          }
-#endif
-          auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
-          // On loopback the device must bind loopback; elsewhere Gloo resolves this host's own address.
-          const bool loopback = addr == "127.0.0.1" || addr == "localhost" || addr == "::1";
-          opts->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                           : c10d::ProcessGroupGloo::createDefaultDevice());
-          opts->threads = 2;
-          g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, g->rank, g->size, opts);
+          Connect(*g, backend, addr);
         },
         [g, data](Napi::Env env) -> Napi::Value {
           Napi::Object obj = data->pg_ctor.New({});
@@ -594,15 +630,12 @@ static Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
         });
     w->Queue();
     return w->Promise();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string("initProcessGroup: ") + e.what()).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  });
 }
 
 // ddpBuckets(params, capBytes) -> number[][]: the parameter indices of each bucket, in allreduce order.
 static Napi::Value DdpBucketsJs(const Napi::CallbackInfo& info) {
-  return Guarded(info, "ddpBuckets", [&]() -> Napi::Value {
+  return Guard(info.Env(), "ddpBuckets", [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     auto params = ToTensorList(env, info[0], "params");
     const int64_t cap = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : c10d::kDefaultBucketBytesCap;
@@ -623,14 +656,9 @@ void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data) {
   exports.Set("initProcessGroup", Napi::Function::New(env, InitProcessGroup));
   exports.Set("ddpBuckets", Napi::Function::New(env, DdpBucketsJs));
   exports.Set("distributedBackends", Napi::String::New(env, kBackends));
-}
-
-#else
-
-void InitDistributed(Napi::Env env, Napi::Object exports, AddonData*) {
-  exports.Set("distributedBackends", Napi::String::New(env, ""));
-}
-
+#ifdef USE_C10D_NCCL
+  exports.Set("ncclVersion", Napi::String::New(env, c10d::getNcclVersion()));
 #endif
+}
 
 }  // namespace inkwell

@@ -1,6 +1,6 @@
 // inkwell native addon: a thin N-API shim over libtorch.
 //
-// Design (see field-notes section 7): one generic entry point calls any ATen operator by schema name through
+// Design (see docs/engine.md): one generic entry point calls any ATen operator by schema name through
 // the c10 dispatcher (which also records autograd), converting JS values to IValues as the operator's schema
 // dictates. A handful of special entry points cover what the dispatcher cannot: tensors from/to JS memory,
 // backward, grad mode, seeding, threads and memory statistics. Every C++ exception becomes a JS Error that
@@ -162,8 +162,18 @@ static Napi::Array IntArray(Napi::Env env, at::IntArrayRef v) {
   return out;
 }
 
-// Accessors and methods below run inside Guard (inkwell.h) so a disposed handle gives a JS Error, not a crash.
+std::string ErrorText(const std::exception& e) {
+  // c10 errors carry C++ stack frames after the text (with or without what_without_backtrace, depending on the
+  // libtorch): keep the human part.
+  const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+  std::string out = c10 ? c10->what_without_backtrace() : e.what();
+  const auto pos = out.find("\nException raised from");
+  if (pos != std::string::npos) out.resize(pos);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
 
+// Accessors and methods below run inside Guard so a disposed handle gives a JS Error, not a crash.
 Napi::Value TensorHandle::GetShape(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), "shape", [&] { return IntArray(info.Env(), Get(info.Env(), "shape").sizes()); });
 }
@@ -366,9 +376,11 @@ static Napi::Value ReachedBy(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
-  const bool prev = at::GradMode::is_enabled();
-  at::GradMode::set_enabled(info.Length() > 0 && info[0].ToBoolean().Value());
-  return Napi::Boolean::New(info.Env(), prev);
+  return Guard(info.Env(), "setGradEnabled", [&] {
+    const bool prev = at::GradMode::is_enabled();
+    at::GradMode::set_enabled(info.Length() > 0 && info[0].ToBoolean().Value());
+    return Napi::Boolean::New(info.Env(), prev);
+  });
 }
 
 static Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
@@ -387,7 +399,7 @@ static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
     }
     if (at::globalContext().hasCUDA()) {
       for (int i = 0; i < static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()); ++i) {
-        auto gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(i);
+        auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i)));
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_current_seed(seed);
       }
@@ -440,20 +452,35 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0);
+  return Guard(info.Env(), "cudaIsAvailable", [&] {
+    return Napi::Boolean::New(info.Env(), at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0);
+  });
 }
 
 static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
-  const int n = at::globalContext().hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
-  return Napi::Number::New(info.Env(), n);
+  return Guard(info.Env(), "cudaDeviceCount", [&] {
+    const int n = at::globalContext().hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+    return Napi::Number::New(info.Env(), n);
+  });
 }
 
+#ifdef INKWELL_CUDA
+constexpr bool kCudaLinked = true;
+#else
+constexpr bool kCudaLinked = false;
+#endif
+
+// What `inkwell doctor` reports: the libtorch's version and build settings (show_config: CUDA_VERSION,
+// CUDNN_VERSION, USE_NCCL...) and whether this addon linked its CUDA half (libtorch_cuda).
 static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("torchVersion", Napi::String::New(info.Env(), TORCH_VERSION));
-  o.Set("parallel", Napi::String::New(info.Env(), at::get_parallel_info()));
-  o.Set("config", Napi::String::New(info.Env(), at::show_config()));
-  return o;
+  return Guard(info.Env(), "buildInfo", [&] {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("torchVersion", Napi::String::New(info.Env(), TORCH_VERSION));
+    o.Set("parallel", Napi::String::New(info.Env(), at::get_parallel_info()));
+    o.Set("config", Napi::String::New(info.Env(), at::show_config()));
+    o.Set("cudaLinked", Napi::Boolean::New(info.Env(), kCudaLinked));
+    return o;
+  });
 }
 
 static int DefaultThreads() {
@@ -469,7 +496,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);
   TensorHandle::Init(env, exports, data);
-  // libtorch starts with 1 intra-op thread here (field notes, section 7): use all cores unless told otherwise.
+  // libtorch starts with 1 intra-op thread here (docs/engine.md): use all cores unless told otherwise.
   at::set_num_threads(DefaultThreads());
   exports.Set("call", Napi::Function::New(env, CallOp));
   exports.Set("schemas", Napi::Function::New(env, ListSchemas));

@@ -3,15 +3,17 @@
 
 #include <napi.h>
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 
 #include <atomic>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace inkwell {
 
 // Per-instance (per Node environment / worker thread) data: no static JS references, so the addon is
-// context-aware and loads in worker_threads (field notes, section 7).
+// context-aware and loads in worker_threads (docs/engine.md).
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
   Napi::FunctionReference pg_ctor;
@@ -60,19 +62,6 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   bool live_ = false;
 };
 
-// Runs f, turning a libtorch or C++ exception into a JS Error that starts with `what`.
-template <typename F>
-Napi::Value Guard(Napi::Env env, const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace()).ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string(what) + ": " + e.what()).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
-
 at::ScalarType ParseDType(const std::string& name);
 std::string DTypeName(at::ScalarType t);
 at::MemoryFormat ParseMemoryFormat(const std::string& name);
@@ -83,11 +72,46 @@ std::string ShapeString(at::IntArrayRef sizes);
 std::vector<int64_t> ToIntList(Napi::Env env, const Napi::Value& v, const std::string& what, int64_t repeat);
 std::vector<at::Tensor> ToTensorList(Napi::Env env, const Napi::Value& v, const std::string& what);
 
+// The one error-translation path of the addon (as TorchSharp funnels every native call through one macro): every
+// entry point runs its body through Try (worker threads) or Guard (the JS thread), so a C++ exception of any kind
+// becomes a message "<what>: <text>" (a JS Error or a rejected promise) and never reaches Node, which would abort.
+std::string ErrorText(const std::exception& e);
+
+// Runs `body`; on an exception stores `message(text)` in *error and returns false. `message` runs only on error.
+template <typename Body, typename Message>
+bool Try(Body&& body, Message&& message, std::string* error) {
+  try {
+    body();
+    return true;
+  } catch (const std::exception& e) {
+    *error = message(ErrorText(e));
+  } catch (...) {
+    *error = message("unknown C++ exception");
+  }
+  return false;
+}
+
+// Runs `body` (returning a Napi::Value) on the JS thread; an exception becomes a JS Error with `message(text)`.
+template <typename Message, typename Body>
+Napi::Value GuardWith(Napi::Env env, Message&& message, Body&& body) {
+  Napi::Value out;
+  std::string error;
+  if (Try([&] { out = body(); }, message, &error)) return out;
+  Napi::Error::New(env, error).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// GuardWith for the common message "<what>: <text>".
+template <typename Body>
+Napi::Value Guard(Napi::Env env, std::string_view what, Body&& body) {
+  return GuardWith(env, [what](const std::string& text) { return std::string(what) + ": " + text; }, body);
+}
+
 // call(name, overload, args[], kwargs?, discardResult?) and schemas(): see dispatch.cc.
 Napi::Value CallOp(const Napi::CallbackInfo& info);
 Napi::Value ListSchemas(const Napi::CallbackInfo& info);
 
-// initProcessGroup and the process-group handle (distributed.cc; present when built with Gloo).
+// initProcessGroup and the process-group handle (distributed.cc).
 void InitDistributed(Napi::Env env, Napi::Object exports, AddonData* data);
 
 // Autocast, cuDNN benchmark, CUDA status, RNG state and allocator statistics (device.cc).

@@ -1,7 +1,9 @@
 // Prints the include folders, the library folder, the link flags or the defines of the libtorch that native/
-// builds against: Debian's libtorch-dev by default, or TORCH_DIR (a libtorch root, or a pip torch package
-// folder with include/ and lib/) for another libtorch >= 1.13, e.g. a CUDA build on a GPU machine.
-const { existsSync, readdirSync, readFileSync } = require('node:fs');
+// builds against: TORCH_DIR (a libtorch root, or a pip torch package folder with include/ and lib/), which
+// scripts/bootstrap.sh sets to the Python torch it finds or the one it installs into .torch/, or else Debian's
+// libtorch-dev (libtorch 1.13, INKWELL_TORCH=debian). Also the Node-API headers (`napi`).
+const { execFileSync } = require('node:child_process');
+const { existsSync, readFileSync, readdirSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 
 const what = process.argv[2];
@@ -24,18 +26,48 @@ if (torchDir) {
 const found = (dirs, file) => dirs.some((dir) => existsSync(join(dir, file)));
 const c10dHeader = (name) => join('torch', 'csrc', 'distributed', 'c10d', name);
 
-// distributed.cc is written against c10d as libtorch 1.13 has it, where ProcessGroupGloo/NCCL are process
-// groups; libtorch 2 turned them into backends behind a ProcessGroup, so there the addon builds without c10d.
-function torchMajor() {
-  for (const dir of include) {
-    const file = join(dir, 'torch', 'version.h');
-    if (existsSync(file)) return Number(/TORCH_VERSION_MAJOR\s+(\d+)/.exec(readFileSync(file, 'utf8'))?.[1] ?? 1);
+// c10d's Gloo process group is part of every build (data parallelism on every libtorch): its header includes
+// Gloo's, which pip wheels do not ship; Debian's libgloo-dev provides them (the bootstrap installs it).
+function requireGloo() {
+  if (!found(include, c10dHeader('ProcessGroupGloo.hpp'))) {
+    console.error(`torch-paths: ${include[0]} has no c10d headers (a libtorch built without USE_DISTRIBUTED?)`);
+    process.exit(1);
   }
-  return 1;
+  if (!found([...include, '/usr/include'], join('gloo', 'algorithm.h'))) {
+    console.error('torch-paths: Gloo headers not found (gloo/algorithm.h): apt-get install libgloo-dev');
+    process.exit(1);
+  }
 }
 
-// CUDA and NCCL headers for ProcessGroupNCCL: CUDA_HOME, /usr/local/cuda, or the nvidia-* pip packages next to
-// a pip torch (site-packages/nvidia/<part>/include).
+// A CUDA libtorch is linked as one (libtorch_cuda, ProcessGroupNCCL) where its CUDA libraries load (ldd resolves
+// every dependency of libtorch_cuda.so; a pip wheel's come as nvidia-* wheels) and an NVIDIA driver is installed:
+// elsewhere its CUDA half would only slow every process's start. INKWELL_CUDA=1 or 0 overrides the driver check.
+function cudaLinkable() {
+  if (process.env.INKWELL_CUDA === '0') return false;
+  const file = join(lib, 'libtorch_cuda.so');
+  if (!existsSync(file)) return false;
+  const driver = existsSync('/dev/nvidiactl') || /libcuda\.so\.1/.test(ldconfigCache());
+  if (!driver && process.env.INKWELL_CUDA !== '1') return false;
+  try {
+    return !/not found/.test(execFileSync('ldd', [file], { encoding: 'utf8' }));
+  } catch {
+    return false;
+  }
+}
+
+function ldconfigCache() {
+  for (const cmd of ['ldconfig', '/sbin/ldconfig']) {
+    try {
+      return execFileSync(cmd, ['-p'], { encoding: 'utf8' });
+    } catch {
+      // not on PATH: try the next
+    }
+  }
+  return '';
+}
+
+// CUDA and NCCL headers for ProcessGroupNCCL: NCCL_INCLUDE_DIR, CUDA_HOME, /usr/local/cuda, or the nvidia-* pip
+// packages next to a pip torch (site-packages/nvidia/<part>/include).
 function cudaIncludes() {
   const dirs = [process.env.NCCL_INCLUDE_DIR, process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'include'), '/usr/local/cuda/include'];
   if (torchDir) {
@@ -45,28 +77,53 @@ function cudaIncludes() {
   return dirs.filter((d) => d && existsSync(d));
 }
 
-const c10d = torchMajor() < 2;
-// c10d's Gloo process group needs Gloo's headers (Debian: libgloo-dev; pip torch wheels ship them).
-const gloo = c10d && found([...include, '/usr/include'], join('gloo', 'algorithm.h')) && found(include, c10dHeader('ProcessGroupGloo.hpp'));
-// ProcessGroupNCCL: a CUDA libtorch built with NCCL (libtorch_cuda next to the header), and nccl.h to compile against.
-const cuda = cudaIncludes();
-const nccl = gloo && existsSync(join(lib, 'libtorch_cuda.so')) && found(include, c10dHeader('ProcessGroupNCCL.hpp')) && found([...cuda, ...include, '/usr/include'], 'nccl.h');
+// The Node-API headers: the distribution's (/usr/include/node), else the node-api-headers npm package.
+function napiInclude() {
+  if (existsSync('/usr/include/node/node_api.h')) return '/usr/include/node';
+  try {
+    return require('node-api-headers').include_dir;
+  } catch {
+    console.error('torch-paths: no Node-API headers: /usr/include/node is missing and so is the node-api-headers package (npm ci)');
+    process.exit(1);
+  }
+}
+
+const cuda = cudaLinkable();
+const cudaInc = cudaIncludes();
+// ProcessGroupNCCL: a CUDA libtorch (libtorch_cuda loads) with its header, and nccl.h + the CUDA runtime headers.
+const nccl = cuda && found(include, c10dHeader('ProcessGroupNCCL.hpp')) && found([...cudaInc, ...include], 'nccl.h') &&
+  found(cudaInc, 'cuda_runtime_api.h');
+// "2.15.0" from TORCH_VERSION_MAJOR/MINOR/PATCH (torch/version.h; libtorch 2.10+ moved them to headeronly/).
+const version = (() => {
+  const text = include.flatMap((dir) => ['version.h', join('headeronly', 'version.h')].map((f) => join(dir, 'torch', f)))
+    .filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const part = (name) => new RegExp(`TORCH_VERSION_${name}\\s+(\\d+)`).exec(text)?.[1];
+  return part('MAJOR') ? `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` : undefined;
+})();
 
 if (what === 'include') {
+  requireGloo();
   // Debian's libtorch-dev lacks the distributed-autograd header that c10d's reducer.hpp includes (see compat/).
   const reducerDeps = join('torch', 'csrc', 'distributed', 'autograd', 'context', 'context.h');
   const extra = found(include, reducerDeps) ? [] : [join(__dirname, 'compat')];
-  console.log([...include, ...extra, ...(nccl ? cuda : [])].join(' '));
+  console.log([...include, ...extra, ...(nccl ? cudaInc : [])].join(' '));
+} else if (what === 'napi') {
+  console.log(napiInclude());
 } else if (what === 'lib') {
   console.log(lib);
 } else if (what === 'libs') {
-  // CUDA builds of libtorch put the CUDA kernels in libtorch_cuda: link it so that its dispatcher entries register.
-  const cudaLibs = existsSync(join(lib, 'libtorch_cuda.so')) ? ' -ltorch_cuda' : '';
-  console.log(`-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10${cudaLibs} -Wl,--as-needed -Wl,-rpath,${lib}`);
+  // CUDA builds put the CUDA kernels in libtorch_cuda: link it so that its dispatcher entries register.
+  const cudaLibs = cuda ? ' -ltorch_cuda -lc10_cuda' : '';
+  console.log(`-Wl,--no-as-needed -ltorch_cpu -lc10${cudaLibs} -Wl,--as-needed -Wl,-rpath,${lib}`);
 } else if (what === 'defines') {
-  if (!c10d) console.error('torch-paths: libtorch 2 or later: building without c10d (data parallelism needs libtorch 1.13\'s c10d API)');
-  console.log([gloo ? 'INKWELL_WITH_GLOO' : 'INKWELL_NO_GLOO', ...(nccl ? ['USE_C10D_NCCL'] : [])].join(' '));
+  console.log(['USE_C10D_GLOO', ...(cuda ? ['INKWELL_CUDA'] : []), ...(nccl ? ['USE_C10D_NCCL'] : [])].join(' '));
+} else if (what === 'std') {
+  // libtorch 2.10 and later need C++20 (ATen.h refuses older); 1.13 is C++17 code.
+  const [major, minor] = (version ?? '1.13').split('.').map(Number);
+  console.log(major > 2 || (major === 2 && minor >= 10) ? '-std=c++20' : '-std=c++17');
+} else if (what === 'version') {
+  console.log(version ?? 'unknown');
 } else {
-  console.error('usage: torch-paths.cjs include|lib|libs|defines');
+  console.error('usage: torch-paths.cjs include|napi|lib|libs|defines|std|version');
   process.exit(2);
 }

@@ -21,5 +21,8 @@ if (selected.length === 0) {
   console.error(`run-tests: no test files under ${dist}${filters.length ? ' matching ' + filters.join(', ') : ''}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...selected], { stdio: 'inherit', cwd: root });
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...selected], {
+  stdio: 'inherit',
+  cwd: root,
+});
 process.exit(result.status ?? 1);

@@ -1,11 +1,11 @@
 /**
- * Throughput of the seed's augmentation pipeline on seed-size crops: a 22-slice 128 x 128 tile in, two
+ * Throughput of the reference study's augmentation pipeline on reference-study-size crops: a 22-slice 128 x 128 tile in, two
  * 20 x 128 x 128 views out (z-shift and brightness offset once, the albumentations list twice), one thread.
  */
 import { performance } from 'node:perf_hooks';
 import { median } from '../util/stats.js';
 import { Augmenter } from '../data/augment/compose.js';
-import { seedAugmentations } from '../data/augment/presets.js';
+import { referenceAugmentations } from '../data/augment/presets.js';
 import { Random } from '../data/augment/random.js';
 import type { AugmentConfig, Crop } from '../data/augment/types.js';
 
@@ -19,7 +19,7 @@ export interface BenchAugmentOptions {
   readDepth?: number;
   depth?: number;
   seed?: number;
-  /** Config to time; the seed's pipeline by default. */
+  /** Config to time; the reference study's pipeline by default. */
   config?: AugmentConfig;
 }
 
@@ -40,7 +40,7 @@ function randomTile(depth: number, size: number, rng: Random): Crop {
   const data = new Float32Array(depth * size * size);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(100 + 60 * Math.sin(i * 0.013) + 40 * rng.next());
   const label = new Uint8Array(size * size);
-  for (let i = 0; i < label.length; i++) label[i] = (i % size) > size / 2 ? 1 : 0;
+  for (let i = 0; i < label.length; i++) label[i] = i % size > size / 2 ? 1 : 0;
   return { data, depth, height: size, width: size, label };
 }
 
@@ -51,8 +51,9 @@ export function benchAugment(opts: BenchAugmentOptions = {}): BenchAugmentResult
   const depth = opts.depth ?? 20;
   const readDepth = opts.readDepth ?? depth + 2;
   const seed = opts.seed ?? 0;
-  if (!(runs >= 1 && cropsPerRun >= 1)) throw new Error(`benchAugment: runs and cropsPerRun must be >= 1, got ${runs}, ${cropsPerRun}`);
-  const config = opts.config ?? seedAugmentations({ depth });
+  if (!(runs >= 1 && cropsPerRun >= 1))
+    throw new Error(`benchAugment: runs and cropsPerRun must be >= 1, got ${runs}, ${cropsPerRun}`);
+  const config = opts.config ?? referenceAugmentations({ depth });
   const aug = new Augmenter(config);
   const tile = randomTile(readDepth, size, new Random(seed));
   // Warm-up so that the JIT has compiled the hot loops before timing.
@@ -70,7 +71,7 @@ export function benchAugment(opts: BenchAugmentOptions = {}): BenchAugmentResult
   if (Number.isNaN(sink)) throw new Error('benchAugment: augmentation produced NaN');
   const ms = median(times) / cropsPerRun;
   return {
-    pipeline: opts.config ? 'custom' : 'seed',
+    pipeline: opts.config ? 'custom' : 'reference',
     crops_per_s: Math.round((1000 / ms) * 10) / 10,
     ms_per_two_view_crop: Math.round(ms * 1000) / 1000,
     runs,

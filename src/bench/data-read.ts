@@ -1,7 +1,7 @@
 /**
  * Read benchmark: a random 20x256x256 crop of a Kaggle-width uncompressed 16-bit layer stack, by positioned
  * reads of just the needed rows (this project's path) vs decoding each whole layer through sharp and cutting
- * the crop out (what a decode-everything reader does). Field notes section 7 measured ~1.1 ms per 256x256
+ * the crop out (what a decode-everything reader does). docs/engine.md records ~1.1 ms per 256x256
  * window by positioned reads and ~110 ms per whole Kaggle-size layer decode; the target here is <= 25 ms
  * for the 20-layer crop.
  */
@@ -75,7 +75,8 @@ export async function benchRead(opts: BenchReadOptions = {}): Promise<BenchReadR
       if (plane.length % 2 === 1) plane[plane.length - 1] = rng.uint32();
       // sharp writes a plain uncompressed multi-strip 16-bit grey TIFF, like the Kaggle layers.
       await sharp(plane, { raw: { width, height, channels: 1 } })
-        .toColourspace('grey16').tiff({ compression: 'none' })
+        .toColourspace('grey16')
+        .tiff({ compression: 'none' })
         .toFile(join(sv, `${String(z).padStart(2, '0')}.tif`));
     }
     // Flush the new files to disk before timing: pending writeback competes with the reads for CPU
@@ -90,7 +91,11 @@ export async function benchRead(opts: BenchReadOptions = {}): Promise<BenchReadR
     }
     const vol = await Volume.open(join(dir, 'bench'), { scale: 1, bitDepth: 'keep', progress: false });
     try {
-      const pick = (): [number, number, number] => [rng.int(layers - crop[0] + 1), rng.int(height - crop[1] + 1), rng.int(width - crop[2] + 1)];
+      const pick = (): [number, number, number] => [
+        rng.int(layers - crop[0] + 1),
+        rng.int(height - crop[1] + 1),
+        rng.int(width - crop[2] + 1),
+      ];
       const positionedRead = async (z: number, y: number, x: number): Promise<Uint16Array> =>
         (await vol.readWindow(z, z + crop[0], y, y + crop[1], x, x + crop[2])).data as Uint16Array;
       const decodeRead = async (z: number, y: number, x: number): Promise<Uint16Array> => {

@@ -65,16 +65,22 @@ async function rangeServer(root: string): Promise<RangeServer> {
         res.writeHead(404).end();
         return;
       }
-      const r = answerRanges(req.headers.range, file.length, req.method === 'HEAD', true,
-        (s, e) => file.subarray(s, e));
+      const r = answerRanges(req.headers.range, file.length, req.method === 'HEAD', true, (s, e) =>
+        file.subarray(s, e),
+      );
       sent.bytes += r.body.length;
       res.writeHead(r.status, r.headers).end(r.body);
     })();
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sent,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -96,13 +102,19 @@ export async function benchRemote(opts: BenchRemoteOptions = {}): Promise<BenchR
     const plane = new Uint16Array(height * width);
     for (let z = 0; z < layers; z++) {
       for (let i = 0; i < plane.length; i++) plane[i] = rng.uint32();
-      await sharp(plane, { raw: { width, height, channels: 1 } }).toColourspace('grey16').tiff({ compression: 'none' })
+      await sharp(plane, { raw: { width, height, channels: 1 } })
+        .toColourspace('grey16')
+        .tiff({ compression: 'none' })
         .toFile(join(sv, `${String(z).padStart(2, '0')}.tif`));
     }
-    const picks = Array.from({ length: runs },
-      () => [rng.int(layers - crop[0] + 1), rng.int(height - crop[1] + 1), rng.int(width - crop[2] + 1)] as const);
-    const read = async (vol: Volume,
-      [z, y, x]: readonly [number, number, number]): Promise<{ ms: number; data: Uint8Array }> => {
+    const picks = Array.from(
+      { length: runs },
+      () => [rng.int(layers - crop[0] + 1), rng.int(height - crop[1] + 1), rng.int(width - crop[2] + 1)] as const,
+    );
+    const read = async (
+      vol: Volume,
+      [z, y, x]: readonly [number, number, number],
+    ): Promise<{ ms: number; data: Uint8Array }> => {
       const t0 = performance.now();
       const w = await vol.readWindow(z, z + crop[0], y, y + crop[1], x, x + crop[2], { raw: true });
       return { ms: performance.now() - t0, data: new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength) };
@@ -136,12 +148,16 @@ export async function benchRemote(opts: BenchRemoteOptions = {}): Promise<BenchR
     for (const p of picks) cachedRuns.push(await read(warm, p));
     const cachedBytes = server.sent.bytes - sentBefore;
     await warm.close();
-    const identical = picks.every((_, i) => Buffer.from(diskRuns[i]!.data).equals(coldRuns[i]!.data)
-      && Buffer.from(diskRuns[i]!.data).equals(cachedRuns[i]!.data));
+    const identical = picks.every(
+      (_, i) =>
+        Buffer.from(diskRuns[i]!.data).equals(coldRuns[i]!.data) &&
+        Buffer.from(diskRuns[i]!.data).equals(cachedRuns[i]!.data),
+    );
     const round = (v: number): number => Math.round(v * 100) / 100;
     return {
       stack: { layers, height, width, dtype: 'uint16', bytes: layers * height * width * 2 },
-      crop, cropBytes: crop[0] * crop[1] * crop[2] * 2,
+      crop,
+      cropBytes: crop[0] * crop[1] * crop[2] * 2,
       diskMs: round(median(diskRuns.map((r) => r.ms))),
       httpColdMs: round(median(coldRuns.map((r) => r.ms))),
       httpCachedMs: round(median(cachedRuns.map((r) => r.ms))),

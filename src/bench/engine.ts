@@ -35,7 +35,10 @@ class Bottleneck extends nn.Module {
   bn2 = this.registerModule('bn2', new nn.BatchNorm3d(64));
   conv3 = this.registerModule('conv3', new nn.Conv3d(64, 256, 1, { bias: false }));
   bn3 = this.registerModule('bn3', new nn.BatchNorm3d(256));
-  downsample = this.registerModule('downsample', new nn.Sequential(new nn.Conv3d(64, 256, 1, { bias: false }), new nn.BatchNorm3d(256)));
+  downsample = this.registerModule(
+    'downsample',
+    new nn.Sequential(new nn.Conv3d(64, 256, 1, { bias: false }), new nn.BatchNorm3d(256)),
+  );
   forward(x: Tensor): Tensor {
     const a = F.relu(this.bn1.forward(this.conv1.forward(x)));
     const b = F.relu(this.bn2.forward(this.conv2.forward(a)));
@@ -44,7 +47,12 @@ class Bottleneck extends nn.Module {
   }
 }
 
-interface Case { name: string; gflop: number; run: () => void; dispose: () => void }
+interface Case {
+  name: string;
+  gflop: number;
+  run: () => void;
+  dispose: () => void;
+}
 
 function makeCases(): Case[] {
   torch.manualSeed(0);
@@ -61,17 +69,45 @@ function makeCases(): Case[] {
   const step = (f: () => Tensor) => () => torch.tidy(() => f().mean().backward());
   return [
     // The block's input requires grad (it is an activation): backward = input grads + weight grads = 2x forward.
-    { name: 'bottleneck', gflop: (3 * blockFwd) / 1e9, run: step(() => block.forward(xb)), dispose: () => { block.dispose(); xb.dispose(); } },
+    {
+      name: 'bottleneck',
+      gflop: (3 * blockFwd) / 1e9,
+      run: step(() => block.forward(xb)),
+      dispose: () => {
+        block.dispose();
+        xb.dispose();
+      },
+    },
     // Data needs no gradient: backward = weight grads only = 1x forward.
-    { name: 'stem_conv', gflop: (2 * stemFwd) / 1e9, run: step(() => stem.forward(xs)), dispose: () => { stem.dispose(); xs.dispose(); } },
-    { name: 'linear', gflop: (2 * linFwd) / 1e9, run: step(() => lin.forward(xl)), dispose: () => { lin.dispose(); xl.dispose(); } },
+    {
+      name: 'stem_conv',
+      gflop: (2 * stemFwd) / 1e9,
+      run: step(() => stem.forward(xs)),
+      dispose: () => {
+        stem.dispose();
+        xs.dispose();
+      },
+    },
+    {
+      name: 'linear',
+      gflop: (2 * linFwd) / 1e9,
+      run: step(() => lin.forward(xl)),
+      dispose: () => {
+        lin.dispose();
+        xl.dispose();
+      },
+    },
   ];
 }
 
 /** This CPU's float32 peak if it has AVX2+FMA (2 FMA ports x 8 lanes x 2 flops per cycle per core). */
 export function cpuPeakGflops(): number | null {
   let flags = '';
-  try { flags = readFileSync('/proc/cpuinfo', 'utf8'); } catch { return null; }
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
   if (!/\bavx2\b/.test(flags) || !/\bfma\b/.test(flags)) return null;
   // os.cpus() reports speed 0 in some VMs; /proc/cpuinfo's 'cpu MHz' is the clock the guest sees.
   const mhz = cpus()[0]?.speed || Number(/cpu MHz\s*:\s*([\d.]+)/.exec(flags)?.[1] ?? 0);
@@ -79,7 +115,9 @@ export function cpuPeakGflops(): number | null {
   return (cpus().length * 2 * 8 * 2 * mhz) / 1000;
 }
 
-export async function benchEngine(opts: { rounds?: number; repsPerRound?: number; onProgress?: (msg: string) => void } = {}): Promise<EngineBenchResult> {
+export async function benchEngine(
+  opts: { rounds?: number; repsPerRound?: number; onProgress?: (msg: string) => void } = {},
+): Promise<EngineBenchResult> {
   const rounds = opts.rounds ?? 5;
   const reps = opts.repsPerRound ?? 2;
   const threads = torch.getNumThreads();
@@ -92,8 +130,12 @@ export async function benchEngine(opts: { rounds?: number; repsPerRound?: number
       opts.onProgress?.(`engine: ${c.name}`);
       const { tsMs, pyMs } = await timeSideBySide(c.run, peer?.peer ?? null, c.name, { warmup: 2, rounds, reps });
       results.push({
-        name: c.name, ts_ms: round(tsMs), torch_ms: pyMs === null ? null : round(pyMs),
-        ratio: pyMs === null ? null : round(tsMs / pyMs, 3), gflops: round(c.gflop / (tsMs / 1000), 1), gflop: round(c.gflop, 2),
+        name: c.name,
+        ts_ms: round(tsMs),
+        torch_ms: pyMs === null ? null : round(pyMs),
+        ratio: pyMs === null ? null : round(tsMs / pyMs, 3),
+        gflops: round(c.gflop / (tsMs / 1000), 1),
+        gflop: round(c.gflop, 2),
       });
     }
   } finally {
@@ -101,7 +143,10 @@ export async function benchEngine(opts: { rounds?: number; repsPerRound?: number
     cases.forEach((c) => c.dispose());
   }
   return {
-    cases: results, threads, torch_version: torch.buildInfo().torchVersion, peak_gflops: cpuPeakGflops(),
+    cases: results,
+    threads,
+    torch_version: torch.buildInfo().torchVersion,
+    peak_gflops: cpuPeakGflops(),
     ...(missing ? { notice: missing } : {}),
   };
 }

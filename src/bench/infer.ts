@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as torch from '../torch/index.js';
-import { type BlendMode, inferDataset, type TTA } from '../infer/infer.js';
+import { type BlendMode, inferDataset, type TTA } from '../infer/index.js';
 
 export interface InferBenchOptions {
   /** On-disk side of the square synthetic fragment (default 2048). */
@@ -26,10 +26,10 @@ export interface InferBenchOptions {
   layers?: number;
   /** Resolution factor the model works at (default 0.5, the fragments' default). */
   scale?: number;
-  /** Window side at the model's resolution (default 128, the seed's tile). */
+  /** Window side at the model's resolution (default 128, the reference study's tile). */
   tile?: number;
   stride?: number;
-  /** Slices the model sees (default 20, the seed's), centred on the middle layer. */
+  /** Slices the model sees (default 20, the reference study's), centred on the middle layer. */
   depth?: number;
   widenFactor?: number;
   batch?: number;
@@ -91,11 +91,22 @@ export interface InferBenchResult {
 const MB = 1024 * 1024;
 
 /** Writes the fragment and a random-weight checkpoint in a child process; returns the fragment folder and checkpoint path. */
-function prepare(dir: string, o: Required<Pick<InferBenchOptions, 'size' | 'layers' | 'depth' | 'tile' | 'widenFactor' | 'seed'>>): { fragment: string; weights: string } {
+function prepare(
+  dir: string,
+  o: Required<Pick<InferBenchOptions, 'size' | 'layers' | 'depth' | 'tile' | 'widenFactor' | 'seed'>>,
+): { fragment: string; weights: string } {
   const z0 = Math.max(0, Math.floor(o.layers / 2) - Math.floor(o.depth / 2));
   const spec = {
-    arch: 'resnet3d-18', inChannels: 1, widenFactor: o.widenFactor, decoder: 'unet', output: 'full', depthPool: 'mean',
-    depth: o.depth, z: [z0, z0 + o.depth], tile: o.tile, normalize: 'none',
+    arch: 'resnet3d-18',
+    inChannels: 1,
+    widenFactor: o.widenFactor,
+    decoder: 'unet',
+    output: 'full',
+    depthPool: 'mean',
+    depth: o.depth,
+    z: [z0, z0 + o.depth],
+    tile: o.tile,
+    normalize: 'none',
   };
   const weights = join(dir, 'r3d18-random.pth');
   const script = `
@@ -111,10 +122,26 @@ await saveSegmentationCheckpoint(o.weights, model, o.spec, { epoch: 0, step: 0 }
 model.dispose();`;
   const url = (rel: string): string => new URL(rel, import.meta.url).href;
   const args = JSON.stringify({ dir, size: o.size, layers: o.layers, seed: o.seed, spec, weights });
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, url('../data/synth/write.js'), url('../train/segmentation-checkpoint.js'), url('../torch/index.js'), args], {
-    encoding: 'utf8', env: { ...process.env, INKWELL_PROGRESS: '0' },
-  });
-  if (r.status !== 0) throw new Error(`benchInfer: writing the synthetic ${o.size}x${o.size} x ${o.layers}-layer fragment and checkpoint to ${dir} failed (status ${r.status}): ${r.stderr}`);
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      script,
+      url('../data/synth/write.js'),
+      url('../train/segmentation-checkpoint.js'),
+      url('../torch/index.js'),
+      args,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, INKWELL_PROGRESS: '0' },
+    },
+  );
+  if (r.status !== 0)
+    throw new Error(
+      `benchInfer: writing the synthetic ${o.size}x${o.size} x ${o.layers}-layer fragment and checkpoint to ${dir} failed (status ${r.status}): ${r.stderr}`,
+    );
   return { fragment: join(dir, 'fragments', '1'), weights };
 }
 
@@ -135,11 +162,16 @@ export async function benchInfer(opts: InferBenchOptions = {}): Promise<InferBen
   checkInt('depth', depth, 1);
   checkInt('tile', tile, 1);
   if (depth > layers) throw new Error(`benchInfer: depth ${depth} needs at least that many layers, got ${layers}`);
-  if (tile > Math.floor(size * scale)) throw new Error(`benchInfer: tile ${tile} is larger than the fragment at scale ${scale} (${Math.floor(size * scale)} px of ${size})`);
+  if (tile > Math.floor(size * scale))
+    throw new Error(
+      `benchInfer: tile ${tile} is larger than the fragment at scale ${scale} (${Math.floor(size * scale)} px of ${size})`,
+    );
   if (opts.threads !== undefined) torch.setNumThreads(opts.threads);
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-bench-infer-'));
   try {
-    opts.onProgress?.(`infer: writing a synthetic ${size}x${size} fragment with ${layers} layers and a random r3d18 checkpoint (widen ${widenFactor})`);
+    opts.onProgress?.(
+      `infer: writing a synthetic ${size}x${size} fragment with ${layers} layers and a random r3d18 checkpoint (widen ${widenFactor})`,
+    );
     const t0 = performance.now();
     const { fragment, weights } = prepare(dir, { size, layers, depth, tile, widenFactor, seed });
     const synthSeconds = (performance.now() - t0) / 1000;
@@ -147,8 +179,15 @@ export async function benchInfer(opts: InferBenchOptions = {}): Promise<InferBen
     const baseline = process.memoryUsage.rss();
     let sampled = baseline;
     const r = await inferDataset({
-      weights, input: fragment, output: join(dir, 'pred.png'), scale, tile, progress: false,
-      onBatch: () => { sampled = Math.max(sampled, process.memoryUsage.rss()); },
+      weights,
+      input: fragment,
+      output: join(dir, 'pred.png'),
+      scale,
+      tile,
+      progress: false,
+      onBatch: () => {
+        sampled = Math.max(sampled, process.memoryUsage.rss());
+      },
       ...(opts.stride === undefined ? {} : { stride: opts.stride }),
       ...(opts.batch === undefined ? {} : { batch: opts.batch }),
       ...(opts.tta === undefined ? {} : { tta: opts.tta }),
@@ -160,21 +199,37 @@ export async function benchInfer(opts: InferBenchOptions = {}): Promise<InferBen
     // ru_maxrss is in kilobytes on Linux: the process's peak, which began after the child made the data.
     const peak = Math.max(sampled, process.resourceUsage().maxRSS * 1024);
     return {
-      arch: 'resnet3d-18', widen_factor: widenFactor, size: [r.height, r.width], view: [r.viewHeight, r.viewWidth], scale: r.scale,
-      layers, depth, tile, stride: r.stride,
+      arch: 'resnet3d-18',
+      widen_factor: widenFactor,
+      size: [r.height, r.width],
+      view: [r.viewHeight, r.viewWidth],
+      scale: r.scale,
+      layers,
+      depth,
+      tile,
+      stride: r.stride,
       blend: r.blend.mode === 'edge' ? `edge (border ${r.blend.border})` : `gaussian (sigma ${r.blend.sigma})`,
-      tta: r.tta, batch: r.batch, threads: torch.getNumThreads(), windows: r.windows,
+      tta: r.tta,
+      batch: r.batch,
+      threads: torch.getNumThreads(),
+      windows: r.windows,
       seconds: passMs / 1000,
       pixels_per_s: (r.height * r.width) / (passMs / 1000),
       view_pixels_per_s: (r.viewHeight * r.viewWidth) / (passMs / 1000),
       windows_per_s: r.windows / (passMs / 1000),
-      model_ms: t.model_ms, read_ms: t.read_ms, overhead_ms: overhead, overhead_fraction: overhead / t.model_ms,
+      model_ms: t.model_ms,
+      read_ms: t.read_ms,
+      overhead_ms: overhead,
+      overhead_fraction: overhead / t.model_ms,
       timings: { ...t },
-      peak_rss_mb: peak / MB, baseline_rss_mb: baseline / MB,
-      band_mb: r.bandBytes / MB, batch_mb: r.batchBytes / MB,
+      peak_rss_mb: peak / MB,
+      baseline_rss_mb: baseline / MB,
+      band_mb: r.bandBytes / MB,
+      batch_mb: r.batchBytes / MB,
       all_layers_mb: (layers * size * size * 2) / MB,
       zrange_mb: (depth * r.viewHeight * r.viewWidth) / MB,
-      synth_seconds: synthSeconds, torch_version: torch.buildInfo().torchVersion,
+      synth_seconds: synthSeconds,
+      torch_version: torch.buildInfo().torchVersion,
       ...(opts.keep ? { dir } : {}),
     };
   } finally {
@@ -186,14 +241,24 @@ export async function benchInfer(opts: InferBenchOptions = {}): Promise<InferBen
 export function printInfer(r: InferBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
   const f1 = (v: number): string => v.toFixed(1);
   const pct = (v: number): string => `${(100 * v).toFixed(2)}%`;
-  write(`${r.arch}${r.widen_factor !== 1 ? ` (widen ${r.widen_factor})` : ''}, random weights: ${r.size[0]}x${r.size[1]} synthetic fragment, ${r.layers} layers on disk; `
-    + `model at scale ${r.scale} (${r.view[0]}x${r.view[1]}), ${r.depth} slices, tile ${r.tile}, stride ${r.stride}, ${r.blend}, tta ${r.tta}, batch ${r.batch}, threads ${r.threads}`);
-  write(`throughput   ${Math.round(r.pixels_per_s)} px/s on disk (${Math.round(r.view_pixels_per_s)} px/s at the model's resolution), ${r.windows} windows in ${r.seconds.toFixed(2)} s (${r.windows_per_s.toFixed(2)} windows/s)`);
+  write(
+    `${r.arch}${r.widen_factor !== 1 ? ` (widen ${r.widen_factor})` : ''}, random weights: ${r.size[0]}x${r.size[1]} synthetic fragment, ${r.layers} layers on disk; ` +
+      `model at scale ${r.scale} (${r.view[0]}x${r.view[1]}), ${r.depth} slices, tile ${r.tile}, stride ${r.stride}, ${r.blend}, tta ${r.tta}, batch ${r.batch}, threads ${r.threads}`,
+  );
+  write(
+    `throughput   ${Math.round(r.pixels_per_s)} px/s on disk (${Math.round(r.view_pixels_per_s)} px/s at the model's resolution), ${r.windows} windows in ${r.seconds.toFixed(2)} s (${r.windows_per_s.toFixed(2)} windows/s)`,
+  );
   write(`model        ${f1(r.model_ms)} ms`);
-  write(`overhead     ${f1(r.overhead_ms)} ms = ${pct(r.overhead_fraction)} of model time (target <= 5%): tiling ${f1(r.timings['tile_ms'] ?? 0)}, `
-    + `tta/sigmoid/resize ${f1(r.timings['post_ms'] ?? 0)}, stitching ${f1(r.timings['stitch_ms'] ?? 0)}, finishing ${f1(r.timings['finish_ms'] ?? 0)} ms`);
+  write(
+    `overhead     ${f1(r.overhead_ms)} ms = ${pct(r.overhead_fraction)} of model time (target <= 5%): tiling ${f1(r.timings['tile_ms'] ?? 0)}, ` +
+      `tta/sigmoid/resize ${f1(r.timings['post_ms'] ?? 0)}, stitching ${f1(r.timings['stitch_ms'] ?? 0)}, finishing ${f1(r.timings['finish_ms'] ?? 0)} ms`,
+  );
   write(`reading      ${f1(r.read_ms)} ms (band-streamed from disk)`);
-  write(`memory       peak RSS ${f1(r.peak_rss_mb)} MB (${f1(r.baseline_rss_mb)} MB before inference); input held at most: band ${r.band_mb.toFixed(2)} MB + batch ${r.batch_mb.toFixed(2)} MB; `
-    + `the volume whole would be ${f1(r.all_layers_mb)} MB on disk (${r.layers} layers), ${f1(r.zrange_mb)} MB for the z-range at the model's resolution`);
-  write(`libtorch ${r.torch_version}; data written in ${r.synth_seconds.toFixed(1)} s by a child process${r.dir ? `; kept in ${r.dir}` : ''}`);
+  write(
+    `memory       peak RSS ${f1(r.peak_rss_mb)} MB (${f1(r.baseline_rss_mb)} MB before inference); input held at most: band ${r.band_mb.toFixed(2)} MB + batch ${r.batch_mb.toFixed(2)} MB; ` +
+      `the volume whole would be ${f1(r.all_layers_mb)} MB on disk (${r.layers} layers), ${f1(r.zrange_mb)} MB for the z-range at the model's resolution`,
+  );
+  write(
+    `libtorch ${r.torch_version}; data written in ${r.synth_seconds.toFixed(1)} s by a child process${r.dir ? `; kept in ${r.dir}` : ''}`,
+  );
 }

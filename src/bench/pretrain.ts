@@ -1,5 +1,5 @@
 /**
- * `inkwell bench pretrain`: one VICReg step of the seed's kind (two views, r3d18 seed variant, projector
+ * `inkwell bench pretrain`: one VICReg step of the reference study's kind (two views, r3d18 reference-study variant, projector
  * 512-256-256-512, coefficients 25/25/5, SGD nesterov, clipping) side by side with the same step in PyTorch:
  * inkwell fed by its real data pipeline (tiles read, z-shifted and augmented in a worker thread while the
  * step runs), inkwell on fixed tensors (the step alone), and PyTorch on fixed tensors. Rounds interleave.
@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchAugment } from './data-augment.js';
-import { seedAugmentations } from '../data/augment/presets.js';
+import { referenceAugmentations } from '../data/augment/presets.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
 import { synthesize } from '../data/synth/write.js';
 import { tileSourceModule, type TileSourceOptions } from '../data/dataset-tile-source.js';
@@ -51,7 +51,7 @@ export interface PretrainBenchResult {
   /** Median ms the step waited for its batch (the pipeline's `next()`), measured directly. */
   data_wait_ms: number;
   tiles_per_s: number;
-  /** Two-view seed augmentations per second on one core, and how many steps' worth of crops that is per step time. */
+  /** Two-view reference-study augmentations per second on one core, and how many steps' worth of crops that is per step time. */
   augment_crops_per_s: number;
   augment_headroom: number;
   threads: number;
@@ -76,26 +76,50 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
   say('pretrain: synthesising scroll segments');
   await synthesize({ out: dir, fragments: 0, segments: 2, height: 384, width: 384, seed: 1, progress: false });
   const source: TileSourceOptions = {
-    datasets: [{ path: join(dir, 'segments'), z: [14, 14 + D + 2] }], tile: T, stride: 16, depth: D,
-    augment: seedAugmentations({ depth: D }), views: 2, seed: 0,
+    datasets: [{ path: join(dir, 'segments'), z: [14, 14 + D + 2] }],
+    tile: T,
+    stride: 16,
+    depth: D,
+    augment: referenceAugmentations({ depth: D }),
+    views: 2,
+    seed: 0,
   };
-  const pipe = await PrefetchPipeline.open({ source: { module: tileSourceModule, options: source as unknown as Record<string, never> }, batchSize: B, seed: 0, workers, dropLast: true });
+  const pipe = await PrefetchPipeline.open({
+    source: { module: tileSourceModule, options: source as unknown as Record<string, never> },
+    batchSize: B,
+    seed: 0,
+    workers,
+    dropLast: true,
+  });
   const missing = pythonTorchMissing();
   const threads = torch.getNumThreads();
-  const peer = missing ? null : await PythonPeer.start('models_bench_server.py', [String(threads), JSON.stringify({ input, widen: widenFactor, device, amp })]);
+  const peer = missing
+    ? null
+    : await PythonPeer.start('models_bench_server.py', [
+        String(threads),
+        JSON.stringify({ input, widen: widenFactor, device, amp }),
+      ]);
   torch.manualSeed(0);
   const method = createMethod('vicreg', {
-    encoder: () => createEncoder('resnet3d-18-seed', { widenFactor }), featureDim: 512, vicreg: { simCoeff: 25, stdCoeff: 25, covCoeff: 5 },
+    encoder: () => createEncoder('resnet3d-18-reference', { widenFactor }),
+    featureDim: 512,
+    vicreg: { simCoeff: 25, stdCoeff: 25, covCoeff: 5 },
   });
   rt.prepare(method.modules);
-  const opt = new optim.SGD(method.modules.parameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-5 });
-  const fixed = [torch.keep(rt.place(torch.randn(input))), torch.keep(rt.place(torch.randn(input)))] as const;
-  const step = (v1: torch.Tensor, v2: torch.Tensor) => torch.tidy(() => {
-    rt.scaleLoss(rt.forward(() => method.step(v1, v2).loss)).backward();
-    rt.step(opt, 1);
-    opt.zeroGrad();
-    torch.synchronize(rt.device);
+  const opt = new optim.SGD(method.modules.parameters(), {
+    lr: 0.05,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 5e-5,
   });
+  const fixed = [torch.keep(rt.place(torch.randn(input))), torch.keep(rt.place(torch.randn(input)))] as const;
+  const step = (v1: torch.Tensor, v2: torch.Tensor) =>
+    torch.tidy(() => {
+      rt.scaleLoss(rt.forward(() => method.step(v1, v2).loss)).backward();
+      rt.step(opt, 1);
+      opt.zeroGrad();
+      torch.synchronize(rt.device);
+    });
   // An endless stream of batches across epochs.
   async function* batches(): AsyncGenerator<Batch> {
     for (let e = 1; ; e++) yield* pipe.epoch(e);
@@ -106,7 +130,12 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
     const t0 = performance.now();
     const { value: batch } = await stream.next();
     waits.push(performance.now() - t0);
-    torch.tidy(() => step(rt.input((batch as Batch).arrays['view0'] as Float32Array, input), rt.input((batch as Batch).arrays['view1'] as Float32Array, input)));
+    torch.tidy(() =>
+      step(
+        rt.input((batch as Batch).arrays['view0'] as Float32Array, input),
+        rt.input((batch as Batch).arrays['view1'] as Float32Array, input),
+      ),
+    );
     return performance.now() - t0;
   };
   try {
@@ -133,11 +162,22 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
     const stepMs = median(alone);
     const pyMs = peer ? median(py) : null;
     return {
-      input, ts_pipeline_ms: round(pipeMs, 1), ts_step_ms: round(stepMs, 1), torch_ms: pyMs === null ? null : round(pyMs, 1),
-      ratio: pyMs === null ? null : round(pipeMs / pyMs, 3), ratio_step_only: pyMs === null ? null : round(stepMs / pyMs, 3),
-      pipeline_overhead: round(Math.max(0, pipeMs - stepMs) / pipeMs, 3), data_wait_ms: round(median(waits), 1), tiles_per_s: round((B * 1000) / pipeMs, 2),
-      augment_crops_per_s: round(aug.crops_per_s, 1), augment_headroom: round((aug.crops_per_s * pipeMs) / 1000 / B, 2),
-      threads, workers, device, amp, ...(missing ? { notice: missing } : {}),
+      input,
+      ts_pipeline_ms: round(pipeMs, 1),
+      ts_step_ms: round(stepMs, 1),
+      torch_ms: pyMs === null ? null : round(pyMs, 1),
+      ratio: pyMs === null ? null : round(pipeMs / pyMs, 3),
+      ratio_step_only: pyMs === null ? null : round(stepMs / pyMs, 3),
+      pipeline_overhead: round(Math.max(0, pipeMs - stepMs) / pipeMs, 3),
+      data_wait_ms: round(median(waits), 1),
+      tiles_per_s: round((B * 1000) / pipeMs, 2),
+      augment_crops_per_s: round(aug.crops_per_s, 1),
+      augment_headroom: round((aug.crops_per_s * pipeMs) / 1000 / B, 2),
+      threads,
+      workers,
+      device,
+      amp,
+      ...(missing ? { notice: missing } : {}),
     };
   } finally {
     await stream.return(undefined);
@@ -151,12 +191,21 @@ export async function benchPretrain(o: PretrainBenchOptions = {}): Promise<Pretr
 }
 
 export function printPretrain(r: PretrainBenchResult, write: (line: string) => void = (l) => console.log(l)): void {
-  const on = r.device === 'cpu' && r.amp === 'off' ? '' : ` on ${r.device}${r.amp === 'off' ? '' : `, ${r.amp} autocast`}`;
-  write(`VICReg step${on}, r3d18 (seed variant), two views of [${r.input.join(',')}], SGD: median ms per step`);
-  write(`  inkwell + data pipeline (${r.workers} worker): ${r.ts_pipeline_ms.toFixed(0)} ms  (${r.tiles_per_s.toFixed(1)} tiles/s)`);
+  const on =
+    r.device === 'cpu' && r.amp === 'off' ? '' : ` on ${r.device}${r.amp === 'off' ? '' : `, ${r.amp} autocast`}`;
+  write(
+    `VICReg step${on}, r3d18 (reference-study variant), two views of [${r.input.join(',')}], SGD: median ms per step`,
+  );
+  write(
+    `  inkwell + data pipeline (${r.workers} worker): ${r.ts_pipeline_ms.toFixed(0)} ms  (${r.tiles_per_s.toFixed(1)} tiles/s)`,
+  );
   write(`  inkwell, fixed tensors:        ${r.ts_step_ms.toFixed(0)} ms`);
   write(`  PyTorch, fixed tensors:        ${r.torch_ms === null ? '-' : r.torch_ms.toFixed(0) + ' ms'}`);
-  write(`  ratio with pipeline / PyTorch: ${r.ratio === null ? '-' : r.ratio.toFixed(3)} (step alone ${r.ratio_step_only === null ? '-' : r.ratio_step_only.toFixed(3)}); waiting for data: ${(100 * r.pipeline_overhead).toFixed(1)}% of the step (${r.data_wait_ms.toFixed(1)} ms median wait for a batch)`);
-  write(`  seed augmentations: ${r.augment_crops_per_s.toFixed(0)} two-view crops/s on one core = ${r.augment_headroom.toFixed(1)}x what one step consumes`);
+  write(
+    `  ratio with pipeline / PyTorch: ${r.ratio === null ? '-' : r.ratio.toFixed(3)} (step alone ${r.ratio_step_only === null ? '-' : r.ratio_step_only.toFixed(3)}); waiting for data: ${(100 * r.pipeline_overhead).toFixed(1)}% of the step (${r.data_wait_ms.toFixed(1)} ms median wait for a batch)`,
+  );
+  write(
+    `  reference-study augmentations: ${r.augment_crops_per_s.toFixed(0)} two-view crops/s on one core = ${r.augment_headroom.toFixed(1)}x what one step consumes`,
+  );
   if (r.notice) write(r.notice);
 }

@@ -1,20 +1,25 @@
 /**
- * The PyTorch column of side-by-side benchmarks: a long-lived Python process (Debian's python3-torch) that
- * times named cases on request, so that TS and PyTorch repetitions interleave within one run.
+ * The PyTorch column of side-by-side benchmarks: a long-lived Python process (the PyTorch of the libtorch the
+ * addon links, see torchPython) that times named cases on request, so that TS and PyTorch repetitions interleave
+ * within one run.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { median } from '../util/stats.js';
 import { fileURLToPath } from 'node:url';
+import { torchPython } from '../torch/build.js';
 
-export const TORCH_PYTHON = process.env['INKWELL_TORCH_PYTHON'] ?? '/usr/bin/python3';
+const { python: TORCH_PYTHON, env: PYTHON_ENV } = torchPython();
+export { TORCH_PYTHON };
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/** Null (with the reason) when /usr/bin/python3 cannot import torch. */
+/** Null (with the reason) when TORCH_PYTHON cannot import torch. */
 export function pythonTorchMissing(): string | null {
-  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-  return r.status === 0 ? null : `PyTorch not found at ${TORCH_PYTHON} (install Debian's python3-torch): PyTorch column skipped`;
+  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore', env: PYTHON_ENV });
+  return r.status === 0
+    ? null
+    : `PyTorch not found at ${TORCH_PYTHON} ('npm run bootstrap' installs it): PyTorch column skipped`;
 }
 
 export class PythonPeer {
@@ -24,14 +29,22 @@ export class PythonPeer {
   #stderr = '';
 
   private constructor(script: string, args: string[]) {
-    this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#proc.stderr.on('data', (d: Buffer) => { this.#stderr += d.toString(); });
+    this.#proc = spawn(TORCH_PYTHON, [join(root, 'src', 'bench', 'peers', script), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: PYTHON_ENV,
+    });
+    this.#proc.stderr.on('data', (d: Buffer) => {
+      this.#stderr += d.toString();
+    });
     this.#lines = createInterface({ input: this.#proc.stdout });
     this.#lines.on('line', (line) => this.#pending.shift()?.(line));
   }
 
   /** Starts `bench/<script>` and waits for its ready line. */
-  static async start(script: string, args: string[] = []): Promise<{ peer: PythonPeer; info: Record<string, unknown> }> {
+  static async start(
+    script: string,
+    args: string[] = [],
+  ): Promise<{ peer: PythonPeer; info: Record<string, unknown> }> {
     const peer = new PythonPeer(script, args);
     const info = await peer.#next();
     return { peer, info };
@@ -39,7 +52,12 @@ export class PythonPeer {
 
   #next(): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`PyTorch benchmark peer exited (${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      const onExit = (code: number | null) =>
+        reject(
+          new Error(
+            `PyTorch benchmark peer exited (${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
       this.#proc.once('exit', onExit);
       this.#pending.push((line) => {
         this.#proc.off('exit', onExit);
@@ -78,7 +96,12 @@ function timeTs(run: () => void, reps: number): number[] {
  * creation, the allocator), then `rounds` alternating rounds of `reps` runs each, so that machine noise hits both
  * columns alike. Medians in ms; the PyTorch one is null without a peer.
  */
-export async function timeSideBySide(run: () => void, peer: PythonPeer | null, name: string, o: { warmup: number; rounds: number; reps: number }): Promise<{ tsMs: number; pyMs: number | null; roundRatios: number[] }> {
+export async function timeSideBySide(
+  run: () => void,
+  peer: PythonPeer | null,
+  name: string,
+  o: { warmup: number; rounds: number; reps: number },
+): Promise<{ tsMs: number; pyMs: number | null; roundRatios: number[] }> {
   timeTs(run, o.warmup);
   if (peer) await peer.time(name, o.warmup);
   const ts: number[] = [];

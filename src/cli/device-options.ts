@@ -27,10 +27,17 @@ export function deviceOptions(o: DeviceFlags): DeviceFlags {
 /** Adds `--device cpu|cuda|cuda:N` and, for commands that train or run long forwards, `--amp bf16|fp16|off`. */
 export function addDeviceOptions(cmd: Command, o: { amp: boolean; configKey?: boolean }): Command {
   const fromConfig = o.configKey ? " (config key 'device'; default cpu)" : ' (default cpu)';
-  cmd.option('--device <device>', `where the model runs: cpu, cuda or cuda:N${fromConfig}`, wrap((s) => parseDevice(s, '--device')));
+  cmd.option(
+    '--device <device>',
+    `where the model runs: cpu, cuda or cuda:N${fromConfig}`,
+    wrap((s) => parseDevice(s, '--device')),
+  );
   if (o.amp) {
-    cmd.option('--amp <mode>', `mixed precision: bf16 (autocast), fp16 (autocast + gradient scaler; CUDA only) or off${o.configKey ? " (config key 'amp')" : ''}`,
-      wrap((s) => parseAmp(s)));
+    cmd.option(
+      '--amp <mode>',
+      `mixed precision: bf16 (autocast), fp16 (autocast + gradient scaler; CUDA only) or off${o.configKey ? " (config key 'amp')" : ''}`,
+      wrap((s) => parseAmp(s)),
+    );
   }
   return cmd;
 }

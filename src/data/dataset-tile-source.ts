@@ -1,7 +1,7 @@
 /**
  * The pipeline's sample source over real datasets (fragments, segments, folders of segments): each dataset's
  * z-range is loaded once (uint8 under the default bit-depth policy, or normalised), tiles are selected as the
- * seed did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
+ * reference study did (eroded mask, no all-zero tiles, optional ink requirement, a band of rows for train/validation
  * splits), and each sample is a crop with two independent augmented views (self-supervised) or one view with
  * its ink label and valid-region mask (supervised). Used through PrefetchPipeline as
  * `{ module: tileSourceModule, options: TileSourceOptions }`.
@@ -35,7 +35,7 @@ export interface TileDatasetSpec {
   /**
    * Normalisation before augmentation, as text (default 'none': raw uint8 values on the 0..255 scale):
    * `scale[:D]`, `clip:LOW:HIGH[:D]`, `zscore`, `percentile:LOW:HIGH`, or `histogram:<dataset folder>` to match
-   * this dataset's value histogram to a reference volume's (the seed's remedy for the scroll/fragment shift).
+   * this dataset's value histogram to a reference volume's (the reference study's remedy for the scroll/fragment shift).
    */
   normalize?: string;
   /** Band of rows used, as fractions [from, to) of the height (e.g. [0, 0.7] to train, [0.7, 1] to validate). */
@@ -46,11 +46,11 @@ export interface TileSourceOptions {
   datasets: TileDatasetSpec[];
   tile: number;
   stride: number;
-  /** Mask erosion kernel (default 16, the seed's). */
+  /** Mask erosion kernel (default 16, the reference study's). */
   erode?: number;
   /** Slices fed to the model; a longer z-range is narrowed by the augmentation's z-shift, or centred without one. */
   depth: number;
-  /** Keep only tiles with ink (the seed's evaluation on fragment 4). */
+  /** Keep only tiles with ink (the reference study's evaluation on fragment 4). */
   requireInk?: boolean;
   augment: AugmentConfig | null;
   /** 2: { view0, view1 }; 1: { image, label, valid }. */
@@ -89,7 +89,10 @@ export async function loadTileSet(o: TileSourceOptions): Promise<{ datasets: Loa
         normalize,
       });
       const [D, H, W] = vol.shape;
-      if (D < o.depth) throw new Error(`tile source: ${ds.root} z-range ${vol.zStart}:${vol.zEnd} has ${D} layers, the model needs ${o.depth}`);
+      if (D < o.depth)
+        throw new Error(
+          `tile source: ${ds.root} z-range ${vol.zStart}:${vol.zEnd} has ${D} layers, the model needs ${o.depth}`,
+        );
       const raw = await vol.load();
       let data: VolumeView['data'] = raw.data as Uint8Array;
       if (normalize.kind !== 'none') {
@@ -99,13 +102,22 @@ export async function loadTileSet(o: TileSourceOptions): Promise<{ datasets: Loa
       }
       const mask = await vol.readMask();
       const labels = await vol.readInkLabels();
-      if (o.requireInk && !labels) throw new Error(`tile source: ${ds.root} has no ink labels, but tiles with ink were asked for`);
+      if (o.requireInk && !labels)
+        throw new Error(`tile source: ${ds.root} has no ink labels, but tiles with ink were asked for`);
       const view: VolumeView = { data, depth: D, height: H, width: W };
       const rows = spec.rows ?? [0, 1];
-      if (!(rows[0] >= 0 && rows[1] <= 1 && rows[0] < rows[1])) throw new Error(`tile source: rows must be fractions 0 <= from < to <= 1, got [${rows.join(', ')}]`);
+      if (!(rows[0] >= 0 && rows[1] <= 1 && rows[0] < rows[1]))
+        throw new Error(`tile source: rows must be fractions 0 <= from < to <= 1, got [${rows.join(', ')}]`);
       const selected = selectTiles({
-        height: H, width: W, tile: o.tile, stride: o.stride, mask, erode: o.erode ?? 16,
-        content: contentMap({ dtype: raw.dtype, shape: raw.shape, data: raw.data }), inkLabels: labels, requireInk: o.requireInk ?? false,
+        height: H,
+        width: W,
+        tile: o.tile,
+        stride: o.stride,
+        mask,
+        erode: o.erode ?? 16,
+        content: contentMap({ dtype: raw.dtype, shape: raw.shape, data: raw.data }),
+        inkLabels: labels,
+        requireInk: o.requireInk ?? false,
         region: { y0: Math.round(rows[0] * H), y1: Math.round(rows[1] * H) },
       });
       const index = datasets.length;
@@ -114,11 +126,16 @@ export async function loadTileSet(o: TileSourceOptions): Promise<{ datasets: Loa
     }
   }
   if (tiles.length === 0) {
-    throw new Error(`tile source: no ${o.tile}x${o.tile} tile fits inside the eroded masks of ${datasets.map((d) => d.id).join(', ')} (try a smaller tile, stride or erosion)`);
+    throw new Error(
+      `tile source: no ${o.tile}x${o.tile} tile fits inside the eroded masks of ${datasets.map((d) => d.id).join(', ')} (try a smaller tile, stride or erosion)`,
+    );
   }
-  const picked = o.maxTiles !== undefined && o.maxTiles < tiles.length
-    ? createRng(o.seed ?? 0).shuffle([...tiles]).slice(0, o.maxTiles)
-    : tiles;
+  const picked =
+    o.maxTiles !== undefined && o.maxTiles < tiles.length
+      ? createRng(o.seed ?? 0)
+          .shuffle([...tiles])
+          .slice(0, o.maxTiles)
+      : tiles;
   return { datasets, tiles: picked };
 }
 
@@ -154,9 +171,13 @@ export async function createSource(o: TileSourceOptions): Promise<SampleSource> 
         return { view0: centreDepth(a, o.depth).data, view1: centreDepth(b, o.depth).data, dataset: d.id, y, x };
       }
       if (d.labels) crop.label = extractPlane(d.labels, d.vol.height, d.vol.width, y, x, height, width);
-      crop.mask = d.mask ? extractPlane(d.mask, d.vol.height, d.vol.width, y, x, height, width) : new Uint8Array(height * width).fill(1);
+      crop.mask = d.mask
+        ? extractPlane(d.mask, d.vol.height, d.vol.width, y, x, height, width)
+        : new Uint8Array(height * width).fill(1);
       const out = centreDepth(aug ? aug.apply(crop, seed) : { ...crop, data: crop.data.map((v) => v / 255) }, o.depth);
-      const label = out.label ? Float32Array.from(out.label, (v) => (v > 0 ? (v > 1 ? 1 : v) : 0)) : new Float32Array(height * width);
+      const label = out.label
+        ? Float32Array.from(out.label, (v) => (v > 0 ? Math.min(v, 1) : 0))
+        : new Float32Array(height * width);
       return { image: out.data, label, valid: Uint8Array.from(out.mask!, (v) => (v > 0 ? 1 : 0)), dataset: d.id, y, x };
     },
   };

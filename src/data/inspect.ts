@@ -52,7 +52,11 @@ async function inspectOne(d: Dataset, base: string, opts: DetectOptions): Promis
   };
   // Scale 1: sizes and fractions as on disk. Opening checks that every layer matches the first, and detects
   // the layer order when nothing else decided it.
-  const vol = await Volume.open(d, { scale: 1, bitDepth: 'keep', ...(opts.layerOrder === undefined ? {} : { layerOrder: opts.layerOrder }) });
+  const vol = await Volume.open(d, {
+    scale: 1,
+    bitDepth: 'keep',
+    ...(opts.layerOrder === undefined ? {} : { layerOrder: opts.layerOrder }),
+  });
   try {
     const { mask, labels } = await vol.validate();
     const n = vol.sourceHeight * vol.sourceWidth;
@@ -64,12 +68,19 @@ async function inspectOne(d: Dataset, base: string, opts: DetectOptions): Promis
     let inkFraction: number | null = null;
     if (labels) {
       let ink = 0;
-      for (let i = 0; i < n; i++) if (labels[i] !== 0 && (!mask || mask[i] !== 0)) ink++;
+      for (let i = 0; i < n; i++) if (labels[i] !== 0 && mask?.[i] !== 0) ink++;
       inkFraction = ink / maskCount;
     }
-    const files: DatasetFiles = d.layout === 'zarr'
-      ? { layers: [rel(d.root)!], mask: null, inklabels: null, ir: null, meta: null }
-      : { layers: d.layers.map((l) => rel(l.path)!), mask: rel(d.mask), inklabels: rel(d.inklabels), ir: rel(d.ir), meta: rel(d.meta) };
+    const files: DatasetFiles =
+      d.layout === 'zarr'
+        ? { layers: [rel(d.root)!], mask: null, inklabels: null, ir: null, meta: null }
+        : {
+            layers: d.layers.map((l) => rel(l.path)!),
+            mask: rel(d.mask),
+            inklabels: rel(d.inklabels),
+            ir: rel(d.ir),
+            meta: rel(d.meta),
+          };
     return {
       layout: d.layout,
       id: d.id,

@@ -103,7 +103,10 @@ export function layerOrderFromColumns(columns: readonly ArrayLike<number>[], lay
       const g = (after - before) / K;
       const d = z - 0.5 - mid;
       const w = Math.abs(g) * Math.exp(-(d * d) / (2 * SIGMA2));
-      if (w > bestW) { bestW = w; best = g; }
+      if (w > bestW) {
+        bestW = w;
+        best = g;
+      }
     }
     strengths.push(best);
     for (let z = 0; z < n; z++) profile[z] = (profile[z] as number) + (q[z] as number);
@@ -120,7 +123,12 @@ export function layerOrderFromColumns(columns: readonly ArrayLike<number>[], lay
   const verdict: LayerOrderVerdict =
     t >= LAYER_ORDER_T ? 'canonical' : t <= -LAYER_ORDER_T ? 'reversed' : 'undetermined';
   return {
-    verdict, t: Number.isFinite(t) ? t : Math.sign(t) * 1e9, meanEdge: mean, columns: m, middle: from + mid, from,
+    verdict,
+    t: Number.isFinite(t) ? t : Math.sign(t) * 1e9,
+    meanEdge: mean,
+    columns: m,
+    middle: from + mid,
+    from,
     profile: Array.from(profile, (v) => Math.round((100 * v) / m) / 100),
   };
 }
@@ -131,7 +139,12 @@ export interface LayerOrderSource {
   readonly height: number;
   readonly width: number;
   readWindow(
-    z0: number, z1: number, y0: number, y1: number, x0: number, x1: number,
+    z0: number,
+    z1: number,
+    y0: number,
+    y1: number,
+    x0: number,
+    x1: number,
   ): Promise<{ data: ArrayLike<number> }>;
   readMask(): Promise<Uint8Array | null>;
 }
@@ -149,7 +162,8 @@ export interface DetectLayerOrderOptions {
  * full resolution), splits them into blocks that lie wholly inside the mask, and returns the verdict.
  */
 export async function detectLayerOrder(
-  src: LayerOrderSource, opts: DetectLayerOrderOptions = {},
+  src: LayerOrderSource,
+  opts: DetectLayerOrderOptions = {},
 ): Promise<LayerOrderEvidence> {
   const L = src.depth;
   if (L < LAYER_ORDER_MIN_LAYERS) return undetermined(L, `${L} layers, need at least ${LAYER_ORDER_MIN_LAYERS}`);
@@ -200,7 +214,11 @@ export async function detectLayerOrder(
 /** One line for people: the verdict and its evidence. */
 export function describeLayerOrder(e: LayerOrderEvidence): string {
   if (e.reason) return `undetermined (${e.reason})`;
-  const what = e.verdict === 'canonical' ? 'papyrus after the surface as stored'
-    : e.verdict === 'reversed' ? 'papyrus before the surface as stored' : `no clear side, |t| < ${LAYER_ORDER_T}`;
+  const what =
+    e.verdict === 'canonical'
+      ? 'papyrus after the surface as stored'
+      : e.verdict === 'reversed'
+        ? 'papyrus before the surface as stored'
+        : `no clear side, |t| < ${LAYER_ORDER_T}`;
   return `${e.verdict} (${what}; surface-edge t ${e.t.toFixed(1)} over ${e.columns} columns near layer ${e.middle})`;
 }

@@ -1,5 +1,5 @@
 /**
- * Finds out which on-disk layout a dataset folder uses and lists its files (field notes section 6):
+ * Finds out which on-disk layout a dataset folder uses and lists its files (docs/data-formats.md):
  *  - Kaggle fragment: `surface_volume/NN.tif`, `mask.png`, `inklabels.png`, `ir.png`;
  *  - fragment volpkg: `<name>.volpkg/working/<surface>/surface_volume/NN.tif` (+ `ir.png`, `inklabels.png`);
  *  - scroll segment: `layers/NN.tif|png|jpg` (2 or 3 digits), `<id>_mask.png`, `<id>_inklabels.png`,
@@ -16,8 +16,14 @@
 import { extname, resolve } from 'node:path';
 import { kindOf, listDir, readText } from './io/files.js';
 import { isZarr } from './io/zarr.js';
-import { baseLocation as basename, checkUrl, dirLocation as dirname, isUrl, joinLocation as join,
-  trimLocation } from './remote/url.js';
+import {
+  baseLocation as basename,
+  checkUrl,
+  dirLocation as dirname,
+  isUrl,
+  joinLocation as join,
+  trimLocation,
+} from './remote/url.js';
 import type { LayerOrderChoice, LayerOrderEvidence } from './layer-order.js';
 
 /**
@@ -146,12 +152,15 @@ export async function listLayers(dir: string): Promise<LayerFile[]> {
     if (!m) continue;
     const n = Number(m[1]);
     const prev = byNumber.get(n);
-    if (prev !== undefined) throw new Error(`listLayers: ${dir} has two files for layer ${n} (${prev} and ${name}), expected one`);
+    if (prev !== undefined)
+      throw new Error(`listLayers: ${dir} has two files for layer ${n} (${prev} and ${name}), expected one`);
     byNumber.set(n, name);
   }
   if (byNumber.size === 0) {
     const seen = names.slice(0, 5).join(', ');
-    throw new Error(`listLayers: ${dir} has no layer files, expected NN.tif / NNN.tif (or .png/.jpg)${seen ? `; found ${seen}${names.length > 5 ? ', ...' : ''}` : ''}`);
+    throw new Error(
+      `listLayers: ${dir} has no layer files, expected NN.tif / NNN.tif (or .png/.jpg)${seen ? `; found ${seen}${names.length > 5 ? ', ...' : ''}` : ''}`,
+    );
   }
   const numbers = [...byNumber.keys()].sort((a, b) => a - b);
   const first = numbers[0]!;
@@ -159,9 +168,13 @@ export async function listLayers(dir: string): Promise<LayerFile[]> {
   if (last - first + 1 !== numbers.length) {
     const missing: number[] = [];
     for (let n = first; n <= last && missing.length < 10; n++) if (!byNumber.has(n)) missing.push(n);
-    throw new Error(`listLayers: ${dir} is missing layer(s) ${missing.join(', ')}${missing.length === 10 ? ', ...' : ''}: expected contiguous layers ${first}..${last}`);
+    throw new Error(
+      `listLayers: ${dir} is missing layer(s) ${missing.join(', ')}${missing.length === 10 ? ', ...' : ''}: expected contiguous layers ${first}..${last}`,
+    );
   }
-  const exts = new Set([...byNumber.values()].map((n) => extname(n).toLowerCase().replace('.tiff', '.tif').replace('.jpeg', '.jpg')));
+  const exts = new Set(
+    [...byNumber.values()].map((n) => extname(n).toLowerCase().replace('.tiff', '.tif').replace('.jpeg', '.jpg')),
+  );
   if (exts.size > 1) throw new Error(`listLayers: ${dir} mixes layer formats (${[...exts].join(', ')}), expected one`);
   return numbers.map((n) => ({ number: n, path: join(dir, byNumber.get(n)!) }));
 }
@@ -176,7 +189,9 @@ async function findByGlob(dir: string, word: string, preferred: string[]): Promi
   const hits = files.filter((f) => f.toLowerCase().includes(word) && MASK_EXTS.has(extname(f).toLowerCase()));
   if (hits.length === 0) return null;
   if (hits.length > 1) {
-    throw new Error(`detectLayout: ${dir} has ${hits.length} files matching *${word}* (${hits.join(', ')}), expected one (or ${preferred[0]})`);
+    throw new Error(
+      `detectLayout: ${dir} has ${hits.length} files matching *${word}* (${hits.join(', ')}), expected one (or ${preferred[0]})`,
+    );
   }
   return join(dir, hits[0]!);
 }
@@ -211,11 +226,20 @@ async function pixelSize(meta: string | null, fallback: number): Promise<PixelSi
   return { pixelSize: size, pixelSizeSource: source, defaultScale: Math.min(1, size / MODEL_PIXEL_SIZE_UM) };
 }
 
-async function kaggleFragment(dir: string, layout: 'kaggle-fragment' | 'fragment-volpkg', id: string): Promise<LayerStackDataset> {
+async function kaggleFragment(
+  dir: string,
+  layout: 'kaggle-fragment' | 'fragment-volpkg',
+  id: string,
+): Promise<LayerStackDataset> {
   const layers = await listLayers(join(dir, 'surface_volume'));
   const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout, id, root: dir, reversed: false, orderSource: 'default', layers,
+    layout,
+    id,
+    root: dir,
+    reversed: false,
+    orderSource: 'default',
+    layers,
     ...(await pixelSize(meta, FRAGMENT_PIXEL_SIZE_UM)),
     mask: (await optionalFile(join(dir, 'mask.png'))) ?? (await findByGlob(dir, 'mask', [])),
     inklabels: (await optionalFile(join(dir, 'inklabels.png'))) ?? (await findByGlob(dir, 'inklabels', [])),
@@ -232,7 +256,12 @@ async function scrollSegment(dir: string): Promise<LayerStackDataset> {
   const layers = await listLayers(join(dir, 'layers'));
   const meta = await optionalFile(join(dir, 'meta.json'));
   return {
-    layout: 'scroll-segment', id, root: dir, reversed: false, orderSource: 'default', layers,
+    layout: 'scroll-segment',
+    id,
+    root: dir,
+    reversed: false,
+    orderSource: 'default',
+    layers,
     ...(await pixelSize(meta, SEGMENT_PIXEL_SIZE_UM)),
     mask: await findByGlob(dir, 'mask', [`${id}_mask.png`, `${base}_mask.png`]),
     inklabels: await findByGlob(dir, 'inklabels', [`${id}_inklabels.png`, `${base}_inklabels.png`]),
@@ -258,9 +287,13 @@ async function volpkgFragments(volpkg: string): Promise<LayerStackDataset[]> {
   const out: LayerStackDataset[] = [];
   const name = basename(volpkg).replace(/\.volpkg$/, '');
   for (const s of surfaces) {
-    if (await isDir(join(working, s, 'surface_volume'))) out.push(await kaggleFragment(join(working, s), 'fragment-volpkg', `${name}/${s}`));
+    if (await isDir(join(working, s, 'surface_volume')))
+      out.push(await kaggleFragment(join(working, s), 'fragment-volpkg', `${name}/${s}`));
   }
-  if (out.length === 0) throw new Error(`detectLayout: ${working} has no <surface>/surface_volume folder, expected e.g. 54keV_exposed_surface/surface_volume`);
+  if (out.length === 0)
+    throw new Error(
+      `detectLayout: ${working} has no <surface>/surface_volume folder, expected e.g. 54keV_exposed_surface/surface_volume`,
+    );
   return out;
 }
 
@@ -269,23 +302,37 @@ async function detectSingle(dir: string): Promise<Dataset[] | null> {
   if (await isDir(join(dir, 'surface_volume'))) {
     const parent = dirname(dir);
     if (basename(parent) === 'working' && basename(dirname(parent)).endsWith('.volpkg')) {
-      return [await kaggleFragment(dir, 'fragment-volpkg', `${basename(dirname(parent)).replace(/\.volpkg$/, '')}/${basename(dir)}`)];
+      return [
+        await kaggleFragment(
+          dir,
+          'fragment-volpkg',
+          `${basename(dirname(parent)).replace(/\.volpkg$/, '')}/${basename(dir)}`,
+        ),
+      ];
     }
     return [await kaggleFragment(dir, 'kaggle-fragment', basename(dir))];
   }
   if (await isDir(join(dir, 'layers'))) return [await scrollSegment(dir)];
   if (await isZarr(dir)) {
     const id = basename(dir).replace(/\.(ome\.)?zarr$/, '');
-    return [{
-      layout: 'zarr', id, root: dir, reversed: false, orderSource: 'default',
-      pixelSize: SEGMENT_PIXEL_SIZE_UM, pixelSizeSource: 'default', defaultScale: 1,
-    }];
+    return [
+      {
+        layout: 'zarr',
+        id,
+        root: dir,
+        reversed: false,
+        orderSource: 'default',
+        pixelSize: SEGMENT_PIXEL_SIZE_UM,
+        pixelSizeSource: 'default',
+        defaultScale: 1,
+      },
+    ];
   }
   if (await hasWorkingSurfaces(dir)) return volpkgFragments(dir);
   // `FragN/` holding a single `<name>.volpkg` with working surfaces.
   const volpkgs = (await namesIn(dir, true)).filter((name) => name.endsWith('.volpkg'));
-  if (volpkgs.length === 1
-    && (await hasWorkingSurfaces(join(dir, volpkgs[0]!)))) return volpkgFragments(join(dir, volpkgs[0]!));
+  if (volpkgs.length === 1 && (await hasWorkingSurfaces(join(dir, volpkgs[0]!))))
+    return volpkgFragments(join(dir, volpkgs[0]!));
   return null;
 }
 
@@ -296,11 +343,15 @@ async function readManifest(path: string): Promise<Set<string>> {
     if (text === null) throw new Error('no such file');
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new Error(`detectLayout: cannot read manifest ${path} (${(err as Error).message}), expected JSON {"reversed": ["<id>", ...]}`);
+    throw new Error(
+      `detectLayout: cannot read manifest ${path} (${(err as Error).message}), expected JSON {"reversed": ["<id>", ...]}`,
+    );
   }
   const list = (parsed as { reversed?: unknown } | null)?.reversed;
   if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
-    throw new Error(`detectLayout: manifest ${path} has no "reversed" list of ids, expected {"reversed": ["<id>", ...]}`);
+    throw new Error(
+      `detectLayout: manifest ${path} has no "reversed" list of ids, expected {"reversed": ["<id>", ...]}`,
+    );
   }
   return new Set(list as string[]);
 }
@@ -315,7 +366,9 @@ export async function detectLayout(path: string, opts: DetectOptions = {}): Prom
   // The dataset's own folder is asked first, so that an auth error names it rather than its parent.
   if (isUrl(dir)) await listDir(dir);
   if (!(await isDir(dir))) {
-    throw new Error(`detectLayout: ${path} ${(await isFile(dir)) ? 'is a file' : 'does not exist'}, expected a dataset folder`);
+    throw new Error(
+      `detectLayout: ${path} ${(await isFile(dir)) ? 'is a file' : 'does not exist'}, expected a dataset folder`,
+    );
   }
   let layout: Detected['layout'];
   let datasets = await detectSingle(dir);
@@ -335,7 +388,9 @@ export async function detectLayout(path: string, opts: DetectOptions = {}): Prom
       if (found) datasets.push(...found);
     }
     if (datasets.length === 0) {
-      throw new Error(`detectLayout: ${path} matches no known layout: expected surface_volume/, layers/, working/<surface>/surface_volume/, paths/<id>/layers/, sub-folders holding layers/, or a Zarr array (.zarray) / OME-Zarr group (.zattrs multiscales)`);
+      throw new Error(
+        `detectLayout: ${path} matches no known layout: expected surface_volume/, layers/, working/<surface>/surface_volume/, paths/<id>/layers/, sub-folders holding layers/, or a Zarr array (.zarray) / OME-Zarr group (.zattrs multiscales)`,
+      );
     }
   }
 
@@ -368,7 +423,12 @@ export async function detectLayout(path: string, opts: DetectOptions = {}): Prom
 export async function detectDataset(path: string, opts: DetectOptions = {}, op = 'detectDataset'): Promise<Dataset> {
   const found = await detectLayout(path, opts);
   if (found.datasets.length !== 1) {
-    throw new Error(`${op}: ${path} holds ${found.datasets.length} datasets (${found.datasets.slice(0, 4).map((d) => d.id).join(', ')}${found.datasets.length > 4 ? ', ...' : ''}), expected one: pass one of its sub-folders`);
+    throw new Error(
+      `${op}: ${path} holds ${found.datasets.length} datasets (${found.datasets
+        .slice(0, 4)
+        .map((d) => d.id)
+        .join(', ')}${found.datasets.length > 4 ? ', ...' : ''}), expected one: pass one of its sub-folders`,
+    );
   }
   return found.datasets[0]!;
 }

@@ -1,7 +1,7 @@
 /**
  * Intensity normalisation of layer values into model-ready floats, as a first-class choice because public
  * pipelines disagree:
- *  - 'scale': v / 255, the seed's albumentations `Normalize(mean=0, std=1)` on uint8 (field notes section 1);
+ *  - 'scale': v / 255, the reference study's albumentations `Normalize(mean=0, std=1)` on uint8 (docs/reference-study.md);
  *  - 'clip': the Grand-Prize-lineage ink detection code (ScrollPrize/villa ink-detection and its forks) does
  *    `np.clip(image, 0, 200)` on uint8 layers before its /255 normalisation; by default the window is stretched to [0, 1],
  *    or divided by `divisor` (255 reproduces villa exactly);
@@ -174,7 +174,8 @@ export function fitNormalizer(spec: NormalizeSpec, bits: 8 | 16, sample: ValueHi
   const lut = new Float32Array(size);
   if (needsSample(spec)) {
     if (sample === null) throw new Error(`fitNormalizer: '${spec.kind}' normalisation needs a sample of the volume`);
-    if (sample.bits !== bits) throw new Error(`fitNormalizer: sample histogram is ${sample.bits}-bit, expected ${bits}-bit like the values`);
+    if (sample.bits !== bits)
+      throw new Error(`fitNormalizer: sample histogram is ${sample.bits}-bit, expected ${bits}-bit like the values`);
   }
   const stats = sample !== null && sample.total > 0 ? histogramStats(sample) : null;
   switch (spec.kind) {
@@ -227,11 +228,16 @@ export function fitNormalizer(spec: NormalizeSpec, bits: 8 | 16, sample: ValueHi
     }
   }
   return {
-    spec, bits, lut, stats,
+    spec,
+    bits,
+    lut,
+    stats,
     apply(values: PixelArray, out?: Float32Array): Float32Array {
-      if (values instanceof Uint16Array && bits === 8) throw new Error('Normalizer.apply: 16-bit values given to an 8-bit normalizer');
+      if (values instanceof Uint16Array && bits === 8)
+        throw new Error('Normalizer.apply: 16-bit values given to an 8-bit normalizer');
       const o = out ?? new Float32Array(values.length);
-      if (o.length !== values.length) throw new Error(`Normalizer.apply: output has ${o.length} elements, expected ${values.length}`);
+      if (o.length !== values.length)
+        throw new Error(`Normalizer.apply: output has ${o.length} elements, expected ${values.length}`);
       for (let i = 0; i < values.length; i++) o[i] = lut[values[i]!]!;
       return o;
     },
@@ -246,20 +252,36 @@ export function parseNormalizeSpec(text: string): NormalizeSpec {
   const parts = text.split(':');
   const nums = parts.slice(1).map((p) => {
     const n = Number(p);
-    if (p.trim() === '' || !Number.isFinite(n)) throw new Error(`parseNormalizeSpec: '${text}' has a non-numeric argument '${p}'`);
+    if (p.trim() === '' || !Number.isFinite(n))
+      throw new Error(`parseNormalizeSpec: '${text}' has a non-numeric argument '${p}'`);
     return n;
   });
   const kind = parts[0];
   const arity = (lo: number, hi: number): void => {
-    if (nums.length < lo || nums.length > hi) throw new Error(`parseNormalizeSpec: '${kind}' takes ${lo === hi ? lo : `${lo}-${hi}`} numbers, got '${text}'`);
+    if (nums.length < lo || nums.length > hi)
+      throw new Error(`parseNormalizeSpec: '${kind}' takes ${lo === hi ? lo : `${lo}-${hi}`} numbers, got '${text}'`);
   };
   switch (kind) {
-    case 'none': arity(0, 0); return { kind: 'none' };
-    case 'scale': arity(0, 1); return nums[0] === undefined ? { kind: 'scale' } : { kind: 'scale', divisor: nums[0] };
-    case 'clip': arity(2, 3); return nums[2] === undefined ? { kind: 'clip', low: nums[0]!, high: nums[1]! } : { kind: 'clip', low: nums[0]!, high: nums[1]!, divisor: nums[2] };
-    case 'zscore': arity(0, 0); return { kind: 'zscore' };
-    case 'percentile': arity(2, 2); return { kind: 'percentile', low: nums[0]!, high: nums[1]! };
+    case 'none':
+      arity(0, 0);
+      return { kind: 'none' };
+    case 'scale':
+      arity(0, 1);
+      return nums[0] === undefined ? { kind: 'scale' } : { kind: 'scale', divisor: nums[0] };
+    case 'clip':
+      arity(2, 3);
+      return nums[2] === undefined
+        ? { kind: 'clip', low: nums[0]!, high: nums[1]! }
+        : { kind: 'clip', low: nums[0]!, high: nums[1]!, divisor: nums[2] };
+    case 'zscore':
+      arity(0, 0);
+      return { kind: 'zscore' };
+    case 'percentile':
+      arity(2, 2);
+      return { kind: 'percentile', low: nums[0]!, high: nums[1]! };
     default:
-      throw new Error(`parseNormalizeSpec: unknown normalisation '${text}', expected none, scale[:D], clip:LOW:HIGH[:D], zscore or percentile:LOW:HIGH`);
+      throw new Error(
+        `parseNormalizeSpec: unknown normalisation '${text}', expected none, scale[:D], clip:LOW:HIGH[:D], zscore or percentile:LOW:HIGH`,
+      );
   }
 }

@@ -5,7 +5,16 @@
  * is seen before the next queued batch is started.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { collate, loadSource, transferables, type FromWorker, type Sample, type SampleSource, type SampleSourceSpec, type ToWorker } from './pipeline.js';
+import {
+  collate,
+  loadSource,
+  transferables,
+  type FromWorker,
+  type Sample,
+  type SampleSource,
+  type SampleSourceSpec,
+  type ToWorker,
+} from './pipeline.js';
 
 type BatchTask = Extract<ToWorker, { type: 'batch' }>;
 

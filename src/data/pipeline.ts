@@ -22,7 +22,15 @@ import { pathToFileURL } from 'node:url';
 import { deriveSeed } from './augment/random.js';
 
 export type TypedArray =
-  | Float32Array | Float64Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array | Uint8ClampedArray;
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Uint32Array
+  | Int16Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray;
 export type Scalar = number | string | boolean | null;
 export type SampleValue = TypedArray | Scalar;
 /** One sample: named typed arrays (stacked into the batch) and scalars (listed). */
@@ -85,11 +93,18 @@ export function sampleSeed(seed: number, epoch: number, index: number): number {
 }
 
 function isTypedArray(v: unknown): v is TypedArray {
-  return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(typeof BigInt64Array !== 'undefined' && (v instanceof BigInt64Array || v instanceof BigUint64Array));
+  return (
+    ArrayBuffer.isView(v) &&
+    !(v instanceof DataView) &&
+    !(typeof BigInt64Array !== 'undefined' && (v instanceof BigInt64Array || v instanceof BigUint64Array))
+  );
 }
 
 /** Stacks samples: typed arrays concatenated per key (same type and length required), scalars listed. */
-export function collate(samples: readonly Sample[], indices: readonly number[]): Pick<Batch, 'arrays' | 'lengths' | 'values'> {
+export function collate(
+  samples: readonly Sample[],
+  indices: readonly number[],
+): Pick<Batch, 'arrays' | 'lengths' | 'values'> {
   const first = samples[0];
   if (first === undefined) throw new Error('collate: no samples');
   const keys = Object.keys(first).sort();
@@ -99,7 +114,9 @@ export function collate(samples: readonly Sample[], indices: readonly number[]):
   samples.forEach((s, k) => {
     const sk = Object.keys(s).sort();
     if (sk.join(',') !== keys.join(',')) {
-      throw new Error(`collate: sample ${indices[k]} has keys [${sk.join(', ')}], expected [${keys.join(', ')}] like sample ${indices[0]}`);
+      throw new Error(
+        `collate: sample ${indices[k]} has keys [${sk.join(', ')}], expected [${keys.join(', ')}] like sample ${indices[0]}`,
+      );
     }
   });
   for (const key of keys) {
@@ -112,7 +129,9 @@ export function collate(samples: readonly Sample[], indices: readonly number[]):
         const v = s[key];
         if (!isTypedArray(v) || v.constructor !== v0.constructor || v.length !== len) {
           const got = isTypedArray(v) ? `${v.constructor.name}(${v.length})` : JSON.stringify(v);
-          throw new Error(`collate: sample ${indices[k]} key '${key}' is ${got}, expected ${v0.constructor.name}(${len}) like sample ${indices[0]}`);
+          throw new Error(
+            `collate: sample ${indices[k]} key '${key}' is ${got}, expected ${v0.constructor.name}(${len}) like sample ${indices[0]}`,
+          );
         }
         out.set(v as never, k * len);
       });
@@ -121,7 +140,8 @@ export function collate(samples: readonly Sample[], indices: readonly number[]):
     } else {
       values[key] = samples.map((s, k) => {
         const v = s[key];
-        if (isTypedArray(v) || (v !== null && typeof v === 'object')) throw new Error(`collate: sample ${indices[k]} key '${key}' mixes arrays and scalars`);
+        if (isTypedArray(v) || (v !== null && typeof v === 'object'))
+          throw new Error(`collate: sample ${indices[k]} key '${key}' mixes arrays and scalars`);
         return v as Scalar;
       });
     }
@@ -151,11 +171,22 @@ export async function loadSource(spec: SampleSourceSpec): Promise<SampleSource> 
   } catch (err) {
     throw new Error(`pipeline: cannot load sample source ${spec.module}: ${(err as Error).message}`);
   }
-  const factory = (mod.createSource ?? mod.default) as ((o: unknown) => SampleSource | Promise<SampleSource>) | undefined;
-  if (typeof factory !== 'function') throw new Error(`pipeline: sample source ${spec.module} exports no createSource(options) function`);
+  const factory = (mod.createSource ?? mod.default) as
+    | ((o: unknown) => SampleSource | Promise<SampleSource>)
+    | undefined;
+  if (typeof factory !== 'function')
+    throw new Error(`pipeline: sample source ${spec.module} exports no createSource(options) function`);
   const source = await factory(spec.options ?? {});
-  if (source === null || typeof source !== 'object' || typeof source.get !== 'function' || !Number.isInteger(source.length) || source.length < 0) {
-    throw new Error(`pipeline: ${spec.module}'s createSource returned ${JSON.stringify(source)}, expected { length, get(index, seed) }`);
+  if (
+    source === null ||
+    typeof source !== 'object' ||
+    typeof source.get !== 'function' ||
+    !Number.isInteger(source.length) ||
+    source.length < 0
+  ) {
+    throw new Error(
+      `pipeline: ${spec.module}'s createSource returned ${JSON.stringify(source)}, expected { length, get(index, seed) }`,
+    );
   }
   return source;
 }
@@ -201,7 +232,12 @@ export class PrefetchPipeline {
   private closed = false;
   private counters = { dispatched: 0, completed: 0, yielded: 0, maxAhead: 0 };
 
-  private constructor(opts: PrefetchPipeline['opts'], length: number, slots: WorkerSlot[], inline: SampleSource | null) {
+  private constructor(
+    opts: PrefetchPipeline['opts'],
+    length: number,
+    slots: WorkerSlot[],
+    inline: SampleSource | null,
+  ) {
     this.opts = opts;
     this.length = length;
     this.slots = slots;
@@ -212,17 +248,30 @@ export class PrefetchPipeline {
   /** Starts the workers and loads the source in each; rejects if any cannot load it. */
   static async open(options: PipelineOptions): Promise<PrefetchPipeline> {
     const workers = options.workers ?? 1;
-    if (!Number.isInteger(workers) || workers < 0) throw new Error(`pipeline: workers must be a non-negative integer, got ${workers}`);
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`pipeline: batchSize must be a positive integer, got ${options.batchSize}`);
+    if (!Number.isInteger(workers) || workers < 0)
+      throw new Error(`pipeline: workers must be a non-negative integer, got ${workers}`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw new Error(`pipeline: batchSize must be a positive integer, got ${options.batchSize}`);
     const prefetch = options.prefetch ?? 2 * Math.max(1, workers);
-    if (!Number.isInteger(prefetch) || prefetch < 1) throw new Error(`pipeline: prefetch must be a positive integer, got ${prefetch}`);
+    if (!Number.isInteger(prefetch) || prefetch < 1)
+      throw new Error(`pipeline: prefetch must be a positive integer, got ${prefetch}`);
     if (!Number.isFinite(options.seed)) throw new Error(`pipeline: seed must be a finite number, got ${options.seed}`);
-    const opts = { source: options.source, batchSize: options.batchSize, seed: options.seed, workers, prefetch, dropLast: options.dropLast ?? false };
+    const opts = {
+      source: options.source,
+      batchSize: options.batchSize,
+      seed: options.seed,
+      workers,
+      prefetch,
+      dropLast: options.dropLast ?? false,
+    };
     if (workers === 0) {
       const src = await loadSource(options.source);
       return new PrefetchPipeline(opts, src.length, [], src);
     }
-    const spec: SampleSourceSpec = { module: moduleUrl(options.source.module), ...(options.source.options === undefined ? {} : { options: options.source.options }) };
+    const spec: SampleSourceSpec = {
+      module: moduleUrl(options.source.module),
+      ...(options.source.options === undefined ? {} : { options: options.source.options }),
+    };
     const slots: WorkerSlot[] = [];
     const lengths: number[] = [];
     try {
@@ -230,25 +279,43 @@ export class PrefetchPipeline {
         const worker = new Worker(WORKER_URL, { workerData: { spec, workerIndex: i } });
         slots.push({ index: i, worker, inFlight: new Set(), exited: false });
       }
-      await Promise.all(slots.map((slot) => new Promise<void>((ok, fail) => {
-        const onMessage = (m: FromWorker) => {
-          cleanup();
-          if (m.type === 'ready') { lengths.push(m.length); ok(); }
-          else if (m.type === 'init-error') fail(new Error(`pipeline: worker ${slot.index}: ${m.message}`));
-          else fail(new Error(`pipeline: worker ${slot.index} sent '${m.type}' before it was ready`));
-        };
-        const onError = (err: Error) => { cleanup(); fail(new Error(`pipeline: worker ${slot.index} failed to start: ${err.message}`)); };
-        const onExit = (code: number) => { cleanup(); fail(new Error(`pipeline: worker ${slot.index} exited with code ${code} while starting`)); };
-        const cleanup = () => { slot.worker.off('message', onMessage); slot.worker.off('error', onError); slot.worker.off('exit', onExit); };
-        slot.worker.on('message', onMessage);
-        slot.worker.on('error', onError);
-        slot.worker.on('exit', onExit);
-      })));
+      await Promise.all(
+        slots.map(
+          (slot) =>
+            new Promise<void>((ok, fail) => {
+              const onMessage = (m: FromWorker) => {
+                cleanup();
+                if (m.type === 'ready') {
+                  lengths.push(m.length);
+                  ok();
+                } else if (m.type === 'init-error') fail(new Error(`pipeline: worker ${slot.index}: ${m.message}`));
+                else fail(new Error(`pipeline: worker ${slot.index} sent '${m.type}' before it was ready`));
+              };
+              const onError = (err: Error) => {
+                cleanup();
+                fail(new Error(`pipeline: worker ${slot.index} failed to start: ${err.message}`));
+              };
+              const onExit = (code: number) => {
+                cleanup();
+                fail(new Error(`pipeline: worker ${slot.index} exited with code ${code} while starting`));
+              };
+              const cleanup = () => {
+                slot.worker.off('message', onMessage);
+                slot.worker.off('error', onError);
+                slot.worker.off('exit', onExit);
+              };
+              slot.worker.on('message', onMessage);
+              slot.worker.on('error', onError);
+              slot.worker.on('exit', onExit);
+            }),
+        ),
+      );
     } catch (err) {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw err;
     }
-    if (new Set(lengths).size !== 1) throw new Error(`pipeline: workers report different source lengths (${lengths.join(', ')})`);
+    if (new Set(lengths).size !== 1)
+      throw new Error(`pipeline: workers report different source lengths (${lengths.join(', ')})`);
     return new PrefetchPipeline(opts, lengths[0] as number, slots, null);
   }
 
@@ -271,7 +338,8 @@ export class PrefetchPipeline {
       batches.push(b);
     }
     for (const idx of order) {
-      if (!Number.isInteger(idx) || idx < 0 || idx >= this.length) throw new Error(`pipeline: index ${idx} is outside the source (0..${this.length - 1})`);
+      if (!Number.isInteger(idx) || idx < 0 || idx >= this.length)
+        throw new Error(`pipeline: index ${idx} is outside the source (0..${this.length - 1})`);
     }
     return { batches, seeds: batches.map((b) => b.map((i) => sampleSeed(this.opts.seed, epoch, i))) };
   }
@@ -283,7 +351,8 @@ export class PrefetchPipeline {
   async *epoch(epoch: number, order?: readonly number[]): AsyncGenerator<Batch, void, undefined> {
     if (this.closed) throw new Error('pipeline: closed');
     if (this.broken) throw this.broken;
-    if (this.current) throw new Error(`pipeline: epoch ${this.current.epoch} is still being iterated; finish or break out of it first`);
+    if (this.current)
+      throw new Error(`pipeline: epoch ${this.current.epoch} is still being iterated; finish or break out of it first`);
     const { batches, seeds } = this.split(epoch, order ?? Array.from({ length: this.length }, (_, i) => i));
     if (this.inline) {
       yield* this.inlineEpoch(epoch, batches, seeds);
@@ -299,7 +368,14 @@ export class PrefetchPipeline {
         if (live.length === 0) break;
         const slot = live.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
         slot.inFlight.add(next);
-        const msg: ToWorker = { type: 'batch', gen: st.gen, epoch, batch: next, indices: batches[next] as number[], seeds: seeds[next] as number[] };
+        const msg: ToWorker = {
+          type: 'batch',
+          gen: st.gen,
+          epoch,
+          batch: next,
+          indices: batches[next] as number[],
+          seeds: seeds[next] as number[],
+        };
         slot.worker.postMessage(msg);
         this.counters.dispatched++;
         next++;
@@ -320,13 +396,18 @@ export class PrefetchPipeline {
     } finally {
       if (!finished) {
         // Cancelled (break) or failed: workers drop queued batches of this generation; late results are ignored.
-        for (const slot of this.slots) if (!slot.exited) slot.worker.postMessage({ type: 'cancel', gen: st.gen } satisfies ToWorker);
+        for (const slot of this.slots)
+          if (!slot.exited) slot.worker.postMessage({ type: 'cancel', gen: st.gen } satisfies ToWorker);
       }
       this.current = null;
     }
   }
 
-  private async *inlineEpoch(epoch: number, batches: number[][], seeds: number[][]): AsyncGenerator<Batch, void, undefined> {
+  private async *inlineEpoch(
+    epoch: number,
+    batches: number[][],
+    seeds: number[][],
+  ): AsyncGenerator<Batch, void, undefined> {
     const src = this.inline as SampleSource;
     for (let b = 0; b < batches.length; b++) {
       const indices = batches[b] as number[];
@@ -336,7 +417,10 @@ export class PrefetchPipeline {
         try {
           samples.push(await src.get(indices[k] as number, bseeds[k] as number));
         } catch (err) {
-          throw new Error(`pipeline: sample ${indices[k]} (batch ${b} of epoch ${epoch}) failed in the main thread: ${(err as Error).message}`, { cause: err });
+          throw new Error(
+            `pipeline: sample ${indices[k]} (batch ${b} of epoch ${epoch}) failed in the main thread: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
       }
       this.counters.dispatched++;
@@ -354,7 +438,9 @@ export class PrefetchPipeline {
       st.ready.delete(batch);
       return Promise.resolve(b);
     }
-    return new Promise((ok, fail) => { st.waiting = { batch, resolve: ok, reject: fail }; });
+    return new Promise((ok, fail) => {
+      st.waiting = { batch, resolve: ok, reject: fail };
+    });
   }
 
   private fail(st: EpochState, err: Error): void {
@@ -372,15 +458,20 @@ export class PrefetchPipeline {
       if (m.type === 'batch' || m.type === 'error') slot.inFlight.delete(m.batch);
       if (!st || (m.type !== 'batch' && m.type !== 'error') || m.gen !== st.gen) return; // stale: cancelled epoch
       if (m.type === 'error') {
-        const what = m.sample === null ? `batch ${m.batch}` : `sample ${m.sample} (batch ${m.batch} of epoch ${st.epoch})`;
+        const what =
+          m.sample === null ? `batch ${m.batch}` : `sample ${m.sample} (batch ${m.batch} of epoch ${st.epoch})`;
         const remote = Object.assign(new Error(m.message), { stack: m.stack });
         this.fail(st, new Error(`pipeline: ${what} failed in worker ${slot.index}: ${m.message}`, { cause: remote }));
         return;
       }
       this.counters.completed++;
       const batch: Batch = {
-        epoch: st.epoch, index: m.batch, indices: st.batches[m.batch] as number[], seeds: st.seeds[m.batch] as number[],
-        size: (st.batches[m.batch] as number[]).length, ...m.payload,
+        epoch: st.epoch,
+        index: m.batch,
+        indices: st.batches[m.batch] as number[],
+        seeds: st.seeds[m.batch] as number[],
+        size: (st.batches[m.batch] as number[]).length,
+        ...m.payload,
       };
       if (st.waiting && st.waiting.batch === m.batch) {
         const w = st.waiting;
@@ -395,7 +486,9 @@ export class PrefetchPipeline {
       slot.exited = true;
       if (this.closed) return;
       const pending = [...slot.inFlight].sort((a, b) => a - b);
-      const err = new Error(`pipeline: worker ${slot.index} ${why}${pending.length ? ` while producing batch${pending.length > 1 ? 'es' : ''} ${pending.join(', ')}` : ''}`);
+      const err = new Error(
+        `pipeline: worker ${slot.index} ${why}${pending.length ? ` while producing batch${pending.length > 1 ? 'es' : ''} ${pending.join(', ')}` : ''}`,
+      );
       this.broken = err;
       if (this.current) this.fail(this.current, err);
     };
@@ -409,13 +502,15 @@ export class PrefetchPipeline {
     this.closed = true;
     if (this.current) this.fail(this.current, new Error('pipeline: closed while an epoch was being iterated'));
     if (this.inline) await this.inline.close?.();
-    await Promise.all(this.slots.map(async (slot) => {
-      if (slot.exited) return;
-      const exited = new Promise<void>((ok) => slot.worker.once('exit', () => ok()));
-      slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
-      const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), 2000).unref());
-      if ((await Promise.race([exited, timer])) === 'timeout') await slot.worker.terminate();
-    }));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.exited) return;
+        const exited = new Promise<void>((ok) => slot.worker.once('exit', () => ok()));
+        slot.worker.postMessage({ type: 'close' } satisfies ToWorker);
+        const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), 2000).unref());
+        if ((await Promise.race([exited, timer])) === 'timeout') await slot.worker.terminate();
+      }),
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -424,7 +519,9 @@ export class PrefetchPipeline {
 }
 
 /** Opens a pipeline, iterates one epoch and closes it: for one-shot use. */
-export async function* prefetchBatches(options: PipelineOptions & { epoch?: number; order?: readonly number[] }): AsyncGenerator<Batch, void, undefined> {
+export async function* prefetchBatches(
+  options: PipelineOptions & { epoch?: number; order?: readonly number[] },
+): AsyncGenerator<Batch, void, undefined> {
   const p = await PrefetchPipeline.open(options);
   try {
     yield* p.epoch(options.epoch ?? 0, options.order);

@@ -53,9 +53,17 @@ export function deriveSeed(...parts: readonly number[]): number {
  */
 export function normalQuantile(p: number): number {
   if (!(p > 0 && p < 1)) throw new Error(`normalQuantile: p must be in (0, 1), got ${p}`);
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const [a0, a1, a2, a3, a4, a5] = a as [number, number, number, number, number, number];
   const [b0, b1, b2, b3, b4] = b as [number, number, number, number, number];
@@ -72,7 +80,10 @@ export function normalQuantile(p: number): number {
   }
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q) / (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1);
+  return (
+    ((((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q) /
+    (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1)
+  );
 }
 
 let normalTable: Float32Array | null = null;
@@ -153,7 +164,8 @@ export class Random {
    * draws that would make some values more likely are drawn again (probability below n / 2^32 per call).
    */
   below(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new Error(`random.below: expected an integer in [1, 2^32], got ${n}`);
+    if (!Number.isInteger(n) || n <= 0 || n > 4294967296)
+      throw new Error(`random.below: expected an integer in [1, 2^32], got ${n}`);
     const reject = 4294967296 % n;
     for (;;) {
       const u = this.nextUint32();
@@ -167,7 +179,8 @@ export class Random {
 
   /** True with probability p. */
   chance(p: number): boolean {
-    return p >= 1 ? (this.next(), true) : this.next() < p;
+    const u = this.next(); // drawn even when p >= 1, so the stream advances the same for every p
+    return p >= 1 || u < p;
   }
 
   /** Standard normal (Box-Muller; the second value of each pair is kept for the next call). */
@@ -225,7 +238,7 @@ export class Random {
     if (shape < 1) {
       let u = this.next();
       while (u === 0) u = this.next();
-      return this.gamma(shape + 1) * Math.pow(u, 1 / shape);
+      return this.gamma(shape + 1) * u ** (1 / shape);
     }
     const d = shape - 1 / 3;
     const c = 1 / Math.sqrt(9 * d);
@@ -274,7 +287,8 @@ export class Random {
 
   /** k distinct integers from [0, n), in random order (Python's random.sample(range(n), k)). */
   sample(n: number, k: number): number[] {
-    if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`random.sample: cannot draw ${k} distinct values from ${n}`);
+    if (!Number.isInteger(k) || k < 0 || k > n)
+      throw new Error(`random.sample: cannot draw ${k} distinct values from ${n}`);
     const pool = Array.from({ length: n }, (_, i) => i);
     for (let i = 0; i < k; i++) {
       const j = i + this.below(n - i);

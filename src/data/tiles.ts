@@ -1,5 +1,5 @@
 /**
- * Tile selection as the seed did it (field notes section 1): a grid of tiles (128x128, stride 32 there), the
+ * Tile selection as the reference study did it (docs/reference-study.md): a grid of tiles (128x128, stride 32 there), the
  * papyrus mask eroded with a 16x16 kernel, only tiles fully inside the eroded mask kept, all-zero tiles
  * skipped; plus the probe protocol's options: skipping tiles without ink and region splits (train on the
  * upper 70% of a fragment, validate on the lower 30%), and seedable shuffling.
@@ -35,7 +35,7 @@ export interface TileGridOptions {
 export interface SelectTilesOptions extends TileGridOptions {
   /** {0,1} papyrus mask [height*width]; tiles must lie fully inside it after erosion. */
   mask?: Uint8Array | null;
-  /** Erosion kernel side (or [h, w]) applied to the mask first; 0 for none. Default 16, as in the seed. */
+  /** Erosion kernel side (or [h, w]) applied to the mask first; 0 for none. Default 16, as in the reference study. */
   erode?: number | readonly [number, number];
   /** Non-zero where any layer is non-zero ([height*width], see `contentMap`): all-zero tiles are skipped. */
   content?: Uint8Array | null;
@@ -48,7 +48,8 @@ export interface SelectTilesOptions extends TileGridOptions {
 
 function pair(v: number | readonly [number, number], what: string): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (!p.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`tiles: ${what} must be positive integers, got ${JSON.stringify(v)}`);
+  if (!p.every((n) => Number.isInteger(n) && n > 0))
+    throw new Error(`tiles: ${what} must be positive integers, got ${JSON.stringify(v)}`);
   return p;
 }
 
@@ -69,8 +70,14 @@ export function tileGrid(opts: TileGridOptions): Tile[] {
  * Separable: a horizontal then a vertical running test "no zero inside the window", O(1) per pixel
  * whatever the kernel size, via running counts of zeros.
  */
-export function erodeMask(mask: Uint8Array, height: number, width: number, kernel: number | readonly [number, number]): Uint8Array {
-  if (mask.length !== height * width) throw new Error(`erodeMask: mask has ${mask.length} pixels, expected ${height}x${width}`);
+export function erodeMask(
+  mask: Uint8Array,
+  height: number,
+  width: number,
+  kernel: number | readonly [number, number],
+): Uint8Array {
+  if (mask.length !== height * width)
+    throw new Error(`erodeMask: mask has ${mask.length} pixels, expected ${height}x${width}`);
   const [kh, kw] = pair(kernel, 'erosion kernel');
   const horiz = new Uint8Array(mask.length);
   const ax = kw >> 1;
@@ -110,8 +117,13 @@ export function erodeMask(mask: Uint8Array, height: number, width: number, kerne
 /** A summed-area table of `map != 0` for O(1) counts over rectangles. */
 export class RectCounter {
   private readonly sat: Uint32Array;
-  constructor(map: Uint8Array, readonly height: number, readonly width: number) {
-    if (map.length !== height * width) throw new Error(`RectCounter: map has ${map.length} pixels, expected ${height}x${width}`);
+  constructor(
+    map: Uint8Array,
+    readonly height: number,
+    readonly width: number,
+  ) {
+    if (map.length !== height * width)
+      throw new Error(`RectCounter: map has ${map.length} pixels, expected ${height}x${width}`);
     const W1 = width + 1;
     this.sat = new Uint32Array((height + 1) * W1);
     for (let y = 0; y < height; y++) {
@@ -148,13 +160,19 @@ export function contentMap(vol: VolumeArray): Uint8Array {
 export function selectTiles(opts: SelectTilesOptions): Tile[] {
   const { height: H, width: W } = opts;
   const plane = H * W;
-  for (const [name, m] of [['mask', opts.mask], ['content', opts.content], ['inkLabels', opts.inkLabels]] as const) {
-    if (m && m.length !== plane) throw new Error(`selectTiles: ${name} has ${m.length} pixels, expected ${H}x${W} = ${plane}`);
+  for (const [name, m] of [
+    ['mask', opts.mask],
+    ['content', opts.content],
+    ['inkLabels', opts.inkLabels],
+  ] as const) {
+    if (m && m.length !== plane)
+      throw new Error(`selectTiles: ${name} has ${m.length} pixels, expected ${H}x${W} = ${plane}`);
   }
   if (opts.requireInk && !opts.inkLabels) throw new Error('selectTiles: requireInk needs inkLabels');
   let inside: RectCounter | null = null;
   if (opts.mask) {
-    if (!opts.mask.some((v) => v !== 0)) throw new Error(`selectTiles: the mask is empty (all zero), expected papyrus pixels to tile`);
+    if (!opts.mask.some((v) => v !== 0))
+      throw new Error(`selectTiles: the mask is empty (all zero), expected papyrus pixels to tile`);
     const erode = opts.erode ?? 16;
     const eroded = erode === 0 ? opts.mask : erodeMask(opts.mask, H, W, erode);
     inside = new RectCounter(eroded, H, W);
@@ -178,12 +196,13 @@ export function selectTiles(opts: SelectTilesOptions): Tile[] {
 }
 
 /**
- * Splits an image's rows: the upper `trainFraction` for training, the rest for validation (the seed's
+ * Splits an image's rows: the upper `trainFraction` for training, the rest for validation (the reference study's
  * probe validated on the lower 30% of fragment 2: `splitRows(h, 0.7)`). Tiles straddling the boundary
  * belong to neither once selected with these regions, so no pixel is in both sets.
  */
 export function splitRows(height: number, trainFraction: number): { train: Region; val: Region; splitRow: number } {
-  if (!(trainFraction > 0 && trainFraction < 1)) throw new Error(`splitRows: train fraction must be in (0, 1), got ${trainFraction}`);
+  if (!(trainFraction > 0 && trainFraction < 1))
+    throw new Error(`splitRows: train fraction must be in (0, 1), got ${trainFraction}`);
   const splitRow = Math.round(height * trainFraction);
   return { train: { y0: 0, y1: splitRow }, val: { y0: splitRow, y1: height }, splitRow };
 }

@@ -15,14 +15,26 @@ import type { PixelArray } from './io/tiff-strips.js';
 import { ZarrVolume } from './io/zarr.js';
 import { detectDataset, type Dataset, type DetectOptions, type LayerStackDataset } from './layout.js';
 import {
-  detectLayerOrder, layerOrderWindow, LAYER_ORDER_MIN_LAYERS, undetermined, type LayerOrderEvidence,
+  detectLayerOrder,
+  layerOrderWindow,
+  LAYER_ORDER_MIN_LAYERS,
+  undetermined,
+  type LayerOrderEvidence,
 } from './layer-order.js';
-import { accumulateHistogram, emptyHistogram, fitNormalizer, needsSample, type Normalizer, type NormalizeSpec, type ValueHistogram } from './normalize.js';
+import {
+  accumulateHistogram,
+  emptyHistogram,
+  fitNormalizer,
+  needsSample,
+  type Normalizer,
+  type NormalizeSpec,
+  type ValueHistogram,
+} from './normalize.js';
 import { createRng } from './rng.js';
 
 /**
  * 'uint8': 16-bit layers become 8-bit by `v >> 8`, as every public pipeline does by reading layers with
- * `cv2.imread(path, 0)` (field notes section 6); 'keep': values as stored (8 or 16 bit).
+ * `cv2.imread(path, 0)` (docs/data-formats.md); 'keep': values as stored (8 or 16 bit).
  */
 export type BitDepthPolicy = 'uint8' | 'keep';
 
@@ -83,7 +95,10 @@ export class Volume {
   private readonly layerCount: number;
 
   private constructor(
-    dataset: Dataset, zarrVol: ZarrVolume | null, first: LayerSource | null, opts: VolumeOptions,
+    dataset: Dataset,
+    zarrVol: ZarrVolume | null,
+    first: LayerSource | null,
+    opts: VolumeOptions,
     cache: DecodeCache,
   ) {
     this.dataset = dataset;
@@ -110,7 +125,9 @@ export class Volume {
     const lastEnd = this.firstLayer + this.layerCount;
     const [z0, z1] = opts.z ?? [this.firstLayer, lastEnd];
     if (!Number.isInteger(z0) || !Number.isInteger(z1) || z0 < this.firstLayer || z1 > lastEnd || z0 >= z1) {
-      throw new Error(`Volume.open: z-range ${z0}:${z1} is outside ${dataset.root}, which has layers ${this.firstLayer}:${lastEnd} (expected start < end within them)`);
+      throw new Error(
+        `Volume.open: z-range ${z0}:${z1} is outside ${dataset.root}, which has layers ${this.firstLayer}:${lastEnd} (expected start < end within them)`,
+      );
     }
     this.zStart = z0;
     this.zEnd = z1;
@@ -140,8 +157,10 @@ export class Volume {
     }
     if (opts.level !== undefined && dataset.layout !== 'zarr') {
       // An option that does not apply is refused rather than ignored: a layer stack has one resolution.
-      throw new Error(`Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a `
-        + `${dataset.layout} dataset of single-resolution layer images`);
+      throw new Error(
+        `Volume.open: level ${opts.level} applies to OME-Zarr pyramids only; ${dataset.root} is a ` +
+          `${dataset.layout} dataset of single-resolution layer images`,
+      );
     }
     const cache = new DecodeCache(opts.cacheBytes);
     if (dataset.layout === 'zarr') {
@@ -161,7 +180,8 @@ export class Volume {
    * view's own reads will name the broken file if it matters.
    */
   private static async detectOrder(
-    dataset: LayerStackDataset, cacheBytes: number | undefined,
+    dataset: LayerStackDataset,
+    cacheBytes: number | undefined,
   ): Promise<LayerOrderEvidence> {
     const L = dataset.layers.length;
     const [from, to] = layerOrderWindow(L);
@@ -169,13 +189,22 @@ export class Volume {
     const first = dataset.layers[0]!.number;
     let raw: Volume | null = null;
     try {
-      raw = await Volume.open({ ...dataset, reversed: false, orderSource: 'flag' }, {
-        z: [first + from, first + to], scale: 1, bitDepth: 'keep', layerOrder: 'as-stored',
-        ...(cacheBytes === undefined ? {} : { cacheBytes }),
-      });
+      raw = await Volume.open(
+        { ...dataset, reversed: false, orderSource: 'flag' },
+        {
+          z: [first + from, first + to],
+          scale: 1,
+          bitDepth: 'keep',
+          layerOrder: 'as-stored',
+          ...(cacheBytes === undefined ? {} : { cacheBytes }),
+        },
+      );
       const r = raw;
       return await detectLayerOrder({
-        depth: L, height: r.height, width: r.width, readMask: () => r.readMask(),
+        depth: L,
+        height: r.height,
+        width: r.width,
+        readMask: () => r.readMask(),
         readWindow: (z0, z1, y0, y1, x0, x1) => r.readWindow(z0 - from, z1 - from, y0, y1, x0, x1, { raw: true }),
       });
     } catch (err) {
@@ -186,13 +215,23 @@ export class Volume {
   }
 
   /** Depth, height and width of the view (after the resolution factor). */
-  get depth(): number { return this.zEnd - this.zStart; }
-  get height(): number { return scaledLength(this.sourceHeight, this.scale); }
-  get width(): number { return scaledLength(this.sourceWidth, this.scale); }
-  get shape(): [number, number, number] { return [this.depth, this.height, this.width]; }
+  get depth(): number {
+    return this.zEnd - this.zStart;
+  }
+  get height(): number {
+    return scaledLength(this.sourceHeight, this.scale);
+  }
+  get width(): number {
+    return scaledLength(this.sourceWidth, this.scale);
+  }
+  get shape(): [number, number, number] {
+    return [this.depth, this.height, this.width];
+  }
 
   /** Element type of `readWindow`/`load` results under the bit-depth policy. */
-  get dtype(): PixelDType { return this.bitDepth === 'uint8' ? 'uint8' : this.sourceDtype; }
+  get dtype(): PixelDType {
+    return this.bitDepth === 'uint8' ? 'uint8' : this.sourceDtype;
+  }
 
   /** The layer number on disk behind view index `z` (0-based within the z-range). */
   layerNumber(z: number): number {
@@ -225,7 +264,9 @@ export class Volume {
     for (let z = 0; z < this.depth; z++) {
       const l = await this.layer(z);
       if (l.height !== this.sourceHeight || l.width !== this.sourceWidth) {
-        throw new Error(`readLayer: ${l.path} is ${l.height}x${l.width} (HxW), expected ${this.sourceHeight}x${this.sourceWidth} like ${basename(ref)}`);
+        throw new Error(
+          `readLayer: ${l.path} is ${l.height}x${l.width} (HxW), expected ${this.sourceHeight}x${this.sourceWidth} like ${basename(ref)}`,
+        );
       }
       if (l.dtype !== this.sourceDtype) {
         throw new Error(`readLayer: ${l.path} is ${l.dtype}, expected ${this.sourceDtype} like ${basename(ref)}`);
@@ -234,10 +275,21 @@ export class Volume {
   }
 
   private checkWindow(op: string, z0: number, z1: number, y0: number, y1: number, x0: number, x1: number): void {
-    const ok = [z0, z1, y0, y1, x0, x1].every(Number.isInteger) && z0 >= 0 && y0 >= 0 && x0 >= 0 &&
-      z1 <= this.depth && y1 <= this.height && x1 <= this.width && z0 < z1 && y0 < y1 && x0 < x1;
+    const ok =
+      [z0, z1, y0, y1, x0, x1].every(Number.isInteger) &&
+      z0 >= 0 &&
+      y0 >= 0 &&
+      x0 >= 0 &&
+      z1 <= this.depth &&
+      y1 <= this.height &&
+      x1 <= this.width &&
+      z0 < z1 &&
+      y0 < y1 &&
+      x0 < x1;
     if (!ok) {
-      throw new Error(`${op}: window [${z0}:${z1}, ${y0}:${y1}, ${x0}:${x1}] is outside ${this.dataset.root} (view shape ${this.depth}x${this.height}x${this.width}, expected 0 <= start < end <= size)`);
+      throw new Error(
+        `${op}: window [${z0}:${z1}, ${y0}:${y1}, ${x0}:${x1}] is outside ${this.dataset.root} (view shape ${this.depth}x${this.height}x${this.width}, expected 0 <= start < end <= size)`,
+      );
     }
   }
 
@@ -254,7 +306,15 @@ export class Volume {
    * resolution) as one row-major [z,y,x] array, read from disk. `raw` skips the bit-depth policy
    * (values as stored on disk).
    */
-  async readWindow(z0: number, z1: number, y0: number, y1: number, x0: number, x1: number, opts: { raw?: boolean } = {}): Promise<VolumeArray> {
+  async readWindow(
+    z0: number,
+    z1: number,
+    y0: number,
+    y1: number,
+    x0: number,
+    x1: number,
+    opts: { raw?: boolean } = {},
+  ): Promise<VolumeArray> {
     this.checkWindow('readWindow', z0, z1, y0, y1, x0, x1);
     const raw = opts.raw ?? false;
     const [sy0, sy1] = sourceSpan(y0, y1, this.scale, this.sourceHeight);
@@ -264,7 +324,23 @@ export class Volume {
     const out = dtype === 'uint16' ? new Uint16Array((z1 - z0) * plane) : new Uint8Array((z1 - z0) * plane);
     const place = (z: number, src: PixelArray): void => {
       const v = this.toPolicy(src, raw);
-      out.set(areaResampleWindow(v, sy1 - sy0, sx1 - sx0, sy0, sx0, this.sourceHeight, this.sourceWidth, this.scale, y0, y1, x0, x1), (z - z0) * plane);
+      out.set(
+        areaResampleWindow(
+          v,
+          sy1 - sy0,
+          sx1 - sx0,
+          sy0,
+          sx0,
+          this.sourceHeight,
+          this.sourceWidth,
+          this.scale,
+          y0,
+          y1,
+          x0,
+          x1,
+        ),
+        (z - z0) * plane,
+      );
     };
     if (this.zarr) {
       // Zarr z is the layer number itself; read the contiguous stack range once, then place each slice.
@@ -295,10 +371,16 @@ export class Volume {
     const plane = this.height * this.width;
     const bytes = this.depth * plane * (dtype === 'uint16' ? 2 : 1);
     if (bytes > bufferConstants.MAX_LENGTH) {
-      throw new Error(`Volume.load: ${this.dataset.root} view ${this.depth}x${this.height}x${this.width} ${dtype} needs ${bytes} bytes, more than one buffer can hold (${bufferConstants.MAX_LENGTH}); narrow the z-range or use readWindow`);
+      throw new Error(
+        `Volume.load: ${this.dataset.root} view ${this.depth}x${this.height}x${this.width} ${dtype} needs ${bytes} bytes, more than one buffer can hold (${bufferConstants.MAX_LENGTH}); narrow the z-range or use readWindow`,
+      );
     }
     const out = dtype === 'uint16' ? new Uint16Array(this.depth * plane) : new Uint8Array(this.depth * plane);
-    const bar = progress(`load ${this.dataset.id}`, this.depth, this.showProgress === undefined ? { unit: 'layers' } : { unit: 'layers', enabled: this.showProgress });
+    const bar = progress(
+      `load ${this.dataset.id}`,
+      this.depth,
+      this.showProgress === undefined ? { unit: 'layers' } : { unit: 'layers', enabled: this.showProgress },
+    );
     try {
       for (let z = 0; z < this.depth; z++) {
         let src: PixelArray;
@@ -309,7 +391,23 @@ export class Volume {
           src = await (await this.layer(z)).readAll();
         }
         const v = this.toPolicy(src, raw);
-        out.set(areaResampleWindow(v, this.sourceHeight, this.sourceWidth, 0, 0, this.sourceHeight, this.sourceWidth, this.scale, 0, this.height, 0, this.width), z * plane);
+        out.set(
+          areaResampleWindow(
+            v,
+            this.sourceHeight,
+            this.sourceWidth,
+            0,
+            0,
+            this.sourceHeight,
+            this.sourceWidth,
+            this.scale,
+            0,
+            this.height,
+            0,
+            this.width,
+          ),
+          z * plane,
+        );
         bar.tick(1, basename(this.layerFile(z)));
       }
     } finally {
@@ -322,8 +420,13 @@ export class Volume {
     if (path === null) return null;
     const img = await decodeBinary(path, op);
     if (img.height !== this.sourceHeight || img.width !== this.sourceWidth) {
-      const ref = this.dataset.layout === 'zarr' ? this.dataset.root : basename((this.dataset as LayerStackDataset).layers[0]!.path);
-      throw new Error(`${op}: ${path} is ${img.height}x${img.width} (HxW), expected ${this.sourceHeight}x${this.sourceWidth} like the layers (${ref})`);
+      const ref =
+        this.dataset.layout === 'zarr'
+          ? this.dataset.root
+          : basename((this.dataset as LayerStackDataset).layers[0]!.path);
+      throw new Error(
+        `${op}: ${path} is ${img.height}x${img.width} (HxW), expected ${this.sourceHeight}x${this.sourceWidth} like the layers (${ref})`,
+      );
     }
     if (what === 'mask' && !img.data.some((v) => v !== 0)) {
       throw new Error(`${op}: ${path} is all zero, expected a mask with some pixels > 0 marking the papyrus`);
@@ -336,7 +439,9 @@ export class Volume {
     if (!this.maskCache) {
       const path = this.dataset.layout === 'zarr' ? null : this.dataset.mask;
       this.maskCache = this.readBinary(path, 'mask', 'readMask');
-      this.maskCache.catch(() => { this.maskCache = null; });
+      this.maskCache.catch(() => {
+        this.maskCache = null;
+      });
     }
     return this.maskCache;
   }
@@ -391,7 +496,8 @@ export class Volume {
       }
       accumulateHistogram(hist, win.data, m);
     }
-    if (hist.total === 0) throw new Error(`sampleHistogram: no pixels inside the mask of ${this.dataset.root} were sampled`);
+    if (hist.total === 0)
+      throw new Error(`sampleHistogram: no pixels inside the mask of ${this.dataset.root} were sampled`);
     return hist;
   }
 
@@ -399,14 +505,28 @@ export class Volume {
   normalizer(opts: SampleOptions = {}): Promise<Normalizer> {
     if (!this.normalizerCache) {
       const bits = this.dtype === 'uint16' ? 16 : 8;
-      this.normalizerCache = (async () => fitNormalizer(this.normalizeSpec, bits, needsSample(this.normalizeSpec) ? await this.sampleHistogram(opts) : null))();
-      this.normalizerCache.catch(() => { this.normalizerCache = null; });
+      this.normalizerCache = (async () =>
+        fitNormalizer(
+          this.normalizeSpec,
+          bits,
+          needsSample(this.normalizeSpec) ? await this.sampleHistogram(opts) : null,
+        ))();
+      this.normalizerCache.catch(() => {
+        this.normalizerCache = null;
+      });
     }
     return this.normalizerCache;
   }
 
   /** `readWindow` followed by the view's normalisation, as float32 [z,y,x]. */
-  async readWindowNormalized(z0: number, z1: number, y0: number, y1: number, x0: number, x1: number): Promise<{ shape: [number, number, number]; data: Float32Array }> {
+  async readWindowNormalized(
+    z0: number,
+    z1: number,
+    y0: number,
+    y1: number,
+    x0: number,
+    x1: number,
+  ): Promise<{ shape: [number, number, number]; data: Float32Array }> {
     const win = await this.readWindow(z0, z1, y0, y1, x0, x1);
     return { shape: win.shape, data: (await this.normalizer()).apply(win.data) };
   }
@@ -418,7 +538,9 @@ export class Volume {
     for (const p of all) {
       try {
         (await p).close();
-      } catch { /* a layer that failed to open holds nothing */ }
+      } catch {
+        /* a layer that failed to open holds nothing */
+      }
     }
     this.cache.clear();
   }

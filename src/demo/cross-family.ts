@@ -19,7 +19,8 @@ import type { Interval } from '../util/stats.js';
 
 /** Two fragments: 8-bit with the papyrus after the surface, 16-bit with it before (stored reversed). */
 export const CROSS_FAMILY_VARIANTS: readonly FragmentVariant[] = [
-  { bits: 8, papyrusSide: 'after' }, { bits: 16, papyrusSide: 'before' },
+  { bits: 8, papyrusSide: 'after' },
+  { bits: 16, papyrusSide: 'before' },
 ];
 
 /** The bootstrap's resampling unit inside a fragment: square blocks of this side (pixels). */
@@ -66,17 +67,28 @@ export interface CrossFamilyOptions {
 }
 
 /** Synthesises (or reuses) the family-B fragments, runs the model on each and scores the transfer. */
-export async function runCrossFamily(o: CrossFamilyOptions): Promise<{ crossFamily: CrossFamily; comparison: StudyComparison }> {
+export async function runCrossFamily(
+  o: CrossFamilyOptions,
+): Promise<{ crossFamily: CrossFamily; comparison: StudyComparison }> {
   const variants = o.variants ?? CROSS_FAMILY_VARIANTS;
   const manifestPath = join(o.data, 'manifest.json');
   const manifest: Manifest = existsSync(manifestPath)
-    ? JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest
+    ? (JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest)
     : await synthesize({
-      out: o.data, family: 'b', fragments: variants.length, segments: 0, height: o.size, width: o.size, seed: o.seed,
-      fragmentVariants: variants, ...(o.progress === undefined ? {} : { progress: o.progress }),
-    });
+        out: o.data,
+        family: 'b',
+        fragments: variants.length,
+        segments: 0,
+        height: o.size,
+        width: o.size,
+        seed: o.seed,
+        fragmentVariants: variants,
+        ...(o.progress === undefined ? {} : { progress: o.progress }),
+      });
   if (manifest.family !== 'b' || manifest.fragments.length === 0) {
-    throw new Error(`crossFamily: ${manifestPath} holds no family-B fragments (family '${manifest.family}'); delete the folder to redraw it`);
+    throw new Error(
+      `crossFamily: ${manifestPath} holds no family-B fragments (family '${manifest.family}'); delete the folder to redraw it`,
+    );
   }
   const runs: ArmRun[] = [];
   const fragments: CrossFamilyFragment[] = [];
@@ -85,26 +97,46 @@ export async function runCrossFamily(o: CrossFamilyOptions): Promise<{ crossFami
     const input = join(o.data, f.path);
     const scored = await o.predict(input, id);
     fragments.push({
-      id, bits: f.dtype === 'uint16' ? 16 : 8, papyrusSide: f.papyrusSide ?? 'after', reversed: f.reversed, auc: scored.auc, f05: scored.f05,
+      id,
+      bits: f.dtype === 'uint16' ? 16 : 8,
+      papyrusSide: f.papyrusSide ?? 'after',
+      reversed: f.reversed,
+      auc: scored.auc,
+      f05: scored.f05,
     });
-    o.log?.(`family-B fragment ${f.id} (${f.dtype}, papyrus ${f.papyrusSide ?? '?'} the surface${f.reversed ? ', stored reversed' : ''}): `
-      + `F0.5 ${scored.f05.toFixed(3)}, AUC ${scored.auc?.toFixed(3) ?? '-'}`);
+    o.log?.(
+      `family-B fragment ${f.id} (${f.dtype}, papyrus ${f.papyrusSide ?? '?'} the surface${f.reversed ? ', stored reversed' : ''}): ` +
+        `F0.5 ${scored.f05.toFixed(3)}, AUC ${scored.auc?.toFixed(3) ?? '-'}`,
+    );
     runs.push(await blockRun(join(o.predictions, `${id}_prob.png`), input, o.threshold, fold));
   }
   const scores = armScores(runs, o.intervals);
-  const arm = entryOf('family-A ink model', scores, 'no layer-order flag; threshold from the family-A validation fragment');
+  const arm = entryOf(
+    'family-A ink model',
+    scores,
+    'no layer-order flag; threshold from the family-A validation fragment',
+  );
   const chance = chanceEntry(scores);
   const comparison: StudyComparison = {
     title: 'Cross-family transfer: family-A ink model on family-B fragments',
-    protocol: `fine-tuned on family A, inferred with rot90+flips TTA on ${fragments.length} family-B fragments `
-      + '(both bit depths, papyrus on both sides, one stored reversed) at the family-A validation threshold',
+    protocol:
+      `fine-tuned on family A, inferred with rot90+flips TTA on ${fragments.length} family-B fragments ` +
+      '(both bit depths, papyrus on both sides, one stored reversed) at the family-A validation threshold',
     varies: 'nothing (one model); the interval is over 64-px blocks of each fragment',
-    arms: [arm], controls: [chance], verdict: comparisonVerdict([arm], [chance]),
+    arms: [arm],
+    controls: [chance],
+    verdict: comparisonVerdict([arm], [chance]),
   };
   return {
     crossFamily: {
-      trainFamily: 'a', scoreFamily: 'b', threshold: o.threshold, layerOrder: 'detected (no flag)', fragments,
-      auc: scores.auc, f05: scores.f05, chanceF05: chance.f05.mean,
+      trainFamily: 'a',
+      scoreFamily: 'b',
+      threshold: o.threshold,
+      layerOrder: 'detected (no flag)',
+      fragments,
+      auc: scores.auc,
+      f05: scores.f05,
+      chanceF05: chance.f05.mean,
     },
     comparison,
   };
@@ -119,11 +151,20 @@ async function blockRun(pred: string, fragment: string, threshold: number, fold:
   ]);
   const { width: W, height: H } = p;
   if (labels.width !== W || labels.height !== H || mask.width !== W || mask.height !== H) {
-    throw new Error(`crossFamily: ${pred} is ${H}x${W} but the labels/mask of ${fragment} are `
-      + `${labels.height}x${labels.width}/${mask.height}x${mask.width}; expected the same size`);
+    throw new Error(
+      `crossFamily: ${pred} is ${H}x${W} but the labels/mask of ${fragment} are ` +
+        `${labels.height}x${labels.width}/${mask.height}x${mask.width}; expected the same size`,
+    );
   }
   const n = mask.data.reduce((a, v) => a + (v ? 1 : 0), 0);
-  const run: ArmRun = { seed: 0, fold, threshold, scores: new Float32Array(n), labels: new Uint8Array(n), tileOf: new Int32Array(n) };
+  const run: ArmRun = {
+    seed: 0,
+    fold,
+    threshold,
+    scores: new Float32Array(n),
+    labels: new Uint8Array(n),
+    tileOf: new Int32Array(n),
+  };
   const blocksPerRow = Math.ceil(W / BLOCK);
   let k = 0;
   for (let y = 0; y < H; y++) {

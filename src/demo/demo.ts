@@ -28,7 +28,12 @@ import { loadProbeTiles, type ProbeTiles } from '../study/columns.js';
 import { formatStudyComparison, type StudyComparison } from '../study/comparison.js';
 import { runProbeStudy } from '../study/probe-study.js';
 import { recordResults, type EfficiencyCurve } from '../study/results.js';
-import { epochsForBudget, runDataEfficiency, segmentationTable, type ScoredFragment } from '../study/segmentation-study.js';
+import {
+  epochsForBudget,
+  runDataEfficiency,
+  segmentationTable,
+  type ScoredFragment,
+} from '../study/segmentation-study.js';
 import { encoderBuilder, externalEncoderModel } from '../study/encoders.js';
 import { SURFACE_Z_RANGE } from '../data/layout.js';
 import { runCrossFamily } from './cross-family.js';
@@ -58,7 +63,7 @@ export interface DemoResult {
   minutes: number;
 }
 
-const ARCH = 'resnet3d-10-seed';
+const ARCH = 'resnet3d-10-reference';
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const preset = o.preset ?? 'default';
@@ -73,13 +78,25 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const cpu0 = process.cpuUsage();
   // CPU seconds beside the wall clock: on a shared machine they, not the minutes, say what the run costs
   // (wall time on idle cores ~ CPU seconds / busy threads; docs/demo-budget.md).
-  const cpuSeconds = () => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1e6; };
-  const step = (text: string) => log(`\n== ${text} (${((Date.now() - started) / 60000).toFixed(1)} min, ${cpuSeconds().toFixed(0)} CPU-s)`);
+  const cpuSeconds = () => {
+    const c = process.cpuUsage(cpu0);
+    return (c.user + c.system) / 1e6;
+  };
+  const step = (text: string) =>
+    log(`\n== ${text} (${((Date.now() - started) / 60000).toFixed(1)} min, ${cpuSeconds().toFixed(0)} CPU-s)`);
   await mkdir(dir, { recursive: true });
 
   step('1/9 synthesising fragments and scroll segments');
   if (!existsSync(join(data, 'manifest.json'))) {
-    await synthesize({ out: data, fragments: scale.fragments, segments: scale.segments, height: scale.size, width: scale.size, seed, ...(o.progress === undefined ? {} : { progress: o.progress }) });
+    await synthesize({
+      out: data,
+      fragments: scale.fragments,
+      segments: scale.segments,
+      height: scale.size,
+      width: scale.size,
+      seed,
+      ...(o.progress === undefined ? {} : { progress: o.progress }),
+    });
   } else log(`reusing ${data}`);
   const ids = Array.from({ length: scale.fragments }, (_, i) => String(i + 1));
   const [valId, testId] = [ids.at(-2)!, ids.at(-1)!];
@@ -88,67 +105,123 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const z: [number, number] = [...SURFACE_Z_RANGE];
   const zOff = Math.floor((z[1] - z[0] - scale.depth) / 2);
   const centred: [number, number] = [z[0] + zOff, z[0] + zOff + scale.depth];
-  const fragment = (id: string, rows?: [number, number]) => ({ path: join(data, 'fragments', id), z, ...(rows ? { rows } : {}) });
+  const fragment = (id: string, rows?: [number, number]) => ({
+    path: join(data, 'fragments', id),
+    z,
+    ...(rows ? { rows } : {}),
+  });
   const segmentIds = Array.from({ length: scale.segments }, (_, i) => `seg${String(i + 1).padStart(3, '0')}`);
 
-  step(`2/9 self-supervised pretraining on the unlabelled segments (VICReg${scale.masked ? ' and masked reconstruction' : ''}, ${scale.pretrainSeeds} seed(s))`);
-  const pretrainOnce = async (method: 'vicreg' | 'masked', s: number) => (await pretrain(resolveConfig(PretrainConfigSchema, PRETRAIN_PRESETS['cpu-small']!, {
-    name: `pretrain-${method}-seed${s}`, out: dir, seed: s,
-    // The centred slices and one more on each side, for the z-shift of 0..2 slices.
-    data: { datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })), tile: scale.tile, depth: scale.depth,
-      // Segments are read at the fragments' scale (x0.5 here), so overlapping tiles keep an epoch at `maxPretrainTiles`.
-      stride: scale.tile / 4, maxTiles: scale.maxPretrainTiles },
-    model: { arch: ARCH, widenFactor: scale.widen },
-    method: { name: method, ...(method === 'vicreg' ? { projector: [128, 64] } : {}) },
-    schedule: { cosineEpochs: scale.pretrainEpochs },
-    train: { epochs: scale.pretrainEpochs, batchSize: scale.pretrainBatch },
-    checkpoint: { keepLast: scale.pretrainEpochs, keepEvery: 1 },
-  }), { overwrite: true, ...quiet }));
+  step(
+    `2/9 self-supervised pretraining on the unlabelled segments (VICReg${scale.masked ? ' and masked reconstruction' : ''}, ${scale.pretrainSeeds} seed(s))`,
+  );
+  const pretrainOnce = async (method: 'vicreg' | 'masked', s: number) =>
+    await pretrain(
+      resolveConfig(PretrainConfigSchema, PRETRAIN_PRESETS['cpu-small']!, {
+        name: `pretrain-${method}-seed${s}`,
+        out: dir,
+        seed: s,
+        // The centred slices and one more on each side, for the z-shift of 0..2 slices.
+        data: {
+          datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })),
+          tile: scale.tile,
+          depth: scale.depth,
+          // Segments are read at the fragments' scale (x0.5 here), so overlapping tiles keep an epoch at `maxPretrainTiles`.
+          stride: scale.tile / 4,
+          maxTiles: scale.maxPretrainTiles,
+        },
+        model: { arch: ARCH, widenFactor: scale.widen },
+        method: { name: method, ...(method === 'vicreg' ? { projector: [128, 64] } : {}) },
+        schedule: { cosineEpochs: scale.pretrainEpochs },
+        train: { epochs: scale.pretrainEpochs, batchSize: scale.pretrainBatch },
+        checkpoint: { keepLast: scale.pretrainEpochs, keepEvery: 1 },
+      }),
+      { overwrite: true, ...quiet },
+    );
   const pretrainSeeds = Array.from({ length: scale.pretrainSeeds }, (_, i) => seed + i);
-  const vicregRuns = [];
+  const vicregRuns: Awaited<ReturnType<typeof pretrainOnce>>[] = [];
   for (const s of pretrainSeeds) vicregRuns.push(await pretrainOnce('vicreg', s));
-  const maskedRuns = [];
+  const maskedRuns: Awaited<ReturnType<typeof pretrainOnce>>[] = [];
   if (scale.masked) for (const s of pretrainSeeds) maskedRuns.push(await pretrainOnce('masked', s));
 
   step('3/9 CKA between the pretraining epochs (are the representations still changing?)');
   await runCheckpointCka({
-    checkpoints: join(vicregRuns[0]!.runDir, 'checkpoints'), input: join(data, 'segments', segmentIds[0]!), samples: scale.ckaSamples,
-    arch: ARCH, inChannels: 1, widenFactor: scale.widen, strict: true, features: 'output', z: centred,
-    tile: scale.tile, stride: scale.tile / 4, seed, embedBatch: 16, threshold: 0.5, debiased: false, out: join(dir, 'cka'), log,
+    checkpoints: join(vicregRuns[0]!.runDir, 'checkpoints'),
+    input: join(data, 'segments', segmentIds[0]!),
+    samples: scale.ckaSamples,
+    arch: ARCH,
+    inChannels: 1,
+    widenFactor: scale.widen,
+    strict: true,
+    features: 'output',
+    z: centred,
+    tile: scale.tile,
+    stride: scale.tile / 4,
+    seed,
+    embedBatch: 16,
+    threshold: 0.5,
+    debiased: false,
+    out: join(dir, 'cka'),
+    log,
   });
 
   // Encoders of the arms; seed s of an arm uses pretraining run s mod (pretraining seeds).
-  const perSeed = (runs: { lastCheckpoint: string | null }[]) => (s: number) => runs[(s - seed) % runs.length]!.lastCheckpoint!;
+  const perSeed = (runs: { lastCheckpoint: string | null }[]) => (s: number) =>
+    runs[(s - seed) % runs.length]!.lastCheckpoint!;
   const encoders: (EncoderChoice & { perSeed?: (s: number) => string })[] = [
     { label: 'random', weights: null },
     { label: 'vicreg', weights: vicregRuns[0]!.lastCheckpoint!, perSeed: perSeed(vicregRuns) },
-    ...(maskedRuns.length ? [{ label: 'masked', weights: maskedRuns[0]!.lastCheckpoint!, perSeed: perSeed(maskedRuns) }] : []),
+    ...(maskedRuns.length
+      ? [{ label: 'masked', weights: maskedRuns[0]!.lastCheckpoint!, perSeed: perSeed(maskedRuns) }]
+      : []),
     // External encoders (e.g. Kinetics-700) keep their own depth and width.
-    ...await Promise.all((o.encoders ?? []).map(async (e) => ({ ...e, model: await externalEncoderModel(e) }))),
+    ...(await Promise.all((o.encoders ?? []).map(async (e) => ({ ...e, model: await externalEncoderModel(e) })))),
   ];
-  const weightsFor = (e: EncoderChoice, s: number) => encoders.find((x) => x.label === e.label)?.perSeed?.(s) ?? e.weights;
-  const varies = (what: string) => `${what}${scale.pretrainSeeds > 1
-    ? ' and the pretraining run (one per seed)'
-    : '; the pretraining run is fixed (1 pretraining seed in this preset), so where nothing else varies the pretrained '
-      + "arms' seeds repeat one fit and their intervals are over tiles only"}`;
-  const supervised = (presets: string[], layer: Plain): SupervisedConfig => resolveConfig(
-    SupervisedConfigSchema, ...presets.map((p) => SUPERVISED_PRESETS[p]!),
-    deepMerge({ out: dir, seed, data: { tile: scale.tile, depth: scale.depth, stride: scale.tile / 4, augment: 'none', erode: scale.erode }, model: { arch: ARCH, widenFactor: scale.widen } }, layer),
-  );
+  const weightsFor = (e: EncoderChoice, s: number) =>
+    encoders.find((x) => x.label === e.label)?.perSeed?.(s) ?? e.weights;
+  const varies = (what: string) =>
+    `${what}${
+      scale.pretrainSeeds > 1
+        ? ' and the pretraining run (one per seed)'
+        : '; the pretraining run is fixed (1 pretraining seed in this preset), so where nothing else varies the pretrained ' +
+          "arms' seeds repeat one fit and their intervals are over tiles only"
+    }`;
+  const supervised = (presets: string[], layer: Plain): SupervisedConfig =>
+    resolveConfig(
+      SupervisedConfigSchema,
+      ...presets.map((p) => SUPERVISED_PRESETS[p]!),
+      deepMerge(
+        {
+          out: dir,
+          seed,
+          data: { tile: scale.tile, depth: scale.depth, stride: scale.tile / 4, augment: 'none', erode: scale.erode },
+          model: { arch: ARCH, widenFactor: scale.widen },
+        },
+        layer,
+      ),
+    );
 
   step('4/9 fine-tuning the ink model from the VICReg encoder');
   // Train on every fragment but the last two; choose the threshold on the next; the last stays unseen until the test.
-  const ft = await trainSupervised(supervised(['finetune', 'cpu-small'], {
-    name: 'finetune',
-    // The ink model must hold on scans it was not drawn from (step 8's family B, never seen here): grey-level,
-    // contrast and noise augmentations and z-flips, so that neither the scanner's levels nor the side the
-    // papyrus lies on can stand in for ink. A higher rate than the probe's suits the small CPU model.
-    data: {
-      train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], augment: 'intensity', zFlip: 0.5,
-      ...(scale.finetuneTiles ? { maxTiles: scale.finetuneTiles } : {}),
-    },
-    encoder: { weights: vicregRuns[0]!.lastCheckpoint! }, optim: { lr: 3e-3 }, train: { epochs: scale.finetuneEpochs },
-  }), { overwrite: true, ...quiet });
+  const ft = await trainSupervised(
+    supervised(['finetune', 'cpu-small'], {
+      name: 'finetune',
+      // The ink model must hold on scans it was not drawn from (step 8's family B, never seen here): grey-level,
+      // contrast and noise augmentations and z-flips, so that neither the scanner's levels nor the side the
+      // papyrus lies on can stand in for ink. A higher rate than the probe's suits the small CPU model.
+      data: {
+        train: trainIds.map((id) => fragment(id)),
+        val: [fragment(valId)],
+        augment: 'intensity',
+        zFlip: 0.5,
+        ...(scale.finetuneTiles ? { maxTiles: scale.finetuneTiles } : {}),
+      },
+      encoder: { weights: vicregRuns[0]!.lastCheckpoint! },
+      optim: { lr: 3e-3 },
+      train: { epochs: scale.finetuneEpochs },
+    }),
+    { overwrite: true, ...quiet },
+  );
   const inkModel = join(dir, 'ink-model.pth');
   await copyFile(ft.lastCheckpoint!, inkModel);
   const threshold = ft.final?.threshold ?? 0.5;
@@ -158,20 +231,44 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const probeIds = [ids[0]!, ids[1]!, valId, testId];
   const tiles: ProbeTiles[] = [];
   for (const id of probeIds) {
-    tiles.push(await loadProbeTiles(fragment(id), {
-      tile: scale.tile, stride: scale.tile, depth: scale.depth, erode: scale.erode, maxTiles: scale.probeTiles, pixelsPerTile: scale.probePixels, seed,
-    }));
+    tiles.push(
+      await loadProbeTiles(fragment(id), {
+        tile: scale.tile,
+        stride: scale.tile,
+        depth: scale.depth,
+        erode: scale.erode,
+        maxTiles: scale.probeTiles,
+        pixelsPerTile: scale.probePixels,
+        seed,
+      }),
+    );
   }
   const probeSeeds = Array.from({ length: scale.probeSeeds }, (_, i) => seed + i);
   const intervals = { resamples: scale.resamples, seed };
   const model = { arch: ARCH, widenFactor: scale.widen };
   const probe = await runProbeStudy({
     title: `Linear probe on frozen encoders (fragments ${probeIds.join(', ')}, leave-one-fragment-out)`,
-    fragments: tiles, seeds: probeSeeds, stages: scale.probeStages, readout: 'max', maxIter: scale.probeIter, weightDecays: [1e-3, 1e-2, 1e-1],
-    varies: varies('the random encoder initialisation (the pixels drawn are fixed per fragment)'), intervals, log,
+    fragments: tiles,
+    seeds: probeSeeds,
+    stages: scale.probeStages,
+    readout: 'max',
+    maxIter: scale.probeIter,
+    weightDecays: [1e-3, 1e-2, 1e-1],
+    varies: varies('the random encoder initialisation (the pixels drawn are fixed per fragment)'),
+    intervals,
+    log,
     encoders: [
-      ...encoders.map((e) => ({ label: e.label, role: 'arm' as const, build: encoderBuilder(e.model ?? model, (s) => weightsFor(e, s)) })),
-      { label: 'fine-tuned-frozen', role: 'fine-tuned-frozen' as const, folds: [2, 3], build: encoderBuilder(model, () => inkModel) },
+      ...encoders.map((e) => ({
+        label: e.label,
+        role: 'arm' as const,
+        build: encoderBuilder(e.model ?? model, (s) => weightsFor(e, s)),
+      })),
+      {
+        label: 'fine-tuned-frozen',
+        role: 'fine-tuned-frozen' as const,
+        folds: [2, 3],
+        build: encoderBuilder(model, () => inkModel),
+      },
     ],
   });
   log(formatStudyComparison(probe.comparison));
@@ -182,15 +279,25 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   if (scale.refSeeds > 0) {
     step(`6/9 the reference study's protocol: frozen encoder + U-Net decoder, ${scale.refSeeds} seed(s)`);
     const base = supervised(['probe', 'cpu-small'], {
-      name: 'reference-probe', model: { decoder: 'unet' },
-      data: { train: trainIds.map((id) => fragment(id)), val: [fragment(valId)], maxTiles: scale.effEpochTiles * 2, maxValTiles: 16 },
+      name: 'reference-probe',
+      model: { decoder: 'unet' },
+      data: {
+        train: trainIds.map((id) => fragment(id)),
+        val: [fragment(valId)],
+        maxTiles: scale.effEpochTiles * 2,
+        maxValTiles: 16,
+      },
       train: { epochs: scale.refEpochs, batchSize: scale.effBatch },
     });
     const refSeeds = Array.from({ length: scale.refSeeds }, (_, i) => seed + i);
     const runs = await trainPerEncoder(base, encoders, refSeeds, { overwrite: true, ...quiet }, weightsFor);
-    const table = await segmentationTable('Reference protocol: frozen encoder + U-Net decoder',
+    const table = await segmentationTable(
+      'Reference protocol: frozen encoder + U-Net decoder',
       `frozen encoder, U-Net decoder trained on fragments ${trainIds.join(', ')}; threshold on ${valId}, scored on ${testId}`,
-      varies('the decoder initialisation and tile order'), runs, scored);
+      varies('the decoder initialisation and tile order'),
+      runs,
+      scored,
+    );
     log(formatStudyComparison(table));
     comparisons.push(table);
   }
@@ -204,31 +311,67 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         { label: `fragments ${trainIds.join(', ')}`, train: trainIds.map((id) => fragment(id)) },
       ],
       // Same optimiser steps at every budget: at most `effEpochTiles` tiles an epoch, a smaller budget repeats its tiles.
-      base: async (b) => supervised(['finetune', 'cpu-small'], {
-        name: `efficiency-${b.label.replace(/[^\w]+/g, '-')}`,
-        data: { train: b.train, val: [fragment(valId)], augment: 'flips', maxTiles: scale.effEpochTiles, maxValTiles: 16 },
-        optim: { lr: 3e-3 },
-        train: {
-          batchSize: scale.effBatch,
-          epochs: await epochsForBudget(b.train, { tile: scale.tile, stride: scale.tile / 4, erode: scale.erode, depth: scale.depth, epochs: scale.effEpochs, epochTiles: scale.effEpochTiles }),
-        },
-      }),
-      encoders: encoders, seeds: Array.from({ length: scale.effSeeds }, (_, i) => seed + i), weightsFor,
-      varies: varies('the decoder initialisation and tile order'), scored, train: { overwrite: true, ...quiet }, log,
+      base: async (b) =>
+        supervised(['finetune', 'cpu-small'], {
+          name: `efficiency-${b.label.replace(/[^\w]+/g, '-')}`,
+          data: {
+            train: b.train,
+            val: [fragment(valId)],
+            augment: 'flips',
+            maxTiles: scale.effEpochTiles,
+            maxValTiles: 16,
+          },
+          optim: { lr: 3e-3 },
+          train: {
+            batchSize: scale.effBatch,
+            epochs: await epochsForBudget(b.train, {
+              tile: scale.tile,
+              stride: scale.tile / 4,
+              erode: scale.erode,
+              depth: scale.depth,
+              epochs: scale.effEpochs,
+              epochTiles: scale.effEpochTiles,
+            }),
+          },
+        }),
+      encoders: encoders,
+      seeds: Array.from({ length: scale.effSeeds }, (_, i) => seed + i),
+      weightsFor,
+      varies: varies('the decoder initialisation and tile order'),
+      scored,
+      train: { overwrite: true, ...quiet },
+      log,
     });
     for (const c of eff.comparisons) log(formatStudyComparison(c));
     comparisons.push(...eff.comparisons);
     curves.push(eff.curve);
   }
 
-  step(`8/9 sliding-window inference on the held-out fragment ${testId} and on family-B fragments (rot90+flips TTA), scoring`);
+  step(
+    `8/9 sliding-window inference on the held-out fragment ${testId} and on family-B fragments (rot90+flips TTA), scoring`,
+  );
   const predictions = join(dir, 'predictions');
   await mkdir(predictions, { recursive: true });
-  const held = await predictAndScore(inkModel, join(data, 'fragments', testId), testId, predictions, threshold, o.progress);
-  log(`held-out fragment ${testId} at the validation threshold ${threshold.toFixed(2)}: F0.5 ${held.f05.toFixed(3)}, AUC ${held.auc?.toFixed(3) ?? '-'}`);
+  const held = await predictAndScore(
+    inkModel,
+    join(data, 'fragments', testId),
+    testId,
+    predictions,
+    threshold,
+    o.progress,
+  );
+  log(
+    `held-out fragment ${testId} at the validation threshold ${threshold.toFixed(2)}: F0.5 ${held.f05.toFixed(3)}, AUC ${held.auc?.toFixed(3) ?? '-'}`,
+  );
   // Cross-family transfer: the same model and threshold on the independently written family B, no layer-order flag.
   const cross = await runCrossFamily({
-    data: join(dir, 'data-family-b'), size: scale.crossSize, seed: seed + 1, threshold, predictions, intervals, log,
+    data: join(dir, 'data-family-b'),
+    size: scale.crossSize,
+    seed: seed + 1,
+    threshold,
+    predictions,
+    intervals,
+    log,
     predict: (input, id) => predictAndScore(inkModel, input, id, predictions, threshold, o.progress),
     ...(o.progress === undefined ? {} : { progress: o.progress }),
   });
@@ -238,20 +381,46 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   // The report shows the transfer as a table beside the study's; scores.json keeps it under `crossFamily`.
   await recordResults(dir, { comparisons: [...comparisons, cross.comparison], curves });
   const minutes = (Date.now() - started) / 60000;
-  const scores = await writeScores(dir, { preset, seed, minutes, cpuSeconds: cpuSeconds(), heldOut: { fragment: testId, ...held, threshold }, comparisons, curves, crossFamily: cross.crossFamily });
+  const scores = await writeScores(dir, {
+    preset,
+    seed,
+    minutes,
+    cpuSeconds: cpuSeconds(),
+    heldOut: { fragment: testId, ...held, threshold },
+    comparisons,
+    curves,
+    crossFamily: cross.crossFamily,
+  });
   const report = await writeReport(dir);
   return {
-    runDir: dir, comparisons, curves, heldOut: { fragment: testId, scores: held, threshold, prediction: join(predictions, `${testId}_prob.png`) },
-    scores, report: report.path, minutes,
+    runDir: dir,
+    comparisons,
+    curves,
+    heldOut: { fragment: testId, scores: held, threshold, prediction: join(predictions, `${testId}_prob.png`) },
+    scores,
+    report: report.path,
+    minutes,
   };
 }
 
 /** Infers `input` with `weights`, writes `<id>_prob.png` (+ labels, mask, IR copies for the report) and scores it. */
 async function predictAndScore(
-  weights: string, input: string, id: string, predictions: string, threshold: number, progress: boolean | undefined,
+  weights: string,
+  input: string,
+  id: string,
+  predictions: string,
+  threshold: number,
+  progress: boolean | undefined,
 ): Promise<ScoreResult> {
   const prob = join(predictions, `${id}_prob.png`);
-  await inferDataset({ weights, input, output: prob, threshold, tta: 'rot90+flips', ...(progress === undefined ? {} : { progress }) });
+  await inferDataset({
+    weights,
+    input,
+    output: prob,
+    threshold,
+    tta: 'rot90+flips',
+    ...(progress === undefined ? {} : { progress }),
+  });
   const labels = join(predictions, `${id}_labels.png`);
   const mask = join(predictions, `${id}_mask.png`);
   await copyFile(join(input, 'inklabels.png'), labels);

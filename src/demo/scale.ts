@@ -11,6 +11,10 @@ export interface DemoScale {
   size: number;
   /** Labelled fragments: fine-tuning trains on all but the last two, validates on the next, tests on the last. */
   fragments: number;
+  /**
+   * Unlabelled segments: read at x0.5 (the fragments' scale), a 512-px segment gives ~40 tiles of 64 px at
+   * stride 16, so 8 fill `maxPretrainTiles` 320 (5 VICReg batches of 64 an epoch).
+   */
   segments: number;
   tile: number;
   depth: number;
@@ -25,6 +29,10 @@ export interface DemoScale {
   pretrainBatch: number;
   maxPretrainTiles: number;
   masked: boolean;
+  /**
+   * CKA tiles from the first segment: a 512-px segment read at x0.5 holds ~42 distinct 64-px tiles inside its
+   * eroded mask at stride 16, so at most 40.
+   */
   ckaSamples: number;
   finetuneEpochs: number;
   /** Tiles per fine-tuning epoch (all when absent). */
@@ -48,21 +56,91 @@ export interface DemoScale {
 
 export const SCALES: Record<DemoPreset, DemoScale> = {
   default: {
-    size: 512, fragments: 7, segments: 4, tile: 64, depth: 16, crossSize: 512, widen: 0.25, erode: 16,
-    pretrainEpochs: 12, pretrainSeeds: 1, pretrainBatch: 64, maxPretrainTiles: 320, masked: false, ckaSamples: 96, finetuneEpochs: 24,
-    probeStages: ['stem', 'layer1', 'layer2'], probeSeeds: 3, probeTiles: 12, probePixels: 128, probeIter: 100,
-    refSeeds: 2, refEpochs: 6, effSeeds: 1, effEpochs: 6, effEpochTiles: 64, effBatch: 16, resamples: 1000,
+    size: 512,
+    fragments: 7,
+    segments: 8,
+    tile: 64,
+    depth: 16,
+    crossSize: 512,
+    widen: 0.25,
+    erode: 16,
+    pretrainEpochs: 12,
+    pretrainSeeds: 1,
+    pretrainBatch: 64,
+    maxPretrainTiles: 320,
+    masked: false,
+    ckaSamples: 40,
+    finetuneEpochs: 24,
+    probeStages: ['stem', 'layer1', 'layer2'],
+    probeSeeds: 3,
+    probeTiles: 12,
+    probePixels: 128,
+    probeIter: 100,
+    refSeeds: 2,
+    refEpochs: 6,
+    effSeeds: 1,
+    effEpochs: 6,
+    effEpochTiles: 64,
+    effBatch: 16,
+    resamples: 1000,
   },
   full: {
-    size: 512, fragments: 7, segments: 6, tile: 64, depth: 16, crossSize: 512, widen: 0.25, erode: 16,
-    pretrainEpochs: 16, pretrainSeeds: 3, pretrainBatch: 64, maxPretrainTiles: 384, masked: true, ckaSamples: 128, finetuneEpochs: 30,
-    probeStages: ['stem', 'layer1', 'layer2'], probeSeeds: 3, probeTiles: 16, probePixels: 192, probeIter: 150,
-    refSeeds: 3, refEpochs: 8, effSeeds: 3, effEpochs: 8, effEpochTiles: 64, effBatch: 16, resamples: 2000,
+    size: 512,
+    fragments: 7,
+    segments: 10,
+    tile: 64,
+    depth: 16,
+    crossSize: 512,
+    widen: 0.25,
+    erode: 16,
+    pretrainEpochs: 16,
+    pretrainSeeds: 3,
+    pretrainBatch: 64,
+    maxPretrainTiles: 384,
+    masked: true,
+    ckaSamples: 40,
+    finetuneEpochs: 30,
+    probeStages: ['stem', 'layer1', 'layer2'],
+    probeSeeds: 3,
+    probeTiles: 16,
+    probePixels: 192,
+    probeIter: 150,
+    refSeeds: 3,
+    refEpochs: 8,
+    effSeeds: 3,
+    effEpochs: 8,
+    effEpochTiles: 64,
+    effBatch: 16,
+    resamples: 2000,
   },
   tiny: {
-    size: 384, fragments: 5, segments: 2, tile: 32, depth: 8, crossSize: 192, widen: 0.125, erode: 4,
-    pretrainEpochs: 2, pretrainSeeds: 1, pretrainBatch: 16, maxPretrainTiles: 16, masked: false, ckaSamples: 8, finetuneEpochs: 1, finetuneTiles: 32,
-    probeStages: ['stem', 'layer1'], probeSeeds: 2, probeTiles: 4, probePixels: 32, probeIter: 20,
-    refSeeds: 1, refEpochs: 1, effSeeds: 1, effEpochs: 1, effEpochTiles: 8, effBatch: 4, resamples: 200,
+    size: 384,
+    fragments: 5,
+    segments: 2,
+    tile: 32,
+    depth: 8,
+    crossSize: 192,
+    widen: 0.125,
+    erode: 4,
+    pretrainEpochs: 2,
+    pretrainSeeds: 1,
+    pretrainBatch: 16,
+    maxPretrainTiles: 16,
+    masked: false,
+    ckaSamples: 8,
+    finetuneEpochs: 1,
+    finetuneTiles: 32,
+    probeStages: ['stem', 'layer1'],
+    probeSeeds: 2,
+    probeTiles: 4,
+    probePixels: 32,
+    probeIter: 20,
+    refSeeds: 1,
+    refEpochs: 1,
+    effSeeds: 1,
+    effEpochs: 1,
+    effEpochTiles: 8,
+    effBatch: 4,
+    resamples: 200,
   },
 };

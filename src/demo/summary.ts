@@ -37,7 +37,11 @@ export interface DemoScores {
 export type DemoScoresInput = Omit<DemoScores, 'targets' | 'quality'>;
 
 const target = (name: string, value: number | null | undefined, bar: number, note?: string): Target => ({
-  name, value: value ?? null, target: bar, reached: value !== null && value !== undefined && value >= bar, ...(note ? { note } : {}),
+  name,
+  value: value ?? null,
+  target: bar,
+  reached: value !== null && value !== undefined && value >= bar,
+  ...(note ? { note } : {}),
 });
 
 const interval = (i: { low: number; high: number }) => `95% interval [${i.low.toFixed(3)}, ${i.high.toFixed(3)}]`;
@@ -50,9 +54,18 @@ export function demoTargets(s: DemoScoresInput): Target[] {
   return [
     target('probe on the frozen fine-tuned encoder, AUC', upper?.auc.mean, 0.85),
     target('held-out fragment F0.5 at the validation threshold', s.heldOut.f05, 0.6),
-    target('cross-family transfer AUC (no layer-order flag)', cf ? cf.auc.mean : null, 0.85, cf ? interval(cf.auc) : noFamily),
-    target('cross-family transfer F0.5 at the validation threshold', cf ? cf.f05.mean : null, 0.5,
-      cf ? `${interval(cf.f05)}; all-ink F0.5 ${cf.chanceF05.toFixed(3)}` : noFamily),
+    target(
+      'cross-family transfer AUC (no layer-order flag)',
+      cf ? cf.auc.mean : null,
+      0.85,
+      cf ? interval(cf.auc) : noFamily,
+    ),
+    target(
+      'cross-family transfer F0.5 at the validation threshold',
+      cf ? cf.f05.mean : null,
+      0.5,
+      cf ? `${interval(cf.f05)}; all-ink F0.5 ${cf.chanceF05.toFixed(3)}` : noFamily,
+    ),
   ];
 }
 
@@ -73,23 +86,34 @@ export function formatDemoSummary(s: DemoScores): string {
   for (const c of s.curves) {
     lines.push(`${c.title} (seeds vary ${c.varies})`);
     for (const series of c.series) {
-      lines.push(`  ${series.label.padEnd(12)} ${series.points.map((p) => `${p.budget}: ${p.auc.mean.toFixed(3)} [${p.auc.low.toFixed(3)}, ${p.auc.high.toFixed(3)}]`).join('  |  ')}`);
+      lines.push(
+        `  ${series.label.padEnd(12)} ${series.points.map((p) => `${p.budget}: ${p.auc.mean.toFixed(3)} [${p.auc.low.toFixed(3)}, ${p.auc.high.toFixed(3)}]`).join('  |  ')}`,
+      );
     }
     for (const v of c.verdicts) lines.push(`  ${v.budget}: ${v.verdict}`);
     lines.push('');
   }
   const h = s.heldOut;
-  lines.push(`Held-out fragment ${h.fragment} (threshold ${h.threshold.toFixed(3)} chosen on the validation fragment): F0.5 ${h.f05.toFixed(3)}, AUC ${fmt(h.auc)}, precision ${h.precision.toFixed(3)}, recall ${h.recall.toFixed(3)}`);
+  lines.push(
+    `Held-out fragment ${h.fragment} (threshold ${h.threshold.toFixed(3)} chosen on the validation fragment): F0.5 ${h.f05.toFixed(3)}, AUC ${fmt(h.auc)}, precision ${h.precision.toFixed(3)}, recall ${h.recall.toFixed(3)}`,
+  );
   const cf = s.crossFamily;
   if (cf) {
-    lines.push(`Cross-family transfer (trained on family ${cf.trainFamily}, scored on ${cf.fragments.length} family-${cf.scoreFamily} fragments, `
-      + `layer order ${cf.layerOrder}, threshold ${cf.threshold.toFixed(3)}): AUC ${cf.auc.mean.toFixed(3)} [${cf.auc.low.toFixed(3)}, `
-      + `${cf.auc.high.toFixed(3)}] (target >= 0.85), F0.5 ${cf.f05.mean.toFixed(3)} [${cf.f05.low.toFixed(3)}, ${cf.f05.high.toFixed(3)}] (target >= 0.5)`);
+    lines.push(
+      `Cross-family transfer (trained on family ${cf.trainFamily}, scored on ${cf.fragments.length} family-${cf.scoreFamily} fragments, ` +
+        `layer order ${cf.layerOrder}, threshold ${cf.threshold.toFixed(3)}): AUC ${cf.auc.mean.toFixed(3)} [${cf.auc.low.toFixed(3)}, ` +
+        `${cf.auc.high.toFixed(3)}] (target >= 0.85), F0.5 ${cf.f05.mean.toFixed(3)} [${cf.f05.low.toFixed(3)}, ${cf.f05.high.toFixed(3)}] (target >= 0.5)`,
+    );
     for (const f of cf.fragments) {
-      lines.push(`  ${f.id}: ${f.bits}-bit, papyrus ${f.papyrusSide} the surface${f.reversed ? ', stored reversed' : ''}: F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}`);
+      lines.push(
+        `  ${f.id}: ${f.bits}-bit, papyrus ${f.papyrusSide} the surface${f.reversed ? ', stored reversed' : ''}: F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}`,
+      );
     }
   }
   lines.push('Targets:');
-  for (const t of s.targets) lines.push(`  ${t.reached ? 'reached' : 'NOT reached'}  ${t.name}: ${fmt(t.value)} (target >= ${t.target})${t.note ? ` - ${t.note}` : ''}`);
+  for (const t of s.targets)
+    lines.push(
+      `  ${t.reached ? 'reached' : 'NOT reached'}  ${t.name}: ${fmt(t.value)} (target >= ${t.target})${t.note ? ` - ${t.note}` : ''}`,
+    );
   return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * The seed's sanity check (field notes section 1): embed the same tiles with every epoch checkpoint of a
+ * The reference study's sanity check (docs/reference-study.md): embed the same tiles with every epoch checkpoint of a
  * pretraining run and compare the representations epoch by epoch with linear and RBF CKA.
  */
 import { readdir } from 'node:fs/promises';
@@ -8,7 +8,13 @@ import * as torch from '../torch/index.js';
 import { formatShape } from '../torch/dtype.js';
 import { ckaMatrix } from './cka.js';
 import { writeCkaReport, type CkaReportFiles } from '../report/heatmap.js';
-import { createEncoder, describeEncoderLoad, type EncoderOptions, loadEncoderWeights, type LoadEncoderOptions } from '../models/index.js';
+import {
+  createEncoder,
+  describeEncoderLoad,
+  type EncoderOptions,
+  loadEncoderWeights,
+  type LoadEncoderOptions,
+} from '../models/index.js';
 import { Volume } from '../data/volume.js';
 import { selectTiles, shuffleTiles } from '../data/tiles.js';
 import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
@@ -28,16 +34,22 @@ export async function listEpochCheckpoints(dir: string): Promise<EpochCheckpoint
   try {
     names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
   } catch (err) {
-    throw new Error(`cka --checkpoints: cannot list ${dir} (${(err as Error).message}); expected a folder of epoch checkpoints`);
+    throw new Error(
+      `cka --checkpoints: cannot list ${dir} (${(err as Error).message}); expected a folder of epoch checkpoints`,
+    );
   }
-  const found = names.filter((n) => CHECKPOINT_EXTS.has(extname(n).toLowerCase())).map((name): EpochCheckpoint => {
-    const stem = basename(name, extname(name));
-    const m = /epoch[=_-]?(\d+)/i.exec(stem) ?? /(\d+)(?!.*\d)/.exec(stem);
-    const epoch = m ? Number(m[1]) : null;
-    return { path: join(dir, name), epoch, label: epoch === null ? stem : String(epoch) };
-  });
+  const found = names
+    .filter((n) => CHECKPOINT_EXTS.has(extname(n).toLowerCase()))
+    .map((name): EpochCheckpoint => {
+      const stem = basename(name, extname(name));
+      const m = /epoch[=_-]?(\d+)/i.exec(stem) ?? /(\d+)(?!.*\d)/.exec(stem);
+      const epoch = m ? Number(m[1]) : null;
+      return { path: join(dir, name), epoch, label: epoch === null ? stem : String(epoch) };
+    });
   if (found.length === 0) {
-    throw new Error(`cka --checkpoints: ${dir} holds no checkpoints, expected files ending in ${[...CHECKPOINT_EXTS].join(', ')}`);
+    throw new Error(
+      `cka --checkpoints: ${dir} holds no checkpoints, expected files ending in ${[...CHECKPOINT_EXTS].join(', ')}`,
+    );
   }
   return found.sort((a, b) => (a.epoch ?? Infinity) - (b.epoch ?? Infinity) || a.path.localeCompare(b.path));
 }
@@ -54,9 +66,9 @@ export interface CheckpointCkaOptions {
   key?: string;
   prefix?: string;
   strict: boolean;
-  /** 'output': the encoder's output (fc when it has one, e.g. the seed's 512 features); 'pooled': before fc. */
+  /** 'output': the encoder's output (fc when it has one, e.g. the reference study's 512 features); 'pooled': before fc. */
   features: 'output' | 'pooled';
-  /** Layer range [start, end) for dataset folders; default the seed's 20 slices 15:35 when present, else all. */
+  /** Layer range [start, end) for dataset folders; default the reference study's 20 slices 15:35 when present, else all. */
   z?: [number, number];
   tile: number;
   stride: number;
@@ -88,18 +100,32 @@ interface TileSet {
 }
 
 async function tilesFromNpy(path: string, samples: number): Promise<TileSet> {
-  const x = torch.keep(torch.tidy(() => {
-    let t = torch.loadNpy(path);
-    if (t.rank === 4) t = t.unsqueeze(1);
-    if (t.rank !== 5) throw new Error(`cka --checkpoints: ${path} is ${formatShape(t.shape)}, expected tiles [N, C, D, H, W] (or [N, D, H, W])`);
-    if (t.shape[0]! < samples) throw new Error(`cka --checkpoints: ${path} holds ${t.shape[0]} tiles, fewer than --samples ${samples}`);
-    return t.slice(0, 0, samples).to('float32');
-  }));
-  return { count: samples, shape: [...x.shape.slice(1)], batch: (s, e) => x.slice(0, s, e), dispose: () => x.dispose() };
+  const x = torch.keep(
+    torch.tidy(() => {
+      let t = torch.loadNpy(path);
+      if (t.rank === 4) t = t.unsqueeze(1);
+      if (t.rank !== 5)
+        throw new Error(
+          `cka --checkpoints: ${path} is ${formatShape(t.shape)}, expected tiles [N, C, D, H, W] (or [N, D, H, W])`,
+        );
+      if (t.shape[0]! < samples)
+        throw new Error(`cka --checkpoints: ${path} holds ${t.shape[0]} tiles, fewer than --samples ${samples}`);
+      return t.slice(0, 0, samples).to('float32');
+    }),
+  );
+  return {
+    count: samples,
+    shape: [...x.shape.slice(1)],
+    batch: (s, e) => x.slice(0, s, e),
+    dispose: () => x.dispose(),
+  };
 }
 
 async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
-  if (o.inChannels !== 1) throw new Error(`cka --checkpoints: dataset tiles have one channel, but --in-channels is ${o.inChannels}; use 1 (checkpoints of other counts are adapted)`);
+  if (o.inChannels !== 1)
+    throw new Error(
+      `cka --checkpoints: dataset tiles have one channel, but --in-channels is ${o.inChannels}; use 1 (checkpoints of other counts are adapted)`,
+    );
   let vol = await Volume.open(o.input);
   let z = o.z;
   if (z === undefined && vol.zStart <= 15 && vol.zEnd >= 35) z = [15, 35];
@@ -109,9 +135,18 @@ async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
   }
   try {
     const mask = await vol.readMask();
-    const all = selectTiles({ height: vol.height, width: vol.width, tile: o.tile, stride: o.stride, mask, erode: mask ? 16 : 0 });
+    const all = selectTiles({
+      height: vol.height,
+      width: vol.width,
+      tile: o.tile,
+      stride: o.stride,
+      mask,
+      erode: mask ? 16 : 0,
+    });
     if (all.length < o.samples) {
-      throw new Error(`cka --checkpoints: ${o.input} (${vol.height}x${vol.width}${mask ? ', inside the eroded mask' : ''}) has ${all.length} tiles of ${o.tile}px at stride ${o.stride}, fewer than --samples ${o.samples}`);
+      throw new Error(
+        `cka --checkpoints: ${o.input} (${vol.height}x${vol.width}${mask ? ', inside the eroded mask' : ''}) has ${all.length} tiles of ${o.tile}px at stride ${o.stride}, fewer than --samples ${o.samples}`,
+      );
     }
     const chosen = shuffleTiles(all, o.seed).slice(0, o.samples);
     const d = vol.depth;
@@ -122,12 +157,20 @@ async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
       const win = await vol.readWindow(0, d, t.y, t.y + o.tile, t.x, t.x + o.tile);
       data.set(win.data as Uint8Array, i * d * plane);
     }
-    o.log?.(`${o.samples} tiles of ${d}x${o.tile}x${o.tile} from ${o.input} (layers ${vol.zStart}:${vol.zEnd}, seed ${o.seed})`);
+    o.log?.(
+      `${o.samples} tiles of ${d}x${o.tile}x${o.tile} from ${o.input} (layers ${vol.zStart}:${vol.zEnd}, seed ${o.seed})`,
+    );
     return {
       count: o.samples,
       shape: [1, d, o.tile, o.tile],
-      // Values / 255, as the seed's Normalize(mean 0, std 1, max 255) left them.
-      batch: (s, e) => torch.tidy(() => torch.fromTypedArray(data.slice(s * d * plane, e * d * plane), [e - s, 1, d, o.tile, o.tile]).to('float32').div(255)),
+      // Values / 255, as the reference study's Normalize(mean 0, std 1, max 255) left them.
+      batch: (s, e) =>
+        torch.tidy(() =>
+          torch
+            .fromTypedArray(data.slice(s * d * plane, e * d * plane), [e - s, 1, d, o.tile, o.tile])
+            .to('float32')
+            .div(255),
+        ),
       dispose: () => undefined,
     };
   } finally {
@@ -137,9 +180,14 @@ async function tilesFromDataset(o: CheckpointCkaOptions): Promise<TileSet> {
 
 /** Embeds the same tiles with every checkpoint and writes the epoch x epoch CKA report. */
 export async function runCheckpointCka(o: CheckpointCkaOptions): Promise<CheckpointCkaResult> {
-  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}) }, 'cka --checkpoints');
+  const rt = DeviceRuntime.open(
+    { ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}) },
+    'cka --checkpoints',
+  );
   const list = await listEpochCheckpoints(o.checkpoints);
-  const tiles = o.input.toLowerCase().endsWith('.npy') ? await tilesFromNpy(o.input, o.samples) : await tilesFromDataset(o);
+  const tiles = o.input.toLowerCase().endsWith('.npy')
+    ? await tilesFromNpy(o.input, o.samples)
+    : await tilesFromDataset(o);
   const reps: Float32Array[] = [];
   let featureDim = 0;
   try {
@@ -158,16 +206,21 @@ export async function runCheckpointCka(o: CheckpointCkaOptions): Promise<Checkpo
         const parts: Float32Array[] = [];
         for (let s = 0; s < tiles.count; s += o.embedBatch) {
           const e = Math.min(tiles.count, s + o.embedBatch);
-          const f = torch.noGrad(() => torch.tidy(() => {
-            const x = rt.place(tiles.batch(s, e));
-            const y = o.features === 'pooled' ? model.pooledFeatures(x) : model.forward(x);
-            return y.to('float32').toTypedArray() as Float32Array;
-          }));
+          const f = torch.noGrad(() =>
+            torch.tidy(() => {
+              const x = rt.place(tiles.batch(s, e));
+              const y = o.features === 'pooled' ? model.pooledFeatures(x) : model.forward(x);
+              return y.to('float32').toTypedArray() as Float32Array;
+            }),
+          );
           parts.push(f);
         }
         const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
         let at = 0;
-        for (const p of parts) { all.set(p, at); at += p.length; }
+        for (const p of parts) {
+          all.set(p, at);
+          at += p.length;
+        }
         featureDim = all.length / tiles.count;
         reps.push(all);
       } finally {
@@ -177,19 +230,33 @@ export async function runCheckpointCka(o: CheckpointCkaOptions): Promise<Checkpo
   } finally {
     tiles.dispose();
   }
-  const common = { samples: tiles.count, threshold: o.threshold, debiased: o.debiased, ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}) };
+  const common = {
+    samples: tiles.count,
+    threshold: o.threshold,
+    debiased: o.debiased,
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+  };
   const withNames = (fn: () => number[][]): number[][] => {
     try {
       return fn();
     } catch (err) {
       // ckaMatrix names representations by index; map them to the checkpoint files.
-      const msg = (err instanceof Error ? err.message : String(err)).replace(/representation (\d+)/g, (_, i: string) => `epoch ${list[Number(i)]?.label} (${list[Number(i)]?.path})`);
+      const msg = (err instanceof Error ? err.message : String(err)).replace(
+        /representation (\d+)/g,
+        (_, i: string) => `epoch ${list[Number(i)]?.label} (${list[Number(i)]?.path})`,
+      );
       throw new Error(msg);
     }
   };
   const linear = withNames(() => ckaMatrix(reps, { ...common, kernel: 'linear' }));
   const rbf = withNames(() => ckaMatrix(reps, { ...common, kernel: 'rbf' }));
   const labels = list.map((c) => c.label);
-  const files = await writeCkaReport(o.out, { linear, rbf, labels, rbfThreshold: o.threshold, debiased: o.debiased || o.batchSize !== undefined });
+  const files = await writeCkaReport(o.out, {
+    linear,
+    rbf,
+    labels,
+    rbfThreshold: o.threshold,
+    debiased: o.debiased || o.batchSize !== undefined,
+  });
   return { labels, linear, rbf, files, samples: tiles.count, featureDim, inputShape: tiles.shape };
 }

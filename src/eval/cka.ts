@@ -1,10 +1,10 @@
 /**
- * Centred kernel alignment between representation sets (field notes section 4):
+ * Centred kernel alignment between representation sets (docs/ssl-and-cka.md):
  * - Kornblith, Norouzi, Lee & Hinton 2019, "Similarity of Neural Network Representations Revisited":
  *   CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) * HSIC(L, L)), HSIC(K, L) = <HKH, HLH>_F / (n-1)^2, H = I - 11^T/n;
  *   linear CKA in feature space ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) for column-centred X, Y; RBF kernel
  *   K_ij = exp(-d_ij^2 / (2 * threshold^2 * median(d^2))), the median taken over all n x n squared distances
- *   (diagonal included), as in the paper's notebook and the seed's cka_utils.py (threshold 0.5 there).
+ *   (diagonal included), as in the paper's notebook and the reference study's cka_utils.py (threshold 0.5 there).
  * - Song, Smola, Gretton, Bedo & Borgwardt 2012 (JMLR), unbiased HSIC: with K~, L~ the grams with zeroed diagonals,
  *   HSIC1 = [tr(K~L~) + (1^T K~ 1)(1^T L~ 1)/((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1] / (n(n-3)); needs n > 3.
  * - Nguyen, Raghu & Kornblith 2021, "Do Wide and Deep Networks Learn the Same Things?": minibatch CKA averages
@@ -22,7 +22,7 @@ export type CkaKernel = 'linear' | 'rbf';
 export interface CkaOptions {
   /** 'linear' (default) or 'rbf'. */
   kernel?: CkaKernel;
-  /** RBF bandwidth as a fraction of the median distance (default 0.5, the seed's value). */
+  /** RBF bandwidth as a fraction of the median distance (default 0.5, the reference study's value). */
   threshold?: number;
   /** Use the unbiased HSIC estimator (Song et al. 2012) instead of the biased one. */
   debiased?: boolean;
@@ -40,7 +40,7 @@ export interface MatrixOptions extends CkaOptions {
   batchSize?: number;
 }
 
-/** The default RBF threshold: the seed's cka_utils.py used 0.5 x the median distance. */
+/** The default RBF threshold: the reference study's cka_utils.py used 0.5 x the median distance. */
 export const DEFAULT_RBF_THRESHOLD = 0.5;
 
 function describe(x: Representation): string {
@@ -50,11 +50,14 @@ function describe(x: Representation): string {
 /** `x` as a float64 CPU tensor [n, p] (the caller's scope owns it). */
 export function toMatrix(x: Representation, op: string, what: string, samples?: number): Tensor {
   if (x instanceof torch.Tensor) {
-    if (x.rank < 2) throw new Error(`${op}: ${what} has shape ${describe(x)}, expected [n, p] (n samples of p features)`);
-    if (x.shape[0]! === 0 || x.numel === 0) throw new Error(`${op}: ${what} has shape ${describe(x)}, expected at least one sample and one feature`);
+    if (x.rank < 2)
+      throw new Error(`${op}: ${what} has shape ${describe(x)}, expected [n, p] (n samples of p features)`);
+    if (x.shape[0]! === 0 || x.numel === 0)
+      throw new Error(`${op}: ${what} has shape ${describe(x)}, expected at least one sample and one feature`);
     return torch.noGrad(() => x.detach().to({ device: 'cpu', dtype: 'float64' }).reshape([x.shape[0]!, -1]));
   }
-  if (samples === undefined) throw new Error(`${op}: ${what} is a flat ${describe(x)}, expected the number of rows in 'samples'`);
+  if (samples === undefined)
+    throw new Error(`${op}: ${what} is a flat ${describe(x)}, expected the number of rows in 'samples'`);
   if (!Number.isInteger(samples) || samples <= 0 || x.length === 0 || x.length % samples !== 0) {
     throw new Error(`${op}: ${what} has ${x.length} values, not a whole number of rows for samples = ${samples}`);
   }
@@ -62,7 +65,8 @@ export function toMatrix(x: Representation, op: string, what: string, samples?: 
 }
 
 function checkThreshold(op: string, threshold: number): void {
-  if (!(threshold > 0) || !Number.isFinite(threshold)) throw new Error(`${op}: RBF threshold ${threshold} is invalid, expected a positive number`);
+  if (!(threshold > 0) || !Number.isFinite(threshold))
+    throw new Error(`${op}: RBF threshold ${threshold} is invalid, expected a positive number`);
 }
 
 function checkFinite(op: string, x: Tensor, what: string): void {
@@ -90,7 +94,9 @@ export function rbfGram(x: Tensor, threshold = DEFAULT_RBF_THRESHOLD, op = 'rbfG
     const d2 = torch.maskedFill(d2raw, torch.eye(n, n, { dtype: 'bool' }), 0);
     const med = median(d2.toTypedArray() as Float64Array);
     if (!(med > 0)) {
-      throw new Error(`${op}: the median squared distance between the ${n} rows is 0 (at least half of the row pairs are identical), so the RBF bandwidth threshold x median is 0; expected mostly distinct rows`);
+      throw new Error(
+        `${op}: the median squared distance between the ${n} rows is 0 (at least half of the row pairs are identical), so the RBF bandwidth threshold x median is 0; expected mostly distinct rows`,
+      );
     }
     return d2.div(-2 * threshold * threshold * med).exp();
   });
@@ -106,7 +112,9 @@ export const MAX_GRAM_SAMPLES = 16384;
 export function gram(x: Tensor, kernel: CkaKernel, threshold = DEFAULT_RBF_THRESHOLD, op = 'gram'): Tensor {
   const n = x.shape[0]!;
   if (n > MAX_GRAM_SAMPLES) {
-    throw new Error(`${op}: ${n} samples need ${n}x${n} grams (${((n * n * 8) / 2 ** 30).toFixed(1)} GiB each in float64), more than the ${MAX_GRAM_SAMPLES}-sample limit; use minibatch CKA (batchSize / --batch-size) for sample sets this large`);
+    throw new Error(
+      `${op}: ${n} samples need ${n}x${n} grams (${((n * n * 8) / 2 ** 30).toFixed(1)} GiB each in float64), more than the ${MAX_GRAM_SAMPLES}-sample limit; use minibatch CKA (batchSize / --batch-size) for sample sets this large`,
+    );
   }
   if (kernel === 'linear') return linearGram(x);
   if (kernel === 'rbf') return rbfGram(x, threshold, op);
@@ -127,9 +135,13 @@ export interface PreparedGram {
 /** Prepares a gram for `hsic` (see PreparedGram); the tensors belong to the caller's scope. */
 export function prepareGram(k: Tensor, debiased: boolean, op = 'prepareGram'): PreparedGram {
   const n = k.shape[0]!;
-  if (k.rank !== 2 || k.shape[1] !== n) throw new Error(`${op}: gram has shape [${k.shape.join(', ')}], expected a square [n, n]`);
+  if (k.rank !== 2 || k.shape[1] !== n)
+    throw new Error(`${op}: gram has shape [${k.shape.join(', ')}], expected a square [n, n]`);
   if (debiased) {
-    if (n <= 3) throw new Error(`${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`);
+    if (n <= 3)
+      throw new Error(
+        `${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`,
+      );
     const kt = torch.maskedFill(k, torch.eye(n, n, { dtype: 'bool' }), 0);
     const rowSums = kt.sum(1);
     return { n, debiased, k: kt, rowSums, total: rowSums.sum().item() };
@@ -141,11 +153,12 @@ export function prepareGram(k: Tensor, debiased: boolean, op = 'prepareGram'): P
 
 /**
  * HSIC of two prepared grams: biased <HKH, HLH>_F / (n-1)^2 (Gretton et al. 2005) or unbiased HSIC1
- * (Song et al. 2012, the field notes formula).
+ * (Song et al. 2012, the formula in docs/ssl-and-cka.md).
  */
 export function hsic(a: PreparedGram, b: PreparedGram, op = 'hsic'): number {
   if (a.n !== b.n) throw new Error(`${op}: grams over ${a.n} and ${b.n} samples, expected the same samples`);
-  if (a.debiased !== b.debiased) throw new Error(`${op}: one gram is prepared for the biased and one for the unbiased estimator`);
+  if (a.debiased !== b.debiased)
+    throw new Error(`${op}: one gram is prepared for the biased and one for the unbiased estimator`);
   const n = a.n;
   const trace = torch.tidy(() => a.k.mul(b.k).sum().item());
   if (!a.debiased) return trace / ((n - 1) * (n - 1));
@@ -168,7 +181,9 @@ function varies(x: Tensor): boolean {
 }
 
 function constantError(op: string, what: string, rows: string): Error {
-  return new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, is 0: its features are constant across the samples (${rows} are the same, e.g. a collapsed representation); expected representations that vary across samples`);
+  return new Error(
+    `${op}: HSIC(${what}, ${what}), the CKA denominator, is 0: its features are constant across the samples (${rows} are the same, e.g. a collapsed representation); expected representations that vary across samples`,
+  );
 }
 
 function checkVaries(op: string, x: Tensor, what: string): void {
@@ -179,20 +194,25 @@ function checkVaries(op: string, x: Tensor, what: string): void {
 function selfHsicOrThrow(p: PreparedGram, op: string, what: string): number {
   const h = hsic(p, p, op);
   if (!(h > 0)) {
-    throw new Error(`${op}: HSIC(${what}, ${what}), the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the ${p.debiased ? 'unbiased ' : ''}estimate over ${p.n} samples is unusable (too few or too degenerate samples); expected representations that vary across more samples`);
+    throw new Error(
+      `${op}: HSIC(${what}, ${what}), the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the ${p.debiased ? 'unbiased ' : ''}estimate over ${p.n} samples is unusable (too few or too degenerate samples); expected representations that vary across more samples`,
+    );
   }
   return h;
 }
 
 function checkPair(op: string, x: Tensor, y: Tensor): void {
   if (x.shape[0] !== y.shape[0]) {
-    throw new Error(`${op}: X has ${x.shape[0]} rows and Y has ${y.shape[0]} (shapes [${x.shape.join(', ')}] and [${y.shape.join(', ')}]), expected the same samples in both`);
+    throw new Error(
+      `${op}: X has ${x.shape[0]} rows and Y has ${y.shape[0]} (shapes [${x.shape.join(', ')}] and [${y.shape.join(', ')}]), expected the same samples in both`,
+    );
   }
 }
 
 function kernelOf(opts: CkaOptions, op: string): CkaKernel {
   const k = opts.kernel ?? 'linear';
-  if (k !== 'linear' && k !== 'rbf') throw new Error(`${op}: kernel '${String(k)}' is unknown, expected 'linear' or 'rbf'`);
+  if (k !== 'linear' && k !== 'rbf')
+    throw new Error(`${op}: kernel '${String(k)}' is unknown, expected 'linear' or 'rbf'`);
   return k;
 }
 
@@ -239,13 +259,17 @@ export function cka(xIn: Representation, yIn: Representation, opts: CkaOptions &
     const n = x.shape[0]!;
     const debiased = opts.debiased ?? false;
     if (n < 2) throw new Error(`${op}: X and Y have ${n} sample, expected at least 2`);
-    if (debiased && n <= 3) throw new Error(`${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`);
+    if (debiased && n <= 3)
+      throw new Error(
+        `${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`,
+      );
     checkVaries(op, x, 'X');
     checkVaries(op, y, 'Y');
     const p1 = x.shape[1]!;
     const p2 = y.shape[1]!;
     // Biased linear CKA: feature space when its cost n(p1 p2 + p1^2 + p2^2) is below the grams' n^2 (p1 + p2).
-    if (kernel === 'linear' && !debiased && p1 * p2 + p1 * p1 + p2 * p2 < n * (p1 + p2)) return featureSpaceLinearCka(x, y);
+    if (kernel === 'linear' && !debiased && p1 * p2 + p1 * p1 + p2 * p2 < n * (p1 + p2))
+      return featureSpaceLinearCka(x, y);
     const px = prepareGram(gram(x, kernel, threshold, op), debiased, op);
     const py = prepareGram(gram(y, kernel, threshold, op), debiased, op);
     const hxx = selfHsicOrThrow(px, op, 'X');
@@ -293,7 +317,8 @@ export class MinibatchCka {
       checkFinite(op, x, 'X');
       checkFinite(op, y, 'Y');
       const n = x.shape[0]!;
-      if (this.debiased && n <= 3) throw new Error(`${op}: the unbiased HSIC of a minibatch needs more than 3 rows, got ${n}`);
+      if (this.debiased && n <= 3)
+        throw new Error(`${op}: the unbiased HSIC of a minibatch needs more than 3 rows, got ${n}`);
       if (n < 2) throw new Error(`${op}: a minibatch needs at least 2 rows, got ${n}`);
       const vx = varies(x);
       const vy = varies(y);
@@ -301,7 +326,11 @@ export class MinibatchCka {
       this.yVaries ||= vy;
       // A constant batch contributes HSIC 0 (its RBF median would be 0): skip its grams.
       if (!vx || !vy) {
-        const p = vx ? prepareGram(gram(x, this.kernel, this.threshold, op), this.debiased, op) : vy ? prepareGram(gram(y, this.kernel, this.threshold, op), this.debiased, op) : null;
+        const p = vx
+          ? prepareGram(gram(x, this.kernel, this.threshold, op), this.debiased, op)
+          : vy
+            ? prepareGram(gram(y, this.kernel, this.threshold, op), this.debiased, op)
+            : null;
         const self = p === null ? 0 : hsic(p, p, op);
         return [0, vx ? self : 0, vy ? self : 0] as const;
       }
@@ -317,12 +346,16 @@ export class MinibatchCka {
 
   /** The minibatch CKA so far. */
   value(): number {
-    if (this.count === 0) throw new Error('MinibatchCka.value: no minibatches were added, expected at least one update()');
+    if (this.count === 0)
+      throw new Error('MinibatchCka.value: no minibatches were added, expected at least one update()');
     const what = (h: number, name: string): void => {
       const op = 'MinibatchCka.value';
-      if (!(name === 'X' ? this.xVaries : this.yVaries)) throw constantError(op, name, `the rows of all ${this.count} batches`);
+      if (!(name === 'X' ? this.xVaries : this.yVaries))
+        throw constantError(op, name, `the rows of all ${this.count} batches`);
       if (!(h > 0)) {
-        throw new Error(`${op}: mean HSIC(${name}, ${name}) over ${this.count} batches, the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the unbiased estimates are unusable (batches too small or too degenerate); expected representations that vary across larger batches`);
+        throw new Error(
+          `${op}: mean HSIC(${name}, ${name}) over ${this.count} batches, the CKA denominator, is ${h === 0 ? '0' : `negative (${h.toExponential(3)})`}: the unbiased estimates are unusable (batches too small or too degenerate); expected representations that vary across larger batches`,
+        );
       }
     };
     what(this.xx, 'X');
@@ -336,7 +369,8 @@ export class MinibatchCka {
  * fewer than `minRows` rows joins the previous one so that every row is used.
  */
 export function batchRanges(n: number, batchSize: number, minRows: number, op = 'batchRanges'): [number, number][] {
-  if (!Number.isInteger(batchSize) || batchSize < minRows) throw new Error(`${op}: batch size ${batchSize} is invalid, expected an integer >= ${minRows}`);
+  if (!Number.isInteger(batchSize) || batchSize < minRows)
+    throw new Error(`${op}: batch size ${batchSize} is invalid, expected an integer >= ${minRows}`);
   if (n < minRows) throw new Error(`${op}: ${n} samples cannot form a minibatch of at least ${minRows} rows`);
   const out: [number, number][] = [];
   for (let s = 0; s < n; s += batchSize) out.push([s, Math.min(n, s + batchSize)]);
@@ -349,7 +383,11 @@ export function batchRanges(n: number, batchSize: number, minRows: number, op = 
 }
 
 /** Minibatch CKA (Nguyen et al. 2021) of X and Y over consecutive row batches of `batchSize` (see MinibatchCka, batchRanges). */
-export function minibatchCka(xIn: Representation, yIn: Representation, opts: CkaOptions & { batchSize: number; samples?: number }): number {
+export function minibatchCka(
+  xIn: Representation,
+  yIn: Representation,
+  opts: CkaOptions & { batchSize: number; samples?: number },
+): number {
   const op = 'minibatchCka';
   const acc = new MinibatchCka(opts);
   torch.tidy(() => {
@@ -378,19 +416,30 @@ export function ckaMatrix(representations: readonly Representation[], opts: Matr
     const mats = representations.map((r, i) => toMatrix(r, op, `representation ${i}`, opts.samples));
     const n = mats[0]!.shape[0]!;
     mats.forEach((x, i) => {
-      if (x.shape[0] !== n) throw new Error(`${op}: representation ${i} has ${x.shape[0]} rows (shape [${x.shape.join(', ')}]), representation 0 has ${n}; expected the same samples in all`);
+      if (x.shape[0] !== n)
+        throw new Error(
+          `${op}: representation ${i} has ${x.shape[0]} rows (shape [${x.shape.join(', ')}]), representation 0 has ${n}; expected the same samples in all`,
+        );
       checkFinite(op, x, `representation ${i}`);
       checkVaries(op, x, `representation ${i}`);
     });
     const debiased = opts.batchSize !== undefined ? true : (opts.debiased ?? false);
     const ranges = opts.batchSize !== undefined ? batchRanges(n, opts.batchSize, 4, op) : [[0, n] as [number, number]];
     if (debiased && ranges.every(([s, e]) => e - s <= 3)) {
-      throw new Error(`${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`);
+      throw new Error(
+        `${op}: the debiased (unbiased HSIC) estimator needs more than 3 samples (its n(n-3) denominator), got n = ${n}`,
+      );
     }
     const acc = Array.from({ length: m }, () => new Float64Array(m));
     for (const [s, e] of ranges) {
       torch.tidy(() => {
-        const prepared = mats.map((x, i) => prepareGram(gram(ranges.length > 1 ? x.slice(0, s, e) : x, kernel, threshold, `${op} (representation ${i})`), debiased, op));
+        const prepared = mats.map((x, i) =>
+          prepareGram(
+            gram(ranges.length > 1 ? x.slice(0, s, e) : x, kernel, threshold, `${op} (representation ${i})`),
+            debiased,
+            op,
+          ),
+        );
         for (let i = 0; i < m; i++) {
           for (let j = i; j < m; j++) {
             const h = hsic(prepared[i]!, prepared[j]!, op);
@@ -403,9 +452,13 @@ export function ckaMatrix(representations: readonly Representation[], opts: Matr
     }
     for (let i = 0; i < m; i++) {
       if (!(acc[i]![i]! > 0)) {
-        throw new Error(`${op}: HSIC(representation ${i}, representation ${i}), the CKA denominator, is ${acc[i]![i]! === 0 ? '0' : `negative (${acc[i]![i]!.toExponential(3)})`}: the ${debiased ? 'unbiased ' : ''}estimate${ranges.length > 1 ? `, averaged over ${ranges.length} batches,` : ''} is unusable (too few or too degenerate samples); expected representations that vary across more samples`);
+        throw new Error(
+          `${op}: HSIC(representation ${i}, representation ${i}), the CKA denominator, is ${acc[i]![i]! === 0 ? '0' : `negative (${acc[i]![i]!.toExponential(3)})`}: the ${debiased ? 'unbiased ' : ''}estimate${ranges.length > 1 ? `, averaged over ${ranges.length} batches,` : ''} is unusable (too few or too degenerate samples); expected representations that vary across more samples`,
+        );
       }
     }
-    return Array.from({ length: m }, (_, i) => Array.from({ length: m }, (_, j) => acc[i]![j]! / Math.sqrt(acc[i]![i]! * acc[j]![j]!)));
+    return Array.from({ length: m }, (_, i) =>
+      Array.from({ length: m }, (_, j) => acc[i]![j]! / Math.sqrt(acc[i]![i]! * acc[j]![j]!)),
+    );
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Pixel metrics for ink maps: F0.5 as the Kaggle "Vesuvius Challenge - Ink Detection" metric defines it
- * (1.25 * P * R / (0.25 * P + R), field notes section 2), precision, recall, IoU, Dice, exact tie-aware ROC AUC
+ * (1.25 * P * R / (0.25 * P + R), docs/reference-study.md), precision, recall, IoU, Dice, exact tie-aware ROC AUC
  * and the threshold that maximises F0.5.
  *
  * Conventions (the Python reference test/fixtures/eval_fixtures.py uses the same ones):
@@ -28,7 +28,7 @@ export interface ScoreOptions {
   bestThreshold?: boolean;
   /**
    * Ignore SIZExSIZE tiles (a grid from the top-left corner; partial tiles at the right and bottom edges are
-   * tiles too) that contain no ink label, as the seed's evaluation on fragment 4 did ("skipped patches where no
+   * tiles too) that contain no ink label, as the reference study's evaluation on fragment 4 did ("skipped patches where no
    * ink is present"). A tile keeps its pixels when any label pixel in it is > 0.
    */
   skipEmptyTiles?: number;
@@ -98,17 +98,32 @@ function ratio(num: number, den: number): number {
 }
 
 /** Precision, recall, F0.5, IoU and Dice from confusion counts (0 where a denominator is 0). */
-export function metricsFromConfusion(c: Confusion): { precision: number; recall: number; f05: number; iou: number; dice: number } {
+export function metricsFromConfusion(c: Confusion): {
+  precision: number;
+  recall: number;
+  f05: number;
+  iou: number;
+  dice: number;
+} {
   const precision = ratio(c.tp, c.tp + c.fp);
   const recall = ratio(c.tp, c.tp + c.fn);
   return {
-    precision, recall, f05: f05(precision, recall),
+    precision,
+    recall,
+    f05: f05(precision, recall),
     iou: ratio(c.tp, c.tp + c.fp + c.fn),
     dice: ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn),
   };
 }
 
-function checkSizes(op: string, pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null, width: number, height: number): void {
+function checkSizes(
+  op: string,
+  pred: Float32Array,
+  labels: Uint8Array,
+  mask: Uint8Array | null,
+  width: number,
+  height: number,
+): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new Error(`${op}: image size ${height}x${width} (HxW) is invalid, expected positive integers`);
   }
@@ -125,7 +140,13 @@ function checkSizes(op: string, pred: Float32Array, labels: Uint8Array, mask: Ui
  * The evaluated pixels as a 0/1 map: the mask (> 0) and, with `skipEmptyTiles`, only tiles holding a label > 0.
  * Returns null when every pixel counts.
  */
-export function evaluationMask(labels: Uint8Array, mask: Uint8Array | null, width: number, height: number, skipEmptyTiles?: number): { use: Uint8Array | null; tilesKept?: number; tilesTotal?: number } {
+export function evaluationMask(
+  labels: Uint8Array,
+  mask: Uint8Array | null,
+  width: number,
+  height: number,
+  skipEmptyTiles?: number,
+): { use: Uint8Array | null; tilesKept?: number; tilesTotal?: number } {
   if (skipEmptyTiles === undefined) {
     if (mask === null) return { use: null };
     const use = new Uint8Array(mask.length);
@@ -133,7 +154,8 @@ export function evaluationMask(labels: Uint8Array, mask: Uint8Array | null, widt
     return { use };
   }
   const size = skipEmptyTiles;
-  if (!Number.isInteger(size) || size <= 0) throw new Error(`scoreMaps: --skip-empty-tiles size ${size} is invalid, expected a positive integer`);
+  if (!Number.isInteger(size) || size <= 0)
+    throw new Error(`scoreMaps: --skip-empty-tiles size ${size} is invalid, expected a positive integer`);
   const tw = Math.ceil(width / size);
   const th = Math.ceil(height / size);
   const hasInk = new Uint8Array(tw * th);
@@ -157,14 +179,22 @@ export function evaluationMask(labels: Uint8Array, mask: Uint8Array | null, widt
 }
 
 function badValue(op: string, p: number, i: number, width: number): never {
-  throw new Error(`${op}: prediction ${p} at pixel (x ${i % width}, y ${Math.floor(i / width)}) is not a probability, expected a value in [0, 1]`);
+  throw new Error(
+    `${op}: prediction ${p} at pixel (x ${i % width}, y ${Math.floor(i / width)}) is not a probability, expected a value in [0, 1]`,
+  );
 }
 
 /**
  * The table of distinct predicted values among the evaluated pixels (`use` null: all pixels), with ink and
  * background counts; exact for any float32 input (histogram when every value is k/65535, else sorting).
  */
-export function valueTable(pred: Float32Array, labels: Uint8Array, use: Uint8Array | null, width = pred.length, op = 'valueTable'): ValueTable {
+export function valueTable(
+  pred: Float32Array,
+  labels: Uint8Array,
+  use: Uint8Array | null,
+  width = pred.length,
+  op = 'valueTable',
+): ValueTable {
   const n = pred.length;
   const posHist = new Float64Array(BINS);
   const negHist = new Float64Array(BINS);
@@ -176,8 +206,17 @@ export function valueTable(pred: Float32Array, labels: Uint8Array, use: Uint8Arr
     const p = pred[i]!;
     if (!(p >= 0 && p <= 1)) badValue(op, p, i, width);
     const b = Math.round(p * SCALE);
-    if (LUT[b] !== p) { onGrid = false; break; }
-    if (labels[i]! > 0) { posHist[b]!++; positives++; } else { negHist[b]!++; negatives++; }
+    if (LUT[b] !== p) {
+      onGrid = false;
+      break;
+    }
+    if (labels[i]! > 0) {
+      posHist[b]!++;
+      positives++;
+    } else {
+      negHist[b]!++;
+      negatives++;
+    }
   }
   if (onGrid) {
     let distinct = 0;
@@ -210,8 +249,14 @@ export function valueTable(pred: Float32Array, labels: Uint8Array, use: Uint8Arr
 export { aucFromTable };
 
 /** The F0.5-maximising threshold from a value table: the lowest distinct value v for which `pred >= v` is best. */
-export function bestThresholdFromTable(t: ValueTable): { threshold: number; f05: number; precision: number; recall: number } {
-  if (t.values.length === 0) throw new Error('bestThreshold: no pixels to evaluate (the mask or tile filter leaves none)');
+export function bestThresholdFromTable(t: ValueTable): {
+  threshold: number;
+  f05: number;
+  precision: number;
+  recall: number;
+} {
+  if (t.values.length === 0)
+    throw new Error('bestThreshold: no pixels to evaluate (the mask or tile filter leaves none)');
   // Scan from the top: tp/fp are the ink/background pixels with value >= values[k].
   let tp = 0;
   let fp = 0;
@@ -231,7 +276,12 @@ export function bestThresholdFromTable(t: ValueTable): { threshold: number; f05:
 }
 
 /** Confusion counts of `pred >= fround(threshold)` against `labels > 0` over the evaluated pixels. */
-export function confusionAt(pred: Float32Array, labels: Uint8Array, use: Uint8Array | null, threshold: number): Confusion {
+export function confusionAt(
+  pred: Float32Array,
+  labels: Uint8Array,
+  use: Uint8Array | null,
+  threshold: number,
+): Confusion {
   const t = Math.fround(threshold);
   let tp = 0;
   let fp = 0;
@@ -240,7 +290,11 @@ export function confusionAt(pred: Float32Array, labels: Uint8Array, use: Uint8Ar
   for (let i = 0; i < pred.length; i++) {
     if (use !== null && use[i] === 0) continue;
     const hit = pred[i]! >= t;
-    if (labels[i]! > 0) { if (hit) tp++; else fn++; } else if (hit) fp++; else tn++;
+    if (labels[i]! > 0) {
+      if (hit) tp++;
+      else fn++;
+    } else if (hit) fp++;
+    else tn++;
   }
   return { tp, fp, fn, tn };
 }
@@ -248,28 +302,47 @@ export function confusionAt(pred: Float32Array, labels: Uint8Array, use: Uint8Ar
 /** Exact ROC AUC of `pred` against `labels > 0` within `mask > 0` (null mask: every pixel); null when a class is absent. */
 export function rocAuc(pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null = null): number | null {
   checkSizes('rocAuc', pred, labels, mask, pred.length, 1);
-  return aucFromTable(valueTable(pred, labels, evaluationMask(labels, mask, pred.length, 1).use, pred.length, 'rocAuc'));
+  return aucFromTable(
+    valueTable(pred, labels, evaluationMask(labels, mask, pred.length, 1).use, pred.length, 'rocAuc'),
+  );
 }
 
 /** The threshold maximising F0.5 of `pred >= threshold` within `mask > 0`, with its F0.5, precision and recall. */
-export function bestThreshold(pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null = null): { threshold: number; f05: number; precision: number; recall: number } {
+export function bestThreshold(
+  pred: Float32Array,
+  labels: Uint8Array,
+  mask: Uint8Array | null = null,
+): { threshold: number; f05: number; precision: number; recall: number } {
   checkSizes('bestThreshold', pred, labels, mask, pred.length, 1);
-  return bestThresholdFromTable(valueTable(pred, labels, evaluationMask(labels, mask, pred.length, 1).use, pred.length, 'bestThreshold'));
+  return bestThresholdFromTable(
+    valueTable(pred, labels, evaluationMask(labels, mask, pred.length, 1).use, pred.length, 'bestThreshold'),
+  );
 }
 
 /** Every score plus the confusion counts behind them (see `scoreMaps`). */
-export function scoreMapsDetailed(pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null, width: number, height: number, opts: ScoreOptions = {}): ScoreReport {
+export function scoreMapsDetailed(
+  pred: Float32Array,
+  labels: Uint8Array,
+  mask: Uint8Array | null,
+  width: number,
+  height: number,
+  opts: ScoreOptions = {},
+): ScoreReport {
   checkSizes('scoreMaps', pred, labels, mask, width, height);
   if (opts.threshold !== undefined && opts.bestThreshold) {
     throw new Error('scoreMaps: both a fixed threshold and bestThreshold were given, expected one of them');
   }
   const fixed = opts.threshold ?? 0.5;
-  if (!(fixed >= 0 && fixed <= 1)) throw new Error(`scoreMaps: threshold ${fixed} is invalid, expected a value in [0, 1]`);
+  if (!(fixed >= 0 && fixed <= 1))
+    throw new Error(`scoreMaps: threshold ${fixed} is invalid, expected a value in [0, 1]`);
   const region = evaluationMask(labels, mask, width, height, opts.skipEmptyTiles);
   const table = valueTable(pred, labels, region.use, width, 'scoreMaps');
   const pixels = table.positives + table.negatives;
   if (pixels === 0) {
-    const why = opts.skipEmptyTiles !== undefined ? `the mask and --skip-empty-tiles ${opts.skipEmptyTiles} (tiles with ink: ${region.tilesKept ?? 0})` : 'the mask';
+    const why =
+      opts.skipEmptyTiles !== undefined
+        ? `the mask and --skip-empty-tiles ${opts.skipEmptyTiles} (tiles with ink: ${region.tilesKept ?? 0})`
+        : 'the mask';
     throw new Error(`scoreMaps: no pixels to evaluate: ${why} leaves none of the ${height}x${width} (HxW) pixels`);
   }
   const threshold = opts.bestThreshold ? bestThresholdFromTable(table).threshold : fixed;
@@ -279,7 +352,15 @@ export function scoreMapsDetailed(pred: Float32Array, labels: Uint8Array, mask: 
   if (region.tilesKept !== undefined) counts.tilesKept = region.tilesKept;
   if (region.tilesTotal !== undefined) counts.tilesTotal = region.tilesTotal;
   return {
-    scores: { f05: m.f05, precision: m.precision, recall: m.recall, iou: m.iou, dice: m.dice, auc: aucFromTable(table), threshold },
+    scores: {
+      f05: m.f05,
+      precision: m.precision,
+      recall: m.recall,
+      iou: m.iou,
+      dice: m.dice,
+      auc: aucFromTable(table),
+      threshold,
+    },
     counts,
   };
 }
@@ -289,6 +370,13 @@ export function scoreMapsDetailed(pred: Float32Array, labels: Uint8Array, mask: 
  * `opts.threshold` (default 0.5) or at the F0.5-maximising threshold (`opts.bestThreshold`), and ROC AUC.
  * `pred`, `labels` and `mask` are row-major width x height maps; labels and mask count where > 0.
  */
-export function scoreMaps(pred: Float32Array, labels: Uint8Array, mask: Uint8Array | null, width: number, height: number, opts: ScoreOptions = {}): ScoreResult {
+export function scoreMaps(
+  pred: Float32Array,
+  labels: Uint8Array,
+  mask: Uint8Array | null,
+  width: number,
+  height: number,
+  opts: ScoreOptions = {},
+): ScoreResult {
   return scoreMapsDetailed(pred, labels, mask, width, height, opts).scores;
 }

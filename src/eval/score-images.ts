@@ -35,9 +35,16 @@ export async function readBinaryMap(path: string, op = 'readBinaryMap'): Promise
   return { path, width: img.width, height: img.height, data: img.data };
 }
 
-function sameSize(op: string, a: { path: string; width: number; height: number }, b: { path: string; width: number; height: number }, what: string): void {
+function sameSize(
+  op: string,
+  a: { path: string; width: number; height: number },
+  b: { path: string; width: number; height: number },
+  what: string,
+): void {
   if (a.width !== b.width || a.height !== b.height) {
-    throw new Error(`${op}: ${what} ${b.path} is ${b.height}x${b.width} (HxW) but the prediction ${a.path} is ${a.height}x${a.width}; expected images of the same size`);
+    throw new Error(
+      `${op}: ${what} ${b.path} is ${b.height}x${b.width} (HxW) but the prediction ${a.path} is ${a.height}x${a.width}; expected images of the same size`,
+    );
   }
 }
 
@@ -48,7 +55,10 @@ export interface ScoreFilesReport extends ScoreReport {
 }
 
 /** Reads a prediction PNG, its labels and an optional mask, checks that their sizes agree, and scores them (scoreMaps). */
-export async function scoreImageFiles(files: { pred: string; labels: string; mask?: string }, opts: ScoreOptions = {}): Promise<ScoreFilesReport> {
+export async function scoreImageFiles(
+  files: { pred: string; labels: string; mask?: string },
+  opts: ScoreOptions = {},
+): Promise<ScoreFilesReport> {
   const op = 'score';
   const [pred, labels, mask] = await Promise.all([
     readProbabilityMap(files.pred, `${op} (prediction)`),

@@ -6,16 +6,14 @@
  * `Volume.readWindow`, so memory is bounded by the z-range and a band of rows, never the whole volume. Windows
  * entirely outside the mask are skipped. Each batch of windows goes through the model in eval mode without
  * gradients, optionally under test-time augmentation (rot90 x4 as the 1st place Kaggle solution, flips as the
- * 2nd place, or all 8 dihedral transforms; field notes section 2), averaging the probabilities of the
+ * 2nd place, or all 8 dihedral transforms; docs/reference-study.md), averaging the probabilities of the
  * transformed-back predictions. A reduced-resolution output (half, quarter) is resized bilinearly to the tile,
  * the tiles are stitched (src/infer/stitch.ts: outer edges dropped, or Gaussian weights), and the map at the
  * volume's resolution (fragments: x0.5) is resized bilinearly back to the on-disk size and masked.
  */
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import * as torch from '../torch/index.js';
-import { checkFiniteWeights, type Tensor } from '../torch/index.js';
-import { formatShape } from '../torch/dtype.js';
+import { checkFiniteWeights } from '../torch/index.js';
 import { decodeBinary } from '../data/io/image.js';
 import { resolveNormalize } from '../data/dataset-tile-source.js';
 import { Volume } from '../data/volume.js';
@@ -27,91 +25,20 @@ import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
 import type { AmpMode } from '../torch/amp.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
-import { type Blend, checkGeometry, defaultBorder, defaultSigma, placeWindows, resizeBilinear, type StitchGeometry, Stitcher, type Window, windowStarts } from './stitch.js';
-
-export type TTA = 'none' | 'rot90' | 'flips' | 'rot90+flips';
-export const TTA_MODES: readonly TTA[] = ['none', 'rot90', 'flips', 'rot90+flips'];
-export type BlendMode = Blend['mode'];
-
-/** What inference needs of a model: [N,1,D,T,T] -> logits [N,1,t,t] (t = T, or smaller for reduced output). */
-export interface TileModel {
-  forward(x: Tensor): Tensor;
-}
-
-/** One test-time transform: flip the listed spatial axes, then rotate by k quarter turns (H towards W). */
-export interface TtaTransform {
-  k: number;
-  flipH: boolean;
-  flipW: boolean;
-}
-
-export function ttaTransforms(tta: TTA): TtaTransform[] {
-  const t = (k: number, flipH: boolean, flipW: boolean): TtaTransform => ({ k, flipH, flipW });
-  switch (tta) {
-    case 'none': return [t(0, false, false)];
-    case 'rot90': return [0, 1, 2, 3].map((k) => t(k, false, false));
-    case 'flips': return [t(0, false, false), t(0, false, true), t(0, true, false), t(0, true, true)];
-    case 'rot90+flips': return [0, 1, 2, 3].flatMap((k) => [t(k, false, false), t(k, false, true)]);
-    default: throw new Error(`tta must be one of ${TTA_MODES.join(', ')}, got '${String(tta)}'`);
-  }
-}
-
-/** Applies `tr` to the last two axes of `x` (forward), or undoes it (inverse). */
-function transform(x: Tensor, tr: TtaTransform, inverse: boolean): Tensor {
-  const h = x.rank - 2;
-  const w = x.rank - 1;
-  const dims = [...(tr.flipH ? [h] : []), ...(tr.flipW ? [w] : [])];
-  if (!inverse) {
-    const f = dims.length > 0 ? torch.flip(x, dims) : x;
-    return tr.k % 4 === 0 ? f : torch.rot90(f, tr.k, [h, w]);
-  }
-  const r = tr.k % 4 === 0 ? x : torch.rot90(x, -tr.k, [h, w]);
-  return dims.length > 0 ? torch.flip(r, dims) : r;
-}
-
-export interface PredictTimings {
-  /** Time inside model.forward. */
-  model_ms: number;
-  /** TTA transforms, sigmoid, averaging, resizing to the tile and copying out. */
-  post_ms: number;
-}
-
-/**
- * Probabilities of a batch `x` [N,1,D,T,T] as one Float32Array [N,T,T]: sigmoid of the model's logits,
- * averaged over the TTA transforms (each prediction transformed back first) and resized bilinearly
- * (align_corners=false) from the model's output grid to the tile when the model predicts at reduced resolution.
- */
-export function predictTiles(model: TileModel, x: Tensor, tta: TTA = 'none', timings?: PredictTimings): Float32Array {
-  if (x.rank !== 5 || x.shape[3] !== x.shape[4]) throw new Error(`predictTiles: expected a batch of square tiles [N,1,D,T,T], got ${formatShape(x.shape)}`);
-  const n = x.shape[0]!;
-  const T = x.shape[3]!;
-  const transforms = ttaTransforms(tta);
-  const start = performance.now();
-  let modelMs = 0;
-  const out = torch.noGrad(() => torch.tidy(() => {
-    let acc: Tensor | null = null;
-    for (const tr of transforms) {
-      const xt = transform(x, tr, false);
-      const t0 = performance.now();
-      const logits = model.forward(xt);
-      modelMs += performance.now() - t0;
-      const s = logits.shape;
-      if (logits.rank !== 4 || s[0] !== n || s[1] !== 1 || s[2] !== s[3] || s[2]! > T) {
-        throw new Error(`predictTiles: the model turned input ${formatShape(xt.shape)} into ${formatShape(s)}, expected logits [${n},1,t,t] with t <= ${T}`);
-      }
-      const p = transform(logits.sigmoid(), tr, true);
-      acc = acc === null ? p : acc.add(p);
-    }
-    let mean = transforms.length > 1 ? acc!.div(transforms.length) : acc!;
-    if (mean.shape[2] !== T) mean = torch.F.interpolate(mean, { size: [T, T], mode: 'bilinear', alignCorners: false });
-    return mean.toFloat32Array();
-  }));
-  if (timings) {
-    timings.model_ms += modelMs;
-    timings.post_ms += performance.now() - start - modelMs;
-  }
-  return out;
-}
+import {
+  type Blend,
+  checkGeometry,
+  defaultBorder,
+  defaultSigma,
+  placeWindows,
+  resizeBilinear,
+  type StitchGeometry,
+  Stitcher,
+  type Window,
+  windowStarts,
+} from './stitch.js';
+import { type BlendMode, type PredictTimings, predictTiles, type TileModel, type TTA, ttaTransforms } from './tta.js';
+import { encodeMaskPng, encodeProbabilityPng } from './png-output.js';
 
 type BandArray = Uint8Array | Uint16Array | Float32Array;
 
@@ -127,14 +54,26 @@ export interface BandSource {
 }
 
 /** An in-memory [depth, height, width] block as a band source. */
-export function arraySource(data: BandArray, depth: number, height: number, width: number, lut: Float32Array | null = null): BandSource {
-  if (data.length !== depth * height * width) throw new Error(`arraySource: ${data.length} values, expected ${depth}x${height}x${width} = ${depth * height * width}`);
+export function arraySource(
+  data: BandArray,
+  depth: number,
+  height: number,
+  width: number,
+  lut: Float32Array | null = null,
+): BandSource {
+  if (data.length !== depth * height * width)
+    throw new Error(
+      `arraySource: ${data.length} values, expected ${depth}x${height}x${width} = ${depth * height * width}`,
+    );
   return {
-    depth, height, width, lut,
+    depth,
+    height,
+    width,
+    lut,
     read(y0, y1, x0, x1) {
       const h = y1 - y0;
       const w = x1 - x0;
-      const out = new (data.constructor as { new(n: number): BandArray })(depth * h * w);
+      const out = new (data.constructor as { new (n: number): BandArray })(depth * h * w);
       for (let z = 0; z < depth; z++) {
         for (let r = 0; r < h; r++) {
           const src = (z * height + y0 + r) * width + x0;
@@ -167,10 +106,16 @@ export function resolveTiling(o: TilingOptions, height: number, width: number, o
   const tile = o.tile;
   const stride = o.stride ?? Math.max(1, Math.floor(tile / 2));
   const mode = o.blend ?? 'edge';
-  if (mode !== 'edge' && mode !== 'gaussian') throw new Error(`${op}: blend must be 'edge' or 'gaussian', got '${String(mode)}'`);
-  if (mode === 'gaussian' && o.border !== undefined) throw new Error(`${op}: border applies to blend 'edge', not 'gaussian' (give sigma instead)`);
-  if (mode === 'edge' && o.sigma !== undefined) throw new Error(`${op}: sigma applies to blend 'gaussian', not 'edge' (give border instead)`);
-  const blend: Blend = mode === 'edge' ? { mode, border: o.border ?? defaultBorder(tile) } : { mode, sigma: o.sigma ?? defaultSigma(tile) };
+  if (mode !== 'edge' && mode !== 'gaussian')
+    throw new Error(`${op}: blend must be 'edge' or 'gaussian', got '${String(mode)}'`);
+  if (mode === 'gaussian' && o.border !== undefined)
+    throw new Error(`${op}: border applies to blend 'edge', not 'gaussian' (give sigma instead)`);
+  if (mode === 'edge' && o.sigma !== undefined)
+    throw new Error(`${op}: sigma applies to blend 'gaussian', not 'edge' (give border instead)`);
+  const blend: Blend =
+    mode === 'edge'
+      ? { mode, border: o.border ?? defaultBorder(tile) }
+      : { mode, sigma: o.sigma ?? defaultSigma(tile) };
   const g: StitchGeometry = { height, width, tile, stride, blend };
   checkGeometry(g, op);
   return g;
@@ -213,7 +158,16 @@ export interface InferVolumeResult {
 }
 
 /** Copies the T x T window at column `x` of a [D, T, bw] band into `out` at `at` as [D, T, T], through `lut` if given. */
-function extractWindow(band: BandArray, bw: number, x: number, D: number, T: number, lut: Float32Array | null, out: Float32Array, at: number): void {
+function extractWindow(
+  band: BandArray,
+  bw: number,
+  x: number,
+  D: number,
+  T: number,
+  lut: Float32Array | null,
+  out: Float32Array,
+  at: number,
+): void {
   for (let z = 0; z < D; z++) {
     for (let r = 0; r < T; r++) {
       const src = (z * T + r) * bw + x;
@@ -227,15 +181,27 @@ function extractWindow(band: BandArray, bw: number, x: number, D: number, T: num
   }
 }
 
-const emptyTimings = (): InferTimings => ({ read_ms: 0, tile_ms: 0, model_ms: 0, post_ms: 0, stitch_ms: 0, finish_ms: 0 });
+const emptyTimings = (): InferTimings => ({
+  read_ms: 0,
+  tile_ms: 0,
+  model_ms: 0,
+  post_ms: 0,
+  stitch_ms: 0,
+  finish_ms: 0,
+});
 
 /** Sliding-window inference over a band source (no files): windows, batches, TTA, stitching. */
-export async function inferVolume(source: BandSource, model: TileModel, o: InferVolumeOptions): Promise<InferVolumeResult> {
+export async function inferVolume(
+  source: BandSource,
+  model: TileModel,
+  o: InferVolumeOptions,
+): Promise<InferVolumeResult> {
   const { depth: D, height: H, width: W } = source;
   const geometry = resolveTiling(o, H, W, 'inferVolume');
   const T = geometry.tile;
   const batch = o.batch ?? 4;
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`inferVolume: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new Error(`inferVolume: batch must be a positive integer, got ${batch}`);
   const tta = o.tta ?? 'none';
   ttaTransforms(tta);
   const mask = o.mask ?? null;
@@ -250,7 +216,10 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
   const pending: Window[] = [];
   let batches = 0;
   let bandBytes = 0;
-  const bar = progress(o.label ?? 'infer', windows.length, { unit: 'tiles', ...(o.progress === undefined ? {} : { enabled: o.progress }) });
+  const bar = progress(o.label ?? 'infer', windows.length, {
+    unit: 'tiles',
+    ...(o.progress === undefined ? {} : { enabled: o.progress }),
+  });
 
   const flush = (): void => {
     const n = pending.length;
@@ -274,7 +243,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
   };
 
   try {
-    for (let i = 0; i < windows.length;) {
+    for (let i = 0; i < windows.length; ) {
       // One row of windows (same y): one band read covering their columns.
       const y = windows[i]!.y;
       let j = i;
@@ -286,7 +255,9 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
       const band = await source.read(y, y + T, x0, x1);
       timings.read_ms += performance.now() - t0;
       if (band.length !== D * T * bw) {
-        throw new Error(`inferVolume: the source returned ${band.length} values for band [${y}:${y + T}, ${x0}:${x1}], expected ${D}x${T}x${bw} = ${D * T * bw}`);
+        throw new Error(
+          `inferVolume: the source returned ${band.length} values for band [${y}:${y + T}, ${x0}:${x1}], expected ${D}x${T}x${bw} = ${D * T * bw}`,
+        );
       }
       bandBytes = Math.max(bandBytes, band.byteLength);
       for (; i < j; i++) {
@@ -298,7 +269,7 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
         if (pending.length === batch) {
           flush();
           // Let the event loop turn between batches: native memory freed during a long synchronous run of
-          // forwards is only handed back after a turn (field notes section 7; measured here on a 1024^2
+          // forwards is only handed back after a turn (docs/engine.md; measured here on a 1024^2
           // fragment with r3d18: peak RSS ~1.5 GB without, ~1.07 GB with).
           await new Promise((resolve) => setImmediate(resolve));
         }
@@ -312,32 +283,17 @@ export async function inferVolume(source: BandSource, model: TileModel, o: Infer
   const probabilities = stitcher.finish(o.applyMask === false ? null : mask);
   timings.finish_ms += performance.now() - t0;
   return {
-    probabilities, height: H, width: W, geometry, windows: windows.length, skipped: total - windows.length, batches,
-    bandBytes, batchBytes: buf.byteLength, timings,
+    probabilities,
+    height: H,
+    width: W,
+    geometry,
+    windows: windows.length,
+    skipped: total - windows.length,
+    batches,
+    bandBytes,
+    batchBytes: buf.byteLength,
+    timings,
   };
-}
-
-/** Probabilities in [0, 1] as an 8-bit (x255) or 16-bit (x65535) grey PNG. */
-export async function encodeProbabilityPng(probs: Float32Array, width: number, height: number, bits: 8 | 16 = 8): Promise<Buffer> {
-  if (probs.length !== width * height) throw new Error(`encodeProbabilityPng: ${probs.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
-  if (bits !== 8 && bits !== 16) throw new Error(`encodeProbabilityPng: bits must be 8 or 16, got ${String(bits)}`);
-  const max = bits === 16 ? 65535 : 255;
-  const q = bits === 16 ? new Uint16Array(probs.length) : new Uint8Array(probs.length);
-  for (let i = 0; i < probs.length; i++) {
-    const p = probs[i]!;
-    q[i] = p > 0 ? (p < 1 ? Math.round(p * max) : max) : 0;
-  }
-  // sharp takes the sample depth from the typed array (a Uint16Array gives 16-bit samples).
-  const img = sharp(q, { raw: { width, height, channels: 1 } });
-  return (bits === 16 ? img.toColourspace('grey16') : img.toColourspace('b-w')).png().toBuffer();
-}
-
-/** A {0,1} mask as an 8-bit 0/255 grey PNG. */
-export async function encodeMaskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
-  if (mask.length !== width * height) throw new Error(`encodeMaskPng: ${mask.length} values, expected ${height}x${width} (HxW) = ${width * height}`);
-  const px = new Uint8Array(mask.length);
-  for (let i = 0; i < px.length; i++) px[i] = mask[i] !== 0 ? 255 : 0;
-  return sharp(px, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 export interface InferDatasetOptions extends Partial<TilingOptions> {
@@ -409,18 +365,23 @@ function msg(err: unknown): string {
 }
 
 async function loadModel(
-  weights: string, allowNonFinite: boolean,
+  weights: string,
+  allowNonFinite: boolean,
 ): Promise<{ model: SegmentationModel; spec: SegmentationSpec; epoch: number }> {
   let loaded: Awaited<ReturnType<typeof loadSegmentationModel>>;
   try {
     loaded = await loadSegmentationModel(weights);
   } catch (err) {
-    throw new Error(`inferDataset: cannot use --weights ${weights} (expected a segmentation checkpoint from saveSegmentationCheckpoint, a probe or a finetune run): ${msg(err)}`);
+    throw new Error(
+      `inferDataset: cannot use --weights ${weights} (expected a segmentation checkpoint from saveSegmentationCheckpoint, a probe or a finetune run): ${msg(err)}`,
+    );
   }
   try {
     // NaN weights would give NaN probabilities, written as an all-zero map with exit status 0.
-    checkFiniteWeights(loaded.model.stateDict(), `inferDataset: --weights ${weights}`,
-      { allowNonFinite, hint: 'pass --allow-nonfinite-weights' });
+    checkFiniteWeights(loaded.model.stateDict(), `inferDataset: --weights ${weights}`, {
+      allowNonFinite,
+      hint: 'pass --allow-nonfinite-weights',
+    });
   } catch (err) {
     loaded.model.dispose();
     throw err;
@@ -448,54 +409,80 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
   const bits = o.bits ?? 8;
   if (bits !== 8 && bits !== 16) throw new Error(`${op}: bits must be 8 or 16, got ${String(bits)}`);
   if (o.threads !== undefined) {
-    if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
+    if (!Number.isInteger(o.threads) || o.threads < 1)
+      throw new Error(`${op}: threads must be a positive integer, got ${o.threads}`);
     torch.setNumThreads(o.threads);
   }
-  const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) }, 'infer');
+  const rt = DeviceRuntime.open(
+    { ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) },
+    'infer',
+  );
   const { model, spec, epoch } = await loadModel(o.weights, o.allowNonFiniteWeights ?? false);
   let vol: Volume | null = null;
   try {
     rt.prepare(model).eval();
     const [z0, z1] = spec.z;
-    if (z1 - z0 < spec.depth) throw new Error(`${op}: the checkpoint ${o.weights} asks for ${spec.depth} slices from layers ${z0}:${z1}, which hold only ${z1 - z0}`);
+    if (z1 - z0 < spec.depth)
+      throw new Error(
+        `${op}: the checkpoint ${o.weights} asks for ${spec.depth} slices from layers ${z0}:${z1}, which hold only ${z1 - z0}`,
+      );
     const normalize = await resolveNormalize(spec.normalize);
     try {
       vol = await Volume.open(o.input, {
-        z: [z0, z1], normalize,
+        z: [z0, z1],
+        normalize,
         ...(o.scale === undefined ? {} : { scale: o.scale }),
         ...(o.reversed === undefined ? {} : { reversed: o.reversed }),
         ...(o.layerOrder === undefined ? {} : { layerOrder: o.layerOrder }),
         ...(o.progress === undefined ? {} : { progress: o.progress }),
       });
     } catch (err) {
-      throw new Error(`${op}: the model in ${o.weights} needs layers ${z0}:${z1} (${spec.depth} slices centred in them) of ${o.input}: ${msg(err)}`);
+      throw new Error(
+        `${op}: the model in ${o.weights} needs layers ${z0}:${z1} (${spec.depth} slices centred in them) of ${o.input}: ${msg(err)}`,
+      );
     }
     const v = vol;
     const lut = await inputLut(v);
     const off = Math.floor((z1 - z0 - spec.depth) / 2);
     const tile = o.tile ?? spec.tile;
     const [minD, minH, minW] = model.encoder.minInputSize() as [number, number, number];
-    if (spec.depth < minD) throw new Error(`${op}: ${spec.arch} needs at least ${minD} slices, the checkpoint's spec gives ${spec.depth}`);
-    if (!Number.isInteger(tile) || tile < Math.max(minH, minW)) throw new Error(`${op}: tile must be an integer of at least ${Math.max(minH, minW)} px for ${spec.arch}, got ${tile}`);
+    if (spec.depth < minD)
+      throw new Error(`${op}: ${spec.arch} needs at least ${minD} slices, the checkpoint's spec gives ${spec.depth}`);
+    if (!Number.isInteger(tile) || tile < Math.max(minH, minW))
+      throw new Error(
+        `${op}: tile must be an integer of at least ${Math.max(minH, minW)} px for ${spec.arch}, got ${tile}`,
+      );
     if (tile > v.height || tile > v.width) {
-      throw new Error(`${op}: tile ${tile} is larger than ${o.input} (${v.height}x${v.width} HxW at scale ${v.scale}, ${v.sourceHeight}x${v.sourceWidth} on disk); use a tile of at most ${Math.min(v.height, v.width)}`);
+      throw new Error(
+        `${op}: tile ${tile} is larger than ${o.input} (${v.height}x${v.width} HxW at scale ${v.scale}, ${v.sourceHeight}x${v.sourceWidth} on disk); use a tile of at most ${Math.min(v.height, v.width)}`,
+      );
     }
     const viewMask = await v.readMask();
     const tLoad = performance.now() - start;
-    const core = await inferVolume({
-      depth: spec.depth, height: v.height, width: v.width, lut,
-      read: async (y0, y1, x0, x1) => (await v.readWindow(off, off + spec.depth, y0, y1, x0, x1)).data,
-    }, { forward: rt.inferenceForward(model) }, {
-      tile, mask: viewMask, applyMask: v.scale === 1, label: `infer ${v.dataset.id}`,
-      ...(o.stride === undefined ? {} : { stride: o.stride }),
-      ...(o.blend === undefined ? {} : { blend: o.blend }),
-      ...(o.border === undefined ? {} : { border: o.border }),
-      ...(o.sigma === undefined ? {} : { sigma: o.sigma }),
-      ...(o.tta === undefined ? {} : { tta: o.tta }),
-      ...(o.batch === undefined ? {} : { batch: o.batch }),
-      ...(o.progress === undefined ? {} : { progress: o.progress }),
-      ...(o.onBatch === undefined ? {} : { onBatch: o.onBatch }),
-    });
+    const core = await inferVolume(
+      {
+        depth: spec.depth,
+        height: v.height,
+        width: v.width,
+        lut,
+        read: async (y0, y1, x0, x1) => (await v.readWindow(off, off + spec.depth, y0, y1, x0, x1)).data,
+      },
+      { forward: rt.inferenceForward(model) },
+      {
+        tile,
+        mask: viewMask,
+        applyMask: v.scale === 1,
+        label: `infer ${v.dataset.id}`,
+        ...(o.stride === undefined ? {} : { stride: o.stride }),
+        ...(o.blend === undefined ? {} : { blend: o.blend }),
+        ...(o.border === undefined ? {} : { border: o.border }),
+        ...(o.sigma === undefined ? {} : { sigma: o.sigma }),
+        ...(o.tta === undefined ? {} : { tta: o.tta }),
+        ...(o.batch === undefined ? {} : { batch: o.batch }),
+        ...(o.progress === undefined ? {} : { progress: o.progress }),
+        ...(o.onBatch === undefined ? {} : { onBatch: o.onBatch }),
+      },
+    );
 
     // Back to the on-disk size: bilinear from the volume's grid, then the mask at full resolution.
     let t0 = performance.now();
@@ -506,7 +493,8 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     if (v.scale !== 1) {
       const path = v.dataset.layout === 'zarr' ? null : v.dataset.mask;
       mask = path === null ? null : (await decodeBinary(path, `${op} (mask)`)).data;
-      if (mask !== null && mask.length !== H * W) throw new Error(`${op}: mask ${path} has ${mask.length} pixels, expected ${H}x${W} like the layers`);
+      if (mask !== null && mask.length !== H * W)
+        throw new Error(`${op}: mask ${path} has ${mask.length} pixels, expected ${H}x${W} like the layers`);
       if (mask !== null) for (let i = 0; i < probabilities.length; i++) if (mask[i] === 0) probabilities[i] = 0;
     }
     let ink = 0;
@@ -526,19 +514,40 @@ export async function inferDataset(o: InferDatasetOptions): Promise<InferDataset
     }
     if (o.maskOutput !== undefined) {
       const bin = new Uint8Array(H * W);
-      for (let i = 0; i < bin.length; i++) bin[i] = probabilities[i]! >= threshold && (mask === null || mask[i] !== 0) ? 1 : 0;
+      for (let i = 0; i < bin.length; i++)
+        bin[i] = probabilities[i]! >= threshold && (mask === null || mask[i] !== 0) ? 1 : 0;
       await writeFileAtomic(o.maskOutput, await encodeMaskPng(bin, W, H));
       outputs.mask = o.maskOutput;
     }
     const writeMs = performance.now() - t0;
     return {
-      probabilities, height: H, width: W, viewHeight: v.height, viewWidth: v.width, scale: v.scale,
-      dataset: v.dataset.id, layers: [z0 + off, z0 + off + spec.depth], reversed: v.reversed, layerOrderSource: v.dataset.orderSource, spec, epoch,
-      tile, stride: core.geometry.stride, blend: core.geometry.blend, tta: o.tta ?? 'none', batch: o.batch ?? 4,
-      windows: core.windows, skipped: core.skipped, batches: core.batches, bandBytes: core.bandBytes, batchBytes: core.batchBytes,
+      probabilities,
+      height: H,
+      width: W,
+      viewHeight: v.height,
+      viewWidth: v.width,
+      scale: v.scale,
+      dataset: v.dataset.id,
+      layers: [z0 + off, z0 + off + spec.depth],
+      reversed: v.reversed,
+      layerOrderSource: v.dataset.orderSource,
+      spec,
+      epoch,
+      tile,
+      stride: core.geometry.stride,
+      blend: core.geometry.blend,
+      tta: o.tta ?? 'none',
+      batch: o.batch ?? 4,
+      windows: core.windows,
+      skipped: core.skipped,
+      batches: core.batches,
+      bandBytes: core.bandBytes,
+      batchBytes: core.batchBytes,
       seconds: (performance.now() - start) / 1000,
       timings: { ...core.timings, finish_ms: finishMs, load_ms: tLoad, write_ms: writeMs },
-      inkFraction: inside > 0 ? ink / inside : 0, threshold, outputs,
+      inkFraction: inside > 0 ? ink / inside : 0,
+      threshold,
+      outputs,
     };
   } finally {
     model.dispose();

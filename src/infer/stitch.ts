@@ -5,7 +5,7 @@
  * Two ways to weigh a tile:
  *  - 'edge' (default): the outer `border` pixels of every tile are dropped and the kept centres are averaged
  *    where they overlap - the 2nd place Kaggle ink-detection solution's "discard outer edge of each tile" and
- *    the seed's "inference without outer edges" (field notes section 2; mission seed, point 5). A convolution
+ *    the reference study's "inference without outer edges" (docs/reference-study.md, the write-up's point 5). A convolution
  *    near a tile's edge sees zero padding instead of papyrus; dropping that band leaves only predictions made
  *    with their whole context. Where a tile edge lies on the image border there is no neighbour to cover it, so
  *    that side is kept (the whole-image forward pads there too).
@@ -26,9 +26,7 @@ export interface Window {
   x: number;
 }
 
-export type Blend =
-  | { mode: 'edge'; border: number }
-  | { mode: 'gaussian'; sigma: number };
+export type Blend = { mode: 'edge'; border: number } | { mode: 'gaussian'; sigma: number };
 
 export interface StitchGeometry {
   height: number;
@@ -39,7 +37,7 @@ export interface StitchGeometry {
   blend: Blend;
 }
 
-/** The seed-style default: an eighth of the tile dropped on each side (16 px of a 128 px tile). */
+/** The reference study's default: an eighth of the tile dropped on each side (16 px of a 128 px tile). */
 export function defaultBorder(tile: number): number {
   return Math.floor(tile / 8);
 }
@@ -57,17 +55,24 @@ export function checkGeometry(g: StitchGeometry, op = 'stitch'): void {
   if (!isCount(H) || !isCount(W)) throw new Error(`${op}: image size must be positive integers, got ${H}x${W} (HxW)`);
   if (!isCount(tile)) throw new Error(`${op}: tile must be a positive integer, got ${tile}`);
   if (tile > H || tile > W) {
-    throw new Error(`${op}: tile ${tile} is larger than the image (${H}x${W} HxW at the model's resolution); use a tile of at most ${Math.min(H, W)}`);
+    throw new Error(
+      `${op}: tile ${tile} is larger than the image (${H}x${W} HxW at the model's resolution); use a tile of at most ${Math.min(H, W)}`,
+    );
   }
-  if (!isCount(stride) || stride > tile) throw new Error(`${op}: stride must be an integer in 1..tile (${tile}), got ${stride}`);
+  if (!isCount(stride) || stride > tile)
+    throw new Error(`${op}: stride must be an integer in 1..tile (${tile}), got ${stride}`);
   if (blend.mode === 'edge') {
     const b = blend.border;
-    if (!Number.isInteger(b) || b < 0 || 2 * b >= tile) throw new Error(`${op}: border must be an integer with 0 <= border < tile/2 (tile ${tile}), got ${b}`);
+    if (!Number.isInteger(b) || b < 0 || 2 * b >= tile)
+      throw new Error(`${op}: border must be an integer with 0 <= border < tile/2 (tile ${tile}), got ${b}`);
     if (stride > tile - 2 * b) {
-      throw new Error(`${op}: stride ${stride} with border ${b} leaves pixels that no tile keeps: the kept centre is ${tile - 2 * b} px, expected stride <= tile - 2*border = ${tile - 2 * b}`);
+      throw new Error(
+        `${op}: stride ${stride} with border ${b} leaves pixels that no tile keeps: the kept centre is ${tile - 2 * b} px, expected stride <= tile - 2*border = ${tile - 2 * b}`,
+      );
     }
   } else if (blend.mode === 'gaussian') {
-    if (!(blend.sigma > 0) || !Number.isFinite(blend.sigma)) throw new Error(`${op}: gaussian sigma must be a positive number, got ${blend.sigma}`);
+    if (!(blend.sigma > 0) || !Number.isFinite(blend.sigma))
+      throw new Error(`${op}: gaussian sigma must be a positive number, got ${blend.sigma}`);
   } else {
     throw new Error(`${op}: blend must be 'edge' or 'gaussian', got '${String((blend as { mode: unknown }).mode)}'`);
   }
@@ -98,7 +103,9 @@ function touchesMask(mask: Uint8Array, width: number, y: number, x: number, tile
  */
 export function placeWindows(g: Omit<StitchGeometry, 'blend'>, mask: Uint8Array | null = null): Window[] {
   if (mask !== null && mask.length !== g.height * g.width) {
-    throw new Error(`placeWindows: mask has ${mask.length} pixels, expected ${g.height}x${g.width} = ${g.height * g.width} like the image`);
+    throw new Error(
+      `placeWindows: mask has ${mask.length} pixels, expected ${g.height}x${g.width} = ${g.height * g.width} like the image`,
+    );
   }
   const ys = windowStarts(g.height, g.tile, g.stride);
   const xs = windowStarts(g.width, g.tile, g.stride);
@@ -139,7 +146,9 @@ export class Stitcher {
     this.#profile = g.blend.mode === 'gaussian' ? gaussianProfile(g.tile, g.blend.sigma) : null;
   }
 
-  get tiles(): number { return this.#tiles; }
+  get tiles(): number {
+    return this.#tiles;
+  }
 
   /** Adds one tile's probabilities (tile x tile, row-major, starting at `offset` of `probs`) at window `win`. */
   add(win: Window, probs: Float32Array, offset = 0): void {
@@ -150,7 +159,9 @@ export class Stitcher {
       throw new Error(`Stitcher.add: window (${y}, ${x}) of ${T}x${T} is outside the ${H}x${W} map`);
     }
     if (offset < 0 || offset + T * T > probs.length) {
-      throw new Error(`Stitcher.add: needs ${T}x${T} = ${T * T} values from offset ${offset}, the array holds ${probs.length}`);
+      throw new Error(
+        `Stitcher.add: needs ${T}x${T} = ${T * T} values from offset ${offset}, the array holds ${probs.length}`,
+      );
     }
     const sum = this.#sum;
     const weight = this.#weight;
@@ -192,7 +203,8 @@ export class Stitcher {
   finish(mask: Uint8Array | null = null): Float32Array {
     if (this.#done) throw new Error('Stitcher.finish: the map was already finished');
     const { height: H, width: W } = this.geometry;
-    if (mask !== null && mask.length !== H * W) throw new Error(`Stitcher.finish: mask has ${mask.length} pixels, expected ${H}x${W} = ${H * W}`);
+    if (mask !== null && mask.length !== H * W)
+      throw new Error(`Stitcher.finish: mask has ${mask.length} pixels, expected ${H}x${W} = ${H * W}`);
     this.#done = true;
     const out = this.#sum;
     const weight = this.#weight;
@@ -214,7 +226,10 @@ export interface StitchOptions extends StitchGeometry {
  * Sliding-window prediction of a whole map from a per-window predictor (`predict` returns the tile's
  * probabilities, tile x tile row-major): placement, edge dropping or Gaussian weights, accumulation.
  */
-export function stitch(o: StitchOptions, predict: (win: Window) => Float32Array): { probabilities: Float32Array; windows: Window[] } {
+export function stitch(
+  o: StitchOptions,
+  predict: (win: Window) => Float32Array,
+): { probabilities: Float32Array; windows: Window[] } {
   checkGeometry(o, 'stitch');
   const mask = o.mask ?? null;
   const windows = placeWindows(o, mask);
@@ -224,7 +239,11 @@ export function stitch(o: StitchOptions, predict: (win: Window) => Float32Array)
 }
 
 /** Source index and weight pairs of a bilinear (align_corners=false) resampling along one axis. */
-function bilinearTaps(outLen: number, inLen: number, factor: number): { i0: Int32Array; i1: Int32Array; t: Float32Array } {
+function bilinearTaps(
+  outLen: number,
+  inLen: number,
+  factor: number,
+): { i0: Int32Array; i1: Int32Array; t: Float32Array } {
   const i0 = new Int32Array(outLen);
   const i1 = new Int32Array(outLen);
   const t = new Float32Array(outLen);
@@ -245,9 +264,18 @@ function bilinearTaps(outLen: number, inLen: number, factor: number): { i0: Int3
  * that scale back to the on-disk size passes factor = scale: each disk pixel samples the map at its own
  * centre, and disk rows past the last whole block (odd sizes) repeat the last row.
  */
-export function resizeBilinear(src: Float32Array, h: number, w: number, outH: number, outW: number, factor?: number): Float32Array {
-  if (src.length !== h * w) throw new Error(`resizeBilinear: input has ${src.length} values, expected ${h}x${w} = ${h * w}`);
-  if (!isCount(outH) || !isCount(outW)) throw new Error(`resizeBilinear: output size must be positive integers, got ${outH}x${outW}`);
+export function resizeBilinear(
+  src: Float32Array,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+  factor?: number,
+): Float32Array {
+  if (src.length !== h * w)
+    throw new Error(`resizeBilinear: input has ${src.length} values, expected ${h}x${w} = ${h * w}`);
+  if (!isCount(outH) || !isCount(outW))
+    throw new Error(`resizeBilinear: output size must be positive integers, got ${outH}x${outW}`);
   if (outH === h && outW === w && (factor === undefined || factor === 1)) return src;
   const fy = factor ?? h / outH;
   const fx = factor ?? w / outW;

@@ -25,12 +25,16 @@ export function conv1x1x1(inPlanes: number, outPlanes: number, stride: number = 
  * Forward values are identical.
  */
 export class ZeroPadShortcut {
-  constructor(readonly planes: number, readonly stride: number) {}
+  constructor(
+    readonly planes: number,
+    readonly stride: number,
+  ) {}
   apply(x: Tensor): Tensor {
     return tidy(() => {
       const sub = this.stride === 1 ? x : F.avgPool3d(x, 1, { stride: this.stride });
       const extra = this.planes - sub.shape[1]!;
-      if (extra < 0) throw new Error(`ZeroPadShortcut: input has ${sub.shape[1]} channels, more than the block's ${this.planes}`);
+      if (extra < 0)
+        throw new Error(`ZeroPadShortcut: input has ${sub.shape[1]} channels, more than the block's ${this.planes}`);
       // F.pad pads from the last dim backwards: (W, W, H, H, D, D, C_before, C_after).
       return extra === 0 ? sub.clone() : F.pad(sub, [0, 0, 0, 0, 0, 0, 0, extra]);
     });
@@ -53,7 +57,8 @@ export interface BlockClass {
 }
 
 function residual(out: Tensor, x: Tensor, shortcut: Shortcut): Tensor {
-  const identity = shortcut === null ? x : shortcut instanceof ZeroPadShortcut ? shortcut.apply(x) : shortcut.forward(x);
+  const identity =
+    shortcut === null ? x : shortcut instanceof ZeroPadShortcut ? shortcut.apply(x) : shortcut.forward(x);
   return F.relu(out.add(identity));
 }
 
@@ -126,13 +131,21 @@ export class Bottleneck extends nn.Module implements ResidualBlock {
  * One stage (`layerN`): blocks named '0', '1', ... . The first block gets the stride and, when the shape
  * changes, a shortcut of the chosen type (kenshohara's `_make_layer`).
  */
-export function makeStage(block: BlockClass, inPlanes: number, planes: number, blocks: number, shortcutType: ShortcutType, stride: number): nn.Sequential {
+export function makeStage(
+  block: BlockClass,
+  inPlanes: number,
+  planes: number,
+  blocks: number,
+  shortcutType: ShortcutType,
+  stride: number,
+): nn.Sequential {
   const outPlanes = planes * block.expansion;
   let shortcut: Shortcut = null;
   if (stride !== 1 || inPlanes !== outPlanes) {
-    shortcut = shortcutType === 'A'
-      ? new ZeroPadShortcut(outPlanes, stride)
-      : new nn.Sequential(conv1x1x1(inPlanes, outPlanes, stride), new nn.BatchNorm3d(outPlanes));
+    shortcut =
+      shortcutType === 'A'
+        ? new ZeroPadShortcut(outPlanes, stride)
+        : new nn.Sequential(conv1x1x1(inPlanes, outPlanes, stride), new nn.BatchNorm3d(outPlanes));
   }
   const layers: nn.Module[] = [new block(inPlanes, planes, stride, shortcut)];
   for (let i = 1; i < blocks; i++) layers.push(new block(outPlanes, planes, 1, null));

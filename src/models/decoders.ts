@@ -34,10 +34,13 @@ export interface Decoder2D extends nn.Module {
 }
 
 function checkFeatures(op: string, features: readonly Tensor[], dims: readonly number[]): void {
-  if (features.length !== dims.length) throw new Error(`${op}: expected ${dims.length} feature maps (one per stage), got ${features.length}`);
+  if (features.length !== dims.length)
+    throw new Error(`${op}: expected ${dims.length} feature maps (one per stage), got ${features.length}`);
   features.forEach((f, i) => {
     if (f.rank !== 4 || f.shape[1] !== dims[i]) {
-      throw new Error(`${op}: feature map ${i} must be [N,${dims[i]},H,W] (depth already pooled), got ${formatShape(f.shape)}`);
+      throw new Error(
+        `${op}: feature map ${i} must be [N,${dims[i]},H,W] (depth already pooled), got ${formatShape(f.shape)}`,
+      );
     }
   });
 }
@@ -53,16 +56,27 @@ export class UNetDecoder extends nn.Module implements Decoder2D {
   readonly stages: readonly StageName[];
 
   /** `encoderDims`: channels of the stages, shallow to deep (e.g. [256, 512, 1024, 2048] for ResNet-50). */
-  constructor(readonly encoderDims: readonly number[], stages: readonly StageName[] = ['layer1', 'layer2', 'layer3', 'layer4']) {
+  constructor(
+    readonly encoderDims: readonly number[],
+    stages: readonly StageName[] = ['layer1', 'layer2', 'layer3', 'layer4'],
+  ) {
     super();
     if (encoderDims.length < 2 || encoderDims.length !== stages.length) {
-      throw new Error(`UNetDecoder: needs at least 2 stages and one width per stage, got widths [${encoderDims.join(',')}] for stages [${stages.join(',')}]`);
+      throw new Error(
+        `UNetDecoder: needs at least 2 stages and one width per stage, got widths [${encoderDims.join(',')}] for stages [${stages.join(',')}]`,
+      );
     }
     this.stages = stages;
     const blocks: nn.Module[] = [];
     for (let i = 1; i < encoderDims.length; i++) {
       const c = encoderDims[i - 1]!;
-      blocks.push(new nn.Sequential(new nn.Conv2d(encoderDims[i]! + c, c, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(c), new nn.ReLU()));
+      blocks.push(
+        new nn.Sequential(
+          new nn.Conv2d(encoderDims[i]! + c, c, 3, { padding: 1, bias: false }),
+          new nn.BatchNorm2d(c),
+          new nn.ReLU(),
+        ),
+      );
     }
     this.convs = this.registerModule('convs', new nn.ModuleList(blocks));
     this.logit = this.registerModule('logit', new nn.Conv2d(encoderDims[0]!, 1, 1));
@@ -92,10 +106,15 @@ export class ProbeDecoder extends nn.Module implements Decoder2D {
   readonly heads: nn.ModuleList;
   readonly stages: readonly StageName[];
 
-  constructor(readonly encoderDims: readonly number[], stages: readonly StageName[] = ['layer1', 'layer2', 'layer3', 'layer4']) {
+  constructor(
+    readonly encoderDims: readonly number[],
+    stages: readonly StageName[] = ['layer1', 'layer2', 'layer3', 'layer4'],
+  ) {
     super();
     if (encoderDims.length < 1 || encoderDims.length !== stages.length) {
-      throw new Error(`ProbeDecoder: needs one width per stage, got widths [${encoderDims.join(',')}] for stages [${stages.join(',')}]`);
+      throw new Error(
+        `ProbeDecoder: needs one width per stage, got widths [${encoderDims.join(',')}] for stages [${stages.join(',')}]`,
+      );
     }
     this.stages = stages;
     this.heads = this.registerModule('heads', new nn.ModuleList(encoderDims.map((c) => new nn.Conv2d(c, 1, 1))));
@@ -126,7 +145,7 @@ const OUTPUT_STRIDE: Record<OutputResolution, number> = { full: 1, half: 2, quar
 export interface SegmentationOptions {
   /** How each stage is pooled over depth (4th place: mean; Grand Prize: max). Default 'mean'. */
   depthPool?: DepthPool;
-  /** Output size relative to the input's H, W ("finetuning on smaller output sizes" in the seed). Default 'full'. */
+  /** Output size relative to the input's H, W ("finetuning on smaller output sizes" in the reference study). Default 'full'. */
   output?: OutputResolution;
 }
 
@@ -138,17 +157,26 @@ export class SegmentationModel extends nn.Module {
   readonly depthPool: DepthPool;
   readonly output: OutputResolution;
 
-  constructor(readonly encoder: ResNet3D, readonly decoder: Decoder2D, opts: SegmentationOptions = {}) {
+  constructor(
+    readonly encoder: ResNet3D,
+    readonly decoder: Decoder2D,
+    opts: SegmentationOptions = {},
+  ) {
     super();
     this.registerModule('encoder', encoder);
     this.registerModule('decoder', decoder);
     this.depthPool = opts.depthPool ?? 'mean';
     this.output = opts.output ?? 'full';
-    if (!(this.output in OUTPUT_STRIDE)) throw new Error(`SegmentationModel: output must be full, half or quarter, got '${String(this.output)}'`);
-    if (this.depthPool !== 'mean' && this.depthPool !== 'max') throw new Error(`SegmentationModel: depthPool must be mean or max, got '${String(this.depthPool)}'`);
+    if (!(this.output in OUTPUT_STRIDE))
+      throw new Error(`SegmentationModel: output must be full, half or quarter, got '${String(this.output)}'`);
+    if (this.depthPool !== 'mean' && this.depthPool !== 'max')
+      throw new Error(`SegmentationModel: depthPool must be mean or max, got '${String(this.depthPool)}'`);
     decoder.stages.forEach((s, i) => {
       const want = encoder.channels[s];
-      if (decoder.encoderDims[i] !== want) throw new Error(`SegmentationModel: the decoder expects ${decoder.encoderDims[i]} channels from ${s}, ${encoder.name} gives ${want}`);
+      if (decoder.encoderDims[i] !== want)
+        throw new Error(
+          `SegmentationModel: the decoder expects ${decoder.encoderDims[i]} channels from ${s}, ${encoder.name} gives ${want}`,
+        );
     });
   }
 

@@ -1,7 +1,7 @@
 /**
  * Loading published 3D-ResNet weights into a ResNet3D: kenshohara's Kinetics checkpoints
  * (`{'epoch', 'arch', 'state_dict', 'optimizer'}`, legacy or zip format, keys with or without DataParallel's
- * `module.`), plain state dicts, safetensors, and the seed's LightningModule checkpoints (`prefix: 'backbone.'`).
+ * `module.`), plain state dicts, safetensors, and the reference study's LightningModule checkpoints (`prefix: 'backbone.'`).
  *
  * conv1 is adapted when the checkpoint has another input-channel count: to 1 channel by summing over the input
  * channels (`conv1.weight.sum(1, keepdim=True)`, what every Vesuvius solution did with the Kinetics weights, e.g.
@@ -30,15 +30,19 @@ export interface Conv1Adaptation {
  * else repeated ceil(in_new/in_old) times, cut to in_new and scaled by in_old/in_new. Returns a new tensor.
  */
 export function adaptConv1Weight(w: Tensor, inChannels: number): Tensor {
-  if (w.rank !== 5) throw new Error(`adaptConv1Weight: expected a Conv3d weight [out,in,kt,kh,kw], got ${formatShape(w.shape)}`);
-  if (!Number.isInteger(inChannels) || inChannels < 1) throw new Error(`adaptConv1Weight: inChannels must be a positive integer, got ${inChannels}`);
+  if (w.rank !== 5)
+    throw new Error(`adaptConv1Weight: expected a Conv3d weight [out,in,kt,kh,kw], got ${formatShape(w.shape)}`);
+  if (!Number.isInteger(inChannels) || inChannels < 1)
+    throw new Error(`adaptConv1Weight: inChannels must be a positive integer, got ${inChannels}`);
   const old = w.shape[1]!;
   return tidy(() => {
     const f = w.dtype === 'float32' || w.dtype === 'float64' ? w : w.float();
     if (inChannels === old) return f.clone();
     if (inChannels === 1) return f.sum(1, true);
     const times = Math.ceil(inChannels / old);
-    return repeat(f, [1, times, 1, 1, 1]).slice(1, 0, inChannels).mul(old / inChannels);
+    return repeat(f, [1, times, 1, 1, 1])
+      .slice(1, 0, inChannels)
+      .mul(old / inChannels);
   });
 }
 
@@ -71,11 +75,18 @@ export function inferResNet3DArch(sd: ReadonlyMap<string, AnyTensor>): ResNet3DA
   });
   if (layers.some((n) => n === 0)) return null;
   const block = sd.has('layer1.0.conv3.weight') ? 'Bottleneck' : 'BasicBlock';
-  const spec = RESNET3D_DEPTHS.find((d) => RESNET3D_LAYERS[d].block.blockName === block && RESNET3D_LAYERS[d].layers.every((n, i) => n === layers[i]));
+  const spec = RESNET3D_DEPTHS.find(
+    (d) => RESNET3D_LAYERS[d].block.blockName === block && RESNET3D_LAYERS[d].layers.every((n, i) => n === layers[i]),
+  );
   const fc = sd.get('fc.weight');
   const [c1Out, c1In, c1T] = shapeOf(conv1) as [number, number, number];
   return {
-    depth: spec ?? null, block, layers, inChannels: c1In, widenFactor: c1Out / 64, conv1TSize: c1T,
+    depth: spec ?? null,
+    block,
+    layers,
+    inChannels: c1In,
+    widenFactor: c1Out / 64,
+    conv1TSize: c1T,
     shortcut: [...sd.keys()].some((k) => k.includes('.downsample.')) ? 'B' : 'A',
     numClasses: fc ? shapeOf(fc)[0]! : null,
   };
@@ -83,12 +94,14 @@ export function inferResNet3DArch(sd: ReadonlyMap<string, AnyTensor>): ResNet3DA
 
 export function describeArchGuess(g: ResNet3DArchGuess): string {
   const name = g.depth === null ? `a ${g.block} ResNet with [${g.layers.join(',')}] blocks` : `resnet3d-${g.depth}`;
-  return `${name} (${g.block} x [${g.layers.join(',')}], widen ${g.widenFactor}, ${g.inChannels} input channel(s), conv1 t${g.conv1TSize}, `
-    + `shortcut ${g.shortcut}, ${g.numClasses === null ? 'no fc' : `fc ${g.numClasses} classes`})`;
+  return (
+    `${name} (${g.block} x [${g.layers.join(',')}], widen ${g.widenFactor}, ${g.inChannels} input channel(s), conv1 t${g.conv1TSize}, ` +
+    `shortcut ${g.shortcut}, ${g.numClasses === null ? 'no fc' : `fc ${g.numClasses} classes`})`
+  );
 }
 
 export interface LoadEncoderOptions extends LoadStateDictOptions {
-  /** Keep only keys under this prefix and remove it (e.g. 'backbone.' for the seed's Lightning checkpoints). */
+  /** Keep only keys under this prefix and remove it (e.g. 'backbone.' for the reference study's Lightning checkpoints). */
   prefix?: string;
   /** Refuse any missing, unexpected or mis-shaped key (default true). Off: load what fits and report the rest. */
   strict?: boolean;
@@ -117,8 +130,12 @@ export interface EncoderLoadReport extends nn.LoadResult {
 /** "loaded 62 tensors from r3d18_K.pth; conv1.weight adapted 3 -> 1 channel(s) (sum); dropped fc.weight, fc.bias; all keys matched". */
 export function describeEncoderLoad(r: EncoderLoadReport): string {
   const parts = [`loaded ${r.loaded} tensor(s) from ${r.source}`];
-  if (r.adapted) parts.push(`conv1.weight adapted ${r.adapted.from} -> ${r.adapted.to} channel(s) (${r.adapted.method})`);
-  if (r.droppedKeys.length) parts.push(`dropped ${r.droppedKeys.length > 4 ? `${r.droppedKeys.slice(0, 4).join(', ')}, ... ${r.droppedKeys.length - 4} more` : r.droppedKeys.join(', ')}`);
+  if (r.adapted)
+    parts.push(`conv1.weight adapted ${r.adapted.from} -> ${r.adapted.to} channel(s) (${r.adapted.method})`);
+  if (r.droppedKeys.length)
+    parts.push(
+      `dropped ${r.droppedKeys.length > 4 ? `${r.droppedKeys.slice(0, 4).join(', ')}, ... ${r.droppedKeys.length - 4} more` : r.droppedKeys.join(', ')}`,
+    );
   if (r.defaultedKeys.length) parts.push(`${r.defaultedKeys.length} num_batches_tracked absent (left at 0)`);
   parts.push(nn.describeLoad(r));
   return parts.join('; ');
@@ -129,21 +146,31 @@ export function describeEncoderLoad(r: EncoderLoadReport): string {
  * checkpoint of another architecture is refused before anything is copied, with the first mismatches and what
  * the checkpoint looks like.
  */
-export function loadEncoderStateDict(model: ResNet3D, source: ReadonlyMap<string, AnyTensor>, opts: LoadEncoderOptions = {}, sourceName = 'state dict'): EncoderLoadReport {
+export function loadEncoderStateDict(
+  model: ResNet3D,
+  source: ReadonlyMap<string, AnyTensor>,
+  opts: LoadEncoderOptions = {},
+  sourceName = 'state dict',
+): EncoderLoadReport {
   const strict = opts.strict ?? true;
   const dropHead = opts.dropHead ?? model.fc === null;
   const droppedKeys: string[] = [];
   let entries = new Map<string, AnyTensor>();
   for (const [k, v] of source) {
     if (opts.prefix !== undefined) {
-      if (!k.startsWith(opts.prefix)) { droppedKeys.push(k); continue; }
+      if (!k.startsWith(opts.prefix)) {
+        droppedKeys.push(k);
+        continue;
+      }
       entries.set(k.slice(opts.prefix.length), v);
     } else {
       entries.set(k, v);
     }
   }
   if (opts.prefix !== undefined && entries.size === 0) {
-    throw new Error(`loadEncoderWeights(${model.name} <- ${sourceName}): no key starts with '${opts.prefix}' (first keys: ${[...source.keys()].slice(0, 4).join(', ')})`);
+    throw new Error(
+      `loadEncoderWeights(${model.name} <- ${sourceName}): no key starts with '${opts.prefix}' (first keys: ${[...source.keys()].slice(0, 4).join(', ')})`,
+    );
   }
   const checkpointArch = inferResNet3DArch(entries);
   if (dropHead) {
@@ -180,7 +207,10 @@ export function loadEncoderStateDict(model: ResNet3D, source: ReadonlyMap<string
     }
     for (const [key, value] of entries) {
       const target = own.get(key);
-      if (!target) { result.unexpectedKeys.push(key); continue; }
+      if (!target) {
+        result.unexpectedKeys.push(key);
+        continue;
+      }
       const shape = shapeOf(value);
       if (shape.length !== target.rank || shape.some((s, i) => s !== target.shape[i])) {
         result.shapeMismatches.push({ key, expected: [...target.shape], got: [...shape] });
@@ -188,24 +218,44 @@ export function loadEncoderStateDict(model: ResNet3D, source: ReadonlyMap<string
     }
     const problems = result.missingKeys.length + result.unexpectedKeys.length + result.shapeMismatches.length;
     if (strict && problems > 0) {
-      const looks = !checkpointArch ? '; the checkpoint is not a 3D ResNet state dict (no conv1.weight / layerN.M.* keys)'
-        : `; the checkpoint looks like ${describeArchGuess(checkpointArch)}${checkpointArch.depth === null ? ''
-          : ` (build that with --arch resnet3d-${checkpointArch.depth}${checkpointArch.widenFactor !== 1 ? ` --widen-factor ${checkpointArch.widenFactor}` : ''})`}`;
-      throw new Error(`loadEncoderWeights(${model.name} <- ${sourceName}): the checkpoint does not fit this model: ${nn.describeLoad(result)}${looks}; `
-        + `this model is ${model.describe()} (pass strict: false / --no-strict to load only the matching keys)`);
+      const looks = !checkpointArch
+        ? '; the checkpoint is not a 3D ResNet state dict (no conv1.weight / layerN.M.* keys)'
+        : `; the checkpoint looks like ${describeArchGuess(checkpointArch)}${
+            checkpointArch.depth === null
+              ? ''
+              : ` (build that with --arch resnet3d-${checkpointArch.depth}${checkpointArch.widenFactor !== 1 ? ` --widen-factor ${checkpointArch.widenFactor}` : ''})`
+          }`;
+      throw new Error(
+        `loadEncoderWeights(${model.name} <- ${sourceName}): the checkpoint does not fit this model: ${nn.describeLoad(result)}${looks}; ` +
+          `this model is ${model.describe()} (pass strict: false / --no-strict to load only the matching keys)`,
+      );
     }
     const bad = new Set([...result.unexpectedKeys, ...result.shapeMismatches.map((m) => m.key)]);
     const loadable = new Map<string, AnyTensor>();
     for (const [k, v] of entries) if (!bad.has(k)) loadable.set(k, v);
-    checkFiniteWeights(loadable, `loadEncoderWeights(${model.name} <- ${sourceName})`,
-      { allowNonFinite: opts.allowNonFinite ?? false, hint: 'pass allowNonFinite (--allow-nonfinite-weights)' });
+    checkFiniteWeights(loadable, `loadEncoderWeights(${model.name} <- ${sourceName})`, {
+      allowNonFinite: opts.allowNonFinite ?? false,
+      hint: 'pass allowNonFinite (--allow-nonfinite-weights)',
+    });
     model.loadStateDict(loadable, { strict: false });
-    return { ...result, source: sourceName, adapted, droppedKeys, defaultedKeys, loaded: loadable.size, checkpointArch };
+    return {
+      ...result,
+      source: sourceName,
+      adapted,
+      droppedKeys,
+      defaultedKeys,
+      loaded: loadable.size,
+      checkpointArch,
+    };
   });
 }
 
 /** Reads `path` (.pth zip or legacy, .safetensors; nested 'state_dict' and 'module.' handled) and loads it into `model`. */
-export async function loadEncoderWeights(model: ResNet3D, path: string, opts: LoadEncoderOptions = {}): Promise<EncoderLoadReport> {
+export async function loadEncoderWeights(
+  model: ResNet3D,
+  path: string,
+  opts: LoadEncoderOptions = {},
+): Promise<EncoderLoadReport> {
   const readOpts: LoadStateDictOptions = {};
   if (opts.key !== undefined) readOpts.key = opts.key;
   if (opts.stripPrefix !== undefined) readOpts.stripPrefix = opts.stripPrefix;

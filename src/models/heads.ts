@@ -1,17 +1,17 @@
 /**
  * Self-supervised heads: MLPs of Linear-BatchNorm1d-ReLU blocks ending in a plain Linear, laid out as the
  * `lightly` library's ProjectionHead (lightly/models/modules/heads.py: one `layers` Sequential, so parameters are
- * `layers.0.weight`, `layers.1.*`, ...), which the seed used.
+ * `layers.0.weight`, `layers.1.*`, ...), which the reference study used.
  *
  * Presets:
- * - `seed-projector` 512-256-256-512: lightly's BarlowTwinsProjectionHead(512, 256, 512), the seed's VICReg
+ * - `reference-projector` 512-256-256-512: lightly's BarlowTwinsProjectionHead(512, 256, 512), the reference study's VICReg
  *   projector (younader/VesuviusPretraining `pretraining.ipynb`). Three Linear layers; lightly drops the bias of a
  *   Linear followed by BatchNorm, so 512*256 + 2*256 + 256*256 + 2*256 + 256*512 + 512 = 329,216 parameters
  *   (the write-up's "329K"; a two-Linear 512-256-512 head would have 263 K).
  * - `vicreg-expander` 2048-8192-8192-8192: VICReg's Projector (facebookresearch/vicreg `main_vicreg.py`): hidden
  *   Linears with bias, the last without.
  * - `byol-projector` 512-1024-256 and `byol-predictor` 256-1024-256: lightly's BYOLProjectionHead /
- *   BYOLPredictionHead with the sizes of the seed's failed BYOL run.
+ *   BYOLPredictionHead with the sizes of the reference study's failed BYOL run.
  * - `simsiam-predictor` 2048-512-2048: the bottleneck predictor of SimSiam (Chen & He 2021; lightly's
  *   SimSiamPredictionHead): hidden width a quarter of the output.
  */
@@ -38,7 +38,11 @@ export class ProjectionHead extends nn.Module {
     this.dims = [...dims];
     const mods: nn.Module[] = [];
     for (let i = 0; i < dims.length - 2; i++) {
-      mods.push(new nn.Linear(dims[i]!, dims[i + 1]!, { bias: opts.hiddenBias ?? false }), new nn.BatchNorm1d(dims[i + 1]!), new nn.ReLU());
+      mods.push(
+        new nn.Linear(dims[i]!, dims[i + 1]!, { bias: opts.hiddenBias ?? false }),
+        new nn.BatchNorm1d(dims[i + 1]!),
+        new nn.ReLU(),
+      );
     }
     mods.push(new nn.Linear(dims[dims.length - 2]!, dims[dims.length - 1]!, { bias: opts.lastBias ?? true }));
     this.layers = this.registerModule('layers', new nn.Sequential(...mods));
@@ -54,14 +58,16 @@ export class ProjectionHead extends nn.Module {
 
   forward(x: Tensor): Tensor {
     if (x.rank !== 2 || x.shape[1] !== this.inFeatures) {
-      throw new Error(`ProjectionHead.forward: input must be [N,${this.inFeatures}] (pooled features), got ${formatShape(x.shape)}`);
+      throw new Error(
+        `ProjectionHead.forward: input must be [N,${this.inFeatures}] (pooled features), got ${formatShape(x.shape)}`,
+      );
     }
     return this.layers.forward(x);
   }
 }
 
 export const HEAD_PRESETS = {
-  'seed-projector': { dims: [512, 256, 256, 512], opts: {} },
+  'reference-projector': { dims: [512, 256, 256, 512], opts: {} },
   'vicreg-expander': { dims: [2048, 8192, 8192, 8192], opts: { hiddenBias: true, lastBias: false } },
   'byol-projector': { dims: [512, 1024, 256], opts: {} },
   'byol-predictor': { dims: [256, 1024, 256], opts: {} },
@@ -74,15 +80,19 @@ export type HeadPreset = keyof typeof HEAD_PRESETS;
  * A preset head; `inFeatures` replaces its input width (e.g. the encoder's featureDim), `dims` replaces all
  * widths. Unknown names are an error listing the presets.
  */
-export function createHead(preset: HeadPreset, o: { inFeatures?: number; dims?: readonly number[] } = {}): ProjectionHead {
+export function createHead(
+  preset: HeadPreset,
+  o: { inFeatures?: number; dims?: readonly number[] } = {},
+): ProjectionHead {
   const p = (HEAD_PRESETS as Record<string, { dims: readonly number[]; opts: ProjectionHeadOptions }>)[preset];
-  if (!p) throw new Error(`createHead: unknown head '${String(preset)}'; known: ${Object.keys(HEAD_PRESETS).join(', ')}`);
+  if (!p)
+    throw new Error(`createHead: unknown head '${String(preset)}'; known: ${Object.keys(HEAD_PRESETS).join(', ')}`);
   const dims = o.dims ? [...o.dims] : [...p.dims];
   if (o.inFeatures !== undefined) dims[0] = o.inFeatures;
   return new ProjectionHead(dims, p.opts);
 }
 
-/** lightly's BarlowTwinsProjectionHead layout: in-hidden-hidden-out (the seed: 512-256-256-512). */
+/** lightly's BarlowTwinsProjectionHead layout: in-hidden-hidden-out (the reference study: 512-256-256-512). */
 export function barlowTwinsProjector(inFeatures = 512, hidden = 256, out = 512): ProjectionHead {
   return new ProjectionHead([inFeatures, hidden, hidden, out]);
 }
@@ -92,7 +102,7 @@ export function vicregExpander(inFeatures = 2048, hidden = 8192, out = 8192): Pr
   return new ProjectionHead([inFeatures, hidden, hidden, out], { hiddenBias: true, lastBias: false });
 }
 
-/** BYOL projector (Linear-BN-ReLU-Linear), default sizes of the seed's run 512-1024-256. */
+/** BYOL projector (Linear-BN-ReLU-Linear), default sizes of the reference study's run 512-1024-256. */
 export function byolProjector(inFeatures = 512, hidden = 1024, out = 256): ProjectionHead {
   return new ProjectionHead([inFeatures, hidden, out]);
 }

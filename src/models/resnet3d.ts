@@ -4,12 +4,12 @@
  * parameter names (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`, `layer1.0.downsample.0.weight`, `fc.*`),
  * same initialisation (kaiming_normal_ fan_out/relu on every Conv3d, BatchNorm weight 1 and bias 0, PyTorch's
  * default init for `fc`), drawn from the generator in the same order, so `manualSeed(s)` + the same options
- * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see checkpoint.ts).
+ * give PyTorch's weights. Published Kinetics checkpoints load unchanged (see encoder-weights.ts).
  *
- * The seed's variant (younader/VesuviusPretraining `resnetall.py`, also in younader/Vesuvius-Grandprize-Winner
- * `models/resnetall.py`) is three named options: `maxPool: 'seed'` (kernel (1,3,3), stride (1,2,2), which
+ * The reference study's variant (younader/VesuviusPretraining `resnetall.py`, also in younader/Vesuvius-Grandprize-Winner
+ * `models/resnetall.py`) is three named options: `maxPool: 'reference'` (kernel (1,3,3), stride (1,2,2), which
  * keeps depth), `globalPool: 'max'` (AdaptiveMaxPool3d, still registered as `avgpool`, which has no
- * parameters, so the keys are unchanged) and `inputNorm: 'instance'` (the InstanceNorm3d(1) the seed's
+ * parameters, so the keys are unchanged) and `inputNorm: 'instance'` (the InstanceNorm3d(1) the reference study's
  * LightningModule applies before the backbone; parameter-free, so outside the state dict too).
  */
 import { formatShape } from '../torch/dtype.js';
@@ -17,7 +17,9 @@ import { F, nn, type Tensor, tidy } from '../torch/index.js';
 import { BasicBlock, Bottleneck, type BlockClass, makeStage, type ResidualBlock, type ShortcutType } from './blocks.js';
 
 /** Blocks per stage for each depth (kenshohara's `generate_model`). */
-export const RESNET3D_LAYERS: Readonly<Record<ResNet3DDepth, { block: BlockClass; layers: readonly [number, number, number, number] }>> = {
+export const RESNET3D_LAYERS: Readonly<
+  Record<ResNet3DDepth, { block: BlockClass; layers: readonly [number, number, number, number] }>
+> = {
   10: { block: BasicBlock, layers: [1, 1, 1, 1] },
   18: { block: BasicBlock, layers: [2, 2, 2, 2] },
   34: { block: BasicBlock, layers: [3, 4, 6, 3] },
@@ -42,11 +44,11 @@ export interface ResNet3DOptions {
   conv1TStride?: number;
   /** Skip the max pool after the stem (no_max_pool; the Kaggle 4th place did). */
   noMaxPool?: boolean;
-  /** 'kenshohara': MaxPool3d(3, 2, 1); 'seed': MaxPool3d((1,3,3), (1,2,2), (0,1,1)), which keeps depth. */
-  maxPool?: 'kenshohara' | 'seed';
-  /** Global pool before fc, registered as `avgpool` either way: 'avg' (kenshohara) or 'max' (the seed). */
+  /** 'kenshohara': MaxPool3d(3, 2, 1); 'reference': MaxPool3d((1,3,3), (1,2,2), (0,1,1)), which keeps depth. */
+  maxPool?: 'kenshohara' | 'reference';
+  /** Global pool before fc, registered as `avgpool` either way: 'avg' (kenshohara) or 'max' (the reference study). */
   globalPool?: 'avg' | 'max';
-  /** 'instance': InstanceNorm3d (no affine, no running stats) on the input, as the seed's model does. */
+  /** 'instance': InstanceNorm3d (no affine, no running stats) on the input, as the reference study's model does. */
   inputNorm?: 'none' | 'instance';
   shortcut?: ShortcutType;
   /** Multiplies the stage widths 64/128/256/512 (kenshohara: int(x * widen_factor)). */
@@ -83,7 +85,8 @@ export class ResNet3D extends nn.Module {
   constructor(opts: ResNet3DOptions) {
     super();
     const spec = RESNET3D_LAYERS[opts.depth];
-    if (!spec) throw new Error(`ResNet3D: depth must be one of ${RESNET3D_DEPTHS.join(', ')}, got ${String(opts.depth)}`);
+    if (!spec)
+      throw new Error(`ResNet3D: depth must be one of ${RESNET3D_DEPTHS.join(', ')}, got ${String(opts.depth)}`);
     const o = {
       depth: opts.depth,
       inChannels: opts.inChannels ?? 1,
@@ -99,14 +102,22 @@ export class ResNet3D extends nn.Module {
       name: opts.name ?? `resnet3d-${opts.depth}`,
     } as const;
     const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
-    for (const [k, v] of [['inChannels', o.inChannels], ['conv1TSize', o.conv1TSize], ['conv1TStride', o.conv1TStride]] as const) {
+    for (const [k, v] of [
+      ['inChannels', o.inChannels],
+      ['conv1TSize', o.conv1TSize],
+      ['conv1TStride', o.conv1TStride],
+    ] as const) {
       if (!positiveInt(v)) throw new Error(`ResNet3D(${o.name}): ${k} must be a positive integer, got ${v}`);
     }
-    if (o.numClasses !== null && !positiveInt(o.numClasses)) throw new Error(`ResNet3D(${o.name}): numClasses must be a positive integer or null, got ${o.numClasses}`);
-    if (o.shortcut !== 'A' && o.shortcut !== 'B') throw new Error(`ResNet3D(${o.name}): shortcut must be 'A' or 'B', got '${String(o.shortcut)}'`);
+    if (o.numClasses !== null && !positiveInt(o.numClasses))
+      throw new Error(`ResNet3D(${o.name}): numClasses must be a positive integer or null, got ${o.numClasses}`);
+    if (o.shortcut !== 'A' && o.shortcut !== 'B')
+      throw new Error(`ResNet3D(${o.name}): shortcut must be 'A' or 'B', got '${String(o.shortcut)}'`);
     const planes = BASE_PLANES.map((p) => Math.trunc(p * o.widenFactor));
     if (!(o.widenFactor > 0) || planes.some((p) => p < 1)) {
-      throw new Error(`ResNet3D(${o.name}): widenFactor ${o.widenFactor} leaves stage widths [${planes.join(',')}]; every width must be >= 1`);
+      throw new Error(
+        `ResNet3D(${o.name}): widenFactor ${o.widenFactor} leaves stage widths [${planes.join(',')}]; every width must be >= 1`,
+      );
     }
     this.options = o;
     this.block = spec.block;
@@ -114,9 +125,14 @@ export class ResNet3D extends nn.Module {
 
     // Construction order = PyTorch's (conv1, bn1, layer1..4 with each downsample before its block, fc), so the
     // default initialisers draw in the same order; the kaiming pass below then follows self.modules() order.
-    this.conv1 = this.registerModule('conv1', new nn.Conv3d(o.inChannels, p1, [o.conv1TSize, 7, 7], {
-      stride: [o.conv1TStride, 2, 2], padding: [Math.floor(o.conv1TSize / 2), 3, 3], bias: false,
-    }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new nn.Conv3d(o.inChannels, p1, [o.conv1TSize, 7, 7], {
+        stride: [o.conv1TStride, 2, 2],
+        padding: [Math.floor(o.conv1TSize / 2), 3, 3],
+        bias: false,
+      }),
+    );
     this.bn1 = this.registerModule('bn1', new nn.BatchNorm3d(p1));
     const e = spec.block.expansion;
     this.layer1 = this.registerModule('layer1', makeStage(spec.block, p1, p1, spec.layers[0], o.shortcut, 1));
@@ -147,9 +163,24 @@ export class ResNet3D extends nn.Module {
   /** The downsampling steps along each axis [D, H, W], stem to layer4, for shape arithmetic. */
   #axes(): Axis[][] {
     const o = this.options;
-    const mp = !this.hasMaxPool ? null : o.maxPool === 'seed' ? [{ kernel: 1, stride: 1, padding: 0 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }]
-      : [{ kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: 3, stride: 2, padding: 1 }];
-    const stem: Axis[] = [{ kernel: o.conv1TSize, stride: o.conv1TStride, padding: Math.floor(o.conv1TSize / 2) }, { kernel: 7, stride: 2, padding: 3 }, { kernel: 7, stride: 2, padding: 3 }];
+    const mp = !this.hasMaxPool
+      ? null
+      : o.maxPool === 'reference'
+        ? [
+            { kernel: 1, stride: 1, padding: 0 },
+            { kernel: 3, stride: 2, padding: 1 },
+            { kernel: 3, stride: 2, padding: 1 },
+          ]
+        : [
+            { kernel: 3, stride: 2, padding: 1 },
+            { kernel: 3, stride: 2, padding: 1 },
+            { kernel: 3, stride: 2, padding: 1 },
+          ];
+    const stem: Axis[] = [
+      { kernel: o.conv1TSize, stride: o.conv1TStride, padding: Math.floor(o.conv1TSize / 2) },
+      { kernel: 7, stride: 2, padding: 3 },
+      { kernel: 7, stride: 2, padding: 3 },
+    ];
     const down: Axis = { kernel: 3, stride: 2, padding: 1 };
     return [0, 1, 2].map((a) => [stem[a]!, ...(mp ? [mp[a]!] : []), down, down, down]);
   }
@@ -161,7 +192,9 @@ export class ResNet3D extends nn.Module {
   stageSizes(dhw: readonly number[]): Record<StageName, number[]> {
     const axes = this.#axes();
     const out: Record<StageName, number[]> = { stem: [], layer1: [], layer2: [], layer3: [], layer4: [] };
-    const names: StageName[] = this.hasMaxPool ? ['stem', 'layer1', 'layer2', 'layer3', 'layer4'] : ['stem', 'layer2', 'layer3', 'layer4'];
+    const names: StageName[] = this.hasMaxPool
+      ? ['stem', 'layer1', 'layer2', 'layer3', 'layer4']
+      : ['stem', 'layer2', 'layer3', 'layer4'];
     for (let a = 0; a < 3; a++) {
       let s = dhw[a]!;
       axes[a]!.forEach((step, i) => {
@@ -176,7 +209,9 @@ export class ResNet3D extends nn.Module {
   /** Total stride of each stage relative to the input, [D, H, W]. */
   stageStrides(): Record<StageName, number[]> {
     const axes = this.#axes();
-    const names: StageName[] = this.hasMaxPool ? ['stem', 'layer1', 'layer2', 'layer3', 'layer4'] : ['stem', 'layer2', 'layer3', 'layer4'];
+    const names: StageName[] = this.hasMaxPool
+      ? ['stem', 'layer1', 'layer2', 'layer3', 'layer4']
+      : ['stem', 'layer2', 'layer3', 'layer4'];
     const out: Record<StageName, number[]> = { stem: [], layer1: [], layer2: [], layer3: [], layer4: [] };
     for (let a = 0; a < 3; a++) {
       let s = 1;
@@ -201,9 +236,15 @@ export class ResNet3D extends nn.Module {
         let s = size;
         let ok = true;
         for (const step of steps) {
-          if (step.stride > 1 && s < 2) { ok = false; break; }
+          if (step.stride > 1 && s < 2) {
+            ok = false;
+            break;
+          }
           s = Math.floor((s + 2 * step.padding - step.kernel) / step.stride) + 1;
-          if (s < 1) { ok = false; break; }
+          if (s < 1) {
+            ok = false;
+            break;
+          }
         }
         if (ok) return size;
       }
@@ -216,15 +257,23 @@ export class ResNet3D extends nn.Module {
     const where = `${this.name}.${op}`;
     const c = this.options.inChannels;
     if (x.rank !== 5) {
-      throw new Error(`${where}: input must be rank 5 [N,${c},D,H,W], got rank ${x.rank} ${formatShape(x.shape)}${x.rank === 4 ? ' (add the channel axis: x.unsqueeze(1))' : ''}`);
+      throw new Error(
+        `${where}: input must be rank 5 [N,${c},D,H,W], got rank ${x.rank} ${formatShape(x.shape)}${x.rank === 4 ? ' (add the channel axis: x.unsqueeze(1))' : ''}`,
+      );
     }
-    if (x.shape[1] !== c) throw new Error(`${where}: input ${formatShape(x.shape)} has ${x.shape[1]} channels, this network takes ${c} (inChannels)`);
-    if (!x.isFloatingPoint()) throw new Error(`${where}: input must be floating point, got ${x.dtype} (convert with .float())`);
+    if (x.shape[1] !== c)
+      throw new Error(
+        `${where}: input ${formatShape(x.shape)} has ${x.shape[1]} channels, this network takes ${c} (inChannels)`,
+      );
+    if (!x.isFloatingPoint())
+      throw new Error(`${where}: input must be floating point, got ${x.dtype} (convert with .float())`);
     const min = this.minInputSize();
     const dhw = x.shape.slice(2);
     if (dhw.some((s, i) => s < min[i]!)) {
-      throw new Error(`${where}: input ${formatShape(x.shape)} is too small for this network: D,H,W = ${dhw.join(',')}, minimum ${min.join(',')} `
-        + `(total stride D,H,W = ${this.stageStrides().layer4.join(',')}; each strided stage needs at least 2 positions to downsample)`);
+      throw new Error(
+        `${where}: input ${formatShape(x.shape)} is too small for this network: D,H,W = ${dhw.join(',')}, minimum ${min.join(',')} ` +
+          `(total stride D,H,W = ${this.stageStrides().layer4.join(',')}; each strided stage needs at least 2 positions to downsample)`,
+      );
     }
   }
 
@@ -238,7 +287,7 @@ export class ResNet3D extends nn.Module {
 
   #maxPool(x: Tensor): Tensor {
     if (!this.hasMaxPool) return x;
-    return this.options.maxPool === 'seed'
+    return this.options.maxPool === 'reference'
       ? F.maxPool3d(x, [1, 3, 3], { stride: [1, 2, 2], padding: [0, 1, 1] })
       : F.maxPool3d(x, 3, { stride: 2, padding: 1 });
   }
@@ -261,7 +310,10 @@ export class ResNet3D extends nn.Module {
   forwardFeatures(x: Tensor, opts: { upTo?: StageName } = {}): Partial<StageFeatures> & Pick<StageFeatures, 'stem'> {
     this.checkInput(x, 'forwardFeatures');
     const last = STAGES.indexOf(opts.upTo ?? 'layer4');
-    if (last < 0) throw new Error(`${this.name}.forwardFeatures: upTo must be one of ${STAGES.join(', ')}, got '${String(opts.upTo)}'`);
+    if (last < 0)
+      throw new Error(
+        `${this.name}.forwardFeatures: upTo must be one of ${STAGES.join(', ')}, got '${String(opts.upTo)}'`,
+      );
     const stem = this.#stem(x);
     const out: Partial<StageFeatures> & Pick<StageFeatures, 'stem'> = { stem };
     if (last === 0) return out;
@@ -323,7 +375,7 @@ export class ResNet3D extends nn.Module {
       `widths ${Object.values(this.channels).join('/')}`,
       `in ${o.inChannels}`,
       `conv1 t${o.conv1TSize}/s${o.conv1TStride}`,
-      o.noMaxPool ? 'no max pool' : `max pool ${o.maxPool === 'seed' ? '(1,3,3)/(1,2,2)' : '3/2'}`,
+      o.noMaxPool ? 'no max pool' : `max pool ${o.maxPool === 'reference' ? '(1,3,3)/(1,2,2)' : '3/2'}`,
       `${o.globalPool} pool`,
       `shortcut ${o.shortcut}`,
       ...(o.inputNorm === 'instance' ? ['instance-norm input'] : []),

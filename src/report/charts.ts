@@ -44,7 +44,18 @@ export interface LineChartOptions {
   description?: string;
 }
 
-export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'] as const;
+export const PALETTE = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+] as const;
 
 export function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&#39;', '"': '&quot;' })[c]!);
@@ -71,7 +82,11 @@ export function niceStep(span: number, count: number): number {
 }
 
 /** Ticks covering [min, max] at a nice step, and the range widened to whole steps (`lo`, `hi`). */
-export function niceTicks(min: number, max: number, count = 5): { ticks: number[]; lo: number; hi: number; step: number } {
+export function niceTicks(
+  min: number,
+  max: number,
+  count = 5,
+): { ticks: number[]; lo: number; hi: number; step: number } {
   if (!Number.isFinite(min) || !Number.isFinite(max) || min > max) {
     throw new Error(`niceTicks: range [${min}, ${max}] is invalid, expected finite min <= max`);
   }
@@ -158,8 +173,10 @@ interface Frame {
 }
 
 function svgOpen(f: Frame, label: string): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="${escapeXml(label)}" viewBox="0 0 ${f.width} ${f.height}" width="${f.width}" height="${f.height}" font-family="system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif" font-size="11">` +
-    `<title>${escapeXml(label)}</title>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="${escapeXml(label)}" viewBox="0 0 ${f.width} ${f.height}" width="${f.width}" height="${f.height}" font-family="system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif" font-size="11">` +
+    `<title>${escapeXml(label)}</title>`
+  );
 }
 
 const r1 = (v: number): string => (Math.round(v * 10) / 10).toString();
@@ -188,10 +205,11 @@ function logTicks(min: number, max: number): { ticks: number[]; lo: number; hi: 
   const hi = 10 ** Math.max(e1, e0 + 1);
   const ticks: number[] = [];
   const mult = e1 - e0 < 3 ? [1, 2, 5] : [1];
-  for (let e = e0; e <= Math.max(e1, e0 + 1); e++) for (const m of mult) {
-    const v = clean(m * 10 ** e);
-    if (v >= lo && v <= hi) ticks.push(v);
-  }
+  for (let e = e0; e <= Math.max(e1, e0 + 1); e++)
+    for (const m of mult) {
+      const v = clean(m * 10 ** e);
+      if (v >= lo && v <= hi) ticks.push(v);
+    }
   return { ticks, lo, hi };
 }
 
@@ -203,7 +221,9 @@ function logTicks(min: number, max: number): { ticks: number[]; lo: number; hi: 
 export function lineChart(series: readonly LineSeries[], opts: LineChartOptions = {}): string {
   const log = opts.yScale === 'log';
   // One legend entry per distinct name (runs of the same group share a name and a colour).
-  const named = series.filter((s, i) => s.name !== undefined && s.name !== '' && series.findIndex((t) => t.name === s.name) === i);
+  const named = series.filter(
+    (s, i) => s.name !== undefined && s.name !== '' && series.findIndex((t) => t.name === s.name) === i,
+  );
   const legendRows = named.length >= 2 ? Math.ceil(named.length / 3) : 0;
   const f: Frame = {
     width: opts.width ?? 360,
@@ -216,7 +236,9 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
   const label = opts.description ?? opts.title ?? 'chart';
   const parts: string[] = [svgOpen(f, label)];
   if (opts.title !== undefined) {
-    parts.push(`<text x="${f.left}" y="15" font-size="13" font-weight="600" fill="#222">${escapeXml(opts.title)}${log ? '<tspan font-weight="400" fill="#777"> (log scale)</tspan>' : ''}</text>`);
+    parts.push(
+      `<text x="${f.left}" y="15" font-size="13" font-weight="600" fill="#222">${escapeXml(opts.title)}${log ? '<tspan font-weight="400" fill="#777"> (log scale)</tspan>' : ''}</text>`,
+    );
   }
   const pw = f.width - f.left - f.right;
   const ph = f.height - f.top - f.bottom;
@@ -224,7 +246,9 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
   const all = segs.flat(2);
   if (all.length === 0) {
     parts.push(`<rect x="${f.left}" y="${f.top}" width="${pw}" height="${ph}" fill="#fafafa" stroke="#ddd"/>`);
-    parts.push(`<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`);
+    parts.push(
+      `<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`,
+    );
     return parts.join('');
   }
   let [xMin, xMax] = extent(all.map((p) => p[0]));
@@ -252,36 +276,50 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
   const xStepRaw = niceStep(xMax - xMin, Math.max(3, Math.round(pw / 70)));
   const xStep = opts.integerX ? Math.max(1, Math.round(xStepRaw)) : xStepRaw;
   const xTicks: number[] = [];
-  for (let k = Math.ceil(xMin / xStep - 1e-9); k * xStep <= xMax + 1e-9 * Math.abs(xMax || 1); k++) xTicks.push(clean(k * xStep));
+  for (let k = Math.ceil(xMin / xStep - 1e-9); k * xStep <= xMax + 1e-9 * Math.abs(xMax || 1); k++)
+    xTicks.push(clean(k * xStep));
   const sx = (x: number): number => f.left + ((x - xMin) / (xMax - xMin)) * pw;
   const sy = log
-    ? (y: number): number => f.top + ph - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * ph
+    ? (y: number): number =>
+        f.top + ph - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * ph
     : (y: number): number => f.top + ph - ((y - yMin) / (yMax - yMin)) * ph;
 
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${pw}" height="${ph}" fill="#fff" stroke="#ccc"/>`);
   for (const t of yTicks) {
     const y = r1(sy(t));
     parts.push(`<line x1="${f.left}" x2="${f.left + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`);
-    parts.push(`<text x="${f.left - 5}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#555">${escapeXml(log ? formatTick(t, t) : formatTick(t, yStep, axisScale(yTicks)))}</text>`);
+    parts.push(
+      `<text x="${f.left - 5}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#555">${escapeXml(log ? formatTick(t, t) : formatTick(t, yStep, axisScale(yTicks)))}</text>`,
+    );
   }
   for (const t of xTicks) {
     const x = r1(sx(t));
     parts.push(`<line x1="${x}" x2="${x}" y1="${f.top + ph}" y2="${f.top + ph + 4}" stroke="#999"/>`);
-    parts.push(`<text x="${x}" y="${f.top + ph + 15}" text-anchor="middle" fill="#555">${escapeXml(formatTick(t, xStep, axisScale(xTicks)))}</text>`);
+    parts.push(
+      `<text x="${x}" y="${f.top + ph + 15}" text-anchor="middle" fill="#555">${escapeXml(formatTick(t, xStep, axisScale(xTicks)))}</text>`,
+    );
   }
   if (opts.xLabel !== undefined) {
-    parts.push(`<text x="${f.left + pw / 2}" y="${f.height - 6}" text-anchor="middle" fill="#333">${escapeXml(opts.xLabel)}</text>`);
+    parts.push(
+      `<text x="${f.left + pw / 2}" y="${f.height - 6}" text-anchor="middle" fill="#333">${escapeXml(opts.xLabel)}</text>`,
+    );
   }
   if (opts.yLabel !== undefined) {
-    parts.push(`<text transform="translate(12 ${f.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${escapeXml(opts.yLabel)}</text>`);
+    parts.push(
+      `<text transform="translate(12 ${f.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${escapeXml(opts.yLabel)}</text>`,
+    );
   }
   for (const r of refs) {
     const y = r1(sy(r.y));
     const c = r.color ?? '#d62728';
-    parts.push(`<line x1="${f.left}" x2="${f.left + pw}" y1="${y}" y2="${y}" stroke="${escapeXml(c)}" stroke-width="1.2"${r.dashed === false ? '' : ' stroke-dasharray="5 4"'}/>`);
+    parts.push(
+      `<line x1="${f.left}" x2="${f.left + pw}" y1="${y}" y2="${y}" stroke="${escapeXml(c)}" stroke-width="1.2"${r.dashed === false ? '' : ' stroke-dasharray="5 4"'}/>`,
+    );
     // The label sits above its line, or below it when the line runs along the top of the plot.
     const ty = Number(y) - f.top < 14 ? Number(y) + 11 : Number(y) - 3;
-    parts.push(`<text x="${f.left + pw - 4}" y="${ty}" text-anchor="end" fill="${escapeXml(c)}" font-size="10">${escapeXml(r.label)}</text>`);
+    parts.push(
+      `<text x="${f.left + pw - 4}" y="${ty}" text-anchor="end" fill="${escapeXml(c)}" font-size="10">${escapeXml(r.label)}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const colour = escapeXml(s.color ?? PALETTE[i % PALETTE.length]!);
@@ -290,14 +328,19 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
       const thin = thinPoints(seg, Math.max(1, Math.round(pw)));
       const d = thin.map((p, k) => `${k === 0 ? 'M' : 'L'}${r1(sx(p[0]))} ${r1(sy(p[1]))}`).join('');
       if (thin.length > 1) {
-        parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="${s.strokeWidth ?? 1.6}" stroke-opacity="${opacity}" stroke-linejoin="round"/>`);
+        parts.push(
+          `<path d="${d}" fill="none" stroke="${colour}" stroke-width="${s.strokeWidth ?? 1.6}" stroke-opacity="${opacity}" stroke-linejoin="round"/>`,
+        );
       }
     }
     const count = segs[i]!.reduce((n, seg) => n + seg.length, 0);
     if (s.dots ?? count <= 40) {
-      for (const seg of segs[i]!) for (const p of seg) {
-        parts.push(`<circle cx="${r1(sx(p[0]))}" cy="${r1(sy(p[1]))}" r="2.4" fill="${colour}" fill-opacity="${opacity}"/>`);
-      }
+      for (const seg of segs[i]!)
+        for (const p of seg) {
+          parts.push(
+            `<circle cx="${r1(sx(p[0]))}" cy="${r1(sy(p[1]))}" r="2.4" fill="${colour}" fill-opacity="${opacity}"/>`,
+          );
+        }
     }
   });
   if (legendRows > 0) {
@@ -307,7 +350,9 @@ export function lineChart(series: readonly LineSeries[], opts: LineChartOptions 
       const y = (opts.title !== undefined ? 24 : 10) + Math.floor(k / 3) * 14 + 2;
       const colour = escapeXml(s.color ?? PALETTE[series.indexOf(s) % PALETTE.length]!);
       parts.push(`<line x1="${x}" x2="${x + 14}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="2.5"/>`);
-      parts.push(`<text x="${x + 18}" y="${y}" dominant-baseline="middle" fill="#333">${escapeXml(truncate(s.name!, Math.floor((colW - 22) / 6)))}</text>`);
+      parts.push(
+        `<text x="${x + 18}" y="${y}" dominant-baseline="middle" fill="#333">${escapeXml(truncate(s.name!, Math.floor((colW - 22) / 6)))}</text>`,
+      );
     });
   }
   parts.push('</svg>');
@@ -359,7 +404,8 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
   f.height = f.top + Math.max(1, rows.length) * rowH + f.bottom;
   const label = opts.description ?? opts.title ?? 'interval chart';
   const parts: string[] = [svgOpen(f, label)];
-  if (opts.title !== undefined) parts.push(`<text x="8" y="16" font-size="13" font-weight="600" fill="#222">${escapeXml(opts.title)}</text>`);
+  if (opts.title !== undefined)
+    parts.push(`<text x="8" y="16" font-size="13" font-weight="600" fill="#222">${escapeXml(opts.title)}</text>`);
   const pw = f.width - f.left - f.right;
   const ph = f.height - f.top - f.bottom;
   const vals: number[] = [];
@@ -370,7 +416,9 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
   }
   if (opts.ref && vals.length) vals.push(opts.ref.x);
   if (vals.length === 0) {
-    parts.push(`<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`);
+    parts.push(
+      `<text x="${f.left + pw / 2}" y="${f.top + ph / 2}" text-anchor="middle" fill="#888">no data</text></svg>`,
+    );
     return parts.join('');
   }
   const t = niceTicks(Math.min(...vals), Math.max(...vals), Math.max(3, Math.round(pw / 70)));
@@ -379,19 +427,37 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
   for (const v of t.ticks) {
     const x = r1(sx(v));
     parts.push(`<line x1="${x}" x2="${x}" y1="${f.top}" y2="${f.top + ph}" stroke="#eee"/>`);
-    parts.push(`<text x="${x}" y="${f.top + ph + 15}" text-anchor="middle" fill="#555">${escapeXml(formatTick(v, t.step, axisScale(t.ticks)))}</text>`);
+    parts.push(
+      `<text x="${x}" y="${f.top + ph + 15}" text-anchor="middle" fill="#555">${escapeXml(formatTick(v, t.step, axisScale(t.ticks)))}</text>`,
+    );
   }
-  if (opts.xLabel !== undefined) parts.push(`<text x="${f.left + pw / 2}" y="${f.height - 6}" text-anchor="middle" fill="#333">${escapeXml(opts.xLabel)}</text>`);
+  if (opts.xLabel !== undefined)
+    parts.push(
+      `<text x="${f.left + pw / 2}" y="${f.height - 6}" text-anchor="middle" fill="#333">${escapeXml(opts.xLabel)}</text>`,
+    );
   if (opts.ref) {
     const x = r1(sx(opts.ref.x));
-    parts.push(`<line x1="${x}" x2="${x}" y1="${f.top}" y2="${f.top + ph}" stroke="#b91c1c" stroke-dasharray="4 3"><title>${escapeXml(opts.ref.label)}</title></line>`);
+    parts.push(
+      `<line x1="${x}" x2="${x}" y1="${f.top}" y2="${f.top + ph}" stroke="#b91c1c" stroke-dasharray="4 3"><title>${escapeXml(opts.ref.label)}</title></line>`,
+    );
   }
   rows.forEach((r, i) => {
     const y = f.top + i * rowH + rowH / 2;
     const colour = r.highlight ? PALETTE[0] : '#666';
-    parts.push(`<text x="${f.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#222"${r.highlight ? ' font-weight="700"' : ''}><title>${escapeXml(r.label)}</title>${escapeXml(truncate(r.label, maxChars))}</text>`);
-    if (i > 0) parts.push(`<line x1="${f.left}" x2="${f.left + pw}" y1="${f.top + i * rowH}" y2="${f.top + i * rowH}" stroke="#f3f3f3"/>`);
-    if (r.low !== undefined && r.high !== undefined && Number.isFinite(r.low) && Number.isFinite(r.high) && r.high > r.low) {
+    parts.push(
+      `<text x="${f.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#222"${r.highlight ? ' font-weight="700"' : ''}><title>${escapeXml(r.label)}</title>${escapeXml(truncate(r.label, maxChars))}</text>`,
+    );
+    if (i > 0)
+      parts.push(
+        `<line x1="${f.left}" x2="${f.left + pw}" y1="${f.top + i * rowH}" y2="${f.top + i * rowH}" stroke="#f3f3f3"/>`,
+      );
+    if (
+      r.low !== undefined &&
+      r.high !== undefined &&
+      Number.isFinite(r.low) &&
+      Number.isFinite(r.high) &&
+      r.high > r.low
+    ) {
       const a = r1(sx(r.low));
       const b = r1(sx(r.high));
       parts.push(`<line x1="${a}" x2="${b}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="2"/>`);
@@ -399,7 +465,8 @@ export function intervalChart(rows: readonly IntervalRow[], opts: IntervalChartO
       parts.push(`<line x1="${b}" x2="${b}" y1="${y - 6}" y2="${y + 6}" stroke="${colour}" stroke-width="2"/>`);
     }
     for (const v of r.values) {
-      if (Number.isFinite(v)) parts.push(`<circle cx="${r1(sx(v))}" cy="${y}" r="3.2" fill="none" stroke="${colour}" stroke-width="1.3"/>`);
+      if (Number.isFinite(v))
+        parts.push(`<circle cx="${r1(sx(v))}" cy="${y}" r="3.2" fill="none" stroke="${colour}" stroke-width="1.3"/>`);
     }
     if (Number.isFinite(r.mean)) parts.push(`<circle cx="${r1(sx(r.mean))}" cy="${y}" r="4.6" fill="${colour}"/>`);
   });

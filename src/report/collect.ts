@@ -10,8 +10,18 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import YAML from 'yaml';
 import { parseResultsFile } from '../study/results.js';
 import {
-  MAX_IMAGE_SIDE, isPerEpochKind, type CkaData, type FolderData, type InlineImage, type MetricSeries, type MetricsData,
-  type PredictionFragment, type PredictionMap, type PredictionsData, type ReportData, type ScoreJson,
+  MAX_IMAGE_SIDE,
+  isPerEpochKind,
+  type CkaData,
+  type FolderData,
+  type InlineImage,
+  type MetricSeries,
+  type MetricsData,
+  type PredictionFragment,
+  type PredictionMap,
+  type PredictionsData,
+  type ReportData,
+  type ScoreJson,
 } from './types.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -19,7 +29,10 @@ const errText = (err: unknown): string => (err instanceof Error ? err.message.sp
 
 /** Parses metrics.jsonl text; malformed lines (e.g. a half-written last line) are counted, not fatal. */
 export function parseMetrics(text: string): MetricsData {
-  const byKind = new Map<string, { steps: number[]; times: number[]; rows: Record<string, number>[]; fields: string[] }>();
+  const byKind = new Map<
+    string,
+    { steps: number[]; times: number[]; rows: Record<string, number>[]; fields: string[] }
+  >();
   const badLines: number[] = [];
   const lines = text.split('\n');
   let count = 0;
@@ -33,7 +46,12 @@ export function parseMetrics(text: string): MetricsData {
       badLines.push(i + 1);
       return;
     }
-    if (!isObject(rec) || typeof rec['kind'] !== 'string' || typeof rec['step'] !== 'number' || !Number.isFinite(rec['step'])) {
+    if (
+      !isObject(rec) ||
+      typeof rec['kind'] !== 'string' ||
+      typeof rec['step'] !== 'number' ||
+      !Number.isFinite(rec['step'])
+    ) {
       badLines.push(i + 1);
       return;
     }
@@ -82,7 +100,8 @@ export async function inlineImage(path: string, maxSide = MAX_IMAGE_SIDE): Promi
   const ow = meta.width ?? 0;
   const oh = meta.height ?? 0;
   if (!(ow > 0 && oh > 0)) throw new Error(`${path}: image has no size; expected a PNG with width and height > 0`);
-  const base = (): Sharp => sharp(path).resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true });
+  const base = (): Sharp =>
+    sharp(path).resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true });
   const png = await base().png({ compressionLevel: 9 }).toBuffer({ resolveWithObject: true });
   let data = png.data;
   let mime = 'image/png';
@@ -93,7 +112,14 @@ export async function inlineImage(path: string, maxSide = MAX_IMAGE_SIDE): Promi
       mime = 'image/jpeg';
     }
   }
-  return { src: `data:${mime};base64,${data.toString('base64')}`, width: png.info.width, height: png.info.height, originalWidth: ow, originalHeight: oh, file: path };
+  return {
+    src: `data:${mime};base64,${data.toString('base64')}`,
+    width: png.info.width,
+    height: png.info.height,
+    originalWidth: ow,
+    originalHeight: oh,
+    file: path,
+  };
 }
 
 function numberMatrix(v: unknown, n: number): number[][] | null {
@@ -117,20 +143,26 @@ async function readCka(dir: string, problems: string[]): Promise<CkaData | undef
   } else {
     try {
       const j: unknown = JSON.parse(text);
-      if (!isObject(j) || !Array.isArray(j['labels'])) throw new Error('expected an object with labels, linear and rbf');
+      if (!isObject(j) || !Array.isArray(j['labels']))
+        throw new Error('expected an object with labels, linear and rbf');
       data.labels = j['labels'].map(String);
       const n = data.labels.length;
       data.linear = numberMatrix(j['linear'], n);
       data.rbf = numberMatrix(j['rbf'], n);
-      if (data.linear === null && j['linear'] !== undefined) problems.push(`${jsonPath}: linear is not a ${n}x${n} matrix of numbers (one row and column per label)`);
-      if (data.rbf === null && j['rbf'] !== undefined) problems.push(`${jsonPath}: rbf is not a ${n}x${n} matrix of numbers (one row and column per label)`);
+      if (data.linear === null && j['linear'] !== undefined)
+        problems.push(`${jsonPath}: linear is not a ${n}x${n} matrix of numbers (one row and column per label)`);
+      if (data.rbf === null && j['rbf'] !== undefined)
+        problems.push(`${jsonPath}: rbf is not a ${n}x${n} matrix of numbers (one row and column per label)`);
       if (typeof j['rbfThreshold'] === 'number') data.rbfThreshold = j['rbfThreshold'];
       if (typeof j['debiased'] === 'boolean') data.debiased = j['debiased'];
     } catch (err) {
       problems.push(`${jsonPath}: ${errText(err)}`);
     }
   }
-  for (const [key, file] of [['linearPng', 'cka_linear.png'], ['rbfPng', 'cka_rbf.png']] as const) {
+  for (const [key, file] of [
+    ['linearPng', 'cka_linear.png'],
+    ['rbfPng', 'cka_rbf.png'],
+  ] as const) {
     const p = join(ckaDir, file);
     if (!existsSync(p)) continue;
     try {
@@ -151,14 +183,18 @@ const SCORE_FILE = /^(.+)_score\.json$/;
 
 function parseScore(text: string, path: string): ScoreJson {
   const j: unknown = JSON.parse(text);
-  if (!isObject(j)) throw new Error(`${path}: expected a JSON object like {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"}`);
+  if (!isObject(j))
+    throw new Error(
+      `${path}: expected a JSON object like {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"}`,
+    );
   const s: ScoreJson = {};
   for (const k of ['f05', 'precision', 'recall', 'iou', 'dice', 'threshold'] as const) {
     const v = j[k];
     if (typeof v === 'number') s[k] = v;
   }
   if (typeof j['auc'] === 'number' || j['auc'] === null) s.auc = j['auc'];
-  if (s.f05 === undefined) throw new Error(`${path}: has no numeric f05; expected the object inkwell score --json prints`);
+  if (s.f05 === undefined)
+    throw new Error(`${path}: has no numeric f05; expected the object inkwell score --json prints`);
   return s;
 }
 
@@ -168,12 +204,16 @@ async function readPredictions(dir: string, problems: string[]): Promise<Predict
   const entries = await readdir(predDir, { withFileTypes: true });
   const groupDirs: [string, string][] = [];
   if (entries.some((e) => e.isFile() && PRED_FILE.test(e.name))) groupDirs.push(['', predDir]);
-  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) groupDirs.push([e.name, join(predDir, e.name)]);
+  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name)))
+    groupDirs.push([e.name, join(predDir, e.name)]);
   const fragments = new Map<string, PredictionFragment>();
   const ignored: string[] = [];
   const groups: string[] = [];
   for (const [group, gdir] of groupDirs) {
-    const files = (await readdir(gdir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    const files = (await readdir(gdir, { withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
     let used = false;
     for (const name of files) {
       const m = PRED_FILE.exec(name);
@@ -215,7 +255,9 @@ async function readPredictions(dir: string, problems: string[]): Promise<Predict
     if (used) groups.push(group);
   }
   if (fragments.size === 0) {
-    problems.push(`${predDir} holds no <id>_prob.png / <id>_labels.png / <id>_ir.png / <id>_mask.png files (directly or one subfolder down)`);
+    problems.push(
+      `${predDir} holds no <id>_prob.png / <id>_labels.png / <id>_ir.png / <id>_mask.png files (directly or one subfolder down)`,
+    );
     return undefined;
   }
   const sorted = [...fragments.values()].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
@@ -246,7 +288,9 @@ async function readFolder(dir: string, name: string): Promise<FolderData> {
     folder.metrics = parseMetrics(metricsText);
     const bad = folder.metrics.badLines;
     if (bad.length) {
-      folder.problems.push(`${metricsPath}: ${bad.length} line(s) skipped (line ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}); expected one JSON object {kind, step, time, ...numbers} per line`);
+      folder.problems.push(
+        `${metricsPath}: ${bad.length} line(s) skipped (line ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}); expected one JSON object {kind, step, time, ...numbers} per line`,
+      );
     }
   }
   const cka = await readCka(dir, folder.problems);
@@ -274,11 +318,21 @@ async function readFolder(dir: string, name: string): Promise<FolderData> {
 }
 
 function hasContent(f: FolderData): boolean {
-  return f.config !== undefined || f.metrics !== undefined || f.cka !== undefined || f.predictions !== undefined || f.comparisons !== undefined || f.problems.length > 0;
+  return (
+    f.config !== undefined ||
+    f.metrics !== undefined ||
+    f.cka !== undefined ||
+    f.predictions !== undefined ||
+    f.comparisons !== undefined ||
+    f.problems.length > 0
+  );
 }
 
 async function subfolders(dir: string): Promise<string[]> {
-  return (await readdir(dir, { withFileTypes: true })).filter((x) => x.isDirectory()).map((x) => x.name).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  return (await readdir(dir, { withFileTypes: true }))
+    .filter((x) => x.isDirectory())
+    .map((x) => x.name)
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
 /**
@@ -287,9 +341,13 @@ async function subfolders(dir: string): Promise<string[]> {
  * `probe/random-seed1/`, as compareEncoders writes them) is read as a group: the subfolder itself (its
  * results.json, cka/, predictions/) and its runs. Runs and groups come in the order they started.
  */
-export async function collectReport(runDir: string, opts: { title?: string; generatedAt?: Date } = {}): Promise<ReportData> {
+export async function collectReport(
+  runDir: string,
+  opts: { title?: string; generatedAt?: Date } = {},
+): Promise<ReportData> {
   const root = resolve(runDir);
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`report: ${root} is not a folder; expected a run folder or a folder of runs`);
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new Error(`report: ${root} is not a folder; expected a run folder or a folder of runs`);
   const top = await readFolder(root, '.');
   const units: FolderData[][] = [];
   for (const name of await subfolders(root)) {
@@ -310,7 +368,14 @@ export async function collectReport(runDir: string, opts: { title?: string; gene
   units.sort((a, b) => unitTime(a) - unitTime(b) || a[0]!.name.localeCompare(b[0]!.name));
   const subs = units.flat();
   if (!hasContent(top) && subs.length === 0) {
-    throw new Error(`report: ${root} holds no metrics.jsonl, config.yaml, results.json, cka/ or predictions/, and no run folder (with metrics.jsonl) one level down; expected a run folder or a folder of runs`);
+    throw new Error(
+      `report: ${root} holds no metrics.jsonl, config.yaml, results.json, cka/ or predictions/, and no run folder (with metrics.jsonl) one level down; expected a run folder or a folder of runs`,
+    );
   }
-  return { root, title: opts.title ?? `inkwell report: ${basename(root)}`, generatedAt: opts.generatedAt ?? new Date(), folders: [top, ...subs] };
+  return {
+    root,
+    title: opts.title ?? `inkwell report: ${basename(root)}`,
+    generatedAt: opts.generatedAt ?? new Date(),
+    folders: [top, ...subs],
+  };
 }

@@ -47,7 +47,10 @@ export interface WriteReportResult {
 }
 
 /** Reads `runDir` and writes its report (default `runDir/report.html`) atomically. */
-export async function writeReport(runDir: string, opts: { output?: string; title?: string } = {}): Promise<WriteReportResult> {
+export async function writeReport(
+  runDir: string,
+  opts: { output?: string; title?: string } = {},
+): Promise<WriteReportResult> {
   const data = await collectReport(runDir, opts.title !== undefined ? { title: opts.title } : {});
   const c = compose(data);
   const path = resolve(opts.output ?? join(data.root, 'report.html'));

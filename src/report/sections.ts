@@ -4,9 +4,27 @@
  * "at a glance" line.
  */
 import { basename } from 'node:path';
-import { escapeXml, extent, formatNumber, lineChart, PALETTE, type LineSeries, type Point, type RefLine } from './charts.js';
+import {
+  escapeXml,
+  extent,
+  formatNumber,
+  lineChart,
+  PALETTE,
+  type LineSeries,
+  type Point,
+  type RefLine,
+} from './charts.js';
 import { collapseSummary, collapseThreshold, offDiagonal } from './summarise.js';
-import type { CkaData, FolderData, InlineImage, MetricSeries, MetricsData, PredictionMap, PredictionsData, ReportData } from './types.js';
+import type {
+  CkaData,
+  FolderData,
+  InlineImage,
+  MetricSeries,
+  MetricsData,
+  PredictionMap,
+  PredictionsData,
+  ReportData,
+} from './types.js';
 
 export interface Block {
   html: string;
@@ -19,7 +37,10 @@ export const h = escapeXml;
 const pct = (v: number): string => `${(100 * v).toFixed(0)}%`;
 
 export function slug(s: string): string {
-  const t = s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const t = s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
   return t || 'root';
 }
 
@@ -76,7 +97,13 @@ function seriesFor(k: MetricSeries, field: string): { series: LineSeries[]; wind
   const color = PALETTE[0];
   if (k.perEpoch || pts.length <= SMOOTH_ABOVE) return { series: [{ points: pts, color }], window: 0 };
   const window = Math.max(5, Math.round(pts.length / 40));
-  return { series: [{ points: pts, color, opacity: 0.25, strokeWidth: 1, dots: false }, { points: movingAverage(pts, window), color, strokeWidth: 1.8, dots: false }], window };
+  return {
+    series: [
+      { points: pts, color, opacity: 0.25, strokeWidth: 1, dots: false },
+      { points: movingAverage(pts, window), color, strokeWidth: 1.8, dots: false },
+    ],
+    window,
+  };
 }
 
 export function figure(svg: string, caption?: string): string {
@@ -123,14 +150,25 @@ export function groupFacts(runs: readonly FolderData[]): string {
   return `${runs.length} runs (${per}); ${records} records: ${kinds.join(', ') || 'none'}${timeSpan(runs)}`;
 }
 
-const CONFIG_KEYS: readonly string[][] = [['name'], ['encoder'], ['method', 'name'], ['model', 'arch'], ['train', 'epochs'], ['train', 'batchSize'], ['optim', 'name'], ['optim', 'lr'], ['seed']];
+const CONFIG_KEYS: readonly string[][] = [
+  ['name'],
+  ['encoder'],
+  ['method', 'name'],
+  ['model', 'arch'],
+  ['train', 'epochs'],
+  ['train', 'batchSize'],
+  ['optim', 'name'],
+  ['optim', 'lr'],
+  ['seed'],
+];
 
 function configSummary(parsed: unknown): string {
   const items: string[] = [];
   for (const path of CONFIG_KEYS) {
     let cur: unknown = parsed;
     for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
-    if (typeof cur === 'string' || typeof cur === 'number' || typeof cur === 'boolean') items.push(`<span class="kv"><b>${h(path.join('.'))}</b> ${h(String(cur))}</span>`);
+    if (typeof cur === 'string' || typeof cur === 'number' || typeof cur === 'boolean')
+      items.push(`<span class="kv"><b>${h(path.join('.'))}</b> ${h(String(cur))}</span>`);
   }
   return items.join(' ');
 }
@@ -158,17 +196,23 @@ export function renderPredictions(p: PredictionsData, folder: string, encoders: 
     const cells: string[] = [];
     const cell = (img: InlineImage | undefined, title: string, extra = ''): void => {
       if (!img) return;
-      cells.push(`<figure class="pred">${imgTag(img, `${fr.id} ${title}`)}<figcaption><b>${h(title)}</b>${extra} <span class="small">${h(sizeNote(img))}</span></figcaption></figure>`);
+      cells.push(
+        `<figure class="pred">${imgTag(img, `${fr.id} ${title}`)}<figcaption><b>${h(title)}</b>${extra} <span class="small">${h(sizeNote(img))}</span></figcaption></figure>`,
+      );
     };
     cell(fr.ir, 'IR image');
     cell(fr.labels, 'ink labels');
     for (const m of orderedProbs(fr.probs, encoders)) {
       const s = m.score;
-      const score = s ? ` <span class="score">F0.5 ${h(formatNumber(s.f05 ?? Number.NaN, 3))}${s.auc !== undefined ? `, AUC ${h(formatNumber(s.auc, 3))}` : ''}</span>` : '';
+      const score = s
+        ? ` <span class="score">F0.5 ${h(formatNumber(s.f05 ?? Number.NaN, 3))}${s.auc !== undefined ? `, AUC ${h(formatNumber(s.auc, 3))}` : ''}</span>`
+        : '';
       cell(m.image, m.group ? `prediction: ${m.group}` : 'prediction', score);
     }
     cell(fr.mask, 'mask');
-    const missing = [!fr.ir && 'IR image', !fr.labels && 'labels', fr.probs.length === 0 && 'probability map'].filter((x): x is string => typeof x === 'string');
+    const missing = [!fr.ir && 'IR image', !fr.labels && 'labels', fr.probs.length === 0 && 'probability map'].filter(
+      (x): x is string => typeof x === 'string',
+    );
     return `<div class="fragment"><h4>${h(fr.id)}</h4>${missing.length ? `<p class="na small">Not available for this fragment: ${h(missing.join(', '))}</p>` : ''}<div class="preds" style="--cols:${Math.min(6, Math.max(3, cells.length))}">${cells.join('')}</div></div>`;
   });
   const where = `<p class="small">From ${h(folder === '.' ? 'predictions/' : `${folder}/predictions/`)}${p.groups.filter(Boolean).length ? ` (${h(p.groups.filter(Boolean).join(', '))})` : ''}. Probability maps: white = ink.${p.ignored.length ? ` Ignored files: ${h(p.ignored.join(', '))}.` : ''}</p>`;
@@ -190,20 +234,46 @@ export function renderCollapse(f: FolderData, name: string): Block | null {
     const x = k.perEpoch ? 'epoch' : 'step';
     const stdRefs: RefLine[] = [];
     if (s.expected !== undefined) {
-      stdRefs.push({ y: s.expected, label: `healthy 1/\u221aD = ${formatNumber(s.expected, 3)} (D=${s.dim})`, color: '#2ca02c' });
+      stdRefs.push({
+        y: s.expected,
+        label: `healthy 1/\u221aD = ${formatNumber(s.expected, 3)} (D=${s.dim})`,
+        color: '#2ca02c',
+      });
       stdRefs.push({ y: threshold * s.expected, label: `warning ${threshold}/\u221aD`, color: '#d62728' });
     }
     const charts: string[] = [];
     const stdS = seriesFor(k, 'embedding_std');
-    charts.push(figure(lineChart(stdS.series, { title: 'embedding_std', xLabel: x, integerX: true, refLines: stdRefs, description: `embedding_std per ${x} (${k.kind})` })));
+    charts.push(
+      figure(
+        lineChart(stdS.series, {
+          title: 'embedding_std',
+          xLabel: x,
+          integerX: true,
+          refLines: stdRefs,
+          description: `embedding_std per ${x} (${k.kind})`,
+        }),
+      ),
+    );
     if (k.values['embedding_std_ratio']) {
       const rS = seriesFor(k, 'embedding_std_ratio');
-      charts.push(figure(lineChart(rS.series, {
-        title: 'ratio to healthy (std \u00d7 \u221aD)', xLabel: x, integerX: true, description: `embedding_std_ratio per ${x} (${k.kind})`,
-        refLines: [{ y: 1, label: 'healthy 1.0', color: '#2ca02c' }, { y: threshold, label: `warning ${threshold}`, color: '#d62728' }],
-      })));
+      charts.push(
+        figure(
+          lineChart(rS.series, {
+            title: 'ratio to healthy (std \u00d7 \u221aD)',
+            xLabel: x,
+            integerX: true,
+            description: `embedding_std_ratio per ${x} (${k.kind})`,
+            refLines: [
+              { y: 1, label: 'healthy 1.0', color: '#2ca02c' },
+              { y: threshold, label: `warning ${threshold}`, color: '#d62728' },
+            ],
+          }),
+        ),
+      );
     }
-    rows.push(`<h4>${h(k.kind)} <span class="small">per ${x}.${stdS.window ? ` Faint: every step; line: moving average over ${stdS.window} steps.` : ''}</span></h4><div class="charts">${charts.join('')}</div>`);
+    rows.push(
+      `<h4>${h(k.kind)} <span class="small">per ${x}.${stdS.window ? ` Faint: every step; line: moving average over ${stdS.window} steps.` : ''}</span></h4><div class="charts">${charts.join('')}</div>`,
+    );
     if (!verdict) {
       const where = `${s.perEpoch ? 'epoch' : 'step'} ${formatNumber(s.minRatioAt)}`;
       if (!Number.isFinite(s.lastRatio)) {
@@ -216,40 +286,60 @@ export function renderCollapse(f: FolderData, name: string): Block | null {
       glance = `<li${s.below > 0 ? ' class="warn"' : ''}><b>Collapse monitor</b> (${h(name)}): ${h(verdict)}</li>`;
     }
   }
-  const html = `<div class="block" id="collapse-${slug(name)}"><h3>${h(name)}</h3><p class="verdict ${verdict.startsWith('WARNING') ? 'no' : 'yes'}">${h(verdict)}</p>${rows.join('')}` +
+  const html =
+    `<div class="block" id="collapse-${slug(name)}"><h3>${h(name)}</h3><p class="verdict ${verdict.startsWith('WARNING') ? 'no' : 'yes'}">${h(verdict)}</p>${rows.join('')}` +
     '<p class="small">embedding_std: the mean over dimensions of the batch std of L2-normalised embeddings (SimSiam, Chen &amp; He 2021); it stays near 1/\u221aD for embeddings spread over the sphere and goes to 0 when they collapse to one vector.</p></div>';
   return { html, glance };
 }
 
 function matrixTable(m: number[][], labels: readonly string[], caption: string): string {
   const head = `<tr><th></th>${labels.map((l) => `<th>${h(l)}</th>`).join('')}</tr>`;
-  const rows = m.map((row, i) => `<tr><th>${h(labels[i] ?? '')}</th>${row.map((v, j) => `<td class="num${i === j ? ' diag' : ''}">${Number.isFinite(v) ? v.toFixed(3) : 'nan'}</td>`).join('')}</tr>`).join('');
+  const rows = m
+    .map(
+      (row, i) =>
+        `<tr><th>${h(labels[i] ?? '')}</th>${row.map((v, j) => `<td class="num${i === j ? ' diag' : ''}">${Number.isFinite(v) ? v.toFixed(3) : 'nan'}</td>`).join('')}</tr>`,
+    )
+    .join('');
   return `<table class="matrix"><caption>${h(caption)}</caption><thead>${head}</thead><tbody>${rows}</tbody></table>`;
 }
 
 export function renderCka(c: CkaData, folder: string): Block {
-  const images = [c.linearPng && imgTag(c.linearPng, 'linear CKA heatmap'), c.rbfPng && imgTag(c.rbfPng, 'RBF CKA heatmap')].filter((x): x is string => typeof x === 'string');
+  const images = [
+    c.linearPng && imgTag(c.linearPng, 'linear CKA heatmap'),
+    c.rbfPng && imgTag(c.rbfPng, 'RBF CKA heatmap'),
+  ].filter((x): x is string => typeof x === 'string');
   const tables: string[] = [];
   const facts: string[] = [];
   const tag = c.debiased ? ' (debiased)' : '';
-  for (const [name, m] of [['Linear CKA', c.linear], [`RBF CKA${c.rbfThreshold !== undefined ? ` (threshold ${c.rbfThreshold})` : ''}`, c.rbf]] as const) {
+  for (const [name, m] of [
+    ['Linear CKA', c.linear],
+    [`RBF CKA${c.rbfThreshold !== undefined ? ` (threshold ${c.rbfThreshold})` : ''}`, c.rbf],
+  ] as const) {
     if (!m) continue;
     tables.push(matrixTable(m, c.labels, `${name}${tag}`));
     const o = offDiagonal(m);
-    if (o) facts.push(`${name.split(' (')[0]} between different checkpoints: ${o.min.toFixed(2)}\u2013${o.max.toFixed(2)} (mean ${o.mean.toFixed(2)}${Number.isFinite(o.neighbours) ? `; neighbours ${o.neighbours.toFixed(2)}` : ''})`);
+    if (o)
+      facts.push(
+        `${name.split(' (')[0]} between different checkpoints: ${o.min.toFixed(2)}\u2013${o.max.toFixed(2)} (mean ${o.mean.toFixed(2)}${Number.isFinite(o.neighbours) ? `; neighbours ${o.neighbours.toFixed(2)}` : ''})`,
+      );
   }
   const where = folder === '.' ? 'cka/' : `${folder}/cka/`;
   const notes: string[] = [];
   if (!c.linear && !c.rbf) notes.push(na(`the CKA numbers (${h(where)}cka.json missing or unreadable)`));
   if (!images.length) notes.push(na(`the heatmap images (${h(where)}cka_linear.png, cka_rbf.png)`));
   const factText = facts.join('. ');
-  const html = `<div class="block"><p class="small">From ${h(where)}. ${c.labels.length ? `Checkpoints: ${h(c.labels.join(', '))}.` : ''}</p>` +
+  const html =
+    `<div class="block"><p class="small">From ${h(where)}. ${c.labels.length ? `Checkpoints: ${h(c.labels.join(', '))}.` : ''}</p>` +
     (factText ? `<p>${h(factText)}.</p>` : '') +
-    '<p class="small">CKA is 1 for the same representation up to rotation and scale; lower values mean the representation changed more between two checkpoints. The seed saw 0.06\u20130.35 off the diagonal and read it as "the representations keep changing".</p>' +
+    '<p class="small">CKA is 1 for the same representation up to rotation and scale; lower values mean the representation changed more between two checkpoints. The reference study saw 0.06\u20130.35 off the diagonal and read it as "the representations keep changing".</p>' +
     notes.join('') +
     (images.length ? `<div class="heatmaps">${images.map((i) => `<figure>${i}</figure>`).join('')}</div>` : '') +
-    (tables.length ? `<div class="matrices">${tables.join('')}</div>` : '') + '</div>';
-  return { html, glance: factText ? `<li><b>CKA</b>${folder === '.' ? '' : ` (${h(folder)})`}: ${h(factText)}.</li>` : '' };
+    (tables.length ? `<div class="matrices">${tables.join('')}</div>` : '') +
+    '</div>';
+  return {
+    html,
+    glance: factText ? `<li><b>CKA</b>${folder === '.' ? '' : ` (${h(folder)})`}: ${h(factText)}.</li>` : '',
+  };
 }
 
 export function renderCurves(m: MetricsData, name: string): string {
@@ -260,11 +350,21 @@ export function renderCurves(m: MetricsData, name: string): string {
       const s = seriesFor(k, field);
       window = Math.max(window, s.window);
       const log = autoLog(s.series[0]!.points);
-      return figure(lineChart(s.series, { title: field, xLabel: x, integerX: true, ...(log ? { yScale: 'log' as const } : {}), description: `${field} per ${x} (${k.kind})` }));
+      return figure(
+        lineChart(s.series, {
+          title: field,
+          xLabel: x,
+          integerX: true,
+          ...(log ? { yScale: 'log' as const } : {}),
+          description: `${field} per ${x} (${k.kind})`,
+        }),
+      );
     });
     const note = window ? ` Faint: every step; line: moving average over ${window} steps.` : '';
-    return `<h4>${h(k.kind)} <span class="small">${k.steps.length} record${k.steps.length === 1 ? '' : 's'}, per ${x}.${note}</span></h4>` +
-      (charts.length ? `<div class="charts">${charts.join('')}</div>` : '<p class="small">No numeric fields.</p>');
+    return (
+      `<h4>${h(k.kind)} <span class="small">${k.steps.length} record${k.steps.length === 1 ? '' : 's'}, per ${x}.${note}</span></h4>` +
+      (charts.length ? `<div class="charts">${charts.join('')}</div>` : '<p class="small">No numeric fields.</p>')
+    );
   });
   return `<div class="block" id="curves-${slug(name)}"><h3>${h(name)}</h3>${blocks.join('') || na('metrics.jsonl holds no records')}</div>`;
 }
@@ -287,15 +387,16 @@ function canonicalKind(kind: string, run: FolderData): string {
 export function renderGroupCurves(runs: readonly FolderData[], group: string): string {
   const labels = [...new Set(runs.map((r) => runLabel(r.name)))];
   const kinds: { key: string; perEpoch: boolean; fields: string[] }[] = [];
-  for (const r of runs) for (const k of r.metrics?.kinds ?? []) {
-    const key = canonicalKind(k.kind, r);
-    let entry = kinds.find((e) => e.key === key);
-    if (!entry) {
-      entry = { key, perEpoch: k.perEpoch, fields: [] };
-      kinds.push(entry);
+  for (const r of runs)
+    for (const k of r.metrics?.kinds ?? []) {
+      const key = canonicalKind(k.kind, r);
+      let entry = kinds.find((e) => e.key === key);
+      if (!entry) {
+        entry = { key, perEpoch: k.perEpoch, fields: [] };
+        kinds.push(entry);
+      }
+      for (const f of k.fields) if (!entry.fields.includes(f)) entry.fields.push(f);
     }
-    for (const f of k.fields) if (!entry.fields.includes(f)) entry.fields.push(f);
-  }
   let smoothed = 0;
   const blocks = kinds.map((k) => {
     const x = k.perEpoch ? 'epoch' : 'step';
@@ -303,7 +404,7 @@ export function renderGroupCurves(runs: readonly FolderData[], group: string): s
       const series: LineSeries[] = [];
       for (const r of runs) {
         const mk = r.metrics?.kinds.find((m) => canonicalKind(m.kind, r) === k.key);
-        if (!mk || !mk.values[field]) continue;
+        if (!mk?.values[field]) continue;
         let pts = pointsOf(mk, field);
         if (!mk.perEpoch && pts.length > SMOOTH_ABOVE) {
           const w = Math.max(5, Math.round(pts.length / 40));
@@ -311,20 +412,40 @@ export function renderGroupCurves(runs: readonly FolderData[], group: string): s
           pts = movingAverage(pts, w);
         }
         const label = runLabel(r.name);
-        series.push({ name: label, points: pts, color: PALETTE[labels.indexOf(label) % PALETTE.length]!, opacity: 0.85, strokeWidth: 1.4, dots: mk.perEpoch && pts.length <= 40 });
+        series.push({
+          name: label,
+          points: pts,
+          color: PALETTE[labels.indexOf(label) % PALETTE.length]!,
+          opacity: 0.85,
+          strokeWidth: 1.4,
+          dots: mk.perEpoch && pts.length <= 40,
+        });
       }
       const log = autoLog(series.flatMap((s) => s.points));
-      return figure(lineChart(series, { title: field, xLabel: x, integerX: true, ...(log ? { yScale: 'log' as const } : {}), description: `${field} per ${x} (${k.key}), ${series.length} runs` }));
+      return figure(
+        lineChart(series, {
+          title: field,
+          xLabel: x,
+          integerX: true,
+          ...(log ? { yScale: 'log' as const } : {}),
+          description: `${field} per ${x} (${k.key}), ${series.length} runs`,
+        }),
+      );
     });
     return `<h4>${h(k.key)} <span class="small">per ${x}</span></h4><div class="charts">${charts.join('')}</div>`;
   });
-  const counts = labels.map((l) => `${l} (${runs.filter((r) => runLabel(r.name) === l).length} run${runs.filter((r) => runLabel(r.name) === l).length === 1 ? '' : 's'})`);
+  const counts = labels.map(
+    (l) =>
+      `${l} (${runs.filter((r) => runLabel(r.name) === l).length} run${runs.filter((r) => runLabel(r.name) === l).length === 1 ? '' : 's'})`,
+  );
   return `<div class="block" id="curves-${slug(group)}"><h3>${h(group)}/ <span class="small">${runs.length} runs overlaid, one line per run, coloured by encoder: ${h(counts.join(', '))}.${smoothed ? ` Per-step curves are moving averages over up to ${smoothed} steps.` : ''}</span></h3>${blocks.join('') || na('metrics.jsonl holds no records')}</div>`;
 }
 
 export function renderConfig(f: FolderData, name: string): string {
   const c = f.config!;
   const lines = c.text.split('\n').length;
-  return `<div class="block" id="config-${slug(name)}"><h3>${h(name)}</h3><p>${configSummary(c.parsed)}</p>` +
-    `<details><summary>config.yaml (${lines} lines)</summary><pre>${h(c.text)}</pre></details></div>`;
+  return (
+    `<div class="block" id="config-${slug(name)}"><h3>${h(name)}</h3><p>${configSummary(c.parsed)}</p>` +
+    `<details><summary>config.yaml (${lines} lines)</summary><pre>${h(c.text)}</pre></details></div>`
+  );
 }

@@ -26,7 +26,9 @@ export function collapseSummary(k: MetricSeries, threshold: number): CollapseSum
   const ratio = k.values['embedding_std_ratio'];
   const pairs = ratio ? std.map((s, i) => s / ratio[i]!).filter((e) => Number.isFinite(e) && e > 0) : [];
   const expected = pairs.length ? median(pairs) : undefined;
-  const finite = k.steps.map((x, i) => ({ x, s: std[i]!, r: ratio ? ratio[i]! : Number.NaN })).filter((p) => Number.isFinite(p.s));
+  const finite = k.steps
+    .map((x, i) => ({ x, s: std[i]!, r: ratio ? ratio[i]! : Number.NaN }))
+    .filter((p) => Number.isFinite(p.s));
   if (finite.length === 0) return null;
   const last = finite[finite.length - 1]!;
   let minAt = finite[0]!;
@@ -65,11 +67,18 @@ export function collapseThreshold(f: FolderData): number {
 export function offDiagonal(m: number[][]): { min: number; max: number; mean: number; neighbours: number } | null {
   const off: number[] = [];
   const next: number[] = [];
-  m.forEach((row, i) => row.forEach((v, j) => {
-    if (i !== j && Number.isFinite(v)) off.push(v);
-    if (j === i + 1 && Number.isFinite(v)) next.push(v);
-  }));
+  m.forEach((row, i) =>
+    row.forEach((v, j) => {
+      if (i !== j && Number.isFinite(v)) off.push(v);
+      if (j === i + 1 && Number.isFinite(v)) next.push(v);
+    }),
+  );
   if (off.length === 0) return null;
   const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-  return { min: Math.min(...off), max: Math.max(...off), mean: mean(off), neighbours: next.length ? mean(next) : Number.NaN };
+  return {
+    min: Math.min(...off),
+    max: Math.max(...off),
+    mean: mean(off),
+    neighbours: next.length ? mean(next) : Number.NaN,
+  };
 }

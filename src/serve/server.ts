@@ -39,16 +39,28 @@ export interface Viewer {
 const here = dirname(fileURLToPath(import.meta.url));
 /** The page's files live in the source tree (src/serve/static), beside the compiled dist/. */
 const STATIC_DIR = resolve(here, '..', '..', '..', 'src', 'serve', 'static');
-const OSD_DIR = join(dirname(createRequire(import.meta.url).resolve('openseadragon/package.json')), 'build',
-  'openseadragon');
+const OSD_DIR = join(
+  dirname(createRequire(import.meta.url).resolve('openseadragon/package.json')),
+  'build',
+  'openseadragon',
+);
 
 const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.png': 'image/png', '.map': 'application/json', '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.map': 'application/json',
+  '.json': 'application/json',
 };
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** `rel` inside `root`, or an HttpError: the resolved path must stay under root. */
@@ -102,9 +114,15 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
   const info = {
     tileSize,
     datasets: datasets.map((d, i) => ({
-      index: i, id: d.id, layout: d.volume.dataset.layout, width: d.volume.width, height: d.volume.height,
-      dtype: d.volume.sourceDtype, layers: d.layers, window: d.window,
-        maxLevel: maxLevel(d.volume.width, d.volume.height),
+      index: i,
+      id: d.id,
+      layout: d.volume.dataset.layout,
+      width: d.volume.width,
+      height: d.volume.height,
+      dtype: d.volume.sourceDtype,
+      layers: d.layers,
+      window: d.window,
+      maxLevel: maxLevel(d.volume.width, d.volume.height),
       overlays: d.overlays.map((o, k) => ({ index: k, name: o.name, kind: o.kind })),
     })),
   };
@@ -126,8 +144,8 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
         throw new HttpError(404, `no such file: /${segs.join('/')}`);
       }
     }
-    if (head === 'api' && rest[0] === 'info' && rest.length === 1) return { type: MIME['.json']!,
-      body: JSON.stringify(info) };
+    if (head === 'api' && rest[0] === 'info' && rest.length === 1)
+      return { type: MIME['.json']!, body: JSON.stringify(info) };
     if (head === 'api' && rest[0] === 'value' && rest.length === 1) {
       const d = dataset(query.get('ds') ?? undefined);
       const layer = intParam(query.get('z'), 'z');
@@ -140,8 +158,8 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
       const overlays: Record<string, number> = {};
       for (const o of d.overlays) {
         const vals = await o.load();
-        overlays[o.name] = o.kind === 'prediction'
-          ? vals[y * d.volume.width + x]! / 255 : vals[y * d.volume.width + x]! > 0 ? 1 : 0;
+        overlays[o.name] =
+          o.kind === 'prediction' ? vals[y * d.volume.width + x]! / 255 : vals[y * d.volume.width + x]! > 0 ? 1 : 0;
       }
       return { type: MIME['.json']!, body: JSON.stringify({ x, y, z: layer, value: v, overlays }) };
     }
@@ -151,8 +169,14 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
       const d = dataset(dsText);
       const m = /^(\d+)_(\d+)\.png$/.exec(name);
       if (!m) throw new HttpError(404, `bad tile name ${name}, expected <col>_<row>.png`);
-      const r = tileRegion(intParam(levelText, 'level'), Number(m[1]), Number(m[2]), d.volume.width,
-        d.volume.height, tileSize);
+      const r = tileRegion(
+        intParam(levelText, 'level'),
+        Number(m[1]),
+        Number(m[2]),
+        d.volume.width,
+        d.volume.height,
+        tileSize,
+      );
       if (!r) throw new HttpError(404, 'tile outside the image');
       if (kind === 'layer') {
         const layer = intParam(which, 'z');
@@ -187,9 +211,12 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
         out = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
         if (cacheable) tiles.set(raw, out);
       }
-      res.writeHead(200,
-        { 'content-type': type, 'content-length': out.length, 'cache-control': cacheable ? 'max-age=3600'
-        : 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': type,
+        'content-length': out.length,
+        'cache-control': cacheable ? 'max-age=3600' : 'no-cache',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(req.method === 'HEAD' ? undefined : out);
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;
@@ -201,21 +228,28 @@ export async function startViewer(opts: ServeOptions): Promise<Viewer> {
     requests.push({ path: raw, status });
   };
 
-  const server = createServer((req, res) => { void handle(req, res); });
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => {
-    server.once('error',
-      (err: NodeJS.ErrnoException) => fail(new Error(`serve: cannot listen on `
-      + `${host}:${opts.port ?? 8080} (${err.code ?? err.message})`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      fail(new Error(`serve: cannot listen on ` + `${host}:${opts.port ?? 8080} (${err.code ?? err.message})`)),
+    );
     server.listen(opts.port ?? 8080, host, ok);
   });
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${shownHost}:${addr.port}/`,
-    server, datasets, requests,
+    server,
+    datasets,
+    requests,
     close: async () => {
-      await new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); });
+      await new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      });
       for (const d of datasets) await d.volume.close();
     },
   };

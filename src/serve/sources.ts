@@ -41,14 +41,17 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | null = null;
   return () => {
     p ??= fn();
-    p.catch(() => { p = null; });
+    p.catch(() => {
+      p = null;
+    });
     return p;
   };
 }
 
 function binaryOverlay(name: string, kind: OverlayKind, read: () => Promise<Uint8Array | null>): Overlay {
   return {
-    name, kind,
+    name,
+    kind,
     load: once(async () => {
       const v = await read();
       if (!v) throw new Error(`serve: overlay ${name} is empty`);
@@ -63,12 +66,16 @@ function binaryOverlay(name: string, kind: OverlayKind, read: () => Promise<Uint
  */
 function predictionOverlay(name: string, path: string, height: number, width: number): Overlay {
   return {
-    name, kind: 'prediction',
+    name,
+    kind: 'prediction',
     load: once(async () => {
       try {
-        const out = await sharp(path, { limitInputPixels: false }).removeAlpha().resize(width, height,
-          { fit: 'fill', kernel: 'linear' })
-          .toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+        const out = await sharp(path, { limitInputPixels: false })
+          .removeAlpha()
+          .resize(width, height, { fit: 'fill', kernel: 'linear' })
+          .toColourspace('b-w')
+          .raw({ depth: 'uchar' })
+          .toBuffer({ resolveWithObject: true });
         if (out.info.channels !== 1) throw new Error(`${out.info.channels} channels after grey conversion`);
         return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
       } catch (err) {
@@ -82,8 +89,8 @@ async function pngsUnder(dir: string, depth: number): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory() && depth > 0 && e.name !== 'checkpoints'
-      && e.name !== 'node_modules') out.push(...(await pngsUnder(p, depth - 1)));
+    if (e.isDirectory() && depth > 0 && e.name !== 'checkpoints' && e.name !== 'node_modules')
+      out.push(...(await pngsUnder(p, depth - 1)));
     else if (e.isFile() && e.name.toLowerCase().endsWith('.png')) out.push(p);
   }
   return out.sort();
@@ -93,13 +100,19 @@ async function pngsUnder(dir: string, depth: number): Promise<string[]> {
  * The prediction PNGs under `--predictions` that belong to dataset `id` of size `height` x `width`: named
  * `<id>_prob.png`, or any PNG of the dataset's aspect ratio that is not a mask, labels or IR image.
  */
-export async function findPredictions(paths: readonly string[], id: string, height: number,
-  width: number): Promise<{ name: string; path: string }[]> {
+export async function findPredictions(
+  paths: readonly string[],
+  id: string,
+  height: number,
+  width: number,
+): Promise<{ name: string; path: string }[]> {
   const found: { name: string; path: string }[] = [];
   for (const p of paths) {
     const st = await stat(p).catch(() => null);
-    if (!st) throw new Error(`serve: --predictions ${p} does not exist, expected a PNG, a folder of PNGs or a `
-      + `run/report folder`);
+    if (!st)
+      throw new Error(
+        `serve: --predictions ${p} does not exist, expected a PNG, a folder of PNGs or a ` + `run/report folder`,
+      );
     const root = st.isDirectory() ? p : dirname(p);
     const files = st.isDirectory() ? await pngsUnder(p, 3) : [p];
     for (const f of files) {
@@ -126,12 +139,22 @@ export async function resolveInput(input: string): Promise<{ datasets: Dataset[]
   const dir = !isUrl(input) && input.toLowerCase().endsWith('.html') ? dirname(input) : input;
   if (!isUrl(dir) && (await kindOf(join(dir, 'config.yaml'))) === 'file') {
     const cfg = YAML.parse((await readText(join(dir, 'config.yaml')))!) as { data?: Record<string, unknown> } | null;
-    const lists = ['datasets', 'train',
-      'val'].map((k) => cfg?.data?.[k]).filter(Array.isArray) as { path?: unknown }[][];
-    const paths = [...new Set(lists.flat().map((d) => d.path).filter((x): x is string => typeof x === 'string'))];
+    const lists = ['datasets', 'train', 'val'].map((k) => cfg?.data?.[k]).filter(Array.isArray) as {
+      path?: unknown;
+    }[][];
+    const paths = [
+      ...new Set(
+        lists
+          .flat()
+          .map((d) => d.path)
+          .filter((x): x is string => typeof x === 'string'),
+      ),
+    ];
     if (paths.length === 0)
-      throw new Error(`serve: ${join(dir, 'config.yaml')} names no datasets (data.datasets / data.train / data.val), `
-      + `expected a run folder`);
+      throw new Error(
+        `serve: ${join(dir, 'config.yaml')} names no datasets (data.datasets / data.train / data.val), ` +
+          `expected a run folder`,
+      );
     const datasets: Dataset[] = [];
     for (const p of paths) datasets.push(...(await detectLayout(p)).datasets);
     return { datasets, predictionDirs: [dir] };
@@ -144,8 +167,8 @@ export async function openViewerDataset(d: Dataset, predictionPaths: readonly st
   const layers = Array.from({ length: volume.depth }, (_, z) => volume.zStart + z);
   const overlays: Overlay[] = [];
   if (d.layout !== 'zarr' && d.mask) overlays.push(binaryOverlay('mask', 'mask', () => volume.readMask()));
-  if (d.layout !== 'zarr'
-    && d.inklabels) overlays.push(binaryOverlay('ink labels', 'inklabels', () => volume.readInkLabels()));
+  if (d.layout !== 'zarr' && d.inklabels)
+    overlays.push(binaryOverlay('ink labels', 'inklabels', () => volume.readInkLabels()));
   for (const p of await findPredictions(predictionPaths, d.id, volume.height, volume.width)) {
     overlays.push(predictionOverlay(p.name, p.path, volume.height, volume.width));
   }

@@ -22,8 +22,14 @@ export function maxLevel(width: number, height: number): number {
 }
 
 /** The full-resolution region behind a tile, or null when the tile lies outside the image. */
-export function tileRegion(level: number, col: number, row: number, width: number, height: number,
-  tileSize: number): TileRegion | null {
+export function tileRegion(
+  level: number,
+  col: number,
+  row: number,
+  width: number,
+  height: number,
+  tileSize: number,
+): TileRegion | null {
   const top = maxLevel(width, height);
   if (!Number.isInteger(level) || level < 0 || level > top || col < 0 || row < 0) return null;
   const f = 2 ** (top - level);
@@ -40,15 +46,21 @@ async function toPng(pixels: Uint8Array, r: TileRegion, channels: 1 | 4): Promis
   let img = sharp(pixels, { raw: { width: r.x1 - r.x0, height: r.y1 - r.y0, channels } });
   if (r.outW !== r.x1 - r.x0 || r.outH !== r.y1 - r.y0) {
     // Area averaging on the way down, like the readers' resolution factor.
-    img = sharp(await img.resize(r.outW, r.outH, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(),
-      { raw: { width: r.outW, height: r.outH, channels } });
+    img = sharp(await img.resize(r.outW, r.outH, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(), {
+      raw: { width: r.outW, height: r.outH, channels },
+    });
   }
   return img.png({ compressionLevel: 3 }).toBuffer();
 }
 
 /** A layer tile: raw values mapped to grey through the window [lo, hi]. */
-export async function renderLayerTile(ds: ViewerDataset, layer: number, r: TileRegion, lo: number,
-  hi: number): Promise<Buffer> {
+export async function renderLayerTile(
+  ds: ViewerDataset,
+  layer: number,
+  r: TileRegion,
+  lo: number,
+  hi: number,
+): Promise<Buffer> {
   const z = layer - ds.volume.zStart;
   const win = await ds.volume.readWindow(z, z + 1, r.y0, r.y1, r.x0, r.x1, { raw: true });
   const scale = 255 / Math.max(hi - lo, 1e-9);

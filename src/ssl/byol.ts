@@ -29,7 +29,7 @@ export const BYOL_BASE_MOMENTUM = 0.996;
 export function byolMomentum(progress: number, base = BYOL_BASE_MOMENTUM): number {
   checkProgress('byolMomentum', progress);
   checkRange('byolMomentum', 'base momentum', base, 0, 1);
-  return 1 - (1 - base) * (Math.cos(Math.PI * progress) + 1) / 2;
+  return 1 - ((1 - base) * (Math.cos(Math.PI * progress) + 1)) / 2;
 }
 
 /** Per-sample 2 - 2 cos(p, z) [N], with z detached (the stop-gradient on the target). */
@@ -72,13 +72,17 @@ export function emaUpdate_(target: Module, online: Module, m: number): void {
   const dst = [...target.namedParameters()];
   if (src.size !== dst.length || dst.some(([k]) => !src.has(k))) {
     const missing = dst.filter(([k]) => !src.has(k)).map(([k]) => k);
-    throw new Error(`emaUpdate_: target and online networks differ (target has ${dst.length} parameters, online ${src.size}`
-      + `${missing.length ? `; not in online: ${missing.slice(0, 5).join(', ')}` : ''})`);
+    throw new Error(
+      `emaUpdate_: target and online networks differ (target has ${dst.length} parameters, online ${src.size}` +
+        `${missing.length ? `; not in online: ${missing.slice(0, 5).join(', ')}` : ''})`,
+    );
   }
   for (const [k, t] of dst) {
     const o = src.get(k)!;
     if (o.rank !== t.rank || o.shape.some((s, i) => s !== t.shape[i])) {
-      throw new Error(`emaUpdate_: parameter ${k} is ${formatShape(t.shape)} in the target but ${formatShape(o.shape)} in the online network`);
+      throw new Error(
+        `emaUpdate_: parameter ${k} is ${formatShape(t.shape)} in the target but ${formatShape(o.shape)} in the online network`,
+      );
     }
   }
   noGrad(() => {
@@ -89,9 +93,9 @@ export function emaUpdate_(target: Module, online: Module, m: number): void {
 export interface BYOLMethodOptions {
   /** Online encoder: pooled features [N,F]. */
   encoder: Module;
-  /** Online projector [N,F] -> [N,D] (BYOL: Linear(4096)-BN-ReLU-Linear(256); the seed: 512-1024-256). */
+  /** Online projector [N,F] -> [N,D] (BYOL: Linear(4096)-BN-ReLU-Linear(256); the reference study: 512-1024-256). */
   projector: Module;
-  /** Predictor [N,D] -> [N,D] (the seed: 256-1024-256). */
+  /** Predictor [N,D] -> [N,D] (the reference study: 256-1024-256). */
   predictor: Module;
   /**
    * Builds a fresh twin of the online encoder and projector (same architecture); the method copies the online
@@ -108,6 +112,7 @@ export class BYOLMethod implements SslMethod {
   readonly modules: SslModules;
   /** The EMA target network (children `encoder`, `projector`), without gradients. */
   readonly target: SslModules;
+  readonly followers: readonly Module[];
   readonly baseMomentum: number;
   #momentum: number;
 
@@ -125,9 +130,12 @@ export class BYOLMethod implements SslMethod {
       twin.projector.loadStateDict(o.projector.stateDict());
     } catch (err) {
       this.target.dispose();
-      throw new Error(`BYOLMethod: makeTarget must build the same architecture as the online encoder and projector: ${(err as Error).message}`);
+      throw new Error(
+        `BYOLMethod: makeTarget must build the same architecture as the online encoder and projector: ${(err as Error).message}`,
+      );
     }
     this.target.requiresGrad_(false);
+    this.followers = [this.target];
     this.target.train(o.encoder.training);
     this.#momentum = this.baseMomentum;
   }
@@ -139,7 +147,11 @@ export class BYOLMethod implements SslMethod {
 
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
-      const [enc, proj, pred] = ['encoder', 'projector', 'predictor'].map((n) => this.modules.get(n)) as [Module, Module, Module];
+      const [enc, proj, pred] = ['encoder', 'projector', 'predictor'].map((n) => this.modules.get(n)) as [
+        Module,
+        Module,
+        Module,
+      ];
       const z1 = proj.forward(pooledFeatures('BYOLMethod.step', enc, view1));
       const z2 = proj.forward(pooledFeatures('BYOLMethod.step', enc, view2));
       const p1 = pred.forward(z1);
@@ -180,7 +192,9 @@ export class BYOLMethod implements SslMethod {
       else stray.push(k);
     }
     if (stray.length && (opts.strict ?? true)) {
-      throw new Error(`BYOLMethod.loadStateDict: expected keys starting with 'target.', got ${stray.length} other(s) (${stray.slice(0, 5).join(', ')})`);
+      throw new Error(
+        `BYOLMethod.loadStateDict: expected keys starting with 'target.', got ${stray.length} other(s) (${stray.slice(0, 5).join(', ')})`,
+      );
     }
     this.target.loadStateDict(inner, opts);
   }

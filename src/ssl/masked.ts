@@ -1,5 +1,5 @@
 /**
- * Masked reconstruction, the non-contrastive alternative the seed's write-up closes with ("there are also
+ * Masked reconstruction, the non-contrastive alternative the reference study's write-up closes with ("there are also
  * other pretraining techniques to try than contrastive learning"): hide random 3D blocks of the input,
  * encode the rest, reconstruct the volume through a light decoder, and score only the hidden voxels, as
  * masked image modelling does (MAE, He et al. 2022, arXiv 2111.06377, Sec. 3: "we compute the loss only on
@@ -47,11 +47,14 @@ function blockEdges(fn: string, b: BlockMaskOptions['blockSize']): [number, numb
  */
 export function randomBlockMask(shape: readonly number[], opts: BlockMaskOptions & { device?: Device } = {}): Tensor {
   if (shape.length !== 5 || shape.some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new Error(`randomBlockMask: expected an input shape [N,C,D,H,W] of positive sizes, got ${JSON.stringify(shape)}`);
+    throw new Error(
+      `randomBlockMask: expected an input shape [N,C,D,H,W] of positive sizes, got ${JSON.stringify(shape)}`,
+    );
   }
   const [bd, bh, bw] = blockEdges('randomBlockMask', opts.blockSize);
   const ratio = opts.ratio ?? MASK_DEFAULTS.ratio;
-  if (typeof ratio !== 'number' || !(ratio > 0 && ratio <= 1)) throw new Error(`randomBlockMask: ratio must be in (0, 1], got ${String(ratio)}`);
+  if (typeof ratio !== 'number' || !(ratio > 0 && ratio <= 1))
+    throw new Error(`randomBlockMask: ratio must be in (0, 1], got ${String(ratio)}`);
   const [n, , d, h, w] = shape as [number, number, number, number, number];
   const [gd, gh, gw] = [Math.ceil(d / bd), Math.ceil(h / bh), Math.ceil(w / bw)];
   const blocks = gd * gh * gw;
@@ -76,17 +79,28 @@ export function randomBlockMask(shape: readonly number[], opts: BlockMaskOptions
 export function maskedReconstructionLoss(pred: Tensor, target: Tensor, mask: Tensor): Tensor {
   const fn = 'maskedReconstructionLoss';
   if (pred.rank < 3 || pred.rank !== target.rank || pred.shape.some((s, i) => s !== target.shape[i])) {
-    throw new Error(`${fn}: pred ${formatShape(pred.shape)} and target ${formatShape(target.shape)} must have the same shape [N,C,...spatial]`);
+    throw new Error(
+      `${fn}: pred ${formatShape(pred.shape)} and target ${formatShape(target.shape)} must have the same shape [N,C,...spatial]`,
+    );
   }
   const c = pred.shape[1]!;
-  if (mask.rank !== pred.rank || mask.shape[0] !== pred.shape[0] || (mask.shape[1] !== 1 && mask.shape[1] !== c)
-    || mask.shape.slice(2).some((s, i) => s !== pred.shape[i + 2])) {
-    throw new Error(`${fn}: mask ${formatShape(mask.shape)} must be [${pred.shape[0]},1,${pred.shape.slice(2).join(',')}] or ${formatShape(pred.shape)} for pred ${formatShape(pred.shape)}`);
+  if (
+    mask.rank !== pred.rank ||
+    mask.shape[0] !== pred.shape[0] ||
+    (mask.shape[1] !== 1 && mask.shape[1] !== c) ||
+    mask.shape.slice(2).some((s, i) => s !== pred.shape[i + 2])
+  ) {
+    throw new Error(
+      `${fn}: mask ${formatShape(mask.shape)} must be [${pred.shape[0]},1,${pred.shape.slice(2).join(',')}] or ${formatShape(pred.shape)} for pred ${formatShape(pred.shape)}`,
+    );
   }
   return tidy(() => {
     const m = mask.dtype === pred.dtype ? mask : mask.to(pred.dtype);
     const sq = pred.sub(target.detach()).square().mul(m).sum();
-    const count = m.sum().mul(mask.shape[1] === 1 ? c : 1).clamp(1);
+    const count = m
+      .sum()
+      .mul(mask.shape[1] === 1 ? c : 1)
+      .clamp(1);
     return sq.div(count);
   });
 }
@@ -109,32 +123,59 @@ export class LightDecoder3d extends Module {
   readonly reduce: Sequential;
   readonly refine: Sequential | null;
   readonly head: Conv3d;
-  constructor(readonly inChannels: number, opts: LightDecoderOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    opts: LightDecoderOptions = {},
+  ) {
     super();
     const hidden = opts.hidden ?? 16;
     const out = opts.outChannels ?? 1;
-    for (const [k, v] of [['inChannels', inChannels], ['hidden', hidden], ['outChannels', out]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`LightDecoder3d: ${k} must be a positive integer, got ${String(v)}`);
+    for (const [k, v] of [
+      ['inChannels', inChannels],
+      ['hidden', hidden],
+      ['outChannels', out],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1)
+        throw new Error(`LightDecoder3d: ${k} must be a positive integer, got ${String(v)}`);
     }
-    this.reduce = this.registerModule('reduce', new Sequential(new Conv3d(inChannels, hidden, 1, { bias: false }), new BatchNorm3d(hidden), new ReLU()));
-    this.refine = opts.refine ?? true
-      ? this.registerModule('refine', new Sequential(new Conv3d(hidden, hidden, 3, { padding: 1, bias: false }), new BatchNorm3d(hidden), new ReLU()))
-      : null;
+    this.reduce = this.registerModule(
+      'reduce',
+      new Sequential(new Conv3d(inChannels, hidden, 1, { bias: false }), new BatchNorm3d(hidden), new ReLU()),
+    );
+    this.refine =
+      (opts.refine ?? true)
+        ? this.registerModule(
+            'refine',
+            new Sequential(
+              new Conv3d(hidden, hidden, 3, { padding: 1, bias: false }),
+              new BatchNorm3d(hidden),
+              new ReLU(),
+            ),
+          )
+        : null;
     this.head = this.registerModule('head', new Conv3d(hidden, out, 1));
   }
 
   forward(features: Tensor, input?: Tensor): Tensor {
-    if (!input) throw new Error('LightDecoder3d.forward: give the input volume as the second argument (its size is the output size)');
+    if (!input)
+      throw new Error(
+        'LightDecoder3d.forward: give the input volume as the second argument (its size is the output size)',
+      );
     if (features.rank !== 5 || features.shape[1] !== this.inChannels) {
-      throw new Error(`LightDecoder3d: features must be [N,${this.inChannels},d,h,w], got ${formatShape(features.shape)}`);
+      throw new Error(
+        `LightDecoder3d: features must be [N,${this.inChannels},d,h,w], got ${formatShape(features.shape)}`,
+      );
     }
     if (input.rank !== 5 || input.shape[0] !== features.shape[0]) {
-      throw new Error(`LightDecoder3d: input must be [N,C,D,H,W] with N = ${features.shape[0]}, got ${formatShape(input.shape)}`);
+      throw new Error(
+        `LightDecoder3d: input must be [N,C,D,H,W] with N = ${features.shape[0]}, got ${formatShape(input.shape)}`,
+      );
     }
     return tidy(() => {
       let y = this.reduce.forward(features);
       const size = input.shape.slice(2);
-      if (y.shape.slice(2).some((s, i) => s !== size[i])) y = F.interpolate(y, { size, mode: 'trilinear', alignCorners: false });
+      if (y.shape.slice(2).some((s, i) => s !== size[i]))
+        y = F.interpolate(y, { size, mode: 'trilinear', alignCorners: false });
       if (this.refine) y = this.refine.forward(y);
       return this.head.forward(y);
     });
@@ -184,27 +225,39 @@ export class MaskedMethod implements SslMethod {
       if (this.fillValue !== 0) visible = visible.add(mask.mul(this.fillValue));
       const features = this.#featureMap(this.modules.get('encoder'), visible);
       if (features.rank !== 5 || features.shape[0] !== x.shape[0]) {
-        throw new Error(`MaskedMethod: the encoder must give a feature map [N,C,d,h,w] for input ${formatShape(x.shape)}, got ${formatShape(features.shape)} (pass featureMap for a pooling encoder)`);
+        throw new Error(
+          `MaskedMethod: the encoder must give a feature map [N,C,d,h,w] for input ${formatShape(x.shape)}, got ${formatShape(features.shape)} (pass featureMap for a pooling encoder)`,
+        );
       }
       const reconstruction = this.modules.get('decoder').forward(features, x);
       if (reconstruction.rank !== x.rank || reconstruction.shape.some((s, i) => s !== x.shape[i])) {
-        throw new Error(`MaskedMethod: the decoder must reconstruct the input's shape ${formatShape(x.shape)}, got ${formatShape(reconstruction.shape)}`);
+        throw new Error(
+          `MaskedMethod: the decoder must reconstruct the input's shape ${formatShape(x.shape)}, got ${formatShape(reconstruction.shape)}`,
+        );
       }
       return { reconstruction, mask, features };
     });
   }
+
+  readonly followers: readonly Module[] = [];
 
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
       const views = this.views === 'both' ? [view1, view2] : [view1];
       const parts = views.map((v) => {
         const r = this.reconstruct(v);
-        return { loss: maskedReconstructionLoss(r.reconstruction, v, r.mask), hidden: r.mask.mean(), features: r.features };
+        return {
+          loss: maskedReconstructionLoss(r.reconstruction, v, r.mask),
+          hidden: r.mask.mean(),
+          features: r.features,
+        };
       });
       const first = parts[0]!;
       const loss = parts.length === 2 ? first.loss.add(parts[1]!.loss).mul(0.5) : first.loss;
       const terms: Record<string, Tensor> = { reconstruction: loss.detach(), hiddenFraction: first.hidden };
-      parts.forEach((p, i) => { terms[`view${i + 1}`] = p.loss.detach(); });
+      parts.forEach((p, i) => {
+        terms[`view${i + 1}`] = p.loss.detach();
+      });
       const embeddings = F.adaptiveAvgPool3d(first.features.detach(), 1).flatten(1);
       return { loss, terms, embeddings };
     });

@@ -39,13 +39,24 @@ export interface SslMethod {
    * network to keep after pretraining.
    */
   readonly modules: SslModules;
-  /** Runs both views through the networks and returns the loss, its terms and embeddings for monitoring. */
-  step(view1: Tensor, view2: Tensor): SslStepOutput;
+  /**
+   * Runs both views through the networks and returns the loss, its terms and embeddings for monitoring.
+   * `gather`, in data-parallel training, concatenates a tensor over the workers (with gradients flowing back to
+   * each worker's share): a method whose loss couples the samples of a batch (VICReg's variance and
+   * covariance) uses it to see the global batch; the others, whose losses are per-sample means, ignore it.
+   */
+  step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput;
   /**
    * Call after every optimiser step with the training progress k/K in [0, 1] (k steps done of K):
    * BYOL moves its target network towards the online one; the other methods do nothing.
    */
   afterOptimizerStep(progress: number): void;
+  /**
+   * Networks the method owns outside `modules` that run in training mode and follow the trainable ones (BYOL's
+   * target): data-parallel training converts their batch norm to SyncBatchNorm and starts them from rank 0's
+   * weights, as it does `modules`. Empty for the other methods.
+   */
+  readonly followers: readonly Module[];
   /** Training (true) or evaluation mode for every network, including method-owned ones (BYOL's target). */
   train(mode?: boolean): void;
   /** Method-specific state that is not in `modules` (BYOL: the target network, keys `target.*`). */
@@ -78,7 +89,9 @@ export class SslModules extends Module {
     return [...this.#byName.keys()];
   }
   forward(): Tensor {
-    throw new Error(`SslModules: has no forward; call the method's step(view1, view2) or run a child (${this.names().join(', ')})`);
+    throw new Error(
+      `SslModules: has no forward; call the method's step(view1, view2) or run a child (${this.names().join(', ')})`,
+    );
   }
 }
 
@@ -93,7 +106,9 @@ export function checkProgress(fn: string, progress: number): void {
 export function pooledFeatures(fn: string, net: Module, x: Tensor): Tensor {
   const y = net.forward(x);
   if (y.rank !== 2 || y.shape[0] !== x.shape[0]) {
-    throw new Error(`${fn}: the encoder must return pooled features [N,F] for input [${x.shape.join(',')}], got [${y.shape.join(',')}]`);
+    throw new Error(
+      `${fn}: the encoder must return pooled features [N,F] for input [${x.shape.join(',')}], got [${y.shape.join(',')}]`,
+    );
   }
   return y;
 }
@@ -102,6 +117,8 @@ export function pooledFeatures(fn: string, net: Module, x: Tensor): Tensor {
 export function rejectExtraState(fn: string, source: StateDictSource, opts: { strict?: boolean }): void {
   const keys = source instanceof Map ? [...source.keys()] : Object.keys(source);
   if (keys.length && (opts.strict ?? true)) {
-    throw new Error(`${fn}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`);
+    throw new Error(
+      `${fn}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`,
+    );
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Collapse monitor: the per-dimension standard deviation of L2-normalised embeddings, averaged over the
  * dimensions (SimSiam, Chen & He 2021, Sec. 4.1 and Fig. 2: with collapse it goes to 0, otherwise it stays
- * near 1/sqrt(D)). The seed logged the same quantity (lightly's `std_of_l2_normalized`).
+ * near 1/sqrt(D)). The reference study logged the same quantity (lightly's `std_of_l2_normalized`).
  */
 import { noGrad } from '../torch/autograd.js';
 import * as F from '../torch/ops/functional.js';
@@ -12,7 +12,8 @@ import { checkEmbedding } from './checks.js';
 /** mean over dims of std over the batch (unbiased) of F.normalize(z, dim 1); z [N,D] with N >= 2. */
 export function embeddingStd(z: Tensor): number {
   checkEmbedding('embeddingStd', 'z', z);
-  if (z.shape[0]! < 2) throw new Error(`embeddingStd: needs at least 2 embeddings to measure a spread, got z [${z.shape.join(',')}]`);
+  if (z.shape[0]! < 2)
+    throw new Error(`embeddingStd: needs at least 2 embeddings to measure a spread, got z [${z.shape.join(',')}]`);
   return noGrad(() => tidy(() => F.normalize(z.detach(), 2, 1).std(0).mean().item()));
 }
 
@@ -35,10 +36,13 @@ export const COLLAPSE_RATIO = 0.25;
  * (default 0.25, i.e. a spread under a quarter of the uniform one).
  */
 export function collapseStatus(std: number, dim: number, opts: { minRatio?: number } = {}): CollapseStatus {
-  if (!Number.isInteger(dim) || dim < 1) throw new Error(`collapseStatus: dim must be a positive integer, got ${String(dim)}`);
-  if (typeof std !== 'number' || !(std >= 0)) throw new Error(`collapseStatus: std must be a non-negative number, got ${String(std)}`);
+  if (!Number.isInteger(dim) || dim < 1)
+    throw new Error(`collapseStatus: dim must be a positive integer, got ${String(dim)}`);
+  if (typeof std !== 'number' || !(std >= 0))
+    throw new Error(`collapseStatus: std must be a non-negative number, got ${String(std)}`);
   const minRatio = opts.minRatio ?? COLLAPSE_RATIO;
-  if (!(minRatio > 0 && minRatio <= 1)) throw new Error(`collapseStatus: minRatio must be in (0, 1], got ${String(minRatio)}`);
+  if (!(minRatio > 0 && minRatio <= 1))
+    throw new Error(`collapseStatus: minRatio must be in (0, 1], got ${String(minRatio)}`);
   const expected = 1 / Math.sqrt(dim);
   const ratio = std / expected;
   return { std, expected, ratio, collapsed: ratio < minRatio };

@@ -1,7 +1,7 @@
 /**
  * The method registry: 'vicreg', 'byol', 'simsiam', 'masked' -> a builder that makes the heads from widths
  * and returns an SslMethod, so a training loop or a config file picks a method by name. The MLP heads are
- * src/models/heads.ts's ProjectionHead (lightly's layout, which the seed used: Linear-BN-ReLU blocks, a
+ * src/models/heads.ts's ProjectionHead (lightly's layout, which the reference study used: Linear-BN-ReLU blocks, a
  * plain last Linear, parameters under `layers.*`).
  */
 import { ProjectionHead, type ProjectionHeadOptions } from '../models/heads.js';
@@ -22,7 +22,7 @@ export interface SslMethodOptions {
   /** Projector widths after F: hidden..., out (defaults per method, see SSL_METHODS). */
   projector?: readonly number[];
   /**
-   * Biases of the projector's Linears (default lightly's, as the seed: none before BatchNorm, one on the last;
+   * Biases of the projector's Linears (default lightly's, as the reference study: none before BatchNorm, one on the last;
    * VICReg's official expander is `{ hiddenBias: true, lastBias: false }`).
    */
   projectorBias?: ProjectionHeadOptions;
@@ -52,15 +52,20 @@ export interface SslMethodEntry {
 }
 
 function checkFeatureDim(name: string, o: SslMethodOptions): void {
-  if (typeof o.encoder !== 'function') throw new Error(`createMethod('${name}'): encoder must be a function that builds an encoder`);
-  if (!Number.isInteger(o.featureDim) || o.featureDim < 1) throw new Error(`createMethod('${name}'): featureDim must be a positive integer, got ${String(o.featureDim)}`);
+  if (typeof o.encoder !== 'function')
+    throw new Error(`createMethod('${name}'): encoder must be a function that builds an encoder`);
+  if (!Number.isInteger(o.featureDim) || o.featureDim < 1)
+    throw new Error(`createMethod('${name}'): featureDim must be a positive integer, got ${String(o.featureDim)}`);
 }
 
 /** Builds networks in order and disposes those already built when a later one fails. */
 function building<T>(fn: (own: <M extends Module>(m: M) => M) => T): T {
   const built: Module[] = [];
   try {
-    return fn((m) => { built.push(m); return m; });
+    return fn((m) => {
+      built.push(m);
+      return m;
+    });
   } catch (err) {
     for (const m of built) m.dispose();
     throw err;
@@ -69,15 +74,18 @@ function building<T>(fn: (own: <M extends Module>(m: M) => M) => T): T {
 
 const VICREG: SslMethodEntry = {
   name: 'vicreg',
-  summary: 'VICReg: invariance + variance + covariance on the projector outputs of two views (the seed\'s method)',
+  summary:
+    "VICReg: invariance + variance + covariance on the projector outputs of two views (the reference study's method)",
   source: 'Bardes et al., ICLR 2022; facebookresearch/vicreg main_vicreg.py',
-  // The seed's projector: lightly's BarlowTwinsProjectionHead(512, 256, 512) = 512-256-256-512.
+  // The reference study's projector: lightly's BarlowTwinsProjectionHead(512, 256, 512) = 512-256-256-512.
   defaults: { projector: [256, 256, 512] },
   create(o) {
     checkFeatureDim('vicreg', o);
     return building((own) => {
       const encoder = own(o.encoder());
-      const projector = own(new ProjectionHead([o.featureDim, ...(o.projector ?? VICREG.defaults.projector!)], o.projectorBias ?? {}));
+      const projector = own(
+        new ProjectionHead([o.featureDim, ...(o.projector ?? VICREG.defaults.projector!)], o.projectorBias ?? {}),
+      );
       return new VICRegMethod({ encoder, projector, ...(o.vicreg ? { loss: o.vicreg } : {}) });
     });
   },
@@ -85,9 +93,9 @@ const VICREG: SslMethodEntry = {
 
 const BYOL: SslMethodEntry = {
   name: 'byol',
-  summary: 'BYOL: online predictor regresses an EMA target\'s projection (2 - 2 cos, symmetrised)',
+  summary: "BYOL: online predictor regresses an EMA target's projection (2 - 2 cos, symmetrised)",
   source: 'Grill et al., NeurIPS 2020; deepmind-research byol/',
-  // The seed's failed BYOL run: projector 512-1024-256, predictor 256-1024-256.
+  // The reference study's failed BYOL run: projector 512-1024-256, predictor 256-1024-256.
   defaults: { projector: [1024, 256], predictorHidden: [1024] },
   create(o) {
     checkFeatureDim('byol', o);
@@ -98,8 +106,14 @@ const BYOL: SslMethodEntry = {
       const projector = own(new ProjectionHead(dims, o.projectorBias ?? {}));
       const predictor = own(new ProjectionHead([out, ...(o.predictorHidden ?? BYOL.defaults.predictorHidden!), out]));
       return new BYOLMethod({
-        encoder, projector, predictor,
-        makeTarget: () => building((ownTarget) => ({ encoder: ownTarget(o.encoder()), projector: ownTarget(new ProjectionHead(dims, o.projectorBias ?? {})) })),
+        encoder,
+        projector,
+        predictor,
+        makeTarget: () =>
+          building((ownTarget) => ({
+            encoder: ownTarget(o.encoder()),
+            projector: ownTarget(new ProjectionHead(dims, o.projectorBias ?? {})),
+          })),
         ...(o.byol?.baseMomentum !== undefined ? { baseMomentum: o.byol.baseMomentum } : {}),
       });
     });
@@ -110,7 +124,7 @@ const SIMSIAM: SslMethodEntry = {
   name: 'simsiam',
   summary: 'SimSiam: predictor + stop-gradient, symmetrised negative cosine',
   source: 'Chen & He, CVPR 2021; facebookresearch/simsiam',
-  // The official 3-layer projector and D/4 bottleneck predictor, at the seed's 512 width.
+  // The official 3-layer projector and D/4 bottleneck predictor, at the reference study's 512 width.
   defaults: { projector: [512, 512], predictorHidden: [128] },
   create(o) {
     checkFeatureDim('simsiam', o);
@@ -120,8 +134,15 @@ const SIMSIAM: SslMethodEntry = {
       const encoder = own(o.encoder());
       // Official layout (simsiam/builder.py): the projector ends in BatchNorm1d(affine=False) after a Linear
       // whose bias that BN makes redundant; children '0' (the MLP) and '1' (the BN).
-      const projector = own(new Sequential(new ProjectionHead(dims, { lastBias: false, ...o.projectorBias }), new BatchNorm1d(out, { affine: false })));
-      const predictor = own(new ProjectionHead([out, ...(o.predictorHidden ?? SIMSIAM.defaults.predictorHidden!), out]));
+      const projector = own(
+        new Sequential(
+          new ProjectionHead(dims, { lastBias: false, ...o.projectorBias }),
+          new BatchNorm1d(out, { affine: false }),
+        ),
+      );
+      const predictor = own(
+        new ProjectionHead([out, ...(o.predictorHidden ?? SIMSIAM.defaults.predictorHidden!), out]),
+      );
       return new SimSiamMethod({ encoder, projector, predictor });
     });
   },
@@ -129,7 +150,8 @@ const SIMSIAM: SslMethodEntry = {
 
 const MASKED: SslMethodEntry = {
   name: 'masked',
-  summary: 'Masked reconstruction: hide random 3D blocks, reconstruct them through a light decoder, MSE on hidden voxels',
+  summary:
+    'Masked reconstruction: hide random 3D blocks, reconstruct them through a light decoder, MSE on hidden voxels',
   source: 'MAE (He et al. 2022) / SimMIM (Xie et al. 2022), adapted to 3D blocks and a CNN encoder',
   defaults: {},
   create(o) {
@@ -139,7 +161,8 @@ const MASKED: SslMethodEntry = {
       const encoder = own(o.encoder());
       const decoder = own(new LightDecoder3d(o.featureDim, { ...m.decoder, outChannels: m.inChannels ?? 1 }));
       return new MaskedMethod({
-        encoder, decoder,
+        encoder,
+        decoder,
         ...(m.mask ? { mask: m.mask } : {}),
         ...(m.fillValue !== undefined ? { fillValue: m.fillValue } : {}),
         ...(m.views ? { views: m.views } : {}),
@@ -151,7 +174,10 @@ const MASKED: SslMethodEntry = {
 
 /** Every method by name. */
 export const SSL_METHODS: Readonly<Record<SslMethodName, SslMethodEntry>> = Object.freeze({
-  vicreg: VICREG, byol: BYOL, simsiam: SIMSIAM, masked: MASKED,
+  vicreg: VICREG,
+  byol: BYOL,
+  simsiam: SIMSIAM,
+  masked: MASKED,
 });
 
 export function sslMethodNames(): SslMethodName[] {
@@ -159,7 +185,7 @@ export function sslMethodNames(): SslMethodName[] {
 }
 
 export function isSslMethodName(name: string): name is SslMethodName {
-  return Object.prototype.hasOwnProperty.call(SSL_METHODS, name);
+  return Object.hasOwn(SSL_METHODS, name);
 }
 
 /** The registry entry for `name`; throws listing the known names otherwise. */

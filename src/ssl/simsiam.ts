@@ -10,7 +10,14 @@ import * as F from '../torch/ops/functional.js';
 import { tidy } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { checkEmbeddingPair } from './checks.js';
-import { checkProgress, pooledFeatures, rejectExtraState, type SslMethod, SslModules, type SslStepOutput } from './method.js';
+import {
+  checkProgress,
+  pooledFeatures,
+  rejectExtraState,
+  type SslMethod,
+  SslModules,
+  type SslStepOutput,
+} from './method.js';
 
 export interface SimSiamLoss {
   /** (view1 + view2) / 2, in [-1, 1]. */
@@ -49,9 +56,15 @@ export class SimSiamMethod implements SslMethod {
     this.modules = new SslModules({ encoder: o.encoder, projector: o.projector, predictor: o.predictor });
   }
 
+  readonly followers: readonly Module[] = [];
+
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
-      const [enc, proj, pred] = ['encoder', 'projector', 'predictor'].map((n) => this.modules.get(n)) as [Module, Module, Module];
+      const [enc, proj, pred] = ['encoder', 'projector', 'predictor'].map((n) => this.modules.get(n)) as [
+        Module,
+        Module,
+        Module,
+      ];
       const z1 = proj.forward(pooledFeatures('SimSiamMethod.step', enc, view1));
       const z2 = proj.forward(pooledFeatures('SimSiamMethod.step', enc, view2));
       const l = simsiamLoss(pred.forward(z1), pred.forward(z2), z1, z2);

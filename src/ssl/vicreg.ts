@@ -10,21 +10,28 @@
  *   cov_loss = sum(offdiag(cov_x)^2) / D + sum(offdiag(cov_y)^2) / D     (L211-213)
  *   loss = sim * repr_loss + std * std_loss + cov * cov_loss             (L215-219; defaults 25/25/1)
  *
- * The seed (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
+ * The reference study (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
  */
 import type { Module, StateDictSource } from '../torch/nn/module.js';
 import * as F from '../torch/ops/functional.js';
 import { tidy } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { checkEmbeddingPair, checkRange } from './checks.js';
-import { checkProgress, pooledFeatures, rejectExtraState, type SslMethod, SslModules, type SslStepOutput } from './method.js';
+import {
+  checkProgress,
+  pooledFeatures,
+  rejectExtraState,
+  type SslMethod,
+  SslModules,
+  type SslStepOutput,
+} from './method.js';
 
 export interface VICRegLossOptions {
   /** Weight of the invariance (mean squared error) term; official default 25. */
   simCoeff?: number;
   /** Weight of the variance (std hinge) term; official default 25. */
   stdCoeff?: number;
-  /** Weight of the covariance term; official default 1 (the seed used 5). */
+  /** Weight of the covariance term; official default 1 (the reference study used 5). */
   covCoeff?: number;
   /** Added to the variance before the square root; official 1e-4. */
   eps?: number;
@@ -39,17 +46,35 @@ export interface VICRegLoss {
 }
 
 /** The official defaults (main_vicreg.py argument parser: --sim-coeff 25, --std-coeff 25, --cov-coeff 1). */
-export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 1, eps: 1e-4 });
-/** The seed's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
-export const VICREG_SEED: Readonly<Required<VICRegLossOptions>> = Object.freeze({ simCoeff: 25, stdCoeff: 25, covCoeff: 5, eps: 1e-4 });
+export const VICREG_DEFAULTS: Readonly<Required<VICRegLossOptions>> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 1,
+  eps: 1e-4,
+});
+/** The reference study's coefficients (younader/VesuviusPretraining pretraining.ipynb): covariance weighted 5. */
+export const VICREG_REFERENCE: Readonly<Required<VICRegLossOptions>> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 5,
+  eps: 1e-4,
+});
 
 /** The off-diagonal entries of a square [D,D] matrix as a flat [D*(D-1)] vector (main_vicreg.py `off_diagonal`). */
 export function offDiagonal(m: Tensor): Tensor {
-  if (m.rank !== 2 || m.shape[0] !== m.shape[1]) throw new Error(`offDiagonal: expected a square matrix, got [${m.shape.join(',')}]`);
+  if (m.rank !== 2 || m.shape[0] !== m.shape[1])
+    throw new Error(`offDiagonal: expected a square matrix, got [${m.shape.join(',')}]`);
   const d = m.shape[0]!;
   // Dropping the last element of the row-major flattening and reading the rest as [D-1, D+1] puts every
   // diagonal entry in column 0; the remaining columns are exactly the off-diagonal entries.
-  return tidy(() => m.flatten().slice(0, 0, d * d - 1).view([d - 1, d + 1]).slice(1, 1).flatten());
+  return tidy(() =>
+    m
+      .flatten()
+      .slice(0, 0, d * d - 1)
+      .view([d - 1, d + 1])
+      .slice(1, 1)
+      .flatten(),
+  );
 }
 
 function varianceHinge(centred: Tensor, eps: number): Tensor {
@@ -70,7 +95,9 @@ function covariancePenalty(centred: Tensor): Tensor {
 export function vicregLoss(z1: Tensor, z2: Tensor, opts: VICRegLossOptions = {}): VICRegLoss {
   checkEmbeddingPair('vicregLoss', ['z1', 'z2'], z1, z2);
   if (z1.shape[0]! < 2) {
-    throw new Error(`vicregLoss: the variance and covariance terms need at least 2 samples per batch, got z1 [${z1.shape.join(',')}]`);
+    throw new Error(
+      `vicregLoss: the variance and covariance terms need at least 2 samples per batch, got z1 [${z1.shape.join(',')}]`,
+    );
   }
   const o = { ...VICREG_DEFAULTS, ...opts };
   for (const k of ['simCoeff', 'stdCoeff', 'covCoeff'] as const) checkRange('vicregLoss', k, o[k], 0, Number.MAX_VALUE);
@@ -105,14 +132,41 @@ export class VICRegMethod implements SslMethod {
     this.lossOptions = Object.freeze({ ...VICREG_DEFAULTS, ...o.loss });
   }
 
-  step(view1: Tensor, view2: Tensor): SslStepOutput {
+  readonly followers: readonly Module[] = [];
+
+  /**
+   * Without `gather`, VICReg's loss on this batch. With it (data-parallel workers), as main_vicreg.py
+   * (facebookresearch/vicreg, `VICReg.forward`): the invariance term on this worker's own pairs (`repr_loss`
+   * before the gather), the variance and covariance terms on the embeddings of every worker (FullGatherLayer),
+   * with the covariance divided by the global batch - 1. No further scaling is needed for the gradients to equal
+   * one worker's on the global batch: the gather's backward sums over the W workers the (identical) gradient of
+   * the global terms, which gives W times their share for the local embeddings, and averaging the parameter
+   * gradients over the workers divides by W; the local invariance terms, averaged, are the global invariance.
+   */
+  step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput {
     return tidy(() => {
       const encoder = this.modules.get('encoder');
       const projector = this.modules.get('projector');
       const z1 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view1));
       const z2 = projector.forward(pooledFeatures('VICRegMethod.step', encoder, view2));
-      const l = vicregLoss(z1, z2, this.lossOptions);
-      const terms = { invariance: l.invariance.detach(), variance: l.variance.detach(), covariance: l.covariance.detach() };
+      const o = this.lossOptions;
+      let l: VICRegLoss;
+      if (gather) {
+        const invariance = F.mseLoss(z1, z2);
+        const global = vicregLoss(gather(z1), gather(z2), o);
+        const loss = invariance
+          .mul(o.simCoeff)
+          .add(global.variance.mul(o.stdCoeff))
+          .add(global.covariance.mul(o.covCoeff));
+        l = { loss, invariance, variance: global.variance, covariance: global.covariance };
+      } else {
+        l = vicregLoss(z1, z2, o);
+      }
+      const terms = {
+        invariance: l.invariance.detach(),
+        variance: l.variance.detach(),
+        covariance: l.covariance.detach(),
+      };
       return { loss: l.loss, terms, embeddings: z1.detach() };
     });
   }

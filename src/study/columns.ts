@@ -38,7 +38,15 @@ export interface ProbeTileOptions {
 /** Reads a fragment's tiles (no augmentation) and samples `pixelsPerTile` valid pixels from each, seeded. */
 export async function loadProbeTiles(spec: TileDatasetSpec, o: ProbeTileOptions): Promise<ProbeTiles> {
   const source = await createSource({
-    datasets: [spec], tile: o.tile, stride: o.stride, erode: o.erode, depth: o.depth, augment: null, views: 1, maxTiles: o.maxTiles, seed: o.seed,
+    datasets: [spec],
+    tile: o.tile,
+    stride: o.stride,
+    erode: o.erode,
+    depth: o.depth,
+    augment: null,
+    views: 1,
+    maxTiles: o.maxTiles,
+    seed: o.seed,
   });
   const rng = createRng(o.seed);
   const out: ProbeTiles = { fragment: spec.path, tile: o.tile, depth: o.depth, images: [], pixels: [], labels: [] };
@@ -60,7 +68,8 @@ export async function loadProbeTiles(spec: TileDatasetSpec, o: ProbeTileOptions)
 
 /** The cached tiles in batches of `batch`: the first tile's index, the count and their [n, depth, tile, tile] input. */
 export function* tileBatches(
-  tiles: ProbeTiles, batch: number,
+  tiles: ProbeTiles,
+  batch: number,
 ): Generator<{ t0: number; n: number; input: Float32Array }> {
   const size = tiles.depth * tiles.tile * tiles.tile;
   for (let t0 = 0; t0 < tiles.images.length; t0 += batch) {
@@ -72,12 +81,18 @@ export function* tileBatches(
 }
 
 /** The sampled pixels as rows: each row's label and tile, and the first row of each tile. */
-export function pixelRows(
-  tiles: ProbeTiles,
-): { count: number; labels: Uint8Array; tileOf: Int32Array; firstRow: Int32Array } {
+export function pixelRows(tiles: ProbeTiles): {
+  count: number;
+  labels: Uint8Array;
+  tileOf: Int32Array;
+  firstRow: Int32Array;
+} {
   const firstRow = new Int32Array(tiles.pixels.length);
   let count = 0;
-  tiles.pixels.forEach((p, t) => { firstRow[t] = count; count += p.length; });
+  tiles.pixels.forEach((p, t) => {
+    firstRow[t] = count;
+    count += p.length;
+  });
   const labels = new Uint8Array(count);
   const tileOf = new Int32Array(count);
   tiles.pixels.forEach((p, t) => {
@@ -124,13 +139,15 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
   const data = new Float32Array(count * channels * D);
   encoder.eval();
   for (const { t0, n, input } of tileBatches(tiles, batch)) {
-    const maps = torch.tidy(() => torch.noGrad(() => {
-      const feats = encoder.forwardFeatures(torch.fromTypedArray(input, [n, 1, D, T, T]), { upTo });
-      return stages.map((s) => {
-        const f = feats[s]!;
-        return { shape: f.shape as readonly number[], values: f.toTypedArray() as Float32Array };
-      });
-    }));
+    const maps = torch.tidy(() =>
+      torch.noGrad(() => {
+        const feats = encoder.forwardFeatures(torch.fromTypedArray(input, [n, 1, D, T, T]), { upTo });
+        return stages.map((s) => {
+          const f = feats[s]!;
+          return { shape: f.shape as readonly number[], values: f.toTypedArray() as Float32Array };
+        });
+      }),
+    );
     for (let j = 0; j < n; j++) {
       const t = t0 + j;
       const px = tiles.pixels[t]!;
@@ -150,7 +167,7 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
           for (let c = 0; c < C; c++) {
             for (let z = 0; z < D; z++) {
               const plane = (zz: number) => {
-                const o = base + ((c * d + zz) * h) * w;
+                const o = base + (c * d + zz) * h * w;
                 const top = m.values[o + y0 * w + x0]! * (1 - fx) + m.values[o + y0 * w + x1]! * fx;
                 const bottom = m.values[o + y1 * w + x0]! * (1 - fx) + m.values[o + y1 * w + x1]! * fx;
                 return top * (1 - fy) + bottom * fy;

@@ -34,7 +34,13 @@ export interface StudyComparison {
 
 export function entryOf(label: string, s: ArmScores, note?: string): StudyEntry {
   return {
-    label, auc: s.auc, f05: s.f05, fromChance: s.auc.mean - 0.5, verdict: armVerdict(s.auc), seeds: s.seeds, folds: s.folds,
+    label,
+    auc: s.auc,
+    f05: s.f05,
+    fromChance: s.auc.mean - 0.5,
+    verdict: armVerdict(s.auc),
+    seeds: s.seeds,
+    folds: s.folds,
     ...(note === undefined ? {} : { note }),
   };
 }
@@ -42,7 +48,10 @@ export function entryOf(label: string, s: ArmScores, note?: string): StudyEntry 
 /** The chance control of the pixels `reference` scored. */
 export function chanceEntry(reference: ArmScores): StudyEntry {
   const c = chanceScores(reference);
-  return { ...entryOf('chance', c, 'AUC 0.5; F0.5 of calling every pixel ink, 1.25p/(1+0.25p) at ink share p'), verdict: 'chance' };
+  return {
+    ...entryOf('chance', c, 'AUC 0.5; F0.5 of calling every pixel ink, 1.25p/(1+0.25p) at ink share p'),
+    verdict: 'chance',
+  };
 }
 
 const fmt = (i: Interval) => `${i.mean.toFixed(3)} [${i.low.toFixed(3)}, ${i.high.toFixed(3)}]`;
@@ -55,7 +64,9 @@ export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonl
   const parts: string[] = [];
   const upper = controls.find((c) => c.label === 'fine-tuned-frozen');
   if (upper && upper.verdict === 'at chance') {
-    parts.push('the upper bound (fine-tuned-frozen) is at chance: this instrument cannot see ink, its arms say nothing');
+    parts.push(
+      'the upper bound (fine-tuned-frozen) is at chance: this instrument cannot see ink, its arms say nothing',
+    );
   }
   const atChance = arms.filter((a) => a.verdict === 'at chance' || !(a.auc.low > 0.5 || a.auc.high < 0.5));
   const above = arms.filter((a) => a.auc.low > 0.5).sort((a, b) => b.auc.mean - a.auc.mean);
@@ -66,13 +77,17 @@ export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonl
     else if (separable(best!.auc, next.auc)) {
       parts.push(`${best!.label} leads ${next.label} (AUC ${fmt(best!.auc)} vs ${fmt(next.auc)}, intervals apart)`);
     } else {
-      parts.push(`${best!.label} and ${next.label} are not separable (AUC intervals overlap: ${fmt(best!.auc)} vs ${fmt(next.auc)})`);
+      parts.push(
+        `${best!.label} and ${next.label} are not separable (AUC intervals overlap: ${fmt(best!.auc)} vs ${fmt(next.auc)})`,
+      );
     }
     const surface = controls.find((c) => c.label === 'surface-statistic');
     if (surface && Number.isFinite(surface.auc.mean)) {
-      parts.push(separable(best!.auc, surface.auc)
-        ? `${best!.label} is ${best!.auc.mean > surface.auc.mean ? 'above' : 'below'} the hand-made surface statistic (${fmt(surface.auc)})`
-        : `${best!.label} is not separable from the hand-made surface statistic (${fmt(surface.auc)})`);
+      parts.push(
+        separable(best!.auc, surface.auc)
+          ? `${best!.label} is ${best!.auc.mean > surface.auc.mean ? 'above' : 'below'} the hand-made surface statistic (${fmt(surface.auc)})`
+          : `${best!.label} is not separable from the hand-made surface statistic (${fmt(surface.auc)})`,
+      );
     }
   }
   if (atChance.length) parts.push(`at chance: ${atChance.map((a) => a.label).join(', ')}`);
@@ -81,9 +96,25 @@ export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonl
 
 /** The table as text: label, AUC and F0.5 with intervals, distance from chance, verdict. */
 export function formatStudyComparison(c: StudyComparison): string {
-  const rows = [...c.arms, ...c.controls].map((e) => [e.label, fmt(e.auc), fmt(e.f05), (e.fromChance >= 0 ? '+' : '') + e.fromChance.toFixed(3), e.verdict]);
+  const rows = [...c.arms, ...c.controls].map((e) => [
+    e.label,
+    fmt(e.auc),
+    fmt(e.f05),
+    (e.fromChance >= 0 ? '+' : '') + e.fromChance.toFixed(3),
+    e.verdict,
+  ]);
   const head = ['arm / control', 'AUC [95% CI]', 'F0.5 [95% CI]', 'AUC - 0.5', 'verdict'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [c.title, `(${c.protocol}; seeds vary ${c.varies})`, line(head), ...rows.map(line), `verdict: ${c.verdict}`].join('\n');
+  const line = (cells: string[]) =>
+    cells
+      .map((x, i) => x.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [
+    c.title,
+    `(${c.protocol}; seeds vary ${c.varies})`,
+    line(head),
+    ...rows.map(line),
+    `verdict: ${c.verdict}`,
+  ].join('\n');
 }

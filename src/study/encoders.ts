@@ -16,7 +16,8 @@ export interface EncoderModel {
 
 /** A builder for runProbeStudy: seed s gives `weights(s)` loaded into `model`, or a random init seeded by s. */
 export function encoderBuilder(
-  model: EncoderModel, weights: (seed: number) => string | null,
+  model: EncoderModel,
+  weights: (seed: number) => string | null,
 ): (seed: number) => Promise<ResNet3D> {
   return async (seed) => {
     torch.manualSeed(seed);

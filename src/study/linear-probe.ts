@@ -68,7 +68,12 @@ function standardised(c: Columns, mean: Float32Array, std: Float32Array): Float3
  * parameters) and a fit evaluates it hundreds of times, where the tensor path's per-call overhead dominates.
  */
 function probeForward(
-  x: Float32Array, N: number, C: number, D: number, theta: Float64Array, how: Readout,
+  x: Float32Array,
+  N: number,
+  C: number,
+  D: number,
+  theta: Float64Array,
+  how: Readout,
   dlogit?: (n: number, logit: number) => number,
 ): { logits: Float64Array; grad: Float64Array } {
   const logits = new Float64Array(N);
@@ -91,7 +96,11 @@ function probeForward(
     } else {
       let m = -Infinity;
       let arg = 0;
-      for (let z = 0; z < D; z++) if (v[z]! > m) { m = v[z]!; arg = z; }
+      for (let z = 0; z < D; z++)
+        if (v[z]! > m) {
+          m = v[z]!;
+          arg = z;
+        }
       if (how === 'max') {
         r = m;
         dv.fill(0);
@@ -123,7 +132,9 @@ function probeForward(
  * two-loop recursion, memory `m`); stops when the gradient's max-norm or the relative loss change is tiny.
  */
 export function lbfgs(
-  f: (x: Float64Array) => { loss: number; grad: Float64Array }, x0: Float64Array, o: { maxIter?: number; m?: number; tol?: number } = {},
+  f: (x: Float64Array) => { loss: number; grad: Float64Array },
+  x0: Float64Array,
+  o: { maxIter?: number; m?: number; tol?: number } = {},
 ): { x: Float64Array; loss: number; iterations: number } {
   const maxIter = o.maxIter ?? 200;
   const mem = o.m ?? 10;
@@ -145,7 +156,9 @@ export function lbfgs(
       alpha[k] = a;
       for (let i = 0; i < n; i++) q[i] = q[i]! - a * Y[k]![i]!;
     }
-    const gamma = S.length ? dot(S.at(-1)!, Y.at(-1)!) / dot(Y.at(-1)!, Y.at(-1)!) : 1 / Math.max(1, Math.sqrt(dot(grad, grad)));
+    const gamma = S.length
+      ? dot(S.at(-1)!, Y.at(-1)!) / dot(Y.at(-1)!, Y.at(-1)!)
+      : 1 / Math.max(1, Math.sqrt(dot(grad, grad)));
     for (let i = 0; i < n; i++) q[i] = q[i]! * gamma;
     for (let k = 0; k < S.length; k++) {
       const b = dot(Y[k]!, q) / dot(Y[k]!, S[k]!);
@@ -153,8 +166,10 @@ export function lbfgs(
     }
     const d = q.map((v) => -v);
     let slope = dot(grad, d);
-    if (!(slope < 0)) { // not a descent direction: restart from steepest descent
-      S.length = 0; Y.length = 0;
+    if (!(slope < 0)) {
+      // not a descent direction: restart from steepest descent
+      S.length = 0;
+      Y.length = 0;
       for (let i = 0; i < n; i++) d[i] = -grad[i]!;
       slope = dot(grad, d);
     }
@@ -169,12 +184,21 @@ export function lbfgs(
     const s = xn.map((v, i) => v - x[i]!);
     const y = next.grad.map((v, i) => v - grad[i]!);
     if (dot(s, y) > 1e-12) {
-      S.push(s); Y.push(y);
-      if (S.length > mem) { S.shift(); Y.shift(); }
+      S.push(s);
+      Y.push(y);
+      if (S.length > mem) {
+        S.shift();
+        Y.shift();
+      }
     }
     const change = Math.abs(loss - next.loss) / Math.max(1, Math.abs(loss));
-    x = xn; loss = next.loss; grad = next.grad;
-    if (change < 1e-9) { it++; break; }
+    x = xn;
+    loss = next.loss;
+    grad = next.grad;
+    if (change < 1e-9) {
+      it++;
+      break;
+    }
   }
   return { x, loss, iterations: it };
 }
@@ -184,9 +208,16 @@ export function lbfgs(
  * read-outs start from the depth-mean solution: at zero every depth ties and the max has no descent direction.
  */
 function fitOne(
-  x: Float32Array, labels: Uint8Array, C: number, D: number, readout: Readout, weightDecay: number, maxIter: number,
+  x: Float32Array,
+  labels: Uint8Array,
+  C: number,
+  D: number,
+  readout: Readout,
+  weightDecay: number,
+  maxIter: number,
 ): { theta: Float64Array; loss: number; iterations: number } {
-  const start = readout === 'mean' ? new Float64Array(C + 1) : fitOne(x, labels, C, D, 'mean', weightDecay, maxIter).theta;
+  const start =
+    readout === 'mean' ? new Float64Array(C + 1) : fitOne(x, labels, C, D, 'mean', weightDecay, maxIter).theta;
   const N = labels.length;
   const objective = (theta: Float64Array) => {
     let loss = 0;
@@ -217,7 +248,9 @@ export interface ProbeFitOptions {
 /** Fits the probe on `train`, choosing the weight decay by AUC on `val` (never the scored data). */
 export function fitLinearProbe(train: Columns, val: Columns, o: ProbeFitOptions): FittedProbe {
   if (train.channels !== val.channels || train.depth !== val.depth) {
-    throw new Error(`fitLinearProbe: train columns are [${train.channels}, ${train.depth}], validation [${val.channels}, ${val.depth}]`);
+    throw new Error(
+      `fitLinearProbe: train columns are [${train.channels}, ${train.depth}], validation [${val.channels}, ${val.depth}]`,
+    );
   }
   const C = train.channels;
   const { mean, std } = channelStats(train);
@@ -234,8 +267,15 @@ export function fitLinearProbe(train: Columns, val: Columns, o: ProbeFitOptions)
     if (!best || (auc ?? 0.5) > best.auc) best = { ...fit, wd, auc: auc ?? 0.5 };
   }
   return {
-    readout: o.readout, mean, std, weight: Float32Array.from(best!.theta.subarray(0, C)), bias: best!.theta[C]!,
-    weightDecay: best!.wd, loss: best!.loss, iterations: best!.iterations, sweep,
+    readout: o.readout,
+    mean,
+    std,
+    weight: Float32Array.from(best!.theta.subarray(0, C)),
+    bias: best!.theta[C]!,
+    weightDecay: best!.wd,
+    loss: best!.loss,
+    iterations: best!.iterations,
+    sweep,
   };
 }
 

@@ -70,7 +70,9 @@ function concatColumns(parts: readonly Columns[]): Columns {
 function runFold(cols: readonly Columns[], k: number, seed: number, readout: Readout, o: ProbeStudyOptions): ArmRun {
   const split = foldSplit(k, cols.length);
   const probe = fitLinearProbe(concatColumns(split.train.map((i) => cols[i]!)), cols[split.val]!, {
-    readout, ...(o.weightDecays ? { weightDecays: o.weightDecays } : {}), ...(o.maxIter ? { maxIter: o.maxIter } : {}),
+    readout,
+    ...(o.weightDecays ? { weightDecays: o.weightDecays } : {}),
+    ...(o.maxIter ? { maxIter: o.maxIter } : {}),
   });
   const val = cols[split.val]!;
   const threshold = bestThreshold(predictProbe(probe, val), val.labels).threshold;
@@ -112,7 +114,10 @@ export interface ProbeStudyResult {
  * statistic and fine-tuned-frozen probe runs of those folds.
  */
 export function controlsOn(
-  runs: ReadonlyMap<string, ArmRun[]>, folds: readonly number[], reference: ArmScores, intervals?: IntervalOptions,
+  runs: ReadonlyMap<string, ArmRun[]>,
+  folds: readonly number[],
+  reference: ArmScores,
+  intervals?: IntervalOptions,
 ): StudyEntry[] {
   const out = [chanceEntry(reference)];
   for (const [label, note] of CONTROL_NOTES) {
@@ -123,8 +128,14 @@ export function controlsOn(
 }
 
 const CONTROL_NOTES: readonly [string, string][] = [
-  ['surface-statistic', 'surface-following 3-layer mean, 5x5 box; order, sign and threshold fitted off the scored fragment'],
-  ['fine-tuned-frozen', 'linear probe on the frozen fine-tuned encoder, scored only on fragments its fine-tuning did not train on'],
+  [
+    'surface-statistic',
+    'surface-following 3-layer mean, 5x5 box; order, sign and threshold fitted off the scored fragment',
+  ],
+  [
+    'fine-tuned-frozen',
+    'linear probe on the frozen fine-tuned encoder, scored only on fragments its fine-tuning did not train on',
+  ],
 ];
 
 export async function runProbeStudy(o: ProbeStudyOptions): Promise<ProbeStudyResult> {
@@ -157,13 +168,23 @@ export async function runProbeStudy(o: ProbeStudyOptions): Promise<ProbeStudyRes
   }
   if (!reference) throw new Error('runProbeStudy: no encoder with role "arm"');
   const surface = o.fragments.map(surfaceColumns);
-  runs.set('surface-statistic', allFolds.map((k) => runFold(surface, k, o.seeds[0]!, 'mean', o)));
+  runs.set(
+    'surface-statistic',
+    allFolds.map((k) => runFold(surface, k, o.seeds[0]!, 'mean', o)),
+  );
   const upperFolds = o.encoders.find((e) => e.role === 'fine-tuned-frozen')?.folds ?? allFolds;
-  const controls = controlsOn(runs, allFolds, reference, o.intervals)
-    .map((c) => c.label === 'fine-tuned-frozen' ? { ...c, note: `${c.note} (fragment(s) ${upperFolds.map((k) => k + 1).join(', ')})` } : c);
+  const controls = controlsOn(runs, allFolds, reference, o.intervals).map((c) =>
+    c.label === 'fine-tuned-frozen'
+      ? { ...c, note: `${c.note} (fragment(s) ${upperFolds.map((k) => k + 1).join(', ')})` }
+      : c,
+  );
   const comparison: StudyComparison = {
-    title: o.title, protocol: `linear probe on frozen ${o.stages.join('+')} features, ${o.readout} over depth, leave-one-fragment-out over ${n} fragments`,
-    varies: o.varies, arms, controls, verdict: comparisonVerdict(arms, controls),
+    title: o.title,
+    protocol: `linear probe on frozen ${o.stages.join('+')} features, ${o.readout} over depth, leave-one-fragment-out over ${n} fragments`,
+    varies: o.varies,
+    arms,
+    controls,
+    verdict: comparisonVerdict(arms, controls),
   };
   return { comparison, runs };
 }

@@ -39,7 +39,9 @@ function merge<T extends { title: string }>(into: T[], items: readonly T[]): voi
 /** Adds (or replaces, by title) comparisons and curves in `<dir>/results.json`. */
 export async function recordResults(dir: string, add: Partial<ResultsFile>): Promise<string> {
   const path = join(dir, 'results.json');
-  const current: ResultsFile = existsSync(path) ? parseResultsFile(JSON.parse(readFileSync(path, 'utf8')), path) : { comparisons: [], curves: [] };
+  const current: ResultsFile = existsSync(path)
+    ? parseResultsFile(JSON.parse(readFileSync(path, 'utf8')), path)
+    : { comparisons: [], curves: [] };
   merge(current.comparisons, add.comparisons ?? []);
   merge(current.curves, add.curves ?? []);
   await writeFileAtomic(path, JSON.stringify(current, null, 1) + '\n');
@@ -78,11 +80,13 @@ export function parseResultsFile(j: unknown, path: string): ResultsFile {
     c['controls'].forEach((e: unknown, k: number) => checkEntry(e, `${where}.controls[${k}]`));
     return c as unknown as StudyComparison;
   });
-  const curves = Array.isArray(j['curves']) ? j['curves'].map((c: unknown, i: number) => {
-    if (!isObject(c) || !Array.isArray(c['series']) || !Array.isArray(c['budgets'])) {
-      throw new Error(`${path}: curves[${i}]: expected {title, budgets, series, verdicts}`);
-    }
-    return c as unknown as EfficiencyCurve;
-  }) : [];
+  const curves = Array.isArray(j['curves'])
+    ? j['curves'].map((c: unknown, i: number) => {
+        if (!isObject(c) || !Array.isArray(c['series']) || !Array.isArray(c['budgets'])) {
+          throw new Error(`${path}: curves[${i}]: expected {title, budgets, series, verdicts}`);
+        }
+        return c as unknown as EfficiencyCurve;
+      })
+    : [];
   return { comparisons, curves };
 }

@@ -57,7 +57,7 @@ export function tileScores(run: ArmRun, bins = 512): TileScore[] {
   for (let i = 0; i < run.scores.length; i++) {
     const t = run.tileOf[i]!;
     let ts = tiles.get(t);
-    if (!ts) tiles.set(t, ts = { pos: [], neg: [], tp: 0, fp: 0, fn: 0 });
+    if (!ts) tiles.set(t, (ts = { pos: [], neg: [], tp: 0, fp: 0, fn: 0 }));
     const s = run.scores[i]!;
     const called = s >= run.threshold;
     if (run.labels[i]! > 0) {
@@ -70,7 +70,13 @@ export function tileScores(run: ArmRun, bins = 512): TileScore[] {
     }
   }
   return [...tiles.values()].map((t) => ({
-    fold: run.fold, bins: edges.length + 1, posBins: Int32Array.from(t.pos), negBins: Int32Array.from(t.neg), tp: t.tp, fp: t.fp, fn: t.fn,
+    fold: run.fold,
+    bins: edges.length + 1,
+    posBins: Int32Array.from(t.pos),
+    negBins: Int32Array.from(t.neg),
+    tp: t.tp,
+    fp: t.fp,
+    fn: t.fn,
   }));
 }
 
@@ -114,9 +120,14 @@ export function foldMean(tiles: readonly TileScore[], metric: Metric): number {
       const a = aucOfHistograms(pos, neg);
       if (a !== null) values.push(a);
     } else {
-      let tp = 0, fp = 0, fn = 0, all = 0;
+      let tp = 0,
+        fp = 0,
+        fn = 0,
+        all = 0;
       for (const t of list) {
-        tp += t.tp; fp += t.fp; fn += t.fn;
+        tp += t.tp;
+        fp += t.fp;
+        fn += t.fn;
         all += t.posBins.length + t.negBins.length;
       }
       values.push(metric === 'f05' ? f05OfCounts(tp, fp, fn) : (tp + fn) / Math.max(1, all));
@@ -146,13 +157,21 @@ export function armScores(runs: readonly ArmRun[], o: IntervalOptions = {}): Arm
   const bySeed = new Map<number, TileScore[]>();
   for (const r of runs) (bySeed.get(r.seed) ?? bySeed.set(r.seed, []).get(r.seed)!).push(...tileScores(r, o.bins));
   const groups = [...bySeed.values()];
-  const interval = (metric: Metric) => bootstrapInterval(groups, (drawn) => {
-    const v = drawn.map((g) => foldMean(g, metric)).filter(Number.isFinite);
-    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
-  }, { resamples: o.resamples ?? 1000, rng: createRng(o.seed ?? 0) });
+  const interval = (metric: Metric) =>
+    bootstrapInterval(
+      groups,
+      (drawn) => {
+        const v = drawn.map((g) => foldMean(g, metric)).filter(Number.isFinite);
+        return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+      },
+      { resamples: o.resamples ?? 1000, rng: createRng(o.seed ?? 0) },
+    );
   return {
-    auc: interval('auc'), f05: interval('f05'), inkShare: interval('inkShare'),
-    seeds: [...bySeed.keys()], folds: new Set(runs.map((r) => r.fold)).size,
+    auc: interval('auc'),
+    f05: interval('f05'),
+    inkShare: interval('inkShare'),
+    seeds: [...bySeed.keys()],
+    folds: new Set(runs.map((r) => r.fold)).size,
   };
 }
 
@@ -161,8 +180,11 @@ export function chanceScores(reference: ArmScores): ArmScores {
   const f = (v: number) => allInkF05(Math.min(1, Math.max(0, v)));
   const share = reference.inkShare;
   return {
-    auc: { mean: 0.5, low: 0.5, high: 0.5 }, f05: { mean: f(share.mean), low: f(share.low), high: f(share.high) },
-    inkShare: share, seeds: reference.seeds, folds: reference.folds,
+    auc: { mean: 0.5, low: 0.5, high: 0.5 },
+    f05: { mean: f(share.mean), low: f(share.low), high: f(share.high) },
+    inkShare: share,
+    seeds: reference.seeds,
+    folds: reference.folds,
   };
 }
 

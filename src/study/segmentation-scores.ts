@@ -14,18 +14,25 @@ import type { ArmRun } from './scoring.js';
 
 /** Ink probabilities of the model at each tile's sampled pixels, concatenated, with each pixel's tile. */
 export function segmentationScores(
-  model: SegmentationModel, tiles: ProbeTiles, batch = 8,
+  model: SegmentationModel,
+  tiles: ProbeTiles,
+  batch = 8,
 ): { scores: Float32Array; labels: Uint8Array; tileOf: Int32Array } {
   const { depth: D, tile: T } = tiles;
   const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const scores = new Float32Array(count);
   model.eval();
   for (const { t0, n, input } of tileBatches(tiles, batch)) {
-    const prob = torch.tidy(() => torch.noGrad(() => {
-      const logits = model.forward(torch.fromTypedArray(input, [n, 1, D, T, T]));
-      const full = logits.shape[2] === T ? logits : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false });
-      return full.sigmoid().toTypedArray() as Float32Array;
-    }));
+    const prob = torch.tidy(() =>
+      torch.noGrad(() => {
+        const logits = model.forward(torch.fromTypedArray(input, [n, 1, D, T, T]));
+        const full =
+          logits.shape[2] === T
+            ? logits
+            : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false });
+        return full.sigmoid().toTypedArray() as Float32Array;
+      }),
+    );
     for (let j = 0; j < n; j++) {
       const px = tiles.pixels[t0 + j]!;
       const row = firstRow[t0 + j]!;
@@ -37,7 +44,11 @@ export function segmentationScores(
 
 /** A segmentation checkpoint's run: threshold from `val`, scores on `test`. */
 export async function segmentationRun(
-  checkpoint: string, val: ProbeTiles, test: ProbeTiles, seed: number, fold: number,
+  checkpoint: string,
+  val: ProbeTiles,
+  test: ProbeTiles,
+  seed: number,
+  fold: number,
 ): Promise<ArmRun> {
   const { model } = await loadSegmentationModel(checkpoint);
   try {

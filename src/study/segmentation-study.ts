@@ -11,10 +11,10 @@ import { trainPerEncoder, type EncoderChoice, type EncoderRun } from '../supervi
 import type { SupervisedConfig } from '../supervised/config.js';
 import type { SupervisedOptions } from '../supervised/trainer.js';
 import type { ProbeTiles } from './columns.js';
-import { comparisonVerdict, entryOf, type StudyComparison } from './comparison.js';
+import { comparisonVerdict, entryOf, type StudyComparison, type StudyEntry } from './comparison.js';
 import { controlsOn } from './probe-study.js';
 import type { EfficiencyCurve } from './results.js';
-import { armScores, type ArmRun, type IntervalOptions } from './scoring.js';
+import { type ArmRun, type ArmScores, armScores, type IntervalOptions } from './scoring.js';
 import { segmentationRun } from './segmentation-scores.js';
 
 export interface ScoredFragment {
@@ -29,14 +29,19 @@ export interface ScoredFragment {
 
 /** Scores trained runs (several seeds per encoder) on the held-out fragment as one table. */
 export async function segmentationTable(
-  title: string, protocol: string, varies: string, runs: readonly EncoderRun[], s: ScoredFragment,
+  title: string,
+  protocol: string,
+  varies: string,
+  runs: readonly EncoderRun[],
+  s: ScoredFragment,
 ): Promise<StudyComparison> {
   const labels = [...new Set(runs.map((r) => r.encoder))];
-  const arms = [];
-  let reference = null;
+  const arms: StudyEntry[] = [];
+  let reference: ArmScores | null = null;
   for (const label of labels) {
     const armRuns: ArmRun[] = [];
-    for (const r of runs.filter((x) => x.encoder === label)) armRuns.push(await segmentationRun(r.checkpoint, s.val, s.test, r.seed, s.fold));
+    for (const r of runs.filter((x) => x.encoder === label))
+      armRuns.push(await segmentationRun(r.checkpoint, s.val, s.test, r.seed, s.fold));
     const scores = armScores(armRuns, s.intervals);
     reference ??= scores;
     arms.push(entryOf(label, scores));
@@ -73,12 +78,21 @@ export async function runDataEfficiency(
   for (const budget of o.budgets) {
     o.log?.(`data efficiency: budget '${budget.label}'`);
     const runs = await trainPerEncoder(await o.base(budget), o.encoders, o.seeds, o.train ?? {}, o.weightsFor);
-    comparisons.push(await segmentationTable(`Data efficiency: fine-tuning with ${budget.label}`,
-      `full fine-tuning (U-Net decoder) on ${budget.label}; threshold on one held-out fragment, scored on another`, o.varies, runs, o.scored));
+    comparisons.push(
+      await segmentationTable(
+        `Data efficiency: fine-tuning with ${budget.label}`,
+        `full fine-tuning (U-Net decoder) on ${budget.label}; threshold on one held-out fragment, scored on another`,
+        o.varies,
+        runs,
+        o.scored,
+      ),
+    );
   }
   const labels = o.encoders.map((e) => e.label);
   const curve: EfficiencyCurve = {
-    title: 'Data efficiency: held-out AUC against label budget', budgets: o.budgets.map((b) => b.label), varies: o.varies,
+    title: 'Data efficiency: held-out AUC against label budget',
+    budgets: o.budgets.map((b) => b.label),
+    varies: o.varies,
     series: labels.map((label) => ({
       label,
       points: comparisons.map((c, i) => {
@@ -99,6 +113,14 @@ export async function epochsForBudget(
   train: TileDatasetSpec[],
   o: { tile: number; stride: number; erode: number; depth: number; epochs: number; epochTiles: number },
 ): Promise<number> {
-  const { tiles } = await loadTileSet({ datasets: train, tile: o.tile, stride: o.stride, erode: o.erode, depth: o.depth, augment: null, views: 1 });
+  const { tiles } = await loadTileSet({
+    datasets: train,
+    tile: o.tile,
+    stride: o.stride,
+    erode: o.erode,
+    depth: o.depth,
+    augment: null,
+    views: 1,
+  });
   return Math.ceil((o.epochs * o.epochTiles) / Math.min(tiles.length, o.epochTiles));
 }

@@ -24,7 +24,13 @@ export function parseEncoderChoice(text: string): EncoderChoice {
     const weights = text.slice(eq + 1);
     return { label: text.slice(0, eq), weights: weights === 'random' ? null : weights };
   }
-  return { label: text.split('/').at(-1)!.replace(/\.(pth|pt|ckpt|safetensors)$/, ''), weights: text };
+  return {
+    label: text
+      .split('/')
+      .at(-1)!
+      .replace(/\.(pth|pt|ckpt|safetensors)$/, ''),
+    weights: text,
+  };
 }
 
 export interface EncoderRun {
@@ -40,19 +46,29 @@ export interface EncoderRun {
  * Trains `base` once per encoder and seed. `weightsFor` may give a seed its own weights (e.g. the pretraining
  * run of the same seed); by default every seed starts from `encoder.weights`.
  */
-export async function trainPerEncoder(base: SupervisedConfig, encoders: readonly EncoderChoice[], seeds: readonly number[], opts: SupervisedOptions = {},
-  weightsFor: (e: EncoderChoice, seed: number) => string | null = (e) => e.weights): Promise<EncoderRun[]> {
+export async function trainPerEncoder(
+  base: SupervisedConfig,
+  encoders: readonly EncoderChoice[],
+  seeds: readonly number[],
+  opts: SupervisedOptions = {},
+  weightsFor: (e: EncoderChoice, seed: number) => string | null = (e) => e.weights,
+): Promise<EncoderRun[]> {
   if (encoders.length === 0) throw new Error('trainPerEncoder: no encoders given');
   if (base.data.val.length === 0) throw new Error('trainPerEncoder: the protocol has no validation data (data.val)');
   const runs: EncoderRun[] = [];
   for (const enc of encoders) {
     for (const seed of seeds) {
       const cfg: SupervisedConfig = {
-        ...base, seed, out: join(base.out, base.name), name: `${enc.label.replace(/[^\w.-]+/g, '_')}-seed${seed}`,
-        encoder: { ...base.encoder, weights: weightsFor(enc, seed) }, model: { ...base.model, ...enc.model },
+        ...base,
+        seed,
+        out: join(base.out, base.name),
+        name: `${enc.label.replace(/[^\w.-]+/g, '_')}-seed${seed}`,
+        encoder: { ...base.encoder, weights: weightsFor(enc, seed) },
+        model: { ...base.model, ...enc.model },
       };
       const r = await trainSupervised(cfg, opts);
-      if (!r.final || !r.lastCheckpoint) throw new Error(`trainPerEncoder: ${cfg.name} produced no validation scores or checkpoint`);
+      if (!r.final || !r.lastCheckpoint)
+        throw new Error(`trainPerEncoder: ${cfg.name} produced no validation scores or checkpoint`);
       runs.push({ encoder: enc.label, seed, checkpoint: r.lastCheckpoint, final: r.final });
     }
   }

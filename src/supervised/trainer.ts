@@ -1,46 +1,44 @@
 /**
- * Supervised ink training on labelled fragments, the two protocols of the seed's question: a frozen-encoder
- * probe (encoder frozen, batch-norm statistics frozen, a light decoder trained) and full fine-tuning (U-Net
- * decoder over depth-pooled stages, output at full or reduced resolution). Loss: BCE + Dice on the valid
- * region with optional label smoothing; AdamW with warmup then cosine; cutmix/mixup; a checkpoint per epoch
- * (a segmentation checkpoint `inkwell infer` reads) and resume; validation scores (F0.5 at the best threshold,
- * AUC, precision, recall) on held-out tiles.
+ * Supervised ink training on labelled fragments, the two protocols of the reference study's question: a
+ * frozen-encoder probe (encoder frozen, batch-norm statistics frozen, a light decoder trained) and full
+ * fine-tuning (U-Net decoder over depth-pooled stages, output at full or reduced resolution). Loss: BCE + Dice
+ * on the valid region with optional label smoothing; AdamW with warmup then cosine; cutmix/mixup
+ * (src/data/augment/mix.ts); validation scores (F0.5 at the best threshold, AUC, precision, recall) on held-out
+ * tiles. The epochs, checkpoints (segmentation checkpoints `inkwell infer` reads), resume and data-parallel
+ * parts are the one training loop's (src/train/loop.ts); this file is its adapter.
  */
-import { join, resolve } from 'node:path';
-import { flipAugmentations, intensityAugmentations, kaggleAugmentations, seedAugmentations } from '../data/augment/presets.js';
-import type { AugmentConfig } from '../data/augment/types.js';
+import {
+  flipAugmentations,
+  intensityAugmentations,
+  kaggleAugmentations,
+  referenceAugmentations,
+} from '../data/augment/presets.js';
+import { mixBatch } from '../data/augment/mix.js';
+import { Random } from '../data/augment/random.js';
+import type { AugmentConfig, Crop, MixConfig } from '../data/augment/types.js';
+import { detectLayout, SURFACE_Z_RANGE } from '../data/layout.js';
 import { PrefetchPipeline, type Batch } from '../data/pipeline.js';
-import { createRng } from '../data/rng.js';
 import { tileSourceModule, type TileDatasetSpec, type TileSourceOptions } from '../data/dataset-tile-source.js';
-import { SURFACE_Z_RANGE } from '../data/layout.js';
 import { describeEncoderLoad, loadEncoderWeights } from '../models/encoder-weights.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
 import { F, optim, type Tensor } from '../torch/index.js';
-import { loadTrainingCheckpoint, NonFiniteLossError } from '../train/training-checkpoint.js';
-import { type DataParallel, describeReducer, withDataParallel } from '../train/ddp.js';
-import { RunDir } from '../train/run-dir.js';
-import { DEFAULT_DEVICE_CONFIG, DeviceRuntime, withMemoryHint } from '../train/device.js';
-import { buildSegmentationModel, saveSegmentationCheckpoint, type SegmentationSpec } from '../train/segmentation-checkpoint.js';
-import { progress } from '../util/progress.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
+import { type LoopOptions, runTraining, type SetupContext, type TrainingTask } from '../train/loop.js';
+import {
+  buildSegmentationModel,
+  segmentationCheckpointConfig,
+  type SegmentationSpec,
+} from '../train/segmentation-checkpoint.js';
 import { scoreMaps, type ScoreResult } from '../eval/metrics.js';
 import type { SupervisedConfig } from './config.js';
 
-export interface SupervisedOptions {
-  resume?: boolean;
-  overwrite?: boolean;
-  progress?: boolean;
-  log?: (line: string) => void;
-  /** Stop after this many epochs in this invocation (the schedule still spans train.epochs). */
-  maxEpochs?: number;
-  /**
-   * The data-parallel group to train in; default DataParallel.fromEnv() (RANK, WORLD_SIZE, ... as launchers set
-   * them; null for a single process). Each worker trains on its shard of every epoch's tiles; gradients are
-   * averaged before each optimiser step; rank 0 alone validates and writes the run folder. Resuming reads the
-   * checkpoint from the run folder on every rank (shared disk across nodes).
-   */
-  dataParallel?: DataParallel | null;
-}
+/**
+ * As the pretraining options (src/train/loop.ts). Data-parallel: each worker trains on its shard of every
+ * epoch's tiles; gradients are averaged before each optimiser step; rank 0 alone validates and writes the run
+ * folder, and sends the checkpoint to the others when resuming.
+ */
+export type SupervisedOptions = LoopOptions;
 
 export interface ValidationScores extends ScoreResult {
   loss: number;
@@ -69,9 +67,16 @@ export { NonFiniteLossError } from '../train/training-checkpoint.js';
 export function segmentationSpecOf(cfg: SupervisedConfig): SegmentationSpec {
   const first = cfg.data.train[0]!;
   return {
-    arch: cfg.model.arch, inChannels: cfg.model.inChannels, widenFactor: cfg.model.widenFactor, decoder: cfg.model.decoder,
-    output: cfg.model.output, depthPool: cfg.model.depthPool, depth: cfg.data.depth, z: first.z ?? [...SURFACE_Z_RANGE],
-    tile: cfg.data.tile, normalize: first.normalize ?? cfg.data.normalize,
+    arch: cfg.model.arch,
+    inChannels: cfg.model.inChannels,
+    widenFactor: cfg.model.widenFactor,
+    decoder: cfg.model.decoder,
+    output: cfg.model.output,
+    depthPool: cfg.model.depthPool,
+    depth: cfg.data.depth,
+    z: first.z ?? [...SURFACE_Z_RANGE],
+    tile: cfg.data.tile,
+    normalize: first.normalize ?? cfg.data.normalize,
   };
 }
 
@@ -84,22 +89,49 @@ function augmentation(cfg: SupervisedConfig): AugmentConfig | null {
   const base = baseAugmentation(cfg);
   if (cfg.data.zFlip === 0) return base;
   const zflip = { type: 'zflip', p: cfg.data.zFlip } as const;
-  return base === null ? { ops: [zflip, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }] } : { ...base, ops: [zflip, ...base.ops] };
+  return base === null
+    ? { ops: [zflip, { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 }] }
+    : { ...base, ops: [zflip, ...base.ops] };
 }
 
 function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
   switch (cfg.data.augment) {
-    case 'kaggle': return kaggleAugmentations();
-    case 'seed': return seedAugmentations({ depth: cfg.data.depth });
-    case 'flips': return flipAugmentations();
-    case 'intensity': return intensityAugmentations();
-    case 'none': return null;
+    case 'kaggle':
+      return kaggleAugmentations();
+    case 'reference':
+      return referenceAugmentations({ depth: cfg.data.depth });
+    case 'flips':
+      return flipAugmentations();
+    case 'intensity':
+      return intensityAugmentations();
+    case 'none':
+      return null;
   }
+}
+
+/**
+ * The batch mixing the run applies: train.cutmix / train.mixup (probabilities per sample) where set, else the
+ * augmentation preset's own `mix` (the Kaggle preset's), else none. The per-tile pipeline never sees `mix`.
+ */
+export function mixSettings(cfg: SupervisedConfig): MixConfig {
+  const preset = augmentation(cfg)?.mix ?? {};
+  return {
+    cutmixP: cfg.train.cutmix ?? preset.cutmixP ?? 0,
+    mixupP: cfg.train.mixup ?? preset.mixupP ?? 0,
+    cutmixAlpha: cfg.train.cutmixAlpha ?? preset.cutmixAlpha ?? 1,
+    mixupAlpha: cfg.train.mixupAlpha ?? preset.mixupAlpha ?? 0.4,
+  };
 }
 
 /** Area-downsamples [N,1,H,W] maps to the model's output grid (no-op at full resolution). */
 function toOutputGrid(t: Tensor, outH: number, outW: number): Tensor {
   return t.shape[2] === outH && t.shape[3] === outW ? t : F.interpolate(t, { size: [outH, outW], mode: 'area' });
+}
+
+interface BatchArrays {
+  image: Float32Array;
+  label: Float32Array;
+  valid: Uint8Array;
 }
 
 interface BatchTensors {
@@ -108,13 +140,12 @@ interface BatchTensors {
   valid: Tensor;
 }
 
-function batchTensors(batch: Batch, cfg: SupervisedConfig, rt: DeviceRuntime): BatchTensors {
-  const B = batch.size;
+function batchTensors(a: BatchArrays, size: number, cfg: SupervisedConfig, rt: DeviceRuntime): BatchTensors {
   const T = cfg.data.tile;
   return {
-    x: rt.input(batch.arrays['image'] as Float32Array, [B, cfg.model.inChannels, cfg.data.depth, T, T]),
-    y: rt.input(batch.arrays['label'] as Float32Array, [B, 1, T, T]),
-    valid: rt.input(batch.arrays['valid'] as Uint8Array, [B, 1, T, T]).to('float32'),
+    x: rt.input(a.image, [size, cfg.model.inChannels, cfg.data.depth, T, T]),
+    y: rt.input(a.label, [size, 1, T, T]),
+    valid: rt.input(a.valid, [size, 1, T, T]).to('float32'),
   };
 }
 
@@ -123,41 +154,43 @@ function logitsOf(model: SegmentationModel, x: Tensor, rt: DeviceRuntime): Tenso
   return rt.forward(() => model.forward(x)).float();
 }
 
+function arraysOf(batch: Batch): BatchArrays {
+  return {
+    image: batch.arrays['image'] as Float32Array,
+    label: batch.arrays['label'] as Float32Array,
+    valid: batch.arrays['valid'] as Uint8Array,
+  };
+}
+
 /**
- * Cutmix or mixup across the batch (each sample with its neighbour), drawn from a generator seeded by
- * (seed, epoch, batch) so that a resumed run mixes exactly as the original did.
+ * Cutmix/mixup over the batch with src/data/augment/mix.ts (each sample with a random partner), drawn from a
+ * generator seeded by (seed, epoch, batch, rank) so that a resumed run mixes exactly as the original did. The
+ * channels and slices of a tile are one crop of C x D planes: a cut takes the same box from every plane.
  */
-function mixBatch(t: BatchTensors, cfg: SupervisedConfig, seed: number): BatchTensors {
-  const rng = createRng(seed);
-  const B = t.x.shape[0]!;
-  if (B < 2) return t;
-  const pick = rng.uniform(0, 1);
-  const partner = (v: Tensor) => torch.roll(v, 1, 0);
-  if (pick < cfg.train.cutmix) {
-    // Yun et al. 2019: a box of area (1 - lam) from the partner, lam ~ U(0, 1) (Beta(1, 1)).
-    const T = cfg.data.tile;
-    const lam = rng.uniform(0, 1);
-    const side = Math.floor(T * Math.sqrt(1 - lam));
-    const cy = rng.int(T);
-    const cx = rng.int(T);
-    const y0 = Math.max(0, cy - (side >> 1));
-    const y1 = Math.min(T, cy + (side >> 1));
-    const x0 = Math.max(0, cx - (side >> 1));
-    const x1 = Math.min(T, cx + (side >> 1));
-    const box = new Float32Array(T * T);
-    for (let y = y0; y < y1; y++) box.fill(1, y * T + x0, y * T + x1);
-    const m2 = torch.fromTypedArray(box, [1, 1, T, T]);
-    const paste = (v: Tensor, m: Tensor) => v.mul(m.neg().add(1)).add(partner(v).mul(m));
-    return { x: paste(t.x, m2.unsqueeze(2)), y: paste(t.y, m2), valid: paste(t.valid, m2) };
-  }
-  if (pick < cfg.train.cutmix + cfg.train.mixup) {
-    // Zhang et al. 2018 draw lam from a U-shaped Beta(a, a); here the arcsine law, Beta(0.5, 0.5), by inversion.
-    const u = rng.uniform(0, 1);
-    const lam = 0.5 - 0.5 * Math.cos(Math.PI * u);
-    const mix = (v: Tensor) => v.mul(lam).add(partner(v).mul(1 - lam));
-    return { x: mix(t.x), y: mix(t.y), valid: t.valid.mul(partner(t.valid)) };
-  }
-  return t;
+function mixArrays(a: BatchArrays, size: number, cfg: SupervisedConfig, mix: MixConfig, seed: number): BatchArrays {
+  const T = cfg.data.tile;
+  const plane = T * T;
+  const depth = cfg.model.inChannels * cfg.data.depth;
+  const crops: Crop[] = Array.from({ length: size }, (_, i) => ({
+    data: a.image.subarray(i * depth * plane, (i + 1) * depth * plane),
+    depth,
+    height: T,
+    width: T,
+    label: a.label.subarray(i * plane, (i + 1) * plane),
+    mask: a.valid.subarray(i * plane, (i + 1) * plane),
+  }));
+  const mixed = mixBatch(crops, mix, new Random(seed)).crops;
+  const out: BatchArrays = {
+    image: new Float32Array(a.image.length),
+    label: new Float32Array(a.label.length),
+    valid: new Uint8Array(a.valid.length),
+  };
+  mixed.forEach((c, i) => {
+    out.image.set(c.data, i * depth * plane);
+    out.label.set(c.label!, i * plane);
+    out.valid.set(c.mask!, i * plane);
+  });
+  return out;
 }
 
 /** 0.5 BCE + 0.5 Dice (weights from the config) on the valid pixels of the output grid. */
@@ -184,7 +217,12 @@ function inkLoss(logits: Tensor, target: Tensor, valid: Tensor, cfg: SupervisedC
 }
 
 /** Runs the model over every validation tile; scores the valid pixels (probabilities upsampled to the tile). */
-export async function validate(model: SegmentationModel, pipeline: PrefetchPipeline, cfg: SupervisedConfig, rt = DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'validate')): Promise<ValidationScores> {
+export async function validate(
+  model: SegmentationModel,
+  pipeline: PrefetchPipeline,
+  cfg: SupervisedConfig,
+  rt = DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'validate'),
+): Promise<ValidationScores> {
   model.eval();
   const preds: Float32Array[] = [];
   const labels: Uint8Array[] = [];
@@ -192,16 +230,23 @@ export async function validate(model: SegmentationModel, pipeline: PrefetchPipel
   let batches = 0;
   let tiles = 0;
   for await (const batch of pipeline.epoch(0)) {
-    torch.tidy(() => torch.noGrad(() => {
-      const t = batchTensors(batch, cfg, rt);
-      const logits = logitsOf(model, t.x, rt);
-      lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
-      const T = cfg.data.tile;
-      const prob = logits.shape[2] === T ? logits.sigmoid() : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false }).sigmoid();
-      const keep = t.valid.gt(0.5);
-      preds.push(torch.maskedSelect(prob, keep).toTypedArray() as Float32Array);
-      labels.push(Uint8Array.from(torch.maskedSelect(t.y, keep).toTypedArray() as Float32Array, (v) => (v > 0.5 ? 1 : 0)));
-    }));
+    torch.tidy(() =>
+      torch.noGrad(() => {
+        const t = batchTensors(arraysOf(batch), batch.size, cfg, rt);
+        const logits = logitsOf(model, t.x, rt);
+        lossSum += inkLoss(logits, t.y, t.valid, cfg).item();
+        const T = cfg.data.tile;
+        const prob =
+          logits.shape[2] === T
+            ? logits.sigmoid()
+            : F.interpolate(logits, { size: [T, T], mode: 'bilinear', alignCorners: false }).sigmoid();
+        const keep = t.valid.gt(0.5);
+        preds.push(torch.maskedSelect(prob, keep).toTypedArray() as Float32Array);
+        labels.push(
+          Uint8Array.from(torch.maskedSelect(t.y, keep).toTypedArray() as Float32Array, (v) => (v > 0.5 ? 1 : 0)),
+        );
+      }),
+    );
     batches++;
     tiles += batch.size;
     await new Promise<void>((r) => setImmediate(r));
@@ -225,177 +270,172 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
   const maxTiles = val ? cfg.data.maxValTiles : cfg.data.maxTiles;
   return {
     datasets: datasets(val ? cfg.data.val : cfg.data.train, cfg.data.normalize),
-    tile: cfg.data.tile, stride: val ? cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1) : cfg.data.stride, erode: cfg.data.erode,
-    depth: cfg.data.depth, augment: val ? null : augmentation(cfg), views: 1, seed: cfg.seed,
+    tile: cfg.data.tile,
+    stride: val ? (cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1)) : cfg.data.stride,
+    erode: cfg.data.erode,
+    depth: cfg.data.depth,
+    augment: val ? null : augmentation(cfg),
+    views: 1,
+    seed: cfg.seed,
     requireInk: val && cfg.data.valRequireInk,
     ...(maxTiles === undefined ? {} : { maxTiles }),
   };
 }
 
-export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
-  return withDataParallel(opts.dataParallel, cfg.distributed, (dp) => train(cfg, opts, dp));
+/** The label files a dataset's layout looks for (src/data/layout.ts), for messages. */
+function labelNames(layout: string, id: string): string {
+  if (layout === 'zarr') return 'none: Zarr datasets carry no ink labels';
+  if (layout === 'scroll-segment') return `${id}_inklabels.png or one file named *inklabels*`;
+  return 'inklabels.png or one file named *inklabels*';
 }
 
-async function train(cfg: SupervisedConfig, opts: SupervisedOptions, dp: DataParallel | null): Promise<SupervisedResult> {
-  const isMain = dp === null || dp.isMain;
-  const log = isMain ? opts.log ?? ((line: string) => process.stderr.write(line + '\n')) : () => undefined;
-  if (cfg.train.threads) torch.setNumThreads(cfg.train.threads);
-  // Only rank 0 owns the run folder; the others learn from it what to resume.
-  let run: RunDir | null = null;
-  let setupError: unknown = null;
-  try {
-    if (isMain) {
-      run = RunDir.open(cfg.out, cfg.name, { resume: opts.resume ?? false, overwrite: opts.overwrite ?? false });
-      await run.saveConfig(cfg);
+/** Labelled training needs labels on every training and validation dataset: all-zero targets are no default. */
+async function checkLabels(cfg: SupervisedConfig): Promise<void> {
+  for (const [which, list] of [
+    ['training', cfg.data.train],
+    ['validation', cfg.data.val],
+  ] as const) {
+    for (const spec of list) {
+      for (const ds of (await detectLayout(spec.path)).datasets) {
+        if (ds.layout !== 'zarr' && ds.inklabels) continue;
+        throw new Error(
+          `${cfg.name}: the ${which} dataset ${ds.root} has no ink labels ` +
+            `(looked for ${labelNames(ds.layout, ds.id)}); ` +
+            `labelled training needs them${which === 'validation' ? ', to score validation' : ''}`,
+        );
+      }
     }
-  } catch (err) {
-    setupError = err;
   }
-  if (dp) await dp.agree('opening the run folder', setupError);
-  else if (setupError) throw setupError;
-  const rt = DeviceRuntime.open(cfg, cfg.name, dp ? { localRank: dp.localRank } : {});
-  torch.manualSeed(cfg.seed);
+}
+
+export async function trainSupervised(cfg: SupervisedConfig, opts: SupervisedOptions = {}): Promise<SupervisedResult> {
+  let final: ValidationScores | null = null;
   const spec = segmentationSpecOf(cfg);
+  const r = await runTraining(cfg, opts, cfg.name, (ctx) =>
+    supervisedTask(cfg, spec, ctx, (v) => {
+      final = v;
+    }),
+  );
+  return { runDir: r.runDir, spec, epochs: r.epochs, final, lastCheckpoint: r.lastCheckpoint };
+}
+
+/** Probe or fine-tuning as the loop's adapter: the segmentation model, labelled tiles, BCE + Dice, validation. */
+async function supervisedTask(
+  cfg: SupervisedConfig,
+  spec: SegmentationSpec,
+  ctx: SetupContext,
+  validated: (v: ValidationScores) => void,
+): Promise<TrainingTask<SupervisedEpoch>> {
+  await checkLabels(cfg);
   const model = buildSegmentationModel(spec);
   let trainPipe: PrefetchPipeline | null = null;
   let valPipe: PrefetchPipeline | null = null;
-  let optimizer: optim.AdamW | optim.SGD | null = null;
+  const release = async () => {
+    await trainPipe?.close();
+    await valPipe?.close();
+    model.dispose();
+  };
   try {
     if (cfg.encoder.weights) {
       const report = await loadEncoderWeights(model.encoder, cfg.encoder.weights, {
-        strict: cfg.encoder.strict, ...(cfg.encoder.key === undefined ? {} : { key: cfg.encoder.key }),
+        strict: cfg.encoder.strict,
+        ...(cfg.encoder.key === undefined ? {} : { key: cfg.encoder.key }),
       });
-      log(`${cfg.name}: encoder: ${describeEncoderLoad(report)}`);
+      ctx.log(`${cfg.name}: encoder: ${describeEncoderLoad(report)}`);
     }
     if (cfg.encoder.freeze) model.encoder.requiresGrad_(false);
-    if (dp && cfg.distributed.syncBatchNorm) dp.convertSyncBatchNorm(model);
-    rt.prepare(model);
-    const params = model.parameters().filter((p) => p.requiresGrad);
     trainPipe = await PrefetchPipeline.open({
       source: { module: tileSourceModule, options: tileSource(cfg, 'train') as unknown as Record<string, never> },
-      batchSize: cfg.train.batchSize, seed: cfg.seed, workers: cfg.data.workers, dropLast: true,
+      batchSize: ctx.localBatch,
+      seed: cfg.seed,
+      workers: cfg.data.workers,
+      dropLast: true,
     });
-    if (cfg.data.val.length && isMain) {
+    if (cfg.data.val.length && ctx.isMain) {
       valPipe = await PrefetchPipeline.open({
         source: { module: tileSourceModule, options: tileSource(cfg, 'val') as unknown as Record<string, never> },
-        batchSize: cfg.train.batchSize, seed: cfg.seed, workers: 0,
+        batchSize: cfg.train.batchSize,
+        seed: cfg.seed,
+        workers: 0,
       });
     }
-    const all = Array.from({ length: trainPipe.length }, (_, i) => i);
-    const batchesPerEpoch = trainPipe.batchesPerEpoch(dp ? dp.shard(all) : all);
-    if (batchesPerEpoch === 0) {
-      throw new Error(`${cfg.name}: the training sets give ${trainPipe.length} tiles, fewer than one batch of ${cfg.train.batchSize}${dp ? ` on each of ${dp.worldSize} workers` : ''}`);
-    }
-    const accumulation = cfg.train.gradAccumulation;
-    const optStepsPerEpoch = Math.ceil(batchesPerEpoch / accumulation);
-    optimizer = cfg.optim.name === 'adamw'
-      ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
-      : new optim.SGD(params, { lr: cfg.optim.lr, momentum: cfg.optim.momentum, weightDecay: cfg.optim.weightDecay });
-    const warmupSteps = Math.min(Math.round(cfg.schedule.warmupEpochs * optStepsPerEpoch), optStepsPerEpoch * cfg.train.epochs - 1);
-    const scheduler = new optim.LinearWarmupCosine(optimizer, {
-      warmupSteps: Math.max(0, warmupSteps), totalSteps: Math.max(1, optStepsPerEpoch * cfg.train.epochs),
-      startFactor: cfg.schedule.startFactor, etaMin: cfg.schedule.etaMin,
-    });
-    let startEpoch = 1;
-    let optStep = 0;
-    let lastCheckpoint: string | null = null;
-    if (opts.resume) {
-      const found = run?.latestCheckpoint()?.epoch ?? 0;
-      const [epoch] = dp ? await dp.broadcastNumbers([found], 0, 'the epoch to resume from') : [found];
-      if (epoch) {
-        const path = RunDir.checkpointPathIn(join(cfg.out, cfg.name), epoch);
-        const restored = await loadTrainingCheckpoint(path, { modules: { encoder: model.encoder, decoder: model.decoder }, optimizer, scheduler });
-        startEpoch = restored.epoch + 1;
-        optStep = restored.step;
-        lastCheckpoint = path;
-        log(`${cfg.name}: resuming from epoch ${restored.epoch} (${path})`);
-      }
-    }
-    if (dp) {
-      await dp.broadcastModules(model);
-      dp.attach(model, {
-        findUnusedParameters: cfg.distributed.findUnusedParameters,
-        onReady: (info) => log(`${cfg.name}: ${describeReducer(info)}`),
-      });
-    }
-    const epochs: SupervisedEpoch[] = [];
-    let final: ValidationScores | null = null;
-    const lastEpoch = Math.min(cfg.train.epochs, startEpoch - 1 + (opts.maxEpochs ?? Infinity));
-    for (let epoch = startEpoch; epoch <= lastEpoch; epoch++) {
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const mix = mixSettings(cfg);
+  const mixing = (mix.cutmixP ?? 0) > 0 || (mix.mixupP ?? 0) > 0;
+  return {
+    metricKind: 'train',
+    module: model,
+    followers: [],
+    copies: [],
+    pipeline: trainPipe,
+    optimizer: () => {
+      // Built after the loop moved the model to its device: the trainable tensors as they are there.
+      const params = model.parameters().filter((p) => p.requiresGrad);
+      return {
+        optimizer:
+          cfg.optim.name === 'adamw'
+            ? new optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay })
+            : new optim.SGD(params, {
+                lr: cfg.optim.lr,
+                momentum: cfg.optim.momentum,
+                weightDecay: cfg.optim.weightDecay,
+              }),
+        lr: cfg.optim.lr,
+        scalesWithBatch: false,
+      };
+    },
+    schedule(steps) {
+      const total = Math.max(1, steps * cfg.train.epochs);
+      return {
+        warmupSteps: Math.max(0, Math.min(Math.round(cfg.schedule.warmupEpochs * steps), total - 1)),
+        totalSteps: total,
+        startFactor: cfg.schedule.startFactor,
+        etaMin: cfg.schedule.etaMin,
+      };
+    },
+    train() {
       model.train();
       if (cfg.encoder.freeze) model.encoder.eval(); // frozen batch-norm statistics
-      const order = createRng(cfg.seed * 100_003 + epoch).shuffle([...all]);
-      const bar = progress(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}`, batchesPerEpoch, { unit: 'batches', ...(!isMain ? { enabled: false } : opts.progress === undefined ? {} : { enabled: opts.progress }) });
-      let lossSum = 0;
-      let micro = 0;
-      try {
-        for await (const batch of trainPipe.epoch(epoch, dp ? dp.shard(order) : order)) {
-          let loss: number;
-          let update: boolean;
-          const where = `epoch ${epoch}, batch ${batch.index + 1}`;
-          try {
-            using _step = torch.scope();
-            const forward = () => {
-              const t = mixBatch(batchTensors(batch, cfg, rt), cfg, cfg.seed * 7919 + epoch * 100_003 + batch.index + (dp ? dp.rank * 1_000_003 : 0));
-              return inkLoss(logitsOf(model, t.x, rt), t.y, t.valid, cfg);
-            };
-            const l = dp ? dp.guard(`forward of ${where}`, forward) : forward();
-            // Every worker sees the same (averaged) loss, so a NaN anywhere stops them all before any update.
-            loss = dp ? (await dp.allreduceNumbers([l.item()], 'avg', 'the loss'))[0]! : l.item();
-            if (!Number.isFinite(loss)) {
-              throw new NonFiniteLossError(`${cfg.name}: the loss became ${loss} at epoch ${epoch}, batch ${batch.index + 1}/${batchesPerEpoch}; stopped before updating the weights. The last good checkpoint is ${lastCheckpoint ?? '(none yet)'}.`);
-            }
-            micro++;
-            // Gradients of every worker are averaged in the backward before each optimiser step (DDP's no_sync on the others).
-            update = micro % accumulation === 0 || micro === batchesPerEpoch;
-            const scaled = rt.scaleLoss(accumulation > 1 ? l.div(accumulation) : l);
-            if (dp) await dp.backward(scaled, { sync: update, op: `backward of ${where}` });
-            else scaled.backward();
-          } catch (err) {
-            throw withMemoryHint(err, { what: `${cfg.name}: ${where}`, batchSize: batch.size, device: rt.device, accumulation });
-          }
-          if (update) {
-            torch.tidy(() => {
-              rt.step(optimizer!, cfg.train.gradClip);
-              optimizer!.zeroGrad();
-            });
-            scheduler.step();
-            optStep++;
-          }
-          lossSum += loss;
-          run?.log('train', (epoch - 1) * batchesPerEpoch + micro, { epoch, loss, lr: optimizer.paramGroups[0]!.lr });
-          bar.tick(1, `loss ${loss.toFixed(4)}`);
-          await new Promise<void>((r) => setImmediate(r));
-        }
-      } finally {
-        bar.stop();
-      }
+    },
+    step(batch, at) {
+      const seed = cfg.seed * 7919 + at.epoch * 100_003 + batch.index + at.rank * 1_000_003;
+      const arrays = mixing ? mixArrays(arraysOf(batch), batch.size, cfg, mix, seed) : arraysOf(batch);
+      const t = batchTensors(arrays, batch.size, cfg, ctx.rt);
+      return { loss: inkLoss(logitsOf(model, t.x, ctx.rt), t.y, t.valid, cfg) };
+    },
+    async endEpoch(stats, logRecord) {
       let val: ValidationScores | null = null;
-      if (valPipe && (epoch % cfg.train.valEvery === 0 || epoch === cfg.train.epochs)) {
-        val = await validate(model, valPipe, cfg, rt);
-        final = val;
-        run?.log('val', epoch, { f05: val.f05, auc: val.auc ?? null, precision: val.precision, recall: val.recall, iou: val.iou, dice: val.dice, threshold: val.threshold, loss: val.loss });
+      if (valPipe && (stats.epoch % cfg.train.valEvery === 0 || stats.epoch === cfg.train.epochs)) {
+        val = await validate(model, valPipe, cfg, ctx.rt);
+        validated(val);
+        logRecord('val', stats.epoch, {
+          f05: val.f05,
+          auc: val.auc ?? null,
+          precision: val.precision,
+          recall: val.recall,
+          iou: val.iou,
+          dice: val.dice,
+          threshold: val.threshold,
+          loss: val.loss,
+        });
       }
-      const path = RunDir.checkpointPathIn(join(cfg.out, cfg.name), epoch);
-      if (run) {
-        await saveSegmentationCheckpoint(path, model, spec, { epoch, step: optStep, optimizer, scheduler, config: cfg });
-        run.prune(cfg.checkpoint.keepLast, cfg.checkpoint.keepEvery);
-      }
-      if (dp) await dp.barrier(); // the others wait for rank 0's validation and checkpoint
-      lastCheckpoint = path;
-      const mean = lossSum / Math.max(1, micro);
-      epochs.push({ epoch, loss: mean, val, checkpoint: path });
-      run?.log('train_epoch', epoch, { loss: mean });
-      log(`${cfg.name} epoch ${epoch}/${cfg.train.epochs}: loss ${mean.toFixed(4)}` +
-        (val ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}` : '') +
-        ` -> ${path}`);
-    }
-    return { runDir: resolve(cfg.out, cfg.name), spec, epochs, final, lastCheckpoint: lastCheckpoint ?? run?.latestCheckpoint()?.path ?? null };
-  } finally {
-    await trainPipe?.close();
-    await valPipe?.close();
-    run?.close();
-    optimizer?.dispose();
-    model.dispose();
-  }
+      return {
+        summary: { epoch: stats.epoch, loss: stats.loss, val, checkpoint: stats.checkpoint },
+        record: {},
+        text: val
+          ? `, val F0.5 ${val.f05.toFixed(3)} (threshold ${val.threshold.toFixed(2)}), ` +
+            `AUC ${val.auc === null ? '-' : val.auc.toFixed(3)}, ` +
+            `P ${val.precision.toFixed(3)}, R ${val.recall.toFixed(3)}`
+          : '',
+      };
+    },
+    checkpoint: () => ({
+      modules: { encoder: model.encoder, decoder: model.decoder },
+      config: segmentationCheckpointConfig(cfg, spec),
+    }),
+    dispose: release,
+  };
 }

@@ -3,7 +3,7 @@
  * lower-precision list run in bf16/fp16, those in its fp32 list in fp32; the lists are libtorch's own, so the
  * casts are PyTorch's), and `GradScaler` keeps fp16 gradients out of underflow (torch/amp/grad_scaler.py).
  */
-import { type Device } from './device.js';
+import type { Device } from './device.js';
 import type { DType } from './dtype.js';
 import { native } from './native.js';
 import { noGrad } from './autograd.js';
@@ -89,10 +89,17 @@ export class GradScaler {
     this.#growthFactor = o.growthFactor ?? 2;
     this.#backoffFactor = o.backoffFactor ?? 0.5;
     this.#growthInterval = o.growthInterval ?? 2000;
-    if (!(this.#scale > 0) || !(this.#growthFactor > 1) || !(this.#backoffFactor > 0 && this.#backoffFactor < 1) ||
-        !Number.isInteger(this.#growthInterval) || this.#growthInterval < 1) {
-      throw new Error(`GradScaler: need initScale > 0, growthFactor > 1, 0 < backoffFactor < 1 and an integer ` +
-        `growthInterval >= 1; got ${this.#scale}, ${this.#growthFactor}, ${this.#backoffFactor}, ${this.#growthInterval}`);
+    if (
+      !(this.#scale > 0) ||
+      !(this.#growthFactor > 1) ||
+      !(this.#backoffFactor > 0 && this.#backoffFactor < 1) ||
+      !Number.isInteger(this.#growthInterval) ||
+      this.#growthInterval < 1
+    ) {
+      throw new Error(
+        `GradScaler: need initScale > 0, growthFactor > 1, 0 < backoffFactor < 1 and an integer ` +
+          `growthInterval >= 1; got ${this.#scale}, ${this.#growthFactor}, ${this.#backoffFactor}, ${this.#growthInterval}`,
+      );
     }
   }
 
@@ -117,14 +124,19 @@ export class GradScaler {
     }
     // PyTorch takes the reciprocal in float64 and rounds it to float32 (self._scale.double().reciprocal().float()).
     const inv = Math.fround(1 / this.#scale);
-    const found = noGrad(() => tidy(() => {
-      const grads = optimizer.parameters().map((p) => p.grad).filter((g): g is Tensor => g !== null);
-      if (grads.length === 0) return false;
-      // One flag per gradient, read back once: a single host sync per step, as PyTorch's _maybe_opt_step.
-      const finite = stack(grads.map((g) => callOp('aten::all', '', [callOp('aten::isfinite', '', [g])])));
-      for (const g of grads) g.mul_(inv);
-      return callOp('aten::all', '', [finite]).item() === 0;
-    }));
+    const found = noGrad(() =>
+      tidy(() => {
+        const grads = optimizer
+          .parameters()
+          .map((p) => p.grad)
+          .filter((g): g is Tensor => g !== null);
+        if (grads.length === 0) return false;
+        // One flag per gradient, read back once: a single host sync per step, as PyTorch's _maybe_opt_step.
+        const finite = stack(grads.map((g) => callOp('aten::all', '', [callOp('aten::isfinite', '', [g])])));
+        for (const g of grads) g.mul_(inv);
+        return callOp('aten::all', '', [finite]).item() === 0;
+      }),
+    );
     this.#unscaled.set(optimizer, found);
   }
 
@@ -143,7 +155,8 @@ export class GradScaler {
   /** Adjusts the scale after a step (torch._amp_update_scale_) and forgets which optimisers were unscaled. */
   update(): void {
     if (!this.enabled) return;
-    if (this.#unscaled.size === 0) throw new Error('GradScaler.update: no optimiser was stepped or unscaled since the last update()');
+    if (this.#unscaled.size === 0)
+      throw new Error('GradScaler.update: no optimiser was stepped or unscaled since the last update()');
     const foundInf = [...this.#unscaled.values()].some((f) => f);
     this.#unscaled.clear();
     if (foundInf) {
@@ -157,8 +170,11 @@ export class GradScaler {
 
   stateDict(): GradScalerState {
     return {
-      scale: this.#scale, growth_factor: this.#growthFactor, backoff_factor: this.#backoffFactor,
-      growth_interval: this.#growthInterval, _growth_tracker: this.#growthTracker,
+      scale: this.#scale,
+      growth_factor: this.#growthFactor,
+      backoff_factor: this.#backoffFactor,
+      growth_interval: this.#growthInterval,
+      _growth_tracker: this.#growthTracker,
     };
   }
 

@@ -17,7 +17,10 @@ export function enableGrad<T>(fn: () => T): T {
  * autograd graph to the leaves' gradient accumulators, as DDP's find_unused_parameters does.
  */
 export function reachedBy(output: Tensor, leaves: readonly Tensor[]): boolean[] {
-  return native.reachedBy(output.handle, leaves.map((l) => l.handle));
+  return native.reachedBy(
+    output.handle,
+    leaves.map((l) => l.handle),
+  );
 }
 
 export function isGradEnabled(): boolean {

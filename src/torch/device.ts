@@ -5,6 +5,7 @@
  * a process that never calls torch.cuda.set_device).
  */
 import { native, type TensorHandle } from './native.js';
+import { cudaMissing } from './libtorch.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -50,26 +51,15 @@ export function cudaStatus(): CudaStatus {
 }
 
 /**
- * `d` when this process can use it; otherwise one error saying which of the three is missing: a CUDA build of
- * libtorch, a visible GPU (driver), or device N. `what` names the flag or config key that asked for it.
+ * `d` when this process can use it; otherwise one error saying what is missing (cudaMissing): a CUDA build of
+ * libtorch, its CUDA half in the addon, a visible GPU (driver), or device N. `what` names the flag or config key
+ * that asked for it.
  */
 export function requireDevice(d: Device, what = 'device'): Device {
   const index = cudaIndex(d);
   if (index === null) return d;
-  const { built, devices } = cudaStatus();
-  const torch = native.buildInfo().torchVersion;
-  if (!built) {
-    throw new Error(`${what} ${d}: this libtorch (${torch}) is a CPU-only build, so it has no CUDA backend; ` +
-      `build inkwell against a CUDA build of PyTorch (docs/devices.md), or use --device cpu`);
-  }
-  if (devices === 0) {
-    throw new Error(`${what} ${d}: libtorch ${torch} was built with CUDA but sees no GPU: no NVIDIA driver is ` +
-      `loaded, or CUDA_VISIBLE_DEVICES hides every device; check nvidia-smi, or use --device cpu`);
-  }
-  if (index >= devices) {
-    throw new Error(`${what} ${d}: there is no CUDA device ${index}; this process sees ${devices} ` +
-      `(cuda:0${devices > 1 ? `..cuda:${devices - 1}` : ''})`);
-  }
+  const missing = cudaMissing(index);
+  if (missing !== null) throw new Error(`${what} ${d}: ${missing}, or use --device cpu`);
   return d;
 }
 

@@ -42,25 +42,38 @@ export function launchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | nul
   const rank = envInt('RANK', env);
   if (rank === undefined) throw new Error('distributed: WORLD_SIZE is set but RANK is not');
   return {
-    rank, worldSize, localRank: envInt('LOCAL_RANK', env) ?? rank,
-    masterAddr: env['MASTER_ADDR'] ?? '127.0.0.1', masterPort: envInt('MASTER_PORT', env) ?? 29500,
+    rank,
+    worldSize,
+    localRank: envInt('LOCAL_RANK', env) ?? rank,
+    masterAddr: env['MASTER_ADDR'] ?? '127.0.0.1',
+    masterPort: envInt('MASTER_PORT', env) ?? 29500,
   };
 }
 
 export class ProcessGroup {
   constructor(private readonly handle: ProcessGroupHandle) {}
-  get rank(): number { return this.handle.rank; }
-  get size(): number { return this.handle.size; }
+  get rank(): number {
+    return this.handle.rank;
+  }
+  get size(): number {
+    return this.handle.size;
+  }
 
   /** Reduces `tensors` in place across ranks; 'avg' is a sum divided by the world size (Gloo has no AVG). */
   async allreduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Promise<void> {
-    await this.handle.allreduce(tensors.map((t) => t.handle), op === 'avg' ? 'sum' : op);
+    await this.handle.allreduce(
+      tensors.map((t) => t.handle),
+      op === 'avg' ? 'sum' : op,
+    );
     if (op === 'avg' && this.size > 1) for (const t of tensors) t.div_(this.size);
   }
 
   /** Overwrites `tensors` on every rank with rank `root`'s values. */
   async broadcast(tensors: readonly Tensor[], root = 0): Promise<void> {
-    await this.handle.broadcast(tensors.map((t) => t.handle), root);
+    await this.handle.broadcast(
+      tensors.map((t) => t.handle),
+      root,
+    );
   }
 
   /** Every rank's `t` (same shape everywhere), in rank order; new tensors owned by the current scope. */
@@ -78,9 +91,29 @@ export class ProcessGroup {
    * torch.nn.SyncBatchNorm; backward allreduces too, so the gradient is that of the sum of every rank's loss.
    * Updates `runningMean`/`runningVar` in place (unbiased variance, as BatchNorm). Blocking: every rank must call it.
    */
-  syncBatchNorm(x: Tensor, o: { weight?: Tensor | null; bias?: Tensor | null; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; eps?: number } = {}): Tensor {
+  syncBatchNorm(
+    x: Tensor,
+    o: {
+      weight?: Tensor | null;
+      bias?: Tensor | null;
+      runningMean?: Tensor | null;
+      runningVar?: Tensor | null;
+      momentum?: number;
+      eps?: number;
+    } = {},
+  ): Tensor {
     const h = (t: Tensor | null | undefined) => (t ? t.handle : null);
-    return Tensor.fromHandle(this.handle.syncBatchNorm(x.handle, h(o.weight), h(o.bias), h(o.runningMean), h(o.runningVar), o.momentum ?? 0.1, o.eps ?? 1e-5));
+    return Tensor.fromHandle(
+      this.handle.syncBatchNorm(
+        x.handle,
+        h(o.weight),
+        h(o.bias),
+        h(o.runningMean),
+        h(o.runningVar),
+        o.momentum ?? 0.1,
+        o.eps ?? 1e-5,
+      ),
+    );
   }
 
   /**
@@ -97,9 +130,15 @@ export class ProcessGroup {
    */
   reducer(params: readonly Tensor[], opts: ReducerOptions = {}): GradientReducer {
     const names = opts.names ?? [];
-    if (names.length && names.length !== params.length) throw new Error(`reducer: ${names.length} names for ${params.length} parameters`);
+    if (names.length && names.length !== params.length)
+      throw new Error(`reducer: ${names.length} names for ${params.length} parameters`);
     const findUnused = opts.findUnusedParameters ?? false;
-    const handle = this.handle.reducer(params.map((p) => p.handle), opts.bucketCapBytes ?? 25 * 1024 * 1024, findUnused, [...names]);
+    const handle = this.handle.reducer(
+      params.map((p) => p.handle),
+      opts.bucketCapBytes ?? 25 * 1024 * 1024,
+      findUnused,
+      [...names],
+    );
     return new GradientReducer(handle, findUnused);
   }
 
@@ -128,7 +167,10 @@ export interface ReducerOptions {
  */
 export class GradientReducer {
   #closed = false;
-  constructor(private readonly handle: ReducerHandle, readonly findUnusedParameters: boolean) {}
+  constructor(
+    private readonly handle: ReducerHandle,
+    readonly findUnusedParameters: boolean,
+  ) {}
 
   /** Call before the forward of a synchronised step (rebuilds the buckets once, after the first). */
   prepareForForward(): boolean {
@@ -163,8 +205,10 @@ export class GradientReducer {
  * of at most 1 MiB, then `capBytes`): parameter indices per bucket, in allreduce order (last layers first).
  */
 export function ddpBuckets(params: readonly Tensor[], capBytes = 25 * 1024 * 1024): number[][] {
-  if (!native.ddpBuckets) throw new Error('ddpBuckets: this addon was built without c10d (Gloo needs Debian\'s libgloo-dev at build time)');
-  return native.ddpBuckets(params.map((p) => p.handle), capBytes);
+  return native.ddpBuckets(
+    params.map((p) => p.handle),
+    capBytes,
+  );
 }
 
 /** Backends this build of the addon can use. */
@@ -176,8 +220,11 @@ export function availableBackends(): string[] {
 export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
   const env = launchEnv();
   const backend = opts.backend ?? 'gloo';
-  if (!native.initProcessGroup || !availableBackends().includes(backend)) {
-    throw new Error(`initProcessGroup: backend '${backend}' is not built into this addon (available: ${availableBackends().join(', ') || 'none'}; Gloo needs Debian's libgloo-dev at build time)`);
+  if (!availableBackends().includes(backend)) {
+    throw new Error(
+      `initProcessGroup: backend '${backend}' is not built into this addon (available: ${availableBackends().join(', ')}; ` +
+        'NCCL needs a CUDA libtorch, built on a machine with an NVIDIA driver: see docs/gpu.md)',
+    );
   }
   const rank = opts.rank ?? env?.rank;
   const worldSize = opts.worldSize ?? env?.worldSize;
@@ -185,7 +232,9 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     throw new Error('initProcessGroup: rank and worldSize must be given, or RANK and WORLD_SIZE set by the launcher');
   }
   const handle = await native.initProcessGroup({
-    backend, rank, worldSize,
+    backend,
+    rank,
+    worldSize,
     masterAddr: opts.masterAddr ?? env?.masterAddr ?? '127.0.0.1',
     masterPort: opts.masterPort ?? env?.masterPort ?? 29500,
     timeoutMs: opts.timeoutMs ?? 300_000,

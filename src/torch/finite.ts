@@ -42,7 +42,7 @@ function count(t: StoredTensor): { nan: number; inf: number } {
   const words = size === 2 ? new Uint16Array(bytes.buffer) : new Uint32Array(bytes.buffer);
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    if (((w & exp) >>> 0) !== exp) continue;
+    if ((w & exp) >>> 0 !== exp) continue;
     if ((w & man) !== 0) nan++;
     else inf++;
   }
@@ -74,11 +74,16 @@ export interface FiniteWeightsOptions {
  * `allowNonFinite`, warns loudly instead. `source` names the file or model in the message.
  */
 export function checkFiniteWeights(
-  entries: Iterable<[string, Tensor | StoredTensor]>, source: string, opts: FiniteWeightsOptions = {},
+  entries: Iterable<[string, Tensor | StoredTensor]>,
+  source: string,
+  opts: FiniteWeightsOptions = {},
 ): NonFiniteTensor[] {
   const bad = nonFiniteTensors(entries);
   if (bad.length === 0) return bad;
-  const shown = bad.slice(0, 8).map((b) => `${b.name} (${b.nan} NaN, ${b.inf} Inf of ${b.numel})`).join(', ');
+  const shown = bad
+    .slice(0, 8)
+    .map((b) => `${b.name} (${b.nan} NaN, ${b.inf} Inf of ${b.numel})`)
+    .join(', ');
   const more = bad.length > 8 ? ` and ${bad.length - 8} more` : '';
   const what = `${source}: ${bad.length} tensor(s) hold non-finite values: ${shown}${more}`;
   if (!opts.allowNonFinite) {

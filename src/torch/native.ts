@@ -4,8 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ADDON_PATH, REPO_ROOT } from './build.js';
 import type { DType } from './dtype.js';
 
 /** An opaque native tensor reference (see native/inkwell.h). */
@@ -29,9 +28,20 @@ export interface TensorHandle {
 export type NativeValue = TensorHandle | number | boolean | string | null | NativeValue[];
 
 export interface NativeAddon {
-  call(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown> | null, discardResult?: boolean): NativeValue | undefined;
+  call(
+    name: string,
+    overload: string,
+    args: unknown[],
+    kwargs?: Record<string, unknown> | null,
+    discardResult?: boolean,
+  ): NativeValue | undefined;
   schemas(prefix?: string): { name: string; overload: string; schema: string }[];
-  fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: readonly number[], dtype: DType, device?: string): TensorHandle;
+  fromBuffer(
+    data: ArrayBufferView | ArrayBuffer,
+    shape: readonly number[],
+    dtype: DType,
+    device?: string,
+  ): TensorHandle;
   toBuffer(t: TensorHandle): ArrayBuffer;
   backward(tensors: TensorHandle[], grads: (TensorHandle | null)[], retainGraph?: boolean, createGraph?: boolean): void;
   setGradEnabled(enabled: boolean): boolean;
@@ -45,7 +55,8 @@ export interface NativeAddon {
   stats(): { liveTensors: number; liveBytes: number };
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  buildInfo(): { torchVersion: string; parallel: string; config: string };
+  /** The libtorch's version and show_config(), and whether libtorch_cuda is linked. */
+  buildInfo(): { torchVersion: string; parallel: string; config: string; cudaLinked: boolean };
   /** device.cc: autocast state per device type ('cpu' | 'cuda'); enter returns the state it replaced. */
   autocastEnter(deviceType: string, enabled: boolean, dtype: DType): { enabled: boolean; dtype: DType };
   autocastExit(deviceType: string, prevEnabled: boolean, prevDType: DType): void;
@@ -55,14 +66,24 @@ export interface NativeAddon {
   cudaStatus(): { built: boolean; devices: number };
   cudaGetRngState(index: number): TensorHandle;
   cudaSetRngState(index: number, state: TensorHandle): void;
-  cudaMemoryStats(index: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;
+  cudaMemoryStats(
+    index: number,
+  ): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;
   TensorHandle: abstract new () => TensorHandle;
-  /** Present when the addon was built with Gloo (c10d). */
-  initProcessGroup?(opts: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<ProcessGroupHandle>;
-  /** DDP's initial gradient buckets (parameter indices, allreduce order); present with initProcessGroup. */
-  ddpBuckets?(params: TensorHandle[], capBytes: number): number[][];
-  /** Space-separated backends compiled in ('' when none). */
+  initProcessGroup(opts: {
+    backend: string;
+    rank: number;
+    worldSize: number;
+    masterAddr: string;
+    masterPort: number;
+    timeoutMs: number;
+  }): Promise<ProcessGroupHandle>;
+  /** DDP's initial gradient buckets (parameter indices, allreduce order). */
+  ddpBuckets(params: TensorHandle[], capBytes: number): number[][];
+  /** Space-separated backends compiled in: "gloo", or "gloo nccl" in CUDA builds. */
   distributedBackends: string;
+  /** NCCL's version, in builds with ProcessGroupNCCL. */
+  ncclVersion?: string;
 }
 
 export interface ProcessGroupHandle {
@@ -73,11 +94,24 @@ export interface ProcessGroupHandle {
   allgather(t: TensorHandle): Promise<TensorHandle[]>;
   barrier(): Promise<void>;
   /** Training-mode batch norm with statistics over every rank (blocking; autograd-aware). */
-  syncBatchNorm(x: TensorHandle, weight: TensorHandle | null, bias: TensorHandle | null, runningMean: TensorHandle | null, runningVar: TensorHandle | null, momentum: number, eps: number): TensorHandle;
+  syncBatchNorm(
+    x: TensorHandle,
+    weight: TensorHandle | null,
+    bias: TensorHandle | null,
+    runningMean: TensorHandle | null,
+    runningVar: TensorHandle | null,
+    momentum: number,
+    eps: number,
+  ): TensorHandle;
   /** Every rank's x concatenated along dim 0; backward sums over ranks and keeps this rank's slice (blocking). */
   gather(x: TensorHandle): TensorHandle;
   /** c10d's DDP Reducer over these parameters (hooks on their gradient accumulators). */
-  reducer(params: TensorHandle[], bucketCapBytes: number, findUnusedParameters: boolean, names: string[]): ReducerHandle;
+  reducer(
+    params: TensorHandle[],
+    bucketCapBytes: number,
+    findUnusedParameters: boolean,
+    names: string[],
+  ): ReducerHandle;
   shutdown(): void;
 }
 
@@ -91,17 +125,14 @@ export interface ReducerHandle {
   close(): void;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/src/torch -> repo root
-const root = join(here, '..', '..', '..');
-const addonPath = join(root, 'native', 'build', 'Release', 'inkwell.node');
-
 function loadAddon(): NativeAddon {
-  if (!existsSync(addonPath)) {
-    throw new Error(`inkwell: the native addon is not built (${addonPath} is missing); run 'npm run bootstrap' in ${root}`);
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(
+      `inkwell: the native addon is not built (${ADDON_PATH} is missing); run 'npm run bootstrap' in ${REPO_ROOT}`,
+    );
   }
   const require = createRequire(import.meta.url);
-  return require(addonPath) as NativeAddon;
+  return require(ADDON_PATH) as NativeAddon;
 }
 
 export const native: NativeAddon = loadAddon();

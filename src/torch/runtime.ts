@@ -14,7 +14,10 @@ export const cuda = {
   deviceCount: (): number => native.cudaDeviceCount(),
 };
 
-/** libtorch's version and its parallel/BLAS configuration (what `torch.__config__.show()` prints). */
-export function buildInfo(): { torchVersion: string; parallel: string; config: string } {
+/**
+ * libtorch's version and its parallel/BLAS configuration (what `torch.__config__.show()` prints), and whether
+ * the addon linked its CUDA half (see libtorch.ts).
+ */
+export function buildInfo(): { torchVersion: string; parallel: string; config: string; cudaLinked: boolean } {
   return native.buildInfo();
 }

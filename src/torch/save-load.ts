@@ -7,8 +7,18 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic.js';
 import { fromStored, toStored } from './ops/creation.js';
 import {
-  isStoredTensor, loadCheckpointFile, PyFloat, PyOrderedDict, PyTuple, saveCheckpointFile, selectKey, stripPrefix,
-  type CheckpointFormat, type PyValue, type PyWritable, type SaveOptions,
+  isStoredTensor,
+  loadCheckpointFile,
+  type PyFloat,
+  PyOrderedDict,
+  type PyTuple,
+  saveCheckpointFile,
+  selectKey,
+  stripPrefix,
+  type CheckpointFormat,
+  type PyValue,
+  type PyWritable,
+  type SaveOptions,
 } from './serialization/index.js';
 import { readNpy, writeNpy } from './serialization/npy.js';
 import type { StoredTensor } from './serialization/stored.js';
@@ -17,11 +27,26 @@ import { Tensor } from './tensor.js';
 
 /** What `save` accepts: checkpoint values with live Tensors anywhere in the tree. */
 export type SaveValue =
-  | Tensor | StoredTensor | null | boolean | number | bigint | string | Uint8Array | PyFloat | PyTuple
-  | SaveValue[] | Map<string | number, SaveValue> | { readonly [key: string]: SaveValue };
+  | Tensor
+  | StoredTensor
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyFloat
+  | PyTuple
+  | SaveValue[]
+  | Map<string | number, SaveValue>
+  | { readonly [key: string]: SaveValue };
 
 /** Loaded values: the serialization value model with Tensors in place of stored tensors. */
-export type LoadedValue = Exclude<PyValue, StoredTensor | PyValue[] | Map<PyValue, PyValue>> | Tensor | LoadedValue[] | Map<PyValue, LoadedValue>;
+export type LoadedValue =
+  | Exclude<PyValue, StoredTensor | PyValue[] | Map<PyValue, PyValue>>
+  | Tensor
+  | LoadedValue[]
+  | Map<PyValue, LoadedValue>;
 
 function toWritable(v: SaveValue): PyWritable {
   if (v instanceof Tensor) return toStored(v);
@@ -45,7 +70,8 @@ function toLive(v: PyValue, device: Device): LoadedValue {
   if (isStoredTensor(v)) return fromStored(v, { device });
   if (Array.isArray(v)) return v.map((x) => toLive(x, device));
   if (v instanceof Map) {
-    const out = v instanceof PyOrderedDict ? new PyOrderedDict<PyValue, LoadedValue>() : new Map<PyValue, LoadedValue>();
+    const out =
+      v instanceof PyOrderedDict ? new PyOrderedDict<PyValue, LoadedValue>() : new Map<PyValue, LoadedValue>();
     for (const [k, x] of v) out.set(k, toLive(x, device));
     return out;
   }
@@ -65,10 +91,17 @@ export async function save(path: string, value: SaveValue, options: SaveOptions 
  * Every tensor lands on `mapLocation` (default the CPU) whatever device it was saved from, as
  * torch.load(f, map_location=...): a checkpoint written on 'cuda:0' loads on a machine without CUDA.
  */
-export async function load(path: string, opts: { mapLocation?: Device } = {}): Promise<{ format: CheckpointFormat; value: LoadedValue; metadata?: Record<string, string> }> {
+export async function load(
+  path: string,
+  opts: { mapLocation?: Device } = {},
+): Promise<{ format: CheckpointFormat; value: LoadedValue; metadata?: Record<string, string> }> {
   const device = opts.mapLocation === undefined ? 'cpu' : requireDevice(opts.mapLocation, `load(${path}): mapLocation`);
   const loaded = await loadCheckpointFile(path);
-  return { format: loaded.format, value: toLive(loaded.value, device), ...(loaded.metadata ? { metadata: loaded.metadata } : {}) };
+  return {
+    format: loaded.format,
+    value: toLive(loaded.value, device),
+    ...(loaded.metadata ? { metadata: loaded.metadata } : {}),
+  };
 }
 
 export interface LoadStateDictOptions {
@@ -87,17 +120,25 @@ export async function readStateDict(path: string, opts: LoadStateDictOptions = {
   const { value } = await loadCheckpointFile(path);
   let sd: PyValue = value;
   if (opts.key !== undefined) sd = selectKey(value, opts.key);
-  else if (value instanceof Map && value.has('state_dict') && !isStoredTensor(value.get('state_dict'))) sd = value.get('state_dict')!;
-  if (!(sd instanceof Map)) throw new Error(`readStateDict(${path}): expected a dict of tensors${opts.key ? ` at '${opts.key}'` : ''}, got ${Array.isArray(sd) ? 'a list' : typeof sd}`);
+  else if (value instanceof Map && value.has('state_dict') && !isStoredTensor(value.get('state_dict')))
+    sd = value.get('state_dict')!;
+  if (!(sd instanceof Map))
+    throw new Error(
+      `readStateDict(${path}): expected a dict of tensors${opts.key ? ` at '${opts.key}'` : ''}, got ${Array.isArray(sd) ? 'a list' : typeof sd}`,
+    );
   const keys = [...sd.keys()];
-  const prefix = opts.stripPrefix ?? (keys.length > 0 && keys.every((k) => typeof k === 'string' && k.startsWith('module.')) ? 'module.' : '');
+  const prefix =
+    opts.stripPrefix ??
+    (keys.length > 0 && keys.every((k) => typeof k === 'string' && k.startsWith('module.')) ? 'module.' : '');
   if (prefix) sd = stripPrefix(sd, prefix);
   const out = new Map<string, StoredTensor>();
   for (const [k, t] of sd as Map<PyValue, PyValue>) {
-    if (typeof k !== 'string') throw new Error(`readStateDict(${path}): state dict keys must be strings, got ${String(k)}`);
+    if (typeof k !== 'string')
+      throw new Error(`readStateDict(${path}): state dict keys must be strings, got ${String(k)}`);
     if (isStoredTensor(t)) out.set(k, t);
   }
-  if (out.size === 0) throw new Error(`readStateDict(${path}): no tensors found${opts.key ? ` under '${opts.key}'` : ''}`);
+  if (out.size === 0)
+    throw new Error(`readStateDict(${path}): no tensors found${opts.key ? ` under '${opts.key}'` : ''}`);
   return out;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Native memory is invisible to the GC, so every tensor belongs to exactly one scope or is disposed
- * explicitly (DEVELOPERS.md). Scopes nest: tensors created while a scope is open belong to it and are
+ * explicitly (docs/engine.md). Scopes nest: tensors created while a scope is open belong to it and are
  * disposed when it closes, except those returned from `tidy` (handed to the enclosing scope) and those
  * passed to `keep` (owned by the caller from then on). Modelled on tfjs's `tidy` and TorchSharp's
  * DisposeScope. The native handle's own finaliser remains a safety net only.
@@ -87,7 +87,8 @@ function collectOwned(value: unknown, out: Set<Owned>, seen: Set<unknown>): void
   }
   if (Array.isArray(value)) for (const v of value) collectOwned(v, out, seen);
   else if (value instanceof Map) for (const v of value.values()) collectOwned(v, out, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectOwned(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collectOwned(v, out, seen);
 }
 
 /**
@@ -105,7 +106,9 @@ export function tidy<T>(fn: () => T): T {
   }
   if (result instanceof Promise) {
     s.close();
-    throw new Error('tidy: the function returned a Promise; tidy is synchronous (use `using s = torch.scope()` around awaits)');
+    throw new Error(
+      'tidy: the function returned a Promise; tidy is synchronous (use `using s = torch.scope()` around awaits)',
+    );
   }
   const survivors = new Set<Owned>();
   collectOwned(result, survivors, new Set());

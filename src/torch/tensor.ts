@@ -48,12 +48,18 @@ function wrapResult(v: NativeValue | undefined): unknown {
 /** Calls ATen operator `name.overload` and returns its single tensor result. */
 export function callOp(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown>): Tensor {
   const r = native.call(name, overload, args.map(toNativeArg), toNativeKwargs(kwargs));
-  if (!isHandle(r)) throw new Error(`${name}${overload ? '.' + overload : ''}: expected a tensor result, got ${typeof r}`);
+  if (!isHandle(r))
+    throw new Error(`${name}${overload ? '.' + overload : ''}: expected a tensor result, got ${typeof r}`);
   return Tensor.fromHandle(r);
 }
 
 /** Calls an operator that returns several tensors (a tuple or Tensor[]). */
-export function callOpMulti(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown>): Tensor[] {
+export function callOpMulti(
+  name: string,
+  overload: string,
+  args: unknown[],
+  kwargs?: Record<string, unknown>,
+): Tensor[] {
   const r = native.call(name, overload, args.map(toNativeArg), toNativeKwargs(kwargs));
   if (!Array.isArray(r)) throw new Error(`${name}${overload ? '.' + overload : ''}: expected several results`);
   return r.map(wrapResult) as Tensor[];
@@ -65,7 +71,12 @@ export function callOpInPlace(name: string, overload: string, args: unknown[], k
 }
 
 /** Calls an operator that returns a non-tensor value (a number or boolean). */
-export function callOpValue(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown>): unknown {
+export function callOpValue(
+  name: string,
+  overload: string,
+  args: unknown[],
+  kwargs?: Record<string, unknown>,
+): unknown {
   return wrapResult(native.call(name, overload, args.map(toNativeArg), toNativeKwargs(kwargs)));
 }
 
@@ -149,7 +160,8 @@ export class Tensor implements Owned {
     return this.handle.requiresGrad;
   }
   set requiresGrad(value: boolean) {
-    if (value && !this.isFloatingPoint()) throw new Error(`requiresGrad: only floating-point tensors can require grad, this one is ${this.dtype}`);
+    if (value && !this.isFloatingPoint())
+      throw new Error(`requiresGrad: only floating-point tensors can require grad, this one is ${this.dtype}`);
     this.handle.requiresGrad = value;
   }
   requiresGrad_(value = true): this {
@@ -202,7 +214,10 @@ export class Tensor implements Owned {
   toArray(): unknown {
     const flat = this.dtype === 'float16' || this.dtype === 'bfloat16' ? this.toFloat32Array() : this.toTypedArray();
     const values: (number | bigint | boolean)[] = Array.from(flat as ArrayLike<number | bigint>, (v) =>
-      typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v);
+      typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)
+        ? Number(v)
+        : v,
+    );
     if (this.dtype === 'bool') for (let i = 0; i < values.length; i++) values[i] = values[i] !== 0;
     const build = (dim: number, offset: number): unknown => {
       if (dim === this.rank) return values[offset];
@@ -213,7 +228,8 @@ export class Tensor implements Owned {
   }
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.numel !== 1) throw new Error(`item: tensor must have exactly one element, got shape ${formatShape(this.shape)}`);
+    if (this.numel !== 1)
+      throw new Error(`item: tensor must have exactly one element, got shape ${formatShape(this.shape)}`);
     const v = callOpValue('aten::item', '', [this]);
     return typeof v === 'boolean' ? Number(v) : (v as number);
   }
@@ -225,7 +241,8 @@ export class Tensor implements Owned {
    * `nonBlocking` lets a copy from pinned host memory to a GPU overlap with work already queued there.
    */
   to(target: Device | DType | ToOptions): Tensor {
-    const o: ToOptions = typeof target === 'string' ? (isDevice(target) ? { device: target } : { dtype: target as DType }) : target;
+    const o: ToOptions =
+      typeof target === 'string' ? (isDevice(target) ? { device: target } : { dtype: target as DType }) : target;
     try {
       return callOp('aten::to', 'dtype_layout', [this], {
         dtype: o.dtype,
@@ -248,7 +265,7 @@ export class Tensor implements Owned {
   }
   /** A copy in page-locked host memory (needs CUDA), from which `to(cuda, {nonBlocking})` copies asynchronously. */
   pinMemory(): Tensor {
-    requireDevice('cuda', 'Tensor.pinMemory (page-locked memory is CUDA\'s)');
+    requireDevice('cuda', "Tensor.pinMemory (page-locked memory is CUDA's)");
     return callOp('aten::pin_memory', '', [this]);
   }
   isPinned(): boolean {
@@ -263,10 +280,14 @@ export class Tensor implements Owned {
 
   // ----- arithmetic (broadcasting as in PyTorch) -----
   add(other: TensorLike, alpha = 1): Tensor {
-    return typeof other === 'number' ? callOp('aten::add', 'Scalar', [this, other, alpha]) : callOp('aten::add', 'Tensor', [this, other, alpha]);
+    return typeof other === 'number'
+      ? callOp('aten::add', 'Scalar', [this, other, alpha])
+      : callOp('aten::add', 'Tensor', [this, other, alpha]);
   }
   sub(other: TensorLike, alpha = 1): Tensor {
-    return typeof other === 'number' ? callOp('aten::sub', 'Scalar', [this, other, alpha]) : callOp('aten::sub', 'Tensor', [this, other, alpha]);
+    return typeof other === 'number'
+      ? callOp('aten::sub', 'Scalar', [this, other, alpha])
+      : callOp('aten::sub', 'Tensor', [this, other, alpha]);
   }
   mul(other: TensorLike): Tensor {
     return callOp('aten::mul', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
@@ -277,18 +298,42 @@ export class Tensor implements Owned {
   pow(exponent: TensorLike): Tensor {
     return callOp('aten::pow', typeof exponent === 'number' ? 'Tensor_Scalar' : 'Tensor_Tensor', [this, exponent]);
   }
-  neg(): Tensor { return callOp('aten::neg', '', [this]); }
-  abs(): Tensor { return callOp('aten::abs', '', [this]); }
-  sqrt(): Tensor { return callOp('aten::sqrt', '', [this]); }
-  rsqrt(): Tensor { return callOp('aten::rsqrt', '', [this]); }
-  exp(): Tensor { return callOp('aten::exp', '', [this]); }
-  log(): Tensor { return callOp('aten::log', '', [this]); }
-  square(): Tensor { return callOp('aten::square', '', [this]); }
-  reciprocal(): Tensor { return callOp('aten::reciprocal', '', [this]); }
-  sign(): Tensor { return callOp('aten::sign', '', [this]); }
-  relu(): Tensor { return callOp('aten::relu', '', [this]); }
-  sigmoid(): Tensor { return callOp('aten::sigmoid', '', [this]); }
-  tanh(): Tensor { return callOp('aten::tanh', '', [this]); }
+  neg(): Tensor {
+    return callOp('aten::neg', '', [this]);
+  }
+  abs(): Tensor {
+    return callOp('aten::abs', '', [this]);
+  }
+  sqrt(): Tensor {
+    return callOp('aten::sqrt', '', [this]);
+  }
+  rsqrt(): Tensor {
+    return callOp('aten::rsqrt', '', [this]);
+  }
+  exp(): Tensor {
+    return callOp('aten::exp', '', [this]);
+  }
+  log(): Tensor {
+    return callOp('aten::log', '', [this]);
+  }
+  square(): Tensor {
+    return callOp('aten::square', '', [this]);
+  }
+  reciprocal(): Tensor {
+    return callOp('aten::reciprocal', '', [this]);
+  }
+  sign(): Tensor {
+    return callOp('aten::sign', '', [this]);
+  }
+  relu(): Tensor {
+    return callOp('aten::relu', '', [this]);
+  }
+  sigmoid(): Tensor {
+    return callOp('aten::sigmoid', '', [this]);
+  }
+  tanh(): Tensor {
+    return callOp('aten::tanh', '', [this]);
+  }
   /** Clamps to [min, max]; either bound may be omitted (null). */
   clamp(min: number | null, max: number | null = null): Tensor {
     if (min === null && max === null) throw new Error('clamp: at least one of min and max must be given');
@@ -299,12 +344,24 @@ export class Tensor implements Owned {
   }
 
   // ----- comparisons (bool results) -----
-  eq(other: TensorLike): Tensor { return callOp('aten::eq', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
-  ne(other: TensorLike): Tensor { return callOp('aten::ne', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
-  lt(other: TensorLike): Tensor { return callOp('aten::lt', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
-  le(other: TensorLike): Tensor { return callOp('aten::le', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
-  gt(other: TensorLike): Tensor { return callOp('aten::gt', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
-  ge(other: TensorLike): Tensor { return callOp('aten::ge', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]); }
+  eq(other: TensorLike): Tensor {
+    return callOp('aten::eq', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
+  ne(other: TensorLike): Tensor {
+    return callOp('aten::ne', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
+  lt(other: TensorLike): Tensor {
+    return callOp('aten::lt', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
+  le(other: TensorLike): Tensor {
+    return callOp('aten::le', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
+  gt(other: TensorLike): Tensor {
+    return callOp('aten::gt', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
+  ge(other: TensorLike): Tensor {
+    return callOp('aten::ge', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other]);
+  }
 
   // ----- reductions; `dim` omitted reduces over everything -----
   sum(dim?: number | number[], keepdim = false): Tensor {
@@ -315,10 +372,16 @@ export class Tensor implements Owned {
   }
   /** Variance with Bessel's correction by default (`correction` 1), as torch.var. */
   var(dim?: number | number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return callOp('aten::var', 'correction', [this, dimList(dim ?? null)], { correction: opts.correction ?? 1, keepdim: opts.keepdim ?? false });
+    return callOp('aten::var', 'correction', [this, dimList(dim ?? null)], {
+      correction: opts.correction ?? 1,
+      keepdim: opts.keepdim ?? false,
+    });
   }
   std(dim?: number | number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return callOp('aten::std', 'correction', [this, dimList(dim ?? null)], { correction: opts.correction ?? 1, keepdim: opts.keepdim ?? false });
+    return callOp('aten::std', 'correction', [this, dimList(dim ?? null)], {
+      correction: opts.correction ?? 1,
+      keepdim: opts.keepdim ?? false,
+    });
   }
   amax(dim?: number | number[], keepdim = false): Tensor {
     return callOp('aten::amax', '', [this, dim === undefined ? [] : dim, keepdim]);
@@ -338,25 +401,46 @@ export class Tensor implements Owned {
   }
 
   // ----- shape -----
-  reshape(shape: readonly number[]): Tensor { return callOp('aten::reshape', '', [this, shape]); }
-  view(shape: readonly number[]): Tensor { return callOp('aten::view', '', [this, shape]); }
-  flatten(startDim = 0, endDim = -1): Tensor { return callOp('aten::flatten', 'using_ints', [this, startDim, endDim]); }
+  reshape(shape: readonly number[]): Tensor {
+    return callOp('aten::reshape', '', [this, shape]);
+  }
+  view(shape: readonly number[]): Tensor {
+    return callOp('aten::view', '', [this, shape]);
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return callOp('aten::flatten', 'using_ints', [this, startDim, endDim]);
+  }
   permute(dims: readonly number[]): Tensor {
-    if (dims.length !== this.rank) throw new Error(`permute: got ${dims.length} dims [${dims.join(',')}] for a tensor of shape ${formatShape(this.shape)}`);
+    if (dims.length !== this.rank)
+      throw new Error(
+        `permute: got ${dims.length} dims [${dims.join(',')}] for a tensor of shape ${formatShape(this.shape)}`,
+      );
     return callOp('aten::permute', '', [this, dims]);
   }
-  transpose(dim0: number, dim1: number): Tensor { return callOp('aten::transpose', 'int', [this, dim0, dim1]); }
+  transpose(dim0: number, dim1: number): Tensor {
+    return callOp('aten::transpose', 'int', [this, dim0, dim1]);
+  }
   /** Transpose of a matrix (rank <= 2). */
-  get T(): Tensor { return callOp('aten::numpy_T', '', [this]); }
-  squeeze(dim?: number): Tensor { return dim === undefined ? callOp('aten::squeeze', '', [this]) : callOp('aten::squeeze', 'dim', [this, dim]); }
-  unsqueeze(dim: number): Tensor { return callOp('aten::unsqueeze', '', [this, dim]); }
-  expand(shape: readonly number[]): Tensor { return callOp('aten::expand', '', [this, shape]); }
+  get T(): Tensor {
+    return callOp('aten::numpy_T', '', [this]);
+  }
+  squeeze(dim?: number): Tensor {
+    return dim === undefined ? callOp('aten::squeeze', '', [this]) : callOp('aten::squeeze', 'dim', [this, dim]);
+  }
+  unsqueeze(dim: number): Tensor {
+    return callOp('aten::unsqueeze', '', [this, dim]);
+  }
+  expand(shape: readonly number[]): Tensor {
+    return callOp('aten::expand', '', [this, shape]);
+  }
   /** Elements `start..end` (exclusive) along `dim`, stepping by `step` (a view, like Python slicing). */
   slice(dim: number, start: number | null, end: number | null = null, step = 1): Tensor {
     return callOp('aten::slice', 'Tensor', [this, dim, start, end, step]);
   }
   /** The sub-tensor at `index` along `dim`, with that dimension removed. */
-  select(dim: number, index: number): Tensor { return callOp('aten::select', 'int', [this, dim, index]); }
+  select(dim: number, index: number): Tensor {
+    return callOp('aten::select', 'int', [this, dim, index]);
+  }
 
   // ----- in place (return this; used by optimisers and initialisers under noGrad) -----
   add_(other: TensorLike, alpha = 1): this {

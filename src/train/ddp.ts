@@ -54,7 +54,12 @@ export interface DataParallelInit extends DataParallelOptions {
 
 /** A collective failed (a peer died, timed out or disagreed); the message names the rank and the operation. */
 export class DistributedError extends Error {
-  constructor(message: string, readonly rank: number, readonly worldSize: number, readonly op: string) {
+  constructor(
+    message: string,
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly op: string,
+  ) {
     super(message);
     this.name = 'DistributedError';
   }
@@ -93,7 +98,10 @@ export class DataParallel {
   #excluded: [string, Tensor][] = [];
   #closed = false;
 
-  private constructor(readonly pg: ProcessGroup, init: { localRank: number; bucketCapMB: number; timeoutMs: number }) {
+  private constructor(
+    readonly pg: ProcessGroup,
+    init: { localRank: number; bucketCapMB: number; timeoutMs: number },
+  ) {
     this.rank = pg.rank;
     this.worldSize = pg.size;
     this.localRank = init.localRank;
@@ -110,18 +118,31 @@ export class DataParallel {
   static async create(o: DataParallelInit): Promise<DataParallel> {
     const timeoutMs = o.timeoutMs ?? 300_000;
     const bucketCapMB = o.bucketCapMB ?? 25;
-    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new Error(`DataParallel: worldSize must be a positive integer, got ${o.worldSize}`);
-    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new Error(`DataParallel: rank ${o.rank} is outside 0..${o.worldSize - 1} (WORLD_SIZE ${o.worldSize})`);
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1)
+      throw new Error(`DataParallel: worldSize must be a positive integer, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize)
+      throw new Error(`DataParallel: rank ${o.rank} is outside 0..${o.worldSize - 1} (WORLD_SIZE ${o.worldSize})`);
     if (!(bucketCapMB > 0)) throw new Error(`DataParallel: bucketCapMB must be positive, got ${bucketCapMB}`);
     const addr = o.masterAddr ?? '127.0.0.1';
     const port = o.masterPort ?? 29500;
     const t0 = performance.now();
     let pg: ProcessGroup;
     try {
-      pg = await initProcessGroup({ rank: o.rank, worldSize: o.worldSize, masterAddr: addr, masterPort: port, timeoutMs });
+      pg = await initProcessGroup({
+        rank: o.rank,
+        worldSize: o.worldSize,
+        masterAddr: addr,
+        masterPort: port,
+        timeoutMs,
+      });
     } catch (err) {
-      throw new DistributedError(`DataParallel: rendezvous at ${addr}:${port} failed on rank ${o.rank} of ${o.worldSize} after ${seconds(t0)} s ` +
-        `(expected ${o.worldSize} workers to join within ${timeoutMs / 1000} s): ${(err as Error).message}`, o.rank, o.worldSize, 'rendezvous');
+      throw new DistributedError(
+        `DataParallel: rendezvous at ${addr}:${port} failed on rank ${o.rank} of ${o.worldSize} after ${seconds(t0)} s ` +
+          `(expected ${o.worldSize} workers to join within ${timeoutMs / 1000} s): ${(err as Error).message}`,
+        o.rank,
+        o.worldSize,
+        'rendezvous',
+      );
     }
     return new DataParallel(pg, { localRank: o.localRank ?? o.rank, bucketCapMB, timeoutMs });
   }
@@ -133,7 +154,14 @@ export class DataParallel {
   static async fromEnv(opts: DataParallelOptions = {}): Promise<DataParallel | null> {
     const env = launchEnv(opts.env ?? process.env);
     if (env === null || env.worldSize === 1) return null;
-    return DataParallel.create({ ...opts, rank: env.rank, worldSize: env.worldSize, localRank: env.localRank, masterAddr: env.masterAddr, masterPort: env.masterPort });
+    return DataParallel.create({
+      ...opts,
+      rank: env.rank,
+      worldSize: env.worldSize,
+      localRank: env.localRank,
+      masterAddr: env.masterAddr,
+      masterPort: env.masterPort,
+    });
   }
 
   /**
@@ -173,14 +201,20 @@ export class DataParallel {
     const scope = torch.scope();
     try {
       const flats = noGrad(() => groups.map((g) => torch.cat(g.map((t) => t.detach().reshape([-1])))));
-      await this.collective(`broadcast of ${what} (${tensors.length} tensors in ${flats.length} buckets) from rank ${root}`, `receive rank ${root}'s values`, () => this.pg.broadcast(flats, root));
-      noGrad(() => groups.forEach((g, i) => {
-        let offset = 0;
-        for (const t of g) {
-          t.copy_(flats[i]!.slice(0, offset, offset + t.numel).view(t.shape));
-          offset += t.numel;
-        }
-      }));
+      await this.collective(
+        `broadcast of ${what} (${tensors.length} tensors in ${flats.length} buckets) from rank ${root}`,
+        `receive rank ${root}'s values`,
+        () => this.pg.broadcast(flats, root),
+      );
+      noGrad(() =>
+        groups.forEach((g, i) => {
+          let offset = 0;
+          for (const t of g) {
+            t.copy_(flats[i]!.slice(0, offset, offset + t.numel).view(t.shape));
+            offset += t.numel;
+          }
+        }),
+      );
     } finally {
       scope.close();
     }
@@ -194,7 +228,8 @@ export class DataParallel {
    * left out, and must stay out: a later gradient for it is an error); `onReady` then gets the buckets.
    */
   attach(module: Module, o: AttachOptions = {}): void {
-    if (this.#attached) throw new Error(`DataParallel.attach: rank ${this.rank} already averages gradients for a set of parameters`);
+    if (this.#attached)
+      throw new Error(`DataParallel.attach: rank ${this.rank} already averages gradients for a set of parameters`);
     const trainable = [...module.namedParameters()].filter(([, p]) => p.requiresGrad);
     if (!trainable.length) throw new Error(`DataParallel.attach: none of the module's parameters requires grad`);
     this.#attached = { named: trainable, findUnused: o.findUnusedParameters ?? false, onReady: o.onReady };
@@ -202,7 +237,10 @@ export class DataParallel {
 
   /** The Reducer (after the first synchronised backward), for its bucket sizes and gradient timings. */
   get reducer(): GradientReducer {
-    if (!this.#reducer) throw new Error(`DataParallel: rank ${this.rank} has no gradient reducer yet (attach(module), then a synchronised backward)`);
+    if (!this.#reducer)
+      throw new Error(
+        `DataParallel: rank ${this.rank} has no gradient reducer yet (attach(module), then a synchronised backward)`,
+      );
     return this.#reducer;
   }
 
@@ -225,39 +263,69 @@ export class DataParallel {
       // The Reducer's own check (reducer.cpp ensure_prior_reduction_finished), reworded for inkwell's settings.
       const message = err instanceof Error ? err.message : String(err);
       if (!/finished reduction in the prior iteration/.test(message)) throw err;
-      const indices = /did not receive grad for rank \d+: ([\d ]+)/.exec(message)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
-      throw this.#unusedError(o.op, indices.map((i) => this.#reduced[i]?.[0] ?? `#${i}`), 'got no gradient in the previous synchronised backward, so their gradient buckets never completed');
+      const indices =
+        /did not receive grad for rank \d+: ([\d ]+)/.exec(message)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+      throw this.#unusedError(
+        o.op,
+        indices.map((i) => this.#reduced[i]?.[0] ?? `#${i}`),
+        'got no gradient in the previous synchronised backward, so their gradient buckets never completed',
+      );
     }
     if (reducer) {
       const strays = this.#excluded.filter(([, p]) => p.grad !== null).map(([k]) => k);
-      if (strays.length) throw this.#unusedError(o.op, strays, 'got a gradient now but none in the first synchronised backward, so they are not averaged');
+      if (strays.length)
+        throw this.#unusedError(
+          o.op,
+          strays,
+          'got a gradient now but none in the first synchronised backward, so they are not averaged',
+        );
     }
   }
 
   #unusedError(op: string, names: readonly string[], what: string): Error {
-    return new Error(`DataParallel: ${op} on rank ${this.rank}: ${names.length ? `parameter(s) ${names.join(', ')}` : 'some parameters'} ${what}. ` +
-      'Set distributed.findUnusedParameters=true (DDP\'s find_unused_parameters) for a model whose loss does not use the same parameters every step.');
+    return new Error(
+      `DataParallel: ${op} on rank ${this.rank}: ${names.length ? `parameter(s) ${names.join(', ')}` : 'some parameters'} ${what}. ` +
+        "Set distributed.findUnusedParameters=true (DDP's find_unused_parameters) for a model whose loss does not use the same parameters every step.",
+    );
   }
 
   /** The Reducer, built at the first synchronised backward from the parameters that loss reaches on any rank. */
   async #reducerFor(loss: Tensor, op: string): Promise<GradientReducer> {
     if (this.#reducer) return this.#reducer;
     const a = this.#attached;
-    if (!a) throw new Error(`DataParallel.backward: rank ${this.rank} has no parameters to average (call attach(module) first)`);
+    if (!a)
+      throw new Error(
+        `DataParallel.backward: rank ${this.rank} has no parameters to average (call attach(module) first)`,
+      );
     let keep = a.named.map(() => true);
     if (!a.findUnused) {
-      const local = reachedBy(loss, a.named.map(([, p]) => p));
-      const counts = await this.allreduceNumbers(local.map((r) => (r ? 1 : 0)), 'sum', 'which parameters the loss reaches');
+      const local = reachedBy(
+        loss,
+        a.named.map(([, p]) => p),
+      );
+      const counts = await this.allreduceNumbers(
+        local.map((r) => (r ? 1 : 0)),
+        'sum',
+        'which parameters the loss reaches',
+      );
       const partial = a.named.filter((_, i) => counts[i]! > 0 && counts[i]! < this.worldSize).map(([k]) => k);
       if (partial.length) throw this.#unusedError(op, partial, `take part in the loss on some workers only`);
       keep = counts.map((c) => c > 0);
-      if (!keep.some(Boolean)) throw new Error(`DataParallel.backward (${op}): the loss reaches none of the ${a.named.length} attached parameters`);
+      if (!keep.some(Boolean))
+        throw new Error(
+          `DataParallel.backward (${op}): the loss reaches none of the ${a.named.length} attached parameters`,
+        );
     }
     this.#reduced = a.named.filter((_, i) => keep[i]);
     this.#excluded = a.named.filter((_, i) => !keep[i]);
-    this.#reducer = this.pg.reducer(this.#reduced.map(([, p]) => p), {
-      bucketCapBytes: this.bucketCapBytes, findUnusedParameters: a.findUnused, names: this.#reduced.map(([k]) => k),
-    });
+    this.#reducer = this.pg.reducer(
+      this.#reduced.map(([, p]) => p),
+      {
+        bucketCapBytes: this.bucketCapBytes,
+        findUnusedParameters: a.findUnused,
+        names: this.#reduced.map(([k]) => k),
+      },
+    );
     a.onReady?.({ bucketBytes: this.#reducer.bucketBytes(), excluded: this.#excluded.map(([k]) => k) });
     return this.#reducer;
   }
@@ -276,11 +344,17 @@ export class DataParallel {
   }
 
   /** Reduces a few numbers over the ranks (float64): losses for logging, flags. */
-  async allreduceNumbers(values: readonly number[], op: 'sum' | 'avg' | 'max' | 'min' = 'avg', what = 'numbers'): Promise<number[]> {
+  async allreduceNumbers(
+    values: readonly number[],
+    op: 'sum' | 'avg' | 'max' | 'min' = 'avg',
+    what = 'numbers',
+  ): Promise<number[]> {
     const scope = torch.scope();
     try {
       const t = torch.fromTypedArray(Float64Array.from(values), [values.length]);
-      await this.collective(`allreduce (${op}) of ${what}`, `contribute their ${what}`, () => this.pg.allreduce([t], op));
+      await this.collective(`allreduce (${op}) of ${what}`, `contribute their ${what}`, () =>
+        this.pg.allreduce([t], op),
+      );
       return Array.from(t.toTypedArray() as Float64Array);
     } finally {
       scope.close();
@@ -289,12 +363,21 @@ export class DataParallel {
 
   /** Rank `root`'s bytes on every rank (others pass null): e.g. a checkpoint file only rank 0 can read. */
   async broadcastBytes(bytes: Uint8Array | null, root = 0, what = 'bytes'): Promise<Uint8Array> {
-    if (this.rank === root && bytes === null) throw new Error(`DataParallel.broadcastBytes: rank ${root} is the root and must pass the ${what}`);
+    if (this.rank === root && bytes === null)
+      throw new Error(`DataParallel.broadcastBytes: rank ${root} is the root and must pass the ${what}`);
     const [n] = await this.broadcastNumbers([this.rank === root ? bytes!.length : 0], root, `the size of ${what}`);
     const scope = torch.scope();
     try {
-      const t = this.rank === root ? torch.fromTypedArray(Uint8Array.from(bytes!), [n!]) : torch.zeros([n!], { dtype: 'uint8' });
-      if (n! > 0) await this.collective(`broadcast of ${what} (${n} bytes) from rank ${root}`, `receive rank ${root}'s ${what}`, () => this.pg.broadcast([t], root));
+      const t =
+        this.rank === root
+          ? torch.fromTypedArray(Uint8Array.from(bytes!), [n!])
+          : torch.zeros([n!], { dtype: 'uint8' });
+      if (n! > 0)
+        await this.collective(
+          `broadcast of ${what} (${n} bytes) from rank ${root}`,
+          `receive rank ${root}'s ${what}`,
+          () => this.pg.broadcast([t], root),
+        );
       return n === 0 ? new Uint8Array(0) : Uint8Array.from(t.toTypedArray() as Uint8Array);
     } finally {
       scope.close();
@@ -306,7 +389,9 @@ export class DataParallel {
     const scope = torch.scope();
     try {
       const t = torch.fromTypedArray(Float64Array.from(values), [values.length]);
-      await this.collective(`broadcast of ${what} from rank ${root}`, `receive rank ${root}'s ${what}`, () => this.pg.broadcast([t], root));
+      await this.collective(`broadcast of ${what} from rank ${root}`, `receive rank ${root}'s ${what}`, () =>
+        this.pg.broadcast([t], root),
+      );
       return Array.from(t.toTypedArray() as Float64Array);
     } finally {
       scope.close();
@@ -325,8 +410,12 @@ export class DataParallel {
     if (error) throw error;
     const failed = all.flatMap((v, r) => (v > 0 ? [r] : []));
     if (failed.length) {
-      throw new DistributedError(`DataParallel: ${stage} failed on rank ${failed.join(', ')} of ${this.worldSize}; rank ${this.rank} stops too (see rank ${failed[0]}'s error)`,
-        this.rank, this.worldSize, stage);
+      throw new DistributedError(
+        `DataParallel: ${stage} failed on rank ${failed.join(', ')} of ${this.worldSize}; rank ${this.rank} stops too (see rank ${failed[0]}'s error)`,
+        this.rank,
+        this.worldSize,
+        stage,
+      );
     }
   }
 
@@ -342,9 +431,13 @@ export class DataParallel {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof DistributedError || !COMM_FAILURE.test(message)) throw err;
-      throw new DistributedError(`DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (its SyncBatchNorm and gather collectives expected ` +
-        `all ${this.worldSize} workers; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${message}`,
-      this.rank, this.worldSize, op);
+      throw new DistributedError(
+        `DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (its SyncBatchNorm and gather collectives expected ` +
+          `all ${this.worldSize} workers; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${message}`,
+        this.rank,
+        this.worldSize,
+        op,
+      );
     }
   }
 
@@ -361,14 +454,24 @@ export class DataParallel {
   }
 
   private async collective<T>(op: string, expected: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new DistributedError(`DataParallel: ${op} on rank ${this.rank}: the group is closed`, this.rank, this.worldSize, op);
+    if (this.#closed)
+      throw new DistributedError(
+        `DataParallel: ${op} on rank ${this.rank}: the group is closed`,
+        this.rank,
+        this.worldSize,
+        op,
+      );
     const t0 = performance.now();
     try {
       return await fn();
     } catch (err) {
-      throw new DistributedError(`DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (expected all ${this.worldSize} workers to ` +
-        `${expected}; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${(err as Error).message}`,
-      this.rank, this.worldSize, op);
+      throw new DistributedError(
+        `DataParallel: ${op} failed on rank ${this.rank} of ${this.worldSize} after ${seconds(t0)} s (expected all ${this.worldSize} workers to ` +
+          `${expected}; timeout ${this.timeoutMs / 1000} s). Another worker has probably died or stopped; the launcher names it. Cause: ${(err as Error).message}`,
+        this.rank,
+        this.worldSize,
+        op,
+      );
     }
   }
 }
@@ -377,16 +480,23 @@ export class DataParallel {
 export function describeReducer(info: { bucketBytes: number[]; excluded: string[] }): string {
   const mb = info.bucketBytes.reduce((n, b) => n + b, 0) / 1e6;
   const left = info.excluded.length;
-  return `gradients averaged during backward by c10d's Reducer in ${info.bucketBytes.length} bucket(s), ${mb.toFixed(1)} MB in all` +
-    (left ? `; ${left} parameter(s) outside the loss are left out: ${info.excluded.slice(0, 6).join(', ')}${left > 6 ? ', ...' : ''}` : '');
+  return (
+    `gradients averaged during backward by c10d's Reducer in ${info.bucketBytes.length} bucket(s), ${mb.toFixed(1)} MB in all` +
+    (left
+      ? `; ${left} parameter(s) outside the loss are left out: ${info.excluded.slice(0, 6).join(', ')}${left > 6 ? ', ...' : ''}`
+      : '')
+  );
 }
 
 /**
  * Runs `fn` in the data-parallel group `given`, or (when undefined) in one joined from the launcher's variables
  * for the duration of the call (null for a single process): the trainers' shared entry.
  */
-export async function withDataParallel<T>(given: DataParallel | null | undefined, cfg: { timeoutSeconds: number; bucketCapMB: number },
-  fn: (dp: DataParallel | null) => Promise<T>): Promise<T> {
+export async function withDataParallel<T>(
+  given: DataParallel | null | undefined,
+  cfg: { timeoutSeconds: number; bucketCapMB: number },
+  fn: (dp: DataParallel | null) => Promise<T>,
+): Promise<T> {
   if (given !== undefined) return fn(given);
   const dp = await DataParallel.fromEnv({ timeoutMs: cfg.timeoutSeconds * 1000, bucketCapMB: cfg.bucketCapMB });
   try {

@@ -14,7 +14,10 @@ import type { AnyTypedArray } from '../torch/dtype.js';
 /** The config keys every trainer and inference command shares (spread into their zod schemas). */
 export const DEVICE_CONFIG_FIELDS = {
   /** Where the model runs: 'cpu', 'cuda' (the current GPU) or 'cuda:N'. */
-  device: z.string().default('cpu').refine(torch.isDevice, { message: "expected 'cpu', 'cuda' or 'cuda:N'" })
+  device: z
+    .string()
+    .default('cpu')
+    .refine(torch.isDevice, { message: "expected 'cpu', 'cuda' or 'cuda:N'" })
     .transform((s) => s as torch.Device),
   /** Mixed precision: bf16 autocast, fp16 autocast with a gradient scaler, or full fp32 ('off'). */
   amp: z.enum(['bf16', 'fp16', 'off']).default('off'),
@@ -31,7 +34,12 @@ export interface DeviceConfig {
   cudnnBenchmark: boolean;
 }
 
-export const DEFAULT_DEVICE_CONFIG: DeviceConfig = { device: 'cpu', amp: 'off', channelsLast3d: false, cudnnBenchmark: false };
+export const DEFAULT_DEVICE_CONFIG: DeviceConfig = {
+  device: 'cpu',
+  amp: 'off',
+  channelsLast3d: false,
+  cudnnBenchmark: false,
+};
 
 /** `--device` and `--amp` as `--set` overrides for the config-driven commands (pretrain, finetune, probe). */
 export function deviceOverrides(o: { device?: string; amp?: string }): string[] {
@@ -96,7 +104,7 @@ export class DeviceRuntime {
    * it. 5-D inputs follow channelsLast3d.
    */
   place(host: torch.Tensor): torch.Tensor {
-    const memoryFormat = this.channelsLast3d && host.rank === 5 ? 'channels_last_3d' as const : 'preserve' as const;
+    const memoryFormat = this.channelsLast3d && host.rank === 5 ? ('channels_last_3d' as const) : ('preserve' as const);
     if (!this.#pin || host.device !== 'cpu') return host.to({ device: this.device, memoryFormat });
     return torch.tidy(() => host.pinMemory().to({ device: this.device, nonBlocking: true, memoryFormat }));
   }
@@ -162,10 +170,13 @@ export function withMemoryHint(err: unknown, o: OutOfMemoryContext): unknown {
   const half = Math.max(1, Math.floor(o.batchSize / 2));
   const mem = torch.memory().cuda?.[torch.cudaIndex(o.device) ?? 0];
   const held = mem ? ` (${(mem.peakAllocated / 2 ** 30).toFixed(2)} GiB peak in tensors)` : '';
-  return new Error(`${o.what}: out of memory on ${o.device} with a batch of ${o.batchSize}${held}. Lower the batch and ` +
-    `accumulate gradients to keep the effective batch: e.g. --set train.batchSize=${half} ` +
-    `--set train.gradAccumulation=${acc * Math.ceil(o.batchSize / half)}` +
-    `${o.device === 'cpu' ? '' : ', or use --amp bf16'}. (${(err as Error).message.split('\n')[0]})`, { cause: err });
+  return new Error(
+    `${o.what}: out of memory on ${o.device} with a batch of ${o.batchSize}${held}. Lower the batch and ` +
+      `accumulate gradients to keep the effective batch: e.g. --set train.batchSize=${half} ` +
+      `--set train.gradAccumulation=${acc * Math.ceil(o.batchSize / half)}` +
+      `${o.device === 'cpu' ? '' : ', or use --amp bf16'}. (${(err as Error).message.split('\n')[0]})`,
+    { cause: err },
+  );
 }
 
 /** Runs `fn` (sync or async), rethrowing an out-of-memory error through `withMemoryHint`. */

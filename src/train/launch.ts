@@ -65,7 +65,11 @@ export interface LaunchResult {
 
 /** A worker failed; `failed` is the first that did (the others were stopped because of it). */
 export class LaunchError extends Error {
-  constructor(message: string, readonly failed: WorkerExit, readonly workers: WorkerExit[]) {
+  constructor(
+    message: string,
+    readonly failed: WorkerExit,
+    readonly workers: WorkerExit[],
+  ) {
     super(message);
     this.name = 'LaunchError';
   }
@@ -84,7 +88,10 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`launch: ${name} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? 'inf' : max}, got ${v}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new Error(
+      `launch: ${name} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? 'inf' : max}, got ${v}`,
+    );
 }
 
 function describeExit(w: WorkerExit): string {
@@ -100,7 +107,9 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
   checkInt('nodeRank', nodeRank, 0, nnodes - 1);
   if (o.command.length === 0) throw new Error('launch: empty worker command');
   if (nnodes > 1 && nodeRank > 0 && o.masterAddr === undefined) {
-    throw new Error(`launch: node ${nodeRank} of ${nnodes} needs --master-addr (the address of node 0, where rank 0 hosts the rendezvous)`);
+    throw new Error(
+      `launch: node ${nodeRank} of ${nnodes} needs --master-addr (the address of node 0, where rank 0 hosts the rendezvous)`,
+    );
   }
   const masterAddr = o.masterAddr ?? '127.0.0.1';
   const masterPort = o.masterPort ?? (nnodes === 1 ? await freePort() : 29500);
@@ -123,7 +132,11 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
     for (const { child, exit } of children) {
       if (exit.code !== null || exit.signal !== null) continue;
       child.kill(signal);
-      timers.push(setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, grace));
+      timers.push(
+        setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        }, grace),
+      );
     }
   };
   const onSignal = (signal: NodeJS.Signals) => {
@@ -141,12 +154,20 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
         const rank = nodeRank * o.nprocPerNode + localRank;
         const env: NodeJS.ProcessEnv = {
           ...base,
-          RANK: String(rank), LOCAL_RANK: String(localRank), WORLD_SIZE: String(worldSize), LOCAL_WORLD_SIZE: String(o.nprocPerNode),
-          GROUP_RANK: String(nodeRank), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort),
+          RANK: String(rank),
+          LOCAL_RANK: String(localRank),
+          WORLD_SIZE: String(worldSize),
+          LOCAL_WORLD_SIZE: String(o.nprocPerNode),
+          GROUP_RANK: String(nodeRank),
+          MASTER_ADDR: masterAddr,
+          MASTER_PORT: String(masterPort),
           INKWELL_NUM_THREADS: base['INKWELL_NUM_THREADS'] ?? String(threads),
           OMP_NUM_THREADS: base['OMP_NUM_THREADS'] ?? String(threads),
         };
-        const child = spawn(o.command[0]!, o.command.slice(1), { env, stdio: o.output ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(o.command[0]!, o.command.slice(1), {
+          env,
+          stdio: o.output ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+        });
         const exit: WorkerExit = { rank, localRank, pid: child.pid, code: null, signal: null };
         children.push({ child, exit });
         if (o.output) {
@@ -163,7 +184,9 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
           exits.push(exit);
           if ((code !== 0 || signal !== null) && failed === null && !stopping) {
             failed = exit;
-            log(`launch: worker rank ${rank} (local rank ${localRank}, pid ${exit.pid ?? '?'}) ${describeExit(exit)}; stopping the other workers`);
+            log(
+              `launch: worker rank ${rank} (local rank ${localRank}, pid ${exit.pid ?? '?'}) ${describeExit(exit)}; stopping the other workers`,
+            );
             stopOthers('SIGTERM');
           }
           if (--remaining === 0) resolve();
@@ -183,13 +206,24 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
   const workers = children.map((c) => c.exit);
   const first = failed as WorkerExit | null;
   if (first) {
-    const others = workers.filter((w) => w !== first).map((w) => `rank ${w.rank} ${describeExit(w)}`).join(', ');
-    throw new LaunchError(`launch: worker rank ${first.rank} of ${worldSize} (local rank ${first.localRank} on node ${nodeRank}, pid ${first.pid ?? '?'}) failed: it ${describeExit(first)}` +
-      `${others ? `; then ${others}` : ''}. See rank ${first.rank}'s error above.`, first, workers);
+    const others = workers
+      .filter((w) => w !== first)
+      .map((w) => `rank ${w.rank} ${describeExit(w)}`)
+      .join(', ');
+    throw new LaunchError(
+      `launch: worker rank ${first.rank} of ${worldSize} (local rank ${first.localRank} on node ${nodeRank}, pid ${first.pid ?? '?'}) failed: it ${describeExit(first)}` +
+        `${others ? `; then ${others}` : ''}. See rank ${first.rank}'s error above.`,
+      first,
+      workers,
+    );
   }
   const interrupted = workers.find((w) => w.code !== 0 || w.signal !== null);
   if (interrupted) {
-    throw new LaunchError(`launch: interrupted; worker rank ${interrupted.rank} ${describeExit(interrupted)}`, interrupted, workers);
+    throw new LaunchError(
+      `launch: interrupted; worker rank ${interrupted.rank} ${describeExit(interrupted)}`,
+      interrupted,
+      workers,
+    );
   }
   return { worldSize, masterAddr, masterPort, workers };
 }
@@ -211,9 +245,12 @@ const FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '
 /** Adds --nproc-per-node, --nnodes, --node-rank, --master-addr, --master-port to a command. */
 export function addLaunchOptions(cmd: Command): Command {
   return cmd
-    .option('--nproc-per-node <n>', 'start n data-parallel worker processes on this node (torchrun-style; each re-runs this command with RANK, WORLD_SIZE, ... set)')
+    .option(
+      '--nproc-per-node <n>',
+      'start n data-parallel worker processes on this node (torchrun-style; each re-runs this command with RANK, WORLD_SIZE, ... set)',
+    )
     .option('--nnodes <n>', 'nodes taking part (multi-node: run the same command on each node)')
-    .option('--node-rank <i>', 'this node\'s index, 0..nnodes-1')
+    .option('--node-rank <i>', "this node's index, 0..nnodes-1")
     .option('--master-addr <host>', 'address of node 0 (rank 0 hosts the rendezvous; default 127.0.0.1)')
     .option('--master-port <port>', 'rendezvous port (default: a free port on one node, 29500 across nodes)');
 }
@@ -227,7 +264,12 @@ function intFlag(name: string, v: string | undefined): number | undefined {
 
 /** The launch plan the flags ask for, or null when none of them is given (run in this process). */
 export function launchPlan(f: LaunchFlags): Omit<LaunchOptions, 'command'> | null {
-  const given = f.nprocPerNode !== undefined || f.nnodes !== undefined || f.nodeRank !== undefined || f.masterAddr !== undefined || f.masterPort !== undefined;
+  const given =
+    f.nprocPerNode !== undefined ||
+    f.nnodes !== undefined ||
+    f.nodeRank !== undefined ||
+    f.masterAddr !== undefined ||
+    f.masterPort !== undefined;
   if (!given) return null;
   const nprocPerNode = intFlag('--nproc-per-node', f.nprocPerNode) ?? 1;
   if (nprocPerNode < 1) throw new Error('--nproc-per-node: expected at least 1');
@@ -237,7 +279,9 @@ export function launchPlan(f: LaunchFlags): Omit<LaunchOptions, 'command'> | nul
   if (nodeRank >= nnodes) throw new Error(`--node-rank: ${nodeRank} is not below --nnodes ${nnodes}`);
   const masterPort = intFlag('--master-port', f.masterPort);
   return {
-    nprocPerNode, nnodes, nodeRank,
+    nprocPerNode,
+    nnodes,
+    nodeRank,
     ...(f.masterAddr !== undefined ? { masterAddr: f.masterAddr } : {}),
     ...(masterPort !== undefined ? { masterPort } : {}),
   };
@@ -248,7 +292,10 @@ export function stripLaunchArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if ((FLAGS as readonly string[]).includes(a)) { i++; continue; }
+    if ((FLAGS as readonly string[]).includes(a)) {
+      i++;
+      continue;
+    }
     if (FLAGS.some((f) => a.startsWith(`${f}=`))) continue;
     out.push(a);
   }
@@ -270,7 +317,11 @@ export function inkwellEntry(): string {
  * succeeded (throws a LaunchError naming the failed rank otherwise); returns false when no launcher flag is
  * given, and the command runs in this process (a worker started by an external launcher reads the variables).
  */
-export async function launchFromCli(flags: LaunchFlags, argv: readonly string[], opts: Pick<LaunchOptions, 'log' | 'env'> = {}): Promise<boolean> {
+export async function launchFromCli(
+  flags: LaunchFlags,
+  argv: readonly string[],
+  opts: Pick<LaunchOptions, 'log' | 'env'> = {},
+): Promise<boolean> {
   const plan = launchPlan(flags);
   if (plan === null) return false;
   // Node flags carry over (e.g. --max-old-space-size), the test runner's do not.

@@ -3,8 +3,9 @@
  * step), TensorBoard event files (`tensorboard --logdir runs/`), and `checkpoints/epoch_NNNN.pth` pruned to
  * the last N plus every K-th.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomicSync } from '../util/atomic.js';
 import { saveConfig } from '../util/config.js';
 import { EventWriter } from '../util/tensorboard.js';
 
@@ -20,6 +21,7 @@ export class RunDir {
   readonly checkpointsDir: string;
   readonly metricsPath: string;
   #events: EventWriter | null = null;
+  #purgeStep: number | undefined;
 
   constructor(dir: string) {
     this.dir = resolve(dir);
@@ -51,9 +53,33 @@ export class RunDir {
     const scalars: Record<string, number> = {};
     for (const [k, v] of Object.entries(record)) if (typeof v === 'number') scalars[`${prefix}/${k}`] = v;
     if (Object.keys(scalars).length) {
-      this.#events ??= new EventWriter(this.dir);
+      this.#events ??= new EventWriter(this.dir, this.#purgeStep === undefined ? {} : { purgeStep: this.#purgeStep });
       this.#events.scalars(step, scalars);
     }
+  }
+
+  /**
+   * On resume: drops from metrics.jsonl the records past the checkpoint (per-step records of kind `stepKind`
+   * after step `step`, per-epoch ones after epoch `epoch`), and makes the next TensorBoard file purge the
+   * events from step `step + 1` on, so that what the interrupted run logged and the resumed one logs again
+   * appears once. Malformed lines (a half-written last line) are dropped too.
+   */
+  dropHistoryAfter(step: number, epoch: number, stepKind: string): void {
+    this.#events?.close();
+    this.#events = null;
+    this.#purgeStep = step + 1;
+    if (!existsSync(this.metricsPath)) return;
+    const kept: string[] = [];
+    for (const line of readFileSync(this.metricsPath, 'utf8').split('\n')) {
+      let r: { kind?: unknown; step?: unknown };
+      try {
+        r = JSON.parse(line) as typeof r;
+      } catch {
+        continue;
+      }
+      if (typeof r.step === 'number' && r.step <= (r.kind === stepKind ? step : epoch)) kept.push(line + '\n');
+    }
+    writeFileAtomicSync(this.metricsPath, kept);
   }
 
   checkpointPath(epoch: number): string {

@@ -78,7 +78,7 @@ export type TrainingTargets = Omit<TrainingState, 'epoch' | 'step' | 'config' | 
 /** The config a loaded checkpoint was written with (parsed from its JSON), or null. */
 export function checkpointConfig(value: torch.LoadedValue): Record<string, unknown> | null {
   const text = value instanceof Map ? value.get('config') : undefined;
-  return typeof text === 'string' ? JSON.parse(text) as Record<string, unknown> : null;
+  return typeof text === 'string' ? (JSON.parse(text) as Record<string, unknown>) : null;
 }
 
 function plainExtra(extra: unknown, onExtra: TrainingTargets['onExtra']): Map<unknown, unknown> {
@@ -105,13 +105,18 @@ export function restoreTrainingState(value: torch.LoadedValue, path: string, int
 
 function restore(value: torch.LoadedValue, path: string, into: TrainingTargets): RestoredState {
   return torch.tidy(() => {
-    if (!(value instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): not an inkwell training checkpoint (top level is not a dict)`);
+    if (!(value instanceof Map))
+      throw new Error(`loadTrainingCheckpoint(${path}): not an inkwell training checkpoint (top level is not a dict)`);
     const modules = value.get('modules');
-    if (!(modules instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no 'modules' entry (is this an inkwell training checkpoint?)`);
+    if (!(modules instanceof Map))
+      throw new Error(`loadTrainingCheckpoint(${path}): no 'modules' entry (is this an inkwell training checkpoint?)`);
     const available = [...(value.has('state_dict') ? ['encoder'] : []), ...modules.keys()];
     for (const [name, m] of Object.entries(into.modules)) {
       const sd = name === 'encoder' ? value.get('state_dict') : modules.get(name);
-      if (!(sd instanceof Map)) throw new Error(`loadTrainingCheckpoint(${path}): no weights for module '${name}' (has: ${available.join(', ')})`);
+      if (!(sd instanceof Map))
+        throw new Error(
+          `loadTrainingCheckpoint(${path}): no weights for module '${name}' (has: ${available.join(', ')})`,
+        );
       try {
         m.loadStateDict(sd as Map<string, torch.Tensor>);
       } catch (err) {

@@ -20,7 +20,10 @@ import { dirname, basename, join } from 'node:path';
 type Chunks = Uint8Array | string | readonly (Uint8Array | string)[];
 
 /** This host in a temp name: a writer on another node of a shared file system is never taken for dead. */
-const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';
+const HOST =
+  hostname()
+    .replace(/[^A-Za-z0-9-]/g, '-')
+    .slice(0, 40) || 'host';
 /** `.NAME.<pid>[@<host>].<rand>.tmp`: older temp names carry no host and count as this host's. */
 const TEMP_NAME = /^\.(.+)\.(\d+)(?:@([A-Za-z0-9-]+))?\.([0-9a-z]+)\.tmp$/;
 
@@ -134,7 +137,7 @@ function prepare(path: string): string {
 }
 
 const chunksOf = (chunks: Chunks): readonly (Uint8Array | string)[] =>
-  (Array.isArray(chunks) ? chunks : [chunks as Uint8Array | string]);
+  Array.isArray(chunks) ? chunks : [chunks as Uint8Array | string];
 const bytesOf = (c: Uint8Array | string): Uint8Array => (typeof c === 'string' ? Buffer.from(c) : c);
 
 /**

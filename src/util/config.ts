@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { writeFileAtomic } from './atomic.js';
 
 export type Plain = { [key: string]: unknown };
@@ -68,6 +68,26 @@ export function parseOverrides(pairs: readonly string[]): Plain {
 /** Human-readable zod issues: `optim.lr: expected number, received string`. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Earlier spellings of names that are contracts (presets, protocols, config values) mapped to the current ones:
+ * `seed` and `seed-N` named the reference study (younader/VesuviusPretraining) before it had that name.
+ */
+export const NAME_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  seed: 'reference',
+  'seed-1': 'reference-1',
+  'seed-2': 'reference-2',
+});
+
+/** The current spelling of `name` (itself when it has no older one). */
+export function canonicalName(name: string): string {
+  return NAME_ALIASES[name] ?? name;
+}
+
+/** A zod enum of `names` that also accepts their earlier spellings and stores the current one. */
+export function aliasedEnum<const T extends readonly [string, ...string[]]>(names: T) {
+  return z.preprocess((v) => (typeof v === 'string' ? canonicalName(v) : v), z.enum(names));
 }
 
 /** Validates `layers` merged in order against `schema` (defaults filled in); errors name every bad key. */

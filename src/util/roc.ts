@@ -39,7 +39,12 @@ export function aucFromTable(t: RocTable): number | null {
  * items when it is absent or null): each class's scores sorted separately, then runs of equal values merged.
  * Throws for a NaN score, which has no place in the order.
  */
-export function scoreTable(scores: ArrayLike<number>, labels: ArrayLike<number>, where?: ArrayLike<number> | null, op = 'rocAuc'): RocTable {
+export function scoreTable(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  where?: ArrayLike<number> | null,
+  op = 'rocAuc',
+): RocTable {
   const n = scores.length;
   if (labels.length !== n) throw new Error(`${op}: ${n} scores but ${labels.length} labels`);
   if (where != null && where.length !== n) throw new Error(`${op}: ${n} scores but ${where.length} mask values`);
@@ -73,12 +78,23 @@ export function scoreTable(scores: ArrayLike<number>, labels: ArrayLike<number>,
     const v = Math.min(i < ps.length ? ps[i]! : Infinity, j < ns.length ? ns[j]! : Infinity);
     let cp = 0;
     let cn = 0;
-    while (i < ps.length && ps[i] === v) { cp++; i++; }
-    while (j < ns.length && ns[j] === v) { cn++; j++; }
+    while (i < ps.length && ps[i] === v) {
+      cp++;
+      i++;
+    }
+    while (j < ns.length && ns[j] === v) {
+      cn++;
+      j++;
+    }
     values.push(v);
     pos.push(cp);
     neg.push(cn);
   }
-  return { values: Float64Array.from(values), pos: Float64Array.from(pos), neg: Float64Array.from(neg), positives, negatives };
+  return {
+    values: Float64Array.from(values),
+    pos: Float64Array.from(pos),
+    neg: Float64Array.from(neg),
+    positives,
+    negatives,
+  };
 }
-

@@ -73,11 +73,17 @@ export interface BootstrapOptions {
  * (tiles). Every resample draws groups with replacement, then items with replacement inside each drawn group,
  * and evaluates `stat` on the drawn items of each drawn group. `mean` is `stat` on the data as observed.
  */
-export function bootstrapInterval<T>(groups: readonly (readonly T[])[], stat: (drawn: T[][]) => number, o: BootstrapOptions): Interval {
+export function bootstrapInterval<T>(
+  groups: readonly (readonly T[])[],
+  stat: (drawn: T[][]) => number,
+  o: BootstrapOptions,
+): Interval {
   const resamples = o.resamples ?? 1000;
   const level = o.level ?? 0.95;
   if (groups.length === 0 || groups.some((g) => g.length === 0)) {
-    throw new Error(`bootstrapInterval: every group needs items (got ${groups.length} groups of sizes [${groups.map((g) => g.length).join(', ')}])`);
+    throw new Error(
+      `bootstrapInterval: every group needs items (got ${groups.length} groups of sizes [${groups.map((g) => g.length).join(', ')}])`,
+    );
   }
   const mean = stat(groups.map((g) => [...g]));
   const draws = new Float64Array(resamples);

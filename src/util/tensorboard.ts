@@ -6,7 +6,8 @@
  * TFRecord (tensorflow/core/lib/io/record_writer.cc): uint64 length LE, uint32 masked CRC32C of the length,
  * data, uint32 masked CRC32C of the data; mask(c) = ((c >>> 15) | (c << 17)) + 0xa282ead8.
  * Event (tensorflow/core/util/event.proto): wall_time double = 1, step int64 = 2, file_version string = 3,
- * summary Summary = 5; Summary.value repeated Value = 1; Value: tag string = 1, simple_value float = 2.
+ * summary Summary = 5, session_log SessionLog = 7; Summary.value repeated Value = 1; Value: tag string = 1,
+ * simple_value float = 2; SessionLog: status = 1 (START = 1).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -76,17 +77,36 @@ function event(wallTime: number, step: number, body: number[]): Uint8Array {
   return Uint8Array.from([(1 << 3) | 1, ...wt, ...varint(2 << 3), ...varint(step), ...body]);
 }
 
+const FILE_VERSION = lengthDelimited(3, new TextEncoder().encode('brain.Event:2'));
+
+export interface EventWriterOptions {
+  /**
+   * The step a resumed run continues from: TensorBoard discards the run's events at this step and after, which
+   * an interrupted run wrote and the resumed one writes again (PyTorch's SummaryWriter(purge_step=...)).
+   */
+  purgeStep?: number;
+}
+
 /** Appends scalar summaries to `<logdir>/events.out.tfevents.<time>.<host>`; every write is flushed and fsynced. */
 export class EventWriter {
   readonly path: string;
   #fd: number | null;
 
-  constructor(logdir: string) {
+  constructor(logdir: string, opts: EventWriterOptions = {}) {
     mkdirSync(logdir, { recursive: true });
     const now = Date.now() / 1000;
     this.path = join(logdir, `events.out.tfevents.${Math.floor(now)}.${hostname()}.${process.pid}.inkwell`);
     this.#fd = openSync(this.path, 'a');
-    this.#write(event(now, 0, lengthDelimited(3, new TextEncoder().encode('brain.Event:2'))));
+    this.#write(event(now, 0, FILE_VERSION));
+    const purge = opts.purgeStep;
+    if (purge !== undefined) {
+      if (!(Number.isInteger(purge) && purge >= 0))
+        throw new Error(`EventWriter(${this.path}): purgeStep must be an integer >= 0, got ${purge}`);
+      // As torch/utils/tensorboard/writer.py (SummaryWriter._get_file_writer): a file-version event and a
+      // SessionLog(status=START) event, both at the purge step.
+      this.#write(event(now, purge, FILE_VERSION));
+      this.#write(event(now, purge, lengthDelimited(7, [(1 << 3) | 0, 1])));
+    }
   }
 
   #write(ev: Uint8Array): void {

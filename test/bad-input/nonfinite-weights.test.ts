@@ -102,8 +102,10 @@ test('infer refuses a segmentation checkpoint with NaN/Inf weights, naming the t
   assert.equal(r.code, 1, r.stderr);
   assert.match(
     r.stderr,
-    new RegExp('nan-seg\\.pth: 2 tensor\\(s\\) hold non-finite values: '
-      + '\\S*conv1\\.weight \\(\\d+ NaN, 0 Inf of \\d+\\), \\S+\\.weight \\(0 NaN, \\d+ Inf of \\d+\\)'),
+    new RegExp(
+      'nan-seg\\.pth: 2 tensor\\(s\\) hold non-finite values: ' +
+        '\\S*conv1\\.weight \\(\\d+ NaN, 0 Inf of \\d+\\), \\S+\\.weight \\(0 NaN, \\d+ Inf of \\d+\\)',
+    ),
   );
   assert.match(r.stderr, /pass --allow-nonfinite-weights to load them anyway/);
   assert.equal(existsSync(out), false);

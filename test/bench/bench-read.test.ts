@@ -11,7 +11,14 @@ import { tempDir } from '../data/reader-fixtures.js';
 test('benchRead: 20x256x256 crops of a 20-layer 6330-wide uint16 stack, positioned vs whole-layer decode', async () => {
   const tmp = tempDir();
   const r = await benchRead({ layers: 20, height: 320, runs: 5, decodeRuns: 2, tmpDir: tmp });
-  assert.deepEqual(r.stack, { layers: 20, height: 320, width: 6330, dtype: 'uint16', compression: 'none', bytes: 20 * 320 * 6330 * 2 });
+  assert.deepEqual(r.stack, {
+    layers: 20,
+    height: 320,
+    width: 6330,
+    dtype: 'uint16',
+    compression: 'none',
+    bytes: 20 * 320 * 6330 * 2,
+  });
   assert.deepEqual(r.crop, [20, 256, 256]);
   assert.equal(r.positioned.runsMs.length, 5);
   assert.equal(r.wholeLayerDecode.runsMs.length, 2);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter } from '../../src/data/augment/compose.js';
-import { kaggleAugmentations, seedAugmentations } from '../../src/data/augment/presets.js';
+import { kaggleAugmentations, referenceAugmentations } from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
 import { benchAugment } from '../../src/bench/data-augment.js';
 import type { AugmentConfig, Crop } from '../../src/data/augment/types.js';
@@ -14,7 +14,7 @@ function tile(depth: number, size: number): Crop {
 }
 
 test('presets are plain JSON: a round trip gives identical augmentations', () => {
-  for (const cfg of [seedAugmentations(), kaggleAugmentations()]) {
+  for (const cfg of [referenceAugmentations(), kaggleAugmentations()]) {
     const copy = JSON.parse(JSON.stringify(cfg)) as AugmentConfig;
     assert.deepEqual(copy, cfg);
     const t = tile(22, 32);
@@ -35,16 +35,29 @@ test('the Kaggle preset keeps depth and labels aligned in shape', () => {
 test('config errors name the op, the field and what was expected', () => {
   assert.throws(() => new Augmenter({ ops: [{ type: 'flipp' } as never] }), /ops\[0\] has unknown type "flipp"/);
   assert.throws(() => new Augmenter({ ops: [{ type: 'hflip', p: 2 }] }), /ops\[0\] \(hflip\)\.p must be <= 1, got 2/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'shiftScaleRotate', rotat: 4 } as never] }), /unknown field 'rotat'/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'gaussianBlur', blurLimit: [3, 6] }] }), /blurLimit must hold odd sizes/);
-  assert.throws(() => new Augmenter({ ops: [{ type: 'oneOf', ops: [{ type: 'gaussNoise', varLimit: [5, 1] }] }] }), /ops\[0\] \(oneOf\)\.ops\[0\] \(gaussNoise\)\.varLimit must have low <= high/);
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'shiftScaleRotate', rotat: 4 } as never] }),
+    /unknown field 'rotat'/,
+  );
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'gaussianBlur', blurLimit: [3, 6] }] }),
+    /blurLimit must hold odd sizes/,
+  );
+  assert.throws(
+    () => new Augmenter({ ops: [{ type: 'oneOf', ops: [{ type: 'gaussNoise', varLimit: [5, 1] }] }] }),
+    /ops\[0\] \(oneOf\)\.ops\[0\] \(gaussNoise\)\.varLimit must have low <= high/,
+  );
   assert.throws(() => new Augmenter({ ops: [], extra: 1 } as never), /unknown field 'extra'/);
-  assert.throws(() => new Augmenter(seedAugmentations()).apply({ data: new Float32Array(5), depth: 1, height: 2, width: 2 }, 0), /crop data must be a Float32Array of 1x2x2/);
+  assert.throws(
+    () =>
+      new Augmenter(referenceAugmentations()).apply({ data: new Float32Array(5), depth: 1, height: 2, width: 2 }, 0),
+    /crop data must be a Float32Array of 1x2x2/,
+  );
 });
 
-test('benchAugment reports crops per second for two-view seed crops', () => {
+test('benchAugment reports crops per second for two-view reference-study crops', () => {
   const r = benchAugment({ runs: 1, cropsPerRun: 3, size: 32 });
-  assert.equal(r.pipeline, 'seed');
+  assert.equal(r.pipeline, 'reference');
   assert.ok(r.crops_per_s > 0 && r.ms_per_two_view_crop > 0);
   assert.deepEqual(r.view, [20, 32, 32]);
   assert.deepEqual(r.tile, [22, 32, 32]);

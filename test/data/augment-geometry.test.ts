@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  affineStage, fuseStages, gridTables, hflipStage, reflect101, resampleNearest, resampleVolume, rot90Stage, vflipStage,
+  affineStage,
+  fuseStages,
+  gridTables,
+  hflipStage,
+  reflect101,
+  resampleNearest,
+  resampleVolume,
+  rot90Stage,
+  vflipStage,
 } from '../../src/data/augment/geometry.js';
 import { Augmenter } from '../../src/data/augment/compose.js';
 import type { Crop } from '../../src/data/augment/types.js';
@@ -9,7 +17,8 @@ import type { Crop } from '../../src/data/augment/types.js';
 /** A crop whose voxel values encode their own (z, y, x). */
 function codedCrop(depth: number, h: number, w: number): Crop {
   const data = new Float32Array(depth * h * w);
-  for (let z = 0; z < depth; z++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(z * h + y) * w + x] = z * 10000 + y * 100 + x;
+  for (let z = 0; z < depth; z++)
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(z * h + y) * w + x] = z * 10000 + y * 100 + x;
   const label = new Uint8Array(h * w);
   for (let i = 0; i < label.length; i++) label[i] = i % 251;
   return { data, depth, height: h, width: w, label, mask: label.slice() };
@@ -70,7 +79,8 @@ test('shiftScaleRotate by +90 degrees equals np.rot90 (cv2 angles are counter-cl
   const src = codedCrop(1, n, n);
   const viaAffine = resampleVolume(fuseStages([affineStage(n, n, 90, 1, 0, 0, 'reflect101', 0, 0)]), src.data, 1);
   const viaRot = resampleVolume(fuseStages([rot90Stage(n, n, 1)]), src.data, 1);
-  for (let i = 0; i < viaRot.length; i++) assert.ok(Math.abs((viaAffine[i] as number) - (viaRot[i] as number)) < 1e-3, `pixel ${i}`);
+  for (let i = 0; i < viaRot.length; i++)
+    assert.ok(Math.abs((viaAffine[i] as number) - (viaRot[i] as number)) < 1e-3, `pixel ${i}`);
 });
 
 test('identity shiftScaleRotate returns the input unchanged', () => {
@@ -84,9 +94,15 @@ test('a whole-pixel shift reflects at the border (BORDER_REFLECT_101) or fills a
   const row: Crop = { data: Float32Array.from([10, 11, 12, 13, 14, 15]), depth: 1, height: 1, width: w };
   // dx = 2/6 moves content 2 px right: out[x] = in[x - 2], reflect-101: in[-1] = in[1], in[-2] = in[2]
   const refl = resampleVolume(fuseStages([affineStage(1, w, 0, 1, 2 / w, 0, 'reflect101', 0, 0)]), row.data, 1);
-  assert.deepEqual([...refl].map((v) => Math.round(v * 1000) / 1000), [12, 11, 10, 11, 12, 13]);
+  assert.deepEqual(
+    [...refl].map((v) => Math.round(v * 1000) / 1000),
+    [12, 11, 10, 11, 12, 13],
+  );
   const cons = resampleVolume(fuseStages([affineStage(1, w, 0, 1, 2 / w, 0, 'constant', 7, 0)]), row.data, 1);
-  assert.deepEqual([...cons].map((v) => Math.round(v * 1000) / 1000), [7, 7, 10, 11, 12, 13]);
+  assert.deepEqual(
+    [...cons].map((v) => Math.round(v * 1000) / 1000),
+    [7, 7, 10, 11, 12, 13],
+  );
   assert.equal(reflect101(-1, 6), 1);
   assert.equal(reflect101(6, 6), 4);
   assert.equal(reflect101(12, 6), 2);
@@ -120,28 +136,42 @@ test('geometric transforms keep a marker voxel and its label pixel together', ()
     const label = new Uint8Array(h * w);
     const mask = new Uint8Array(h * w);
     // A 3x3 marker near (but not at) the centre so rotations move it.
-    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-      const i = (24 + dy) * w + (36 + dx);
-      label[i] = 1;
-      mask[i] = 1;
-      for (let z = 0; z < depth; z++) data[z * h * w + i] = 200;
-    }
+    for (let dy = -1; dy <= 1; dy++)
+      for (let dx = -1; dx <= 1; dx++) {
+        const i = (24 + dy) * w + (36 + dx);
+        label[i] = 1;
+        mask[i] = 1;
+        for (let z = 0; z < depth; z++) data[z * h * w + i] = 200;
+      }
     const out = aug.apply({ data, depth, height: h, width: w, label, mask }, seed);
     const plane = out.height * out.width;
     for (let z = 0; z < depth; z++) {
       let best = -1;
       let arg = -1;
-      for (let i = 0; i < plane; i++) if ((out.data[z * plane + i] as number) > best) { best = out.data[z * plane + i] as number; arg = i; }
+      for (let i = 0; i < plane; i++)
+        if ((out.data[z * plane + i] as number) > best) {
+          best = out.data[z * plane + i] as number;
+          arg = i;
+        }
       if (best < 100) continue; // marker moved out of the frame
       const ly = Math.floor(arg / out.width);
       const lx = arg % out.width;
       // The label and mask pixels nearest to the brightest voxel are set, in every slice.
       let near = false;
-      for (let dy = -1; dy <= 1 && !near; dy++) for (let dx = -1; dx <= 1 && !near; dx++) {
-        const y = ly + dy;
-        const x = lx + dx;
-        if (y >= 0 && x >= 0 && y < out.height && x < out.width && (out.label as Uint8Array)[y * out.width + x] === 1 && (out.mask as Uint8Array)[y * out.width + x] === 1) near = true;
-      }
+      for (let dy = -1; dy <= 1 && !near; dy++)
+        for (let dx = -1; dx <= 1 && !near; dx++) {
+          const y = ly + dy;
+          const x = lx + dx;
+          if (
+            y >= 0 &&
+            x >= 0 &&
+            y < out.height &&
+            x < out.width &&
+            (out.label as Uint8Array)[y * out.width + x] === 1 &&
+            (out.mask as Uint8Array)[y * out.width + x] === 1
+          )
+            near = true;
+        }
       assert.ok(near, `seed ${seed} slice ${z}: marker at ${ly},${lx} has no label nearby`);
       checked++;
     }
@@ -154,12 +184,17 @@ test('soft labels are resampled bilinearly, hard labels by nearest neighbour', (
   const w = 16;
   const soft = new Float32Array(h * w);
   for (let i = 0; i < soft.length; i++) soft[i] = (i % w) / (w - 1);
-  const hard = new Uint8Array(h * w).map((_, i) => ((i % w) >= 8 ? 1 : 0));
-  const aug = new Augmenter({ ops: [{ type: 'shiftScaleRotate', shiftLimit: 0.05, scaleLimit: 0, rotateLimit: 10, p: 1 }] });
+  const hard = new Uint8Array(h * w).map((_, i) => (i % w >= 8 ? 1 : 0));
+  const aug = new Augmenter({
+    ops: [{ type: 'shiftScaleRotate', shiftLimit: 0.05, scaleLimit: 0, rotateLimit: 10, p: 1 }],
+  });
   const base = { data: new Float32Array(h * w), depth: 1, height: h, width: w };
   const s = aug.apply({ ...base, label: soft }, 3).label as Float32Array;
   const hd = aug.apply({ ...base, label: hard }, 3).label as Uint8Array;
   assert.ok(s instanceof Float32Array && hd instanceof Uint8Array);
   assert.ok([...hd].every((v) => v === 0 || v === 1));
-  assert.ok([...s].some((v) => v > 0.01 && v < 0.99 && Math.abs(v * 15 - Math.round(v * 15)) > 1e-3), 'soft label was not interpolated');
+  assert.ok(
+    [...s].some((v) => v > 0.01 && v < 0.99 && Math.abs(v * 15 - Math.round(v * 15)) > 1e-3),
+    'soft label was not interpolated',
+  );
 });

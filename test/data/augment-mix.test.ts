@@ -5,7 +5,13 @@ import { Random } from '../../src/data/augment/random.js';
 import type { Crop } from '../../src/data/augment/types.js';
 
 function constant(value: number, label: number, depth = 3, h = 10, w = 12): Crop {
-  return { data: new Float32Array(depth * h * w).fill(value), depth, height: h, width: w, label: new Uint8Array(h * w).fill(label) };
+  return {
+    data: new Float32Array(depth * h * w).fill(value),
+    depth,
+    height: h,
+    width: w,
+    label: new Uint8Array(h * w).fill(label),
+  };
 }
 
 test('cutmix pastes the box from b into every slice and the label; lam is the share of a', () => {
@@ -15,11 +21,13 @@ test('cutmix pastes the box from b into every slice and the label; lam is the sh
   const { crop, lam } = cutmix(a, b, box);
   assert.equal(lam, 1 - (5 * 6) / 120);
   const plane = 120;
-  for (let z = 0; z < 3; z++) for (let y = 0; y < 10; y++) for (let x = 0; x < 12; x++) {
-    const inside = x >= 2 && x < 7 && y >= 3 && y < 9;
-    assert.equal(crop.data[z * plane + y * 12 + x], inside ? 2 : 1);
-    if (z === 0) assert.equal((crop.label as Uint8Array)[y * 12 + x], inside ? 1 : 0);
-  }
+  for (let z = 0; z < 3; z++)
+    for (let y = 0; y < 10; y++)
+      for (let x = 0; x < 12; x++) {
+        const inside = x >= 2 && x < 7 && y >= 3 && y < 9;
+        assert.equal(crop.data[z * plane + y * 12 + x], inside ? 2 : 1);
+        if (z === 0) assert.equal((crop.label as Uint8Array)[y * 12 + x], inside ? 1 : 0);
+      }
   assert.ok(crop.label instanceof Uint8Array, 'hard labels stay hard under cutmix');
   assert.equal(a.data[0], 1, 'inputs untouched');
 });

@@ -68,7 +68,10 @@ test('normal draws (Box-Muller and the quantile table) have mean 0 and std 1', (
 test('sample draws distinct values; beta stays in [0, 1] with the right mean', () => {
   const r = new Random(9);
   const s = r.sample(10, 10);
-  assert.deepEqual([...s].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    [...s].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   let m = 0;
   for (let i = 0; i < 5000; i++) {
     const b = r.beta(2, 6);

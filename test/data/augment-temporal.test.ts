@@ -14,7 +14,10 @@ function sliceValues(c: Crop): number[] {
   const plane = c.height * c.width;
   return Array.from({ length: c.depth }, (_, z) => {
     const s = c.data.subarray(z * plane, (z + 1) * plane);
-    assert.ok(s.every((v) => v === s[0]), 'a slice stays a whole slice');
+    assert.ok(
+      s.every((v) => v === s[0]),
+      'a slice stays a whole slice',
+    );
     return s[0] as number;
   });
 }
@@ -44,7 +47,10 @@ test('temporal augmentation (4th place): a contiguous block pasted into zeros, a
 });
 
 test('temporal clamps its slice counts to a shallower crop', () => {
-  const out = new Augmenter({ ops: [{ type: 'temporal', minSlices: 12, maxSlices: 22, cutoutP: 0 }] }).apply(layered(8), 3);
+  const out = new Augmenter({ ops: [{ type: 'temporal', minSlices: 12, maxSlices: 22, cutoutP: 0 }] }).apply(
+    layered(8),
+    3,
+  );
   assert.equal(out.depth, 8);
   assert.deepEqual(sliceValues(out), [1, 2, 3, 4, 5, 6, 7, 8]);
 });
@@ -57,7 +63,10 @@ test('z-shift keeps 20 of 22 slices at an offset from {0, 1, 1, 2}', () => {
     assert.equal(out.depth, 20);
     const v = sliceValues(out);
     const off = (v[0] as number) - 1;
-    assert.deepEqual(v, Array.from({ length: 20 }, (_, z) => z + 1 + off));
+    assert.deepEqual(
+      v,
+      Array.from({ length: 20 }, (_, z) => z + 1 + off),
+    );
     offsets.set(off, (offsets.get(off) ?? 0) + 1);
   }
   assert.deepEqual([...offsets.keys()].sort(), [0, 1, 2]);
@@ -77,7 +86,10 @@ test('z-flip reverses the slice order about half the time (p 0.5 by default), la
       flipped++;
       assert.deepEqual(v, [6, 5, 4, 3, 2, 1]);
     } else assert.deepEqual(v, [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual([...(out.label as Uint8Array)], Array.from({ length: 20 }, (_, i) => i % 2));
+    assert.deepEqual(
+      [...(out.label as Uint8Array)],
+      Array.from({ length: 20 }, (_, i) => i % 2),
+    );
   }
   assert.ok(flipped > 70 && flipped < 130, `${flipped} of 200 flipped`);
   assert.deepEqual(sliceValues(new Augmenter({ ops: [{ type: 'zflip', p: 1 }] }).apply(layered(3), 1)), [3, 2, 1]);

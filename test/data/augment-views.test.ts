@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter, twoViews } from '../../src/data/augment/compose.js';
-import { seedAugmentations } from '../../src/data/augment/presets.js';
+import { referenceAugmentations } from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
 import type { Crop } from '../../src/data/augment/types.js';
 
@@ -12,12 +12,15 @@ function randomTile(depth: number, size: number, seed: number): Crop {
   return { data, depth, height: size, width: size };
 }
 
-test('the seed pipeline gives two 20x128x128 views in [0, 1] that differ', () => {
+test('the reference-study pipeline gives two 20x128x128 views in [0, 1] that differ', () => {
   const tile = randomTile(22, 128, 1);
-  const [a, b] = twoViews(tile, seedAugmentations(), 123);
+  const [a, b] = twoViews(tile, referenceAugmentations(), 123);
   for (const v of [a, b]) {
     assert.deepEqual([v.depth, v.height, v.width], [20, 128, 128]);
-    assert.ok(v.data.every((x) => x >= 0 && x <= 1), 'normalised to [0, 1]');
+    assert.ok(
+      v.data.every((x) => x >= 0 && x <= 1),
+      'normalised to [0, 1]',
+    );
   }
   assert.notDeepEqual(a.data, b.data);
 });
@@ -25,7 +28,7 @@ test('the seed pipeline gives two 20x128x128 views in [0, 1] that differ', () =>
 test('augmentation is deterministic under a seed and leaves the input alone', () => {
   const tile = randomTile(22, 64, 2);
   const before = tile.data.slice();
-  const aug = new Augmenter(seedAugmentations());
+  const aug = new Augmenter(referenceAugmentations());
   for (let seed = 0; seed < 8; seed++) {
     const [a1, b1] = aug.twoViews(tile, seed);
     const [a2, b2] = aug.twoViews(tile, seed);
@@ -51,13 +54,19 @@ test('two views come from the same tile: shared z-shift, each view a flip/rotati
     if (!a.data.every((v, i) => v === b.data[i])) differing++;
     // Find the shared offset: every slice of each view is a permutation of the same source slice.
     const sorted = (arr: Float32Array) => [...arr].sort((x, y) => x - y).join(',');
-    const offsets = [0, 1, 2].filter((off) => sorted(a.data.subarray(0, plane)) === sorted(tile.data.subarray(off * plane, (off + 1) * plane)));
+    const offsets = [0, 1, 2].filter(
+      (off) => sorted(a.data.subarray(0, plane)) === sorted(tile.data.subarray(off * plane, (off + 1) * plane)),
+    );
     assert.equal(offsets.length, 1);
     const off = offsets[0] as number;
     for (let z = 0; z < 20; z++) {
       const src = sorted(tile.data.subarray((z + off) * plane, (z + off + 1) * plane));
       assert.equal(sorted(a.data.subarray(z * plane, (z + 1) * plane)), src);
-      assert.equal(sorted(b.data.subarray(z * plane, (z + 1) * plane)), src, `seed ${seed}: view b slice ${z} is from another offset`);
+      assert.equal(
+        sorted(b.data.subarray(z * plane, (z + 1) * plane)),
+        src,
+        `seed ${seed}: view b slice ${z} is from another offset`,
+      );
     }
   }
   assert.ok(differing > 15, `only ${differing} of 30 view pairs differ`);

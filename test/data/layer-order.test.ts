@@ -51,11 +51,20 @@ test('the surface-edge statistic: rising edge canonical, falling reversed, noise
 });
 
 /** Writes a [L, h, w] volume as a Kaggle fragment, in stored order or flipped. */
-async function writeFragment(dir: string, volume: Uint8Array | Uint16Array, mask: Uint8Array, flip: boolean): Promise<void> {
+async function writeFragment(
+  dir: string,
+  volume: Uint8Array | Uint16Array,
+  mask: Uint8Array,
+  flip: boolean,
+): Promise<void> {
   const plane = N * N;
   for (let z = 0; z < L; z++) {
     const src = flip ? L - 1 - z : z;
-    await writeTiff(join(dir, 'surface_volume', `${layerName(z, L)}.tif`), { width: N, height: N, data: volume.subarray(src * plane, (src + 1) * plane) });
+    await writeTiff(join(dir, 'surface_volume', `${layerName(z, L)}.tif`), {
+      width: N,
+      height: N,
+      data: volume.subarray(src * plane, (src + 1) * plane),
+    });
   }
   await writeFileAtomic(join(dir, 'mask.png'), await encodePng(mask, N, N, true));
 }
@@ -73,8 +82,16 @@ test('fragments of both families are detected in both stored orders, and the rev
   const root = tempDir();
   const cases = [
     { name: 'a', made: synthFragment({ height: N, width: N, seed: 11 }), canonicalFirst: true },
-    { name: 'b16', made: synthFragmentB({ height: N, width: N, seed: 12, papyrusSide: 'after', bits: 16 }), canonicalFirst: true },
-    { name: 'b8', made: synthFragmentB({ height: N, width: N, seed: 13, papyrusSide: 'before', bits: 8 }), canonicalFirst: false },
+    {
+      name: 'b16',
+      made: synthFragmentB({ height: N, width: N, seed: 12, papyrusSide: 'after', bits: 16 }),
+      canonicalFirst: true,
+    },
+    {
+      name: 'b8',
+      made: synthFragmentB({ height: N, width: N, seed: 13, papyrusSide: 'before', bits: 8 }),
+      canonicalFirst: false,
+    },
   ];
   for (const c of cases) {
     for (const flip of [false, true]) {
@@ -89,7 +106,10 @@ test('fragments of both families are detected in both stored orders, and the rev
   // Flipped on reading: the canonical view of a reversed volume is the canonical volume.
   const a = await Volume.open(join(root, 'a-stored'), { scale: 1, bitDepth: 'keep' });
   const b = await Volume.open(join(root, 'a-flipped'), { scale: 1, bitDepth: 'keep' });
-  assert.deepEqual((await b.readWindow(30, 34, 40, 48, 50, 60)).data, (await a.readWindow(30, 34, 40, 48, 50, 60)).data);
+  assert.deepEqual(
+    (await b.readWindow(30, 34, 40, 48, 50, 60)).data,
+    (await a.readWindow(30, 34, 40, 48, 50, 60)).data,
+  );
   // A flag overrides detection.
   const kept = await Volume.open(join(root, 'a-flipped'), { layerOrder: 'as-stored' });
   assert.deepEqual([kept.reversed, kept.dataset.orderSource], [false, 'flag']);
@@ -117,8 +137,11 @@ test('segments: family-B segments in both orders are never misread; the written 
   // Family A as `inkwell synth` writes it: with its manifest the manifest decides; without it, detection agrees.
   const out = join(root, 'a');
   const m = await synthesize({ out, fragments: 0, segments: 2, height: N, width: N, seed: 5, progress: false });
-  const infos = await inspectDataset(join(out, 'segments')) as DatasetInfo[];
-  assert.deepEqual(infos.map((i) => [i.reversed, i.layerOrder.source]), m.segments.map((s) => [s.reversed, s.reversed ? 'manifest' : 'detected']));
+  const infos = (await inspectDataset(join(out, 'segments'))) as DatasetInfo[];
+  assert.deepEqual(
+    infos.map((i) => [i.reversed, i.layerOrder.source]),
+    m.segments.map((s) => [s.reversed, s.reversed ? 'manifest' : 'detected']),
+  );
   rmSync(join(out, 'segments', 'inkwell-manifest.json'));
   for (const s of m.segments) {
     const got = await orderOf(join(out, 'segments', s.id));

@@ -1,5 +1,5 @@
 /**
- * Layout detection on small trees of each layout and variant (field notes section 6): Kaggle fragment,
+ * Layout detection on small trees of each layout and variant (docs/data-formats.md): Kaggle fragment,
  * fragment volpkg (three ways in), scroll segment (2/3-digit names; tif/png/jpg layers; masks and labels by
  * glob; `_superseded`), folders of segments (`paths/<id>` and plain), reversed order from a manifest or flag,
  * and Zarr volumes.
@@ -11,7 +11,16 @@ import { basename, join } from 'node:path';
 import { detectDataset, detectLayout, MODEL_PIXEL_SIZE_UM, type LayerStackDataset } from '../../src/data/layout.js';
 import { synthesize } from '../../src/data/synth/write.js';
 import { Volume } from '../../src/data/volume.js';
-import { plane, rectMask, tempDir, writeJson, writeKaggleFragment, writeMask, writeSegment, writeStack } from './reader-fixtures.js';
+import {
+  plane,
+  rectMask,
+  tempDir,
+  writeJson,
+  writeKaggleFragment,
+  writeMask,
+  writeSegment,
+  writeStack,
+} from './reader-fixtures.js';
 
 const stack = (d: { datasets: unknown[] }, i = 0): LayerStackDataset => d.datasets[i] as LayerStackDataset;
 
@@ -22,7 +31,10 @@ test('Kaggle fragment: surface_volume/NN.tif with mask, inklabels and ir; scale 
   assert.equal(d.layout, 'kaggle-fragment');
   const ds = stack(d);
   assert.equal(ds.id, '2');
-  assert.deepEqual(ds.layers.map((l) => l.number), [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    ds.layers.map((l) => l.number),
+    [0, 1, 2, 3, 4],
+  );
   assert.equal(basename(ds.layers[3]!.path), '03.tif');
   assert.equal(basename(ds.mask!), 'mask.png');
   assert.equal(basename(ds.inklabels!), 'inklabels.png');
@@ -48,7 +60,10 @@ test('fragment volpkg: found from FragN/, from the .volpkg, and from working/<su
   await writeKaggleFragment(join(volpkg, 'working', '88keV_exposed_surface'), { layers: 3 });
   const two = await detectLayout(volpkg);
   assert.equal(two.layout, 'segment-folder');
-  assert.deepEqual(two.datasets.map((x) => x.id), ['PHercParis2Fr47/54keV_exposed_surface', 'PHercParis2Fr47/88keV_exposed_surface']);
+  assert.deepEqual(
+    two.datasets.map((x) => x.id),
+    ['PHercParis2Fr47/54keV_exposed_surface', 'PHercParis2Fr47/88keV_exposed_surface'],
+  );
 });
 
 test('scroll segment: 2- and 3-digit names, tif/png/jpg layers, <id>_mask / <id>_inklabels, meta.json, scale 1', async () => {
@@ -86,7 +101,10 @@ test('masks and labels are found by glob when not named <id>_mask.png; several c
   assert.equal(basename(ds.mask!), 'seg1_flat_mask.png');
   assert.equal(basename(ds.inklabels!), 'old_inklabels.png');
   await writeMask(join(root, 'other_inklabels.png'), rectMask(24, 20, 0, 4, 0, 4), 24, 20);
-  await assert.rejects(detectLayout(root), /has 2 files matching \*inklabels\* \(old_inklabels\.png, other_inklabels\.png\), expected one/);
+  await assert.rejects(
+    detectLayout(root),
+    /has 2 files matching \*inklabels\* \(old_inklabels\.png, other_inklabels\.png\), expected one/,
+  );
   // The exact name wins over other candidates.
   await writeMask(join(root, 'seg1_inklabels.png'), rectMask(24, 20, 0, 4, 0, 4), 24, 20);
   assert.equal(basename(stack(await detectLayout(root)).inklabels!), 'seg1_inklabels.png');
@@ -97,7 +115,10 @@ test('an unlabelled segment has inklabels null; a layer range need not start at 
   await writeSegment(root, 'seg2', { layers: 5, first: 10, labels: false });
   const ds = stack(await detectLayout(root));
   assert.equal(ds.inklabels, null);
-  assert.deepEqual(ds.layers.map((l) => l.number), [10, 11, 12, 13, 14]);
+  assert.deepEqual(
+    ds.layers.map((l) => l.number),
+    [10, 11, 12, 13, 14],
+  );
   const vol = await Volume.open(ds, { z: [11, 13] });
   assert.equal(vol.depth, 2);
   assert.equal(basename(vol.layerFile(0)), '11.tif');
@@ -117,7 +138,10 @@ test('_superseded segment folders: id kept, mask found under the base id; skippe
   assert.equal(basename(only.mask!), '20230509160956_mask.png');
   const d = await detectLayout(volpkg);
   assert.equal(d.layout, 'segment-folder');
-  assert.deepEqual(d.datasets.map((x) => x.id), ['20230503225234', '20230504093154', '20230509160956_superseded']);
+  assert.deepEqual(
+    d.datasets.map((x) => x.id),
+    ['20230503225234', '20230504093154', '20230509160956_superseded'],
+  );
 });
 
 test('folders of segments: <scroll>.volpkg/paths/<id>, and a plain folder of segment folders (non-segments skipped)', async () => {
@@ -128,14 +152,24 @@ test('folders of segments: <scroll>.volpkg/paths/<id>, and a plain folder of seg
   writeFileSync(join(dir, 'README.txt'), 'not a segment');
   const d = await detectLayout(dir);
   assert.equal(d.layout, 'segment-folder');
-  assert.deepEqual(d.datasets.map((x) => x.id), ['a1', 'b2']);
+  assert.deepEqual(
+    d.datasets.map((x) => x.id),
+    ['a1', 'b2'],
+  );
   await assert.rejects(detectDataset(dir), /holds 2 datasets \(a1, b2\), expected one/);
   // Kaggle's train/ folder: one fragment per sub-folder (inklabels_rle.csv is not an image and is ignored).
   const train = join(tempDir(), 'train');
   for (const id of ['1', '2', '3']) await writeKaggleFragment(join(train, id), { layers: 2 });
   writeFileSync(join(train, '1', 'inklabels_rle.csv'), 'Id,Predicted\n');
   const k = await detectLayout(train);
-  assert.deepEqual(k.datasets.map((x) => [x.layout, x.id]), [['kaggle-fragment', '1'], ['kaggle-fragment', '2'], ['kaggle-fragment', '3']]);
+  assert.deepEqual(
+    k.datasets.map((x) => [x.layout, x.id]),
+    [
+      ['kaggle-fragment', '1'],
+      ['kaggle-fragment', '2'],
+      ['kaggle-fragment', '3'],
+    ],
+  );
   assert.equal(basename(stack(k).inklabels!), 'inklabels.png');
 });
 
@@ -145,7 +179,13 @@ test('reversed layer order comes from inkwell-manifest.json (here or in the pare
   await writeSegment(join(dir, 'rev'), 'rev', { layers: 4 });
   writeJson(join(dir, 'inkwell-manifest.json'), { reversed: ['rev'] });
   const d = await detectLayout(dir);
-  assert.deepEqual(d.datasets.map((x) => [x.id, x.reversed]), [['fwd', false], ['rev', true]]);
+  assert.deepEqual(
+    d.datasets.map((x) => [x.id, x.reversed]),
+    [
+      ['fwd', false],
+      ['rev', true],
+    ],
+  );
   // A single segment sees the manifest in its parent folder.
   assert.equal((await detectDataset(join(dir, 'rev'))).reversed, true);
   assert.equal((await detectDataset(join(dir, 'rev'), { reversed: false })).reversed, false);
@@ -154,7 +194,10 @@ test('reversed layer order comes from inkwell-manifest.json (here or in the pare
   const vol = await Volume.open(join(dir, 'rev'));
   assert.equal(basename(vol.layerFile(0)), '03.tif');
   const w = await vol.readWindow(0, 1, 0, 1, 0, 3);
-  assert.deepEqual([...w.data], [...plane(3, 24, 20, 16).subarray(0, 3)].map((v) => v >> 8));
+  assert.deepEqual(
+    [...w.data],
+    [...plane(3, 24, 20, 16).subarray(0, 3)].map((v) => v >> 8),
+  );
   const other = join(tempDir(), 'm.json');
   writeJson(other, { reversed: 'rev' });
   await assert.rejects(detectLayout(dir, { manifest: other }), /has no "reversed" list of ids/);
@@ -163,7 +206,16 @@ test('reversed layer order comes from inkwell-manifest.json (here or in the pare
 test('Zarr arrays and OME-Zarr groups are detected by their metadata; unknown folders are a clear error', async () => {
   const base = tempDir();
   const arr = join(base, 'vol.zarr');
-  writeJson(join(arr, '.zarray'), { zarr_format: 2, shape: [4, 8, 8], chunks: [4, 8, 8], dtype: '|u1', compressor: null, fill_value: 0, order: 'C', filters: null });
+  writeJson(join(arr, '.zarray'), {
+    zarr_format: 2,
+    shape: [4, 8, 8],
+    chunks: [4, 8, 8],
+    dtype: '|u1',
+    compressor: null,
+    fill_value: 0,
+    order: 'C',
+    filters: null,
+  });
   const d = await detectLayout(arr);
   assert.equal(d.layout, 'zarr');
   assert.equal(d.datasets[0]!.id, 'vol');
@@ -220,8 +272,9 @@ test('symbolic links to layer files and masks count as files (linked, not copied
   await writeKaggleFragment(real, { layers: 3 });
   const linked = join(base, 'linked');
   mkdirSync(join(linked, 'surface_volume'), { recursive: true });
-  for (const n of ['00', '01', '02']) symlinkSync(join(real, 'surface_volume', `${n}.tif`), join(linked, 'surface_volume', `${n}.tif`));
+  for (const n of ['00', '01', '02'])
+    symlinkSync(join(real, 'surface_volume', `${n}.tif`), join(linked, 'surface_volume', `${n}.tif`));
   symlinkSync(join(real, 'mask.png'), join(linked, 'mask.png'));
-  const ds = await detectDataset(linked) as LayerStackDataset;
+  const ds = (await detectDataset(linked)) as LayerStackDataset;
   assert.deepEqual([ds.layers.length, basename(ds.mask!)], [3, 'mask.png']);
 });

@@ -6,7 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  fitNormalizer, histogramOf, histogramPercentile, histogramStats, parseNormalizeSpec, type ValueHistogram,
+  fitNormalizer,
+  histogramOf,
+  histogramPercentile,
+  histogramStats,
+  parseNormalizeSpec,
+  type ValueHistogram,
 } from '../../src/data/normalize.js';
 import { Volume } from '../../src/data/volume.js';
 import { createRng } from '../../src/data/rng.js';
@@ -17,13 +22,22 @@ const close = (a: number, b: number, eps = 1e-5): boolean => Math.abs(a - b) <= 
 test('fixed choices: none, scale /255 (seed), clip [0,200] stretched or /255 (villa)', () => {
   const v = Uint8Array.from([0, 1, 100, 200, 201, 255]);
   assert.deepEqual([...fitNormalizer({ kind: 'none' }, 8).apply(v)], [0, 1, 100, 200, 201, 255]);
-  assert.deepEqual([...fitNormalizer({ kind: 'scale' }, 8).apply(v)].map((x) => Math.round(x * 255)), [0, 1, 100, 200, 201, 255]);
+  assert.deepEqual(
+    [...fitNormalizer({ kind: 'scale' }, 8).apply(v)].map((x) => Math.round(x * 255)),
+    [0, 1, 100, 200, 201, 255],
+  );
   const clip = fitNormalizer({ kind: 'clip', low: 0, high: 200 }, 8).apply(v);
-  assert.ok([0, 0.005, 0.5, 1, 1, 1].every((want, i) => close(clip[i]!, want)), `${[...clip]}`);
+  assert.ok(
+    [0, 0.005, 0.5, 1, 1, 1].every((want, i) => close(clip[i]!, want)),
+    `${[...clip]}`,
+  );
   const villa = fitNormalizer({ kind: 'clip', low: 0, high: 200, divisor: 255 }, 8).apply(v);
   assert.ok([0, 1, 100, 200, 200, 200].every((c, i) => close(villa[i]!, c / 255)));
   const v16 = Uint16Array.from([0, 32768, 65535]);
-  assert.deepEqual([...fitNormalizer({ kind: 'scale', divisor: 65535 }, 16).apply(v16)].map((x) => Math.round(x * 2)), [0, 1, 2]);
+  assert.deepEqual(
+    [...fitNormalizer({ kind: 'scale', divisor: 65535 }, 16).apply(v16)].map((x) => Math.round(x * 2)),
+    [0, 1, 2],
+  );
   assert.throws(() => fitNormalizer({ kind: 'scale' }, 8).apply(v16), /16-bit values given to an 8-bit normalizer/);
   assert.throws(() => fitNormalizer({ kind: 'clip', low: 5, high: 5 }, 8), /clip window \[5, 5\] is empty/);
 });
@@ -40,7 +54,7 @@ test('histogram statistics and percentiles match direct computation (numpy linea
   for (const p of [0, 1, 25, 50, 73.3, 99, 100]) {
     const rank = (p / 100) * (sorted.length - 1);
     const lo = Math.floor(rank);
-    const want = sorted[lo]! + (rank - lo) * ((sorted[Math.min(lo + 1, sorted.length - 1)]!) - sorted[lo]!);
+    const want = sorted[lo]! + (rank - lo) * (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!);
     assert.ok(close(histogramPercentile(h, p), want, 1e-9), `p${p}`);
   }
   // A mask restricts the counted pixels.
@@ -66,7 +80,7 @@ test('z-score and percentile normalisers fitted on a sample', () => {
   assert.throws(() => fitNormalizer({ kind: 'zscore' }, 8), /needs a sample of the volume/);
 });
 
-test('histogram matching maps a volume\'s quantiles onto a reference\'s, in [0,1]', () => {
+test("histogram matching maps a volume's quantiles onto a reference's, in [0,1]", () => {
   const rng = createRng(5);
   const src = Uint8Array.from({ length: 5000 }, () => 40 + rng.int(60)); // uniform on 40..99
   const ref = Uint8Array.from({ length: 5000 }, () => 100 + 2 * rng.int(70)); // uniform on 100..238 (even)
@@ -77,7 +91,10 @@ test('histogram matching maps a volume\'s quantiles onto a reference\'s, in [0,1
   const matched = Uint8Array.from(out, (x) => Math.round(x * 255));
   const hm = histogramOf(matched, 8);
   for (const p of [10, 50, 90]) {
-    assert.ok(Math.abs(histogramPercentile(hm, p) - histogramPercentile(hr, p)) <= 3, `p${p}: ${histogramPercentile(hm, p)} vs ${histogramPercentile(hr, p)}`);
+    assert.ok(
+      Math.abs(histogramPercentile(hm, p) - histogramPercentile(hr, p)) <= 3,
+      `p${p}: ${histogramPercentile(hm, p)} vs ${histogramPercentile(hr, p)}`,
+    );
   }
   // Monotone, and the identity when matched against itself (up to quantisation).
   for (let v = 1; v < 256; v++) assert.ok(n.lut[v]! >= n.lut[v - 1]!);
@@ -98,7 +115,7 @@ test('parseNormalizeSpec spellings and errors', () => {
   assert.throws(() => parseNormalizeSpec('minmax'), /unknown normalisation 'minmax'/);
 });
 
-test('a volume\'s statistics come from a sample inside its mask only', async () => {
+test("a volume's statistics come from a sample inside its mask only", async () => {
   const root = join(tempDir(), 'seg');
   const h = 64;
   const w = 64;
@@ -117,6 +134,10 @@ test('a volume\'s statistics come from a sample inside its mask only', async () 
   const raw = await vol.readWindow(0, 1, 20, 24, 20, 24);
   assert.ok(win.data.every((x, i) => close(x, (raw.data[i]! - norm.stats!.mean) / norm.stats!.std)));
   // Same seed, same fit.
-  const again = await (await Volume.open(root, { normalize: { kind: 'zscore' } })).normalizer({ windows: 16, size: 16, seed: 1 });
+  const again = await (await Volume.open(root, { normalize: { kind: 'zscore' } })).normalizer({
+    windows: 16,
+    size: 16,
+    seed: 1,
+  });
   assert.equal(again.stats!.mean, norm.stats!.mean);
 });

@@ -50,7 +50,8 @@ export function pythonFixtures(...groups: string[]): Fixtures | string {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-data-fx-'));
   const r = spawnSync(DATA_PYTHON, [FIXTURE_SCRIPT, dir, ...groups], { encoding: 'utf8', timeout: 120_000 });
   let result: Fixtures | string;
-  if (r.error) result = `needs ${DATA_PYTHON} (${r.error.message}): apt-get install python3 python3-pil python3-numpy python3-zarr libtiff-tools`;
+  if (r.error)
+    result = `needs ${DATA_PYTHON} (${r.error.message}): apt-get install python3 python3-pil python3-numpy python3-zarr libtiff-tools`;
   else if (r.status === 3) result = `fixture writers missing at ${DATA_PYTHON}: ${r.stderr.trim()}`;
   else if (r.status !== 0) throw new Error(`data_fixtures.py failed (status ${r.status}): ${r.stderr}`);
   else {
@@ -75,7 +76,10 @@ export function pythonFixtures(...groups: string[]): Fixtures | string {
 const toRemove = new Set<string>();
 /** One exit listener for every temp folder (a listener per folder piles up: MaxListenersExceededWarning). */
 function removeOnExit(dir: string): void {
-  if (toRemove.size === 0) process.once('exit', () => { for (const d of toRemove) rmSync(d, { recursive: true, force: true }); });
+  if (toRemove.size === 0)
+    process.once('exit', () => {
+      for (const d of toRemove) rmSync(d, { recursive: true, force: true });
+    });
   toRemove.add(dir);
 }
 
@@ -99,7 +103,13 @@ export function plane(z: number, h: number, w: number, bits: 8 | 16): Uint8Array
 }
 
 /** Writes a grey image with sharp (TIFF uncompressed, PNG, or JPEG at quality 100). */
-export async function writeImage(path: string, data: Uint8Array | Uint16Array, h: number, w: number, opts: { tiffCompression?: 'none' | 'lzw' | 'deflate' } = {}): Promise<void> {
+export async function writeImage(
+  path: string,
+  data: Uint8Array | Uint16Array,
+  h: number,
+  w: number,
+  opts: { tiffCompression?: 'none' | 'lzw' | 'deflate' } = {},
+): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   let img = sharp(data, { raw: { width: w, height: h, channels: 1 } });
   img = img.toColourspace(data instanceof Uint16Array ? 'grey16' : 'b-w');
@@ -123,8 +133,13 @@ export interface StackOptions {
 export async function writeStack(dir: string, o: StackOptions = {}): Promise<void> {
   const { layers = 4, first = 0, height = 24, width = 20, bits = 16, ext = 'tif', digits = 2 } = o;
   for (let z = first; z < first + layers; z++) {
-    await writeImage(join(dir, `${String(z).padStart(digits, '0')}.${ext}`), plane(z, height, width, bits), height, width,
-      o.tiffCompression === undefined ? {} : { tiffCompression: o.tiffCompression });
+    await writeImage(
+      join(dir, `${String(z).padStart(digits, '0')}.${ext}`),
+      plane(z, height, width, bits),
+      height,
+      width,
+      o.tiffCompression === undefined ? {} : { tiffCompression: o.tiffCompression },
+    );
   }
 }
 
@@ -148,7 +163,10 @@ export function writeJson(path: string, v: unknown): void {
 }
 
 /** A Kaggle-style fragment at `root`: surface_volume/NN.tif, mask.png, inklabels.png, ir.png. */
-export async function writeKaggleFragment(root: string, o: StackOptions & { mask?: Uint8Array; labels?: Uint8Array } = {}): Promise<void> {
+export async function writeKaggleFragment(
+  root: string,
+  o: StackOptions & { mask?: Uint8Array; labels?: Uint8Array } = {},
+): Promise<void> {
   const h = o.height ?? 24;
   const w = o.width ?? 20;
   await writeStack(join(root, 'surface_volume'), { ...o, height: h, width: w });
@@ -158,7 +176,11 @@ export async function writeKaggleFragment(root: string, o: StackOptions & { mask
 }
 
 /** A scroll segment at `root` (= <...>/<id>): layers/NN.ext, <id>_mask.png, <id>_inklabels.png, meta.json. */
-export async function writeSegment(root: string, id: string, o: StackOptions & { labels?: boolean } = {}): Promise<void> {
+export async function writeSegment(
+  root: string,
+  id: string,
+  o: StackOptions & { labels?: boolean } = {},
+): Promise<void> {
   const h = o.height ?? 24;
   const w = o.width ?? 20;
   await writeStack(join(root, 'layers'), { ...o, height: h, width: w });

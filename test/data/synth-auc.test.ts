@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { synthFragment } from '../../src/data/synth/fragment.js';
 import { layerAucs, rocAuc, separation, surfaceFollowingScore } from '../../src/data/synth/calibrate.js';
 
-// Field notes section 8 (calibration): with ink delta .15-.20 no single fixed layer separates ink (AUC ~.55),
+// docs/synthetic-data.md (calibration): with ink delta .15-.20 no single fixed layer separates ink (AUC ~.55),
 // while a surface-following 3-layer mean in a 5 x 5 box reaches ~.8: ink is learnable but not trivial.
 // Measured here against the (misaligned, sometimes dilated) labels on 256 x 256 fragments: the plain 3-layer
 // mean gives .74-.79 and the mean normalised by the papyrus a few layers below .82-.90 (seed 7 is the weakest
@@ -14,7 +14,10 @@ test('synthetic ink is learnable but not trivial: best fixed layer AUC < .65, su
     const { layers, height, width, labels, mask, volume } = f;
     const best = layerAucs(volume, layers, height, width, labels, mask)[0];
     assert.ok(best !== undefined);
-    assert.ok(separation(best.auc) < 0.65, `seed ${seed}: layer ${best.layer} separates ink with AUC ${best.auc.toFixed(3)}`);
+    assert.ok(
+      separation(best.auc) < 0.65,
+      `seed ${seed}: layer ${best.layer} separates ink with AUC ${best.auc.toFixed(3)}`,
+    );
     const normed = rocAuc(surfaceFollowingScore(volume, layers, height, width, { normalize: true }), labels, mask);
     assert.ok(normed > 0.75, `seed ${seed}: normalised surface-following AUC ${normed.toFixed(3)}`);
     const plain = rocAuc(surfaceFollowingScore(volume, layers, height, width), labels, mask);

@@ -17,18 +17,49 @@ test('inkwell synth writes the requested set and its manifest', async () => {
   const out = await mkdtemp(join(tmpdir(), 'inkwell-synth-cli-'));
   const logs: string[] = [];
   const log = console.log;
-  console.log = (...a: unknown[]) => { logs.push(a.join(' ')); };
+  console.log = (...a: unknown[]) => {
+    logs.push(a.join(' '));
+  };
   try {
     const program = new Command('inkwell').exitOverride();
     registerSynth(program);
-    await program.parseAsync(['synth', '--out', out, '--fragments', '1', '--segments', '2', '--size', '32x40', '--seed', '4', '--ink-delta', '0.15', '--layers', '12'], { from: 'user' });
+    await program.parseAsync(
+      [
+        'synth',
+        '--out',
+        out,
+        '--fragments',
+        '1',
+        '--segments',
+        '2',
+        '--size',
+        '32x40',
+        '--seed',
+        '4',
+        '--ink-delta',
+        '0.15',
+        '--layers',
+        '12',
+      ],
+      { from: 'user' },
+    );
   } finally {
     console.log = log;
   }
   try {
-    const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { height: number; width: number; layers: number; inkDelta: number; seed: number; segments: unknown[] };
+    const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      height: number;
+      width: number;
+      layers: number;
+      inkDelta: number;
+      seed: number;
+      segments: unknown[];
+    };
     assert.deepEqual([m.height, m.width, m.layers, m.inkDelta, m.seed, m.segments.length], [32, 40, 12, 0.15, 4, 2]);
-    assert.ok(logs.some((l) => l.startsWith('wrote 1 fragments and 2 segments (12 layers of 32x40)')), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.startsWith('wrote 1 fragments and 2 segments (12 layers of 32x40)')),
+      logs.join('\n'),
+    );
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -14,10 +14,20 @@ import { synthesize } from '../../src/data/synth/write.js';
 import { detectDataset } from '../../src/data/layout.js';
 
 /** Mean value of layer z inside the mask (optionally only where `where` is set). */
-function layerMean(v: Uint8Array | Uint16Array, z: number, plane: number, mask: Uint8Array, where?: Uint8Array): number {
+function layerMean(
+  v: Uint8Array | Uint16Array,
+  z: number,
+  plane: number,
+  mask: Uint8Array,
+  where?: Uint8Array,
+): number {
   let s = 0;
   let n = 0;
-  for (let i = 0; i < plane; i++) if (mask[i] && (!where || where[i])) { s += v[z * plane + i] as number; n++; }
+  for (let i = 0; i < plane; i++)
+    if (mask[i] && (!where || where[i])) {
+      s += v[z * plane + i] as number;
+      n++;
+    }
   return s / n;
 }
 
@@ -38,7 +48,10 @@ test('family-B fragments: chosen bit depth and side, papyrus on that side, ink a
   for (let i = 0; i < plane; i++) if (!after.mask[i]) assert.equal(after.volume[33 * plane + i], 0);
   assert.ok(after.info.inkFraction > 0.08 && after.info.inkFraction < 0.35, `ink ${after.info.inkFraction}`);
   // Same seed, same volume.
-  assert.deepEqual(synthFragmentB({ height: H, width: W, seed: 3, papyrusSide: 'after', bits: 16 }).volume, after.volume);
+  assert.deepEqual(
+    synthFragmentB({ height: H, width: W, seed: 3, papyrusSide: 'after', bits: 16 }).volume,
+    after.volume,
+  );
   // Learnable but not trivial: a surface-following statistic beats the best fixed layer.
   const c = calibrate(after.volume, after.layers, H, W, after.labels, after.mask);
   assert.ok(c.surfaceAuc > 0.65 && c.surfaceAuc > c.bestLayerAuc + 0.05, JSON.stringify(c));
@@ -57,18 +70,34 @@ test('family-B segments stack several sheets with the ink on the target one', ()
 test('inkwell synth --family b writes both layouts with meta.json pixel sizes and no layer-order manifest', async () => {
   const out = await mkdtemp(join(tmpdir(), 'inkwell-synth-b-'));
   try {
-    const m = await synthesize({ out, family: 'b', fragments: 2, segments: 1, height: 40, width: 48, layers: 20, seed: 2, progress: false });
+    const m = await synthesize({
+      out,
+      family: 'b',
+      fragments: 2,
+      segments: 1,
+      height: 40,
+      width: 48,
+      layers: 20,
+      seed: 2,
+      progress: false,
+    });
     assert.equal(m.family, 'b');
     for (const e of [...m.fragments, ...m.segments]) {
       assert.ok(e.dtype === 'uint8' || e.dtype === 'uint16');
       assert.equal(e.reversed, e.papyrusSide === 'before');
-      const meta = JSON.parse(await readFile(join(out, e.path, 'meta.json'), 'utf8')) as { voxelsize: number; family: string };
+      const meta = JSON.parse(await readFile(join(out, e.path, 'meta.json'), 'utf8')) as {
+        voxelsize: number;
+        family: string;
+      };
       assert.deepEqual([meta.voxelsize, meta.family], [3.955, 'b']);
       const ds = await detectDataset(join(out, e.path));
       assert.deepEqual([ds.pixelSize, ds.pixelSizeSource, ds.defaultScale], [3.955, 'meta.json', 0.5]);
     }
     await assert.rejects(readFile(join(out, 'segments', 'inkwell-manifest.json')), /ENOENT/);
-    await assert.rejects(synthesize({ out, family: 'c' as never, fragments: 1, segments: 0, height: 32, width: 32, seed: 1 }), /family must be one of a, b/);
+    await assert.rejects(
+      synthesize({ out, family: 'c' as never, fragments: 1, segments: 0, height: 32, width: 32, seed: 1 }),
+      /family must be one of a, b/,
+    );
   } finally {
     await rm(out, { recursive: true, force: true });
   }

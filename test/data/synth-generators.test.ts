@@ -46,7 +46,10 @@ test('fragment labels are the ink shifted by the reported offset (and dilated wh
   const expect = shiftMask(f.ink, 96, 96, 2, -1).map((v, i) => (f.mask[i] ? v : 0));
   assert.deepEqual(f.labels, expect);
   const g = synthFragment({ height: 96, width: 96, seed: 3, labelShift: [0, 0], dilateLabels: true });
-  assert.deepEqual(g.labels, dilate3(g.ink, 96, 96).map((v, i) => (g.mask[i] ? v : 0)));
+  assert.deepEqual(
+    g.labels,
+    dilate3(g.ink, 96, 96).map((v, i) => (g.mask[i] ? v : 0)),
+  );
   assert.ok(fractionWithin(g.labels, g.mask) > fractionWithin(g.ink, g.mask));
 });
 
@@ -56,7 +59,10 @@ test('a reversed segment is the same volume with its layer order flipped', () =>
   const rev = synthSegment({ ...opts, reversed: true });
   const plane = 48 * 48;
   for (let z = 0; z < 40; z++) {
-    assert.deepEqual(rev.volume.subarray(z * plane, (z + 1) * plane), fwd.volume.subarray((39 - z) * plane, (40 - z) * plane));
+    assert.deepEqual(
+      rev.volume.subarray(z * plane, (z + 1) * plane),
+      fwd.volume.subarray((39 - z) * plane, (40 - z) * plane),
+    );
   }
   assert.equal(rev.info.reversed, true);
   assert.equal(rev.info.surfaceLayer, 39 - fwd.info.surfaceLayer);
@@ -72,11 +78,18 @@ test('segment intensities: papyrus in the ~147 +- 32 range, air dark', () => {
   let nHi = 0;
   let lo = 0;
   let nLo = 0;
-  for (let z = 0; z < s.layers; z++) for (let i = 0; i < plane; i++) {
-    if (!s.mask[i]) continue;
-    const v = s.volume[z * plane + i] as number;
-    if (v > 80) { hi += v; nHi++; } else { lo += v; nLo++; }
-  }
+  for (let z = 0; z < s.layers; z++)
+    for (let i = 0; i < plane; i++) {
+      if (!s.mask[i]) continue;
+      const v = s.volume[z * plane + i] as number;
+      if (v > 80) {
+        hi += v;
+        nHi++;
+      } else {
+        lo += v;
+        nLo++;
+      }
+    }
   assert.ok(hi / nHi > 105 && hi / nHi < 185, `papyrus mean ${hi / nHi}`);
   assert.ok(lo / nLo < 40, `dark mean ${lo / nLo}`);
 });

@@ -8,14 +8,19 @@ import { synthesize, type Manifest } from '../../src/data/synth/write.js';
 import { synthFragment } from '../../src/data/synth/fragment.js';
 import { synthSegment } from '../../src/data/synth/segment.js';
 
-async function readTiffPixels(path: string): Promise<{ width: number; height: number; bits: number; data: Uint8Array }> {
+async function readTiffPixels(
+  path: string,
+): Promise<{ width: number; height: number; bits: number; data: Uint8Array }> {
   const bytes = new Uint8Array(await readFile(path));
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ifd = dv.getUint32(4, true);
   const tags = new Map<number, number>();
   for (let i = 0; i < dv.getUint16(ifd, true); i++) {
     const o = ifd + 2 + 12 * i;
-    tags.set(dv.getUint16(o, true), dv.getUint16(o + 2, true) === 3 ? dv.getUint16(o + 8, true) : dv.getUint32(o + 8, true));
+    tags.set(
+      dv.getUint16(o, true),
+      dv.getUint16(o + 2, true) === 3 ? dv.getUint16(o + 8, true) : dv.getUint32(o + 8, true),
+    );
   }
   const width = tags.get(256) as number;
   const height = tags.get(257) as number;
@@ -32,30 +37,61 @@ test('synthesize writes the Kaggle and segment layouts with the right dtypes, si
     const H = 40;
     const W = 56;
     const L = 16;
-    const m = await synthesize({ out, fragments: 1, segments: 2, height: H, width: W, layers: L, seed: 9, inkDelta: 0.2, progress: false });
+    const m = await synthesize({
+      out,
+      fragments: 1,
+      segments: 2,
+      height: H,
+      width: W,
+      layers: L,
+      seed: 9,
+      inkDelta: 0.2,
+      progress: false,
+    });
     const frag = join(out, 'fragments', '1');
-    assert.deepEqual((await readdir(join(frag, 'surface_volume'))).sort(), Array.from({ length: L }, (_, z) => `${String(z).padStart(2, '0')}.tif`));
+    assert.deepEqual(
+      (await readdir(join(frag, 'surface_volume'))).sort(),
+      Array.from({ length: L }, (_, z) => `${String(z).padStart(2, '0')}.tif`),
+    );
     const expected = synthFragment({ height: H, width: W, layers: L, seed: m.fragments[0]!.seed, inkDelta: 0.2 });
     for (const z of [0, 7, L - 1]) {
       const t = await readTiffPixels(join(frag, 'surface_volume', `${String(z).padStart(2, '0')}.tif`));
       assert.deepEqual([t.width, t.height, t.bits], [W, H, 16]);
       assert.deepEqual(new Uint16Array(t.data.slice().buffer), expected.volume.subarray(z * H * W, (z + 1) * H * W));
     }
-    for (const [name, src] of [['mask.png', expected.mask], ['inklabels.png', expected.labels]] as const) {
-      const { data, info } = await sharp(join(frag, name)).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+    for (const [name, src] of [
+      ['mask.png', expected.mask],
+      ['inklabels.png', expected.labels],
+    ] as const) {
+      const { data, info } = await sharp(join(frag, name))
+        .toColourspace('b-w')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       assert.deepEqual([info.width, info.height, info.channels], [W, H, 1], name);
-      assert.deepEqual([...data].map((v) => (v > 0 ? 1 : 0)), [...src], `${name} holds the 0/255 mask`);
+      assert.deepEqual(
+        [...data].map((v) => (v > 0 ? 1 : 0)),
+        [...src],
+        `${name} holds the 0/255 mask`,
+      );
     }
     assert.equal((await sharp(join(frag, 'ir.png')).metadata()).channels, 1);
 
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest;
     assert.deepEqual(manifest, m);
     assert.equal(manifest.segments.length, 2);
-    assert.deepEqual(manifest.fragments.map((f) => [f.id, f.domain, f.dtype, f.reversed]), [['1', 'fragment', 'uint16', false]]);
+    assert.deepEqual(
+      manifest.fragments.map((f) => [f.id, f.domain, f.dtype, f.reversed]),
+      [['1', 'fragment', 'uint16', false]],
+    );
     const rev = manifest.segments.filter((s) => s.reversed);
     assert.equal(rev.length, 1, 'one of two segments is stored reversed');
-    assert.deepEqual(manifest.reversed, rev.map((s) => s.id));
-    assert.deepEqual(JSON.parse(await readFile(join(out, 'segments', 'inkwell-manifest.json'), 'utf8')), { reversed: manifest.reversed });
+    assert.deepEqual(
+      manifest.reversed,
+      rev.map((s) => s.id),
+    );
+    assert.deepEqual(JSON.parse(await readFile(join(out, 'segments', 'inkwell-manifest.json'), 'utf8')), {
+      reversed: manifest.reversed,
+    });
 
     for (const s of manifest.segments) {
       const dir = join(out, 'segments', s.id);
@@ -82,7 +118,13 @@ test('synthesize is deterministic: the same seed writes the same bytes', async (
     const opts = { fragments: 1, segments: 1, height: 32, width: 32, layers: 10, seed: 3, progress: false };
     await synthesize({ out: a, ...opts });
     await synthesize({ out: b, ...opts });
-    for (const rel of ['manifest.json', 'fragments/1/surface_volume/04.tif', 'fragments/1/inklabels.png', 'segments/seg001/layers/09.tif', 'segments/seg001/meta.json']) {
+    for (const rel of [
+      'manifest.json',
+      'fragments/1/surface_volume/04.tif',
+      'fragments/1/inklabels.png',
+      'segments/seg001/layers/09.tif',
+      'segments/seg001/meta.json',
+    ]) {
       assert.deepEqual(await readFile(join(a, rel)), await readFile(join(b, rel)), rel);
     }
   } finally {
@@ -92,7 +134,16 @@ test('synthesize is deterministic: the same seed writes the same bytes', async (
 });
 
 test('synthesize rejects empty or invalid requests naming the option', async () => {
-  await assert.rejects(synthesize({ out: '/nonexistent', fragments: 0, segments: 0, height: 32, width: 32, seed: 1 }), /nothing to make/);
-  await assert.rejects(synthesize({ out: '/nonexistent', fragments: 1.5, segments: 0, height: 32, width: 32, seed: 1 }), /fragments must be a non-negative integer/);
-  await assert.rejects(synthesize({ out: '/nonexistent', fragments: 1, segments: 0, height: 32, width: 32, seed: 1, inkDelta: 3 }), /inkDelta must be in \[0, 1\]/);
+  await assert.rejects(
+    synthesize({ out: '/nonexistent', fragments: 0, segments: 0, height: 32, width: 32, seed: 1 }),
+    /nothing to make/,
+  );
+  await assert.rejects(
+    synthesize({ out: '/nonexistent', fragments: 1.5, segments: 0, height: 32, width: 32, seed: 1 }),
+    /fragments must be a non-negative integer/,
+  );
+  await assert.rejects(
+    synthesize({ out: '/nonexistent', fragments: 1, segments: 0, height: 32, width: 32, seed: 1, inkDelta: 3 }),
+    /inkDelta must be in \[0, 1\]/,
+  );
 });

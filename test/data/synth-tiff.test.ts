@@ -25,7 +25,8 @@ function parseTags(bytes: Uint8Array): Map<number, number[]> {
     const size = type === 3 ? 2 : type === 4 ? 4 : 8;
     const at = size * count > 4 ? dv.getUint32(o + 8, true) : o + 8;
     const vals: number[] = [];
-    for (let k = 0; k < count; k++) vals.push(type === 3 ? dv.getUint16(at + 2 * k, true) : dv.getUint32(at + size * k, true));
+    for (let k = 0; k < count; k++)
+      vals.push(type === 3 ? dv.getUint16(at + 2 * k, true) : dv.getUint32(at + size * k, true));
     tags.set(tag, vals);
   }
   return tags;
@@ -53,7 +54,10 @@ test('16-bit single-strip TIFF: tags, pixel bytes and a sharp read-back', async 
   assert.equal(off % 16, 0, 'pixels 16-byte aligned');
   const px = new DataView(bytes.buffer, bytes.byteOffset + off);
   for (let i = 0; i < w * h; i += 97) assert.equal(px.getUint16(2 * i, true), data[i]);
-  const { data: back, info } = await sharp(Buffer.from(bytes)).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+  const { data: back, info } = await sharp(Buffer.from(bytes))
+    .toColourspace('grey16')
+    .raw({ depth: 'ushort' })
+    .toBuffer({ resolveWithObject: true });
   assert.deepEqual([info.width, info.height, info.channels], [w, h, 1]);
   assert.deepEqual(new Uint16Array(back.buffer, back.byteOffset, w * h), data);
 });
@@ -73,7 +77,11 @@ test('8-bit TIFF in several strips reads back exactly, written atomically to dis
     assert.deepEqual(t.get(279), [80, 80, 60]);
     const offs = t.get(273) as number[];
     assert.equal(offs.length, 3);
-    assert.deepEqual(offs.map((o, s) => o - (offs[0] as number) - s * 80), [0, 0, 0], 'strips are contiguous');
+    assert.deepEqual(
+      offs.map((o, s) => o - (offs[0] as number) - s * 80),
+      [0, 0, 0],
+      'strips are contiguous',
+    );
     const meta = await sharp(path).metadata();
     assert.deepEqual([meta.format, meta.depth, meta.channels, meta.width, meta.height], ['tiff', 'uchar', 1, w, h]);
     const back = await sharp(path).toColourspace('b-w').raw().toBuffer();
@@ -84,7 +92,13 @@ test('8-bit TIFF in several strips reads back exactly, written atomically to dis
 });
 
 test('encodeTiff rejects inconsistent images with the expected shape in the message', () => {
-  assert.throws(() => encodeTiff({ width: 4, height: 4, data: new Uint8Array(15) }), /holds 15 pixels, expected 4x4 \(HxW\) = 16/);
+  assert.throws(
+    () => encodeTiff({ width: 4, height: 4, data: new Uint8Array(15) }),
+    /holds 15 pixels, expected 4x4 \(HxW\) = 16/,
+  );
   assert.throws(() => encodeTiff({ width: 0, height: 4, data: new Uint8Array(0) }), /positive integers/);
-  assert.throws(() => encodeTiff({ width: 2, height: 2, data: new Uint8Array(4) }, { rowsPerStrip: 0 }), /rowsPerStrip/);
+  assert.throws(
+    () => encodeTiff({ width: 2, height: 2, data: new Uint8Array(4) }, { rowsPerStrip: 0 }),
+    /rowsPerStrip/,
+  );
 });

@@ -19,7 +19,9 @@ const tiffs = (): FixtureEntry[] => F().files.filter((e) => e.group === 'tiff');
 
 const COMPRESSION: Record<string, number> = { none: 1, lzw: 5, deflate: 8, packbits: 32773 };
 
-test('TIFF directories written by PIL and tiffcp parse to the right size, depth, compression and layout', { skip }, async () => {
+test('TIFF directories written by PIL and tiffcp parse to the right size, depth, compression and layout', {
+  skip,
+}, async () => {
   assert.ok(tiffs().length >= 20);
   for (const e of tiffs()) {
     const info = await readTiffInfo(F().path(e.file));
@@ -61,7 +63,9 @@ test('every TIFF encoding reads back the exact pixel values, whole and in window
   }
 });
 
-test('positioned reads: narrow windows (row by row) and wide windows (block reads) across strip boundaries', { skip }, async () => {
+test('positioned reads: narrow windows (row by row) and wide windows (block reads) across strip boundaries', {
+  skip,
+}, async () => {
   for (const name of ['u16_none_strips.tif', 'u16_none_strips_be.tif', 'u8_none_strips.tif', 'u16_none_bigtiff.tif']) {
     const e = F().files.find((f) => f.file === name)!;
     const want = F().expected(e);
@@ -82,11 +86,14 @@ test('positioned reads: narrow windows (row by row) and wide windows (block read
 });
 
 test('TiffStripReader refuses compressed and tiled files, naming the reason', { skip }, async () => {
-  await assert.rejects(TiffStripReader.open(F().path('u16_lzw_pil.tif')), /has compression lzw, expected an uncompressed 8\/16-bit grey strip TIFF/);
+  await assert.rejects(
+    TiffStripReader.open(F().path('u16_lzw_pil.tif')),
+    /has compression lzw, expected an uncompressed 8\/16-bit grey strip TIFF/,
+  );
   await assert.rejects(TiffStripReader.open(F().path('u8_none_tiles.tif')), /has tiled layout/);
 });
 
-test('PNG (8 and 16 bit) reads exactly; JPEG matches PIL\'s decode within 1 grey level', { skip }, async () => {
+test("PNG (8 and 16 bit) reads exactly; JPEG matches PIL's decode within 1 grey level", { skip }, async () => {
   const cache = new DecodeCache();
   for (const e of F().files.filter((f) => f.group === 'images' && !f.binary)) {
     const layer = await openLayer(F().path(e.file), cache);

@@ -4,25 +4,37 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contentMap, erodeMask, RectCounter, selectTiles, shuffleTiles, splitRows, tileGrid } from '../../src/data/tiles.js';
+import {
+  contentMap,
+  erodeMask,
+  RectCounter,
+  selectTiles,
+  shuffleTiles,
+  splitRows,
+  tileGrid,
+} from '../../src/data/tiles.js';
 import { createRng } from '../../src/data/rng.js';
 import { rectMask } from './reader-fixtures.js';
 
 /** cv2.erode with a kh x kw rectangle, anchor (kw>>1, kh>>1), pixels outside the image ignored. */
 function erodeReference(m: Uint8Array, h: number, w: number, kh: number, kw: number): Uint8Array {
   const out = new Uint8Array(h * w);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    let ok = 1;
-    for (let dy = -(kh >> 1); dy < kh - (kh >> 1) && ok; dy++) {
-      for (let dx = -(kw >> 1); dx < kw - (kw >> 1); dx++) {
-        const yy = y + dy;
-        const xx = x + dx;
-        if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-        if (m[yy * w + xx] === 0) { ok = 0; break; }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      let ok = 1;
+      for (let dy = -(kh >> 1); dy < kh - (kh >> 1) && ok; dy++) {
+        for (let dx = -(kw >> 1); dx < kw - (kw >> 1); dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+          if (m[yy * w + xx] === 0) {
+            ok = 0;
+            break;
+          }
+        }
       }
+      out[y * w + x] = ok;
     }
-    out[y * w + x] = ok;
-  }
   return out;
 }
 
@@ -44,8 +56,19 @@ test('erodeMask equals a brute-force cv2.erode on random masks for square, even,
     const m = new Uint8Array(h * w);
     // Blobs rather than salt noise, so erosion leaves something to compare.
     for (let i = 0; i < m.length; i++) m[i] = rng.next() < 0.9 ? 1 : 0;
-    for (const [kh, kw] of [[1, 1], [2, 2], [3, 3], [16, 16], [4, 7], [5, 2]] as const) {
-      assert.deepEqual(erodeMask(m, h, w, [kh, kw]), erodeReference(m, h, w, kh, kw), `trial ${trial} ${h}x${w} kernel ${kh}x${kw}`);
+    for (const [kh, kw] of [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [16, 16],
+      [4, 7],
+      [5, 2],
+    ] as const) {
+      assert.deepEqual(
+        erodeMask(m, h, w, [kh, kw]),
+        erodeReference(m, h, w, kh, kw),
+        `trial ${trial} ${h}x${w} kernel ${kh}x${kw}`,
+      );
     }
   }
 });
@@ -74,7 +97,11 @@ test('selectTiles keeps tiles fully inside the eroded mask, skips all-zero tiles
   assert.ok(eroded.every((t) => t.x + 16 <= 40));
   assert.equal(eroded.length, 7 * 4);
   // All-zero content in the top rows.
-  const vol = { dtype: 'uint8' as const, shape: [2, h, w] as [number, number, number], data: new Uint8Array(2 * h * w) };
+  const vol = {
+    dtype: 'uint8' as const,
+    shape: [2, h, w] as [number, number, number],
+    data: new Uint8Array(2 * h * w),
+  };
   for (let y = 20; y < h; y++) for (let x = 0; x < w; x++) vol.data[h * w + y * w + x] = 9;
   const content = contentMap(vol);
   assert.equal(content[0], 0);
@@ -83,11 +110,26 @@ test('selectTiles keeps tiles fully inside the eroded mask, skips all-zero tiles
   assert.ok(nonzero.every((t) => t.y + 16 > 20));
   assert.equal(nonzero.length, all.length - 5); // only the y=0 row of tiles lies entirely in the zero rows
   const inkLabels = rectMask(h, w, 40, 44, 10, 12);
-  const withInk = selectTiles({ height: h, width: w, tile: 16, stride: 8, mask, erode: 0, inkLabels, requireInk: true });
+  const withInk = selectTiles({
+    height: h,
+    width: w,
+    tile: 16,
+    stride: 8,
+    mask,
+    erode: 0,
+    inkLabels,
+    requireInk: true,
+  });
   assert.ok(withInk.length > 0);
   assert.ok(withInk.every((t) => t.y < 44 && t.y + 16 > 40 && t.x < 12 && t.x + 16 > 10));
-  assert.throws(() => selectTiles({ height: h, width: w, tile: 16, stride: 8, mask: new Uint8Array(h * w) }), /the mask is empty/);
-  assert.throws(() => selectTiles({ height: h, width: w, tile: 16, stride: 8, mask: new Uint8Array(5) }), /mask has 5 pixels, expected 64x64/);
+  assert.throws(
+    () => selectTiles({ height: h, width: w, tile: 16, stride: 8, mask: new Uint8Array(h * w) }),
+    /the mask is empty/,
+  );
+  assert.throws(
+    () => selectTiles({ height: h, width: w, tile: 16, stride: 8, mask: new Uint8Array(5) }),
+    /mask has 5 pixels, expected 64x64/,
+  );
 });
 
 test('row splits: validate on the lower 30%; no tile in both sets and none straddling the boundary', () => {
@@ -108,18 +150,31 @@ test('shuffleTiles and the PRNG are deterministic per seed and roughly uniform',
   const a = shuffleTiles(tiles, 123);
   assert.deepEqual(shuffleTiles(tiles, 123), a);
   assert.notDeepEqual(shuffleTiles(tiles, 124), a);
-  assert.deepEqual([...a].sort((p, q) => p.y - q.y || p.x - q.x), tiles);
+  assert.deepEqual(
+    [...a].sort((p, q) => p.y - q.y || p.x - q.x),
+    tiles,
+  );
   const r1 = createRng(9);
   const r2 = createRng(9);
   const draws = Array.from({ length: 5 }, () => r1.uint32());
-  assert.deepEqual(Array.from({ length: 5 }, () => r2.uint32()), draws);
+  assert.deepEqual(
+    Array.from({ length: 5 }, () => r2.uint32()),
+    draws,
+  );
   const r = createRng(1);
   const counts = new Array<number>(10).fill(0);
   for (let i = 0; i < 20000; i++) counts[r.int(10)]!++;
-  assert.ok(counts.every((c) => c > 1800 && c < 2200), `${counts}`);
+  assert.ok(
+    counts.every((c) => c > 1800 && c < 2200),
+    `${counts}`,
+  );
   let s = 0;
   let s2 = 0;
-  for (let i = 0; i < 20000; i++) { const n = r.normal(); s += n; s2 += n * n; }
+  for (let i = 0; i < 20000; i++) {
+    const n = r.normal();
+    s += n;
+    s2 += n * n;
+  }
   assert.ok(Math.abs(s / 20000) < 0.05 && Math.abs(s2 / 20000 - 1) < 0.05);
   const child = createRng(9).fork();
   assert.notEqual(child.uint32(), createRng(9).uint32());

@@ -10,18 +10,34 @@ import { it } from 'node:test';
 import { runDemo } from '../../src/demo/demo.js';
 import { loadSegmentationModel } from '../../src/train/segmentation-checkpoint.js';
 
-interface Entry { label: string; auc: { mean: number; low: number; high: number } }
+interface Entry {
+  label: string;
+  auc: { mean: number; low: number; high: number };
+}
 
 it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, reference protocol, data efficiency, inference, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
   const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined });
-  for (const f of ['report.html', 'results.json', 'scores.json', 'ink-model.pth', 'cka/cka.json', 'cka/cka_linear.png', 'predictions/5_prob.png', 'predictions/5_labels.png']) {
+  for (const f of [
+    'report.html',
+    'results.json',
+    'scores.json',
+    'ink-model.pth',
+    'cka/cka.json',
+    'cka/cka_linear.png',
+    'predictions/5_prob.png',
+    'predictions/5_labels.png',
+  ]) {
     assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   }
   const scores = JSON.parse(readFileSync(join(r.runDir, 'scores.json'), 'utf8')) as {
-    heldOut: { threshold: number; f05: number }; comparisons: { title: string; arms: Entry[]; controls: Entry[] }[]; targets: { name: string; reached: boolean }[];
+    heldOut: { threshold: number; f05: number };
+    comparisons: { title: string; arms: Entry[]; controls: Entry[] }[];
+    targets: { name: string; reached: boolean }[];
     crossFamily: {
-      threshold: number; auc: { mean: number; low: number; high: number }; f05: { mean: number };
+      threshold: number;
+      auc: { mean: number; low: number; high: number };
+      f05: { mean: number };
       fragments: { bits: number; papyrusSide: string; reversed: boolean; auc: number | null }[];
     };
   };
@@ -30,10 +46,21 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   // Probe, reference protocol, three data-efficiency budgets.
   assert.equal(scores.comparisons.length, 5);
   for (const c of scores.comparisons) {
-    assert.deepEqual(c.arms.map((a) => a.label), ['random', 'vicreg'], c.title);
-    assert.deepEqual(c.controls.map((a) => a.label), ['chance', 'surface-statistic', 'fine-tuned-frozen'], c.title);
+    assert.deepEqual(
+      c.arms.map((a) => a.label),
+      ['random', 'vicreg'],
+      c.title,
+    );
+    assert.deepEqual(
+      c.controls.map((a) => a.label),
+      ['chance', 'surface-statistic', 'fine-tuned-frozen'],
+      c.title,
+    );
     for (const e of [...c.arms, ...c.controls]) {
-      assert.ok(e.auc.low <= e.auc.mean + 1e-9 && e.auc.mean <= e.auc.high + 1e-9, `${c.title} ${e.label} ${JSON.stringify(e.auc)}`);
+      assert.ok(
+        e.auc.low <= e.auc.mean + 1e-9 && e.auc.mean <= e.auc.high + 1e-9,
+        `${c.title} ${e.label} ${JSON.stringify(e.auc)}`,
+      );
     }
   }
   assert.equal(r.curves[0]!.series.length, 2);
@@ -43,11 +70,18 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   // scored at the family-A validation threshold with an interval around the mean.
   const cf = scores.crossFamily;
   assert.equal(cf.threshold, scores.heldOut.threshold);
-  assert.deepEqual(cf.fragments.map((f) => [f.bits, f.papyrusSide, f.reversed]), [[8, 'after', false], [16, 'before', true]]);
+  assert.deepEqual(
+    cf.fragments.map((f) => [f.bits, f.papyrusSide, f.reversed]),
+    [
+      [8, 'after', false],
+      [16, 'before', true],
+    ],
+  );
   assert.ok(cf.fragments.every((f) => f.auc !== null && f.auc >= 0 && f.auc <= 1));
   assert.ok(cf.auc.low <= cf.auc.mean + 1e-9 && cf.auc.mean <= cf.auc.high + 1e-9, JSON.stringify(cf.auc));
   assert.ok(cf.f05.mean >= 0 && cf.f05.mean <= 1);
-  for (const f of ['predictions/family-b-1_prob.png', 'predictions/family-b-2_prob.png']) assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
+  for (const f of ['predictions/family-b-1_prob.png', 'predictions/family-b-2_prob.png'])
+    assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   const { model } = await loadSegmentationModel(join(r.runDir, 'ink-model.pth'));
   model.dispose();
   const html = readFileSync(r.report, 'utf8');

@@ -47,7 +47,10 @@ test('cka --checkpoints: epoch x epoch matrices from .npy tiles and from a datas
   await saveEncoder(join(ckDir, 'epoch=12.pth'), 2);
   await saveEncoder(join(ckDir, 'epoch=2.safetensors'), 1);
   copyFileSync(join(ckDir, 'epoch=12.pth'), join(ckDir, 'epoch=20.pth'));
-  assert.deepEqual((await listEpochCheckpoints(ckDir)).map((c) => c.label), ['2', '12', '20']);
+  assert.deepEqual(
+    (await listEpochCheckpoints(ckDir)).map((c) => c.label),
+    ['2', '12', '20'],
+  );
   torch.manualSeed(5);
   const x = torch.keep(torch.rand([12, 1, 10, 20, 20]));
   await torch.saveNpy(join(root, 'tiles.npy'), x);
@@ -56,17 +59,75 @@ test('cka --checkpoints: epoch x epoch matrices from .npy tiles and from a datas
   mkdirSync(join(seg, 'layers'), { recursive: true });
   for (let z = 0; z < 10; z++) {
     const px = Buffer.from(Array.from({ length: 1600 }, (_, i) => (i * 7 + z * 13 + ((i * i) % 17)) % 256));
-    await sharp(px, { raw: { width: 40, height: 40, channels: 1 } }).toColourspace('b-w').png().toFile(join(seg, 'layers', `${String(z).padStart(2, '0')}.png`));
+    await sharp(px, { raw: { width: 40, height: 40, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(join(seg, 'layers', `${String(z).padStart(2, '0')}.png`));
   }
-  await sharp(Buffer.alloc(1600, 255), { raw: { width: 40, height: 40, channels: 1 } }).toColourspace('b-w').png().toFile(join(seg, 'seg1_mask.png'));
+  await sharp(Buffer.alloc(1600, 255), { raw: { width: 40, height: 40, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toFile(join(seg, 'seg1_mask.png'));
   const emptyDir = join(root, 'empty');
   mkdirSync(emptyDir);
 
   const [npy, table, dataset, tooMany, none, noInput] = runCommandBatch('cka', [
-    ['--checkpoints', ckDir, '--input', join(root, 'tiles.npy'), '--samples', '10', ...ARCH, '--embed-batch', '4', '--out', join(root, 'report'), '--json'],
-    ['--checkpoints', ckDir, '--input', join(root, 'tiles.npy'), '--samples', '10', ...ARCH, '--out', join(root, 'report2')],
-    ['--checkpoints', ckDir, '--input', seg, '--samples', '8', '--tile', '20', '--stride', '10', ...ARCH, '--out', join(root, 'report3'), '--json'],
-    ['--checkpoints', ckDir, '--input', seg, '--samples', '50', '--tile', '20', '--stride', '10', ...ARCH, '--out', join(root, 'report4')],
+    [
+      '--checkpoints',
+      ckDir,
+      '--input',
+      join(root, 'tiles.npy'),
+      '--samples',
+      '10',
+      ...ARCH,
+      '--embed-batch',
+      '4',
+      '--out',
+      join(root, 'report'),
+      '--json',
+    ],
+    [
+      '--checkpoints',
+      ckDir,
+      '--input',
+      join(root, 'tiles.npy'),
+      '--samples',
+      '10',
+      ...ARCH,
+      '--out',
+      join(root, 'report2'),
+    ],
+    [
+      '--checkpoints',
+      ckDir,
+      '--input',
+      seg,
+      '--samples',
+      '8',
+      '--tile',
+      '20',
+      '--stride',
+      '10',
+      ...ARCH,
+      '--out',
+      join(root, 'report3'),
+      '--json',
+    ],
+    [
+      '--checkpoints',
+      ckDir,
+      '--input',
+      seg,
+      '--samples',
+      '50',
+      '--tile',
+      '20',
+      '--stride',
+      '10',
+      ...ARCH,
+      '--out',
+      join(root, 'report4'),
+    ],
     ['--checkpoints', emptyDir, '--input', join(root, 'tiles.npy')],
     ['--checkpoints', ckDir],
   ]) as [CliRun, CliRun, CliRun, CliRun, CliRun, CliRun];
@@ -102,7 +163,10 @@ test('cka --checkpoints: epoch x epoch matrices from .npy tiles and from a datas
   assert.ok(Math.abs(d.linear[1]![2]! - 1) < 1e-9 && d.linear[0]![1]! < 0.999);
 
   assert.equal(tooMany.code, 1);
-  assert.match(tooMany.stderr, /seg1 \(40x40, inside the eroded mask\) has 9 tiles of 20px at stride 10, fewer than --samples 50/);
+  assert.match(
+    tooMany.stderr,
+    /seg1 \(40x40, inside the eroded mask\) has 9 tiles of 20px at stride 10, fewer than --samples 50/,
+  );
   assert.match(none.stderr, /empty holds no checkpoints, expected files ending in \.pth, \.pt, \.ckpt, \.safetensors/);
   assert.match(noInput.stderr, /expected --input DATASET/);
 });

@@ -9,7 +9,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
 import * as torch from '../../src/torch/index.js';
-import { batchRanges, cka, ckaMatrix, featureSpaceLinearCka, minibatchCka, MinibatchCka } from '../../src/eval/index.js';
+import {
+  batchRanges,
+  cka,
+  ckaMatrix,
+  featureSpaceLinearCka,
+  minibatchCka,
+  MinibatchCka,
+} from '../../src/eval/index.js';
 import { evalFixtures } from './harness.js';
 
 const skip = hasTorchPython() ? false : NO_TORCH_REASON;
@@ -52,7 +59,11 @@ test('cka (linear, RBF 0.5 and 1.0, biased and debiased) and minibatch CKA equal
     const by = load(dir, 'cka_big_y');
     assert.deepEqual(batchRanges(66, 16, 4), big['ranges16']);
     close(minibatchCka(bx, by, { batchSize: 16 }), big['minibatch16_linear'] as number, 'big minibatch linear');
-    close(minibatchCka(bx, by, { batchSize: 16, kernel: 'rbf' }), big['minibatch16_rbf05'] as number, 'big minibatch rbf');
+    close(
+      minibatchCka(bx, by, { batchSize: 16, kernel: 'rbf' }),
+      big['minibatch16_rbf05'] as number,
+      'big minibatch rbf',
+    );
     // The accumulator form over the same batches.
     const acc = new MinibatchCka();
     for (const [s, e] of batchRanges(66, 16, 4)) torch.tidy(() => acc.update(bx.slice(0, s, e), by.slice(0, s, e)));
@@ -72,7 +83,9 @@ test('ckaMatrix equals the pairwise numpy values (linear, RBF, debiased, minibat
   try {
     const e = expected.cka['matrix'] as Record<string, number[][]>;
     const runs: [string, Parameters<typeof ckaMatrix>[1]][] = [
-      ['linear', {}], ['rbf05', { kernel: 'rbf', threshold: 0.5 }], ['linear_debiased', { debiased: true }],
+      ['linear', {}],
+      ['rbf05', { kernel: 'rbf', threshold: 0.5 }],
+      ['linear_debiased', { debiased: true }],
       ['minibatch16_linear', { batchSize: 16 }],
     ];
     for (const [name, opts] of runs) {

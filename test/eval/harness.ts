@@ -12,8 +12,23 @@ import { makeFixtures } from '../helpers/python.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface ScoreExpect {
-  f05: number; precision: number; recall: number; iou: number; dice: number; auc: number | null; threshold: number;
-  counts: { tp: number; fp: number; fn: number; tn: number; pixels: number; positives: number; tilesKept?: number; tilesTotal?: number };
+  f05: number;
+  precision: number;
+  recall: number;
+  iou: number;
+  dice: number;
+  auc: number | null;
+  threshold: number;
+  counts: {
+    tp: number;
+    fp: number;
+    fn: number;
+    tn: number;
+    pixels: number;
+    positives: number;
+    tilesKept?: number;
+    tilesTotal?: number;
+  };
 }
 
 export interface EvalExpected {
@@ -32,7 +47,12 @@ export function evalFixtures(): { dir: string; expected: EvalExpected } {
   return cached;
 }
 
-export interface CliRun { code: number; stdout: string; stderr: string; via: 'bin' | 'commander' }
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  via: 'bin' | 'commander';
+}
 
 /** Whether src/cli/commands/index.ts registers the command (then bin/inkwell runs it). */
 function isWired(command: 'score' | 'cka'): boolean {
@@ -84,7 +104,11 @@ realOut(JSON.stringify(results));`;
 export function runCommandBatch(command: 'score' | 'cka', argLists: string[][]): CliRun[] {
   const mod = pathToFileURL(join(ROOT, 'dist', 'src', 'cli', 'commands', `${command}.js`)).href;
   const full = argLists.map((a) => [command, ...a]);
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', RUN_MANY, '--', mod, registerName(command), JSON.stringify(full)], { encoding: 'utf8', cwd: ROOT });
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', RUN_MANY, '--', mod, registerName(command), JSON.stringify(full)],
+    { encoding: 'utf8', cwd: ROOT },
+  );
   if (r.status !== 0) throw new Error(`runCommandBatch ${command}: status ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as CliRun[];
 }
@@ -95,6 +119,9 @@ export function runCommandBatch(command: 'score' | 'cka', argLists: string[][]):
  */
 export function runInkwell(command: 'score' | 'cka', args: string[]): CliRun {
   if (!isWired(command)) return runCommandBatch(command, [args])[0]!;
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), command, ...args], { encoding: 'utf8', cwd: ROOT });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), command, ...args], {
+    encoding: 'utf8',
+    cwd: ROOT,
+  });
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, via: 'bin' };
 }

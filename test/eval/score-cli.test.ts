@@ -23,23 +23,34 @@ function checkJson(name: string, r: CliRun, exp: Record<string, number>): void {
   }
 }
 
-test('score --json prints exactly the seven keys, equal to the numpy reference (8-bit and 16-bit, threshold, best, tiles)', { skip }, () => {
+test('score --json prints exactly the seven keys, equal to the numpy reference (8-bit and 16-bit, threshold, best, tiles)', {
+  skip,
+}, () => {
   const { dir, expected } = evalFixtures();
   const f = (n: string): string => join(dir, n);
   const cases = expected.scores.cases as unknown as Record<string, Record<string, number>>;
   const common = ['--labels', f('labels.png'), '--mask', f('mask.png'), '--json'];
-  checkJson('p8_mask_best', runInkwell('score', ['--pred', f('pred8.png'), '--best-threshold', ...common]), cases['p8_mask_best']!);
+  checkJson(
+    'p8_mask_best',
+    runInkwell('score', ['--pred', f('pred8.png'), '--best-threshold', ...common]),
+    cases['p8_mask_best']!,
+  );
   const runs: [string, string[]][] = [
     ['p8_mask_t05', ['--pred', f('pred8.png'), ...common]],
     ['p16_mask_t03', ['--pred', f('pred16.png'), '--threshold', '0.3', ...common]],
     ['p16_mask_tiles32_best', ['--pred', f('pred16.png'), '--best-threshold', '--skip-empty-tiles', '32', ...common]],
     ['p8_nomask_best', ['--pred', f('pred8.png'), '--labels', f('labels.png'), '--best-threshold', '--json']],
   ];
-  const results = runCommandBatch('score', runs.map(([, a]) => a));
+  const results = runCommandBatch(
+    'score',
+    runs.map(([, a]) => a),
+  );
   runs.forEach(([name], i) => checkJson(name, results[i]!, cases[name]!));
 });
 
-test('score prints a table by default; errors name both files and sizes, conflicting and invalid options', { skip }, () => {
+test('score prints a table by default; errors name both files and sizes, conflicting and invalid options', {
+  skip,
+}, () => {
   const { dir } = evalFixtures();
   const pred = join(dir, 'pred8.png');
   const labels = join(dir, 'labels.png');
@@ -53,11 +64,24 @@ test('score prints a table by default; errors name both files and sizes, conflic
     ['--pred', join(dir, 'nope.png'), '--labels', labels],
   ]) as [CliRun, CliRun, CliRun, CliRun, CliRun, CliRun];
   assert.equal(table.code, 0, table.stderr);
-  for (const word of ['F0.5', 'precision', 'recall', 'IoU', 'Dice', 'ROC AUC', 'threshold', '203x257 HxW, 8-bit', 'tiles hold ink']) {
+  for (const word of [
+    'F0.5',
+    'precision',
+    'recall',
+    'IoU',
+    'Dice',
+    'ROC AUC',
+    'threshold',
+    '203x257 HxW, 8-bit',
+    'tiles hold ink',
+  ]) {
     assert.ok(table.stdout.includes(word), `table mentions ${word}:\n${table.stdout}`);
   }
   assert.equal(sizes.code, 1);
-  assert.ok(sizes.stderr.includes(`labels ${small} is 200x252 (HxW) but the prediction ${pred} is 203x257`), sizes.stderr);
+  assert.ok(
+    sizes.stderr.includes(`labels ${small} is 200x252 (HxW) but the prediction ${pred} is 203x257`),
+    sizes.stderr,
+  );
   assert.ok(maskSize.stderr.includes(`mask ${small} is 200x252 (HxW)`), maskSize.stderr);
   assert.notEqual(both.code, 0);
   assert.match(both.stderr, /cannot be used with/);

@@ -5,18 +5,30 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aucFromTable, bestThreshold, confusionAt, f05, metricsFromConfusion, rocAuc, scoreMaps, valueTable } from '../../src/eval/index.js';
+import {
+  aucFromTable,
+  bestThreshold,
+  confusionAt,
+  f05,
+  metricsFromConfusion,
+  rocAuc,
+  scoreMaps,
+  valueTable,
+} from '../../src/eval/index.js';
 
 /** A seeded LCG, so the tests are reproducible without the engine. */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function randomMaps(n: number, levels: number, seed: number): { pred: Float32Array; labels: Uint8Array } {
   const r = lcg(seed);
   const labels = Uint8Array.from({ length: n }, () => (r() < 0.2 ? 1 : 0));
-  const pred = Float32Array.from(labels, (l) => Math.min(levels, Math.max(0, Math.round((r() * 0.8 + 0.3 * l) * levels))) / levels);
+  const pred = Float32Array.from(
+    labels,
+    (l) => Math.min(levels, Math.max(0, Math.round((r() * 0.8 + 0.3 * l) * levels))) / levels,
+  );
   return { pred, labels };
 }
 
@@ -35,7 +47,12 @@ function bruteAuc(pred: Float32Array, labels: Uint8Array): number {
 }
 
 test('rocAuc equals a brute-force pair count with ties (8-bit grid, 16-bit grid, off-grid floats)', () => {
-  for (const [levels, seed] of [[255, 1], [65535, 2], [10, 3], [1000, 4]] as const) {
+  for (const [levels, seed] of [
+    [255, 1],
+    [65535, 2],
+    [10, 3],
+    [1000, 4],
+  ] as const) {
     const { pred, labels } = randomMaps(700, levels, seed);
     const t = valueTable(pred, labels, null);
     assert.equal(t.method, levels === 255 || levels === 65535 ? 'histogram' : 'sort');
@@ -69,7 +86,10 @@ test('the best threshold maximises F0.5 over every candidate and is the lowest a
   let lowest = Infinity;
   for (const t of candidates) {
     const m = metricsFromConfusion(confusionAt(pred, labels, null, t));
-    if (m.f05 > top) { top = m.f05; lowest = t; }
+    if (m.f05 > top) {
+      top = m.f05;
+      lowest = t;
+    }
   }
   assert.equal(best.f05, top);
   assert.equal(Math.fround(best.threshold), Math.fround(lowest));
@@ -77,7 +97,7 @@ test('the best threshold maximises F0.5 over every candidate and is the lowest a
   assert.equal(again.f05, best.f05, 'passing the reported threshold back selects the same pixels');
 });
 
-test('f05 follows Kaggle\'s 1.25 P R / (0.25 P + R), with 0 for P = R = 0; perfect maps score 1', () => {
+test("f05 follows Kaggle's 1.25 P R / (0.25 P + R), with 0 for P = R = 0; perfect maps score 1", () => {
   assert.equal(f05(0, 0), 0);
   assert.equal(f05(1, 1), 1);
   assert.ok(Math.abs(f05(0.5, 0.25) - (1.25 * 0.5 * 0.25) / (0.25 * 0.5 + 0.25)) < 1e-15);
@@ -93,14 +113,35 @@ test('f05 follows Kaggle\'s 1.25 P R / (0.25 P + R), with 0 for P = R = 0; perfe
 test('scoreMaps errors name the problem: sizes, non-probabilities, empty region, conflicting options', () => {
   const pred = new Float32Array(6).fill(0.5);
   const labels = new Uint8Array(6);
-  assert.throws(() => scoreMaps(pred, labels, null, 4, 2), /scoreMaps: the prediction has 6 pixels, expected 8 \(2x4, HxW\)/);
+  assert.throws(
+    () => scoreMaps(pred, labels, null, 4, 2),
+    /scoreMaps: the prediction has 6 pixels, expected 8 \(2x4, HxW\)/,
+  );
   assert.throws(() => scoreMaps(pred, new Uint8Array(5), null, 3, 2), /the labels has 5 pixels, expected 6/);
-  assert.throws(() => scoreMaps(Float32Array.from([0, 1.5, 0, 0, 0, 0]), labels, null, 3, 2), /prediction 1.5 at pixel \(x 1, y 0\) is not a probability/);
-  assert.throws(() => scoreMaps(Float32Array.from([0, 0, 0, 0, NaN, 0]), labels, null, 3, 2), /prediction NaN at pixel \(x 1, y 1\)/);
-  assert.throws(() => scoreMaps(pred, labels, new Uint8Array(6), 3, 2), /no pixels to evaluate: the mask leaves none of the 2x3 \(HxW\) pixels/);
-  assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { skipEmptyTiles: 2 }), /no pixels to evaluate.*skip-empty-tiles 2 \(tiles with ink: 0\)/);
-  assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { threshold: 0.4, bestThreshold: true }), /both a fixed threshold and bestThreshold/);
-  assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { threshold: 2 }), /threshold 2 is invalid, expected a value in \[0, 1\]/);
+  assert.throws(
+    () => scoreMaps(Float32Array.from([0, 1.5, 0, 0, 0, 0]), labels, null, 3, 2),
+    /prediction 1.5 at pixel \(x 1, y 0\) is not a probability/,
+  );
+  assert.throws(
+    () => scoreMaps(Float32Array.from([0, 0, 0, 0, NaN, 0]), labels, null, 3, 2),
+    /prediction NaN at pixel \(x 1, y 1\)/,
+  );
+  assert.throws(
+    () => scoreMaps(pred, labels, new Uint8Array(6), 3, 2),
+    /no pixels to evaluate: the mask leaves none of the 2x3 \(HxW\) pixels/,
+  );
+  assert.throws(
+    () => scoreMaps(pred, labels, null, 3, 2, { skipEmptyTiles: 2 }),
+    /no pixels to evaluate.*skip-empty-tiles 2 \(tiles with ink: 0\)/,
+  );
+  assert.throws(
+    () => scoreMaps(pred, labels, null, 3, 2, { threshold: 0.4, bestThreshold: true }),
+    /both a fixed threshold and bestThreshold/,
+  );
+  assert.throws(
+    () => scoreMaps(pred, labels, null, 3, 2, { threshold: 2 }),
+    /threshold 2 is invalid, expected a value in \[0, 1\]/,
+  );
   assert.throws(() => scoreMaps(pred, labels, null, 3, 2, { skipEmptyTiles: 0 }), /skip-empty-tiles size 0 is invalid/);
   assert.equal(scoreMaps(pred, labels, null, 3, 2).auc, null, 'a single class leaves the AUC undefined');
 });

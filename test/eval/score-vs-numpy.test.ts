@@ -9,7 +9,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
 import * as torch from '../../src/torch/index.js';
-import { bestThreshold, readBinaryMap, readProbabilityMap, rocAuc, scoreMapsDetailed, type ScoreOptions } from '../../src/eval/index.js';
+import {
+  bestThreshold,
+  readBinaryMap,
+  readProbabilityMap,
+  rocAuc,
+  scoreMapsDetailed,
+  type ScoreOptions,
+} from '../../src/eval/index.js';
 import { evalFixtures, type ScoreExpect } from './harness.js';
 
 const skip = hasTorchPython() ? false : NO_TORCH_REASON;
@@ -39,23 +46,43 @@ function check(name: string, got: ReturnType<typeof scoreMapsDetailed>, exp: Sco
   if (exp.auc === null) assert.equal(got.scores.auc, null, `${name}.auc`);
   else close(got.scores.auc!, exp.auc, `${name}.auc`);
   // numpy reports float32 thresholds widened to float64; the same float32 value selects the same pixels.
-  assert.equal(Math.fround(got.scores.threshold), Math.fround(exp.threshold), `${name}.threshold ${got.scores.threshold} vs ${exp.threshold}`);
+  assert.equal(
+    Math.fround(got.scores.threshold),
+    Math.fround(exp.threshold),
+    `${name}.threshold ${got.scores.threshold} vs ${exp.threshold}`,
+  );
   assert.ok(Math.abs(got.scores.threshold - exp.threshold) < 1e-7, `${name}.threshold`);
   const { tp, fp, fn, tn, pixels, positives } = got.counts;
-  assert.deepEqual({ tp, fp, fn, tn, pixels, positives }, { tp: exp.counts.tp, fp: exp.counts.fp, fn: exp.counts.fn, tn: exp.counts.tn, pixels: exp.counts.pixels, positives: exp.counts.positives }, `${name} counts`);
+  assert.deepEqual(
+    { tp, fp, fn, tn, pixels, positives },
+    {
+      tp: exp.counts.tp,
+      fp: exp.counts.fp,
+      fn: exp.counts.fn,
+      tn: exp.counts.tn,
+      pixels: exp.counts.pixels,
+      positives: exp.counts.positives,
+    },
+    `${name} counts`,
+  );
   if (exp.counts.tilesKept !== undefined) {
     assert.equal(got.counts.tilesKept, exp.counts.tilesKept, `${name} tiles kept`);
     assert.equal(got.counts.tilesTotal, exp.counts.tilesTotal, `${name} tiles total`);
   }
 }
 
-test('scoreMaps equals the numpy reference for 8-bit, 16-bit and float predictions, masks, thresholds and tile skipping', { skip }, async () => {
+test('scoreMaps equals the numpy reference for 8-bit, 16-bit and float predictions, masks, thresholds and tile skipping', {
+  skip,
+}, async () => {
   const { dir, expected } = evalFixtures();
   const { width, height, cases } = expected.scores;
   const m = await maps(dir);
   const variants: [string, boolean, ScoreOptions][] = [
-    ['mask_t05', true, {}], ['mask_t03', true, { threshold: 0.3 }], ['mask_best', true, { bestThreshold: true }],
-    ['nomask_best', false, { bestThreshold: true }], ['mask_tiles32', true, { skipEmptyTiles: 32 }],
+    ['mask_t05', true, {}],
+    ['mask_t03', true, { threshold: 0.3 }],
+    ['mask_best', true, { bestThreshold: true }],
+    ['nomask_best', false, { bestThreshold: true }],
+    ['mask_tiles32', true, { skipEmptyTiles: 32 }],
     ['mask_tiles32_best', true, { bestThreshold: true, skipEmptyTiles: 32 }],
   ];
   let n = 0;
@@ -68,7 +95,11 @@ test('scoreMaps equals the numpy reference for 8-bit, 16-bit and float predictio
       n++;
     }
   }
-  check('p8_nolabels', scoreMapsDetailed(m['p8']!, new Uint8Array(width * height), m.mask, width, height), cases['p8_nolabels']!);
+  check(
+    'p8_nolabels',
+    scoreMapsDetailed(m['p8']!, new Uint8Array(width * height), m.mask, width, height),
+    cases['p8_nolabels']!,
+  );
   assert.equal(n, 18);
   console.log(`score: max |diff| vs numpy over ${n + 1} cases: ${worst.toExponential(2)}`);
 });

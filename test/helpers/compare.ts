@@ -27,10 +27,19 @@ function asNumbers(x: Tensor | StoredTensor): { shape: readonly number[]; values
  * Asserts |actual - expected| <= atol + rtol * |expected| element-wise (numpy's allclose), with equal shapes;
  * the message names `what`, the worst element and its values.
  */
-export function assertClose(actual: Tensor | StoredTensor, expected: Tensor | StoredTensor, what: string, tol: { rtol?: number; atol?: number } = {}): number {
+export function assertClose(
+  actual: Tensor | StoredTensor,
+  expected: Tensor | StoredTensor,
+  what: string,
+  tol: { rtol?: number; atol?: number } = {},
+): number {
   const a = asNumbers(actual);
   const e = asNumbers(expected);
-  assert.deepEqual([...a.shape], [...e.shape], `${what}: shape ${JSON.stringify(a.shape)} != expected ${JSON.stringify(e.shape)}`);
+  assert.deepEqual(
+    [...a.shape],
+    [...e.shape],
+    `${what}: shape ${JSON.stringify(a.shape)} != expected ${JSON.stringify(e.shape)}`,
+  );
   const rtol = tol.rtol ?? 1e-5;
   const atol = tol.atol ?? 1e-6;
   let worst = -1;
@@ -41,8 +50,14 @@ export function assertClose(actual: Tensor | StoredTensor, expected: Tensor | St
     if (Number.isNaN(a.values[i]!) !== Number.isNaN(e.values[i]!)) assert.fail(`${what}: NaN mismatch at ${i}`);
     maxDiff = Math.max(maxDiff, Number.isNaN(diff) ? 0 : diff);
     const excess = diff - (atol + rtol * Math.abs(e.values[i]!));
-    if (excess > worstExcess) { worstExcess = excess; worst = i; }
+    if (excess > worstExcess) {
+      worstExcess = excess;
+      worst = i;
+    }
   }
-  if (worst >= 0) assert.fail(`${what}: element ${worst} is ${a.values[worst]}, expected ${e.values[worst]} (rtol ${rtol}, atol ${atol}; max diff ${maxDiff})`);
+  if (worst >= 0)
+    assert.fail(
+      `${what}: element ${worst} is ${a.values[worst]}, expected ${e.values[worst]} (rtol ${rtol}, atol ${atol}; max diff ${maxDiff})`,
+    );
   return maxDiff;
 }

@@ -9,8 +9,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { arraySource, inferVolume, type TileModel } from '../../src/infer/infer.js';
-import { checkGeometry, placeWindows, resizeBilinear, stitch, Stitcher, type StitchGeometry, windowStarts } from '../../src/infer/stitch.js';
+import { arraySource, inferVolume, type TileModel } from '../../src/infer/index.js';
+import {
+  checkGeometry,
+  placeWindows,
+  resizeBilinear,
+  stitch,
+  Stitcher,
+  type StitchGeometry,
+  windowStarts,
+} from '../../src/infer/stitch.js';
 
 // One thread: OpenMP stalls on a shared 2-core machine stretch tiny convolutions far more than they gain.
 torch.setNumThreads(1);
@@ -50,10 +58,12 @@ function randomVolume(d: number, h: number, w: number, seed: number): Float32Arr
 
 /** sigmoid(model(whole image)) as [H*W]. */
 function wholeImage(model: TileModel, data: Float32Array, d: number, h: number, w: number): Float32Array {
-  return torch.noGrad(() => torch.tidy(() => {
-    const x = torch.fromTypedArray(data, [1, 1, d, h, w]);
-    return model.forward(x).sigmoid().toFloat32Array();
-  }));
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const x = torch.fromTypedArray(data, [1, 1, d, h, w]);
+      return model.forward(x).sigmoid().toFloat32Array();
+    }),
+  );
 }
 
 test('window starts: multiples of the stride, the last flush with the end; a single window when tile = length', () => {
@@ -65,12 +75,25 @@ test('window starts: multiples of the stride, the last flush with the end; a sin
 
 test('every pixel is covered by a kept tile centre, for many geometries (edge and gaussian)', () => {
   const ones = (t: number): Float32Array => new Float32Array(t * t).fill(1);
-  for (const [h, w, tile, stride, border] of [[37, 45, 16, 8, 2], [16, 16, 16, 8, 2], [50, 33, 12, 8, 2], [40, 41, 20, 6, 7], [29, 31, 9, 1, 4], [64, 64, 32, 32, 0]] as const) {
-    for (const blend of [{ mode: 'edge' as const, border }, { mode: 'gaussian' as const, sigma: tile / 4 }]) {
+  for (const [h, w, tile, stride, border] of [
+    [37, 45, 16, 8, 2],
+    [16, 16, 16, 8, 2],
+    [50, 33, 12, 8, 2],
+    [40, 41, 20, 6, 7],
+    [29, 31, 9, 1, 4],
+    [64, 64, 32, 32, 0],
+  ] as const) {
+    for (const blend of [
+      { mode: 'edge' as const, border },
+      { mode: 'gaussian' as const, sigma: tile / 4 },
+    ]) {
       const g: StitchGeometry = { height: h, width: w, tile, stride, blend };
       const { probabilities, windows } = stitch(g, () => ones(tile));
       assert.equal(windows.length, windowStarts(h, tile, stride).length * windowStarts(w, tile, stride).length);
-      assert.ok(probabilities.every((v) => Math.abs(v - 1) < 1e-6), `${JSON.stringify(g)}: a pixel is uncovered`);
+      assert.ok(
+        probabilities.every((v) => Math.abs(v - 1) < 1e-6),
+        `${JSON.stringify(g)}: a pixel is uncovered`,
+      );
     }
   }
 });
@@ -79,8 +102,12 @@ test('edge dropping keeps exactly the tile centres, and the outer band only on t
   const [H, W, T, S, B] = [41, 50, 16, 8, 3];
   // Each tile marks its own outer band with 1 and its centre with 0.
   const band = new Float32Array(T * T);
-  for (let r = 0; r < T; r++) for (let c = 0; c < T; c++) band[r * T + c] = r < B || r >= T - B || c < B || c >= T - B ? 1 : 0;
-  const { probabilities } = stitch({ height: H, width: W, tile: T, stride: S, blend: { mode: 'edge', border: B } }, () => band);
+  for (let r = 0; r < T; r++)
+    for (let c = 0; c < T; c++) band[r * T + c] = r < B || r >= T - B || c < B || c >= T - B ? 1 : 0;
+  const { probabilities } = stitch(
+    { height: H, width: W, tile: T, stride: S, blend: { mode: 'edge', border: B } },
+    () => band,
+  );
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const onBorder = y < B || y >= H - B || x < B || x >= W - B;
@@ -92,14 +119,18 @@ test('edge dropping keeps exactly the tile centres, and the outer band only on t
 test('a window-independent prediction comes back unchanged with both blends; overlaps are averaged', () => {
   const [H, W, T] = [30, 47, 12];
   const f = (y: number, x: number): number => Math.sin(y * 0.3) * Math.cos(x * 0.2) * 0.5 + 0.5;
-  for (const blend of [{ mode: 'edge' as const, border: 2 }, { mode: 'gaussian' as const, sigma: 3 }]) {
+  for (const blend of [
+    { mode: 'edge' as const, border: 2 },
+    { mode: 'gaussian' as const, sigma: 3 },
+  ]) {
     const { probabilities } = stitch({ height: H, width: W, tile: T, stride: 5, blend }, (win) => {
       const t = new Float32Array(T * T);
       for (let r = 0; r < T; r++) for (let c = 0; c < T; c++) t[r * T + c] = f(win.y + r, win.x + c);
       return t;
     });
     let m = 0;
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) m = Math.max(m, Math.abs(probabilities[y * W + x]! - f(y, x)));
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) m = Math.max(m, Math.abs(probabilities[y * W + x]! - f(y, x)));
     assert.ok(m < 1e-6, `${blend.mode}: max error ${m}`);
   }
   // Two overlapping windows of constants 0 and 1 average to 0.5 where both keep the pixel.
@@ -115,18 +146,29 @@ test('windows entirely outside the mask are skipped, masked pixels stay covered,
   const [H, W, T, S] = [40, 64, 16, 8];
   const mask = new Uint8Array(H * W);
   // A disc of papyrus in the left part.
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mask[y * W + x] = (y - 20) ** 2 + (x - 18) ** 2 < 15 ** 2 ? 1 : 0;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) mask[y * W + x] = (y - 20) ** 2 + (x - 18) ** 2 < 15 ** 2 ? 1 : 0;
   const all = placeWindows({ height: H, width: W, tile: T, stride: S });
   const kept = placeWindows({ height: H, width: W, tile: T, stride: S }, mask);
   assert.ok(kept.length < all.length && kept.length > 0, `${kept.length} of ${all.length} windows kept`);
   for (const w of all) {
     let inside = false;
     for (let r = 0; r < T; r++) for (let c = 0; c < T; c++) inside ||= mask[(w.y + r) * W + w.x + c] === 1;
-    assert.equal(kept.some((k) => k.y === w.y && k.x === w.x), inside, `window (${w.y}, ${w.x})`);
+    assert.equal(
+      kept.some((k) => k.y === w.y && k.x === w.x),
+      inside,
+      `window (${w.y}, ${w.x})`,
+    );
   }
-  const { probabilities } = stitch({ height: H, width: W, tile: T, stride: S, blend: { mode: 'edge', border: 2 }, mask }, () => new Float32Array(T * T).fill(0.75));
+  const { probabilities } = stitch(
+    { height: H, width: W, tile: T, stride: S, blend: { mode: 'edge', border: 2 }, mask },
+    () => new Float32Array(T * T).fill(0.75),
+  );
   for (let i = 0; i < H * W; i++) assert.equal(probabilities[i], mask[i] ? 0.75 : 0, `pixel ${i}`);
-  assert.throws(() => placeWindows({ height: H, width: W, tile: T, stride: S }, new Uint8Array(10)), /mask has 10 pixels, expected 40x64/);
+  assert.throws(
+    () => placeWindows({ height: H, width: W, tile: T, stride: S }, new Uint8Array(10)),
+    /mask has 10 pixels, expected 40x64/,
+  );
 });
 
 test('stitching with dropped edges reproduces one forward of a fully convolutional model over the whole image', async () => {
@@ -137,7 +179,13 @@ test('stitching with dropped edges reproduces one forward of a fully convolution
     const data = randomVolume(D, H, W, 11);
     const whole = wholeImage(net, data, D, H, W);
     // Receptive field radius 2 <= border: every kept pixel saw its whole context (zero padding only on the image border).
-    const r = await inferVolume(arraySource(data, D, H, W), net, { tile: 16, stride: 8, border: 2, batch: 3, progress: false });
+    const r = await inferVolume(arraySource(data, D, H, W), net, {
+      tile: 16,
+      stride: 8,
+      border: 2,
+      batch: 3,
+      progress: false,
+    });
     assert.equal(r.windows, 4 * 5);
     const d = maxDiff(r.probabilities, whole);
     assert.ok(d < 1e-5, `stitched vs whole-image forward: max |diff| ${d}`);
@@ -153,7 +201,12 @@ test('gaussian blending equals the whole-image result for a pointwise model', as
   const [D, H, W] = [3, 29, 52];
   const data = randomVolume(D, H, W, 5);
   const whole = wholeImage(pointwise, data, D, H, W);
-  const r = await inferVolume(arraySource(data, D, H, W), pointwise, { tile: 16, stride: 6, blend: 'gaussian', progress: false });
+  const r = await inferVolume(arraySource(data, D, H, W), pointwise, {
+    tile: 16,
+    stride: 6,
+    blend: 'gaussian',
+    progress: false,
+  });
   assert.equal(r.geometry.blend.mode, 'gaussian');
   assert.ok(maxDiff(r.probabilities, whole) < 1e-6);
   const e = await inferVolume(arraySource(data, D, H, W), pointwise, { tile: 16, blend: 'edge', progress: false });
@@ -166,9 +219,18 @@ test('band streaming reads only a band of rows and maps stored values through th
   const lut = new Float32Array(256).map((_, v) => v / 255);
   const reads: number[][] = [];
   const src = arraySource(stored, D, H, W, lut);
-  const spy = { ...src, read: (y0: number, y1: number, x0: number, x1: number) => { reads.push([y0, y1, x0, x1]); return src.read(y0, y1, x0, x1); } };
+  const spy = {
+    ...src,
+    read: (y0: number, y1: number, x0: number, x1: number) => {
+      reads.push([y0, y1, x0, x1]);
+      return src.read(y0, y1, x0, x1);
+    },
+  };
   const r = await inferVolume(spy, pointwise, { tile: T, progress: false });
-  assert.ok(reads.every(([y0, y1]) => y1! - y0! === T), 'every read is one tile high');
+  assert.ok(
+    reads.every(([y0, y1]) => y1! - y0! === T),
+    'every read is one tile high',
+  );
   assert.equal(reads.length, windowStarts(H, T, 8).length, 'one read per row of windows');
   assert.equal(r.bandBytes, D * T * W);
   const floats = Float32Array.from(stored, (v) => v / 255);
@@ -176,16 +238,38 @@ test('band streaming reads only a band of rows and maps stored values through th
 });
 
 test('geometry errors name what was expected', async () => {
-  const g = (o: Partial<StitchGeometry>): StitchGeometry => ({ height: 40, width: 30, tile: 16, stride: 8, blend: { mode: 'edge', border: 2 }, ...o });
+  const g = (o: Partial<StitchGeometry>): StitchGeometry => ({
+    height: 40,
+    width: 30,
+    tile: 16,
+    stride: 8,
+    blend: { mode: 'edge', border: 2 },
+    ...o,
+  });
   assert.throws(() => checkGeometry(g({ tile: 32 })), /tile 32 is larger than the image \(40x30 HxW/);
-  assert.throws(() => checkGeometry(g({ stride: 14, blend: { mode: 'edge', border: 2 } })), /stride 14 with border 2 leaves pixels that no tile keeps.*stride <= tile - 2\*border = 12/);
-  assert.throws(() => checkGeometry(g({ blend: { mode: 'edge', border: 8 } })), /border must be an integer with 0 <= border < tile\/2/);
+  assert.throws(
+    () => checkGeometry(g({ stride: 14, blend: { mode: 'edge', border: 2 } })),
+    /stride 14 with border 2 leaves pixels that no tile keeps.*stride <= tile - 2\*border = 12/,
+  );
+  assert.throws(
+    () => checkGeometry(g({ blend: { mode: 'edge', border: 8 } })),
+    /border must be an integer with 0 <= border < tile\/2/,
+  );
   assert.throws(() => checkGeometry(g({ stride: 0 })), /stride must be an integer in 1\.\.tile/);
   assert.throws(() => checkGeometry(g({ blend: { mode: 'gaussian', sigma: 0 } })), /sigma must be a positive number/);
   const src = arraySource(new Float32Array(2 * 20 * 20), 2, 20, 20);
-  await assert.rejects(inferVolume(src, pointwise, { tile: 24, progress: false }), /inferVolume: tile 24 is larger than the image \(20x20/);
-  await assert.rejects(inferVolume(src, pointwise, { tile: 16, blend: 'gaussian', border: 2, progress: false }), /border applies to blend 'edge'/);
-  await assert.rejects(inferVolume(src, pointwise, { tile: 16, batch: 0, progress: false }), /batch must be a positive integer/);
+  await assert.rejects(
+    inferVolume(src, pointwise, { tile: 24, progress: false }),
+    /inferVolume: tile 24 is larger than the image \(20x20/,
+  );
+  await assert.rejects(
+    inferVolume(src, pointwise, { tile: 16, blend: 'gaussian', border: 2, progress: false }),
+    /border applies to blend 'edge'/,
+  );
+  await assert.rejects(
+    inferVolume(src, pointwise, { tile: 16, batch: 0, progress: false }),
+    /batch must be a positive integer/,
+  );
 });
 
 test('resizeBilinear: identity at equal size, exact on linear ramps, edge rows repeated at odd sizes', () => {

@@ -12,7 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  adaptConv1Weight, createEncoder, inferResNet3DArch, loadEncoderStateDict, loadEncoderWeights, ResNet3D,
+  adaptConv1Weight,
+  createEncoder,
+  inferResNet3DArch,
+  loadEncoderStateDict,
+  loadEncoderWeights,
+  ResNet3D,
 } from '../../src/models/index.js';
 import { runExport } from '../../src/cli/commands/export.js';
 import * as torch from '../../src/torch/index.js';
@@ -20,7 +25,9 @@ import { assertClose, loadNpyTensor } from '../helpers/compare.js';
 import { hasTorchPython, makeFixtures, NO_TORCH_REASON, runPython } from '../helpers/python.js';
 import { assertRel, type Manifest, readManifest } from './helpers.js';
 
-describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
+describe('Kinetics checkpoints and exports against PyTorch', {
+  skip: hasTorchPython() ? false : NO_TORCH_REASON,
+}, () => {
   let dir = '';
   let work = '';
   let manifest: Manifest;
@@ -44,10 +51,21 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
       assert.equal(r.checkpointArch?.numClasses, 7);
       m.eval();
       let err = 0;
-      torch.tidy(() => torch.noGrad(() => {
-        assertClose(m.conv1.weight, loadNpyTensor(join(dir, 'kinetics.conv1_sum.npy')), 'conv1.weight.sum(1, keepdim=True)', { rtol: 1e-6, atol: 1e-7 });
-        err = assertRel(m.forward(loadNpyTensor(join(dir, 'kinetics.x1.npy'))), loadNpyTensor(join(dir, 'kinetics.pooled1.npy')), '1-channel features');
-      }));
+      torch.tidy(() =>
+        torch.noGrad(() => {
+          assertClose(
+            m.conv1.weight,
+            loadNpyTensor(join(dir, 'kinetics.conv1_sum.npy')),
+            'conv1.weight.sum(1, keepdim=True)',
+            { rtol: 1e-6, atol: 1e-7 },
+          );
+          err = assertRel(
+            m.forward(loadNpyTensor(join(dir, 'kinetics.x1.npy'))),
+            loadNpyTensor(join(dir, 'kinetics.pooled1.npy')),
+            '1-channel features',
+          );
+        }),
+      );
       t.diagnostic(`1-channel adapted features: relative error ${err.toExponential(1)}`);
     } finally {
       m.dispose();
@@ -61,9 +79,15 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
       assert.equal(r.adapted?.method, 'repeat-scale');
       m.eval();
       let err = 0;
-      torch.tidy(() => torch.noGrad(() => {
-        err = assertRel(m.forward(loadNpyTensor(join(dir, 'kinetics.x2.npy'))), loadNpyTensor(join(dir, 'kinetics.pooled2.npy')), '2-channel features');
-      }));
+      torch.tidy(() =>
+        torch.noGrad(() => {
+          err = assertRel(
+            m.forward(loadNpyTensor(join(dir, 'kinetics.x2.npy'))),
+            loadNpyTensor(join(dir, 'kinetics.pooled2.npy')),
+            '2-channel features',
+          );
+        }),
+      );
       t.diagnostic(`2-channel adapted features: relative error ${err.toExponential(1)}`);
     } finally {
       m.dispose();
@@ -75,13 +99,26 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
     try {
       const before = torch.tidy(() => m.conv1.weight.clone().toFloat32Array());
       await assert.rejects(loadEncoderWeights(m, join(dir, 'kinetics.legacy.pth')), (err: Error) => {
-        assert.match(err.message, /loadEncoderWeights\(resnet3d-50 <- .*kinetics\.legacy\.pth\): the checkpoint does not fit this model/);
+        assert.match(
+          err.message,
+          /loadEncoderWeights\(resnet3d-50 <- .*kinetics\.legacy\.pth\): the checkpoint does not fit this model/,
+        );
         assert.match(err.message, /missing key\(s\) \(layer1\.0\.conv3\.weight, /);
-        assert.match(err.message, /shape mismatch\(es\) \(layer1\.0\.conv1\.weight: expected \[16,16,1,1,1\], got \[16,16,3,3,3\]/);
-        assert.match(err.message, /the checkpoint looks like resnet3d-18 \(BasicBlock x \[2,2,2,2\], widen 0\.25, 3 input channel\(s\)/);
+        assert.match(
+          err.message,
+          /shape mismatch\(es\) \(layer1\.0\.conv1\.weight: expected \[16,16,1,1,1\], got \[16,16,3,3,3\]/,
+        );
+        assert.match(
+          err.message,
+          /the checkpoint looks like resnet3d-18 \(BasicBlock x \[2,2,2,2\], widen 0\.25, 3 input channel\(s\)/,
+        );
         return true;
       });
-      assert.deepEqual(torch.tidy(() => m.conv1.weight.toFloat32Array()), before, 'nothing is copied when strict loading fails');
+      assert.deepEqual(
+        torch.tidy(() => m.conv1.weight.toFloat32Array()),
+        before,
+        'nothing is copied when strict loading fails',
+      );
       const r = await loadEncoderWeights(m, join(dir, 'kinetics.legacy.pth'), { strict: false });
       assert.ok(r.missingKeys.length > 0 && r.shapeMismatches.length > 0 && r.loaded > 0);
       assert.deepEqual(r.adapted, { key: 'conv1.weight', from: 3, to: 1, method: 'sum' });
@@ -93,9 +130,15 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
   it('a head of another class count: strict refuses, relaxed loads everything else and reports fc', async () => {
     const m = new ResNet3D({ ...manifest.kinetics.options, numClasses: 4 });
     try {
-      await assert.rejects(loadEncoderWeights(m, join(dir, 'kinetics.legacy.pth')), /shape mismatch\(es\) \(fc\.weight: expected \[4,128\], got \[7,128\]; fc\.bias/);
+      await assert.rejects(
+        loadEncoderWeights(m, join(dir, 'kinetics.legacy.pth')),
+        /shape mismatch\(es\) \(fc\.weight: expected \[4,128\], got \[7,128\]; fc\.bias/,
+      );
       const r = await loadEncoderWeights(m, join(dir, 'kinetics.legacy.pth'), { strict: false });
-      assert.deepEqual(r.shapeMismatches.map((s) => s.key), ['fc.weight', 'fc.bias']);
+      assert.deepEqual(
+        r.shapeMismatches.map((s) => s.key),
+        ['fc.weight', 'fc.bias'],
+      );
       assert.equal(r.adapted, null);
     } finally {
       m.dispose();
@@ -106,7 +149,14 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
     it(`export to .${ext}: PyTorch loads the plain state dict with strict=True and reproduces inkwell's output`, async (t) => {
       const options = { depth: 50, widenFactor: 0.125, inChannels: 1, numClasses: 3 } as const;
       const out = join(work, `r3d50.${ext}`);
-      const res = await runExport({ arch: 'resnet3d-50', inChannels: 1, widenFactor: 0.125, numClasses: 3, seed: 5, out });
+      const res = await runExport({
+        arch: 'resnet3d-50',
+        inChannels: 1,
+        widenFactor: 0.125,
+        numClasses: 3,
+        seed: 5,
+        out,
+      });
       assert.equal(res.numClasses, 3);
       const xPath = join(work, 'x.npy');
       const yPath = join(work, `y.${ext}.npy`);
@@ -114,7 +164,9 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
       const x = torch.keep(torch.randn([2, 1, 10, 20, 20]));
       await torch.saveNpy(xPath, x);
       x.dispose();
-      const report = JSON.parse(runPython('models_fixtures.py', ['--check-export', out, JSON.stringify(options), xPath, yPath])) as Record<string, unknown>;
+      const report = JSON.parse(
+        runPython('models_fixtures.py', ['--check-export', out, JSON.stringify(options), xPath, yPath]),
+      ) as Record<string, unknown>;
       assert.equal(report['loaded'], true, `PyTorch refused the export: ${String(report['error'])}`);
       if (ext === 'pth') assert.equal(report['plain_state_dict'], true);
       const m = new ResNet3D(options);
@@ -123,7 +175,11 @@ describe('Kinetics checkpoints and exports against PyTorch', { skip: hasTorchPyt
         assert.deepEqual([r.missingKeys, r.unexpectedKeys, r.shapeMismatches, r.adapted], [[], [], [], null]);
         m.eval();
         let err = 0;
-        torch.tidy(() => torch.noGrad(() => { err = assertRel(m.forward(loadNpyTensor(xPath)), loadNpyTensor(yPath), `.${ext} export`); }));
+        torch.tidy(() =>
+          torch.noGrad(() => {
+            err = assertRel(m.forward(loadNpyTensor(xPath)), loadNpyTensor(yPath), `.${ext} export`);
+          }),
+        );
         t.diagnostic(`PyTorch on the exported .${ext} vs inkwell: relative error ${err.toExponential(1)}`);
       } finally {
         m.dispose();
@@ -160,7 +216,12 @@ describe('checkpoint helpers without PyTorch', () => {
         assert.equal(r.defaultedKeys.length, 12);
         assert.deepEqual(r.droppedKeys, ['projection_head.layers.0.weight']);
         assert.equal(inferResNet3DArch(src.stateDict())?.depth, 10);
-        assertClose(dst.layer4.stateDict().get('0.conv2.weight')!, src.layer4.stateDict().get('0.conv2.weight')!, 'loaded', { rtol: 0, atol: 0 });
+        assertClose(
+          dst.layer4.stateDict().get('0.conv2.weight')!,
+          src.layer4.stateDict().get('0.conv2.weight')!,
+          'loaded',
+          { rtol: 0, atol: 0 },
+        );
         assert.throws(() => loadEncoderStateDict(dst, sd, { prefix: 'model.' }), /no key starts with 'model\.'/);
       });
     } finally {

@@ -10,9 +10,26 @@ import * as torch from '../../src/torch/index.js';
 import type { nn, Tensor } from '../../src/torch/index.js';
 import { assertClose } from '../helpers/compare.js';
 
-export interface EncoderCase { name: string; seed: number; options: Omit<ResNet3DOptions, 'name'>; keys: string[] }
-export interface SegCase extends EncoderCase { decoder: 'unet' | 'probe'; depthPool: 'mean' | 'max'; output: 'full' | 'half' | 'quarter' }
-export interface HeadCase { name: string; seed: number; dims: number[]; hiddenBias: boolean; lastBias: boolean; params: number; keys: string[] }
+export interface EncoderCase {
+  name: string;
+  seed: number;
+  options: Omit<ResNet3DOptions, 'name'>;
+  keys: string[];
+}
+export interface SegCase extends EncoderCase {
+  decoder: 'unet' | 'probe';
+  depthPool: 'mean' | 'max';
+  output: 'full' | 'half' | 'quarter';
+}
+export interface HeadCase {
+  name: string;
+  seed: number;
+  dims: number[];
+  hiddenBias: boolean;
+  lastBias: boolean;
+  params: number;
+  keys: string[];
+}
 export interface Manifest {
   encoders: EncoderCase[];
   segmentation: SegCase[];
@@ -40,7 +57,11 @@ export async function assertSeededInit(dir: string, c: { name: string; keys: str
 
 /** max |a - e| / max |e|: the relative error of a whole output, robust to elements near zero. */
 export function relError(actual: Tensor, expected: Tensor): number {
-  assert.deepEqual([...actual.shape], [...expected.shape], `shape ${JSON.stringify(actual.shape)} != expected ${JSON.stringify(expected.shape)}`);
+  assert.deepEqual(
+    [...actual.shape],
+    [...expected.shape],
+    `shape ${JSON.stringify(actual.shape)} != expected ${JSON.stringify(expected.shape)}`,
+  );
   const a = actual.toFloat32Array();
   const e = expected.toFloat32Array();
   let diff = 0;

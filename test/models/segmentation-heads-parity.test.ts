@@ -1,7 +1,7 @@
 /**
  * Decoders and heads against their PyTorch twins (test/fixtures/models_fixtures.py): the Grand Prize / 4th place
  * U-Net decoder over mean- or max-pooled stages at full and half resolution, the probe decoder at quarter
- * resolution, and lightly-layout projection heads (the seed's 512-256-256-512 = 329,216 parameters, a VICReg-style
+ * resolution, and lightly-layout projection heads (the reference study's 512-256-256-512 = 329,216 parameters, a VICReg-style
  * head without last bias, BYOL and SimSiam predictors): same seed, same names and initial weights; same weights,
  * same logits / outputs within 1e-4.
  */
@@ -10,7 +10,16 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  byolPredictor, createHead, createSegmentationModel, HEAD_PRESETS, ProbeDecoder, ProjectionHead, ResNet3D, SegmentationModel, simsiamPredictor, UNetDecoder,
+  byolPredictor,
+  createHead,
+  createSegmentationModel,
+  HEAD_PRESETS,
+  ProbeDecoder,
+  ProjectionHead,
+  ResNet3D,
+  SegmentationModel,
+  simsiamPredictor,
+  UNetDecoder,
 } from '../../src/models/index.js';
 import * as torch from '../../src/torch/index.js';
 import { loadNpyTensor } from '../helpers/compare.js';
@@ -32,7 +41,9 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     dir = makeFixtures('models_fixtures.py');
     manifest = readManifest(dir);
   });
-  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('segmentation models: same seed gives the same encoder.*/decoder.* names and initial weights', async () => {
     for (const c of manifest.segmentation) {
@@ -46,21 +57,25 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     }
   });
 
-  it('segmentation logits agree: U-Net mean/full, U-Net max/half on the seed variant, probe mean/quarter', async (t) => {
+  it('segmentation logits agree: U-Net mean/full, U-Net max/half on the reference-study variant, probe mean/quarter', async (t) => {
     const errs: string[] = [];
     for (const c of manifest.segmentation) {
       const m = buildSegmentation(c);
       try {
         m.loadStateDict(await torch.readStateDict(join(dir, `${c.name}.pth`)));
         m.eval();
-        torch.tidy(() => torch.noGrad(() => {
-          const x = loadNpyTensor(join(dir, `${c.name}.x.npy`));
-          const y = m.forward(x);
-          assert.deepEqual(y.shape, [x.shape[0], 1, ...m.outputSize(x.shape[3]!, x.shape[4]!)]);
-          errs.push(`${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.logits.npy`)), c.name).toExponential(1)}`);
-          // [N,D,H,W] input (the channel axis added for one-channel encoders) gives the same logits.
-          assertRel(m.forward(x.squeeze(1)), y, `${c.name} rank-4 input`, 0);
-        }));
+        torch.tidy(() =>
+          torch.noGrad(() => {
+            const x = loadNpyTensor(join(dir, `${c.name}.x.npy`));
+            const y = m.forward(x);
+            assert.deepEqual(y.shape, [x.shape[0], 1, ...m.outputSize(x.shape[3]!, x.shape[4]!)]);
+            errs.push(
+              `${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.logits.npy`)), c.name).toExponential(1)}`,
+            );
+            // [N,D,H,W] input (the channel axis added for one-channel encoders) gives the same logits.
+            assertRel(m.forward(x.squeeze(1)), y, `${c.name} rank-4 input`, 0);
+          }),
+        );
       } finally {
         m.dispose();
       }
@@ -68,7 +83,7 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
     t.diagnostic(`max relative error: ${errs.join(', ')}`);
   });
 
-  it('projection heads: lightly layout, seeded init, eval outputs; the seed projector has 329,216 parameters', async (t) => {
+  it('projection heads: lightly layout, seeded init, eval outputs; the reference-study projector has 329,216 parameters', async (t) => {
     const errs: string[] = [];
     for (const c of manifest.heads) {
       torch.manualSeed(c.seed);
@@ -78,10 +93,14 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
         assert.equal(h.parameterCount(), c.params, `${c.name}: parameter count`);
         h.loadStateDict(await torch.readStateDict(join(dir, `${c.name}.pth`)));
         h.eval();
-        torch.tidy(() => torch.noGrad(() => {
-          const y = h.forward(loadNpyTensor(join(dir, `${c.name}.x.npy`)));
-          errs.push(`${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.out.npy`)), c.name).toExponential(1)}`);
-        }));
+        torch.tidy(() =>
+          torch.noGrad(() => {
+            const y = h.forward(loadNpyTensor(join(dir, `${c.name}.x.npy`)));
+            errs.push(
+              `${c.name} ${assertRel(y, loadNpyTensor(join(dir, `${c.name}.out.npy`)), c.name).toExponential(1)}`,
+            );
+          }),
+        );
       } finally {
         h.dispose();
       }
@@ -92,22 +111,28 @@ describe('decoders and heads match their PyTorch twins', { skip: hasTorchPython(
 });
 
 describe('heads and decoders without PyTorch', () => {
-  it('presets: seed projector 512-256-256-512 (329,216), BYOL predictor 256-1024-256, SimSiam bottleneck, VICReg last Linear without bias', () => {
-    const seed = createHead('seed-projector');
+  it('presets: reference-study projector 512-256-256-512 (329,216), BYOL predictor 256-1024-256, SimSiam bottleneck, VICReg last Linear without bias', () => {
+    const projector = createHead('reference-projector');
     const byol = byolPredictor();
     const sim = simsiamPredictor(2048);
     const vic = createHead('vicreg-expander', { dims: [32, 64, 64, 64] });
     try {
-      assert.equal(seed.parameterCount(), 329_216);
+      assert.equal(projector.parameterCount(), 329_216);
       assert.deepEqual(HEAD_PRESETS['vicreg-expander'].dims, [2048, 8192, 8192, 8192]);
       assert.deepEqual(byol.dims, [256, 1024, 256]);
       assert.deepEqual(sim.dims, [2048, 512, 2048]);
       const keys = [...vic.stateDict().keys()];
-      assert.ok(keys.includes('layers.0.bias') && keys.includes('layers.6.weight') && !keys.includes('layers.6.bias'), keys.join(','));
-      assert.throws(() => createHead('mlp' as 'seed-projector'), /unknown head 'mlp'; known: seed-projector, vicreg-expander/);
-      torch.tidy(() => assert.throws(() => seed.forward(torch.zeros([4, 256])), /input must be \[N,512\]/));
+      assert.ok(
+        keys.includes('layers.0.bias') && keys.includes('layers.6.weight') && !keys.includes('layers.6.bias'),
+        keys.join(','),
+      );
+      assert.throws(
+        () => createHead('mlp' as 'reference-projector'),
+        /unknown head 'mlp'; known: reference-projector, vicreg-expander/,
+      );
+      torch.tidy(() => assert.throws(() => projector.forward(torch.zeros([4, 256])), /input must be \[N,512\]/));
     } finally {
-      for (const m of [seed, byol, sim, vic]) m.dispose();
+      for (const m of [projector, byol, sim, vic]) m.dispose();
     }
   });
 
@@ -118,7 +143,11 @@ describe('heads and decoders without PyTorch', () => {
     } finally {
       probe.dispose();
     }
-    const unet = createSegmentationModel('resnet3d-10-seed', { widenFactor: 0.125, output: 'quarter', depthPool: 'max' });
+    const unet = createSegmentationModel('resnet3d-10-reference', {
+      widenFactor: 0.125,
+      output: 'quarter',
+      depthPool: 'max',
+    });
     try {
       torch.tidy(() => {
         const y = unet.forward(torch.randn([2, 1, 8, 36, 36]));

@@ -35,7 +35,9 @@ before(async () => {
   writeFileSync(join(root, 'blob.bin'), randomBytes(FILE_BYTES));
   server = await serveWithAuth(root);
 });
-after(async () => { await server.close(); });
+after(async () => {
+  await server.close();
+});
 
 test('parseByteSize reads decimal and binary units', () => {
   assert.equal(parseByteSize('20GB'), 20e9);
@@ -44,23 +46,30 @@ test('parseByteSize reads decimal and binary units', () => {
   assert.throws(() => parseByteSize('lots'), /--cache-size: 'lots' is not a size/);
 });
 
-test('a killed process leaves only complete entries; the next run reuses them, never serving a partial one',
-  async () => {
+test('a killed process leaves only complete entries; the next run reuses them, never serving a partial one', async () => {
   const dir = join(tempDir('inkwell-cache-kill-'), 'cache');
   const url = `${server.url}/blob.bin`;
   const child = spawn(process.execPath, [join(here, 'cache-child.js'), url, dir, String(PIECE)], {
-    env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let done = 0;
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   await new Promise<void>((ok, fail) => {
     child.stdout.on('data', (d: Buffer) => {
       done += d.toString().split('\n').filter(Boolean).length;
       // Killed while later ranges are being fetched and written.
-      if (done >= 6) { child.kill('SIGKILL'); ok(); }
+      if (done >= 6) {
+        child.kill('SIGKILL');
+        ok();
+      }
     });
-    child.on('exit', (code) => { if (done < 6) fail(new Error(`cache child exited early (${code}): ${stderr}`)); });
+    child.on('exit', (code) => {
+      if (done < 6) fail(new Error(`cache child exited early (${code}): ${stderr}`));
+    });
   });
   await new Promise((r) => child.once('exit', r));
   assert.ok(!stderr.includes(PASSWORD));

@@ -5,8 +5,15 @@
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { pythonFixtures, rectMask, tempDir, writeKaggleFragment, writeMask, writeSegment,
-  writeStack } from '../data/reader-fixtures.js';
+import {
+  pythonFixtures,
+  rectMask,
+  tempDir,
+  writeKaggleFragment,
+  writeMask,
+  writeSegment,
+  writeStack,
+} from '../data/reader-fixtures.js';
 import { configureRemote } from '../../src/data/remote/store.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './http-server.js';
 
@@ -27,10 +34,21 @@ export async function writeRemoteFixtures(): Promise<RemoteFixtures> {
   const H = 64;
   const W = 64;
   await writeKaggleFragment(join(root, 'frag1'), { layers: 8, height: H, width: W, bits: 16 });
-  await writeSegment(join(root, 'seg-png', '20230101000000'), '20230101000000',
-    { layers: 8, height: H, width: W, bits: 8, ext: 'png' });
-  await writeSegment(join(root, 'seg-lzw', '20230202000000'), '20230202000000',
-    { layers: 8, height: H, width: W, bits: 16, tiffCompression: 'lzw', digits: 3 });
+  await writeSegment(join(root, 'seg-png', '20230101000000'), '20230101000000', {
+    layers: 8,
+    height: H,
+    width: W,
+    bits: 8,
+    ext: 'png',
+  });
+  await writeSegment(join(root, 'seg-lzw', '20230202000000'), '20230202000000', {
+    layers: 8,
+    height: H,
+    width: W,
+    bits: 16,
+    tiffCompression: 'lzw',
+    digits: 3,
+  });
   for (const id of ['20231005123333', '20231012184423']) {
     await writeSegment(join(root, 'segments', id), id, { layers: 16, height: H, width: W, bits: 8 });
   }
@@ -38,16 +56,18 @@ export async function writeRemoteFixtures(): Promise<RemoteFixtures> {
   await writeStack(join(root, 'big', 'surface_volume'), { layers: 8, height: 512, width: 512, bits: 16 });
   await writeMask(join(root, 'big', 'mask.png'), rectMask(512, 512, 8, 504, 8, 504), 512, 512);
   const datasets: Record<string, string> = {
-    'kaggle-fragment': 'frag1', 'scroll-segment (png)': 'seg-png/20230101000000',
-    'scroll-segment (lzw tif)': 'seg-lzw/20230202000000', 'segment-folder': 'segments',
+    'kaggle-fragment': 'frag1',
+    'scroll-segment (png)': 'seg-png/20230101000000',
+    'scroll-segment (lzw tif)': 'seg-lzw/20230202000000',
+    'segment-folder': 'segments',
   };
   const fx = pythonFixtures('zarr');
   let zarrSkip: string | null = null;
   if (typeof fx === 'string') zarrSkip = fx;
   else {
     mkdirSync(join(root, 'zarr'), { recursive: true });
-    for (const name of ['nested.zarr', 'flat.zarr', 'ome.zarr']) cpSync(fx.path(name), join(root, 'zarr', name),
-      { recursive: true });
+    for (const name of ['nested.zarr', 'flat.zarr', 'ome.zarr'])
+      cpSync(fx.path(name), join(root, 'zarr', name), { recursive: true });
     datasets['zarr (nested)'] = 'zarr/nested.zarr';
     datasets['zarr (flat)'] = 'zarr/flat.zarr';
     datasets['ome-zarr'] = 'zarr/ome.zarr';
@@ -73,6 +93,8 @@ export function useRemoteFixtures(): { fx: RemoteFixtures; server: TestServer } 
     suite.fx = await writeRemoteFixtures();
     suite.server = await serveWithAuth(suite.fx.root);
   });
-  after(async () => { await suite.server.close(); });
+  after(async () => {
+    await suite.server.close();
+  });
   return suite;
 }

@@ -3,7 +3,7 @@
  * listings (or none, as a server with autoindex off), byte ranges (one, or several as multipart/byteranges),
  * a count of requests and body bytes served, and injected 5xx failures.
  */
-import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, type Stats, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
@@ -45,26 +45,34 @@ function listingHtml(style: 'nginx' | 'apache', urlPath: string, dir: string): s
     const name = e.isDirectory() ? `${e.name}/` : e.name;
     return style === 'nginx'
       ? `<a href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a>    07-Dec-2026 10:00    -`
-      : `<tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td><td><a `
-        + `href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a></td></tr>`;
+      : `<tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td><td><a ` +
+          `href="${encodeURIComponent(e.name)}${e.isDirectory() ? '/' : ''}">${name}</a></td></tr>`;
   });
   if (style === 'nginx') {
-    return `<html><head><title>Index of ${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><hr><pre><a `
-      + `href="../">../</a>\n${links.join('\n')}\n</pre><hr></body></html>`;
+    return (
+      `<html><head><title>Index of ${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><hr><pre><a ` +
+      `href="../">../</a>\n${links.join('\n')}\n</pre><hr></body></html>`
+    );
   }
-  return `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN"><html><head><title>Index of `
-    + `${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><table>` +
+  return (
+    `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN"><html><head><title>Index of ` +
+    `${urlPath}</title></head><body><h1>Index of ${urlPath}</h1><table>` +
     `<tr><th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th></tr>` +
-    `<tr><td><a href="/">Parent Directory</a></td></tr>${links.join('')}</table></body></html>`;
+    `<tr><td><a href="/">Parent Directory</a></td></tr>${links.join('')}</table></body></html>`
+  );
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
   const requests: ServedRequest[] = [];
-  const expected = opts.user === undefined ? null
-    : `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
+  const expected =
+    opts.user === undefined ? null : `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const record: ServedRequest = {
-      method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range ?? null, status: 0, bytes: 0,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      range: req.headers.range ?? null,
+      status: 0,
+      bytes: 0,
       authorization: req.headers.authorization ?? null,
     };
     requests.push(record);
@@ -95,7 +103,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       return;
     }
     const file = join(opts.root, rel);
-    let st;
+    let st: Stats;
     try {
       st = statSync(file);
     } catch {
@@ -133,7 +141,13 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     requests,
     opts,
     bytes: () => requests.reduce((a, r) => a + r.bytes, 0),
-    reset: () => { requests.length = 0; },
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    reset: () => {
+      requests.length = 0;
+    },
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }

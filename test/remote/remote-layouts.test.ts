@@ -17,7 +17,11 @@ async function sameVolume(local: string, url: string, label: string): Promise<vo
   const a = await detectLayout(local);
   const b = await detectLayout(url);
   assert.equal(b.layout, a.layout, `${label}: layout`);
-  assert.deepEqual(b.datasets.map((d) => d.id), a.datasets.map((d) => d.id), `${label}: ids`);
+  assert.deepEqual(
+    b.datasets.map((d) => d.id),
+    a.datasets.map((d) => d.id),
+    `${label}: ids`,
+  );
   for (let i = 0; i < a.datasets.length; i++) {
     const va = await Volume.open(a.datasets[i]!, { scale: 1 });
     const vb = await Volume.open(b.datasets[i]!, { scale: 1 });
@@ -26,8 +30,12 @@ async function sameVolume(local: string, url: string, label: string): Promise<vo
       assert.equal(vb.sourceDtype, va.sourceDtype);
       const la = await va.load({ raw: true });
       const lb = await vb.load({ raw: true });
-      assert.ok(Buffer.from(lb.data.buffer, lb.data.byteOffset, lb.data.byteLength)
-        .equals(Buffer.from(la.data.buffer, la.data.byteOffset, la.data.byteLength)), `${label}: voxels differ`);
+      assert.ok(
+        Buffer.from(lb.data.buffer, lb.data.byteOffset, lb.data.byteLength).equals(
+          Buffer.from(la.data.buffer, la.data.byteOffset, la.data.byteLength),
+        ),
+        `${label}: voxels differ`,
+      );
       const [D, H, W] = va.shape;
       const wa = await va.readWindow(1, Math.min(D, 5), 7, Math.min(H, 40), 3, Math.min(W, 33), { raw: true });
       const wb = await vb.readWindow(1, Math.min(D, 5), 7, Math.min(H, 40), 3, Math.min(W, 33), { raw: true });
@@ -44,20 +52,26 @@ async function sameVolume(local: string, url: string, label: string): Promise<vo
 test('every layout over HTTP with basic auth (nginx listing) reads the same values as from disk', async () => {
   S.server.opts.listing = 'nginx';
   configureRemote({ cache: null });
-  for (const [label, rel] of Object.entries(S.fx.datasets)) await sameVolume(join(S.fx.root, rel),
-    `${S.server.url}/${rel}`, label);
-  assert.ok(S.server.requests.length > 0 && S.server.requests.every((r) => r.status !== 401),
-    'every request carried the credentials');
+  for (const [label, rel] of Object.entries(S.fx.datasets))
+    await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, label);
+  assert.ok(
+    S.server.requests.length > 0 && S.server.requests.every((r) => r.status !== 401),
+    'every request carried the credentials',
+  );
   if (S.fx.zarrSkip) console.log(`# zarr layouts skipped: ${S.fx.zarrSkip}`);
 });
 
-test('Apache-style listings, and servers without listings (meta.json / mask / layer-count probes), find the layouts',
-  async () => {
+test('Apache-style listings, and servers without listings (meta.json / mask / layer-count probes), find the layouts', async () => {
   for (const listing of ['apache', 'none'] as const) {
     S.server.opts.listing = listing;
     configureRemote({ cache: null });
-    for (const label of ['kaggle-fragment', 'scroll-segment (png)', 'scroll-segment (lzw tif)', 'ome-zarr',
-      'zarr (nested)']) {
+    for (const label of [
+      'kaggle-fragment',
+      'scroll-segment (png)',
+      'scroll-segment (lzw tif)',
+      'ome-zarr',
+      'zarr (nested)',
+    ]) {
       const rel = S.fx.datasets[label];
       if (rel === undefined) continue;
       await sameVolume(join(S.fx.root, rel), `${S.server.url}/${rel}`, `${label} (${listing} listing)`);
@@ -82,7 +96,10 @@ for (const multiRange of [true, false]) {
     // whole file, which the client cancels unread; the ranges are then asked for one by one.
     const answered = S.server.requests.filter((r) => r.status === 206);
     const fetched = answered.reduce((a, r) => a + r.bytes, 0);
-    assert.ok(S.server.requests.every((r) => r.range !== null), 'every pixel read is a Range request');
+    assert.ok(
+      S.server.requests.every((r) => r.range !== null),
+      'every pixel read is a Range request',
+    );
     assert.ok(S.server.requests.length - answered.length <= (multiRange ? 0 : 1));
     // 64 rows of 8 layers: one request per layer with multipart answers (plus their part headers), else one per row.
     if (multiRange) {
@@ -93,8 +110,10 @@ for (const multiRange of [true, false]) {
       assert.equal(fetched, cropBytes, 'a narrow window fetches exactly its rows');
     }
     const layerBytes = 8 * 512 * 512 * 2;
-    assert.ok(openBytes + fetched <= 3 * cropBytes,
-      `open + crop fetched ${openBytes + fetched} bytes for a ${cropBytes}-byte crop (layers hold ${layerBytes})`);
+    assert.ok(
+      openBytes + fetched <= 3 * cropBytes,
+      `open + crop fetched ${openBytes + fetched} bytes for a ${cropBytes}-byte crop (layers hold ${layerBytes})`,
+    );
     const local = await Volume.open(join(S.fx.root, 'big'), { scale: 1 });
     assert.deepEqual([...crop.data], [...(await local.readWindow(0, 8, 200, 264, 300, 364, { raw: true })).data]);
     await vol.close();

@@ -30,13 +30,20 @@ test('viridis ends and midpoint, and agreement with matplotlib within 3 levels',
   if (samples === null) return;
   for (const [t, r, g, b] of samples) {
     const c = viridis(t);
-    assert.ok(Math.abs(c[0] - r) <= 3 && Math.abs(c[1] - g) <= 3 && Math.abs(c[2] - b) <= 3, `t ${t}: ${c} vs matplotlib ${[r, g, b]}`);
+    assert.ok(
+      Math.abs(c[0] - r) <= 3 && Math.abs(c[1] - g) <= 3 && Math.abs(c[2] - b) <= 3,
+      `t ${t}: ${c} vs matplotlib ${[r, g, b]}`,
+    );
   }
 });
 
 test('writeHeatmapPng paints each cell with the viridis colour of its value and writes the file atomically', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-heatmap-'));
-  const m = [[1, 0.25, 0.06], [0.25, 1, 0.5], [0.06, 0.5, 1]];
+  const m = [
+    [1, 0.25, 0.06],
+    [0.25, 1, 0.5],
+    [0.06, 0.5, 1],
+  ];
   const labels = ['epoch 6', 'epoch 12', 'epoch <17>'];
   const path = join(dir, 'cka.png');
   const layout = await writeHeatmapPng(m, labels, path, { title: 'Linear CKA & co' });
@@ -58,26 +65,45 @@ test('writeHeatmapPng paints each cell with the viridis colour of its value and 
   const cx = layout.gridX + 2 * layout.cell;
   const cy = layout.gridY;
   let light = 0;
-  for (let y = cy; y < cy + layout.cell; y++) for (let x = cx; x < cx + layout.cell; x++) if (at(x, y)[0] > 200) light++;
+  for (let y = cy; y < cy + layout.cell; y++)
+    for (let x = cx; x < cx + layout.cell; x++) if (at(x, y)[0] > 200) light++;
   assert.ok(light > 10, 'value text rendered in the cell');
 });
 
 test('writeCkaReport writes cka.json with both matrices and two heatmaps', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'inkwell-ckareport-')), 'report');
-  const linear = [[1, 0.3], [0.3, 1]];
-  const rbf = [[1, 0.2], [0.2, 1]];
+  const linear = [
+    [1, 0.3],
+    [0.3, 1],
+  ];
+  const rbf = [
+    [1, 0.2],
+    [0.2, 1],
+  ];
   const files = await writeCkaReport(dir, { linear, rbf, labels: ['6', '12'], rbfThreshold: 0.5 });
   assert.deepEqual(readdirSync(dir).sort(), ['cka.json', 'cka_linear.png', 'cka_rbf.png']);
   const json = JSON.parse(readFileSync(files.json, 'utf8'));
   assert.deepEqual(json, { labels: ['6', '12'], linear, rbf, rbfThreshold: 0.5, debiased: false });
   for (const p of [files.linearPng, files.rbfPng]) assert.equal((await sharp(p).metadata()).format, 'png');
-  await assert.rejects(writeCkaReport(dir, { linear, rbf: [[1]], labels: ['6', '12'] }), /the rbf matrix is 1x1, expected 2x2 for 2 labels/);
+  await assert.rejects(
+    writeCkaReport(dir, { linear, rbf: [[1]], labels: ['6', '12'] }),
+    /the rbf matrix is 1x1, expected 2x2 for 2 labels/,
+  );
 });
 
 test('heatmap errors: empty, ragged, wrong label count, empty colour range', async () => {
   await assert.rejects(renderHeatmapPng([], []), /matrix is empty/);
   await assert.rejects(renderHeatmapPng([[1, 2], [3]], ['a', 'b']), /row 1 has 1 values, row 0 has 2/);
-  await assert.rejects(renderHeatmapPng([[1, 2], [3, 4]], ['a']), /1 labels for a 2x2 matrix, expected 2/);
+  await assert.rejects(
+    renderHeatmapPng(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      ['a'],
+    ),
+    /1 labels for a 2x2 matrix, expected 2/,
+  );
   await assert.rejects(renderHeatmapPng([[1]], ['a'], { vmin: 1, vmax: 1 }), /colour range \[1, 1\] is empty/);
   const rect = await renderHeatmapPng([[0.1, 0.2, 0.3]], ['row', 'a', 'b', 'c']);
   assert.equal(rect.layout.cell, 56);

@@ -6,7 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { extent, formatNumber, formatTick, intervalChart, lineChart, niceStep, niceTicks, thinPoints, type Point } from '../../src/report/charts.js';
+import {
+  extent,
+  formatNumber,
+  formatTick,
+  intervalChart,
+  lineChart,
+  niceStep,
+  niceTicks,
+  thinPoints,
+  type Point,
+} from '../../src/report/charts.js';
 import { collapseSummary, isPerEpochKind, parseMetrics, runLabel } from '../../src/report/report.js';
 import { parseResultsFile } from '../../src/study/results.js';
 
@@ -43,7 +53,10 @@ test('formatTick uses one notation per axis; formatNumber is compact', () => {
 });
 
 test('thinPoints keeps the first, lowest, highest and last point of every bucket', () => {
-  const pts: Point[] = Array.from({ length: 10_000 }, (_, i) => [i, i === 4321 ? 100 : i === 7777 ? -50 : Math.sin(i / 100)]);
+  const pts: Point[] = Array.from({ length: 10_000 }, (_, i) => [
+    i,
+    i === 4321 ? 100 : i === 7777 ? -50 : Math.sin(i / 100),
+  ]);
   const thin = thinPoints(pts, 200);
   assert.ok(thin.length <= 800 && thin.length >= 200, `${thin.length} points`);
   assert.deepEqual(thin[0], pts[0]);
@@ -54,11 +67,29 @@ test('thinPoints keeps the first, lowest, highest and last point of every bucket
 });
 
 test('lineChart: axes, escaped labels, gaps at NaN, reference lines in range, log scale, no data', () => {
-  const svg = lineChart([{ points: [[1, 0.5], [2, Number.NaN], [3, 0.7], [4, 0.6]] }], {
-    title: 'loss <&> "x"', xLabel: 'epoch', yLabel: "y'", integerX: true, refLines: [{ y: 0.1, label: 'warn <0.1>' }],
-  });
+  const svg = lineChart(
+    [
+      {
+        points: [
+          [1, 0.5],
+          [2, Number.NaN],
+          [3, 0.7],
+          [4, 0.6],
+        ],
+      },
+    ],
+    {
+      title: 'loss <&> "x"',
+      xLabel: 'epoch',
+      yLabel: "y'",
+      integerX: true,
+      refLines: [{ y: 0.1, label: 'warn <0.1>' }],
+    },
+  );
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"') && svg.endsWith('</svg>'));
-  assert.ok(svg.includes('loss &lt;&amp;&gt; &quot;x&quot;') && svg.includes('warn &lt;0.1&gt;') && svg.includes('y&#39;'));
+  assert.ok(
+    svg.includes('loss &lt;&amp;&gt; &quot;x&quot;') && svg.includes('warn &lt;0.1&gt;') && svg.includes('y&#39;'),
+  );
   assert.ok(!svg.includes('<&>'));
   // The NaN splits the line: a lone point (dot only) and a two-segment path.
   assert.equal((svg.match(/<path /g) ?? []).length, 1);
@@ -68,14 +99,51 @@ test('lineChart: axes, escaped labels, gaps at NaN, reference lines in range, lo
   // Integer x ticks only.
   for (const m of svg.matchAll(/text-anchor="middle" fill="#555">([^<]+)</g)) assert.match(m[1]!, /^\d+$/);
 
-  const log = lineChart([{ points: [[0, 1e-5], [1, 1e-3], [2, 0.1], [3, -1]] }], { title: 'lr', yScale: 'log' });
+  const log = lineChart(
+    [
+      {
+        points: [
+          [0, 1e-5],
+          [1, 1e-3],
+          [2, 0.1],
+          [3, -1],
+        ],
+      },
+    ],
+    { title: 'lr', yScale: 'log' },
+  );
   assert.ok(log.includes('(log scale)'));
   assert.ok(log.includes('>1e-5<') && log.includes('>0.1<'));
 
   const none = lineChart([{ points: [[1, Number.NaN]] }], { title: 'empty' });
   assert.ok(none.includes('no data'));
 
-  const legend = lineChart([{ name: 'random', points: [[0, 1], [1, 2]] }, { name: 'random', points: [[0, 2], [1, 3]] }, { name: 'vicreg <1>', points: [[0, 0], [1, 1]] }], {});
+  const legend = lineChart(
+    [
+      {
+        name: 'random',
+        points: [
+          [0, 1],
+          [1, 2],
+        ],
+      },
+      {
+        name: 'random',
+        points: [
+          [0, 2],
+          [1, 3],
+        ],
+      },
+      {
+        name: 'vicreg <1>',
+        points: [
+          [0, 0],
+          [1, 1],
+        ],
+      },
+    ],
+    {},
+  );
   assert.equal((legend.match(/stroke-width="2.5"/g) ?? []).length, 2, 'one legend entry per distinct name');
   assert.ok(legend.includes('vicreg &lt;1&gt;'));
 });
@@ -88,11 +156,14 @@ test('lineChart on a million points: no argument-spreading limits, a bounded SVG
 });
 
 test('intervalChart: seeds as dots, mean with its interval bar, a reference line, highlighted row, escaped labels', () => {
-  const svg = intervalChart([
-    { label: 'random <init>', values: [0.3, 0.32, 0.28], mean: 0.3, low: 0.28, high: 0.32 },
-    { label: 'vicreg', values: [0.5, 0.52], mean: 0.51, low: 0.49, high: 0.53, highlight: true },
-    { label: 'one seed', values: [0.4], mean: 0.4 },
-  ], { title: 'F0.5', xLabel: 'F0.5', ref: { x: 0.25, label: 'chance' } });
+  const svg = intervalChart(
+    [
+      { label: 'random <init>', values: [0.3, 0.32, 0.28], mean: 0.3, low: 0.28, high: 0.32 },
+      { label: 'vicreg', values: [0.5, 0.52], mean: 0.51, low: 0.49, high: 0.53, highlight: true },
+      { label: 'one seed', values: [0.4], mean: 0.4 },
+    ],
+    { title: 'F0.5', xLabel: 'F0.5', ref: { x: 0.25, label: 'chance' } },
+  );
   assert.equal((svg.match(/stroke-width="2"/g) ?? []).length, 6, 'a bar and two caps for each row with an interval');
   assert.match(svg, /stroke-dasharray="4 3"><title>chance<\/title>/);
   assert.equal((svg.match(/r="3.2"/g) ?? []).length, 6, 'one hollow dot per seed');
@@ -113,7 +184,14 @@ test('parseMetrics: kinds in order, per-epoch kinds, epoch not plotted per step,
     '{"kind":"pretrain","st',
   ].join('\n');
   const m = parseMetrics(text);
-  assert.deepEqual(m.kinds.map((k) => [k.kind, k.perEpoch]), [['pretrain', false], ['val', true], ['pretrain_epoch', true]]);
+  assert.deepEqual(
+    m.kinds.map((k) => [k.kind, k.perEpoch]),
+    [
+      ['pretrain', false],
+      ['val', true],
+      ['pretrain_epoch', true],
+    ],
+  );
   const pre = m.kinds[0]!;
   assert.deepEqual(pre.fields, ['loss', 'lr', 'extra']);
   assert.deepEqual(pre.steps, [1, 2]);
@@ -130,26 +208,49 @@ test('parseMetrics: kinds in order, per-epoch kinds, epoch not plotted per step,
 
 test('parseResultsFile: accepts the study shape, names the file and path on errors', () => {
   const entry = { label: 'a', auc: { mean: 0.6, low: 0.55, high: 0.65 }, f05: { mean: 0.3, low: 0.2, high: 0.4 } };
-  const ok = parseResultsFile({ comparisons: [{ title: 'probe', arms: [entry], controls: [{ ...entry, label: 'chance' }], verdict: 'v' }] }, 'r.json');
+  const ok = parseResultsFile(
+    { comparisons: [{ title: 'probe', arms: [entry], controls: [{ ...entry, label: 'chance' }], verdict: 'v' }] },
+    'r.json',
+  );
   assert.equal(ok.comparisons[0]!.controls[0]!.label, 'chance');
   assert.deepEqual(ok.curves, []);
   const bad = (j: unknown, re: RegExp): void => assert.throws(() => parseResultsFile(j, '/x/results.json'), re);
   bad([], /\/x\/results\.json: expected \{"comparisons": \[\.\.\.\]\}/);
   bad({ comparisons: [{ arms: [], controls: [] }] }, /comparisons\[0\]: expected an object with a string 'title'/);
   bad({ comparisons: [{ title: 't', rows: [] }] }, /comparisons\[0\]: expected 'arms' and 'controls' arrays/);
-  bad({ comparisons: [{ title: 't', arms: [{ ...entry, auc: 0.5 }], controls: [] }] }, /comparisons\[0\]\.arms\[0\]\.auc: expected \{mean, low, high\} numbers/);
+  bad(
+    { comparisons: [{ title: 't', arms: [{ ...entry, auc: 0.5 }], controls: [] }] },
+    /comparisons\[0\]\.arms\[0\]\.auc: expected \{mean, low, high\} numbers/,
+  );
   bad({ comparisons: [], curves: [{ title: 'c' }] }, /curves\[0\]: expected \{title, budgets, series, verdicts\}/);
 });
 
 test('collapseSummary: D from std / ratio, last and lowest ratio, records below the threshold', () => {
-  const m = parseMetrics([0.9, 0.5, 0.2, 0.3].map((r, i) => JSON.stringify({ kind: 'pretrain_epoch', step: i + 1, embedding_std: r / Math.sqrt(128), embedding_std_ratio: r })).join('\n'));
+  const m = parseMetrics(
+    [0.9, 0.5, 0.2, 0.3]
+      .map((r, i) =>
+        JSON.stringify({
+          kind: 'pretrain_epoch',
+          step: i + 1,
+          embedding_std: r / Math.sqrt(128),
+          embedding_std_ratio: r,
+        }),
+      )
+      .join('\n'),
+  );
   const s = collapseSummary(m.kinds[0]!, 0.25)!;
   assert.equal(s.dim, 128);
   assert.equal(s.lastRatio, 0.3);
   assert.equal(s.minRatio, 0.2);
   assert.equal(s.minRatioAt, 3);
   assert.equal(s.below, 1);
-  const noRatio = collapseSummary(parseMetrics(JSON.stringify({ kind: 'pretrain', step: 1, embedding_std: 0.01 })).kinds[0]!, 0.25)!;
+  const noRatio = collapseSummary(
+    parseMetrics(JSON.stringify({ kind: 'pretrain', step: 1, embedding_std: 0.01 })).kinds[0]!,
+    0.25,
+  )!;
   assert.equal(noRatio.dim, undefined);
-  assert.equal(collapseSummary(parseMetrics(JSON.stringify({ kind: 'probe', step: 1, loss: 1 })).kinds[0]!, 0.25), null);
+  assert.equal(
+    collapseSummary(parseMetrics(JSON.stringify({ kind: 'probe', step: 1, loss: 1 })).kinds[0]!, 0.25),
+    null,
+  );
 });

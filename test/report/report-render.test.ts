@@ -46,8 +46,21 @@ function writePretrainMetrics(run: RunDir, epochs: number, batches: number, seed
       const covariance = 2.5 * Math.exp(-2.5 * t) + 0.1 * r();
       const loss = 25 * invariance + 25 * variance + 5 * covariance;
       const std = (0.55 + 0.3 * t + 0.04 * (r() - 0.5)) / Math.sqrt(dim);
-      const lr = e === 1 ? 0.005 + 0.045 * (b / batches) : 1e-4 + 0.5 * (0.05 - 1e-4) * (1 + Math.cos(Math.PI * (e - 1) / epochs));
-      run.log('pretrain', (e - 1) * batches + b, { epoch: e, loss, invariance, variance, covariance, embedding_std: std, embedding_std_ratio: std * Math.sqrt(dim), lr, tiles_per_s: 40 + 5 * r() });
+      const lr =
+        e === 1
+          ? 0.005 + 0.045 * (b / batches)
+          : 1e-4 + 0.5 * (0.05 - 1e-4) * (1 + Math.cos((Math.PI * (e - 1)) / epochs));
+      run.log('pretrain', (e - 1) * batches + b, {
+        epoch: e,
+        loss,
+        invariance,
+        variance,
+        covariance,
+        embedding_std: std,
+        embedding_std_ratio: std * Math.sqrt(dim),
+        lr,
+        tiles_per_s: 40 + 5 * r(),
+      });
       sums.loss += loss;
       sums.invariance += invariance;
       sums.variance += variance;
@@ -55,7 +68,15 @@ function writePretrainMetrics(run: RunDir, epochs: number, batches: number, seed
       sums.std += std;
     }
     const m = (v: number): number => v / batches;
-    run.log('pretrain_epoch', e, { loss: m(sums.loss), invariance: m(sums.invariance), variance: m(sums.variance), covariance: m(sums.covariance), embedding_std: m(sums.std), embedding_std_ratio: m(sums.std) * Math.sqrt(dim), tiles_per_s: 42 });
+    run.log('pretrain_epoch', e, {
+      loss: m(sums.loss),
+      invariance: m(sums.invariance),
+      variance: m(sums.variance),
+      covariance: m(sums.covariance),
+      embedding_std: m(sums.std),
+      embedding_std_ratio: m(sums.std) * Math.sqrt(dim),
+      tiles_per_s: 42,
+    });
   }
 }
 
@@ -72,75 +93,146 @@ function writeProbeMetrics(run: RunDir, kind: string, epochs: number, batches: n
     }
     run.log(`${kind}_epoch`, e, { loss: sum / batches });
     const f05 = skill * (0.4 + 0.5 * (e / epochs)) + 0.02 * r();
-    run.log('val', e, { f05, auc: e === 1 ? null : 0.6 + 0.3 * skill * (e / epochs), precision: f05 + 0.05, recall: f05 - 0.1, iou: f05 / 2, dice: f05 * 0.8, threshold: 0.4, loss: 0.6 - 0.2 * skill * (e / epochs) });
+    run.log('val', e, {
+      f05,
+      auc: e === 1 ? null : 0.6 + 0.3 * skill * (e / epochs),
+      precision: f05 + 0.05,
+      recall: f05 - 0.1,
+      iou: f05 / 2,
+      dice: f05 * 0.8,
+      threshold: 0.4,
+      loss: 0.6 - 0.2 * skill * (e / epochs),
+    });
   }
 }
 
 function writeConfig(dir: string, name: string, extra = ''): void {
-  writeFileSync(join(dir, 'config.yaml'), [
-    `name: ${JSON.stringify(name)}`,
-    'seed: 7',
-    'model:',
-    '  arch: resnet3d-18',
-    'method:',
-    '  name: vicreg',
-    'train:',
-    '  epochs: 3',
-    '  batchSize: 16',
-    'optim:',
-    '  name: sgd',
-    '  lr: 0.05',
-    'monitor:',
-    '  collapseRatio: 0.25',
-    extra,
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    [
+      `name: ${JSON.stringify(name)}`,
+      'seed: 7',
+      'model:',
+      '  arch: resnet3d-18',
+      'method:',
+      '  name: vicreg',
+      'train:',
+      '  epochs: 3',
+      '  batchSize: 16',
+      'optim:',
+      '  name: sgd',
+      '  lr: 0.05',
+      'monitor:',
+      '  collapseRatio: 0.25',
+      extra,
+    ].join('\n'),
+  );
 }
 
 async function writeCka(dir: string): Promise<void> {
   const labels = ['epoch 1', 'epoch 2', 'epoch 3'];
-  const linear = [[1, 0.31, 0.12], [0.31, 1, 0.42], [0.12, 0.42, 1]];
-  const rbf = [[1, 0.35, 0.18], [0.35, 1, 0.5], [0.18, 0.5, 1]];
+  const linear = [
+    [1, 0.31, 0.12],
+    [0.31, 1, 0.42],
+    [0.12, 0.42, 1],
+  ];
+  const rbf = [
+    [1, 0.35, 0.18],
+    [0.35, 1, 0.5],
+    [0.18, 0.5, 1],
+  ];
   await writeCkaReport(join(dir, 'cka'), { labels, linear, rbf, rbfThreshold: 0.5, debiased: true });
 }
 
 /** Grey images of a fragment: IR (smooth texture), ink labels (strokes), a probability map (blurred strokes + noise), a mask. */
-async function writeFragment(dir: string, id: string, width: number, height: number, parts: readonly ('ir' | 'labels' | 'prob' | 'mask')[], seed = 3): Promise<void> {
+async function writeFragment(
+  dir: string,
+  id: string,
+  width: number,
+  height: number,
+  parts: readonly ('ir' | 'labels' | 'prob' | 'mask')[],
+  seed = 3,
+): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const r = rng(seed);
   const n = width * height;
   const labels = Buffer.alloc(n);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    const line = Math.floor(y / (height / 6));
-    const inLine = (y % Math.floor(height / 6)) < height / 14;
-    const letter = Math.sin(x / (width / 40) + line) > 0.2;
-    if (line > 0 && line < 5 && inLine && letter) labels[y * width + x] = 255;
-  }
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const line = Math.floor(y / (height / 6));
+      const inLine = y % Math.floor(height / 6) < height / 14;
+      const letter = Math.sin(x / (width / 40) + line) > 0.2;
+      if (line > 0 && line < 5 && inLine && letter) labels[y * width + x] = 255;
+    }
   const images: Record<string, Buffer> = {
     labels,
-    ir: Buffer.from(Array.from({ length: n }, (_, i) => 90 + 60 * Math.sin((i % width) / 37) * Math.cos(Math.floor(i / width) / 23) + 30 * r())),
+    ir: Buffer.from(
+      Array.from(
+        { length: n },
+        (_, i) => 90 + 60 * Math.sin((i % width) / 37) * Math.cos(Math.floor(i / width) / 23) + 30 * r(),
+      ),
+    ),
     prob: Buffer.from(Array.from({ length: n }, (_, i) => Math.min(255, Math.max(0, 0.7 * labels[i]! + 70 * r())))),
-    mask: Buffer.from(Array.from({ length: n }, (_, i) => ((i % width) > width * 0.03 && (i % width) < width * 0.97 ? 255 : 0))),
+    mask: Buffer.from(
+      Array.from({ length: n }, (_, i) => (i % width > width * 0.03 && i % width < width * 0.97 ? 255 : 0)),
+    ),
   };
   for (const p of parts) {
-    await sharp(images[p]!, { raw: { width, height, channels: 1 } }).png().toFile(join(dir, `${id}_${p}.png`));
+    await sharp(images[p]!, { raw: { width, height, channels: 1 } })
+      .png()
+      .toFile(join(dir, `${id}_${p}.png`));
   }
 }
 
 const iv = (mean: number, low: number, high: number) => ({ mean, low, high });
 const entry = (label: string, auc: [number, number, number], verdict: string, note?: string) => ({
-  label, auc: iv(...auc), f05: iv(auc[0] - 0.4, auc[1] - 0.4, auc[2] - 0.4), fromChance: auc[0] - 0.5, verdict, seeds: [1, 2, 3], folds: 4, ...(note ? { note } : {}),
+  label,
+  auc: iv(...auc),
+  f05: iv(auc[0] - 0.4, auc[1] - 0.4, auc[2] - 0.4),
+  fromChance: auc[0] - 0.5,
+  verdict,
+  seeds: [1, 2, 3],
+  folds: 4,
+  ...(note ? { note } : {}),
 });
 const PROBE = {
-  title: 'Linear probe on frozen encoders', protocol: 'linear probe, max over depth', varies: 'the random init', verdict: 'vicreg leads random (intervals apart)',
-  arms: [entry('random init', [0.612, 0.58, 0.64], 'above chance by 0.112 AUC'), entry(`vicreg ${HOSTILE}`, [0.731, 0.7, 0.76], 'above chance by 0.231 AUC')],
-  controls: [entry('chance', [0.5, 0.5, 0.5], 'chance'), entry('surface-statistic', [0.801, 0.78, 0.82], 'above chance by 0.301 AUC', 'hand-made'),
-    entry('fine-tuned-frozen', [0.912, 0.9, 0.93], 'above chance by 0.412 AUC')],
+  title: 'Linear probe on frozen encoders',
+  protocol: 'linear probe, max over depth',
+  varies: 'the random init',
+  verdict: 'vicreg leads random (intervals apart)',
+  arms: [
+    entry('random init', [0.612, 0.58, 0.64], 'above chance by 0.112 AUC'),
+    entry(`vicreg ${HOSTILE}`, [0.731, 0.7, 0.76], 'above chance by 0.231 AUC'),
+  ],
+  controls: [
+    entry('chance', [0.5, 0.5, 0.5], 'chance'),
+    entry('surface-statistic', [0.801, 0.78, 0.82], 'above chance by 0.301 AUC', 'hand-made'),
+    entry('fine-tuned-frozen', [0.912, 0.9, 0.93], 'above chance by 0.412 AUC'),
+  ],
 };
-const NOISE = { ...PROBE, title: 'Transfer test', verdict: 'every arm is at chance or below it: no ranking', arms: [entry('random init', [0.49, 0.46, 0.52], 'at chance')] };
+const NOISE = {
+  ...PROBE,
+  title: 'Transfer test',
+  verdict: 'every arm is at chance or below it: no ranking',
+  arms: [entry('random init', [0.49, 0.46, 0.52], 'at chance')],
+};
 const CURVE = {
-  title: 'Data efficiency: held-out AUC against label budget', budgets: ['half of fragment 1', 'fragment 1'], varies: 'the decoder init',
-  series: [{ label: 'random', points: [{ budget: 'half of fragment 1', auc: iv(0.6, 0.55, 0.65), f05: iv(0.3, 0.2, 0.4) }, { budget: 'fragment 1', auc: iv(0.7, 0.65, 0.75), f05: iv(0.4, 0.3, 0.5) }] }],
-  verdicts: [{ budget: 'half of fragment 1', verdict: 'random is the only arm above chance' }, { budget: 'fragment 1', verdict: 'random is the only arm above chance' }],
+  title: 'Data efficiency: held-out AUC against label budget',
+  budgets: ['half of fragment 1', 'fragment 1'],
+  varies: 'the decoder init',
+  series: [
+    {
+      label: 'random',
+      points: [
+        { budget: 'half of fragment 1', auc: iv(0.6, 0.55, 0.65), f05: iv(0.3, 0.2, 0.4) },
+        { budget: 'fragment 1', auc: iv(0.7, 0.65, 0.75), f05: iv(0.4, 0.3, 0.5) },
+      ],
+    },
+  ],
+  verdicts: [
+    { budget: 'half of fragment 1', verdict: 'random is the only arm above chance' },
+    { budget: 'fragment 1', verdict: 'random is the only arm above chance' },
+  ],
 };
 
 function writeResults(dir: string): void {
@@ -158,7 +250,10 @@ async function buildFullRun(): Promise<string> {
   await writeCka(dir);
   await writeFragment(join(dir, 'predictions'), '2', 1400, 900, ['ir', 'labels', 'prob', 'mask']);
   await writeFragment(join(dir, 'predictions'), '4', 320, 200, ['labels', 'prob'], 5);
-  writeFileSync(join(dir, 'predictions', '4_score.json'), JSON.stringify({ f05: 0.4321, precision: 0.5, recall: 0.3, iou: 0.2, dice: 0.33, auc: 0.8771, threshold: 0.41 }));
+  writeFileSync(
+    join(dir, 'predictions', '4_score.json'),
+    JSON.stringify({ f05: 0.4321, precision: 0.5, recall: 0.3, iou: 0.2, dice: 0.33, auc: 0.8771, threshold: 0.41 }),
+  );
   writeResults(dir);
   return dir;
 }
@@ -193,7 +288,10 @@ test('a full run folder: every section, intervals and verdicts per arm and contr
   const cmp = section(html, 'comparison');
   for (const c of [PROBE, NOISE]) {
     for (const e of [...c.arms, ...c.controls]) {
-      assert.ok(cmp.includes(`${e.auc.mean.toFixed(3)} [${e.auc.low.toFixed(3)}, ${e.auc.high.toFixed(3)}]`), `${c.title} ${e.label.slice(0, 12)}`);
+      assert.ok(
+        cmp.includes(`${e.auc.mean.toFixed(3)} [${e.auc.low.toFixed(3)}, ${e.auc.high.toFixed(3)}]`),
+        `${c.title} ${e.label.slice(0, 12)}`,
+      );
       assert.ok(cmp.includes(e.verdict));
     }
     assert.ok(cmp.includes(c.verdict));
@@ -202,7 +300,9 @@ test('a full run folder: every section, intervals and verdicts per arm and contr
   assert.match(cmp, /\+0\.231/);
   assert.equal((cmp.match(/<table class="results">/g) ?? []).length, 3, 'two comparisons and the curve');
   assert.equal((cmp.match(/<tr class="control">/g) ?? []).length, 6);
-  assert.ok(cmp.includes('0.600 [0.550, 0.650]') && cmp.includes('<b>fragment 1</b>: random is the only arm above chance'));
+  assert.ok(
+    cmp.includes('0.600 [0.550, 0.650]') && cmp.includes('<b>fragment 1</b>: random is the only arm above chance'),
+  );
   assert.ok(cmp.includes('stroke-dasharray="4 3"><title>chance (AUC 0.5)</title>'));
 
   // Hostile strings from config.yaml and results.json are escaped everywhere.
@@ -214,7 +314,10 @@ test('a full run folder: every section, intervals and verdicts per arm and contr
   // Self-contained: no external references, images inline.
   assert.ok(!/(src|href)="(?!data:|#)/.test(html), 'every src/href is a data: URI or an anchor');
   assert.ok(!/https?:\/\/(?!www\.w3\.org\/2000\/svg)/.test(html), 'no URL other than the SVG namespace');
-  assert.ok(html.includes(`Content-Security-Policy" content="default-src 'none'; img-src data:`), 'a CSP forbids network and scripts');
+  assert.ok(
+    html.includes(`Content-Security-Policy" content="default-src 'none'; img-src data:`),
+    'a CSP forbids network and scripts',
+  );
 
   // Predictions: fragment 2 with IR, labels, prediction and mask; fragment 4 without IR, with its score.
   const pred = section(html, 'predictions');
@@ -226,7 +329,10 @@ test('a full run folder: every section, intervals and verdicts per arm and contr
 
   // Collapse monitor: healthy, with the threshold from the config and D recovered from the ratio.
   const col = section(html, 'collapse');
-  assert.match(col, /No collapse: the spread of the normalised embeddings ended at \d+% of the healthy 1\/\u221aD \(D=512\) and never fell below the 0.25 warning ratio/);
+  assert.match(
+    col,
+    /No collapse: the spread of the normalised embeddings ended at \d+% of the healthy 1\/\u221aD \(D=512\) and never fell below the 0.25 warning ratio/,
+  );
   assert.match(col, /warning 0.25/);
 
   // CKA: heatmaps and the numbers.
@@ -237,7 +343,8 @@ test('a full run folder: every section, intervals and verdicts per arm and contr
 
   // Curves: one chart per numeric field and kind; val is plotted per epoch.
   const curves = section(html, 'curves');
-  for (const k of ['pretrain', 'pretrain_epoch', 'probe', 'probe_epoch', 'val']) assert.ok(curves.includes(`<h4>${k} `), k);
+  for (const k of ['pretrain', 'pretrain_epoch', 'probe', 'probe_epoch', 'val'])
+    assert.ok(curves.includes(`<h4>${k} `), k);
   const charts = (curves.match(/<svg /g) ?? []).length;
   assert.equal(charts, 8 + 7 + 2 + 1 + 8, 'pretrain 8, pretrain_epoch 7, probe 2, probe_epoch 1, val 8');
   assert.match(curves, /aria-label="f05 per epoch \(val\)"/);
@@ -287,7 +394,10 @@ test('a collapsing run is flagged in the summary', async () => {
   }
   run.close();
   const html = renderReport(await collectReport(dir));
-  assert.match(section(html, 'summary'), /<li class="warn"><b>Collapse monitor<\/b>.*WARNING: the embeddings&#39; spread fell below the warning ratio 0.25 in 3 of 5 pretrain_epoch records \(lowest 8% of healthy at epoch 5\); it ended at 8%/);
+  assert.match(
+    section(html, 'summary'),
+    /<li class="warn"><b>Collapse monitor<\/b>.*WARNING: the embeddings&#39; spread fell below the warning ratio 0.25 in 3 of 5 pretrain_epoch records \(lowest 8% of healthy at epoch 5\); it ended at 8%/,
+  );
   assert.match(section(html, 'collapse'), /D=256/);
 });
 
@@ -298,7 +408,10 @@ test('a demo folder: runs one level down, a probe group two levels down, shared 
   writePretrainMetrics(pre, 3, 20);
   pre.close();
   await writeCka(join(dir, 'pretrain'));
-  for (const [enc, skill] of [['random', 0.3], ['vicreg', 0.6]] as const) {
+  for (const [enc, skill] of [
+    ['random', 0.3],
+    ['vicreg', 0.6],
+  ] as const) {
     for (const seed of [1, 2]) {
       const name = `${enc}-seed${seed}`;
       const run = new RunDir(join(dir, 'probe', name));
@@ -317,10 +430,25 @@ test('a demo folder: runs one level down, a probe group two levels down, shared 
   assert.deepEqual(r.warnings, []);
   assert.deepEqual(r.sections, ['comparison', 'predictions', 'collapse', 'cka', 'curves', 'config']);
   const data = await collectReport(dir);
-  assert.deepEqual(data.folders.map((f) => f.name), ['.', 'pretrain', 'probe/random-seed1', 'probe/random-seed2', 'probe/vicreg-seed1', 'probe/vicreg-seed2', 'finetune']);
+  assert.deepEqual(
+    data.folders.map((f) => f.name),
+    [
+      '.',
+      'pretrain',
+      'probe/random-seed1',
+      'probe/random-seed2',
+      'probe/vicreg-seed1',
+      'probe/vicreg-seed2',
+      'finetune',
+    ],
+  );
   const html = readFileSync(r.path, 'utf8');
   const curves = section(html, 'curves');
-  assert.ok(curves.includes('id="curves-pretrain"') && curves.includes('id="curves-probe"') && curves.includes('id="curves-finetune"'));
+  assert.ok(
+    curves.includes('id="curves-pretrain"') &&
+      curves.includes('id="curves-probe"') &&
+      curves.includes('id="curves-finetune"'),
+  );
   assert.match(curves, /4 runs overlaid, one line per run, coloured by encoder: random \(2 runs\), vicreg \(2 runs\)/);
   // The probe runs log under their own names; the group reads those kinds as train / train_epoch.
   assert.ok(curves.includes('<h4>train ') && curves.includes('<h4>train_epoch ') && curves.includes('<h4>val '));
@@ -337,8 +465,14 @@ test('malformed files become warnings naming the file; empty and missing folders
   const run = new RunDir(dir);
   writePretrainMetrics(run, 2, 5);
   run.close();
-  writeFileSync(join(dir, 'metrics.jsonl'), readFileSync(join(dir, 'metrics.jsonl'), 'utf8') + '{"kind":"pretrain","st');
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({ comparisons: [{ title: 't', arms: [{ label: 'a', auc: 0.5 }], controls: [] }] }));
+  writeFileSync(
+    join(dir, 'metrics.jsonl'),
+    readFileSync(join(dir, 'metrics.jsonl'), 'utf8') + '{"kind":"pretrain","st',
+  );
+  writeFileSync(
+    join(dir, 'results.json'),
+    JSON.stringify({ comparisons: [{ title: 't', arms: [{ label: 'a', auc: 0.5 }], controls: [] }] }),
+  );
   mkdirSync(join(dir, 'predictions'));
   writeFileSync(join(dir, 'predictions', '3_prob.png'), 'not a png');
   writeFileSync(join(dir, 'config.yaml'), 'a: [unclosed');
@@ -354,7 +488,10 @@ test('malformed files become warnings naming the file; empty and missing folders
 
   await assert.rejects(writeReport(join(dir, 'nope')), /is not a folder; expected a run folder or a folder of runs/);
   const empty = mkdtempSync(join(tmpdir(), 'inkwell-report-empty-'));
-  await assert.rejects(writeReport(empty), /holds no metrics\.jsonl, config\.yaml, results\.json, cka\/ or predictions\/.*expected a run folder or a folder of runs/);
+  await assert.rejects(
+    writeReport(empty),
+    /holds no metrics\.jsonl, config\.yaml, results\.json, cka\/ or predictions\/.*expected a run folder or a folder of runs/,
+  );
 });
 
 /**
@@ -364,7 +501,10 @@ test('malformed files become warnings naming the file; empty and missing folders
 function runReportCli(args: string[]): { code: number; stdout: string; stderr: string } {
   const wired = readFileSync(join(ROOT, 'src', 'cli', 'commands', 'index.ts'), 'utf8').includes('registerReport');
   if (wired) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), 'report', ...args], { encoding: 'utf8', cwd: ROOT });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'inkwell'), 'report', ...args], {
+      encoding: 'utf8',
+      cwd: ROOT,
+    });
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   }
   const mod = pathToFileURL(join(ROOT, 'dist', 'src', 'cli', 'commands', 'report.js')).href;
@@ -375,7 +515,10 @@ function runReportCli(args: string[]): { code: number; stdout: string; stderr: s
     registerReport(program);
     try { await program.parseAsync(process.argv.slice(2), { from: 'user' }); }
     catch (e) { process.stderr.write('inkwell: ' + (e instanceof Error ? e.message : String(e)) + '\\n'); process.exitCode = 1; }`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mod, 'report', ...args], { encoding: 'utf8', cwd: ROOT });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mod, 'report', ...args], {
+    encoding: 'utf8',
+    cwd: ROOT,
+  });
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -404,13 +547,27 @@ test('CLI: inkwell report RUN_DIR --output FILE --json, the readable summary, an
   assert.match(bad.stderr, /inkwell: report: .*missing is not a folder; expected a run folder or a folder of runs/);
 });
 
-test('headless Chromium: the page renders, images load, charts have a size, no console errors or requests', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `skipped: ${CHROMIUM} is missing (apt-get install chromium to run the browser check)` }, async () => {
+test('headless Chromium: the page renders, images load, charts have a size, no console errors or requests', {
+  timeout: 180_000,
+  skip: existsSync(CHROMIUM)
+    ? false
+    : `skipped: ${CHROMIUM} is missing (apt-get install chromium to run the browser check)`,
+}, async () => {
   const { chromium } = await import('playwright-core');
   const dir = await getFullRun();
   const r = await writeReport(dir);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -425,14 +582,21 @@ test('headless Chromium: the page renders, images load, charts have a size, no c
       if (q.url() !== url && !q.url().startsWith('data:')) requests.push(q.url());
     });
     await page.goto(url, { waitUntil: 'load' });
-    const state = await page.evaluate(`(() => ({
+    const state = (await page.evaluate(`(() => ({
       imgs: [...document.images].map((i) => ({ alt: i.alt, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, shown: i.getBoundingClientRect().width })),
       svgs: [...document.querySelectorAll('svg.chart')].map((s) => { const b = s.getBoundingClientRect(); return [b.width, b.height]; }),
       sections: [...document.querySelectorAll('section')].map((s) => s.id),
       pwned: window.__pwned ?? null,
       title: document.title,
       width: document.documentElement.scrollWidth,
-    }))()`) as { imgs: { alt: string; complete: boolean; w: number; h: number; shown: number }[]; svgs: [number, number][]; sections: string[]; pwned: number | null; title: string; width: number };
+    }))()`)) as {
+      imgs: { alt: string; complete: boolean; w: number; h: number; shown: number }[];
+      svgs: [number, number][];
+      sections: string[];
+      pwned: number | null;
+      title: string;
+      width: number;
+    };
     assert.deepEqual(state.sections, ['summary', 'comparison', 'predictions', 'collapse', 'cka', 'curves', 'config']);
     assert.equal(state.imgs.length, 8, 'six prediction images and two CKA heatmaps');
     for (const i of state.imgs) {

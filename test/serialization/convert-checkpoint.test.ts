@@ -11,8 +11,16 @@ import { test } from 'node:test';
 import { Command } from 'commander';
 import { registerConvert } from '../../src/cli/commands/convert.js';
 import {
-  convertCheckpoint, inspectCheckpoint, isStoredTensor, loadCheckpointFile, PyFloat, pyFloat, PyOrderedDict,
-  type PyValue, saveCheckpointFile, selectKey,
+  convertCheckpoint,
+  inspectCheckpoint,
+  isStoredTensor,
+  loadCheckpointFile,
+  PyFloat,
+  pyFloat,
+  PyOrderedDict,
+  type PyValue,
+  saveCheckpointFile,
+  selectKey,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
@@ -20,7 +28,11 @@ import { describe, pythonReadSafetensors, tempDir, torchFixtures, torchVerify } 
 
 function f32(shape: number[], start: number): StoredTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return { dtype: 'float32', shape, data: new Uint8Array(Float32Array.from({ length: n }, (_, i) => start + i).buffer) };
+  return {
+    dtype: 'float32',
+    shape,
+    data: new Uint8Array(Float32Array.from({ length: n }, (_, i) => start + i).buffer),
+  };
 }
 
 async function trainingCheckpoint(dir: string): Promise<string> {
@@ -34,8 +46,13 @@ async function trainingCheckpoint(dir: string): Promise<string> {
   sd.attrs = new Map([['_metadata', meta]]);
   const path = join(dir, 'ckpt.pth');
   await saveCheckpointFile(path, {
-    epoch: 3, arch: 'r3d', state_dict: sd,
-    optimizer: { state: new Map([[0, new Map([['momentum_buffer', f32([2, 1, 3], 100)]])]]), param_groups: [{ lr: pyFloat(1), params: [0, 1] }] },
+    epoch: 3,
+    arch: 'r3d',
+    state_dict: sd,
+    optimizer: {
+      state: new Map([[0, new Map([['momentum_buffer', f32([2, 1, 3], 100)]])]]),
+      param_groups: [{ lr: pyFloat(1), params: [0, 1] }],
+    },
   });
   return path;
 }
@@ -45,10 +62,25 @@ test('.pth -> .safetensors: dotted names, non-tensor entries as metadata', async
   const src = await trainingCheckpoint(dir);
   const out = join(dir, 'all.safetensors');
   const r = await convertCheckpoint(src, out);
-  assert.deepStrictEqual(r, { inFormat: 'pth-zip', outFormat: 'safetensors', tensors: 3, bytes: r.bytes, metadataKeys: ['epoch', 'arch', 'optimizer.param_groups'], dropped: [] });
+  assert.deepStrictEqual(r, {
+    inFormat: 'pth-zip',
+    outFormat: 'safetensors',
+    tensors: 3,
+    bytes: r.bytes,
+    metadataKeys: ['epoch', 'arch', 'optimizer.param_groups'],
+    dropped: [],
+  });
   const back = await loadCheckpointFile(out);
-  assert.deepStrictEqual([...(back.value as Map<string, PyValue>).keys()].sort(), ['optimizer.state.0.momentum_buffer', 'state_dict.module.conv.weight', 'state_dict.module.fc.bias']);
-  assert.deepStrictEqual(back.metadata, { epoch: '3', arch: 'r3d', 'optimizer.param_groups': '[{"lr":1,"params":[0,1]}]' });
+  assert.deepStrictEqual([...(back.value as Map<string, PyValue>).keys()].sort(), [
+    'optimizer.state.0.momentum_buffer',
+    'state_dict.module.conv.weight',
+    'state_dict.module.fc.bias',
+  ]);
+  assert.deepStrictEqual(back.metadata, {
+    epoch: '3',
+    arch: 'r3d',
+    'optimizer.param_groups': '[{"lr":1,"params":[0,1]}]',
+  });
 });
 
 test('--key state_dict --strip-prefix module. then back to .pth gives a clean state dict', async () => {
@@ -57,7 +89,10 @@ test('--key state_dict --strip-prefix module. then back to .pth gives a clean st
   const st = join(dir, 'sd.safetensors');
   await convertCheckpoint(src, st, { key: 'state_dict', stripPrefix: 'module.' });
   const s = await inspectCheckpoint(st);
-  assert.deepStrictEqual(s.tensors, [{ name: 'conv.weight', shape: [2, 1, 3], dtype: 'float32' }, { name: 'fc.bias', shape: [2], dtype: 'float32' }]);
+  assert.deepStrictEqual(s.tensors, [
+    { name: 'conv.weight', shape: [2, 1, 3], dtype: 'float32' },
+    { name: 'fc.bias', shape: [2], dtype: 'float32' },
+  ]);
   const pth = join(dir, 'sd.pt');
   const r = await convertCheckpoint(st, pth);
   assert.equal(r.outFormat, 'pth');
@@ -78,7 +113,9 @@ test('.pth -> .pth keeps floats floats and _metadata (with the prefix stripped)'
   const sd = (await loadCheckpointFile(stripped)).value;
   assert.ok(sd instanceof PyOrderedDict);
   assert.deepStrictEqual([...sd.keys()], ['conv.weight', 'fc.bias']);
-  assert.deepStrictEqual([...(sd.attrs?.get('_metadata') as Map<string, PyValue>).keys()], ['', 'conv']);
+  const metadata = sd.attrs?.get('_metadata');
+  assert.ok(metadata instanceof Map, 'the state dict keeps its _metadata attribute');
+  assert.deepStrictEqual([...(metadata as Map<string, PyValue>).keys()], ['', 'conv']);
 });
 
 test('.npy takes exactly one tensor; bad keys and extensions are clear errors', async () => {
@@ -89,11 +126,23 @@ test('.npy takes exactly one tensor; bad keys and extensions are clear errors', 
   const t = (await loadCheckpointFile(npy)).value;
   assert.ok(isStoredTensor(t));
   assert.deepStrictEqual(describe(t), describe(f32([2], 10)));
-  await assert.rejects(convertCheckpoint(src, join(dir, 'x.npy'), { key: 'state_dict' }), /\.npy holds one tensor, the selection has 2 \(use --key\)/);
+  await assert.rejects(
+    convertCheckpoint(src, join(dir, 'x.npy'), { key: 'state_dict' }),
+    /\.npy holds one tensor, the selection has 2 \(use --key\)/,
+  );
   await assert.rejects(convertCheckpoint(src, join(dir, 'x.h5')), /unknown extension '\.h5'/);
-  await assert.rejects(convertCheckpoint(src, join(dir, 'x.pth'), { key: 'model' }), /selectKey: no 'model' in the checkpoint \(available: epoch, arch, state_dict, optimizer\)/);
-  await assert.rejects(convertCheckpoint(src, join(dir, 'x.pth'), { key: 'epoch', stripPrefix: 'module.' }), /stripPrefix: expected a dict, got int/);
-  await assert.rejects(convertCheckpoint(join(dir, 'missing.pth'), join(dir, 'x.pth')), /loadCheckpoint\(.*missing\.pth\): ENOENT/);
+  await assert.rejects(
+    convertCheckpoint(src, join(dir, 'x.pth'), { key: 'model' }),
+    /selectKey: no 'model' in the checkpoint \(available: epoch, arch, state_dict, optimizer\)/,
+  );
+  await assert.rejects(
+    convertCheckpoint(src, join(dir, 'x.pth'), { key: 'epoch', stripPrefix: 'module.' }),
+    /stripPrefix: expected a dict, got int/,
+  );
+  await assert.rejects(
+    convertCheckpoint(join(dir, 'missing.pth'), join(dir, 'x.pth')),
+    /loadCheckpoint\(.*missing\.pth\): ENOENT/,
+  );
 });
 
 test('inkwell convert prints what it wrote', async () => {
@@ -104,16 +153,23 @@ test('inkwell convert prints what it wrote', async () => {
   registerConvert(program);
   const lines: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => { lines.push(String(chunk)); return true; }) as typeof process.stdout.write;
+  process.stdout.write = ((chunk: string) => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
   try {
-    await program.parseAsync(['convert', src, out, '--key', 'state_dict', '--strip-prefix', 'module.'], { from: 'user' });
+    await program.parseAsync(['convert', src, out, '--key', 'state_dict', '--strip-prefix', 'module.'], {
+      from: 'user',
+    });
   } finally {
     process.stdout.write = write;
   }
   assert.match(lines.join(''), /^wrote .*out\.safetensors \(safetensors from pth-zip\): 2 tensors, 0\.\d{3} MB\n$/);
 });
 
-test('Kinetics checkpoint from torch.save (legacy): converted state dict loads in torch and in the safetensors reader', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, async () => {
+test('Kinetics checkpoint from torch.save (legacy): converted state dict loads in torch and in the safetensors reader', {
+  skip: hasTorchPython() ? false : NO_TORCH_REASON,
+}, async () => {
   const fx = torchFixtures()!;
   const dir = tempDir();
   const pth = join(dir, 'r3d.pth');
@@ -126,5 +182,8 @@ test('Kinetics checkpoint from torch.save (legacy): converted state dict loads i
   assert.equal(value.t, 'OrderedDict');
   assert.deepStrictEqual(value.v.map(([k]) => k.v).slice(0, 4), ['0.weight', '1.weight', '1.bias', '1.running_mean']);
   const r = pythonReadSafetensors<{ names: string[] }>(st);
-  assert.deepStrictEqual(r.names, value.v.map(([k]) => k.v));
+  assert.deepStrictEqual(
+    r.names,
+    value.v.map(([k]) => k.v),
+  );
 });

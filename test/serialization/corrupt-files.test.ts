@@ -11,14 +11,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  encodePth, encodeSafetensors, readCheckpointBytes, writeNpy, PyOrderedDict, pyFloat,
+  encodePth,
+  encodeSafetensors,
+  readCheckpointBytes,
+  writeNpy,
+  PyOrderedDict,
+  pyFloat,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
 import { ZipReader, zipStoredAligned } from '../../src/torch/serialization/zip.js';
 import { torchFixtures } from './describe.js';
 
 function t(dtype: StoredTensor['dtype'], shape: number[], fill: number): StoredTensor {
-  const n = shape.reduce((a, b) => a * b, 1) * ({ float32: 4, int64: 8, bfloat16: 2 } as Record<string, number>)[dtype]!;
+  const n =
+    shape.reduce((a, b) => a * b, 1) * ({ float32: 4, int64: 8, bfloat16: 2 } as Record<string, number>)[dtype]!;
   return { dtype, shape, data: new Uint8Array(n).fill(fill) };
 }
 
@@ -27,13 +33,34 @@ function sampleFiles(): [string, Uint8Array][] {
   sd.set('w', t('float32', [3, 4], 7));
   sd.set('b', t('bfloat16', [5], 9));
   sd.set('n', t('int64', [], 1));
-  const pth = Buffer.concat(encodePth({ epoch: 3, lr: pyFloat(1), state_dict: sd, tags: ['a', 'b'] }, { archiveName: 'ts' }));
-  const st = Buffer.concat(encodeSafetensors([['w', t('float32', [3, 4], 7)], ['b', t('bfloat16', [5], 9)]], { k: 'v' }));
+  const pth = Buffer.concat(
+    encodePth({ epoch: 3, lr: pyFloat(1), state_dict: sd, tags: ['a', 'b'] }, { archiveName: 'ts' }),
+  );
+  const st = Buffer.concat(
+    encodeSafetensors(
+      [
+        ['w', t('float32', [3, 4], 7)],
+        ['b', t('bfloat16', [5], 9)],
+      ],
+      { k: 'v' },
+    ),
+  );
   const npy = writeNpy(t('float32', [2, 3], 3));
-  const files: [string, Uint8Array][] = [['ts.pth', new Uint8Array(pth)], ['ts.safetensors', new Uint8Array(st)], ['ts.npy', npy]];
+  const files: [string, Uint8Array][] = [
+    ['ts.pth', new Uint8Array(pth)],
+    ['ts.safetensors', new Uint8Array(st)],
+    ['ts.npy', npy],
+  ];
   const fx = torchFixtures();
   if (fx !== undefined) {
-    for (const f of ['views_zip.pth', 'views_legacy.pth', 'kinetics_legacy.pth', 'dtypes_legacy.pth', 'deflated.pth', 'py.safetensors']) {
+    for (const f of [
+      'views_zip.pth',
+      'views_legacy.pth',
+      'kinetics_legacy.pth',
+      'dtypes_legacy.pth',
+      'deflated.pth',
+      'py.safetensors',
+    ]) {
       files.push([f, new Uint8Array(readFileSync(join(fx.dir, f)))]);
     }
   }
@@ -83,7 +110,8 @@ test('bit flips: caught by CRC inside zip entries, never a crash anywhere', () =
       const flipped = bytes.slice();
       flipped[i]! ^= 1 << (i % 8);
       const r = attempt(flipped, `${name}^${i}`);
-      if (protectedBytes[i] === 1) assert.notEqual(r, 'ok', `${name}: flipped bit in entry data at byte ${i} went unnoticed`);
+      if (protectedBytes[i] === 1)
+        assert.notEqual(r, 'ok', `${name}: flipped bit in entry data at byte ${i} went unnoticed`);
       if (r !== 'ok') caught++;
     }
     assert.ok(caught > 0, `${name}: no flip was ever caught`);

@@ -9,7 +9,15 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  isStoredTensor, PyFloat, PyGlobalRef, PyOrderedDict, PyTuple, type PyWritable, TorchDevice, TorchDType, TorchStorage,
+  isStoredTensor,
+  PyFloat,
+  PyGlobalRef,
+  PyOrderedDict,
+  PyTuple,
+  type PyWritable,
+  TorchDevice,
+  TorchDType,
+  TorchStorage,
 } from '../../src/torch/serialization/index.js';
 import { FIXTURES, hasTorchPython, makeFixtures, runPython } from '../helpers/python.js';
 
@@ -25,7 +33,10 @@ function floatHex(v: number): string {
 function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -44,7 +55,13 @@ export function describe(v: PyWritable): Described {
   if (v instanceof PyFloat) return { t: 'float', v: floatHex(v.value) };
   if (typeof v === 'string') return { t: 'str', v };
   if (isStoredTensor(v)) {
-    return { t: 'tensor', dtype: v.dtype, shape: [...v.shape], requires_grad: v.requiresGrad === true, sha256: sha256(v.data) };
+    return {
+      t: 'tensor',
+      dtype: v.dtype,
+      shape: [...v.shape],
+      requires_grad: v.requiresGrad === true,
+      sha256: sha256(v.data),
+    };
   }
   if (v instanceof Uint8Array) return { t: 'bytes', v: Buffer.from(v).toString('hex') };
   if (v instanceof TorchDevice) return { t: 'device', v: v.toString() };
@@ -62,7 +79,8 @@ export function describe(v: PyWritable): Described {
     return d;
   }
   if (v instanceof Map) return { t: 'dict', v: [...v].map(([k, x]) => [describe(k), describe(x)]) };
-  if (v instanceof TorchStorage || v instanceof PyGlobalRef) throw new Error(`describe: unexpected ${v.constructor.name}`);
+  if (v instanceof TorchStorage || v instanceof PyGlobalRef)
+    throw new Error(`describe: unexpected ${v.constructor.name}`);
   return { t: 'dict', v: Object.entries(v).map(([k, x]) => [describe(k), describe(x)]) };
 }
 
@@ -100,7 +118,11 @@ export interface Verified {
   value: Described;
   storage_groups: string[][];
   weights_only: true | string;
-  zip?: { entries: { name: string; stored: boolean; aligned64: boolean; size: number }[]; crc_ok: boolean; version: string };
+  zip?: {
+    entries: { name: string; stored: boolean; aligned64: boolean; size: number }[];
+    crc_ok: boolean;
+    version: string;
+  };
 }
 
 /** What PyTorch's torch.load makes of each file (one Python start for all). */
@@ -113,7 +135,10 @@ export function pythonReadSafetensors<T>(path: string): T {
 }
 
 export function pythonReadNpy(...paths: string[]): { value: Described; fortran: boolean }[] {
-  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'read-npy', ...paths])) as { value: Described; fortran: boolean }[];
+  return JSON.parse(runPython('serialization_fixtures.py', [tmpdir(), 'read-npy', ...paths])) as {
+    value: Described;
+    fortran: boolean;
+  }[];
 }
 
 export function tempDir(): string {

@@ -9,8 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { flattenTensors, loadCheckpointFile, PyOrderedDict, saveCheckpointFile } from '../../src/torch/serialization/index.js';
-import { hasTorchPython, PYTHON } from '../helpers/python.js';
+import {
+  flattenTensors,
+  loadCheckpointFile,
+  PyOrderedDict,
+  saveCheckpointFile,
+} from '../../src/torch/serialization/index.js';
+import { hasTorchPython, PYTHON, PYTHON_ENV } from '../helpers/python.js';
 import { tempDir } from './describe.js';
 
 test('a 200 MB zip checkpoint loads in well under a second', async (t) => {
@@ -35,17 +40,30 @@ test('a 200 MB zip checkpoint loads in well under a second', async (t) => {
       assert.equal(tensors[49]![1].data[12345], 50);
     }
     const best = Math.min(...times);
-    t.diagnostic(`inkwell loadCheckpointFile, 209.7 MB: best of 3 ${best.toFixed(0)} ms (${times.map((x) => x.toFixed(0)).join(', ')})`);
+    t.diagnostic(
+      `inkwell loadCheckpointFile, 209.7 MB: best of 3 ${best.toFixed(0)} ms (${times.map((x) => x.toFixed(0)).join(', ')})`,
+    );
     if (hasTorchPython()) {
       // torch's allocator keeps freed storages for reuse, so its repeated loads skip the page faults that a
       // fresh 200 MB buffer costs; the first load in a fresh process is the fair comparison.
-      const py = spawnSync(PYTHON, ['-c', [
-        'import sys, time, torch', 'ts = []',
-        'for _ in range(4):', '    t0 = time.perf_counter(); torch.load(sys.argv[1]); ts.append(time.perf_counter() - t0)',
-        'print(round(ts[0] * 1000), round(min(ts[1:]) * 1000))',
-      ].join('\n'), path], { encoding: 'utf8' });
+      const py = spawnSync(
+        PYTHON,
+        [
+          '-c',
+          [
+            'import sys, time, torch',
+            'ts = []',
+            'for _ in range(4):',
+            '    t0 = time.perf_counter(); torch.load(sys.argv[1]); ts.append(time.perf_counter() - t0)',
+            'print(round(ts[0] * 1000), round(min(ts[1:]) * 1000))',
+          ].join('\n'),
+          path,
+        ],
+        { encoding: 'utf8', env: PYTHON_ENV },
+      );
       const [first, warm] = py.stdout.trim().split(' ');
-      if (py.status === 0) t.diagnostic(`PyTorch torch.load of the same file: first load ${first} ms, then best of 3 ${warm} ms`);
+      if (py.status === 0)
+        t.diagnostic(`PyTorch torch.load of the same file: first load ${first} ms, then best of 3 ${warm} ms`);
     }
     assert.ok(best < 2000, `loading took ${best.toFixed(0)} ms`);
   } finally {

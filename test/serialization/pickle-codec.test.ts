@@ -6,7 +6,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  pickle, PyFloat, pyFloat, PyOrderedDict, PyTuple, pyTuple, type PyValue, TorchDevice, TorchDType, unpickle,
+  pickle,
+  PyFloat,
+  pyFloat,
+  PyOrderedDict,
+  PyTuple,
+  pyTuple,
+  type PyValue,
+  TorchDevice,
+  TorchDType,
+  unpickle,
 } from '../../src/torch/serialization/index.js';
 import { decodeLong } from '../../src/torch/serialization/pickle.js';
 import { encodeLong } from '../../src/torch/serialization/pickle-write.js';
@@ -14,12 +23,24 @@ import { describe } from './describe.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-test('LONG1 encoding matches CPython encode_long and decodes back (signed two\'s complement)', () => {
+test("LONG1 encoding matches CPython encode_long and decodes back (signed two's complement)", () => {
   // pickle.encode_long(x).hex() for each x, from CPython 3.11.
   const known: [bigint, string][] = [
-    [0n, ''], [1n, '01'], [-1n, 'ff'], [127n, '7f'], [128n, '8000'], [-128n, '80'], [-129n, '7fff'],
-    [255n, 'ff00'], [256n, '0001'], [-256n, '00ff'], [32767n, 'ff7f'], [32768n, '008000'],
-    [2n ** 63n - 1n, 'ffffffffffffff7f'], [-(2n ** 63n), '0000000000000080'], [2n ** 64n, '000000000000000001'],
+    [0n, ''],
+    [1n, '01'],
+    [-1n, 'ff'],
+    [127n, '7f'],
+    [128n, '8000'],
+    [-128n, '80'],
+    [-129n, '7fff'],
+    [255n, 'ff00'],
+    [256n, '0001'],
+    [-256n, '00ff'],
+    [32767n, 'ff7f'],
+    [32768n, '008000'],
+    [2n ** 63n - 1n, 'ffffffffffffff7f'],
+    [-(2n ** 63n), '0000000000000080'],
+    [2n ** 64n, '000000000000000001'],
     [-(2n ** 64n), '0000000000000000ff'],
   ];
   for (const [v, h] of known) {
@@ -50,7 +71,10 @@ test('JS numbers: safe integers are ints, everything else (and -0) floats; PyFlo
   assert.equal(hex(pickle(pyFloat(1)).subarray(3, 11)), '3ff0000000000000');
   const back = unpickle(pickle([pyFloat(1), 2.5, -0, NaN, -Infinity]), { preserveFloats: true }) as PyValue[];
   assert.ok(back.every((x) => x instanceof PyFloat));
-  assert.deepStrictEqual(back.map((x) => (x as PyFloat).value), [1, 2.5, -0, NaN, -Infinity]);
+  assert.deepStrictEqual(
+    back.map((x) => (x as PyFloat).value),
+    [1, 2.5, -0, NaN, -Infinity],
+  );
   assert.deepStrictEqual(unpickle(pickle([pyFloat(1), 2.5])), [1, 2.5], 'plain numbers by default');
 });
 
@@ -84,10 +108,22 @@ test('every value kind round-trips through the writer and reader', () => {
   od.set('a', 1);
   od.attrs = new Map<string, PyValue>([['_metadata', new Map([['', new Map([['version', 1]])]])]]);
   const value = new Map<PyValue, PyValue>([
-    ['none', null], ['t', true], ['f', false], ['int', -123456], ['big', -(2n ** 100n)], ['float', pyFloat(3)],
-    ['str', 'ünï \u{1f4dc}'], ['bytes', Uint8Array.from([0, 128, 255])], ['list', [1, [2, []]]],
-    ['tuple', pyTuple(1, pyTuple(), pyTuple(2, 3, 4, 5))], ['set', new Set([1, 'a'])], ['od', od],
-    [7, 'int key'], [pyTuple(1, 2), 'tuple key'], ['device', new TorchDevice('cuda', 2)], ['dtype', new TorchDType('bfloat16')],
+    ['none', null],
+    ['t', true],
+    ['f', false],
+    ['int', -123456],
+    ['big', -(2n ** 100n)],
+    ['float', pyFloat(3)],
+    ['str', 'ünï \u{1f4dc}'],
+    ['bytes', Uint8Array.from([0, 128, 255])],
+    ['list', [1, [2, []]]],
+    ['tuple', pyTuple(1, pyTuple(), pyTuple(2, 3, 4, 5))],
+    ['set', new Set([1, 'a'])],
+    ['od', od],
+    [7, 'int key'],
+    [pyTuple(1, 2), 'tuple key'],
+    ['device', new TorchDevice('cuda', 2)],
+    ['dtype', new TorchDType('bfloat16')],
     ['long', Array.from({ length: 2345 }, (_, i) => i)],
   ]);
   const back = unpickle(pickle(value), { preserveFloats: true });

@@ -11,8 +11,17 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { DTYPES, DTYPE_SIZE } from '../../src/torch/dtype.js';
 import {
-  encodePth, loadCheckpointFile, pyFloat, PyOrderedDict, pyTuple, type PyValue, type PyWritable, readCheckpointBytes,
-  saveCheckpointFile, TorchDevice, TorchDType,
+  encodePth,
+  loadCheckpointFile,
+  pyFloat,
+  PyOrderedDict,
+  pyTuple,
+  type PyValue,
+  type PyWritable,
+  readCheckpointBytes,
+  saveCheckpointFile,
+  TorchDevice,
+  TorchDType,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
@@ -45,18 +54,52 @@ function stateDict(): PyOrderedDict {
 
 function authored(): { [key: string]: PyWritable } {
   const shared = f32([3], [1, 2, 3]);
-  const bf16: StoredTensor = { dtype: 'bfloat16', shape: [2, 2], data: Uint8Array.from([0x80, 0x3f, 0xc0, 0x7f, 0x80, 0xff, 0x00, 0x80]) };
-  const fp16: StoredTensor = { dtype: 'float16', shape: [3], data: Uint8Array.from([0x00, 0x3c, 0x01, 0x00, 0xff, 0x7b]) };
+  const bf16: StoredTensor = {
+    dtype: 'bfloat16',
+    shape: [2, 2],
+    data: Uint8Array.from([0x80, 0x3f, 0xc0, 0x7f, 0x80, 0xff, 0x00, 0x80]),
+  };
+  const fp16: StoredTensor = {
+    dtype: 'float16',
+    shape: [3],
+    data: Uint8Array.from([0x00, 0x3c, 0x01, 0x00, 0xff, 0x7b]),
+  };
   return {
-    epoch: 12, lr: pyFloat(1.0), momentum: 0.9, weight_decay: pyFloat(0), neg: -7, minus_zero: -0,
-    big: 2n ** 70n, neg_big: -(2n ** 64n), edge: 2 ** 31, edge_neg: -(2 ** 31) - 1, unsafe_number: 2 ** 60,
-    name: 'r3d_18 \u00e9\u4e16\u{1f4dc}', flags: [true, false, null], blob: Uint8Array.from([0, 255, 128]),
-    empty_blob: new Uint8Array(0), pair: pyTuple(1, 'a', null), five: pyTuple(1, 2, 3, 4, 5), unit: pyTuple(),
-    labels: new Set([3, 1]), device: new TorchDevice('cuda', 0), cpu: new TorchDevice('cpu'),
-    dtype: new TorchDType('float16'), inf: Infinity, nan: NaN,
-    nested: new Map<PyWritable, PyWritable>([[0, new Map([['momentum_buffer', f32([2], [0.25, 8])]])], ['x', { deep: [pyFloat(2.5), 3] }]]),
-    state_dict: stateDict(), shared_a: shared, shared_b: shared, bf16, fp16,
-    grad: { ...f32([1], [4]), requiresGrad: true }, scalar: { dtype: 'float64', shape: [], data: new Uint8Array(Float64Array.of(Math.PI).buffer) },
+    epoch: 12,
+    lr: pyFloat(1.0),
+    momentum: 0.9,
+    weight_decay: pyFloat(0),
+    neg: -7,
+    minus_zero: -0,
+    big: 2n ** 70n,
+    neg_big: -(2n ** 64n),
+    edge: 2 ** 31,
+    edge_neg: -(2 ** 31) - 1,
+    unsafe_number: 2 ** 60,
+    name: 'r3d_18 \u00e9\u4e16\u{1f4dc}',
+    flags: [true, false, null],
+    blob: Uint8Array.from([0, 255, 128]),
+    empty_blob: new Uint8Array(0),
+    pair: pyTuple(1, 'a', null),
+    five: pyTuple(1, 2, 3, 4, 5),
+    unit: pyTuple(),
+    labels: new Set([3, 1]),
+    device: new TorchDevice('cuda', 0),
+    cpu: new TorchDevice('cpu'),
+    dtype: new TorchDType('float16'),
+    inf: Infinity,
+    nan: NaN,
+    nested: new Map<PyWritable, PyWritable>([
+      [0, new Map([['momentum_buffer', f32([2], [0.25, 8])]])],
+      ['x', { deep: [pyFloat(2.5), 3] }],
+    ]),
+    state_dict: stateDict(),
+    shared_a: shared,
+    shared_b: shared,
+    bf16,
+    fp16,
+    grad: { ...f32([1], [4]), requiresGrad: true },
+    scalar: { dtype: 'float64', shape: [], data: new Uint8Array(Float64Array.of(Math.PI).buffer) },
     empty: { dtype: 'float32', shape: [0, 3], data: new Uint8Array(0) },
     every_dtype: DTYPES.map((d, i) => pattern(d, 5, i)),
     long_list: Array.from({ length: 2500 }, (_, i) => i * 3),
@@ -76,10 +119,22 @@ test('inkwell .pth -> inkwell: values, float/int distinction and structure survi
   assert.ok(sd instanceof PyOrderedDict && sd.attrs?.get('_metadata') instanceof PyOrderedDict);
 });
 
-const RESAVED = ['kinetics_zip.pth', 'kinetics_legacy.pth', 'dtypes_legacy.pth', 'views_zip.pth', 'views_legacy.pth', 'bigendian.pth', 'deflated.pth'];
+const RESAVED = [
+  'kinetics_zip.pth',
+  'kinetics_legacy.pth',
+  'dtypes_legacy.pth',
+  'views_zip.pth',
+  'views_legacy.pth',
+  'bigendian.pth',
+  'deflated.pth',
+];
 
 /** Everything PyTorch has to check, written first and verified with one Python start. */
-interface Written { authored: Verified; layout: Verified; resaved: Map<string, { path: string; original: PyValue; verified: Verified }> }
+interface Written {
+  authored: Verified;
+  layout: Verified;
+  resaved: Map<string, { path: string; original: PyValue; verified: Verified }>;
+}
 let written: Written | undefined;
 
 before(async () => {
@@ -99,7 +154,8 @@ before(async () => {
   }
   const v = torchVerify(...paths);
   written = {
-    authored: v[0]!, layout: v[1]!,
+    authored: v[0]!,
+    layout: v[1]!,
     resaved: new Map(RESAVED.map((f, i) => [f, { path: paths[i + 2]!, original: originals[i]!, verified: v[i + 2]! }])),
   };
 });
@@ -110,13 +166,24 @@ test('inkwell .pth -> torch.load: exact values, floats stay floats, shared stora
   assert.deepStrictEqual(v.storage_groups, [['shared_a', 'shared_b']]);
 });
 
-test('inkwell .pth has torch 1.13\'s zip layout: <stem>/..., stored, 64-byte aligned, version 3', { skip }, () => {
+test("inkwell .pth has torch 1.13's zip layout: <stem>/..., stored, 64-byte aligned, version 3", { skip }, () => {
   const v = written!.layout;
   assert.ok(v.zip);
-  assert.deepStrictEqual(v.zip.entries.map((e) => e.name), [
-    'my-model/data.pkl', 'my-model/byteorder', 'my-model/data/0', 'my-model/data/1', 'my-model/data/2', 'my-model/version',
-  ]);
-  assert.ok(v.zip.entries.every((e) => e.stored && e.aligned64), JSON.stringify(v.zip.entries));
+  assert.deepStrictEqual(
+    v.zip.entries.map((e) => e.name),
+    [
+      'my-model/data.pkl',
+      'my-model/byteorder',
+      'my-model/data/0',
+      'my-model/data/1',
+      'my-model/data/2',
+      'my-model/version',
+    ],
+  );
+  assert.ok(
+    v.zip.entries.every((e) => e.stored && e.aligned64),
+    JSON.stringify(v.zip.entries),
+  );
   assert.equal(v.zip.crc_ok, true);
   assert.equal(v.zip.version, '3\n');
   assert.equal(v.weights_only, true, 'a state dict written by inkwell loads with torch.load(weights_only=True)');
@@ -130,7 +197,10 @@ for (const file of RESAVED) {
     assert.deepStrictEqual(v.value, fx.expected[file]!.value);
     if (file.startsWith('views')) {
       // Contiguous views keep sharing their storage; transposed/strided ones were materialised as copies.
-      assert.deepStrictEqual(v.storage_groups, [['base', 'offset_slice', 'row', 'scalar_view'], ['shared_a', 'shared_b', 'shared_slice']]);
+      assert.deepStrictEqual(v.storage_groups, [
+        ['base', 'offset_slice', 'row', 'scalar_view'],
+        ['shared_a', 'shared_b', 'shared_slice'],
+      ]);
     } else {
       assert.deepStrictEqual(v.storage_groups, fx.expected[file]!.storage_groups);
     }

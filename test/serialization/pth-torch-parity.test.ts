@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  flattenTensors, inspectCheckpoint, loadCheckpointFile, PyOrderedDict, type PyValue, selectKey, stripPrefix,
+  flattenTensors,
+  inspectCheckpoint,
+  loadCheckpointFile,
+  PyOrderedDict,
+  type PyValue,
+  selectKey,
+  stripPrefix,
   isStoredTensor,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
@@ -19,9 +25,15 @@ const fx = torchFixtures();
 const skip = fx === undefined ? NO_TORCH_REASON : false;
 
 const FILES: [string, string][] = [
-  ['dtypes_zip.pth', 'pth-zip'], ['dtypes_legacy.pth', 'pth-legacy'], ['views_zip.pth', 'pth-zip'],
-  ['views_legacy.pth', 'pth-legacy'], ['kinetics_zip.pth', 'pth-zip'], ['kinetics_legacy.pth', 'pth-legacy'],
-  ['deflated.pth', 'pth-zip'], ['bigendian.pth', 'pth-zip'], ['kinetics_p4_zip.pth', 'pth-zip'],
+  ['dtypes_zip.pth', 'pth-zip'],
+  ['dtypes_legacy.pth', 'pth-legacy'],
+  ['views_zip.pth', 'pth-zip'],
+  ['views_legacy.pth', 'pth-legacy'],
+  ['kinetics_zip.pth', 'pth-zip'],
+  ['kinetics_legacy.pth', 'pth-legacy'],
+  ['deflated.pth', 'pth-zip'],
+  ['bigendian.pth', 'pth-zip'],
+  ['kinetics_p4_zip.pth', 'pth-zip'],
   ['kinetics_p4_legacy.pth', 'pth-legacy'],
 ];
 
@@ -59,7 +71,7 @@ for (const file of ['views_zip.pth', 'views_legacy.pth']) {
   });
 }
 
-test('a state dict\'s _metadata stays out of its keys but is kept as an attribute', { skip }, async () => {
+test("a state dict's _metadata stays out of its keys but is kept as an attribute", { skip }, async () => {
   const { value } = await loadCheckpointFile(join(fx!.dir, 'kinetics_zip.pth'));
   const sd = selectKey(value, 'state_dict');
   assert.ok(sd instanceof PyOrderedDict);
@@ -70,7 +82,7 @@ test('a state dict\'s _metadata stays out of its keys but is kept as an attribut
   assert.deepStrictEqual([...meta.keys()].slice(0, 3), ['', 'module', 'module.0']);
 });
 
-test('stripPrefix removes module. from keys and from _metadata, as torch\'s consume_prefix does', { skip }, async () => {
+test("stripPrefix removes module. from keys and from _metadata, as torch's consume_prefix does", { skip }, async () => {
   const { value } = await loadCheckpointFile(join(fx!.dir, 'kinetics_legacy.pth'));
   const sd = stripPrefix(selectKey(value, 'state_dict'), 'module.');
   assert.ok(sd instanceof PyOrderedDict);
@@ -95,7 +107,10 @@ test('flattenTensors names nested tensors by dotted path, optimizer state by par
 test('inspectCheckpoint lists tensors and keeps non-tensor entries as JSON metadata', { skip }, async () => {
   const s = await inspectCheckpoint(join(fx!.dir, 'kinetics_legacy.pth'));
   assert.equal(s.format, 'pth-legacy');
-  assert.deepStrictEqual(s.tensors.find((t) => t.name === 'state_dict.module.0.weight'), { name: 'state_dict.module.0.weight', shape: [4, 1, 3, 3, 3], dtype: 'float32' });
+  assert.deepStrictEqual(
+    s.tensors.find((t) => t.name === 'state_dict.module.0.weight'),
+    { name: 'state_dict.module.0.weight', shape: [4, 1, 3, 3, 3], dtype: 'float32' },
+  );
   assert.equal(s.metadata['epoch'], 7);
   assert.equal(s.metadata['arch'], 'r3d_18');
   assert.equal(s.metadata['lr'], 1);
@@ -105,14 +120,19 @@ test('inspectCheckpoint lists tensors and keeps non-tensor entries as JSON metad
   assert.equal(s.metadata['dtype'], 'torch.bfloat16');
   assert.deepStrictEqual(s.metadata['blob'], { $bytes: Buffer.from([0, 255, 97, 98]).toString('base64') });
   assert.equal(s.metadata['state_dict'], undefined, 'a dict of tensors only has no metadata');
-  const opt = s.metadata['optimizer'] as { param_groups: { lr: number; momentum: number; params: number[] }[]; state?: unknown };
+  const opt = s.metadata['optimizer'] as {
+    param_groups: { lr: number; momentum: number; params: number[] }[];
+    state?: unknown;
+  };
   assert.equal(opt.state, undefined);
   assert.equal(opt.param_groups[0]!.lr, 1);
   assert.equal(opt.param_groups[0]!.momentum, 0.9);
   assert.deepStrictEqual(opt.param_groups[0]!.params, [0, 1, 2, 3, 4]);
 });
 
-test('plain pickles of protocols 2-5 (FRAME, MEMOIZE, STACK_GLOBAL, sets, bytes, big ints) decode exactly', { skip }, async () => {
+test('plain pickles of protocols 2-5 (FRAME, MEMOIZE, STACK_GLOBAL, sets, bytes, big ints) decode exactly', {
+  skip,
+}, async () => {
   const { unpickle } = await import('../../src/torch/serialization/index.js');
   const { readFileSync } = await import('node:fs');
   for (const proto of [2, 3, 4, 5]) {

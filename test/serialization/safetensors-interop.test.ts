@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DTYPES, DTYPE_SIZE } from '../../src/torch/dtype.js';
 import {
-  detectFormat, encodeSafetensors, loadCheckpointFile, readSafetensors, saveCheckpointFile,
+  detectFormat,
+  encodeSafetensors,
+  loadCheckpointFile,
+  readSafetensors,
+  saveCheckpointFile,
 } from '../../src/torch/serialization/index.js';
 import type { StoredTensor } from '../../src/torch/serialization/stored.js';
 import { hasTorchPython, NO_TORCH_REASON } from '../helpers/python.js';
@@ -59,7 +63,12 @@ test('safetensors written by inkwell read by the independent Python reader', { s
   const m = sample();
   const path = join(tempDir(), 'ts.safetensors');
   await saveCheckpointFile(path, m, { metadata: { epoch: '4' } });
-  const r = pythonReadSafetensors<{ metadata: Record<string, string>; names: string[]; tensors: Record<string, Described & { aligned: boolean }>; header_len: number }>(path);
+  const r = pythonReadSafetensors<{
+    metadata: Record<string, string>;
+    names: string[];
+    tensors: Record<string, Described & { aligned: boolean }>;
+    header_len: number;
+  }>(path);
   assert.deepStrictEqual(r.metadata, { epoch: '4' });
   assert.deepStrictEqual(r.names, [...m.keys()]);
   for (const [k, t] of m) {
@@ -101,18 +110,35 @@ test('safetensors validation: overlaps, holes, sizes, dtypes, trailing bytes and
     ['not an object', craft([1, 2], 0), /not a JSON object/],
   ];
   for (const [what, bytes, re] of cases) {
-    assert.throws(() => readSafetensors(bytes, 'bad.safetensors'), (e: Error) => re.test(e.message) && e.message.includes('bad.safetensors'), what);
+    assert.throws(
+      () => readSafetensors(bytes, 'bad.safetensors'),
+      (e: Error) => re.test(e.message) && e.message.includes('bad.safetensors'),
+      what,
+    );
   }
   const huge = new Uint8Array(16);
   new DataView(huge.buffer).setBigUint64(0, 2n ** 40n, true);
   assert.throws(() => readSafetensors(huge, 'huge'), /over the 100000000-byte limit/);
-  assert.throws(() => encodeSafetensors([['a', bytesOf('float32', [1], 0)], ['a', bytesOf('float32', [1], 0)]]), /duplicate tensor name 'a'/);
-  assert.throws(() => encodeSafetensors([['a', { dtype: 'float32', shape: [2], data: new Uint8Array(4) }]]), /needs 8 bytes, got 4/);
+  assert.throws(
+    () =>
+      encodeSafetensors([
+        ['a', bytesOf('float32', [1], 0)],
+        ['a', bytesOf('float32', [1], 0)],
+      ]),
+    /duplicate tensor name 'a'/,
+  );
+  assert.throws(
+    () => encodeSafetensors([['a', { dtype: 'float32', shape: [2], data: new Uint8Array(4) }]]),
+    /needs 8 bytes, got 4/,
+  );
 });
 
 test('saveCheckpointFile to .safetensors refuses nested or non-tensor values', async () => {
   const dir = tempDir();
-  await assert.rejects(saveCheckpointFile(join(dir, 'x.safetensors'), { epoch: 3 }), /'epoch' is a int, safetensors holds only tensors/);
+  await assert.rejects(
+    saveCheckpointFile(join(dir, 'x.safetensors'), { epoch: 3 }),
+    /'epoch' is a int, safetensors holds only tensors/,
+  );
   await assert.rejects(saveCheckpointFile(join(dir, 'x.safetensors'), [1, 2]), /flat dict of tensors, got a list/);
 });
 
@@ -135,5 +161,8 @@ test('.npy: a single tensor only; bfloat16 has no numpy dtype', async () => {
   const path = join(dir, 'ok.npy');
   await saveCheckpointFile(path, bytesOf('int16', [4], 1));
   writeFileSync(join(dir, 'copy.npy'), readFileSync(path));
-  assert.deepStrictEqual(describe((await loadCheckpointFile(join(dir, 'copy.npy'))).value), describe(bytesOf('int16', [4], 1)));
+  assert.deepStrictEqual(
+    describe((await loadCheckpointFile(join(dir, 'copy.npy'))).value),
+    describe(bytesOf('int16', [4], 1)),
+  );
 });

@@ -54,11 +54,17 @@ test('random views of every element size match the naive reference', () => {
       const stride = Array.from({ length: rank }, () => (int(4) === 0 ? 0 : int(30)));
       const offset = int(10);
       let last = offset;
-      size.forEach((n, d) => { if (n > 0) last += (n - 1) * stride[d]!; });
+      size.forEach((n, d) => {
+        if (n > 0) last += (n - 1) * stride[d]!;
+      });
       const s = storageOf(dtype, last + 1 + int(3), int(4) === 0 ? 1 : 0);
       const got = materialiseView(s, offset, size, stride, 'test');
       const numel = size.reduce((a, b) => a * b, 1);
-      assert.deepStrictEqual(got, numel === 0 ? new Uint8Array(0) : reference(s, offset, size, stride), `${dtype} size ${size} stride ${stride} offset ${offset}`);
+      assert.deepStrictEqual(
+        got,
+        numel === 0 ? new Uint8Array(0) : reference(s, offset, size, stride),
+        `${dtype} size ${size} stride ${stride} offset ${offset}`,
+      );
     }
   }
 });
@@ -70,7 +76,9 @@ test('transposed, expanded and long-run views', () => {
   const e = new Float32Array(materialiseView(s, 2, [3, 4], [1, 0], 'e').buffer);
   assert.deepStrictEqual([...e], [2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]);
   const big = new TorchStorage('float32', new Uint8Array(4 * 64 * 100));
-  new Float32Array(big.data.buffer).forEach((_, i, a) => { a[i] = i; });
+  new Float32Array(big.data.buffer).forEach((_, i, a) => {
+    a[i] = i;
+  });
   const rows = new Float32Array(materialiseView(big, 64, [50, 64], [128, 1], 'rows').buffer);
   assert.equal(rows[0], 64);
   assert.equal(rows[64], 192);
@@ -93,7 +101,10 @@ test('8-byte elements are copied bit for bit (NaN payloads survive)', () => {
 
 test('views outside their storage, negative strides and mismatched ranks are errors', () => {
   const s = storageOf('float32', 10);
-  assert.throws(() => materialiseView(s, 0, [3, 4], [4, 1], 'f.pth'), /f\.pth: tensor view \(offset 0, size \[3,4\], stride \[4,1\]\): reaches element 11 but the float32 storage has 10 elements/);
+  assert.throws(
+    () => materialiseView(s, 0, [3, 4], [4, 1], 'f.pth'),
+    /f\.pth: tensor view \(offset 0, size \[3,4\], stride \[4,1\]\): reaches element 11 but the float32 storage has 10 elements/,
+  );
   assert.throws(() => materialiseView(s, 10, [1], [1], 'f'), /reaches element 10/);
   assert.throws(() => materialiseView(s, 0, [2], [-1], 'f'), /bad stride -1/);
   assert.throws(() => materialiseView(s, -1, [2], [1], 'f'), /bad storage offset/);

@@ -29,8 +29,9 @@ before(async () => {
   // A run folder as `inkwell report` reads it: predictions/<id>_prob.png (a diagonal ramp).
   mkdirSync(join(root, 'run', 'predictions'), { recursive: true });
   const prob = new Uint8Array(H * W).map((_, i) => Math.round((((i / W) | 0) + (i % W)) / 8));
-  await sharp(prob,
-    { raw: { width: W, height: H, channels: 1 } }).png().toFile(join(root, 'run', 'predictions', 'frag_prob.png'));
+  await sharp(prob, { raw: { width: W, height: H, channels: 1 } })
+    .png()
+    .toFile(join(root, 'run', 'predictions', 'frag_prob.png'));
   viewer = await startViewer({ input: join(root, 'frag'), predictions: [join(root, 'run')], port: 0, tileSize: 64 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   // Small enough that the home view shows the 1024-px image at under half a screen pixel per pixel, so the
@@ -43,8 +44,8 @@ after(async () => {
   await viewer?.close();
 });
 
-const tileRequests = (pattern: RegExp): string[] => viewer.requests.filter((r) => pattern.test(r.path)
-  && r.status === 200).map((r) => r.path);
+const tileRequests = (pattern: RegExp): string[] =>
+  viewer.requests.filter((r) => pattern.test(r.path) && r.status === 200).map((r) => r.path);
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const start = Date.now();
@@ -70,7 +71,10 @@ test('the page loads: datasets, layers and overlays listed, tiles of the middle 
   assert.deepEqual(names, ['mask', 'ink labels', 'run/predictions/frag_prob.png']);
   await waitFor('layer tiles', () => tileRequests(/^\/tiles\/0\/layer\/4\//).length > 0);
   const px = await leftPixels();
-  assert.ok(px.some((v) => v > 40), 'the view shows non-black pixels');
+  assert.ok(
+    px.some((v) => v > 40),
+    'the view shows non-black pixels',
+  );
 });
 
 test('the z slider changes the tile image', { skip }, async () => {
@@ -99,20 +103,31 @@ test('an overlay toggles on and off', { skip }, async () => {
 test('zooming in requests finer tiles; hovering shows position and values', { skip }, async () => {
   const level = (p: string): number => Number(/^\/tiles\/0\/layer\/\d+\/(\d+)\//.exec(p)?.[1] ?? -1);
   const seen = viewer.requests.length;
-  const fromBrowser = (): string[] => viewer.requests.slice(seen).filter((r) => r.status === 200).map((r) => r.path)
-    .filter((p) => /^\/tiles\/0\/layer\/6\//.test(p));
+  const fromBrowser = (): string[] =>
+    viewer.requests
+      .slice(seen)
+      .filter((r) => r.status === 200)
+      .map((r) => r.path)
+      .filter((p) => /^\/tiles\/0\/layer\/6\//.test(p));
   const finestBefore = Math.max(...tileRequests(/^\/tiles\/0\/layer\/6\/\d+\/\d+_\d+\.png\?/).map(level));
   await page.evaluate('window.inkwell.left.viewport.zoomBy(6); window.inkwell.left.viewport.applyConstraints();');
-  await waitFor(`tiles finer than level ${finestBefore}`,
-    () => fromBrowser().some((p) => level(p) > finestBefore), 30_000);
+  await waitFor(
+    `tiles finer than level ${finestBefore}`,
+    () => fromBrowser().some((p) => level(p) > finestBefore),
+    30_000,
+  );
   const box = (await page.locator('#left').boundingBox())!;
   await page.mouse.move(box.x + 10, box.y + 10);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 5 });
-  await page.waitForFunction("/value \\d+/.test(document.getElementById('hover').textContent)", undefined,
-    { timeout: 10_000 })
-    .catch(async (err: Error) => { throw new Error(`${err.message}; hover shows `
-      + `'${await page.locator('#hover').textContent()}', value requests `
-      + `${JSON.stringify(viewer.requests.filter((r) => r.path.startsWith('/api/value')))}`); });
+  await page
+    .waitForFunction("/value \\d+/.test(document.getElementById('hover').textContent)", undefined, { timeout: 10_000 })
+    .catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}; hover shows ` +
+          `'${await page.locator('#hover').textContent()}', value requests ` +
+          `${JSON.stringify(viewer.requests.filter((r) => r.path.startsWith('/api/value')))}`,
+      );
+    });
   const text = (await page.locator('#hover').textContent())!;
   assert.match(text, /x \d+ {2}y \d+ {2}z 6/);
   assert.match(text, /ink labels: [01]/);
@@ -125,9 +140,14 @@ test('zooming in requests finer tiles; hovering shows position and values', { sk
 });
 
 test('path traversal and writes are refused', { skip }, async () => {
-  for (const p of ['/static/../../../package.json', '/static/%2e%2e/%2e%2e/%2e%2e/package.json',
+  for (const p of [
+    '/static/../../../package.json',
+    '/static/%2e%2e/%2e%2e/%2e%2e/package.json',
     '/osd/..%2f..%2fpackage.json',
-    '/static/..%5c..%5cpackage.json', '/tiles/0/layer/4/8/..%2f0_0.png', '/static/%00']) {
+    '/static/..%5c..%5cpackage.json',
+    '/tiles/0/layer/4/8/..%2f0_0.png',
+    '/static/%00',
+  ]) {
     const r = await fetch(`${viewer.url.slice(0, -1)}${p}`);
     const body = await r.text();
     assert.ok(r.status === 403 || r.status === 404 || r.status === 400, `${p} answered ${r.status}`);
@@ -137,11 +157,13 @@ test('path traversal and writes are refused', { skip }, async () => {
   const { request } = await import('node:http');
   const u = new URL(viewer.url);
   const status = await new Promise<number>((ok) => {
-    request({ host: u.hostname, port: u.port, path: '/static/../../../package.json' },
-      (res) => { res.resume(); ok(res.statusCode ?? 0); }).end();
+    request({ host: u.hostname, port: u.port, path: '/static/../../../package.json' }, (res) => {
+      res.resume();
+      ok(res.statusCode ?? 0);
+    }).end();
   });
   assert.equal(status, 403);
   const put = await fetch(`${viewer.url}static/index.html`, { method: 'PUT', body: 'x' });
   assert.equal(put.status, 405);
-  assert.equal((await fetch(`${viewer.url}static/viewer.js`)).status, 200, 'the page\'s own files are served');
+  assert.equal((await fetch(`${viewer.url}static/viewer.js`)).status, 200, "the page's own files are served");
 });

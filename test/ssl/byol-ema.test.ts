@@ -19,29 +19,53 @@ function smallNet(): nn.Sequential {
 }
 
 function tinyEncoder(): nn.Sequential {
-  return new nn.Sequential(new nn.Conv3d(1, 4, 3, { padding: 1 }), new nn.BatchNorm3d(4), new nn.ReLU(), new nn.AdaptiveAvgPool3d(1), new nn.Flatten());
+  return new nn.Sequential(
+    new nn.Conv3d(1, 4, 3, { padding: 1 }),
+    new nn.BatchNorm3d(4),
+    new nn.ReLU(),
+    new nn.AdaptiveAvgPool3d(1),
+    new nn.Flatten(),
+  );
 }
 
 function byol(): ssl.BYOLMethod {
-  return ssl.createMethod('byol', { encoder: tinyEncoder, featureDim: 4, projector: [8, 6], predictorHidden: [8] }) as ssl.BYOLMethod;
+  return ssl.createMethod('byol', {
+    encoder: tinyEncoder,
+    featureDim: 4,
+    projector: [8, 6],
+    predictorHidden: [8],
+  }) as ssl.BYOLMethod;
 }
 
 function maxAbsDiff(a: Tensor, b: Tensor): number {
   return torch.tidy(() => a.sub(b).abs().amax().item());
 }
 
-describe('BYOL momentum schedule and EMA update vs PyTorch', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
+describe('BYOL momentum schedule and EMA update vs PyTorch', {
+  skip: hasTorchPython() ? false : NO_TORCH_REASON,
+}, () => {
   it('cosine schedule tau_k = 1 - (1 - 0.996)(cos(pi k/K) + 1)/2 for K = 10; one EMA update of a net', (t: TestContext) => {
     const dir = makeFixtures('ssl_fixtures.py');
-    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { momentum: number[]; ema_momentum: number; ema_params: string[]; ema_keys: string[] };
-    m.momentum.forEach((expected, k) => assert.ok(Math.abs(ssl.byolMomentum(k / 10) - expected) < 1e-15, `k=${k}: ${ssl.byolMomentum(k / 10)} vs ${expected}`));
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+      momentum: number[];
+      ema_momentum: number;
+      ema_params: string[];
+      ema_keys: string[];
+    };
+    m.momentum.forEach((expected, k) =>
+      assert.ok(
+        Math.abs(ssl.byolMomentum(k / 10) - expected) < 1e-15,
+        `k=${k}: ${ssl.byolMomentum(k / 10)} vs ${expected}`,
+      ),
+    );
     assert.equal(ssl.byolMomentum(0), 0.996);
     assert.equal(ssl.byolMomentum(1), 1);
 
     const online = smallNet();
     const target = smallNet();
     try {
-      const load = (prefix: string) => new Map(m.ema_keys.map((k) => [k, torch.loadNpy(join(dir, `${prefix}.${k}.npy`))]));
+      const load = (prefix: string) =>
+        new Map(m.ema_keys.map((k) => [k, torch.loadNpy(join(dir, `${prefix}.${k}.npy`))]));
       online.loadStateDict(load('ema_online'));
       target.loadStateDict(load('ema_target'));
       const runningBefore = torch.tidy(() => torch.keep(target.stateDict().get('1.running_mean')!.clone()));
@@ -51,8 +75,19 @@ describe('BYOL momentum schedule and EMA update vs PyTorch', { skip: hasTorchPyt
       torch.tidy(() => {
         const params = new Map(target.namedParameters());
         assert.deepEqual([...params.keys()], m.ema_params);
-        for (const k of m.ema_params) worst = Math.max(worst, assertClose(params.get(k)!, loadNpyTensor(join(dir, `ema_after.${k}.npy`)), `EMA ${k}`, { rtol: 1e-6, atol: 1e-7 }));
-        assert.equal(maxAbsDiff(target.stateDict().get('1.running_mean')!, runningBefore), 0, 'buffers are not averaged');
+        for (const k of m.ema_params)
+          worst = Math.max(
+            worst,
+            assertClose(params.get(k)!, loadNpyTensor(join(dir, `ema_after.${k}.npy`)), `EMA ${k}`, {
+              rtol: 1e-6,
+              atol: 1e-7,
+            }),
+          );
+        assert.equal(
+          maxAbsDiff(target.stateDict().get('1.running_mean')!, runningBefore),
+          0,
+          'buffers are not averaged',
+        );
       });
       runningBefore.dispose();
       t.diagnostic(`EMA update: max abs diff vs PyTorch ${worst.toExponential(2)}`);
@@ -76,7 +111,10 @@ describe('BYOLMethod target network', () => {
         assert.equal(maxAbsDiff(v.to('float32'), online.get(k)!.to('float32')), 0, k);
         assert.ok(!v.isAliasOf(online.get(k)!), `${k} must be a copy, not shared storage`);
       }
-      assert.ok(method.target.parameters().every((p) => !p.requiresGrad), 'target parameters require no grad');
+      assert.ok(
+        method.target.parameters().every((p) => !p.requiresGrad),
+        'target parameters require no grad',
+      );
       assert.ok(method.modules.parameters().every((p) => p.requiresGrad));
     } finally {
       method.dispose();
@@ -98,10 +136,21 @@ describe('BYOLMethod target network', () => {
         const loss = out.loss.item();
         assert.ok(loss >= 0 && loss <= 8, `BYOL loss ${loss} in [0, 8]`);
         out.loss.backward();
-        assert.ok(method.target.parameters().every((p) => p.grad === null), 'no gradient reaches the target');
-        assert.ok(method.modules.get('predictor').parameters().every((p) => p.grad !== null), 'the predictor is trained');
+        assert.ok(
+          method.target.parameters().every((p) => p.grad === null),
+          'no gradient reaches the target',
+        );
+        assert.ok(
+          method.modules
+            .get('predictor')
+            .parameters()
+            .every((p) => p.grad !== null),
+          'the predictor is trained',
+        );
         // A fake optimiser step on the online encoder, then the EMA with progress 0.5.
-        torch.noGrad(() => { for (const p of method.modules.parameters()) p.add_(0.1); });
+        torch.noGrad(() => {
+          for (const p of method.modules.parameters()) p.add_(0.1);
+        });
         const onlineW = method.modules.get('encoder').stateDict().get('0.weight')!;
         const targetW = method.target.stateDict().get('encoder.0.weight')!;
         const before = targetW.clone();
@@ -130,7 +179,10 @@ describe('BYOLMethod target network', () => {
       torch.tidy(() => {
         for (const [k, v] of b.stateDict()) assert.equal(maxAbsDiff(v.to('float32'), sd.get(k)!.to('float32')), 0, k);
       });
-      assert.throws(() => b.loadStateDict(new Map([['encoder.0.weight', sd.get('target.encoder.0.weight')!]])), /BYOLMethod.loadStateDict: expected keys starting with 'target.'/);
+      assert.throws(
+        () => b.loadStateDict(new Map([['encoder.0.weight', sd.get('target.encoder.0.weight')!]])),
+        /BYOLMethod.loadStateDict: expected keys starting with 'target.'/,
+      );
     } finally {
       a.dispose();
       b.dispose();
@@ -142,9 +194,20 @@ describe('BYOLMethod target network', () => {
     const projector = new ProjectionHead([4, 8, 6]);
     const predictor = new ProjectionHead([6, 8, 6]);
     try {
-      assert.throws(() => new ssl.BYOLMethod({ encoder, projector, predictor, makeTarget: () => ({ encoder, projector }) }), /makeTarget must build new networks/);
-      assert.throws(() => new ssl.BYOLMethod({ encoder, projector, predictor, makeTarget: () => ({ encoder: tinyEncoder(), projector: new ProjectionHead([4, 9, 6]) }) }),
-        /BYOLMethod: makeTarget must build the same architecture.*shape mismatch/);
+      assert.throws(
+        () => new ssl.BYOLMethod({ encoder, projector, predictor, makeTarget: () => ({ encoder, projector }) }),
+        /makeTarget must build new networks/,
+      );
+      assert.throws(
+        () =>
+          new ssl.BYOLMethod({
+            encoder,
+            projector,
+            predictor,
+            makeTarget: () => ({ encoder: tinyEncoder(), projector: new ProjectionHead([4, 9, 6]) }),
+          }),
+        /BYOLMethod: makeTarget must build the same architecture.*shape mismatch/,
+      );
     } finally {
       for (const m of [encoder, projector, predictor]) m.dispose();
     }

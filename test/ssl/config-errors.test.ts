@@ -7,10 +7,16 @@ import { loadPretrainConfig } from '../../src/ssl/config.js';
 it('no datasets: pretrain and finetune say which flag gives them', async () => {
   await assert.rejects(loadPretrainConfig({}), /pretrain: no data to pretrain on: give --input DIR/);
   await assert.rejects(loadSupervisedConfig({}), /no labelled data to train on: give --train DIR/);
-  await assert.rejects(loadPretrainConfig({ preset: 'nope', inputs: ['x'] }), /unknown preset 'nope' \(known: seed, vicreg-paper, cpu-small\)/);
+  await assert.rejects(
+    loadPretrainConfig({ preset: 'nope', inputs: ['x'] }),
+    /unknown preset 'nope' \(known: reference, vicreg-paper, cpu-small; 'seed' = 'reference'\)/,
+  );
   await assert.rejects(loadPretrainConfig({ inputs: ['x'], set: ['optim.lr=-1'] }), /config: optim\.lr: /);
   const cfg = await loadPretrainConfig({ inputs: ['a', 'b'] });
-  assert.deepEqual(cfg.data.datasets.map((d) => d.path), ['a', 'b']);
-  assert.equal(cfg.model.arch, 'resnet3d-50-seed');
+  assert.deepEqual(
+    cfg.data.datasets.map((d) => d.path),
+    ['a', 'b'],
+  );
+  assert.equal(cfg.model.arch, 'resnet3d-50-reference');
   assert.deepEqual([cfg.method.vicreg.simCoeff, cfg.method.vicreg.stdCoeff, cfg.method.vicreg.covCoeff], [25, 25, 5]);
 });

@@ -23,13 +23,21 @@ describe('randomBlockMask', () => {
       const v = mask.toArray() as number[][][][][];
       for (let n = 0; n < 3; n++) {
         let hiddenBlocks = 0;
-        for (let bd = 0; bd < 2; bd++) for (let bh = 0; bh < 2; bh++) for (let bw = 0; bw < 3; bw++) {
-          const first = v[n]![0]![bd * 2]![bh * 4]![bw * 4]!;
-          for (let z = 0; z < 2; z++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) {
-            assert.equal(v[n]![0]![bd * 2 + z]![bh * 4 + y]![bw * 4 + x], first, 'a block is all hidden or all visible');
-          }
-          hiddenBlocks += first;
-        }
+        for (let bd = 0; bd < 2; bd++)
+          for (let bh = 0; bh < 2; bh++)
+            for (let bw = 0; bw < 3; bw++) {
+              const first = v[n]![0]![bd * 2]![bh * 4]![bw * 4]!;
+              for (let z = 0; z < 2; z++)
+                for (let y = 0; y < 4; y++)
+                  for (let x = 0; x < 4; x++) {
+                    assert.equal(
+                      v[n]![0]![bd * 2 + z]![bh * 4 + y]![bw * 4 + x],
+                      first,
+                      'a block is all hidden or all visible',
+                    );
+                  }
+              hiddenBlocks += first;
+            }
         assert.equal(hiddenBlocks, 3, `sample ${n}: round(0.25 * 12) blocks hidden`);
       }
     });
@@ -75,7 +83,11 @@ describe('maskedReconstructionLoss', () => {
       // A per-channel (bool) mask works the same way.
       const full = mask.expand([2, 3, 4, 8, 8]).gt(0.5);
       assert.ok(Math.abs(ssl.maskedReconstructionLoss(pred2, target, full).item() - 9) < 1e-5);
-      assert.equal(ssl.maskedReconstructionLoss(pred, target, torch.zerosLike(mask)).item(), 0, 'nothing hidden: 0, not NaN');
+      assert.equal(
+        ssl.maskedReconstructionLoss(pred, target, torch.zerosLike(mask)).item(),
+        0,
+        'nothing hidden: 0, not NaN',
+      );
     });
   });
 
@@ -95,7 +107,11 @@ describe('maskedReconstructionLoss', () => {
 describe('MaskedMethod', () => {
   it('step: masked views through encoder and LightDecoder3d, a scalar loss, gradients on both networks', () => {
     torch.manualSeed(7);
-    const method = ssl.createMethod('masked', { encoder: featureEncoder, featureDim: 6, masked: { mask: { blockSize: [2, 4, 4], ratio: 0.5 } } });
+    const method = ssl.createMethod('masked', {
+      encoder: featureEncoder,
+      featureDim: 6,
+      masked: { mask: { blockSize: [2, 4, 4], ratio: 0.5 } },
+    });
     try {
       torch.tidy(() => {
         const v1 = torch.randn([2, 1, 4, 8, 8]);
@@ -108,7 +124,13 @@ describe('MaskedMethod', () => {
         assert.deepEqual(out.embeddings.shape, [2, 6]);
         out.loss.backward();
         for (const name of ['encoder', 'decoder']) {
-          assert.ok(method.modules.get(name).parameters().every((p) => p.grad !== null), `${name} gets gradients`);
+          assert.ok(
+            method.modules
+              .get(name)
+              .parameters()
+              .every((p) => p.grad !== null),
+            `${name} gets gradients`,
+          );
         }
         assert.deepEqual(method.modules.names(), ['encoder', 'decoder']);
         assert.deepEqual(method.stateDict().size, 0);
@@ -124,25 +146,37 @@ describe('MaskedMethod', () => {
       torch.tidy(() => {
         const y = dec.forward(torch.randn([2, 6, 2, 3, 3]), torch.randn([2, 2, 5, 12, 11]));
         assert.deepEqual(y.shape, [2, 2, 5, 12, 11]);
-        assert.throws(() => dec.forward(torch.randn([2, 5, 2, 3, 3]), torch.randn([2, 2, 5, 12, 11])), /LightDecoder3d: features must be \[N,6,d,h,w\], got \[2,5,2,3,3\]/);
+        assert.throws(
+          () => dec.forward(torch.randn([2, 5, 2, 3, 3]), torch.randn([2, 2, 5, 12, 11])),
+          /LightDecoder3d: features must be \[N,6,d,h,w\], got \[2,5,2,3,3\]/,
+        );
       });
     } finally {
       dec.dispose();
     }
-    const pooled = () => new nn.Sequential(new nn.Conv3d(1, 6, 3, { padding: 1 }), new nn.AdaptiveAvgPool3d(1), new nn.Flatten());
+    const pooled = () =>
+      new nn.Sequential(new nn.Conv3d(1, 6, 3, { padding: 1 }), new nn.AdaptiveAvgPool3d(1), new nn.Flatten());
     const bad = ssl.createMethod('masked', { encoder: pooled, featureDim: 6 });
     try {
       torch.tidy(() => {
         const v = torch.randn([2, 1, 4, 16, 16]);
-        assert.throws(() => bad.step(v, v), /MaskedMethod: the encoder must give a feature map \[N,C,d,h,w\] .*got \[2,6\] \(pass featureMap/);
+        assert.throws(
+          () => bad.step(v, v),
+          /MaskedMethod: the encoder must give a feature map \[N,C,d,h,w\] .*got \[2,6\] \(pass featureMap/,
+        );
       });
     } finally {
       bad.dispose();
     }
     // The same pooling encoder works when featureMap stops before the pooling.
     const ok = ssl.createMethod('masked', {
-      encoder: pooled, featureDim: 6,
-      masked: { featureMap: (enc, x) => (enc as nn.Sequential).layers[0]!.forward(x), views: 'first', mask: { blockSize: [2, 8, 8] } },
+      encoder: pooled,
+      featureDim: 6,
+      masked: {
+        featureMap: (enc, x) => (enc as nn.Sequential).layers[0]!.forward(x),
+        views: 'first',
+        mask: { blockSize: [2, 8, 8] },
+      },
     });
     try {
       torch.tidy(() => {

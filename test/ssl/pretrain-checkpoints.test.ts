@@ -14,14 +14,17 @@ import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
-import { hasTorchPython, NO_TORCH_REASON, PYTHON } from '../helpers/python.js';
+import { hasTorchPython, NO_TORCH_REASON, PYTHON, PYTHON_ENV } from '../helpers/python.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 let checkpoint = '';
 let out = '';
 
 function inkwell(...args: string[]): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, INKWELL_PROGRESS: '0' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, INKWELL_PROGRESS: '0' },
+  });
   assert.equal(r.status, 0, `inkwell ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
@@ -29,12 +32,36 @@ function inkwell(...args: string[]): string {
 describe('pretraining checkpoints', () => {
   before(async () => {
     const data = mkdtempSync(join(tmpdir(), 'inkwell-pck-data-'));
-    await synthesize({ out: data, fragments: 0, segments: 2, height: 256, width: 256, seed: 3, layers: 40, progress: false });
+    await synthesize({
+      out: data,
+      fragments: 0,
+      segments: 2,
+      height: 256,
+      width: 256,
+      seed: 3,
+      layers: 40,
+      progress: false,
+    });
     out = mkdtempSync(join(tmpdir(), 'inkwell-pck-'));
     const cfg = await loadPretrainConfig({
-      preset: 'cpu-small', inputs: [join(data, 'segments')],
-      set: ['name=p', `out=${out}`, 'train.epochs=2', 'data.maxTiles=16', 'train.batchSize=8', 'model.widenFactor=0.125', 'data.depth=12', 'data.tile=48', 'data.stride=16', 'data.workers=0',
-        'average.swa.enabled=true', 'average.swa.startEpoch=1', 'average.ema.enabled=true', 'average.ema.decay=0.5'],
+      preset: 'cpu-small',
+      inputs: [join(data, 'segments')],
+      set: [
+        'name=p',
+        `out=${out}`,
+        'train.epochs=2',
+        'data.maxTiles=16',
+        'train.batchSize=8',
+        'model.widenFactor=0.125',
+        'data.depth=12',
+        'data.tile=48',
+        'data.stride=16',
+        'data.workers=0',
+        'average.swa.enabled=true',
+        'average.swa.startEpoch=1',
+        'average.ema.enabled=true',
+        'average.ema.decay=0.5',
+      ],
     });
     checkpoint = (await pretrain(cfg, { progress: false, log: () => undefined })).lastCheckpoint!;
   });
@@ -58,18 +85,50 @@ describe('pretraining checkpoints', () => {
     const x = join(out, 'x.npy');
     torch.tidy(() => torch.saveNpySync(x, torch.rand([3, 1, 12, 48, 48])));
     const f = join(out, 'f.npy');
-    inkwell('embed', '--arch', 'resnet3d-10-seed', '--widen-factor', '0.125', '--weights', checkpoint, '--input', x, '--output', f);
+    inkwell(
+      'embed',
+      '--arch',
+      'resnet3d-10-reference',
+      '--widen-factor',
+      '0.125',
+      '--weights',
+      checkpoint,
+      '--input',
+      x,
+      '--output',
+      f,
+    );
     const feats = torch.loadNpy(f);
     assert.deepEqual([...feats.shape], [3, 64]);
     feats.dispose();
   });
 
-  it('inkwell export turns it into a file PyTorch loads strictly', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
+  it('inkwell export turns it into a file PyTorch loads strictly', {
+    skip: hasTorchPython() ? false : NO_TORCH_REASON,
+  }, () => {
     const pth = join(out, 'encoder.pth');
-    inkwell('export', '--arch', 'resnet3d-10-seed', '--widen-factor', '0.125', '--weights', checkpoint, '--out', pth);
-    const r = spawnSync(PYTHON, ['-c', `import torch, sys
+    inkwell(
+      'export',
+      '--arch',
+      'resnet3d-10-reference',
+      '--widen-factor',
+      '0.125',
+      '--weights',
+      checkpoint,
+      '--out',
+      pth,
+    );
+    const r = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        `import torch, sys
 sd = torch.load(sys.argv[1])
-print(len(sd), tuple(sd['conv1.weight'].shape), tuple(sd['fc.weight'].shape))`, pth], { encoding: 'utf8' });
+print(len(sd), tuple(sd['conv1.weight'].shape), tuple(sd['fc.weight'].shape))`,
+        pth,
+      ],
+      { encoding: 'utf8', env: PYTHON_ENV },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^\d+ \(8, 1, 7, 7, 7\) \(512, 64\)/);
   });

@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createRng } from '../../src/data/rng.js';
 import { comparisonVerdict, entryOf, chanceEntry, type StudyEntry } from '../../src/study/comparison.js';
-import { armScores, armVerdict, aucOfHistograms, f05OfCounts, foldMean, tileScores, type ArmRun } from '../../src/study/scoring.js';
+import {
+  armScores,
+  armVerdict,
+  aucOfHistograms,
+  f05OfCounts,
+  foldMean,
+  tileScores,
+  type ArmRun,
+} from '../../src/study/scoring.js';
 import { allInkF05, bootstrapInterval, quantile, quantileSorted } from '../../src/util/stats.js';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -56,7 +64,9 @@ describe('study statistics', () => {
 
   it('tile scores give the exact AUC of separable scores and F0.5 at the fixed threshold', () => {
     const run: ArmRun = {
-      seed: 0, fold: 0, threshold: 0.5,
+      seed: 0,
+      fold: 0,
+      threshold: 0.5,
       scores: Float32Array.of(0.1, 0.2, 0.9, 0.8, 0.3, 0.7),
       labels: Uint8Array.of(0, 0, 1, 1, 0, 0),
       tileOf: Int32Array.of(0, 0, 0, 1, 1, 1),
@@ -71,16 +81,32 @@ describe('study statistics', () => {
 
   it('intervals of a perfect arm sit at 1; an arm of noise is "at chance"', () => {
     const rng = createRng(3);
-    const runs = (score: (ink: boolean) => number): ArmRun[] => [0, 1, 2].flatMap((seed) => [0, 1].map((fold) => {
-      const n = 400;
-      const labels = Uint8Array.from({ length: n }, () => (rng.uniform(0, 1) < 0.2 ? 1 : 0));
-      return { seed, fold, threshold: 0.5, labels, scores: Float32Array.from(labels, (l) => score(l > 0)), tileOf: Int32Array.from({ length: n }, (_, i) => i >> 4) };
-    }));
-    const perfect = armScores(runs((ink) => (ink ? 0.6 + 0.3 * rng.uniform(0, 1) : 0.4 * rng.uniform(0, 1))), { resamples: 300 });
+    const runs = (score: (ink: boolean) => number): ArmRun[] =>
+      [0, 1, 2].flatMap((seed) =>
+        [0, 1].map((fold) => {
+          const n = 400;
+          const labels = Uint8Array.from({ length: n }, () => (rng.uniform(0, 1) < 0.2 ? 1 : 0));
+          return {
+            seed,
+            fold,
+            threshold: 0.5,
+            labels,
+            scores: Float32Array.from(labels, (l) => score(l > 0)),
+            tileOf: Int32Array.from({ length: n }, (_, i) => i >> 4),
+          };
+        }),
+      );
+    const perfect = armScores(
+      runs((ink) => (ink ? 0.6 + 0.3 * rng.uniform(0, 1) : 0.4 * rng.uniform(0, 1))),
+      { resamples: 300 },
+    );
     assert.deepEqual(perfect.auc, { mean: 1, low: 1, high: 1 });
     assert.deepEqual(perfect.seeds, [0, 1, 2]);
     assert.equal(perfect.folds, 2);
-    const noise = armScores(runs(() => rng.uniform(0, 1)), { resamples: 300 });
+    const noise = armScores(
+      runs(() => rng.uniform(0, 1)),
+      { resamples: 300 },
+    );
     assert.ok(noise.auc.low < 0.5 && noise.auc.high > 0.5, JSON.stringify(noise.auc));
     assert.equal(armVerdict(noise.auc), 'at chance');
     assert.equal(armVerdict(perfect.auc), 'above chance by 0.500 AUC');
@@ -90,14 +116,33 @@ describe('study statistics', () => {
   });
 
   it('table verdicts rank only arms above chance and say when intervals overlap', () => {
-    const e = (label: string, mean: number, low: number, high: number): StudyEntry => entryOf(label, {
-      auc: { mean, low, high }, f05: { mean: 0, low: 0, high: 0 }, inkShare: { mean: 0.2, low: 0.2, high: 0.2 }, seeds: [0], folds: 1,
-    });
+    const e = (label: string, mean: number, low: number, high: number): StudyEntry =>
+      entryOf(label, {
+        auc: { mean, low, high },
+        f05: { mean: 0, low: 0, high: 0 },
+        inkShare: { mean: 0.2, low: 0.2, high: 0.2 },
+        seeds: [0],
+        folds: 1,
+      });
     const upper = e('fine-tuned-frozen', 0.9, 0.88, 0.92);
-    assert.match(comparisonVerdict([e('random', 0.49, 0.47, 0.51), e('vicreg', 0.5, 0.48, 0.53)], [upper]), /every arm is at chance or below it: no ranking; at chance: random, vicreg/);
-    assert.match(comparisonVerdict([e('random', 0.7, 0.65, 0.75), e('vicreg', 0.72, 0.68, 0.76)], [upper]), /vicreg and random are not separable/);
-    assert.match(comparisonVerdict([e('random', 0.6, 0.55, 0.65), e('vicreg', 0.8, 0.76, 0.84)], [upper, e('surface-statistic', 0.82, 0.8, 0.84)]),
-      /vicreg leads random .*; vicreg is not separable from the hand-made surface statistic/);
-    assert.match(comparisonVerdict([e('random', 0.6, 0.55, 0.65)], [e('fine-tuned-frozen', 0.5, 0.45, 0.55)]), /upper bound \(fine-tuned-frozen\) is at chance/);
+    assert.match(
+      comparisonVerdict([e('random', 0.49, 0.47, 0.51), e('vicreg', 0.5, 0.48, 0.53)], [upper]),
+      /every arm is at chance or below it: no ranking; at chance: random, vicreg/,
+    );
+    assert.match(
+      comparisonVerdict([e('random', 0.7, 0.65, 0.75), e('vicreg', 0.72, 0.68, 0.76)], [upper]),
+      /vicreg and random are not separable/,
+    );
+    assert.match(
+      comparisonVerdict(
+        [e('random', 0.6, 0.55, 0.65), e('vicreg', 0.8, 0.76, 0.84)],
+        [upper, e('surface-statistic', 0.82, 0.8, 0.84)],
+      ),
+      /vicreg leads random .*; vicreg is not separable from the hand-made surface statistic/,
+    );
+    assert.match(
+      comparisonVerdict([e('random', 0.6, 0.55, 0.65)], [e('fine-tuned-frozen', 0.5, 0.45, 0.55)]),
+      /upper bound \(fine-tuned-frozen\) is at chance/,
+    );
   });
 });

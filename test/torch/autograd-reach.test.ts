@@ -13,15 +13,24 @@ describe('autograd graph reach', () => {
       torch.tidy(() => {
         const x = torch.randn([5, 4]);
         const h = used.forward(x).relu();
-        const loss = shared.forward(h).sum().add(h.mul(shared.forward(h).mean()).sum());
+        const loss = shared
+          .forward(h)
+          .sum()
+          .add(h.mul(shared.forward(h).mean()).sum());
         const params = [...used.parameters(), ...unused.parameters(), ...shared.parameters()];
         assert.deepEqual(torch.reachedBy(loss, params), [true, true, false, false, true, true]);
         // A leaf that does not require grad has no gradient accumulator; a constant output reaches nothing.
         assert.deepEqual(torch.reachedBy(loss, [x]), [false]);
-        assert.deepEqual(torch.reachedBy(torch.ones([1]), params), params.map(() => false));
+        assert.deepEqual(
+          torch.reachedBy(torch.ones([1]), params),
+          params.map(() => false),
+        );
         // The same question, answered by backward itself.
         loss.backward();
-        assert.deepEqual(params.map((p) => p.grad !== null), [true, true, false, false, true, true]);
+        assert.deepEqual(
+          params.map((p) => p.grad !== null),
+          [true, true, false, false, true, true],
+        );
       });
     } finally {
       for (const m of [used, unused, shared]) m.dispose();

@@ -29,7 +29,8 @@ describe('checkpoints exchanged with PyTorch', { skip: hasTorchPython() ? false 
         const report = net.loadStateDict(sd);
         assert.deepEqual(report.missingKeys, []);
         torch.tidy(() => {
-          for (const [k, v] of net.stateDict()) assertClose(v, loadNpyTensor(join(dir, `${k}.npy`)), `${file} ${k}`, { rtol: 0, atol: 0 });
+          for (const [k, v] of net.stateDict())
+            assertClose(v, loadNpyTensor(join(dir, `${k}.npy`)), `${file} ${k}`, { rtol: 0, atol: 0 });
         });
         assert.equal(net.stateDict().get('1.num_batches_tracked')!.item(), 7);
       } finally {
@@ -50,7 +51,12 @@ describe('checkpoints exchanged with PyTorch', { skip: hasTorchPython() ? false 
       const path = join(tmp(), 'ink.pth');
       await torch.save(path, { epoch: 3, lr: new serialization.PyFloat(1.0), state_dict: net.stateDict() });
       const facts = JSON.parse(runPython('checkpoint_roundtrip.py', ['--check', path])) as {
-        epoch: number; lr: number; lr_is_float: boolean; state_dict_type: string; sums: Record<string, number>; dtypes: Record<string, string>;
+        epoch: number;
+        lr: number;
+        lr_is_float: boolean;
+        state_dict_type: string;
+        sums: Record<string, number>;
+        dtypes: Record<string, string>;
       };
       assert.equal(facts.epoch, 3);
       assert.equal(facts.lr_is_float, true);
@@ -59,7 +65,10 @@ describe('checkpoints exchanged with PyTorch', { skip: hasTorchPython() ? false 
       torch.tidy(() => {
         for (const [k, v] of net.stateDict()) {
           const ours = v.to('float64').sum().item();
-          assert.ok(Math.abs(ours - facts.sums[k]!) <= 1e-9 * Math.max(1, Math.abs(ours)), `${k}: ${ours} vs ${facts.sums[k]}`);
+          assert.ok(
+            Math.abs(ours - facts.sums[k]!) <= 1e-9 * Math.max(1, Math.abs(ours)),
+            `${k}: ${ours} vs ${facts.sums[k]}`,
+          );
         }
       });
     } finally {
@@ -75,7 +84,15 @@ describe('tensor files round-trip', () => {
     const b = torch.arange(6).reshape([2, 3]);
     const h = torch.randn([5]).to('bfloat16');
     try {
-      await torch.save(join(dir, 'x.safetensors'), new Map([['a', a], ['b', b], ['h', h]]), { metadata: { note: 'test' } });
+      await torch.save(
+        join(dir, 'x.safetensors'),
+        new Map([
+          ['a', a],
+          ['b', b],
+          ['h', h],
+        ]),
+        { metadata: { note: 'test' } },
+      );
       const back = await torch.load(join(dir, 'x.safetensors'));
       assert.equal(back.format, 'safetensors');
       assert.deepEqual(back.metadata, { note: 'test' });
@@ -91,7 +108,9 @@ describe('tensor files round-trip', () => {
       a2.dispose();
       assert.throws(() => torch.loadNpy(join(dir, 'missing.npy')), /loadNpy\(.*missing\.npy\): ENOENT/);
     } finally {
-      a.dispose(); b.dispose(); h.dispose();
+      a.dispose();
+      b.dispose();
+      h.dispose();
     }
   });
 });

@@ -30,7 +30,10 @@ describe('device strings', () => {
   it('rejects everything else with the flag name and the accepted forms', () => {
     for (const bad of ['gpu', 'cpu:0', 'cuda:', 'cuda:-1', 'cuda:x', 'cuda0', 'mps', '']) {
       assert.equal(torch.isDevice(bad), false, bad);
-      assert.throws(() => torch.parseDevice(bad, '--device'), /--device: '.*' is not a device; expected 'cpu', 'cuda' or 'cuda:N'/);
+      assert.throws(
+        () => torch.parseDevice(bad, '--device'),
+        /--device: '.*' is not a device; expected 'cpu', 'cuda' or 'cuda:N'/,
+      );
     }
   });
 });
@@ -76,7 +79,10 @@ describe('moves to the same device', () => {
     const opt = new optim.SGD(lin.parameters(), { lr: 0.1, momentum: 0.9 });
     try {
       torch.tidy(() => {
-        lin.forward(torch.randn([4, 3])).sum().backward();
+        lin
+          .forward(torch.randn([4, 3]))
+          .sum()
+          .backward();
         opt.step();
       });
       const buf = opt.stateOf(lin.weight)!.get('momentum_buffer') as torch.Tensor;
@@ -88,7 +94,10 @@ describe('moves to the same device', () => {
       assert.equal(after.dtype, 'float64');
       assertClose(after, torch.tensor(before, { dtype: 'float64' }), 'momentum buffer', { rtol: 1e-7, atol: 0 });
       torch.tidy(() => {
-        lin.forward(torch.randn([4, 3], { dtype: 'float64' })).sum().backward();
+        lin
+          .forward(torch.randn([4, 3], { dtype: 'float64' }))
+          .sum()
+          .backward();
         opt.step();
       });
     } finally {
@@ -101,7 +110,10 @@ describe('moves to the same device', () => {
 describe('CUDA on a CPU-only libtorch', { skip: CPU_ONLY ? false : 'this libtorch has CUDA' }, () => {
   const missing = /CPU-only build, so it has no CUDA backend/;
   it('every entry point names the missing CUDA backend instead of crashing', async () => {
-    assert.throws(() => torch.requireDevice('cuda', '--device'), /^Error: --device cuda: this libtorch \(.+\) is a CPU-only build/);
+    assert.throws(
+      () => torch.requireDevice('cuda', '--device'),
+      /^Error: --device cuda: this libtorch \(.+\) is a CPU-only build/,
+    );
     assert.throws(() => torch.requireDevice('cuda:2'), missing);
     assert.equal(torch.requireDevice('cpu'), 'cpu');
     torch.tidy(() => {
@@ -149,13 +161,19 @@ describe('checkpoints and autocast against PyTorch', { skip: hasTorchPython() ? 
     const d = join(dir, 'autocast');
     const dtypes = JSON.parse(readFileSync(join(d, 'dtypes.json'), 'utf8')) as Record<string, string>;
     torch.tidy(() => {
-      const inp = Object.fromEntries(['x', 'w', 'b', 'gamma', 'beta', 'lw', 'lb'].map((k) => [k, loadNpyTensor(join(d, `in.${k}.npy`))]));
+      const inp = Object.fromEntries(
+        ['x', 'w', 'b', 'gamma', 'beta', 'lw', 'lb'].map((k) => [k, loadNpyTensor(join(d, `in.${k}.npy`))]),
+      );
       for (const k of ['w', 'b', 'gamma', 'beta', 'lw', 'lb']) inp[k]!.requiresGrad = true;
       const stages = torch.amp.autocast('cpu', 'bfloat16', () => {
         assert.deepEqual(torch.amp.autocastState('cpu'), { enabled: true, dtype: 'bfloat16' });
         const conv = torch.F.conv3d(inp['x']!, inp['w']!, inp['b']!, { padding: 1 });
         const bn = torch.F.batchNorm(conv, {
-          runningMean: torch.zeros([4]), runningVar: torch.ones([4]), weight: inp['gamma']!, bias: inp['beta']!, training: true,
+          runningMean: torch.zeros([4]),
+          runningVar: torch.ones([4]),
+          weight: inp['gamma']!,
+          bias: inp['beta']!,
+          training: true,
         });
         const act = bn.relu();
         const lin = torch.F.linear(act.flatten(1), inp['lw']!, inp['lb']!);

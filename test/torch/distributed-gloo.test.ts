@@ -22,24 +22,47 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface WorkerResult { code: number | null; out: Record<string, unknown> | null; stderr: string }
+interface WorkerResult {
+  code: number | null;
+  out: Record<string, unknown> | null;
+  stderr: string;
+}
 
 function runWorkers(mode: string, worldSize: number, port: number, timeoutMs: number): Promise<WorkerResult[]> {
-  return Promise.all(Array.from({ length: worldSize }, (_, rank) => new Promise<WorkerResult>((resolve) => {
-    const child = spawn(process.execPath, [join(FIXTURES, 'dist_worker.mjs'), mode], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TIMEOUT_MS: String(timeoutMs), INKWELL_NUM_THREADS: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(kill);
-      const line = stdout.trim().split('\n').at(-1);
-      resolve({ code, out: line ? JSON.parse(line) as Record<string, unknown> : null, stderr });
-    });
-  })));
+  return Promise.all(
+    Array.from(
+      { length: worldSize },
+      (_, rank) =>
+        new Promise<WorkerResult>((resolve) => {
+          const child = spawn(process.execPath, [join(FIXTURES, 'dist_worker.mjs'), mode], {
+            env: {
+              ...process.env,
+              RANK: String(rank),
+              WORLD_SIZE: String(worldSize),
+              LOCAL_RANK: String(rank),
+              MASTER_ADDR: '127.0.0.1',
+              MASTER_PORT: String(port),
+              TIMEOUT_MS: String(timeoutMs),
+              INKWELL_NUM_THREADS: '1',
+            },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => {
+            stdout += d;
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d;
+          });
+          const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 30_000);
+          child.on('exit', (code) => {
+            clearTimeout(kill);
+            const line = stdout.trim().split('\n').at(-1);
+            resolve({ code, out: line ? (JSON.parse(line) as Record<string, unknown>) : null, stderr });
+          });
+        }),
+    ),
+  );
 }
 
 const gloo = torch.distributed.availableBackends().includes('gloo');
@@ -47,8 +70,10 @@ const gloo = torch.distributed.availableBackends().includes('gloo');
 describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built without Gloo' }, () => {
   it('reads the launcher variables', () => {
     assert.equal(torch.distributed.launchEnv({}), null);
-    assert.deepEqual(torch.distributed.launchEnv({ RANK: '1', WORLD_SIZE: '4', MASTER_ADDR: 'h', MASTER_PORT: '1234' }),
-      { rank: 1, worldSize: 4, localRank: 1, masterAddr: 'h', masterPort: 1234 });
+    assert.deepEqual(
+      torch.distributed.launchEnv({ RANK: '1', WORLD_SIZE: '4', MASTER_ADDR: 'h', MASTER_PORT: '1234' }),
+      { rank: 1, worldSize: 4, localRank: 1, masterAddr: 'h', masterPort: 1234 },
+    );
     assert.throws(() => torch.distributed.launchEnv({ WORLD_SIZE: '2' }), /RANK is not/);
   });
 
@@ -56,7 +81,17 @@ describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built w
     const results = await runWorkers('collectives', 2, await freePort(), 20_000);
     for (const [rank, r] of results.entries()) {
       assert.equal(r.code, 0, `rank ${rank} failed: ${r.stderr}`);
-      assert.deepEqual(r.out, { rank, size: 2, sum: [3, 30], avg: [1.5, 3], broadcast: [42], gathered: [[0, 0], [1, 1]] });
+      assert.deepEqual(r.out, {
+        rank,
+        size: 2,
+        sum: [3, 30],
+        avg: [1.5, 3],
+        broadcast: [42],
+        gathered: [
+          [0, 0],
+          [1, 1],
+        ],
+      });
     }
   });
 
@@ -73,7 +108,8 @@ describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built w
       const rv = torch.ones([3]);
       const y = torch.F.batchNorm(all, { runningMean: rm, runningVar: rv, weight: w, bias: b, training: true });
       y.mul(gout).sum().backward();
-      const close = (a: number[], e: Float32Array, what: string) => a.forEach((v, i) => assert.ok(Math.abs(v - e[i]!) < 1e-5, `${what}[${i}]: ${v} vs ${e[i]}`));
+      const close = (a: number[], e: Float32Array, what: string) =>
+        a.forEach((v, i) => assert.ok(Math.abs(v - e[i]!) < 1e-5, `${what}[${i}]: ${v} vs ${e[i]}`));
       const yAll = y.toFloat32Array();
       const gxAll = all.grad!.toFloat32Array();
       for (const [rank, r] of results.entries()) {

@@ -45,11 +45,15 @@ describe('GradScaler', () => {
     });
     const raw = torch.tidy(() => lin.weight.grad!.toArray()) as number[][];
     scaler.unscale_(opt);
-    torch.tidy(() => assertClose(lin.weight.grad!, torch.tensor(raw).div(1024), 'unscaled grad', { rtol: 1e-6, atol: 0 }));
+    torch.tidy(() =>
+      assertClose(lin.weight.grad!, torch.tensor(raw).div(1024), 'unscaled grad', { rtol: 1e-6, atol: 0 }),
+    );
     assert.throws(() => scaler.unscale_(opt), /already called on this optimiser since the last update/);
     assert.equal(scaler.step(opt), true);
     scaler.update();
-    torch.tidy(() => assertClose(lin.weight, torch.tensor(expected), 'weights after the step', { rtol: 1e-5, atol: 1e-6 }));
+    torch.tidy(() =>
+      assertClose(lin.weight, torch.tensor(expected), 'weights after the step', { rtol: 1e-5, atol: 1e-6 }),
+    );
     assert.equal(scaler.scaleValue, 1024, 'one clean step is below the growth interval');
     lin.dispose();
     x.dispose();
@@ -68,17 +72,28 @@ describe('GradScaler', () => {
     };
     const before = torch.tidy(() => lin.weight.toArray());
     assert.equal(step(Infinity), false, 'an inf gradient skips the step');
-    assert.deepEqual(torch.tidy(() => lin.weight.toArray()), before, 'weights untouched by a skipped step');
+    assert.deepEqual(
+      torch.tidy(() => lin.weight.toArray()),
+      before,
+      'weights untouched by a skipped step',
+    );
     assert.equal(scaler.scaleValue, 2 ** 9);
     assert.equal(step(NaN), false, 'a NaN gradient skips the step');
     assert.equal(scaler.scaleValue, 2 ** 8);
     assert.equal(step(null), true);
-    assert.notDeepEqual(torch.tidy(() => lin.weight.toArray()), before);
+    assert.notDeepEqual(
+      torch.tidy(() => lin.weight.toArray()),
+      before,
+    );
     assert.equal(scaler.scaleValue, 2 ** 8, 'one clean step');
     assert.equal(step(null), true);
     assert.equal(scaler.scaleValue, 2 ** 9, 'two clean steps (growthInterval) double the scale');
     assert.deepEqual(scaler.stateDict(), {
-      scale: 2 ** 9, growth_factor: 2, backoff_factor: 0.5, growth_interval: 2, _growth_tracker: 0,
+      scale: 2 ** 9,
+      growth_factor: 2,
+      backoff_factor: 0.5,
+      growth_interval: 2,
+      _growth_tracker: 0,
     });
     assert.equal(step(null), true);
     const restored = new GradScaler({ growthInterval: 2 });

@@ -48,7 +48,14 @@ describe('scopes', () => {
     }
     assert.equal(live(), before + 1);
     kept.dispose();
-    assert.throws(() => torch.tidy(() => { torch.ones([7]); throw new Error('boom'); }), /boom/);
+    assert.throws(
+      () =>
+        torch.tidy(() => {
+          torch.ones([7]);
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
     assert.equal(live(), before);
   });
 
@@ -69,23 +76,32 @@ describe('training loop memory', () => {
   it('50 steps of a small 3D CNN do not grow the live tensor count', async () => {
     torch.manualSeed(0);
     const net = new nn.Sequential(
-      new nn.Conv3d(1, 4, 3, { padding: 1 }), new nn.BatchNorm3d(4), new nn.ReLU(),
-      new nn.Conv3d(4, 4, 3, { stride: 2, padding: 1 }), new nn.BatchNorm3d(4), new nn.ReLU(),
-      new nn.AdaptiveAvgPool3d(1), new nn.Flatten(), new nn.Linear(4, 2),
+      new nn.Conv3d(1, 4, 3, { padding: 1 }),
+      new nn.BatchNorm3d(4),
+      new nn.ReLU(),
+      new nn.Conv3d(4, 4, 3, { stride: 2, padding: 1 }),
+      new nn.BatchNorm3d(4),
+      new nn.ReLU(),
+      new nn.AdaptiveAvgPool3d(1),
+      new nn.Flatten(),
+      new nn.Linear(4, 2),
     );
     const velocity = net.parameters().map((p) => torch.keep(torch.zerosLike(p)));
-    const step = () => torch.tidy(() => {
-      const x = torch.randn([2, 1, 4, 8, 8]);
-      const target = torch.randint(0, 2, [2]);
-      const loss = F.crossEntropy(net.forward(x), target);
-      loss.backward();
-      torch.noGrad(() => net.parameters().forEach((p, i) => {
-        velocity[i]!.mul_(0.9).add_(p.grad!);
-        p.sub_(velocity[i]!, 0.01);
-      }));
-      net.zeroGrad();
-      return loss.item();
-    });
+    const step = () =>
+      torch.tidy(() => {
+        const x = torch.randn([2, 1, 4, 8, 8]);
+        const target = torch.randint(0, 2, [2]);
+        const loss = F.crossEntropy(net.forward(x), target);
+        loss.backward();
+        torch.noGrad(() =>
+          net.parameters().forEach((p, i) => {
+            velocity[i]!.mul_(0.9).add_(p.grad!);
+            p.sub_(velocity[i]!, 0.01);
+          }),
+        );
+        net.zeroGrad();
+        return loss.item();
+      });
     step();
     const baseline = live();
     let lastLoss = 0;

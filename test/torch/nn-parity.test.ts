@@ -45,9 +45,13 @@ describe('nn modules match PyTorch', { skip: hasTorchPython() ? false : NO_TORCH
     try {
       const sd = net.stateDict();
       assert.deepEqual([...sd.keys()], manifest.keys);
-      assert.deepEqual(Array.from(net.namedParameters(), ([k]) => k), manifest.params);
+      assert.deepEqual(
+        Array.from(net.namedParameters(), ([k]) => k),
+        manifest.params,
+      );
       torch.tidy(() => {
-        for (const [k, v] of sd) assertClose(v, loadNpyTensor(join(dir, `init.${k}.npy`)), `init ${k}`, { rtol: 0, atol: 0 });
+        for (const [k, v] of sd)
+          assertClose(v, loadNpyTensor(join(dir, `init.${k}.npy`)), `init ${k}`, { rtol: 0, atol: 0 });
       });
     } finally {
       net.dispose();
@@ -63,14 +67,19 @@ describe('nn modules match PyTorch', { skip: hasTorchPython() ? false : NO_TORCH
         net.train();
         const y = net.forward(x);
         assertClose(y, loadNpyTensor(join(dir, 'y_train.npy')), 'train-mode output', { rtol: 1e-4, atol: 1e-5 });
-        y.mul(loadNpyTensor(join(dir, 'gout.npy'))).sum().backward();
+        y.mul(loadNpyTensor(join(dir, 'gout.npy')))
+          .sum()
+          .backward();
         // atol 2e-4: the closing BatchNorm1d normalises over a batch of 3, which amplifies the float32
         // differences that come from PyTorch's 1 thread vs our 2 (reduction order) in the last layer's grads.
         for (const [k, p] of net.namedParameters()) {
           assertClose(p.grad!, loadNpyTensor(join(dir, `grad.${k}.npy`)), `grad ${k}`, { rtol: 1e-3, atol: 2e-4 });
         }
         for (const [k, b] of net.namedBuffers()) {
-          assertClose(b, loadNpyTensor(join(dir, `after.${k}.npy`)), `buffer ${k} after a training forward`, { rtol: 1e-5, atol: 1e-6 });
+          assertClose(b, loadNpyTensor(join(dir, `after.${k}.npy`)), `buffer ${k} after a training forward`, {
+            rtol: 1e-5,
+            atol: 1e-6,
+          });
         }
         net.eval();
         const ye = torch.noGrad(() => net.forward(x));
@@ -102,9 +111,18 @@ describe('loadStateDict reports', () => {
     const lin = new nn.Linear(3, 2);
     try {
       torch.tidy(() => {
-        const bad = new Map<string, torch.Tensor>([['weight', torch.ones([2, 4])], ['extra', torch.zeros([1])]]);
-        assert.throws(() => lin.loadStateDict(bad), /1 missing key\(s\) \(bias\); 1 unexpected key\(s\) \(extra\); 1 shape mismatch\(es\) \(weight: expected \[2,3\], got \[2,4\]\)/);
-        const good = new Map<string, torch.Tensor>([['weight', torch.ones([2, 3])], ['extra', torch.zeros([1])]]);
+        const bad = new Map<string, torch.Tensor>([
+          ['weight', torch.ones([2, 4])],
+          ['extra', torch.zeros([1])],
+        ]);
+        assert.throws(
+          () => lin.loadStateDict(bad),
+          /1 missing key\(s\) \(bias\); 1 unexpected key\(s\) \(extra\); 1 shape mismatch\(es\) \(weight: expected \[2,3\], got \[2,4\]\)/,
+        );
+        const good = new Map<string, torch.Tensor>([
+          ['weight', torch.ones([2, 3])],
+          ['extra', torch.zeros([1])],
+        ]);
         const r = lin.loadStateDict(good, { strict: false });
         assert.deepEqual(r.missingKeys, ['bias']);
         assert.deepEqual(r.unexpectedKeys, ['extra']);
@@ -119,8 +137,10 @@ describe('loadStateDict reports', () => {
     const net = new nn.Sequential(new nn.Linear(2, 2), new nn.Linear(2, 1));
     try {
       net.layers[0]!.requiresGrad_(false);
-      assert.deepEqual(Array.from(net.namedParameters(), ([k, p]) => `${k}:${p.requiresGrad}`),
-        ['0.weight:false', '0.bias:false', '1.weight:true', '1.bias:true']);
+      assert.deepEqual(
+        Array.from(net.namedParameters(), ([k, p]) => `${k}:${p.requiresGrad}`),
+        ['0.weight:false', '0.bias:false', '1.weight:true', '1.bias:true'],
+      );
     } finally {
       net.dispose();
     }

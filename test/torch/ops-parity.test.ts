@@ -4,7 +4,7 @@
  * must agree (float32 tolerances; most agree exactly since both run the same libtorch kernels).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before } from 'node:test';
 import * as torch from '../../src/torch/index.js';
@@ -24,9 +24,22 @@ const CASES: Record<string, CaseFn> = {
   batch_norm_train: (x, w, b) => {
     const rm = torch.zeros([3]);
     const rv = torch.ones([3]);
-    return [F.batchNorm(x!, { runningMean: rm, runningVar: rv, weight: w!, bias: b!, training: true, momentum: 0.1, eps: 1e-5 }), rm, rv];
+    return [
+      F.batchNorm(x!, {
+        runningMean: rm,
+        runningVar: rv,
+        weight: w!,
+        bias: b!,
+        training: true,
+        momentum: 0.1,
+        eps: 1e-5,
+      }),
+      rm,
+      rv,
+    ];
   },
-  batch_norm_eval: (x, rv, rm, w, b) => F.batchNorm(x!, { runningMean: rm!, runningVar: rv!, weight: w!, bias: b!, training: false }),
+  batch_norm_eval: (x, rv, rm, w, b) =>
+    F.batchNorm(x!, { runningMean: rm!, runningVar: rv!, weight: w!, bias: b!, training: false }),
   instance_norm: (x) => F.instanceNorm(x!),
   group_norm: (x, w, b) => F.groupNorm(x!, 3, w!, b!),
   layer_norm: (x, w, b) => F.layerNorm(x!, [7], w!, b!),
@@ -63,23 +76,54 @@ const CASES: Record<string, CaseFn> = {
   amax_amin: (x) => [x!.amax(1), x!.amin([2, 3], true)],
   argmax: (x) => [x!.argmax(1), x!.argmin(-1)],
   norm: (x) => [x!.norm(), x!.norm(1, 1), x!.norm(2, [2, 3], true)],
-  permute_reshape: (x) => [x!.permute([0, 2, 1, 4, 3]).contiguous(), x!.reshape([6, -1]), x!.transpose(1, 3), x!.flatten(2)],
+  permute_reshape: (x) => [
+    x!.permute([0, 2, 1, 4, 3]).contiguous(),
+    x!.reshape([6, -1]),
+    x!.transpose(1, 3),
+    x!.flatten(2),
+  ],
   cat_stack: (a, b) => [torch.cat([a!, b!], 1), torch.stack([a!, b!], 0)],
   split: (x) => [...torch.split(x!, [1, 2], 1), ...torch.split(x!, 4, 3)],
   index_select: (x, i) => torch.indexSelect(x!, 1, i!.clamp(null, 2)),
   gather: (x, i) => torch.gather(x!, 1, i!),
   where_masked: (a, b) => [torch.where(a!.gt(0), a!, b!), torch.maskedFill(a!, b!.gt(0.5), -2.0)],
-  flip_rot_roll: (x) => [torch.flip(x!, [2, 3]), torch.rot90(x!, 1, [2, 3]), torch.rot90(x!, 3, [2, 3]), torch.roll(x!, [2, -3], [2, 3])],
-  pad: (x) => [F.pad(x!, [1, 2, 3, 0]), F.pad(x!, [2, 2, 1, 1], 'reflect'), F.pad(x!, [1, 1, 1, 1], 'replicate'), F.pad(x!, [1, 0], 'constant', 3.5)],
+  flip_rot_roll: (x) => [
+    torch.flip(x!, [2, 3]),
+    torch.rot90(x!, 1, [2, 3]),
+    torch.rot90(x!, 3, [2, 3]),
+    torch.roll(x!, [2, -3], [2, 3]),
+  ],
+  pad: (x) => [
+    F.pad(x!, [1, 2, 3, 0]),
+    F.pad(x!, [2, 2, 1, 1], 'reflect'),
+    F.pad(x!, [1, 1, 1, 1], 'replicate'),
+    F.pad(x!, [1, 0], 'constant', 3.5),
+  ],
   index_tensor: (x, i) => torch.index(x!, [i!.clamp(null, 1)]),
   interpolate_nearest: (x) => F.interpolate(x!, { scaleFactor: 2, mode: 'nearest' }),
   interpolate_trilinear: (x) => F.interpolate(x!, { size: [5, 11, 13], mode: 'trilinear', alignCorners: false }),
-  interpolate_bilinear: (x) => [F.interpolate(x!, { scaleFactor: 0.5, mode: 'bilinear' }), F.interpolate(x!, { size: [20, 17], mode: 'bilinear', alignCorners: true })],
+  interpolate_bilinear: (x) => [
+    F.interpolate(x!, { scaleFactor: 0.5, mode: 'bilinear' }),
+    F.interpolate(x!, { size: [20, 17], mode: 'bilinear', alignCorners: true }),
+  ],
   interpolate_area: (x) => F.interpolate(x!, { size: [3, 5], mode: 'area' }),
-  affine_grid_sample: (x, th) => F.gridSample(x!, F.affineGrid(th!, [2, 3, 9, 10], false), { mode: 'bilinear', paddingMode: 'reflection', alignCorners: false }),
-  grid_sample_nearest: (x, th) => F.gridSample(x!, F.affineGrid(th!, [2, 3, 7, 8], true), { mode: 'nearest', paddingMode: 'zeros', alignCorners: true }),
+  affine_grid_sample: (x, th) =>
+    F.gridSample(x!, F.affineGrid(th!, [2, 3, 9, 10], false), {
+      mode: 'bilinear',
+      paddingMode: 'reflection',
+      alignCorners: false,
+    }),
+  grid_sample_nearest: (x, th) =>
+    F.gridSample(x!, F.affineGrid(th!, [2, 3, 7, 8], true), {
+      mode: 'nearest',
+      paddingMode: 'zeros',
+      alignCorners: true,
+    }),
   mse_loss: (a, b) => [F.mseLoss(a!, b!), F.mseLoss(a!, b!, 'sum')],
-  bce_with_logits: (a, t) => [F.binaryCrossEntropyWithLogits(a!, t!), F.binaryCrossEntropyWithLogits(a!, t!.mul(0.8).add(0.1), { reduction: 'none' })],
+  bce_with_logits: (a, t) => [
+    F.binaryCrossEntropyWithLogits(a!, t!),
+    F.binaryCrossEntropyWithLogits(a!, t!.mul(0.8).add(0.1), { reduction: 'none' }),
+  ],
   cross_entropy: (x, t) => [F.crossEntropy(x!, t!), F.crossEntropy(x!, t!, { labelSmoothing: 0.1 })],
   cross_entropy_2d: (x, t) => F.crossEntropy(x!, t!, { labelSmoothing: 0.3 }),
   cosine_similarity: (a, b) => F.cosineSimilarity(a!, b!, 1),
@@ -87,11 +131,22 @@ const CASES: Record<string, CaseFn> = {
   cdist: (a, b) => F.cdist(a!, b!),
   random_seeded: () => {
     torch.manualSeed(1234);
-    return [torch.rand([3, 4]), torch.randn([5]), torch.randint(3, 17, [6]), torch.randperm(9), torch.bernoulli(torch.full([10], 0.3))];
+    return [
+      torch.rand([3, 4]),
+      torch.randn([5]),
+      torch.randint(3, 17, [6]),
+      torch.randperm(9),
+      torch.bernoulli(torch.full([10], 0.3)),
+    ];
   },
 };
 
-interface CaseInfo { inputs: number; outputs: number; gouts: number[]; grads: number[] }
+interface CaseInfo {
+  inputs: number;
+  outputs: number;
+  gouts: number[];
+  grads: number[];
+}
 
 describe('ops match PyTorch (outputs and gradients)', { skip: hasTorchPython() ? false : NO_TORCH_REASON }, () => {
   let dir = '';
@@ -132,7 +187,10 @@ describe('ops match PyTorch (outputs and gradients)', { skip: hasTorchPython() ?
         for (const i of info.grads) {
           const g = inputs[i]!.grad;
           assert.ok(g, `${name}: input ${i} got no gradient`);
-          assertClose(g, loadNpyTensor(join(dir, name, `grad${i}.npy`)), `${name} grad of input ${i}`, { rtol: 1e-4, atol: 1e-5 });
+          assertClose(g, loadNpyTensor(join(dir, name, `grad${i}.npy`)), `${name} grad of input ${i}`, {
+            rtol: 1e-4,
+            atol: 1e-5,
+          });
         }
       });
     });

@@ -17,7 +17,10 @@ describeReplay('AdamW matches torch.optim.AdamW step by step', 'adamw_', CASES, 
   check: ({ name, opt, params }) => {
     if (name === 'adamw_missing_grads') {
       // Gradients were missing for param 1 at steps 0 and 1, for param 2 at step 3 (of 6).
-      assert.deepEqual(params.map((p) => opt.stateOf(p)?.get('step')), [6, 4, 5, 6]);
+      assert.deepEqual(
+        params.map((p) => opt.stateOf(p)?.get('step')),
+        [6, 4, 5, 6],
+      );
     }
   },
 });

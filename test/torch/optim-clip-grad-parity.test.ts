@@ -21,7 +21,9 @@ const CASES: [string, string][] = [
 
 describe('clipGradNorm_ matches torch.nn.utils.clip_grad_norm_', { skip: SKIP_NO_TORCH }, () => {
   let fx: Fixtures;
-  before(() => { fx = new Fixtures('clip_'); });
+  before(() => {
+    fx = new Fixtures('clip_');
+  });
   after(() => fx?.cleanup());
 
   for (const [name, what] of CASES) {
@@ -29,18 +31,27 @@ describe('clipGradNorm_ matches torch.nn.utils.clip_grad_norm_', { skip: SKIP_NO
       const c = fx.manifest.clip[name]!;
       const params: Tensor[] = c.shapes.map((s) => torch.zeros(s, { requiresGrad: true }));
       try {
-        torch.tidy(() => params.forEach((p, i) => { if (fx.has(`${name}.g.${i}`)) p.grad = fx.tensor(`${name}.g.${i}`); }));
+        torch.tidy(() =>
+          params.forEach((p, i) => {
+            if (fx.has(`${name}.g.${i}`)) p.grad = fx.tensor(`${name}.g.${i}`);
+          }),
+        );
         const normType = c.norm_type === 'inf' ? Infinity : c.norm_type;
         const total = optim.clipGradNorm_(params.length === 1 ? params[0]! : params, c.max_norm, normType);
         const normDiff = Math.abs(total - c.total_norm);
         assert.ok(normDiff <= 1e-6 * Math.max(1, c.total_norm), `total norm ${total}, PyTorch ${c.total_norm}`);
         let worst = 0;
-        torch.tidy(() => params.forEach((p, i) => {
-          const g = p.grad;
-          if (!fx.has(`${name}.clipped.${i}`)) return assert.equal(g, null, `param ${i} keeps no gradient`);
-          assert.ok(g !== null);
-          worst = Math.max(worst, assertClose(g, fx.stored(`${name}.clipped.${i}`), `${name}: clipped gradient ${i}`, F32_TOL));
-        }));
+        torch.tidy(() =>
+          params.forEach((p, i) => {
+            const g = p.grad;
+            if (!fx.has(`${name}.clipped.${i}`)) return assert.equal(g, null, `param ${i} keeps no gradient`);
+            assert.ok(g !== null);
+            worst = Math.max(
+              worst,
+              assertClose(g, fx.stored(`${name}.clipped.${i}`), `${name}: clipped gradient ${i}`, F32_TOL),
+            );
+          }),
+        );
         t.diagnostic(`${name}: |norm - PyTorch| = ${normDiff}, max |grad - PyTorch| = ${worst}`);
       } finally {
         disposeAll(params);
@@ -63,8 +74,13 @@ describe('clipGradNorm_ without PyTorch', () => {
   it('throws on a non-finite total norm only with errorIfNonfinite', () => {
     const p = torch.zeros([2], { requiresGrad: true });
     try {
-      torch.tidy(() => { p.grad = torch.tensor([Infinity, 1]); });
-      assert.throws(() => optim.clipGradNorm_([p], 1, 2, { errorIfNonfinite: true }), /clipGradNorm_: the total norm of order 2 .* is Infinity/);
+      torch.tidy(() => {
+        p.grad = torch.tensor([Infinity, 1]);
+      });
+      assert.throws(
+        () => optim.clipGradNorm_([p], 1, 2, { errorIfNonfinite: true }),
+        /clipGradNorm_: the total norm of order 2 .* is Infinity/,
+      );
       assert.equal(optim.clipGradNorm_([p], 1), Infinity);
     } finally {
       p.dispose();
@@ -74,7 +90,9 @@ describe('clipGradNorm_ without PyTorch', () => {
   it('leaves no tensors behind', () => {
     const ps = [torch.randn([4, 4], { requiresGrad: true }), torch.randn([4], { requiresGrad: true })];
     try {
-      torch.tidy(() => { for (const p of ps) p.grad = torch.randn(p.shape); });
+      torch.tidy(() => {
+        for (const p of ps) p.grad = torch.randn(p.shape);
+      });
       const before = torch.memory().liveTensors;
       for (const normType of [2, 1, Infinity]) optim.clipGradNorm_(ps, 0.5, normType);
       assert.equal(torch.memory().liveTensors, before);

@@ -27,7 +27,10 @@ export interface OptCase {
   steps: number;
   missing?: [number, number][];
   save_after?: number;
-  state_dict?: { state: Record<string, Record<string, number | { npy: string }>>; param_groups: (Kwargs & { params: number[] })[] };
+  state_dict?: {
+    state: Record<string, Record<string, number | { npy: string }>>;
+    param_groups: (Kwargs & { params: number[] })[];
+  };
 }
 
 export interface ClipCase {
@@ -108,9 +111,18 @@ export function makeOptimizer(c: Pick<OptCase, 'opt' | 'kwargs' | 'groups'>, par
   const groups = c.groups?.map((g) => ({ ...toOptions(g), params: g.params.map((i) => params[i]!) }));
   const options = toOptions(c.kwargs);
   switch (c.opt) {
-    case 'SGD': return new optim.SGD((groups ?? params) as optim.Params<optim.SGDHyperparameters>, options as optim.SGDOptions);
-    case 'AdamW': return new optim.AdamW((groups ?? params) as optim.Params<optim.AdamWHyperparameters>, options as optim.AdamWOptions);
-    case 'LARS': return new optim.LARS((groups ?? params) as optim.Params<optim.LARSHyperparameters>, options as optim.LARSOptions);
+    case 'SGD':
+      return new optim.SGD((groups ?? params) as optim.Params<optim.SGDHyperparameters>, options as optim.SGDOptions);
+    case 'AdamW':
+      return new optim.AdamW(
+        (groups ?? params) as optim.Params<optim.AdamWHyperparameters>,
+        options as optim.AdamWOptions,
+      );
+    case 'LARS':
+      return new optim.LARS(
+        (groups ?? params) as optim.Params<optim.LARSHyperparameters>,
+        options as optim.LARSOptions,
+      );
   }
 }
 
@@ -130,14 +142,24 @@ export function setGrads(fx: Fixtures, c: OptCase, params: Tensor[], s: number):
 }
 
 /** Steps `from..to-1` of a case, checking every parameter against PyTorch after each; returns the max abs difference. */
-export function replay(fx: Fixtures, c: OptCase, opt: AnyOptimizer, params: Tensor[], from: number, to: number): number {
+export function replay(
+  fx: Fixtures,
+  c: OptCase,
+  opt: AnyOptimizer,
+  params: Tensor[],
+  from: number,
+  to: number,
+): number {
   let worst = 0;
   for (let s = from; s < to; s++) {
     setGrads(fx, c, params, s);
     opt.step();
     torch.tidy(() => {
       params.forEach((p, i) => {
-        worst = Math.max(worst, assertClose(p, fx.stored(`${c.name}.p${s}.${i}`), `${c.name}: param ${i} after step ${s}`, F32_TOL));
+        worst = Math.max(
+          worst,
+          assertClose(p, fx.stored(`${c.name}.p${s}.${i}`), `${c.name}: param ${i} after step ${s}`, F32_TOL),
+        );
       });
     });
   }
@@ -145,17 +167,29 @@ export function replay(fx: Fixtures, c: OptCase, opt: AnyOptimizer, params: Tens
 }
 
 /** What a case's extra assertions get after its whole trajectory matched. */
-export interface ReplayedCase { name: string; c: OptCase; fx: Fixtures; opt: AnyOptimizer; params: Tensor[] }
+export interface ReplayedCase {
+  name: string;
+  c: OptCase;
+  fx: Fixtures;
+  opt: AnyOptimizer;
+  params: Tensor[];
+}
 
 /**
  * A suite of one test per case (fixture name, what it checks): the optimiser the case describes replays every
  * step against the stored trajectory of `reference`, then `check` adds the case's own assertions.
  */
-export function describeReplay(title: string, prefix: string, cases: readonly [string, string][],
-  o: { reference?: string; check?: (r: ReplayedCase) => void } = {}): void {
+export function describeReplay(
+  title: string,
+  prefix: string,
+  cases: readonly [string, string][],
+  o: { reference?: string; check?: (r: ReplayedCase) => void } = {},
+): void {
   describe(title, { skip: SKIP_NO_TORCH }, () => {
     let fx: Fixtures;
-    before(() => { fx = new Fixtures(prefix); });
+    before(() => {
+      fx = new Fixtures(prefix);
+    });
     after(() => fx?.cleanup());
 
     for (const [name, what] of cases) {

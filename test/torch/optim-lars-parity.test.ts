@@ -8,7 +8,10 @@ import { assertClose } from '../helpers/compare.js';
 import { describeReplay } from './optim-fixtures.js';
 
 const CASES: [string, string][] = [
-  ['lars_vicreg', "VICReg's setting: 1-D parameters excluded from weight decay and adaptation, a zero-initialised parameter"],
+  [
+    'lars_vicreg',
+    "VICReg's setting: 1-D parameters excluded from weight decay and adaptation, a zero-initialised parameter",
+  ],
   ['lars_no_filters', 'no filters: every parameter decayed and adapted'],
   ['lars_zero_update', 'an all-zero update (no weight decay, zero gradient) keeps trust ratio 1'],
   ['lars_groups', 'two parameter groups with different lr, weight decay, momentum and eta'],
@@ -20,7 +23,10 @@ describeReplay('LARS matches the VICReg LARS update rule', 'lars_', CASES, {
     // The comparison means something only if the parameters moved well beyond the tolerance.
     const moved = params.map((_, i) => {
       try {
-        assertClose(fx.stored(`${name}.p_init.${i}`), fx.stored(`${name}.p${c.steps - 1}.${i}`), 'moved', { rtol: 0, atol: 1e-4 });
+        assertClose(fx.stored(`${name}.p_init.${i}`), fx.stored(`${name}.p${c.steps - 1}.${i}`), 'moved', {
+          rtol: 0,
+          atol: 1e-4,
+        });
         return false;
       } catch {
         return true;

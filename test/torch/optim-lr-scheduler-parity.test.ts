@@ -12,12 +12,17 @@ import { disposeAll, Fixtures, SKIP_NO_TORCH, type SchedCase } from './optim-fix
 
 type Opt = optim.SGD | optim.AdamW;
 
-function makeOpt(kind: 'SGD' | 'AdamW', lrs: number[], kwargs: Record<string, unknown>): { opt: Opt; params: Tensor[] } {
+function makeOpt(
+  kind: 'SGD' | 'AdamW',
+  lrs: number[],
+  kwargs: Record<string, unknown>,
+): { opt: Opt; params: Tensor[] } {
   const params = lrs.map(() => torch.zeros([2], { requiresGrad: true }));
   const groups = params.map((p, i) => ({ params: [p], lr: lrs[i]! }));
-  const opt = kind === 'SGD'
-    ? new optim.SGD(groups, { momentum: (kwargs['momentum'] as number | undefined) ?? 0 })
-    : new optim.AdamW(groups);
+  const opt =
+    kind === 'SGD'
+      ? new optim.SGD(groups, { momentum: (kwargs['momentum'] as number | undefined) ?? 0 })
+      : new optim.AdamW(groups);
   return { opt, params };
 }
 
@@ -29,14 +34,24 @@ function makeScheduler(c: Pick<SchedCase, 'sched' | 'kwargs'>, opt: Opt): optim.
     return v as number;
   };
   switch (c.sched) {
-    case 'StepLR': return new optim.StepLR(opt, { stepSize: num('step_size'), gamma: num('gamma') });
-    case 'CosineAnnealingLR': return new optim.CosineAnnealingLR(opt, { tMax: num('T_max'), etaMin: num('eta_min') });
+    case 'StepLR':
+      return new optim.StepLR(opt, { stepSize: num('step_size'), gamma: num('gamma') });
+    case 'CosineAnnealingLR':
+      return new optim.CosineAnnealingLR(opt, { tMax: num('T_max'), etaMin: num('eta_min') });
     case 'LinearWarmupCosine':
-      return new optim.LinearWarmupCosine(opt, { warmupSteps: num('warmup_steps'), totalSteps: num('total_steps'), startFactor: num('start_factor'), etaMin: num('eta_min') });
+      return new optim.LinearWarmupCosine(opt, {
+        warmupSteps: num('warmup_steps'),
+        totalSteps: num('total_steps'),
+        startFactor: num('start_factor'),
+        etaMin: num('eta_min'),
+      });
     case 'OneCycleLR': {
       const o: optim.OneCycleLROptions = { maxLr: k['max_lr'] as number | number[] };
       if ('total_steps' in k) o.totalSteps = num('total_steps');
-      if ('epochs' in k) { o.epochs = num('epochs'); o.stepsPerEpoch = num('steps_per_epoch'); }
+      if ('epochs' in k) {
+        o.epochs = num('epochs');
+        o.stepsPerEpoch = num('steps_per_epoch');
+      }
       if ('pct_start' in k) o.pctStart = num('pct_start');
       if ('div_factor' in k) o.divFactor = num('div_factor');
       if ('final_div_factor' in k) o.finalDivFactor = num('final_div_factor');
@@ -49,19 +64,23 @@ function makeScheduler(c: Pick<SchedCase, 'sched' | 'kwargs'>, opt: Opt): optim.
 }
 
 function momenta(opt: Opt): number[] {
-  return opt.paramGroups.map((g) => ('betas' in g ? (g.betas as readonly number[])[0]! : (g as { momentum: number }).momentum));
+  return opt.paramGroups.map((g) =>
+    'betas' in g ? (g.betas as readonly number[])[0]! : (g as { momentum: number }).momentum,
+  );
 }
 
 /** Largest |a - b| / |b| over the sequences (|a - b| where b is 0). */
 function maxRelDiff(actual: number[][], expected: number[][], what: string): number {
   assert.equal(actual.length, expected.length, `${what}: ${actual.length} entries, PyTorch has ${expected.length}`);
   let worst = 0;
-  actual.forEach((row, s) => row.forEach((a, g) => {
-    const e = expected[s]![g]!;
-    const d = e === 0 ? Math.abs(a) : Math.abs(a - e) / Math.abs(e);
-    assert.ok(d <= 1e-12, `${what}: step ${s}, group ${g}: ${a}, PyTorch ${e}`);
-    worst = Math.max(worst, d);
-  }));
+  actual.forEach((row, s) =>
+    row.forEach((a, g) => {
+      const e = expected[s]![g]!;
+      const d = e === 0 ? Math.abs(a) : Math.abs(a - e) / Math.abs(e);
+      assert.ok(d <= 1e-12, `${what}: step ${s}, group ${g}: ${a}, PyTorch ${e}`);
+      worst = Math.max(worst, d);
+    }),
+  );
   return worst;
 }
 
@@ -69,15 +88,23 @@ const CASES: [string, string][] = [
   ['sched_step', 'StepLR (step 3, gamma 0.5)'],
   ['sched_cosine', 'CosineAnnealingLR over 3.5 periods of T_max'],
   ['sched_warmup_cosine', 'LinearWarmupCosine = SequentialLR(LinearLR, CosineAnnealingLR), 5 + 25 steps'],
-  ['sched_warmup_cosine_long', 'LinearWarmupCosine = SequentialLR(LinearLR, CosineAnnealingLR), 100 + 900 steps, AdamW'],
+  [
+    'sched_warmup_cosine_long',
+    'LinearWarmupCosine = SequentialLR(LinearLR, CosineAnnealingLR), 100 + 900 steps, AdamW',
+  ],
   ['sched_onecycle_sgd', 'OneCycleLR with SGD momentum cycled, per-group max lr'],
   ['sched_onecycle_adamw', "OneCycleLR with AdamW's beta1 cycled, custom pct_start and div factors"],
-  ['sched_onecycle_three_phase_linear', 'OneCycleLR three-phase, linear, epochs x steps per epoch, no momentum cycling'],
+  [
+    'sched_onecycle_three_phase_linear',
+    'OneCycleLR three-phase, linear, epochs x steps per epoch, no momentum cycling',
+  ],
 ];
 
 describe('schedulers match PyTorch 1.13 lr sequences', { skip: SKIP_NO_TORCH }, () => {
   let fx: Fixtures;
-  before(() => { fx = new Fixtures('sched_'); });
+  before(() => {
+    fx = new Fixtures('sched_');
+  });
   after(() => fx?.cleanup());
 
   for (const [name, what] of CASES) {
@@ -109,7 +136,14 @@ describe('scheduler state dicts and errors', () => {
   const ROUND_TRIP: [string, Pick<SchedCase, 'sched' | 'kwargs' | 'opt'>][] = [
     ['StepLR', { sched: 'StepLR', opt: 'SGD', kwargs: { step_size: 2, gamma: 0.3 } }],
     ['CosineAnnealingLR', { sched: 'CosineAnnealingLR', opt: 'SGD', kwargs: { T_max: 7, eta_min: 0.01 } }],
-    ['LinearWarmupCosine', { sched: 'LinearWarmupCosine', opt: 'SGD', kwargs: { warmup_steps: 4, total_steps: 20, start_factor: 0.1, eta_min: 0 } }],
+    [
+      'LinearWarmupCosine',
+      {
+        sched: 'LinearWarmupCosine',
+        opt: 'SGD',
+        kwargs: { warmup_steps: 4, total_steps: 20, start_factor: 0.1, eta_min: 0 },
+      },
+    ],
     ['OneCycleLR', { sched: 'OneCycleLR', opt: 'AdamW', kwargs: { max_lr: [0.1, 0.05], total_steps: 20 } }],
   ];
   for (const [label, c] of ROUND_TRIP) {
@@ -118,7 +152,10 @@ describe('scheduler state dicts and errors', () => {
       const b = makeOpt(c.opt, [0.5, 0.5], { momentum: 0.9 });
       try {
         const sa = makeScheduler(c, a.opt);
-        for (let s = 0; s < 6; s++) { a.opt.step(); sa.step(); }
+        for (let s = 0; s < 6; s++) {
+          a.opt.step();
+          sa.step();
+        }
         const saved = JSON.parse(JSON.stringify(sa.stateDict())) as Record<string, unknown>;
         assert.equal(saved['last_epoch'], 6);
         const sb = makeScheduler(c, b.opt);
@@ -126,13 +163,18 @@ describe('scheduler state dicts and errors', () => {
         sb.loadStateDict(saved);
         assert.deepEqual(sb.getLastLr(), sa.getLastLr());
         for (let s = 0; s < 10; s++) {
-          a.opt.step(); sa.step();
-          b.opt.step(); sb.step();
+          a.opt.step();
+          sa.step();
+          b.opt.step();
+          sb.step();
           assert.deepEqual(sb.getLastLr(), sa.getLastLr(), `step ${s}`);
           assert.deepEqual(momenta(b.opt), momenta(a.opt), `momenta at step ${s}`);
         }
       } finally {
-        for (const o of [a, b]) { o.opt.dispose(); disposeAll(o.params); }
+        for (const o of [a, b]) {
+          o.opt.dispose();
+          disposeAll(o.params);
+        }
       }
     });
   }
@@ -158,12 +200,27 @@ describe('scheduler state dicts and errors', () => {
       assert.ok(Math.abs(s.getLastLr()[0]! - 0.001) < 1e-15);
       s.step();
       assert.deepEqual(s.getLastLr(), [0.001]);
-      assert.throws(() => new optim.LinearWarmupCosine(opt, { warmupSteps: 5, totalSteps: 5 }), /LinearWarmupCosine: totalSteps \(5\) must be greater than warmupSteps \(5\)/);
-      assert.throws(() => new optim.LinearWarmupCosine(opt, { warmupSteps: 1, totalSteps: 5, startFactor: 0 }), /startFactor must be in \(0, 1\]/);
-      assert.throws(() => new optim.OneCycleLR(opt, { maxLr: [1, 2], totalSteps: 5 }), /OneCycleLR: maxLr: expected 1 values \(one per parameter group\), got 2/);
-      assert.throws(() => new optim.OneCycleLR(opt, { maxLr: 1 }), /OneCycleLR: give either totalSteps or both epochs and stepsPerEpoch/);
+      assert.throws(
+        () => new optim.LinearWarmupCosine(opt, { warmupSteps: 5, totalSteps: 5 }),
+        /LinearWarmupCosine: totalSteps \(5\) must be greater than warmupSteps \(5\)/,
+      );
+      assert.throws(
+        () => new optim.LinearWarmupCosine(opt, { warmupSteps: 1, totalSteps: 5, startFactor: 0 }),
+        /startFactor must be in \(0, 1\]/,
+      );
+      assert.throws(
+        () => new optim.OneCycleLR(opt, { maxLr: [1, 2], totalSteps: 5 }),
+        /OneCycleLR: maxLr: expected 1 values \(one per parameter group\), got 2/,
+      );
+      assert.throws(
+        () => new optim.OneCycleLR(opt, { maxLr: 1 }),
+        /OneCycleLR: give either totalSteps or both epochs and stepsPerEpoch/,
+      );
       assert.throws(() => new optim.StepLR(opt, { stepSize: 0 }), /StepLR: stepSize must be a positive integer/);
-      assert.throws(() => s.loadStateDict({ ...s.stateDict(), base_lrs: [1, 2] }), /LinearWarmupCosine.loadStateDict: the state has 2 base_lrs and 1 _last_lr, the optimiser has 1 parameter groups/);
+      assert.throws(
+        () => s.loadStateDict({ ...s.stateDict(), base_lrs: [1, 2] }),
+        /LinearWarmupCosine.loadStateDict: the state has 2 base_lrs and 1 _last_lr, the optimiser has 1 parameter groups/,
+      );
     } finally {
       opt.dispose();
       disposeAll(params);

@@ -11,18 +11,27 @@ import { nn, optim } from '../../src/torch/index.js';
 type Make = (params: torch.Tensor[]) => { opt: optim.SGD | optim.AdamW | optim.LARS; sched: optim.LRScheduler };
 
 const SETUPS: [string, Make][] = [
-  ['SGD (nesterov, weight decay) + StepLR', (ps) => {
-    const opt = new optim.SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
-    return { opt, sched: new optim.StepLR(opt, { stepSize: 5 }) };
-  }],
-  ['AdamW (amsgrad) + OneCycleLR', (ps) => {
-    const opt = new optim.AdamW(ps, { amsgrad: true });
-    return { opt, sched: new optim.OneCycleLR(opt, { maxLr: 1e-2, totalSteps: 20 }) };
-  }],
-  ['LARS + LinearWarmupCosine', (ps) => {
-    const opt = new optim.LARS(ps, { lr: 0.2, weightDecay: 1e-6 });
-    return { opt, sched: new optim.LinearWarmupCosine(opt, { warmupSteps: 5, totalSteps: 20 }) };
-  }],
+  [
+    'SGD (nesterov, weight decay) + StepLR',
+    (ps) => {
+      const opt = new optim.SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+      return { opt, sched: new optim.StepLR(opt, { stepSize: 5 }) };
+    },
+  ],
+  [
+    'AdamW (amsgrad) + OneCycleLR',
+    (ps) => {
+      const opt = new optim.AdamW(ps, { amsgrad: true });
+      return { opt, sched: new optim.OneCycleLR(opt, { maxLr: 1e-2, totalSteps: 20 }) };
+    },
+  ],
+  [
+    'LARS + LinearWarmupCosine',
+    (ps) => {
+      const opt = new optim.LARS(ps, { lr: 0.2, weightDecay: 1e-6 });
+      return { opt, sched: new optim.LinearWarmupCosine(opt, { warmupSteps: 5, totalSteps: 20 }) };
+    },
+  ],
 ];
 
 describe('optimiser memory', () => {

@@ -15,11 +15,32 @@ import { RunDir } from '../../src/train/run-dir.js';
 
 function build(seed: number) {
   torch.manualSeed(seed);
-  const encoder = new nn.Sequential(new nn.Conv3d(1, 4, 3, { padding: 1 }), new nn.BatchNorm3d(4), new nn.ReLU(), new nn.AdaptiveAvgPool3d(1), new nn.Flatten());
+  const encoder = new nn.Sequential(
+    new nn.Conv3d(1, 4, 3, { padding: 1 }),
+    new nn.BatchNorm3d(4),
+    new nn.ReLU(),
+    new nn.AdaptiveAvgPool3d(1),
+    new nn.Flatten(),
+  );
   const head = new nn.Linear(4, 3);
-  const opt = new optim.SGD([...encoder.parameters(), ...head.parameters()], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-5 });
+  const opt = new optim.SGD([...encoder.parameters(), ...head.parameters()], {
+    lr: 0.1,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 5e-5,
+  });
   const sched = new optim.LinearWarmupCosine(opt, { warmupSteps: 2, totalSteps: 6, startFactor: 0.1, etaMin: 1e-3 });
-  return { encoder, head, opt, sched, dispose: () => { encoder.dispose(); head.dispose(); opt.dispose(); } };
+  return {
+    encoder,
+    head,
+    opt,
+    sched,
+    dispose: () => {
+      encoder.dispose();
+      head.dispose();
+      opt.dispose();
+    },
+  };
 }
 
 function trainStep(m: ReturnType<typeof build>): number {
@@ -45,12 +66,23 @@ describe('training checkpoints', () => {
     torch.manualSeed(100);
     const got = Array.from({ length: 3 }, () => trainStep(first));
     const path = join(mkdtempSync(join(tmpdir(), 'inkwell-resume-')), 'epoch_0003.pth');
-    await saveTrainingCheckpoint(path, { epoch: 3, step: 3, modules: { encoder: first.encoder, head: first.head }, optimizer: first.opt, scheduler: first.sched, config: { lr: 0.1 } });
+    await saveTrainingCheckpoint(path, {
+      epoch: 3,
+      step: 3,
+      modules: { encoder: first.encoder, head: first.head },
+      optimizer: first.opt,
+      scheduler: first.sched,
+      config: { lr: 0.1 },
+    });
     first.dispose();
 
     const second = build(999);
     torch.manualSeed(12345); // disturb the generator: the checkpoint must restore it
-    const restored = await loadTrainingCheckpoint(path, { modules: { encoder: second.encoder, head: second.head }, optimizer: second.opt, scheduler: second.sched });
+    const restored = await loadTrainingCheckpoint(path, {
+      modules: { encoder: second.encoder, head: second.head },
+      optimizer: second.opt,
+      scheduler: second.sched,
+    });
     assert.equal(restored.epoch, 3);
     assert.deepEqual(restored.config, { lr: 0.1 });
     for (let i = 0; i < 3; i++) got.push(trainStep(second));
@@ -64,10 +96,21 @@ describe('training checkpoints', () => {
   it('a checkpoint of another architecture is refused naming the module and keys', async () => {
     const a = build(1);
     const path = join(mkdtempSync(join(tmpdir(), 'inkwell-resume-')), 'x.pth');
-    await saveTrainingCheckpoint(path, { epoch: 1, step: 1, modules: { encoder: a.encoder, head: a.head }, config: {} });
+    await saveTrainingCheckpoint(path, {
+      epoch: 1,
+      step: 1,
+      modules: { encoder: a.encoder, head: a.head },
+      config: {},
+    });
     const other = new nn.Linear(4, 5);
-    await assert.rejects(loadTrainingCheckpoint(path, { modules: { head: other } }), /module 'head': loadStateDict: .*weight: expected \[5,4\], got \[3,4\]/);
-    await assert.rejects(loadTrainingCheckpoint(path, { modules: { projector: other } }), /no weights for module 'projector' \(has: encoder, head\)/);
+    await assert.rejects(
+      loadTrainingCheckpoint(path, { modules: { head: other } }),
+      /module 'head': loadStateDict: .*weight: expected \[5,4\], got \[3,4\]/,
+    );
+    await assert.rejects(
+      loadTrainingCheckpoint(path, { modules: { projector: other } }),
+      /no weights for module 'projector' \(has: encoder, head\)/,
+    );
     other.dispose();
     a.dispose();
   });
@@ -79,7 +122,10 @@ describe('run folders', () => {
     const run = RunDir.open(root, 'r1');
     for (let e = 1; e <= 7; e++) writeFileSync(run.checkpointPath(e), 'x');
     run.prune(2, 3);
-    assert.deepEqual(run.checkpoints().map((c) => c.epoch), [3, 6, 7]);
+    assert.deepEqual(
+      run.checkpoints().map((c) => c.epoch),
+      [3, 6, 7],
+    );
     assert.equal(run.latestCheckpoint()!.epoch, 7);
     run.log('train', 5, { loss: 1.5, note: 'ok' });
     run.close();

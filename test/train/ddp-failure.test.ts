@@ -23,17 +23,25 @@ const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
-function collect(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; seconds: number }> {
+function collect(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; seconds: number }> {
   const t0 = Date.now();
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d; });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d; });
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(guard);
-    resolve({ code, signal, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
-  }));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(guard);
+      resolve({ code, signal, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
+    }),
+  );
 }
 
 async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
@@ -66,17 +74,40 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
   let data = '';
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'inkwell-ddp-fail-data-'));
-    await synthesize({ out: data, fragments: 0, segments: 2, height: 192, width: 192, seed: 5, layers: 40, progress: false });
+    await synthesize({
+      out: data,
+      fragments: 0,
+      segments: 2,
+      height: 192,
+      width: 192,
+      seed: 5,
+      layers: 40,
+      progress: false,
+    });
   });
 
   it('killing one worker makes the other fail within the timeout, naming its rank and the collective', async () => {
     const port = await freePort();
-    const children = [0, 1].map((rank) => spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), 'loop'], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TIMEOUT_MS: '5000', INKWELL_NUM_THREADS: '1', GLOBAL_BATCH: '4' },
-    }));
+    const children = [0, 1].map((rank) =>
+      spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), 'loop'], {
+        env: {
+          ...process.env,
+          RANK: String(rank),
+          WORLD_SIZE: '2',
+          LOCAL_RANK: String(rank),
+          MASTER_ADDR: '127.0.0.1',
+          MASTER_PORT: String(port),
+          TIMEOUT_MS: '5000',
+          INKWELL_NUM_THREADS: '1',
+          GLOBAL_BATCH: '4',
+        },
+      }),
+    );
     const results = children.map(collect);
     let progressed = '';
-    children[1]!.stdout!.on('data', (d: Buffer) => { progressed += d; });
+    children[1]!.stdout!.on('data', (d: Buffer) => {
+      progressed += d;
+    });
     await until('rank 1 to train', () => progressed.includes('step 1'));
     const killedAt = Date.now();
     children[1]!.kill('SIGKILL');
@@ -86,31 +117,67 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
     const seconds = (Date.now() - killedAt) / 1000;
     assert.ok(seconds < 20, `the survivor took ${seconds} s to stop`);
     // The gradient allreduce in backward or a SyncBatchNorm collective in forward/backward noticed it.
-    assert.match(survivor!.stderr, /DistributedError: DataParallel: step \d+ failed on rank 0 of 2 after [\d.]+ s \(its SyncBatchNorm and gather collectives expected all 2 workers/, survivor!.stderr);
+    assert.match(
+      survivor!.stderr,
+      /DistributedError: DataParallel: step \d+ failed on rank 0 of 2 after [\d.]+ s \(its SyncBatchNorm and gather collectives expected all 2 workers/,
+      survivor!.stderr,
+    );
   });
 
   it('the launcher stops the other workers and fails naming the rank that died', async () => {
     const lines: string[] = [];
     const t0 = Date.now();
     await assert.rejects(
-      launch({ nprocPerNode: 2, command: [process.execPath, join(FIXTURES, 'ddp_worker.mjs'), 'exit'], log: (l) => lines.push(l), killGraceMs: 2000, output: () => undefined }),
+      launch({
+        nprocPerNode: 2,
+        command: [process.execPath, join(FIXTURES, 'ddp_worker.mjs'), 'exit'],
+        log: (l) => lines.push(l),
+        killGraceMs: 2000,
+        output: () => undefined,
+      }),
       (err: unknown) => {
         assert.ok(err instanceof LaunchError, String(err));
         assert.equal(err.failed.rank, 1);
         assert.equal(err.failed.code, 3);
-        assert.match(err.message, /worker rank 1 of 2 \(local rank 1 on node 0, pid \d+\) failed: it exited with code 3; then rank 0 was killed by SIGTERM/);
+        assert.match(
+          err.message,
+          /worker rank 1 of 2 \(local rank 1 on node 0, pid \d+\) failed: it exited with code 3; then rank 0 was killed by SIGTERM/,
+        );
         assert.equal(err.workers.find((w) => w.rank === 0)!.signal, 'SIGTERM');
         return true;
-      });
+      },
+    );
     assert.ok(Date.now() - t0 < 15_000);
     assert.match(lines.join('\n'), /worker rank 1 .* exited with code 3; stopping the other workers/);
   });
 
   it('pretrain --nproc-per-node 2: a killed worker fails the launch naming it; the checkpoint stays intact and 1 worker resumes', async () => {
     const out = mkdtempSync(join(tmpdir(), 'inkwell-ddp-fail-'));
-    const sets = ['data.maxTiles=16', 'train.batchSize=4', 'model.widenFactor=0.125', 'data.depth=12', 'data.tile=48', 'data.workers=0', 'distributed.timeoutSeconds=10'];
-    const args = ['pretrain', '--preset', 'cpu-small', '--input', join(data, 'segments'), '--out', out, '--name', 'killed', '--nproc-per-node', '2',
-      '--set', 'train.epochs=30', ...sets.flatMap((s) => ['--set', s])];
+    const sets = [
+      'data.maxTiles=16',
+      'train.batchSize=4',
+      'model.widenFactor=0.125',
+      'data.depth=12',
+      'data.tile=48',
+      'data.workers=0',
+      'distributed.timeoutSeconds=10',
+    ];
+    const args = [
+      'pretrain',
+      '--preset',
+      'cpu-small',
+      '--input',
+      join(data, 'segments'),
+      '--out',
+      out,
+      '--name',
+      'killed',
+      '--nproc-per-node',
+      '2',
+      '--set',
+      'train.epochs=30',
+      ...sets.flatMap((s) => ['--set', s]),
+    ];
     const launcher = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, INKWELL_PROGRESS: '0' } });
     const result = collect(launcher);
     const ckpt = join(out, 'killed', 'checkpoints', 'epoch_0001.pth');
@@ -120,17 +187,27 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
     process.kill(rank1.pid, 'SIGKILL');
     const r = await result;
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /launch: worker rank 1 of 2 \(local rank 1 on node 0, pid \d+\) failed: it was killed by SIGKILL/);
+    assert.match(
+      r.stderr,
+      /launch: worker rank 1 of 2 \(local rank 1 on node 0, pid \d+\) failed: it was killed by SIGKILL/,
+    );
     const kept = readdirSync(join(out, 'killed', 'checkpoints'));
     assert.ok(!kept.some((f) => f.endsWith('.tmp')), kept.join(','));
     const latest = join(out, 'killed', 'checkpoints', kept.sort().at(-1)!);
     const before = sha(latest);
     assert.ok((await torch.readStateDict(latest)).has('conv1.weight'));
     // One worker (this process, no launcher variables) continues from the 2-worker checkpoint.
-    const cfg = await loadPretrainConfig({ preset: 'cpu-small', inputs: [join(data, 'segments')], set: ['name=killed', `out=${out}`, 'train.epochs=30', 'train.threads=1', ...sets] });
+    const cfg = await loadPretrainConfig({
+      preset: 'cpu-small',
+      inputs: [join(data, 'segments')],
+      set: ['name=killed', `out=${out}`, 'train.epochs=30', 'train.threads=1', ...sets],
+    });
     const lines: string[] = [];
     const resumed = await pretrain(cfg, { resume: true, maxEpochs: 1, progress: false, log: (l) => lines.push(l) });
-    assert.deepEqual(resumed.epochs.map((e) => e.epoch), [kept.length + 1]);
+    assert.deepEqual(
+      resumed.epochs.map((e) => e.epoch),
+      [kept.length + 1],
+    );
     assert.equal(resumed.worldSize, 1);
     assert.match(lines.join('\n'), /written by 2 worker\(s\); continuing with 1/);
     assert.equal(sha(latest), before, 'the checkpoint resumed from changed');

@@ -19,20 +19,48 @@ import { DataParallel } from '../../src/train/ddp.js';
 import { freePort, launchPlan, stripLaunchArgs } from '../../src/train/launch.js';
 import { FIXTURES } from '../helpers/python.js';
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Starts `world` ddp_worker.mjs processes with RANK/WORLD_SIZE/... (or one plain process when world is 1). */
 function workers(mode: string, world: number, env: Record<string, string>, port: number): Promise<Run[]> {
-  return Promise.all(Array.from({ length: world }, (_, rank) => new Promise<Run>((resolve) => {
-    const launcher = world > 1 ? { RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) } : {};
-    const child = spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), mode], { env: { ...process.env, INKWELL_NUM_THREADS: '1', ...launcher, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(kill); resolve({ code, stdout, stderr }); });
-  })));
+  return Promise.all(
+    Array.from(
+      { length: world },
+      (_, rank) =>
+        new Promise<Run>((resolve) => {
+          const launcher =
+            world > 1
+              ? {
+                  RANK: String(rank),
+                  WORLD_SIZE: String(world),
+                  LOCAL_RANK: String(rank),
+                  MASTER_ADDR: '127.0.0.1',
+                  MASTER_PORT: String(port),
+                }
+              : {};
+          const child = spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), mode], {
+            env: { ...process.env, INKWELL_NUM_THREADS: '1', ...launcher, ...env },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => {
+            stdout += d;
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d;
+          });
+          const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+          child.on('close', (code) => {
+            clearTimeout(kill);
+            resolve({ code, stdout, stderr });
+          });
+        }),
+    ),
+  );
 }
 
 /** Per tensor: ||a - b|| / (||a|| + 1e-6), the largest over the state dict, and where. */
@@ -47,7 +75,10 @@ async function worstRelative(a: string, b: string): Promise<{ worst: number; key
       const x = torch.fromStored(v).to('float64');
       const y = torch.fromStored(B.get(k)!).to('float64');
       const rel = x.sub(y).norm().item() / (x.norm().item() + 1e-6);
-      if (rel > worst) { worst = rel; key = k; }
+      if (rel > worst) {
+        worst = rel;
+        key = k;
+      }
     }
   });
   return { worst, key, keys: A.size };
@@ -77,7 +108,10 @@ describe('data parallel: 2 workers x B = 1 worker x 2B', { skip: gloo ? false : 
     // Each worker started from a differently seeded model: rank 0's broadcast made them equal, and they stay so.
     assert.equal(r.ranks.worst, 0, `ranks differ at ${r.ranks.key}`);
     assert.ok(r.parity.worst < 1e-3, `1 x 2B vs 2 x B: ${r.parity.worst} at ${r.parity.key}`);
-    assert.ok(r.control.worst > 0.05, `without SyncBatchNorm the runs should differ (${r.control.worst} at ${r.control.key})`);
+    assert.ok(
+      r.control.worst > 0.05,
+      `without SyncBatchNorm the runs should differ (${r.control.worst} at ${r.control.key})`,
+    );
     assert.ok(r.buckets > 1, `a 50 KB bucket cap splits the gradients into several buckets (${r.buckets})`);
     assert.ok(r.parity.keys > 50);
   });
@@ -101,13 +135,20 @@ describe('data parallel: parameters outside the loss', { skip: gloo ? false : 'a
     for (const [r, w] of two.entries()) assert.equal(w.code, 0, `rank ${r}: ${w.stderr}`);
     const parity = await worstRelative(join(dir, 'one.pth'), join(dir, 'two.pth'));
     assert.ok(parity.worst < 1e-3, `1 x 2B vs 2 x B: ${parity.worst} at ${parity.key}`);
-    assert.ok([...(await torch.readStateDict(join(dir, 'two.pth'))).keys()].some((k) => k.startsWith('projector.')), 'the projector is part of the compared state');
+    assert.ok(
+      [...(await torch.readStateDict(join(dir, 'two.pth'))).keys()].some((k) => k.startsWith('projector.')),
+      'the projector is part of the compared state',
+    );
 
     // By default the Reducer takes the parameters the first loss reaches; the projector's later gradients are refused.
     const strict = await workers('unused', 2, { ...env, FIND_UNUSED: '0' }, await freePort());
     for (const w of strict) {
       assert.notEqual(w.code, 0);
-      assert.match(w.stderr, /DataParallel: step 1 on rank \d: parameter\(s\) projector\.\S+(, projector\.\S+)* got a gradient now but none in the first synchronised backward.*distributed\.findUnusedParameters=true/s, w.stderr);
+      assert.match(
+        w.stderr,
+        /DataParallel: step 1 on rank \d: parameter\(s\) projector\.\S+(, projector\.\S+)* got a gradient now but none in the first synchronised backward.*distributed\.findUnusedParameters=true/s,
+        w.stderr,
+      );
     }
   });
 });
@@ -115,11 +156,15 @@ describe('data parallel: parameters outside the loss', { skip: gloo ? false : 'a
 describe('data parallel: pieces', () => {
   it('shards are disjoint, equal-sized, strided over the same order (DistributedSampler, drop_last)', () => {
     const order = [9, 3, 7, 1, 0, 5, 8, 2, 6, 4, 10];
-    const shard = (rank: number, world: number) => DataParallel.prototype.shard.call({ rank, worldSize: world }, order) as number[];
+    const shard = (rank: number, world: number) =>
+      DataParallel.prototype.shard.call({ rank, worldSize: world }, order) as number[];
     assert.deepEqual(shard(0, 2), [9, 7, 0, 8, 6]);
     assert.deepEqual(shard(1, 2), [3, 1, 5, 2, 4]);
     const three = [0, 1, 2].map((r) => shard(r, 3));
-    assert.deepEqual(three.map((s) => s.length), [3, 3, 3]);
+    assert.deepEqual(
+      three.map((s) => s.length),
+      [3, 3, 3],
+    );
     assert.equal(new Set(three.flat()).size, 9);
     // The k-th batch of B on every rank together = the k-th batch of W*B in one process.
     assert.deepEqual([...shard(0, 2).slice(0, 2), ...shard(1, 2).slice(0, 2)].sort(), order.slice(0, 4).sort());
@@ -141,11 +186,23 @@ describe('data parallel: pieces', () => {
     const out = nn.convertSyncBatchNorm(enc, null);
     assert.equal(out, enc);
     const after = [...enc.stateDict()];
-    assert.deepEqual(after.map(([k]) => k), before.map(([k]) => k));
+    assert.deepEqual(
+      after.map(([k]) => k),
+      before.map(([k]) => k),
+    );
     after.forEach(([k, t], i) => assert.equal(t, before[i]![1], `${k} is a new tensor`));
     const kinds = [...enc.namedModules()].map(([, m]) => m.constructor.name);
-    assert.ok(!kinds.some((k) => /^BatchNorm/.test(k)) && kinds.filter((k) => k === 'SyncBatchNorm').length === batchNorms && batchNorms > 8, kinds.join(','));
-    assert.equal(enc.bn1 as unknown, [...enc.namedChildren()].find(([n]) => n === 'bn1')![1], 'the field follows the registered child');
+    assert.ok(
+      !kinds.some((k) => /^BatchNorm/.test(k)) &&
+        kinds.filter((k) => k === 'SyncBatchNorm').length === batchNorms &&
+        batchNorms > 8,
+      kinds.join(','),
+    );
+    assert.equal(
+      enc.bn1 as unknown,
+      [...enc.namedChildren()].find(([n]) => n === 'bn1')![1],
+      'the field follows the registered child',
+    );
     torch.tidy(() => {
       const x = torch.randn([2, 1, 10, 24, 24]);
       for (const mode of [true, false]) {
@@ -154,7 +211,13 @@ describe('data parallel: pieces', () => {
         const d = enc.forward(x).sub(ref.forward(x)).abs().amax().item();
         assert.ok(d < 1e-5, `train=${mode}: ${d}`);
       }
-      const rm = enc.stateDict().get('layer1.0.bn1.running_mean')!.sub(ref.stateDict().get('layer1.0.bn1.running_mean')!).abs().sum().item();
+      const rm = enc
+        .stateDict()
+        .get('layer1.0.bn1.running_mean')!
+        .sub(ref.stateDict().get('layer1.0.bn1.running_mean')!)
+        .abs()
+        .sum()
+        .item();
       assert.ok(rm < 1e-6, `running stats ${rm}`);
       assert.equal(Number(enc.stateDict().get('bn1.num_batches_tracked')!.item()), 1);
     });
@@ -169,11 +232,31 @@ describe('data parallel: pieces', () => {
   it('launcher flags: plan and the re-run command line without them', () => {
     assert.equal(launchPlan({}), null);
     assert.deepEqual(launchPlan({ nprocPerNode: '2' }), { nprocPerNode: 2, nnodes: 1, nodeRank: 0 });
-    assert.deepEqual(launchPlan({ nprocPerNode: '4', nnodes: '2', nodeRank: '1', masterAddr: 'h0', masterPort: '1234' }),
-      { nprocPerNode: 4, nnodes: 2, nodeRank: 1, masterAddr: 'h0', masterPort: 1234 });
-    assert.throws(() => launchPlan({ nprocPerNode: '2', nnodes: '2', nodeRank: '2' }), /--node-rank: 2 is not below --nnodes 2/);
+    assert.deepEqual(
+      launchPlan({ nprocPerNode: '4', nnodes: '2', nodeRank: '1', masterAddr: 'h0', masterPort: '1234' }),
+      { nprocPerNode: 4, nnodes: 2, nodeRank: 1, masterAddr: 'h0', masterPort: 1234 },
+    );
+    assert.throws(
+      () => launchPlan({ nprocPerNode: '2', nnodes: '2', nodeRank: '2' }),
+      /--node-rank: 2 is not below --nnodes 2/,
+    );
     assert.throws(() => launchPlan({ nprocPerNode: 'two' }), /--nproc-per-node: expected a non-negative integer/);
-    assert.deepEqual(stripLaunchArgs(['pretrain', '--nproc-per-node', '2', '--set', 'a=1', '--master-port=5', '--nnodes', '1', '--node-rank=0', '--master-addr', 'x', '--resume']),
-      ['pretrain', '--set', 'a=1', '--resume']);
+    assert.deepEqual(
+      stripLaunchArgs([
+        'pretrain',
+        '--nproc-per-node',
+        '2',
+        '--set',
+        'a=1',
+        '--master-port=5',
+        '--nnodes',
+        '1',
+        '--node-rank=0',
+        '--master-addr',
+        'x',
+        '--resume',
+      ]),
+      ['pretrain', '--set', 'a=1', '--resume'],
+    );
   });
 });

@@ -22,14 +22,32 @@ function inkwell(args: string[]): { status: number | null; stderr: string } {
   return { status: r.status, stderr: r.stderr };
 }
 
-describe('--device on a CPU-only libtorch', { skip: torch.cudaStatus().built ? 'this libtorch has CUDA' : false }, () => {
+describe('--device on a CPU-only libtorch', {
+  skip: torch.cudaStatus().built ? 'this libtorch has CUDA' : false,
+}, () => {
   const none = join(tmpdir(), 'inkwell-no-such-input');
   const cases: [string, string[]][] = [
     ['pretrain', ['pretrain', '--input', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda']],
     ['finetune', ['finetune', '--train', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda:0']],
     ['probe', ['probe', '--train', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda']],
-    ['infer', ['infer', '--weights', none, '--input', none, '--output', join(tmpdir(), 'never.png'), '--device', 'cuda']],
-    ['embed', ['embed', '--arch', 'resnet3d-18', '--input', none, '--output', join(tmpdir(), 'never.npy'), '--device', 'cuda:3']],
+    [
+      'infer',
+      ['infer', '--weights', none, '--input', none, '--output', join(tmpdir(), 'never.png'), '--device', 'cuda'],
+    ],
+    [
+      'embed',
+      [
+        'embed',
+        '--arch',
+        'resnet3d-18',
+        '--input',
+        none,
+        '--output',
+        join(tmpdir(), 'never.npy'),
+        '--device',
+        'cuda:3',
+      ],
+    ],
     ['cka --checkpoints', ['cka', '--checkpoints', none, '--input', none, '--device', 'cuda']],
   ];
   for (const [name, args] of cases) {
@@ -38,7 +56,10 @@ describe('--device on a CPU-only libtorch', { skip: torch.cudaStatus().built ? '
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0]!, new RegExp(`^inkwell: ${name}: device cuda(:\\d)?: this libtorch \\(.+\\) is a CPU-only build`));
+      assert.match(
+        lines[0]!,
+        new RegExp(`^inkwell: ${name}: device cuda(:\\d)?: this libtorch \\(.+\\) is a CPU-only build`),
+      );
     });
   }
 
@@ -55,12 +76,33 @@ describe('--device on a CPU-only libtorch', { skip: torch.cudaStatus().built ? '
 describe('bf16 autocast in a pretraining run', () => {
   it('trains two epochs with finite losses and writes fp32 weights', async () => {
     const data = mkdtempSync(join(tmpdir(), 'inkwell-amp-data-'));
-    await synthesize({ out: data, fragments: 0, segments: 1, height: 160, width: 160, seed: 3, layers: 40, progress: false });
+    await synthesize({
+      out: data,
+      fragments: 0,
+      segments: 1,
+      height: 160,
+      width: 160,
+      seed: 3,
+      layers: 40,
+      progress: false,
+    });
     const out = mkdtempSync(join(tmpdir(), 'inkwell-amp-'));
     const cfg = await loadPretrainConfig({
-      preset: 'cpu-small', inputs: [join(data, 'segments')],
-      set: ['name=bf16', `out=${out}`, 'amp=bf16', 'data.maxTiles=8', 'train.batchSize=4', 'data.workers=0', 'train.epochs=2',
-        'model.widenFactor=0.125', 'data.depth=8', 'data.tile=32', 'data.stride=16'],
+      preset: 'cpu-small',
+      inputs: [join(data, 'segments')],
+      set: [
+        'name=bf16',
+        `out=${out}`,
+        'amp=bf16',
+        'data.maxTiles=8',
+        'train.batchSize=4',
+        'data.workers=0',
+        'train.epochs=2',
+        'model.widenFactor=0.125',
+        'data.depth=8',
+        'data.tile=32',
+        'data.stride=16',
+      ],
     });
     assert.equal(cfg.amp, 'bf16');
     const r = await pretrain(cfg, { progress: false, log: () => undefined });

@@ -9,7 +9,13 @@ import { z } from 'zod';
 import * as torch from '../../src/torch/index.js';
 import { nn, optim } from '../../src/torch/index.js';
 import {
-  DEFAULT_DEVICE_CONFIG, DEVICE_CONFIG_FIELDS, DeviceRuntime, deviceOverrides, explainOutOfMemory, isOutOfMemory, parseAmp,
+  DEFAULT_DEVICE_CONFIG,
+  DEVICE_CONFIG_FIELDS,
+  DeviceRuntime,
+  deviceOverrides,
+  explainOutOfMemory,
+  isOutOfMemory,
+  parseAmp,
 } from '../../src/train/device.js';
 
 const Schema = z.object(DEVICE_CONFIG_FIELDS).strict();
@@ -26,11 +32,22 @@ describe('device config keys', () => {
     assert.throws(() => parseAmp('half'), /--amp: 'half' is not a precision mode; expected bf16, fp16 or off/);
   });
 
-  it('refuses fp16 on the CPU and CUDA on a CPU-only libtorch', { skip: torch.cudaStatus().built ? 'this libtorch has CUDA' : false }, () => {
-    assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, amp: 'fp16' }, 'pretrain'), /pretrain: amp fp16 needs a CUDA device; on the CPU use amp bf16/);
-    assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda:1' }, 'finetune'), /^Error: finetune: device cuda:1: this libtorch .* CPU-only build/);
+  it('refuses fp16 on the CPU and CUDA on a CPU-only libtorch', {
+    skip: torch.cudaStatus().built ? 'this libtorch has CUDA' : false,
+  }, () => {
+    assert.throws(
+      () => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, amp: 'fp16' }, 'pretrain'),
+      /pretrain: amp fp16 needs a CUDA device; on the CPU use amp bf16/,
+    );
+    assert.throws(
+      () => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda:1' }, 'finetune'),
+      /^Error: finetune: device cuda:1: this libtorch .* CPU-only build/,
+    );
     // A data-parallel worker's bare 'cuda' is its own GPU.
-    assert.throws(() => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda' }, 'pretrain', { localRank: 3 }), /pretrain: device cuda:3: /);
+    assert.throws(
+      () => DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, device: 'cuda' }, 'pretrain', { localRank: 3 }),
+      /pretrain: device cuda:3: /,
+    );
     assert.equal(DeviceRuntime.open(DEFAULT_DEVICE_CONFIG, 'pretrain', { localRank: 3 }).device, 'cpu');
   });
 });
@@ -40,7 +57,9 @@ describe('DeviceRuntime on the CPU', () => {
     torch.manualSeed(1);
     const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, amp: 'bf16', channelsLast3d: true }, 'test');
     assert.equal(rt.scaler, null, 'bf16 needs no loss scaling');
-    const net = rt.prepare(new nn.Sequential(new nn.Conv3d(1, 2, 3, { padding: 1 }), new nn.Flatten(), new nn.Linear(2 * 2 * 4 * 4, 1)));
+    const net = rt.prepare(
+      new nn.Sequential(new nn.Conv3d(1, 2, 3, { padding: 1 }), new nn.Flatten(), new nn.Linear(2 * 2 * 4 * 4, 1)),
+    );
     const conv = net.parameters()[0]!;
     assert.ok(conv.isContiguous('channels_last_3d'), 'conv weight re-laid as channels_last_3d');
     const opt = new optim.SGD(net.parameters(), { lr: 0.1 });
@@ -48,7 +67,10 @@ describe('DeviceRuntime on the CPU', () => {
     try {
       const w0 = torch.tidy(() => net.parameters()[2]!.toArray()) as number[][];
       torch.tidy(() => {
-        const x = rt.input(new Float32Array(2 * 2 * 4 * 4).map((_, i) => Math.sin(i)), [2, 1, 2, 4, 4]);
+        const x = rt.input(
+          new Float32Array(2 * 2 * 4 * 4).map((_, i) => Math.sin(i)),
+          [2, 1, 2, 4, 4],
+        );
         assert.ok(x.isContiguous('channels_last_3d'));
         const out = rt.forward(() => net.forward(x));
         assert.equal(out.dtype, 'bfloat16', 'the forward ran under bf16 autocast');
@@ -57,7 +79,10 @@ describe('DeviceRuntime on the CPU', () => {
         assert.equal(rt.step(opt, 1), true);
         opt.zeroGrad();
       });
-      assert.notDeepEqual(torch.tidy(() => net.parameters()[2]!.toArray()), w0);
+      assert.notDeepEqual(
+        torch.tidy(() => net.parameters()[2]!.toArray()),
+        w0,
+      );
       assert.ok(net.parameters().every((p) => p.dtype === 'float32'));
       assert.equal(torch.memory().liveTensors, before, 'the step leaks no tensors');
     } finally {
@@ -79,7 +104,15 @@ describe('DeviceRuntime on the CPU', () => {
       explainOutOfMemory(huge, { what: 'pretrain', batchSize: 150, device: 'cpu', accumulation: 2 }),
       /^Error: pretrain: out of memory on cpu with a batch of 150\. Lower the batch and accumulate gradients to keep the effective batch: e\.g\. --set train\.batchSize=75 --set train\.gradAccumulation=4/,
     );
-    await assert.rejects(explainOutOfMemory(() => { throw new Error('shape mismatch'); }, { what: 'x', batchSize: 2, device: 'cpu' }), /^Error: shape mismatch$/);
+    await assert.rejects(
+      explainOutOfMemory(
+        () => {
+          throw new Error('shape mismatch');
+        },
+        { what: 'x', batchSize: 2, device: 'cpu' },
+      ),
+      /^Error: shape mismatch$/,
+    );
     assert.equal(await explainOutOfMemory(() => 3, { what: 'x', batchSize: 2, device: 'cpu' }), 3);
   });
 });

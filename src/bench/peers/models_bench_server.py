@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch side of `inkwell bench models`: the seed's 3D ResNets (kenshohara's models/resnet.py layout with the
-seed's max pool (1,3,3)/(1,2,2), global max pool, InstanceNorm3d input and fc to 512) built here as twins of
+"""PyTorch side of `inkwell bench models`: the reference study's 3D ResNets (kenshohara's models/resnet.py layout with the
+reference study's max pool (1,3,3)/(1,2,2), global max pool, InstanceNorm3d input and fc to 512) built here as twins of
 src/models/resnet3d.ts, timed forward+backward on request so that TS and PyTorch runs interleave in one session.
 
 Usage: models_bench_server.py THREADS CONFIG_JSON
@@ -66,7 +66,7 @@ class Block(nn.Module):
         return F.relu(y + (x if self.downsample is None else self.downsample(x)))
 
 
-class SeedResNet(nn.Module):
+class ReferenceResNet(nn.Module):
     def __init__(self, depth, widen=1.0, num_classes=512):
         super().__init__()
         kind, layers = LAYERS[depth]
@@ -112,8 +112,8 @@ def vicreg_loss(z1, z2, sim=25.0, std=25.0, cov=5.0):
 
 def make_vicreg_case(name):
     torch.manual_seed(0)
-    encoder = SeedResNet(int(name[-2:]), config.get("widen", 1.0)).train().to(DEVICE)
-    # lightly's BarlowTwinsProjectionHead(512, 256, 512), the seed's projector: Linear-BN-ReLU x2, Linear.
+    encoder = ReferenceResNet(int(name[-2:]), config.get("widen", 1.0)).train().to(DEVICE)
+    # lightly's BarlowTwinsProjectionHead(512, 256, 512), the reference study's projector: Linear-BN-ReLU x2, Linear.
     projector = nn.Sequential(nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
                               nn.Linear(256, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 512)).to(DEVICE)
     params = list(encoder.parameters()) + list(projector.parameters())
@@ -140,7 +140,7 @@ def make_case(name):
         return make_vicreg_case(name)
     torch.manual_seed(0)
     depth = int(name[3:5])
-    model = SeedResNet(depth, config.get("widen", 1.0)).train().to(DEVICE)
+    model = ReferenceResNet(depth, config.get("widen", 1.0)).train().to(DEVICE)
     x = torch.randn(*config.get("input", [2, 1, 20, 128, 128])).to(DEVICE)
     if name.endswith("_cl3d"):
         model = model.to(memory_format=torch.channels_last_3d)

@@ -22,7 +22,9 @@ export function describeConversion(outPath: string, r: ConvertReport): string {
 export function registerConvert(program: Command): void {
   program
     .command('convert')
-    .description('convert a checkpoint between .pth/.pt (zip or legacy), .safetensors and .npy (by the output extension)')
+    .description(
+      'convert a checkpoint between .pth/.pt (zip or legacy), .safetensors and .npy (by the output extension)',
+    )
     .argument('<in>', 'checkpoint to read (.pth/.pt zip or legacy, .safetensors, .npy)')
     .argument('<out>', 'file to write; its extension picks the format')
     .option('--key <key>', "convert only this entry (e.g. 'state_dict'; dotted paths go deeper)")

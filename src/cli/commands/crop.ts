@@ -46,7 +46,10 @@ export function cropToNpy(arr: VolumeArray): Uint8Array {
 }
 
 /** Reads the crop and writes it; returns what was written. */
-export async function runCrop(dataset: string, opts: CropOptions): Promise<{ path: string; dtype: string; shape: number[] }> {
+export async function runCrop(
+  dataset: string,
+  opts: CropOptions,
+): Promise<{ path: string; dtype: string; shape: number[] }> {
   const level = opts.level === undefined ? {} : { level: opts.level };
   const probe = await Volume.open(dataset, { scale: 1, ...level });
   let z: [number, number];
@@ -73,14 +76,16 @@ export function registerCrop(program: Command): void {
   cacheOptions(program.command('crop'))
     .description('write a sub-volume [z,y,x] of a dataset as .npy')
     .argument('<dataset>', 'dataset folder (fragment, segment or Zarr volume)')
-    .requiredOption('--z <A:B>',
-      'layer range [A,B) (layer numbers); an open end means the first/last layer: 2:, :4, :')
+    .requiredOption('--z <A:B>', 'layer range [A,B) (layer numbers); an open end means the first/last layer: 2:, :4, :')
     .requiredOption('--y <A:B>', 'row range [A,B) in pixels; an open end means the edge: 100:, :256')
     .requiredOption('--x <A:B>', 'column range [A,B) in pixels; an open end means the edge: 100:, :256')
     .requiredOption('--output <file.npy>', 'output .npy file')
     .option('--raw', 'values as stored on disk (uint8/uint16) instead of uint8 via >> 8')
-    .option('--level <n>', 'OME-Zarr pyramid level (0 = full resolution; refused for TIFF/PNG layer stacks)',
-      nonNegativeInt('a pyramid level'))
+    .option(
+      '--level <n>',
+      'OME-Zarr pyramid level (0 = full resolution; refused for TIFF/PNG layer stacks)',
+      nonNegativeInt('a pyramid level'),
+    )
     .action(async (dataset: string, opts: CropOptions) => {
       const r = await runCrop(dataset, opts);
       process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -7,23 +7,45 @@ import { parseEncoderChoice } from '../../supervised/compare.js';
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function registerDemo(program: Command): void {
-  program.command('demo')
-    .description('the study on built-in synthetic data: pretrain (VICReg), CKA, fine-tune, linear probes with controls and intervals, ' +
-      'the reference protocol, the data-efficiency curve, inference on a held-out fragment, report')
-    .option('--preset <name>', 'default (<= 15 min on 2 cores), full (about an hour: masked reconstruction too, 3 seeds everywhere), tiny (a smoke run)', 'default')
+  program
+    .command('demo')
+    .description(
+      'the study on built-in synthetic data: pretrain (VICReg), CKA, fine-tune, linear probes with controls and intervals, ' +
+        'the reference protocol, the data-efficiency curve, inference on a held-out fragment, report',
+    )
+    .option(
+      '--preset <name>',
+      'default (<= 15 min on 2 cores), full (about an hour: masked reconstruction too, 3 seeds everywhere), tiny (a smoke run)',
+      'default',
+    )
     .option('--name <name>', 'run folder name under --out (default demo, demo-full, demo-tiny)')
     .option('--out <dir>', 'folder of run folders', 'runs')
     .option('--seed <n>', 'seed for the data and every run', seedInt, 0)
-    .option('--encoder <label=file>', 'an extra encoder for every arm, e.g. k700=r3d50_K700.pth (repeatable)', collect, [])
+    .option(
+      '--encoder <label=file>',
+      'an extra encoder for every arm, e.g. k700=r3d50_K700.pth (repeatable)',
+      collect,
+      [],
+    )
     .option('--json', 'print scores.json')
-    .action(async (o: { preset: string; name?: string; out: string; seed: number; encoder: string[]; json?: boolean }) => {
-      const encoders = o.encoder.map(parseEncoderChoice).filter((e) => e.weights !== null);
-      const r = await runDemo({ preset: o.preset as DemoPreset, out: o.out, seed: o.seed, encoders, ...(o.name ? { name: o.name } : {}) });
-      if (o.json) {
-        console.log(JSON.stringify(r.scores, null, 1));
-        return;
-      }
-      console.log(`\n${formatDemoSummary(r.scores)}`);
-      console.log(`Report: ${r.report}\nInk model: ${r.runDir}/ink-model.pth\nEverything is in ${r.runDir} (${r.minutes.toFixed(1)} min).`);
-    });
+    .action(
+      async (o: { preset: string; name?: string; out: string; seed: number; encoder: string[]; json?: boolean }) => {
+        const encoders = o.encoder.map(parseEncoderChoice).filter((e) => e.weights !== null);
+        const r = await runDemo({
+          preset: o.preset as DemoPreset,
+          out: o.out,
+          seed: o.seed,
+          encoders,
+          ...(o.name ? { name: o.name } : {}),
+        });
+        if (o.json) {
+          console.log(JSON.stringify(r.scores, null, 1));
+          return;
+        }
+        console.log(`\n${formatDemoSummary(r.scores)}`);
+        console.log(
+          `Report: ${r.report}\nInk model: ${r.runDir}/ink-model.pth\nEverything is in ${r.runDir} (${r.minutes.toFixed(1)} min).`,
+        );
+      },
+    );
 }

@@ -54,9 +54,17 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     const sd = model.stateDict();
     await torch.save(o.out, sd);
     const conv1 = sd.get('conv1.weight')!;
-    const description = `wrote ${o.out}: ${model.describe()}; ${sd.size} tensors, conv1 ${formatShape(conv1.shape)}`
-      + `${report ? ` (${describeEncoderLoad(report)})` : ` (random init, seed ${o.seed ?? 0})`}`;
-    return { path: o.out, tensors: sd.size, parameters: model.parameterCount(), numClasses: model.options.numClasses, load: report, description };
+    const description =
+      `wrote ${o.out}: ${model.describe()}; ${sd.size} tensors, conv1 ${formatShape(conv1.shape)}` +
+      `${report ? ` (${describeEncoderLoad(report)})` : ` (random init, seed ${o.seed ?? 0})`}`;
+    return {
+      path: o.out,
+      tensors: sd.size,
+      parameters: model.parameterCount(),
+      numClasses: model.options.numClasses,
+      load: report,
+      description,
+    };
   } finally {
     model.dispose();
   }
@@ -65,10 +73,15 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
 export function registerExport(program: Command): void {
   const cmd = program
     .command('export')
-    .description('write an encoder as a plain state dict (.pth or .safetensors) that PyTorch loads strictly into the same architecture');
+    .description(
+      'write an encoder as a plain state dict (.pth or .safetensors) that PyTorch loads strictly into the same architecture',
+    );
   addEncoderOptions(cmd)
-    .option('--num-classes <n>', 'classifier size (default: the checkpoint\'s fc, or the architecture\'s; 0 = none)',
-      nonNegativeInt('a class count'))
+    .option(
+      '--num-classes <n>',
+      "classifier size (default: the checkpoint's fc, or the architecture's; 0 = none)",
+      nonNegativeInt('a class count'),
+    )
     .requiredOption('--out <file>', 'model.pth, model.pt or model.safetensors')
     .action(async (opts: ExportOptions) => {
       const r = await runExport(opts);

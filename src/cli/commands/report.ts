@@ -18,13 +18,18 @@ interface ReportCliOptions {
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('write a self-contained HTML report (curves, collapse monitor, CKA, predictions, comparison over seeds) for a run folder or a folder of runs')
+    .description(
+      'write a self-contained HTML report (curves, collapse monitor, CKA, predictions, comparison over seeds) for a run folder or a folder of runs',
+    )
     .argument('<run-dir>', 'a run folder (with metrics.jsonl) or a folder whose subfolders are runs')
     .option('--output <file>', 'where to write the page (default RUN_DIR/report.html)')
     .option('--title <text>', 'page title (default "inkwell report: <folder name>")')
     .option('--json', 'print {"path", "sections", "missing", "warnings", "bytes"} as JSON')
     .action(async (runDir: string, o: ReportCliOptions) => {
-      const r = await writeReport(runDir, { ...(o.output !== undefined ? { output: o.output } : {}), ...(o.title !== undefined ? { title: o.title } : {}) });
+      const r = await writeReport(runDir, {
+        ...(o.output !== undefined ? { output: o.output } : {}),
+        ...(o.title !== undefined ? { title: o.title } : {}),
+      });
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
         return;

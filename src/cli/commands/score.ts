@@ -7,7 +7,13 @@
  */
 import { type Command, Option } from 'commander';
 import { positiveInt, unitInterval } from '../options.js';
-import { noInkMessage, scoreImageFiles, type ScoreFilesReport, type ScoreOptions, type ScoreResult } from '../../eval/index.js';
+import {
+  noInkMessage,
+  scoreImageFiles,
+  type ScoreFilesReport,
+  type ScoreOptions,
+  type ScoreResult,
+} from '../../eval/index.js';
 
 interface ScoreCliOptions {
   pred: string;
@@ -21,11 +27,23 @@ interface ScoreCliOptions {
 
 /** The JSON `score --json` prints: exactly the seven ScoreResult keys, in a fixed order. */
 export function scoreJson(s: ScoreResult): string {
-  return JSON.stringify({ f05: s.f05, precision: s.precision, recall: s.recall, iou: s.iou, dice: s.dice, auc: s.auc, threshold: s.threshold });
+  return JSON.stringify({
+    f05: s.f05,
+    precision: s.precision,
+    recall: s.recall,
+    iou: s.iou,
+    dice: s.dice,
+    auc: s.auc,
+    threshold: s.threshold,
+  });
 }
 
 /** The readable table `score` prints by default. */
-export function scoreTable(r: ScoreFilesReport, files: { pred: string; labels: string; mask?: string }, best: boolean): string {
+export function scoreTable(
+  r: ScoreFilesReport,
+  files: { pred: string; labels: string; mask?: string },
+  best: boolean,
+): string {
   const s = r.scores;
   const c = r.counts;
   const f = (v: number): string => v.toFixed(4);
@@ -56,7 +74,11 @@ export function registerScore(program: Command): void {
     .requiredOption('--pred <png>', 'predicted ink probabilities: 8-bit (/255) or 16-bit (/65535) grey PNG')
     .requiredOption('--labels <png>', 'ink labels (ink where > 0)')
     .option('--mask <png>', 'pixels to evaluate (where > 0; default: all)')
-    .addOption(new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)').argParser(unitInterval('a threshold')).conflicts('bestThreshold'))
+    .addOption(
+      new Option('--threshold <t>', 'predicted ink where probability >= t (default 0.5)')
+        .argParser(unitInterval('a threshold'))
+        .conflicts('bestThreshold'),
+    )
     .option('--best-threshold', 'use the threshold that maximises F0.5 (reported)')
     .option('--skip-empty-tiles <size>', 'ignore SIZExSIZE tiles without any ink label', positiveInt('a tile size'))
     .option('--json', 'print {"f05", "precision", "recall", "iou", "dice", "auc", "threshold"}')
@@ -68,9 +90,13 @@ export function registerScore(program: Command): void {
       const files = { pred: o.pred, labels: o.labels, ...(o.mask !== undefined ? { mask: o.mask } : {}) };
       const report = await scoreImageFiles(files, opts);
       if (report.counts.positives === 0) {
-        process.stderr.write(`score: warning: ${noInkMessage(files, report.counts.pixels)}: precision, recall and F0.5 are 0 `
-          + 'whatever the prediction, and ROC AUC is undefined; these scores say nothing about the prediction\n');
+        process.stderr.write(
+          `score: warning: ${noInkMessage(files, report.counts.pixels)}: precision, recall and F0.5 are 0 ` +
+            'whatever the prediction, and ROC AUC is undefined; these scores say nothing about the prediction\n',
+        );
       }
-      process.stdout.write((o.json ? scoreJson(report.scores) : scoreTable(report, files, o.bestThreshold ?? false)) + '\n');
+      process.stdout.write(
+        (o.json ? scoreJson(report.scores) : scoreTable(report, files, o.bestThreshold ?? false)) + '\n',
+      );
     });
 }

@@ -29,7 +29,8 @@ export interface SynthCliOptions {
 
 function family(text: string | undefined): SynthFamily {
   const f = text ?? 'a';
-  if (!(SYNTH_FAMILIES as readonly string[]).includes(f)) throw new Error(`synth: --family '${f}' is unknown, expected one of ${SYNTH_FAMILIES.join(', ')}`);
+  if (!(SYNTH_FAMILIES as readonly string[]).includes(f))
+    throw new Error(`synth: --family '${f}' is unknown, expected one of ${SYNTH_FAMILIES.join(', ')}`);
   return f as SynthFamily;
 }
 
@@ -52,7 +53,8 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
     out: o.out,
     fragments: o.fragments,
     segments: o.segments,
-    height, width,
+    height,
+    width,
     seed: o.seed,
     ...(o.inkDelta === undefined ? {} : { inkDelta: o.inkDelta }),
     ...(o.layers === undefined ? {} : { layers: o.layers }),
@@ -65,39 +67,65 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
       // Regenerated in memory from its seed: identical to what was written.
       const gen = { height, width, layers: manifest.layers, seed: f.seed, inkDelta: manifest.inkDelta };
       const frag = fam === 'b' ? synthFragmentB(gen) : synthFragment(gen);
-      calibrations[f.id] = calibrate(frag.volume, frag.layers, height, width, frag.labels, frag.mask, { reversed: f.reversed });
+      calibrations[f.id] = calibrate(frag.volume, frag.layers, height, width, frag.labels, frag.mask, {
+        reversed: f.reversed,
+      });
     }
   }
   if (o.json) {
-    console.log(JSON.stringify({ out: o.out, seconds, manifest, ...(o.calibrate ? { calibration: calibrations } : {}) }, null, 1));
+    console.log(
+      JSON.stringify({ out: o.out, seconds, manifest, ...(o.calibrate ? { calibration: calibrations } : {}) }, null, 1),
+    );
   } else {
     for (const f of manifest.fragments) {
       const c = calibrations[f.id];
-      console.log(`fragment ${f.id}: ${f.dtype}, ink ${(100 * f.inkFraction).toFixed(1)}% of the mask, labels shifted ${f.labelShift?.join(',')}${f.labelsDilated ? ' and dilated' : ''}${f.reversed ? ', papyrus before the surface (reversed order)' : ''}` +
-        (c ? `; AUC best layer ${c.bestLayer} ${c.bestLayerAuc.toFixed(3)}, surface-following ${c.surfaceAuc.toFixed(3)}` : ''));
+      console.log(
+        `fragment ${f.id}: ${f.dtype}, ink ${(100 * f.inkFraction).toFixed(1)}% of the mask, labels shifted ${f.labelShift?.join(',')}${f.labelsDilated ? ' and dilated' : ''}${f.reversed ? ', papyrus before the surface (reversed order)' : ''}` +
+          (c
+            ? `; AUC best layer ${c.bestLayer} ${c.bestLayerAuc.toFixed(3)}, surface-following ${c.surfaceAuc.toFixed(3)}`
+            : ''),
+      );
     }
     for (const s of manifest.segments) {
-      console.log(`segment ${s.id}: ${s.dtype}, ${s.sheets} sheets, ink ${(100 * s.inkFraction).toFixed(1)}%${s.reversed ? ', layers reversed' : ''}`);
+      console.log(
+        `segment ${s.id}: ${s.dtype}, ${s.sheets} sheets, ink ${(100 * s.inkFraction).toFixed(1)}%${s.reversed ? ', layers reversed' : ''}`,
+      );
     }
-    console.log(`wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${manifest.layers} layers of ${height}x${width}) to ${o.out} in ${seconds.toFixed(1)} s (family ${fam}); manifest ${o.out}/manifest.json`);
+    console.log(
+      `wrote ${manifest.fragments.length} fragments and ${manifest.segments.length} segments (${manifest.layers} layers of ${height}x${width}) to ${o.out} in ${seconds.toFixed(1)} s (family ${fam}); manifest ${o.out}/manifest.json`,
+    );
   }
   return manifest;
 }
 
 export function registerSynth(program: Command): void {
-  program.command('synth')
-    .description('write synthetic fragments (Kaggle layout) and scroll segments (segment layout) with learnable, non-trivial ink')
+  program
+    .command('synth')
+    .description(
+      'write synthetic fragments (Kaggle layout) and scroll segments (segment layout) with learnable, non-trivial ink',
+    )
     .requiredOption('--out <dir>', 'output folder')
     .option('--fragments <n>', 'number of labelled fragments', nonNegativeInt('a fragment count'), 1)
     .option('--segments <n>', 'number of unlabelled scroll segments', nonNegativeInt('a segment count'), 2)
     .option('--size <HxW>', 'frame size', '512x512')
     .option('--seed <s>', 'random seed (same seed, same files)', seedInt, 0)
-    .option('--family <a|b>', "generator: 'a' (printed glyphs, uint16 fragments) or 'b' (cursive ink, 8/16-bit, papyrus on either side of the surface)", 'a')
-    .option('--ink-delta <d>', 'ink density step on fragments (segments get half); .15-.20 is learnable but not trivial',
-      parseNumberFlag('an ink step', { min: 0 }))
+    .option(
+      '--family <a|b>',
+      "generator: 'a' (printed glyphs, uint16 fragments) or 'b' (cursive ink, 8/16-bit, papyrus on either side of the surface)",
+      'a',
+    )
+    .option(
+      '--ink-delta <d>',
+      'ink density step on fragments (segments get half); .15-.20 is learnable but not trivial',
+      parseNumberFlag('an ink step', { min: 0 }),
+    )
     .option('--layers <n>', 'layers per volume', positiveInt('a layer count'), 65)
-    .option('--reverse-fraction <f>', 'family a: share of segments stored with reversed layer order', unitInterval('a fraction'),
-      0.25)
+    .option(
+      '--reverse-fraction <f>',
+      'family a: share of segments stored with reversed layer order',
+      unitInterval('a fraction'),
+      0.25,
+    )
     .option('--calibrate', 'print pixel AUCs of the best fixed layer and of a surface-following statistic per fragment')
     .option('--json', 'print the manifest (and calibration) as JSON')
     .action(async (o: SynthCliOptions) => {

@@ -30,7 +30,8 @@ export function opencvGaussianKernel(ksize: number, sigma: number): Float32Array
 
 /** Normalised 1-D Gaussian kernel of odd size `ksize`. */
 export function gaussianKernel(ksize: number, sigma: number): Float32Array {
-  if (!Number.isInteger(ksize) || ksize < 1 || ksize % 2 !== 1) throw new Error(`gaussianBlur: kernel size must be odd, got ${ksize}`);
+  if (!Number.isInteger(ksize) || ksize < 1 || ksize % 2 !== 1)
+    throw new Error(`gaussianBlur: kernel size must be odd, got ${ksize}`);
   const k = new Float32Array(ksize);
   const r = (ksize - 1) / 2;
   let sum = 0;
@@ -48,13 +49,23 @@ export function gaussianKernel(ksize: number, sigma: number): Float32Array {
  * acc[accOff + x] += wt * src[rowOff + reflect101(x + dx)] for x in [0, w): the interior runs without index
  * tables or branches (a straight stream the JIT vectorises well); only the |dx| border columns reflect.
  */
-export function accumulateRow(acc: Float32Array, accOff: number, src: Float32Array, rowOff: number, w: number, dx: number, wt: number): void {
+export function accumulateRow(
+  acc: Float32Array,
+  accOff: number,
+  src: Float32Array,
+  rowOff: number,
+  w: number,
+  dx: number,
+  wt: number,
+): void {
   const lo = Math.min(w, Math.max(0, -dx));
   const hi = Math.max(lo, Math.min(w, w - dx));
-  for (let x = 0; x < lo; x++) acc[accOff + x] = (acc[accOff + x] as number) + wt * (src[rowOff + reflectIndex(x + dx, w)] as number);
+  for (let x = 0; x < lo; x++)
+    acc[accOff + x] = (acc[accOff + x] as number) + wt * (src[rowOff + reflectIndex(x + dx, w)] as number);
   const off = rowOff + dx;
   for (let x = lo; x < hi; x++) acc[accOff + x] = (acc[accOff + x] as number) + wt * (src[off + x] as number);
-  for (let x = hi; x < w; x++) acc[accOff + x] = (acc[accOff + x] as number) + wt * (src[rowOff + reflectIndex(x + dx, w)] as number);
+  for (let x = hi; x < w; x++)
+    acc[accOff + x] = (acc[accOff + x] as number) + wt * (src[rowOff + reflectIndex(x + dx, w)] as number);
 }
 
 /**
@@ -63,17 +74,33 @@ export function accumulateRow(acc: Float32Array, accOff: number, src: Float32Arr
  * taps so one branch-free loop serves every size; rows are padded by reflection for the x pass and row
  * offsets reflected for the y pass.
  */
-export function symmetricBlurInPlace(data: Float32Array, depth: number, h: number, w: number, kernel: Float32Array): void {
+export function symmetricBlurInPlace(
+  data: Float32Array,
+  depth: number,
+  h: number,
+  w: number,
+  kernel: Float32Array,
+): void {
   const r = (kernel.length - 1) / 2;
   if (!Number.isInteger(r) || r > 3) throw new Error(`blur: expected an odd kernel of size <= 7, got ${kernel.length}`);
   const k = (d: number) => (d <= r ? (kernel[r + d] as number) : 0);
-  const k0 = k(0), k1 = k(1), k2 = k(2), k3 = k(3);
+  const k0 = k(0),
+    k1 = k(1),
+    k2 = k(2),
+    k3 = k(3);
   const plane = h * w;
   const tmp = new Float32Array(plane);
   const row = new Float32Array(w + 6);
   const rowOff = new Int32Array(7 * h);
   for (let y = 0; y < h; y++) for (let d = -3; d <= 3; d++) rowOff[7 * y + d + 3] = reflectIndex(y + d, h) * w;
-  const padIdx = [reflectIndex(-3, w), reflectIndex(-2, w), reflectIndex(-1, w), reflectIndex(w, w), reflectIndex(w + 1, w), reflectIndex(w + 2, w)] as const;
+  const padIdx = [
+    reflectIndex(-3, w),
+    reflectIndex(-2, w),
+    reflectIndex(-1, w),
+    reflectIndex(w, w),
+    reflectIndex(w + 1, w),
+    reflectIndex(w + 2, w),
+  ] as const;
   for (let z = 0; z < depth; z++) {
     const o = z * plane;
     for (let y = 0; y < h; y++) {
@@ -97,8 +124,13 @@ export function symmetricBlurInPlace(data: Float32Array, depth: number, h: numbe
     }
     for (let y = 0; y < h; y++) {
       const b = 7 * y;
-      const m3 = rowOff[b] as number, m2 = rowOff[b + 1] as number, m1 = rowOff[b + 2] as number, c0 = rowOff[b + 3] as number;
-      const p1 = rowOff[b + 4] as number, p2 = rowOff[b + 5] as number, p3 = rowOff[b + 6] as number;
+      const m3 = rowOff[b] as number,
+        m2 = rowOff[b + 1] as number,
+        m1 = rowOff[b + 2] as number,
+        c0 = rowOff[b + 3] as number;
+      const p1 = rowOff[b + 4] as number,
+        p2 = rowOff[b + 5] as number,
+        p3 = rowOff[b + 6] as number;
       const dst = o + y * w;
       for (let x = 0; x < w; x++) {
         data[dst + x] =
@@ -136,8 +168,14 @@ export function linePixels(x1: number, y1: number, x2: number, y2: number): [num
     pts.push([x, y]);
     if (x === x2 && y === y2) break;
     const e2 = 2 * err;
-    if (e2 >= dy) { err += dy; x += sx; }
-    if (e2 <= dx) { err += dx; y += sy; }
+    if (e2 >= dy) {
+      err += dy;
+      x += sx;
+    }
+    if (e2 <= dx) {
+      err += dx;
+      y += sy;
+    }
   }
   return pts;
 }

@@ -7,8 +7,16 @@ import type { BorderMode, Crop, OpConfig, OpType } from './types.js';
 import type { Random } from './random.js';
 import { affineStage, gridStage, gridTables, hflipStage, rot90Stage, vflipStage, type GeoStage } from './geometry.js';
 import {
-  brightnessContrast, brightnessOffset, channelDropout, coarseDropout, cutout, gamma, gaussianBlur, gaussNoise,
-  motionBlur, normalize,
+  brightnessContrast,
+  brightnessOffset,
+  channelDropout,
+  coarseDropout,
+  cutout,
+  gamma,
+  gaussianBlur,
+  gaussNoise,
+  motionBlur,
+  normalize,
 } from './pixel.js';
 import { temporal, zFlip, zShift } from './depth.js';
 
@@ -19,21 +27,47 @@ export type Step =
   | { kind: 'oneOf'; type: 'oneOf'; p: number; children: Step[]; weights: number[] };
 
 const DEFAULT_P: Record<OpType, number> = {
-  hflip: 0.5, vflip: 0.5, rot90: 0.5, shiftScaleRotate: 0.5, gridDistortion: 0.5, oneOf: 0.5,
-  gaussNoise: 0.5, gaussianBlur: 0.5, motionBlur: 0.5, coarseDropout: 0.5, cutout: 0.5,
-  brightnessContrast: 0.5, gamma: 0.5, channelDropout: 0.5,
-  temporal: 1, zShift: 1, zflip: 0.5, brightnessOffset: 1, normalize: 1,
+  hflip: 0.5,
+  vflip: 0.5,
+  rot90: 0.5,
+  shiftScaleRotate: 0.5,
+  gridDistortion: 0.5,
+  oneOf: 0.5,
+  gaussNoise: 0.5,
+  gaussianBlur: 0.5,
+  motionBlur: 0.5,
+  coarseDropout: 0.5,
+  cutout: 0.5,
+  brightnessContrast: 0.5,
+  gamma: 0.5,
+  channelDropout: 0.5,
+  temporal: 1,
+  zShift: 1,
+  zflip: 0.5,
+  brightnessOffset: 1,
+  normalize: 1,
 };
 
 const ALLOWED_KEYS: Record<OpType, readonly string[]> = {
-  hflip: [], vflip: [], rot90: [],
+  hflip: [],
+  vflip: [],
+  rot90: [],
   shiftScaleRotate: ['shiftLimit', 'scaleLimit', 'rotateLimit', 'border', 'value', 'maskValue'],
   gridDistortion: ['numSteps', 'distortLimit', 'border', 'value', 'maskValue'],
   oneOf: ['ops'],
   gaussNoise: ['varLimit', 'mean', 'perVoxel', 'maxValue'],
   gaussianBlur: ['blurLimit'],
   motionBlur: ['blurLimit'],
-  coarseDropout: ['maxHoles', 'minHoles', 'maxHeight', 'maxWidth', 'minHeight', 'minWidth', 'fillValue', 'maskFillValue'],
+  coarseDropout: [
+    'maxHoles',
+    'minHoles',
+    'maxHeight',
+    'maxWidth',
+    'minHeight',
+    'minWidth',
+    'fillValue',
+    'maskFillValue',
+  ],
   cutout: ['numHoles', 'maxHSize', 'maxWSize', 'fillValue'],
   brightnessContrast: ['brightnessLimit', 'contrastLimit', 'maxValue'],
   gamma: ['gammaLimit', 'maxValue'],
@@ -45,20 +79,28 @@ const ALLOWED_KEYS: Record<OpType, readonly string[]> = {
   normalize: ['mean', 'std', 'maxPixelValue'],
 };
 
-interface NumOpts { min?: number; max?: number; int?: boolean; exclusiveMin?: boolean }
+interface NumOpts {
+  min?: number;
+  max?: number;
+  int?: boolean;
+  exclusiveMin?: boolean;
+}
 
 function num(where: string, v: unknown, dflt: number | undefined, o: NumOpts = {}): number {
   const x = v === undefined ? dflt : v;
-  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`augment: ${where} must be a finite number, got ${JSON.stringify(v)}`);
+  if (typeof x !== 'number' || !Number.isFinite(x))
+    throw new Error(`augment: ${where} must be a finite number, got ${JSON.stringify(v)}`);
   if (o.int && !Number.isInteger(x)) throw new Error(`augment: ${where} must be an integer, got ${x}`);
-  if (o.min !== undefined && (o.exclusiveMin ? x <= o.min : x < o.min)) throw new Error(`augment: ${where} must be ${o.exclusiveMin ? '>' : '>='} ${o.min}, got ${x}`);
+  if (o.min !== undefined && (o.exclusiveMin ? x <= o.min : x < o.min))
+    throw new Error(`augment: ${where} must be ${o.exclusiveMin ? '>' : '>='} ${o.min}, got ${x}`);
   if (o.max !== undefined && x > o.max) throw new Error(`augment: ${where} must be <= ${o.max}, got ${x}`);
   return x;
 }
 
 function pair(where: string, v: unknown, dflt: [number, number], o: NumOpts = {}): [number, number] {
   const x = v === undefined ? dflt : v;
-  if (!Array.isArray(x) || x.length !== 2) throw new Error(`augment: ${where} must be a [low, high] pair, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(x) || x.length !== 2)
+    throw new Error(`augment: ${where} must be a [low, high] pair, got ${JSON.stringify(v)}`);
   const lo = num(`${where}[0]`, x[0], undefined, o);
   const hi = num(`${where}[1]`, x[1], undefined, o);
   if (lo > hi) throw new Error(`augment: ${where} must have low <= high, got [${lo}, ${hi}]`);
@@ -67,7 +109,8 @@ function pair(where: string, v: unknown, dflt: [number, number], o: NumOpts = {}
 
 function list(where: string, v: unknown, dflt: number[], o: NumOpts = {}): number[] {
   const x = v === undefined ? dflt : v;
-  if (!Array.isArray(x) || x.length === 0) throw new Error(`augment: ${where} must be a non-empty list of numbers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(x) || x.length === 0)
+    throw new Error(`augment: ${where} must be a non-empty list of numbers, got ${JSON.stringify(v)}`);
   return x.map((e, i) => num(`${where}[${i}]`, e, undefined, o));
 }
 
@@ -81,7 +124,10 @@ function border(where: string, v: unknown): BorderMode {
  * What the warping ops (shiftScaleRotate, gridDistortion) put where the source lies outside the crop:
  * albumentations' border_mode, value (image) and mask_value (label), defaults reflect-101, 0 and 0.
  */
-function outsideFill(w: string, op: { border?: unknown; value?: unknown; maskValue?: unknown }): [BorderMode, number, number] {
+function outsideFill(
+  w: string,
+  op: { border?: unknown; value?: unknown; maskValue?: unknown },
+): [BorderMode, number, number] {
   return [border(`${w}.border`, op.border), num(`${w}.value`, op.value, 0), num(`${w}.maskValue`, op.maskValue, 0)];
 }
 
@@ -93,19 +139,27 @@ function bool(where: string, v: unknown, dflt: boolean): boolean {
 
 /** Compiles one op; `where` names it in errors, e.g. `ops[3] (shiftScaleRotate)`. */
 export function compileOp(op: OpConfig, where: string): Step {
-  if (op === null || typeof op !== 'object' || Array.isArray(op)) throw new Error(`augment: ${where} must be an object with a 'type', got ${JSON.stringify(op)}`);
+  if (op === null || typeof op !== 'object' || Array.isArray(op))
+    throw new Error(`augment: ${where} must be an object with a 'type', got ${JSON.stringify(op)}`);
   const type = (op as { type?: unknown }).type;
   if (typeof type !== 'string' || !(type in ALLOWED_KEYS)) {
-    throw new Error(`augment: ${where} has unknown type ${JSON.stringify(type)} (expected one of ${Object.keys(ALLOWED_KEYS).join(', ')})`);
+    throw new Error(
+      `augment: ${where} has unknown type ${JSON.stringify(type)} (expected one of ${Object.keys(ALLOWED_KEYS).join(', ')})`,
+    );
   }
   const w = `${where} (${type})`;
   const allowed = new Set(['type', 'p', ...ALLOWED_KEYS[type as OpType]]);
-  for (const key of Object.keys(op)) if (!allowed.has(key)) throw new Error(`augment: ${w} has unknown field '${key}' (allowed: ${[...allowed].join(', ')})`);
+  for (const key of Object.keys(op))
+    if (!allowed.has(key))
+      throw new Error(`augment: ${w} has unknown field '${key}' (allowed: ${[...allowed].join(', ')})`);
   const p = num(`${w}.p`, op.p, DEFAULT_P[op.type], { min: 0, max: 1 });
   switch (op.type) {
-    case 'hflip': return { kind: 'geo', type: op.type, p, make: (_r, h, wd) => hflipStage(h, wd) };
-    case 'vflip': return { kind: 'geo', type: op.type, p, make: (_r, h, wd) => vflipStage(h, wd) };
-    case 'rot90': return { kind: 'geo', type: op.type, p, make: (r, h, wd) => rot90Stage(h, wd, r.int(0, 3)) };
+    case 'hflip':
+      return { kind: 'geo', type: op.type, p, make: (_r, h, wd) => hflipStage(h, wd) };
+    case 'vflip':
+      return { kind: 'geo', type: op.type, p, make: (_r, h, wd) => vflipStage(h, wd) };
+    case 'rot90':
+      return { kind: 'geo', type: op.type, p, make: (r, h, wd) => rot90Stage(h, wd, r.int(0, 3)) };
     case 'shiftScaleRotate': {
       const shift = num(`${w}.shiftLimit`, op.shiftLimit, 0.0625, { min: 0, max: 1 });
       const scale = num(`${w}.scaleLimit`, op.scaleLimit, 0.1, { min: 0, max: 0.99 });
@@ -113,7 +167,9 @@ export function compileOp(op: OpConfig, where: string): Step {
       const [b, value, maskValue] = outsideFill(w, op);
       // albumentations get_params order: angle, scale (biased by 1), dx, dy.
       return {
-        kind: 'geo', type: op.type, p,
+        kind: 'geo',
+        type: op.type,
+        p,
         make(r, h, wd) {
           const angle = r.uniform(-rot, rot);
           const s = r.uniform(1 - scale, 1 + scale);
@@ -128,7 +184,9 @@ export function compileOp(op: OpConfig, where: string): Step {
       const limit = num(`${w}.distortLimit`, op.distortLimit, 0.3, { min: 0, max: 1 });
       const [b, value, maskValue] = outsideFill(w, op);
       return {
-        kind: 'geo', type: op.type, p,
+        kind: 'geo',
+        type: op.type,
+        p,
         make(r, h, wd) {
           const sx = Array.from({ length: steps + 1 }, () => 1 + r.uniform(-limit, limit));
           const sy = Array.from({ length: steps + 1 }, () => 1 + r.uniform(-limit, limit));
@@ -137,10 +195,12 @@ export function compileOp(op: OpConfig, where: string): Step {
       };
     }
     case 'oneOf': {
-      if (!Array.isArray(op.ops) || op.ops.length === 0) throw new Error(`augment: ${w}.ops must be a non-empty list of ops`);
+      if (!Array.isArray(op.ops) || op.ops.length === 0)
+        throw new Error(`augment: ${w}.ops must be a non-empty list of ops`);
       const children = op.ops.map((c, i) => compileOp(c, `${w}.ops[${i}]`));
       const weights = children.map((c) => c.p);
-      if (!(weights.reduce((a, b) => a + b, 0) > 0)) throw new Error(`augment: ${w} children's p (used as weights) sum to 0`);
+      if (!(weights.reduce((a, b) => a + b, 0) > 0))
+        throw new Error(`augment: ${w} children's p (used as weights) sum to 0`);
       return { kind: 'oneOf', type: 'oneOf', p, children, weights };
     }
     case 'gaussNoise': {
@@ -148,11 +208,18 @@ export function compileOp(op: OpConfig, where: string): Step {
       const mean = num(`${w}.mean`, op.mean, 0);
       const perVoxel = bool(`${w}.perVoxel`, op.perVoxel, true);
       const maxValue = num(`${w}.maxValue`, op.maxValue, 255, { min: 0, exclusiveMin: true });
-      return { kind: 'pixel', type: op.type, p, inPlace: true, apply: (c, r) => gaussNoise(c, r, v, mean, perVoxel, maxValue) };
+      return {
+        kind: 'pixel',
+        type: op.type,
+        p,
+        inPlace: true,
+        apply: (c, r) => gaussNoise(c, r, v, mean, perVoxel, maxValue),
+      };
     }
     case 'gaussianBlur': {
       const lim = pair(`${w}.blurLimit`, op.blurLimit, [3, 7], { min: 0, int: true });
-      if (lim[0] % 2 !== 1 || lim[1] % 2 !== 1) throw new Error(`augment: ${w}.blurLimit must hold odd sizes, got [${lim[0]}, ${lim[1]}]`);
+      if (lim[0] % 2 !== 1 || lim[1] % 2 !== 1)
+        throw new Error(`augment: ${w}.blurLimit must hold odd sizes, got [${lim[0]}, ${lim[1]}]`);
       return { kind: 'pixel', type: op.type, p, inPlace: true, apply: (c, r) => gaussianBlur(c, r, lim) };
     }
     case 'motionBlur': {
@@ -184,7 +251,13 @@ export function compileOp(op: OpConfig, where: string): Step {
       const bl = num(`${w}.brightnessLimit`, op.brightnessLimit, 0.2, { min: 0 });
       const cl = num(`${w}.contrastLimit`, op.contrastLimit, 0.2, { min: 0 });
       const maxValue = num(`${w}.maxValue`, op.maxValue, 255, { min: 0, exclusiveMin: true });
-      return { kind: 'pixel', type: op.type, p, inPlace: true, apply: (c, r) => brightnessContrast(c, r, bl, cl, maxValue) };
+      return {
+        kind: 'pixel',
+        type: op.type,
+        p,
+        inPlace: true,
+        apply: (c, r) => brightnessContrast(c, r, bl, cl, maxValue),
+      };
     }
     case 'gamma': {
       const gl = pair(`${w}.gammaLimit`, op.gammaLimit, [80, 120], { min: 0, exclusiveMin: true });
@@ -209,11 +282,18 @@ export function compileOp(op: OpConfig, where: string): Step {
       const depth = num(`${w}.depth`, op.depth, undefined, { min: 1, int: true });
       return { kind: 'pixel', type: op.type, p, inPlace: false, apply: (c, r) => zShift(c, r, choices, depth) };
     }
-    case 'zflip': return { kind: 'pixel', type: op.type, p, inPlace: false, apply: (c) => zFlip(c) };
+    case 'zflip':
+      return { kind: 'pixel', type: op.type, p, inPlace: false, apply: (c) => zFlip(c) };
     case 'brightnessOffset': {
       const choices = list(`${w}.choices`, op.choices, [0, 0, 0, 5, 10]);
       const maxValue = num(`${w}.maxValue`, op.maxValue, 255, { min: 0, exclusiveMin: true });
-      return { kind: 'pixel', type: op.type, p, inPlace: true, apply: (c, r) => brightnessOffset(c, r, choices, maxValue) };
+      return {
+        kind: 'pixel',
+        type: op.type,
+        p,
+        inPlace: true,
+        apply: (c, r) => brightnessOffset(c, r, choices, maxValue),
+      };
     }
     case 'normalize': {
       const mean = num(`${w}.mean`, op.mean, 0);

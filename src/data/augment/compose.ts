@@ -12,15 +12,22 @@ import { fuseStages, resampleLinearPlane, resampleNearest, resampleVolume, type 
 /** Checks that a crop's arrays match its shape. */
 export function checkCrop(crop: Crop, where: string): void {
   const { depth, height, width } = crop;
-  for (const [k, v] of [['depth', depth], ['height', height], ['width', width]] as const) {
+  for (const [k, v] of [
+    ['depth', depth],
+    ['height', height],
+    ['width', width],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${where}: crop ${k} must be a positive integer, got ${v}`);
   }
   if (!(crop.data instanceof Float32Array) || crop.data.length !== depth * height * width) {
-    throw new Error(`${where}: crop data must be a Float32Array of ${depth}x${height}x${width} = ${depth * height * width} values, got ${crop.data?.length}`);
+    throw new Error(
+      `${where}: crop data must be a Float32Array of ${depth}x${height}x${width} = ${depth * height * width} values, got ${crop.data?.length}`,
+    );
   }
   for (const k of ['label', 'mask'] as const) {
     const a = crop[k];
-    if (a !== undefined && a.length !== height * width) throw new Error(`${where}: crop ${k} must hold ${height}x${width} values, got ${a.length}`);
+    if (a !== undefined && a.length !== height * width)
+      throw new Error(`${where}: crop ${k} must hold ${height}x${width} values, got ${a.length}`);
   }
 }
 
@@ -37,7 +44,9 @@ function flush(work: Crop, pending: GeoStage[]): void {
   const plan = fuseStages(pending);
   pending.length = 0;
   work.data = resampleVolume(plan, work.data, work.depth);
-  if (work.label !== undefined) work.label = work.label instanceof Uint8Array ? resampleNearest(plan, work.label) : resampleLinearPlane(plan, work.label);
+  if (work.label !== undefined)
+    work.label =
+      work.label instanceof Uint8Array ? resampleNearest(plan, work.label) : resampleLinearPlane(plan, work.label);
   if (work.mask !== undefined) work.mask = resampleNearest(plan, work.mask);
   work.height = plan.outH;
   work.width = plan.outW;
@@ -79,9 +88,11 @@ export class Augmenter {
   private readonly ops: Step[];
 
   constructor(config: AugmentConfig) {
-    if (config === null || typeof config !== 'object') throw new Error(`augment: config must be an object with 'ops', got ${JSON.stringify(config)}`);
+    if (config === null || typeof config !== 'object')
+      throw new Error(`augment: config must be an object with 'ops', got ${JSON.stringify(config)}`);
     for (const key of Object.keys(config)) {
-      if (key !== 'pre' && key !== 'ops' && key !== 'mix') throw new Error(`augment: config has unknown field '${key}' (allowed: pre, ops, mix)`);
+      if (key !== 'pre' && key !== 'ops' && key !== 'mix')
+        throw new Error(`augment: config has unknown field '${key}' (allowed: pre, ops, mix)`);
     }
     this.pre = compileOps(config.pre ?? [], 'pre');
     this.ops = compileOps(config.ops, 'ops');
@@ -107,12 +118,15 @@ export class Augmenter {
   }
 
   /**
-   * Two views of the same tile for self-supervised training (the seed's `__getitem__`): the `pre` ops are drawn
+   * Two views of the same tile for self-supervised training (the reference study's `__getitem__`): the `pre` ops are drawn
    * once, then the per-view ops twice with independent streams.
    */
   twoViews(crop: Crop, seed: number): [Crop, Crop] {
     const base = this.applyPre(crop, new Random(deriveSeed(seed, 0)));
-    return [runSteps(this.ops, base, new Random(deriveSeed(seed, 1))), runSteps(this.ops, base, new Random(deriveSeed(seed, 2)))];
+    return [
+      runSteps(this.ops, base, new Random(deriveSeed(seed, 1))),
+      runSteps(this.ops, base, new Random(deriveSeed(seed, 2))),
+    ];
   }
 }
 

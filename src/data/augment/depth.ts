@@ -1,18 +1,20 @@
 /**
- * Ops along z (the layer axis of a surface volume): the seed's z-translation, the Kaggle 4th place
+ * Ops along z (the layer axis of a surface volume): the reference study's z-translation, the Kaggle 4th place
  * temporal crop/paste/cutout, and a z-flip. Each returns a new data array; labels and masks are unaffected.
  */
 import type { Crop } from './types.js';
 import type { Random } from './random.js';
 
 /**
- * The seed's z-translation (field notes section 1): it reads 22 layers (14..35) and keeps
+ * The reference study's z-translation (docs/reference-study.md): it reads 22 layers (14..35) and keeps
  * `image[:, :, offset:offset + 20]` with offset = random.choice([0, 1, 1, 2]).
  */
 export function zShift(crop: Crop, rng: Random, choices: readonly number[], depth: number): void {
   const off = rng.choice(choices);
   if (!Number.isInteger(off) || off < 0 || off + depth > crop.depth) {
-    throw new Error(`zShift: offset ${off} + depth ${depth} does not fit a crop of ${crop.depth} slices (read ${Math.max(...choices) + depth} slices)`);
+    throw new Error(
+      `zShift: offset ${off} + depth ${depth} does not fit a crop of ${crop.depth} slices (read ${Math.max(...choices) + depth} slices)`,
+    );
   }
   const plane = crop.height * crop.width;
   crop.data = crop.data.slice(off * plane, (off + depth) * plane);
@@ -27,7 +29,7 @@ export interface TemporalParams {
 }
 
 /**
- * Kaggle 4th place temporal augmentation (field notes section 2; the same code lives on in the Grand Prize
+ * Kaggle 4th place temporal augmentation (docs/reference-study.md; the same code lives on in the Grand Prize
  * repository's `fourth_augment`): cropping_num = randint(min, max) consecutive slices from a random start are
  * pasted at a random depth into a zero volume; then randint(0, 2) of the pasted slices are zeroed with
  * probability 0.6 (`random.random() > 0.4`). The original draws the cut-out slices from

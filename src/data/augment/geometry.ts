@@ -46,15 +46,35 @@ export function reflectIndex(i: number, n: number): number {
 
 export function hflipStage(h: number, w: number): GeoStage {
   return {
-    name: 'hflip', inH: h, inW: w, outH: h, outW: w, exact: true, border: 'reflect101', value: 0, maskValue: 0,
-    map(xs) { for (let i = 0; i < xs.length; i++) xs[i] = w - 1 - (xs[i] as number); },
+    name: 'hflip',
+    inH: h,
+    inW: w,
+    outH: h,
+    outW: w,
+    exact: true,
+    border: 'reflect101',
+    value: 0,
+    maskValue: 0,
+    map(xs) {
+      for (let i = 0; i < xs.length; i++) xs[i] = w - 1 - (xs[i] as number);
+    },
   };
 }
 
 export function vflipStage(h: number, w: number): GeoStage {
   return {
-    name: 'vflip', inH: h, inW: w, outH: h, outW: w, exact: true, border: 'reflect101', value: 0, maskValue: 0,
-    map(_xs, ys) { for (let i = 0; i < ys.length; i++) ys[i] = h - 1 - (ys[i] as number); },
+    name: 'vflip',
+    inH: h,
+    inW: w,
+    outH: h,
+    outW: w,
+    exact: true,
+    border: 'reflect101',
+    value: 0,
+    maskValue: 0,
+    map(_xs, ys) {
+      for (let i = 0; i < ys.length; i++) ys[i] = h - 1 - (ys[i] as number);
+    },
   };
 }
 
@@ -66,14 +86,29 @@ export function rot90Stage(h: number, w: number, k: number): GeoStage {
   const q = ((k % 4) + 4) % 4;
   const odd = q % 2 === 1;
   return {
-    name: `rot90x${q}`, inH: h, inW: w, outH: odd ? w : h, outW: odd ? h : w, exact: true, border: 'reflect101', value: 0, maskValue: 0,
+    name: `rot90x${q}`,
+    inH: h,
+    inW: w,
+    outH: odd ? w : h,
+    outW: odd ? h : w,
+    exact: true,
+    border: 'reflect101',
+    value: 0,
+    maskValue: 0,
     map(xs, ys) {
       for (let i = 0; i < xs.length; i++) {
         const x = xs[i] as number;
         const y = ys[i] as number;
-        if (q === 1) { xs[i] = w - 1 - y; ys[i] = x; }
-        else if (q === 2) { xs[i] = w - 1 - x; ys[i] = h - 1 - y; }
-        else if (q === 3) { xs[i] = y; ys[i] = h - 1 - x; }
+        if (q === 1) {
+          xs[i] = w - 1 - y;
+          ys[i] = x;
+        } else if (q === 2) {
+          xs[i] = w - 1 - x;
+          ys[i] = h - 1 - y;
+        } else if (q === 3) {
+          xs[i] = y;
+          ys[i] = h - 1 - x;
+        }
       }
     },
   };
@@ -85,8 +120,15 @@ export function rot90Stage(h: number, w: number, k: number): GeoStage {
  * getRotationMatrix2D: a = s cos, b = s sin, M = [[a, b, (1-a)cx - b cy], [-b, a, b cx + (1-a) cy]].
  */
 export function affineStage(
-  h: number, w: number, angleDeg: number, scale: number, dx: number, dy: number,
-  border: BorderMode, value: number, maskValue: number,
+  h: number,
+  w: number,
+  angleDeg: number,
+  scale: number,
+  dx: number,
+  dy: number,
+  border: BorderMode,
+  value: number,
+  maskValue: number,
 ): GeoStage {
   if (!(scale > 0)) throw new Error(`shiftScaleRotate: scale must be > 0, got ${scale}`);
   const cx = w / 2 - 0.5;
@@ -101,7 +143,15 @@ export function affineStage(
   const ia = a / det;
   const ib = b / det;
   return {
-    name: 'shiftScaleRotate', inH: h, inW: w, outH: h, outW: w, exact: false, border, value, maskValue,
+    name: 'shiftScaleRotate',
+    inH: h,
+    inW: w,
+    outH: h,
+    outW: w,
+    exact: false,
+    border,
+    value,
+    maskValue,
     map(xs, ys) {
       for (let i = 0; i < xs.length; i++) {
         const u = (xs[i] as number) - tx;
@@ -152,11 +202,26 @@ export function gridTables(size: number, numSteps: number, steps: readonly numbe
 }
 
 export function gridStage(
-  h: number, w: number, xx: Float64Array, yy: Float64Array, border: BorderMode, value: number, maskValue: number,
+  h: number,
+  w: number,
+  xx: Float64Array,
+  yy: Float64Array,
+  border: BorderMode,
+  value: number,
+  maskValue: number,
 ): GeoStage {
-  if (xx.length !== w || yy.length !== h) throw new Error(`gridDistortion: tables ${yy.length}x${xx.length} (HxW) do not match ${h}x${w}`);
+  if (xx.length !== w || yy.length !== h)
+    throw new Error(`gridDistortion: tables ${yy.length}x${xx.length} (HxW) do not match ${h}x${w}`);
   return {
-    name: 'gridDistortion', inH: h, inW: w, outH: h, outW: w, exact: false, border, value, maskValue,
+    name: 'gridDistortion',
+    inH: h,
+    inW: w,
+    outH: h,
+    outW: w,
+    exact: false,
+    border,
+    value,
+    maskValue,
     map(xs, ys) {
       for (let i = 0; i < xs.length; i++) {
         xs[i] = lookup(xx, xs[i] as number);
@@ -205,7 +270,9 @@ export function fuseStages(stages: readonly GeoStage[]): ResamplePlan {
     const prev = stages[s - 1] as GeoStage;
     const cur = stages[s] as GeoStage;
     if (cur.inH !== prev.outH || cur.inW !== prev.outW) {
-      throw new Error(`fuseStages: ${cur.name} expects ${cur.inH}x${cur.inW} but ${prev.name} gives ${prev.outH}x${prev.outW}`);
+      throw new Error(
+        `fuseStages: ${cur.name} expects ${cur.inH}x${cur.inW} but ${prev.name} gives ${prev.outH}x${prev.outW}`,
+      );
     }
   }
   const outH = last.outH;
@@ -213,7 +280,11 @@ export function fuseStages(stages: readonly GeoStage[]): ResamplePlan {
   const n = outH * outW;
   const xs = new Float64Array(n);
   const ys = new Float64Array(n);
-  for (let y = 0, i = 0; y < outH; y++) for (let x = 0; x < outW; x++, i++) { xs[i] = x; ys[i] = y; }
+  for (let y = 0, i = 0; y < outH; y++)
+    for (let x = 0; x < outW; x++, i++) {
+      xs[i] = x;
+      ys[i] = y;
+    }
   // Stage index that pushed a pixel outside a constant border (-1: inside).
   const outsideBy = new Int16Array(n).fill(-1);
   let anyOutside = false;
@@ -336,7 +407,23 @@ export function fuseStages(stages: readonly GeoStage[]): ResamplePlan {
       }
     }
   }
-  return { inH, inW, outH, outW, exact, taps, weights, imageFill, outsideWeight, labelFillValue, base, fx: fxs, fy: fys, nearest, nearestFill };
+  return {
+    inH,
+    inW,
+    outH,
+    outW,
+    exact,
+    taps,
+    weights,
+    imageFill,
+    outsideWeight,
+    labelFillValue,
+    base,
+    fx: fxs,
+    fy: fys,
+    nearest,
+    nearestFill,
+  };
 }
 
 /**
@@ -346,7 +433,8 @@ export function fuseStages(stages: readonly GeoStage[]): ResamplePlan {
 export function resampleVolume(plan: ResamplePlan, src: Float32Array, depth: number): Float32Array {
   const inPlane = plan.inH * plan.inW;
   const outPlane = plan.outH * plan.outW;
-  if (src.length !== depth * inPlane) throw new Error(`resample: expected ${depth}x${plan.inH}x${plan.inW} values, got ${src.length}`);
+  if (src.length !== depth * inPlane)
+    throw new Error(`resample: expected ${depth}x${plan.inH}x${plan.inW} values, got ${src.length}`);
   const out = new Float32Array(depth * outPlane);
   const { taps, weights, nearest, imageFill } = plan;
   if (plan.exact) {
@@ -384,7 +472,12 @@ export function resampleVolume(plan: ResamplePlan, src: Float32Array, depth: num
     const w3 = weights[t + 3] as number;
     const fill = imageFill === null ? 0 : (imageFill[i] as number);
     for (let z = 0, so = 0, oo = i; z < depth; z++, so += inPlane, oo += outPlane) {
-      out[oo] = w0 * (src[so + t0] as number) + w1 * (src[so + t1] as number) + w2 * (src[so + t2] as number) + w3 * (src[so + t3] as number) + fill;
+      out[oo] =
+        w0 * (src[so + t0] as number) +
+        w1 * (src[so + t1] as number) +
+        w2 * (src[so + t2] as number) +
+        w3 * (src[so + t3] as number) +
+        fill;
     }
   }
   return out;
@@ -392,20 +485,22 @@ export function resampleVolume(plan: ResamplePlan, src: Float32Array, depth: num
 
 /** Nearest-neighbour resampling of a [inH, inW] plane (masks, hard labels). */
 export function resampleNearest<T extends Uint8Array | Float32Array>(plan: ResamplePlan, src: T): T {
-  if (src.length !== plan.inH * plan.inW) throw new Error(`resample: expected a ${plan.inH}x${plan.inW} plane, got ${src.length} values`);
+  if (src.length !== plan.inH * plan.inW)
+    throw new Error(`resample: expected a ${plan.inH}x${plan.inW} plane, got ${src.length} values`);
   const n = plan.outH * plan.outW;
   const out = (src instanceof Uint8Array ? new Uint8Array(n) : new Float32Array(n)) as T;
   const { nearest, nearestFill } = plan;
   for (let i = 0; i < n; i++) {
     const k = nearest[i] as number;
-    out[i] = k >= 0 ? (src[k] as number) : (nearestFill as Float32Array)[i] as number;
+    out[i] = k >= 0 ? (src[k] as number) : ((nearestFill as Float32Array)[i] as number);
   }
   return out;
 }
 
 /** Bilinear resampling of a soft-label plane; constant-border taps take the label fill value. */
 export function resampleLinearPlane(plan: ResamplePlan, src: Float32Array): Float32Array {
-  if (src.length !== plan.inH * plan.inW) throw new Error(`resample: expected a ${plan.inH}x${plan.inW} plane, got ${src.length} values`);
+  if (src.length !== plan.inH * plan.inW)
+    throw new Error(`resample: expected a ${plan.inH}x${plan.inW} plane, got ${src.length} values`);
   if (plan.exact) return resampleNearest(plan, src);
   const n = plan.outH * plan.outW;
   const out = new Float32Array(n);

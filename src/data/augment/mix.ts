@@ -1,6 +1,6 @@
 /**
  * Batch-level mixing for supervised training (Kaggle 2nd and 4th place used cutmix, the 2nd also mixup;
- * field notes section 2). Both need labels; mixup turns hard labels into soft (Float32) ones.
+ * docs/reference-study.md). Both need labels; mixup turns hard labels into soft (Float32) ones.
  *   mixup (Zhang et al. 2018): x = lam * a + (1 - lam) * b, y likewise, lam ~ Beta(alpha, alpha).
  *   cutmix (Yun et al. 2019): a box of area (1 - lam) * H * W (side ratio sqrt(1 - lam), centre uniform, clipped
  *   at the border) is pasted from b into a in every slice; the label box follows, lam is recomputed from the
@@ -12,20 +12,23 @@ import { checkCrop } from './compose.js';
 
 function samePlane(a: Crop, b: Crop, op: string): void {
   if (a.depth !== b.depth || a.height !== b.height || a.width !== b.width) {
-    throw new Error(`${op}: crops must have the same shape, got ${a.depth}x${a.height}x${a.width} and ${b.depth}x${b.height}x${b.width}`);
+    throw new Error(
+      `${op}: crops must have the same shape, got ${a.depth}x${a.height}x${a.width} and ${b.depth}x${b.height}x${b.width}`,
+    );
   }
-  if (a.label === undefined || b.label === undefined) throw new Error(`${op}: both crops need a label (mixing is for supervised training)`);
+  if (a.label === undefined || b.label === undefined)
+    throw new Error(`${op}: both crops need a label (mixing is for supervised training)`);
 }
 
 function toFloat(label: Uint8Array | Float32Array): Float32Array {
   if (label instanceof Float32Array) return label.slice();
-  // Uint8 labels are 0/1 or 0/255 (field notes section 6): threshold > 0.
+  // Uint8 labels are 0/1 or 0/255 (docs/data-formats.md): threshold > 0.
   const out = new Float32Array(label.length);
   for (let i = 0; i < label.length; i++) out[i] = (label[i] as number) > 0 ? 1 : 0;
   return out;
 }
 
-/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label. */
+/** mixup of a with b at weight `lam` (for a); returns a new crop with a Float32 label and the masks' intersection. */
 export function mixup(a: Crop, b: Crop, lam: number): Crop {
   checkCrop(a, 'mixup');
   checkCrop(b, 'mixup');
@@ -37,11 +40,22 @@ export function mixup(a: Crop, b: Crop, lam: number): Crop {
   const lb = toFloat(b.label as Uint8Array | Float32Array);
   for (let i = 0; i < la.length; i++) la[i] = lam * (la[i] as number) + (1 - lam) * (lb[i] as number);
   const out: Crop = { data, depth: a.depth, height: a.height, width: a.width, label: la };
-  if (a.mask !== undefined) out.mask = a.mask.slice();
+  if (a.mask !== undefined) {
+    // A mixed voxel is a measurement only where both crops were valid.
+    const mask = a.mask.slice();
+    const bm = b.mask;
+    if (bm !== undefined) for (let i = 0; i < mask.length; i++) if (!((bm[i] as number) > 0)) mask[i] = 0;
+    out.mask = mask;
+  }
   return out;
 }
 
-export interface CutBox { x1: number; y1: number; x2: number; y2: number }
+export interface CutBox {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
 
 /** The CutMix box for `lam`: side ratio sqrt(1 - lam), centre uniform over the plane, clipped to it. */
 export function cutmixBox(height: number, width: number, lam: number, rng: Random): CutBox {
@@ -52,8 +66,10 @@ export function cutmixBox(height: number, width: number, lam: number, rng: Rando
   const cy = rng.int(0, height - 1);
   const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
   return {
-    x1: clip(cx - Math.floor(cw / 2), width), y1: clip(cy - Math.floor(ch / 2), height),
-    x2: clip(cx + Math.floor(cw / 2), width), y2: clip(cy + Math.floor(ch / 2), height),
+    x1: clip(cx - Math.floor(cw / 2), width),
+    y1: clip(cy - Math.floor(ch / 2), height),
+    x2: clip(cx + Math.floor(cw / 2), width),
+    y2: clip(cy + Math.floor(ch / 2), height),
   };
 }
 
@@ -86,7 +102,8 @@ export function cutmix(a: Crop, b: Crop, box: CutBox): { crop: Crop; lam: number
   if (a.mask !== undefined) {
     const mask = a.mask.slice();
     const bm = b.mask;
-    if (bm !== undefined) for (let y = y1; y < y2; y++) mask.set(bm.subarray(y * width + x1, y * width + x2), y * width + x1);
+    if (bm !== undefined)
+      for (let y = y1; y < y2; y++) mask.set(bm.subarray(y * width + x1, y * width + x2), y * width + x1);
     out.mask = mask;
   }
   const lam = 1 - ((x2 - x1) * (y2 - y1)) / plane;
@@ -108,10 +125,16 @@ export function mixBatch(crops: readonly Crop[], cfg: MixConfig, rng: Random): M
   const mixP = cfg.mixupP ?? 0;
   const cutA = cfg.cutmixAlpha ?? 1;
   const mixA = cfg.mixupAlpha ?? 0.4;
-  for (const [k, v] of [['cutmixP', cutP], ['mixupP', mixP]] as const) {
+  for (const [k, v] of [
+    ['cutmixP', cutP],
+    ['mixupP', mixP],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) throw new Error(`mixBatch: ${k} must be in [0, 1], got ${v}`);
   }
-  for (const [k, v] of [['cutmixAlpha', cutA], ['mixupAlpha', mixA]] as const) {
+  for (const [k, v] of [
+    ['cutmixAlpha', cutA],
+    ['mixupAlpha', mixA],
+  ] as const) {
     if (!(v > 0)) throw new Error(`mixBatch: ${k} must be > 0, got ${v}`);
   }
   const perm = rng.shuffle(Array.from({ length: crops.length }, (_, i) => i));

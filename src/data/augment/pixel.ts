@@ -1,8 +1,8 @@
 /**
  * Intensity and dropout ops, applied in place to every z-slice of a crop. Parameter draws follow
- * albumentations 1.3.1 (the version the seed installed), in the same order, so configs mean the same thing.
- * Values live on the 0..255 scale until `normalize`; every op that can leave that range clamps (the seed added
- * its brightness offset to uint8 data, which wrapped around: field notes section 1 calls it a bug). Unlike
+ * albumentations 1.3.1 (the version the reference study installed), in the same order, so configs mean the same thing.
+ * Values live on the 0..255 scale until `normalize`; every op that can leave that range clamps (the reference study added
+ * its brightness offset to uint8 data, which wrapped around: docs/reference-study.md calls it a bug). Unlike
  * albumentations on uint8 input, values stay float between ops (no rounding to integers after each op).
  */
 import type { Crop } from './types.js';
@@ -10,7 +10,14 @@ import { normalTable16, type Random } from './random.js';
 import { motionKernel, opencvGaussianKernel, symmetricBlurInPlace, sparseFilterInPlace } from './blur.js';
 
 /** albumentations.GaussNoise: var ~ U(varLimit), sigma = sqrt(var); the uint8 result is clipped to [0, 255]. */
-export function gaussNoise(crop: Crop, rng: Random, varLimit: readonly [number, number], mean: number, perVoxel: boolean, maxValue: number): void {
+export function gaussNoise(
+  crop: Crop,
+  rng: Random,
+  varLimit: readonly [number, number],
+  mean: number,
+  perVoxel: boolean,
+  maxValue: number,
+): void {
   const sigma = Math.sqrt(rng.uniform(varLimit[0], varLimit[1]));
   const data = crop.data;
   const plane = crop.height * crop.width;
@@ -21,10 +28,10 @@ export function gaussNoise(crop: Crop, rng: Random, varLimit: readonly [number, 
     for (let i = 0; i < n; i += 2) {
       const u = rng.nextUint32();
       const a = (data[i] as number) + mean + sigma * (table[u & 0xffff] as number);
-      data[i] = a < 0 ? 0 : a > maxValue ? maxValue : a;
+      data[i] = a < 0 ? 0 : Math.min(a, maxValue);
       if (i + 1 < n) {
         const b = (data[i + 1] as number) + mean + sigma * (table[u >>> 16] as number);
-        data[i + 1] = b < 0 ? 0 : b > maxValue ? maxValue : b;
+        data[i + 1] = b < 0 ? 0 : Math.min(b, maxValue);
       }
     }
     return;
@@ -33,7 +40,7 @@ export function gaussNoise(crop: Crop, rng: Random, varLimit: readonly [number, 
   for (let z = 0, o = 0; z < crop.depth; z++, o += plane) {
     for (let i = 0; i < plane; i++) {
       const v = (data[o + i] as number) + (noise[i] as number);
-      data[o + i] = v < 0 ? 0 : v > maxValue ? maxValue : v;
+      data[o + i] = v < 0 ? 0 : Math.min(v, maxValue);
     }
   }
 }
@@ -83,11 +90,19 @@ function fillRect(crop: Crop, x1: number, y1: number, x2: number, y2: number, va
   }
 }
 
-function fillLabelRect(label: Uint8Array | Float32Array, width: number, x1: number, y1: number, x2: number, y2: number, value: number): void {
+function fillLabelRect(
+  label: Uint8Array | Float32Array,
+  width: number,
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  value: number,
+): void {
   for (let y = y1; y < y2; y++) label.fill(value, y * width + x1, y * width + x2);
 }
 
-/** A hole size: below 1 a fraction of the side floored (the seed's int(size * 0.06)), else pixels. */
+/** A hole size: below 1 a fraction of the side floored (the reference study's int(size * 0.06)), else pixels. */
 export function holeSize(spec: number, side: number): number {
   return spec < 1 ? Math.max(1, Math.floor(spec * side)) : Math.min(Math.floor(spec), side);
 }
@@ -105,7 +120,7 @@ export interface CoarseDropoutParams {
 
 /**
  * albumentations.CoarseDropout (1.3.1): randint(minHoles, maxHoles) holes; each hole's size is randint in its
- * range, its corner randint(0, side - size). `maskFillValue` fills the ink label (the seed used 0); the valid
+ * range, its corner randint(0, side - size). `maskFillValue` fills the ink label (the reference study used 0); the valid
  * mask is left alone, since the hole is an augmentation, not missing data.
  */
 export function coarseDropout(crop: Crop, rng: Random, p: CoarseDropoutParams): void {
@@ -122,7 +137,8 @@ export function coarseDropout(crop: Crop, rng: Random, p: CoarseDropoutParams): 
     const y1 = rng.int(0, H - hh);
     const x1 = rng.int(0, W - hw);
     fillRect(crop, x1, y1, x1 + hw, y1 + hh, p.fillValue);
-    if (p.maskFillValue !== null && crop.label !== undefined) fillLabelRect(crop.label, W, x1, y1, x1 + hw, y1 + hh, p.maskFillValue);
+    if (p.maskFillValue !== null && crop.label !== undefined)
+      fillLabelRect(crop.label, W, x1, y1, x1 + hw, y1 + hh, p.maskFillValue);
   }
 }
 
@@ -130,7 +146,14 @@ export function coarseDropout(crop: Crop, rng: Random, p: CoarseDropoutParams): 
  * albumentations.Cutout (1.3.1, image only): per hole a centre y = randint(0, H), x = randint(0, W); the hole
  * [y - h//2, y - h//2 + h) is clipped to the image, so holes near an edge are smaller.
  */
-export function cutout(crop: Crop, rng: Random, numHoles: number, hSpec: number, wSpec: number, fillValue: number): void {
+export function cutout(
+  crop: Crop,
+  rng: Random,
+  numHoles: number,
+  hSpec: number,
+  wSpec: number,
+  fillValue: number,
+): void {
   const H = crop.height;
   const W = crop.width;
   const mh = holeSize(hSpec, H);
@@ -151,13 +174,19 @@ export function cutout(crop: Crop, rng: Random, numHoles: number, hSpec: number,
  * albumentations.RandomBrightnessContrast (brightness_by_max=True): alpha = 1 + U(-c, c), beta = U(-b, b),
  * v' = v * alpha + beta * maxValue, clipped to [0, maxValue] (albumentations' uint8 LUT is clipped too).
  */
-export function brightnessContrast(crop: Crop, rng: Random, brightnessLimit: number, contrastLimit: number, maxValue: number): void {
+export function brightnessContrast(
+  crop: Crop,
+  rng: Random,
+  brightnessLimit: number,
+  contrastLimit: number,
+  maxValue: number,
+): void {
   const alpha = 1 + rng.uniform(-contrastLimit, contrastLimit);
   const beta = rng.uniform(-brightnessLimit, brightnessLimit) * maxValue;
   const data = crop.data;
   for (let i = 0; i < data.length; i++) {
     const v = (data[i] as number) * alpha + beta;
-    data[i] = v < 0 ? 0 : v > maxValue ? maxValue : v;
+    data[i] = v < 0 ? 0 : Math.min(v, maxValue);
   }
 }
 
@@ -168,7 +197,7 @@ export function gamma(crop: Crop, rng: Random, gammaLimit: readonly [number, num
   const inv = 1 / maxValue;
   for (let i = 0; i < data.length; i++) {
     const v = data[i] as number;
-    data[i] = v <= 0 ? 0 : v >= maxValue ? maxValue : maxValue * Math.pow(v * inv, g);
+    data[i] = v <= 0 ? 0 : v >= maxValue ? maxValue : maxValue * (v * inv) ** g;
   }
 }
 
@@ -178,21 +207,23 @@ export function gamma(crop: Crop, rng: Random, gammaLimit: readonly [number, num
  */
 export function channelDropout(crop: Crop, rng: Random, dropRange: readonly [number, number], fillValue: number): void {
   if (dropRange[1] >= crop.depth) {
-    throw new Error(`channelDropout: cannot drop up to ${dropRange[1]} of ${crop.depth} slices (at least one must remain)`);
+    throw new Error(
+      `channelDropout: cannot drop up to ${dropRange[1]} of ${crop.depth} slices (at least one must remain)`,
+    );
   }
   const n = rng.int(dropRange[0], dropRange[1]);
   const plane = crop.height * crop.width;
   for (const z of rng.sample(crop.depth, n)) crop.data.fill(fillValue, z * plane, (z + 1) * plane);
 }
 
-/** The seed's brightness offset, drawn from `choices` and clamped to [0, maxValue] instead of wrapping. */
+/** The reference study's brightness offset, drawn from `choices` and clamped to [0, maxValue] instead of wrapping. */
 export function brightnessOffset(crop: Crop, rng: Random, choices: readonly number[], maxValue: number): void {
   const off = rng.choice(choices);
   if (off === 0) return;
   const data = crop.data;
   for (let i = 0; i < data.length; i++) {
     const v = (data[i] as number) + off;
-    data[i] = v < 0 ? 0 : v > maxValue ? maxValue : v;
+    data[i] = v < 0 ? 0 : Math.min(v, maxValue);
   }
 }
 

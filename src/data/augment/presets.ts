@@ -3,21 +3,21 @@
  */
 import type { AugmentConfig } from './types.js';
 
-export interface SeedPresetOptions {
-  /** Slices fed to the model after the z-shift (the seed's in_chans = 20). */
+export interface ReferencePresetOptions {
+  /** Slices fed to the model after the z-shift (the reference study's in_chans = 20). */
   depth?: number;
 }
 
 /**
- * The seed's pipeline (pretraining.ipynb, field notes section 1). `pre` is drawn once per tile in the seed's
+ * The reference study's pipeline (pretraining.ipynb, docs/reference-study.md). `pre` is drawn once per tile in the reference study's
  * `__getitem__`: z-offset from {0,1,1,2} over 22 read slices -> 20, and a brightness offset from {0,0,0,5,10}
- * (clamped here; the seed's uint8 addition wrapped). `ops` is its albumentations list, run once per view:
+ * (clamped here; the reference study's uint8 addition wrapped). `ops` is its albumentations list, run once per view:
  * HFlip .5, VFlip .5, RandomRotate90 .5, ShiftScaleRotate(shift .15, scale .15, rotate 45, p .5),
  * OneOf(GaussNoise var 10..50, GaussianBlur, MotionBlur) p .4, GridDistortion(2, .3, p .4),
  * CoarseDropout(4 holes of int(size * .06), mask fill 0, p .5), Cutout(1 hole of int(size * .15), p .5),
  * Normalize(mean 0, std 1) = /255. Hole sizes are fractions of the crop side, floored as int(size * f).
  */
-export function seedAugmentations(opts: SeedPresetOptions = {}): AugmentConfig {
+export function referenceAugmentations(opts: ReferencePresetOptions = {}): AugmentConfig {
   const depth = opts.depth ?? 20;
   return {
     pre: [
@@ -30,7 +30,8 @@ export function seedAugmentations(opts: SeedPresetOptions = {}): AugmentConfig {
       { type: 'rot90', p: 0.5 },
       { type: 'shiftScaleRotate', shiftLimit: 0.15, scaleLimit: 0.15, rotateLimit: 45, p: 0.5 },
       {
-        type: 'oneOf', p: 0.4,
+        type: 'oneOf',
+        p: 0.4,
         ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
       },
       { type: 'gridDistortion', numSteps: 2, distortLimit: 0.3, p: 0.4 },
@@ -42,7 +43,7 @@ export function seedAugmentations(opts: SeedPresetOptions = {}): AugmentConfig {
 }
 
 /**
- * A supervised pipeline after the Kaggle ink-detection solutions (field notes section 2). Base: the public
+ * A supervised pipeline after the Kaggle ink-detection solutions (docs/reference-study.md). Base: the public
  * 2.5D baseline list most top solutions started from (flips, RandomBrightnessContrast .75, ShiftScaleRotate .75,
  * OneOf(noise, blur, motion blur) .4, GridDistortion(5, .3, .5), CoarseDropout(1 hole of 30%, label fill 0, .5),
  * Normalize); added: rot90 (1st place), gamma (4th place), channel (slice) dropout (1st place), the 4th place
@@ -60,7 +61,8 @@ export function kaggleAugmentations(): AugmentConfig {
       { type: 'gamma', gammaLimit: [80, 120], p: 0.3 },
       { type: 'shiftScaleRotate', shiftLimit: 0.0625, scaleLimit: 0.1, rotateLimit: 45, p: 0.75 },
       {
-        type: 'oneOf', p: 0.4,
+        type: 'oneOf',
+        p: 0.4,
         ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
       },
       { type: 'gridDistortion', numSteps: 5, distortLimit: 0.3, p: 0.5 },
@@ -72,7 +74,11 @@ export function kaggleAugmentations(): AugmentConfig {
   };
 }
 
-const DIHEDRAL: AugmentConfig['ops'] = [{ type: 'hflip', p: 0.5 }, { type: 'vflip', p: 0.5 }, { type: 'rot90', p: 0.5 }];
+const DIHEDRAL: AugmentConfig['ops'] = [
+  { type: 'hflip', p: 0.5 },
+  { type: 'vflip', p: 0.5 },
+  { type: 'rot90', p: 0.5 },
+];
 const TO_UNIT: AugmentConfig['ops'][number] = { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 };
 
 /** The dihedral group only (flips and rot90): the ink's appearance is kept exactly. */
@@ -94,7 +100,8 @@ export function intensityAugmentations(): AugmentConfig {
       { type: 'brightnessContrast', brightnessLimit: 0.2, contrastLimit: 0.2, p: 0.75 },
       { type: 'gamma', gammaLimit: [80, 120], p: 0.5 },
       {
-        type: 'oneOf', p: 0.4,
+        type: 'oneOf',
+        p: 0.4,
         ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
       },
       TO_UNIT,

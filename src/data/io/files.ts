@@ -7,7 +7,7 @@
  * surface_volume/) and counting layers `NN.tif` with a handful of HEAD requests (exponential, then binary
  * search for the last one).
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile, stat } from 'node:fs/promises';
 import type { ListedEntry } from '../remote/listing.js';
 import { remoteStore } from '../remote/store.js';
 import { baseLocation, dirLocation, isUrl, joinLocation, trimLocation } from '../remote/url.js';
@@ -50,13 +50,28 @@ async function probeFolder(dir: string): Promise<ListedEntry[]> {
   const name = baseLocation(dir);
   if (name === 'layers' || name === 'surface_volume') return probeLayers(dir);
   const base = name.replace(/_superseded$/, '');
-  const files = [...new Set(['meta.json', 'mask.png', 'inklabels.png', 'ir.png', `${name}_mask.png`,
-    `${name}_inklabels.png`,
-    `${base}_mask.png`, `${base}_inklabels.png`, '.zarray', '.zattrs', '.zgroup', 'inkwell-manifest.json'])];
+  const files = [
+    ...new Set([
+      'meta.json',
+      'mask.png',
+      'inklabels.png',
+      'ir.png',
+      `${name}_mask.png`,
+      `${name}_inklabels.png`,
+      `${base}_mask.png`,
+      `${base}_inklabels.png`,
+      '.zarray',
+      '.zattrs',
+      '.zgroup',
+      'inkwell-manifest.json',
+    ]),
+  ];
   const store = remoteStore();
   const found: ListedEntry[] = [];
   const hits = await Promise.all(files.map((f) => store.exists(joinLocation(dir, f), 'probe')));
-  files.forEach((f, i) => { if (hits[i]) found.push({ name: f, dir: false }); });
+  files.forEach((f, i) => {
+    if (hits[i]) found.push({ name: f, dir: false });
+  });
   for (const sub of ['layers', 'surface_volume']) {
     if ((await listDir(joinLocation(dir, sub))).length > 0) found.push({ name: sub, dir: true });
   }
@@ -75,7 +90,9 @@ export async function listDir(dir: string): Promise<ListedEntry[]> {
   const key = trimLocation(dir);
   let p = probes.get(key);
   if (!p) {
-    p = remoteStore().listing(key).then((l) => l ?? probeFolder(key));
+    p = remoteStore()
+      .listing(key)
+      .then((l) => l ?? probeFolder(key));
     probes.set(key, p);
     p.catch(() => probes.delete(key));
   }
@@ -140,7 +157,7 @@ const BLOCK = 4 * 1024;
 
 export async function openByteSource(location: string, op: string): Promise<ByteSource> {
   if (!isUrl(location)) {
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(location, 'r');
     } catch (err) {
@@ -169,9 +186,11 @@ export async function openByteSource(location: string, op: string): Promise<Byte
       if (end <= position) return new Uint8Array(0);
       const first = Math.floor(position / BLOCK);
       const last = Math.floor((end - 1) / BLOCK);
-      const blocks = await store.ranges(location,
-        Array.from({ length: last - first + 1 },
-        (_, i) => [(first + i) * BLOCK, (first + i + 1) * BLOCK] as const), op);
+      const blocks = await store.ranges(
+        location,
+        Array.from({ length: last - first + 1 }, (_, i) => [(first + i) * BLOCK, (first + i + 1) * BLOCK] as const),
+        op,
+      );
       const joined = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
       return joined.subarray(position - first * BLOCK, end - first * BLOCK);
     },

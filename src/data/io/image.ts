@@ -1,6 +1,6 @@
 /**
  * Whole-image decoding through sharp (libvips): PNG, JPEG and every TIFF encoding the positioned-read path
- * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (field notes section 7:
+ * does not handle (LZW, deflate, tiles). sharp was the fastest decoder measured here (docs/engine.md:
  * 66 ms uncompressed / 200 ms LZW for 4000x4000 uint16, vs 0.5-7 s for geotiff/utif2/pngjs); 16-bit output
  * needs `.toColourspace('grey16').raw({ depth: 'ushort' })`. An http(s) URL is fetched whole (and cached)
  * and decoded from memory.
@@ -47,15 +47,25 @@ export async function readImageInfo(path: string, op = 'readImageInfo'): Promise
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new Error(`${op}: cannot read ${path} (${describeSharpError(err)}); expected a readable TIFF, PNG or JPEG image`);
+    throw new Error(
+      `${op}: cannot read ${path} (${describeSharpError(err)}); expected a readable TIFF, PNG or JPEG image`,
+    );
   }
   const bits = bitsOfDepth(meta.depth);
   if (bits === null) {
-    throw new Error(`${op}: ${path} has unsupported bit depth (${meta.depth ?? 'unknown'} samples), expected 8- or 16-bit unsigned`);
+    throw new Error(
+      `${op}: ${path} has unsupported bit depth (${meta.depth ?? 'unknown'} samples), expected 8- or 16-bit unsigned`,
+    );
   }
-  if (meta.width === undefined || meta.height === undefined) throw new Error(`${op}: ${path} has no image size in its header`);
+  if (meta.width === undefined || meta.height === undefined)
+    throw new Error(`${op}: ${path} has no image size in its header`);
   return {
-    path, width: meta.width, height: meta.height, bits, channels: meta.channels ?? 1, hasAlpha: meta.hasAlpha ?? false,
+    path,
+    width: meta.width,
+    height: meta.height,
+    bits,
+    channels: meta.channels ?? 1,
+    hasAlpha: meta.hasAlpha ?? false,
     format: meta.format ?? 'unknown',
   };
 }
@@ -67,7 +77,8 @@ export async function readImageInfo(path: string, op = 'readImageInfo'): Promise
 export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<DecodedImage> {
   const info = await readImageInfo(path, op);
   const colour = info.channels - (info.hasAlpha ? 1 : 0);
-  if (colour !== 1) throw new Error(`${op}: ${path} has ${info.channels} channels, expected a single-channel grey image`);
+  if (colour !== 1)
+    throw new Error(`${op}: ${path} has ${info.channels} channels, expected a single-channel grey image`);
   let out: { data: Buffer; info: OutputInfo };
   const input = await fileInput(path, op);
   try {
@@ -77,13 +88,23 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
     if (info.hasAlpha) pipe = pipe.removeAlpha();
     out = await (info.bits === 16
       ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
-      : pipe.toColourspace('b-w').raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
+      : pipe.toColourspace('b-w').raw({ depth: 'uchar' })
+    ).toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new Error(`${op}: cannot decode ${path} (${describeSharpError(err)}); expected a readable ${info.bits}-bit grey ${info.format.toUpperCase()}`);
+    throw new Error(
+      `${op}: cannot decode ${path} (${describeSharpError(err)}); expected a readable ${info.bits}-bit grey ${info.format.toUpperCase()}`,
+    );
   }
   const n = info.width * info.height;
-  if (out.info.width !== info.width || out.info.height !== info.height || out.info.channels !== 1 || out.data.byteLength !== n * (info.bits / 8)) {
-    throw new Error(`${op}: ${path} decoded to ${out.info.height}x${out.info.width}x${out.info.channels} (HxWxC, ${out.data.byteLength} bytes), expected ${info.height}x${info.width}x1 at ${info.bits} bits`);
+  if (
+    out.info.width !== info.width ||
+    out.info.height !== info.height ||
+    out.info.channels !== 1 ||
+    out.data.byteLength !== n * (info.bits / 8)
+  ) {
+    throw new Error(
+      `${op}: ${path} decoded to ${out.info.height}x${out.info.width}x${out.info.channels} (HxWxC, ${out.data.byteLength} bytes), expected ${info.height}x${info.width}x1 at ${info.bits} bits`,
+    );
   }
   // sharp's Buffers may come from a pool at an odd offset; copy only when a 16-bit view would be misaligned.
   let data: PixelArray;
@@ -98,17 +119,22 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
 
 /**
  * Decodes a mask or label image as {0,1}: a pixel is set when its grey value is > 0 (Kaggle labels come as
- * {0,1} or {0,255}: field notes section 6). Colour masks are converted to grey first; alpha is dropped.
+ * {0,1} or {0,255}: docs/data-formats.md). Colour masks are converted to grey first; alpha is dropped.
  */
-export async function decodeBinary(path: string, op = 'decodeBinary'): Promise<{ width: number; height: number; data: Uint8Array }> {
+export async function decodeBinary(
+  path: string,
+  op = 'decodeBinary',
+): Promise<{ width: number; height: number; data: Uint8Array }> {
   const info = await readImageInfo(path, op);
   let out: { data: Buffer; info: OutputInfo };
   const input = await fileInput(path, op);
   try {
     let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
     if (info.hasAlpha) pipe = pipe.removeAlpha();
-    out = await (info.bits === 16 ? pipe.toColourspace('grey16').raw({ depth: 'ushort' }) : pipe.toColourspace('b-w').raw())
-      .toBuffer({ resolveWithObject: true });
+    out = await (info.bits === 16
+      ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
+      : pipe.toColourspace('b-w').raw()
+    ).toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new Error(`${op}: cannot decode ${path} (${describeSharpError(err)}); expected a readable PNG/TIFF mask`);
   }
@@ -139,7 +165,7 @@ export class DecodeCache {
 
   async get(path: string, op = 'DecodeCache.get'): Promise<DecodedImage> {
     const hit = this.entries.get(path);
-    if (hit) {
+    if (hit !== undefined) {
       // Re-insert to mark as most recently used (a Map iterates in insertion order).
       this.entries.delete(path);
       this.entries.set(path, hit);

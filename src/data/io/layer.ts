@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import { RemoteStripReader } from '../remote/strips.js';
 import { isUrl } from '../remote/url.js';
-import { decodeGrey, DecodeCache, readImageInfo } from './image.js';
+import { decodeGrey, type DecodeCache, readImageInfo } from './image.js';
 import { positionedReadBlocker, readTiffInfo, unsupportedLayerReason } from './tiff.js';
 import { TiffStripReader, type PixelArray } from './tiff-strips.js';
 
@@ -30,9 +30,18 @@ export interface LayerSource {
 export const LAYER_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'] as const;
 
 function checkWindow(path: string, h: number, w: number, y0: number, y1: number, x0: number, x1: number): void {
-  if (!(Number.isInteger(y0) && Number.isInteger(y1) && Number.isInteger(x0) && Number.isInteger(x1)) ||
-      y0 < 0 || x0 < 0 || y1 > h || x1 > w || y0 >= y1 || x0 >= x1) {
-    throw new Error(`readWindow: rows ${y0}..${y1} x columns ${x0}..${x1} is not a non-empty window inside ${path} (${h}x${w})`);
+  if (
+    !(Number.isInteger(y0) && Number.isInteger(y1) && Number.isInteger(x0) && Number.isInteger(x1)) ||
+    y0 < 0 ||
+    x0 < 0 ||
+    y1 > h ||
+    x1 > w ||
+    y0 >= y1 ||
+    x0 >= x1
+  ) {
+    throw new Error(
+      `readWindow: rows ${y0}..${y1} x columns ${x0}..${x1} is not a non-empty window inside ${path} (${h}x${w})`,
+    );
   }
 }
 
@@ -57,23 +66,36 @@ interface StripReader {
 class PositionedLayer implements LayerSource {
   readonly method = 'positioned' as const;
   constructor(private readonly reader: StripReader) {}
-  get path(): string { return this.reader.path; }
-  get width(): number { return this.reader.width; }
-  get height(): number { return this.reader.height; }
-  get dtype(): PixelDType { return this.reader.dtype; }
+  get path(): string {
+    return this.reader.path;
+  }
+  get width(): number {
+    return this.reader.width;
+  }
+  get height(): number {
+    return this.reader.height;
+  }
+  get dtype(): PixelDType {
+    return this.reader.dtype;
+  }
   async readWindow(y0: number, y1: number, x0: number, x1: number): Promise<PixelArray> {
     return this.reader.readWindow(y0, y1, x0, x1);
   }
   async readAll(): Promise<PixelArray> {
     return this.reader.readWindow(0, this.height, 0, this.width);
   }
-  close(): void { this.reader.close(); }
+  close(): void {
+    this.reader.close();
+  }
 }
 
 class DecodedLayer implements LayerSource {
   readonly method = 'decode' as const;
   constructor(
-    readonly path: string, readonly width: number, readonly height: number, readonly dtype: PixelDType,
+    readonly path: string,
+    readonly width: number,
+    readonly height: number,
+    readonly dtype: PixelDType,
     private readonly cache: DecodeCache,
   ) {}
   async readWindow(y0: number, y1: number, x0: number, x1: number): Promise<PixelArray> {
@@ -89,10 +111,14 @@ class DecodedLayer implements LayerSource {
   }
   private checkDecoded(w: number, h: number, bits: number): void {
     if (w !== this.width || h !== this.height || bits !== (this.dtype === 'uint16' ? 16 : 8)) {
-      throw new Error(`readLayer: ${this.path} decoded as ${h}x${w} ${bits}-bit, expected ${this.height}x${this.width} ${this.dtype} as its header said (file changed?)`);
+      throw new Error(
+        `readLayer: ${this.path} decoded as ${h}x${w} ${bits}-bit, expected ${this.height}x${this.width} ${this.dtype} as its header said (file changed?)`,
+      );
     }
   }
-  close(): void { /* nothing held open: decoded pixels live in the shared cache */ }
+  close(): void {
+    /* nothing held open: decoded pixels live in the shared cache */
+  }
 }
 
 /**
@@ -106,20 +132,24 @@ export async function openLayer(path: string, cache: DecodeCache): Promise<Layer
     const unsupported = unsupportedLayerReason(info);
     if (unsupported !== null) throw new Error(`readLayer: ${path} has ${unsupported}`);
     if (positionedReadBlocker(info) === null) {
-      return new PositionedLayer(isUrl(path) ? await RemoteStripReader.open(path, info)
-        : await TiffStripReader.open(path, info));
+      return new PositionedLayer(
+        isUrl(path) ? await RemoteStripReader.open(path, info) : await TiffStripReader.open(path, info),
+      );
     }
     // Compressed or tiled: sharp decodes it (checked here so that an undecodable file fails at open, not mid-run).
     const meta = await readImageInfo(path, 'readLayer');
     if (meta.width !== info.width || meta.height !== info.height) {
-      throw new Error(`readLayer: ${path} header says ${info.height}x${info.width} but sharp sees ${meta.height}x${meta.width}`);
+      throw new Error(
+        `readLayer: ${path} header says ${info.height}x${info.width} but sharp sees ${meta.height}x${meta.width}`,
+      );
     }
     return new DecodedLayer(path, info.width, info.height, info.bitsPerSample === 16 ? 'uint16' : 'uint8', cache);
   }
   if ((LAYER_EXTENSIONS as readonly string[]).includes(ext)) {
     const meta = await readImageInfo(path, 'readLayer');
     const colour = meta.channels - (meta.hasAlpha ? 1 : 0);
-    if (colour !== 1) throw new Error(`readLayer: ${path} has ${meta.channels} channels, expected a single-channel grey image`);
+    if (colour !== 1)
+      throw new Error(`readLayer: ${path} has ${meta.channels} channels, expected a single-channel grey image`);
     return new DecodedLayer(path, meta.width, meta.height, meta.bits === 16 ? 'uint16' : 'uint8', cache);
   }
   throw new Error(`readLayer: ${path} has extension '${ext}', expected one of ${LAYER_EXTENSIONS.join(', ')}`);

@@ -1,7 +1,7 @@
 /**
  * Resolution matching by area averaging (OpenCV's INTER_AREA for downscaling): each output pixel is the mean
- * of the source pixels its footprint covers, weighted by overlap. The seed halves fragments this way so that
- * their ~4 um pixels match the scrolls' 7.91 um (field notes section 1), and the Grand-Prize-lineage code does
+ * of the source pixels its footprint covers, weighted by overlap. The reference study halves fragments this way so that
+ * their ~4 um pixels match the scrolls' 7.91 um (docs/reference-study.md), and the Grand-Prize-lineage code does
  * `cv2.resize(image, (w//2, h//2), interpolation=cv2.INTER_AREA)`: output sizes are floor(size * factor) and
  * the last source row/column is dropped when the size is odd, as there.
  *
@@ -24,7 +24,12 @@ export function sourceSpan(o0: number, o1: number, factor: number, length: numbe
   return [Math.floor(o0 * k + 1e-9), Math.min(length, Math.ceil(o1 * k - 1e-9))];
 }
 
-interface Taps { start: Int32Array; count: Int32Array; idx: Int32Array; w: Float64Array }
+interface Taps {
+  start: Int32Array;
+  count: Int32Array;
+  idx: Int32Array;
+  w: Float64Array;
+}
 
 /** Overlap weights of output indices [o0, o1) over source indices, relative to source offset `s0`. */
 function areaTaps(o0: number, o1: number, factor: number, s0: number, srcLen: number): Taps {
@@ -56,8 +61,18 @@ function areaTaps(o0: number, o1: number, factor: number, s0: number, srcLen: nu
  * factor 1 when the windows coincide).
  */
 export function areaResampleWindow(
-  src: PixelArray, srcRows: number, srcCols: number, sy0: number, sx0: number, srcH: number, srcW: number,
-  factor: number, oy0: number, oy1: number, ox0: number, ox1: number,
+  src: PixelArray,
+  srcRows: number,
+  srcCols: number,
+  sy0: number,
+  sx0: number,
+  srcH: number,
+  srcW: number,
+  factor: number,
+  oy0: number,
+  oy1: number,
+  ox0: number,
+  ox1: number,
 ): PixelArray {
   const oh = oy1 - oy0;
   const ow = ox1 - ox0;
@@ -115,7 +130,12 @@ export function areaResampleWindow(
 }
 
 /** Area-averages a whole plane to floor(h*factor) x floor(w*factor). */
-export function areaResample(src: PixelArray, h: number, w: number, factor: number): { data: PixelArray; height: number; width: number } {
+export function areaResample(
+  src: PixelArray,
+  h: number,
+  w: number,
+  factor: number,
+): { data: PixelArray; height: number; width: number } {
   const oh = scaledLength(h, factor);
   const ow = scaledLength(w, factor);
   return { data: areaResampleWindow(src, h, w, 0, 0, h, w, factor, 0, oh, 0, ow), height: oh, width: ow };
@@ -125,7 +145,12 @@ export function areaResample(src: PixelArray, h: number, w: number, factor: numb
  * Scales a {0,1} mask by area averaging and keeps pixels at least half covered (a majority vote), so that
  * a mask and its layers stay aligned at any factor.
  */
-export function resampleBinary(mask: Uint8Array, h: number, w: number, factor: number): { data: Uint8Array; height: number; width: number } {
+export function resampleBinary(
+  mask: Uint8Array,
+  h: number,
+  w: number,
+  factor: number,
+): { data: Uint8Array; height: number; width: number } {
   if (factor === 1) return { data: mask, height: h, width: w };
   const scaled = new Uint8Array(mask.length);
   for (let i = 0; i < mask.length; i++) scaled[i] = mask[i] ? 255 : 0;

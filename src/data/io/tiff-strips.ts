@@ -1,7 +1,7 @@
 /**
  * Windowed reads of uncompressed strip TIFFs with positioned reads: only the bytes of the requested rows and
  * columns are read, so a 256x256 window of a Kaggle-size 16-bit layer costs about a millisecond instead of a
- * ~100 ms whole-layer decode (field notes section 7).
+ * ~100 ms whole-layer decode (docs/engine.md).
  *
  * Reads are synchronous (`fs.readSync` at an offset): one window is a few hundred small reads from the page
  * cache, and going through libuv's thread pool per read would cost more than the reads themselves.
@@ -49,8 +49,9 @@ export class StripGeometry {
   constructor(info: TiffInfo) {
     const blocker = positionedReadBlocker(info);
     if (blocker !== null)
-      throw new Error(`TiffStripReader: ${info.path} has ${blocker}, expected an uncompressed 8/16-bit `
-      + `grey strip TIFF`);
+      throw new Error(
+        `TiffStripReader: ${info.path} has ${blocker}, expected an uncompressed 8/16-bit ` + `grey strip TIFF`,
+      );
     if (info.layout.kind !== 'strips') throw new Error(`TiffStripReader: ${info.path} is tiled, expected strips`);
     this.path = info.path;
     this.info = info;
@@ -63,7 +64,9 @@ export class StripGeometry {
     for (let s = 0; s < this.offsets.length; s++) {
       const rows = Math.min(this.rowsPerStrip, this.height - s * this.rowsPerStrip);
       if (rows > 0 && info.layout.byteCounts[s]! < rows * this.rowBytes) {
-        throw new Error(`TiffStripReader: ${info.path} strip ${s} holds ${info.layout.byteCounts[s]} bytes, expected ${rows * this.rowBytes} for ${rows} uncompressed rows of ${this.rowBytes} bytes`);
+        throw new Error(
+          `TiffStripReader: ${info.path} strip ${s} holds ${info.layout.byteCounts[s]} bytes, expected ${rows * this.rowBytes} for ${rows} uncompressed rows of ${this.rowBytes} bytes`,
+        );
       }
     }
   }
@@ -79,17 +82,28 @@ export class StripGeometry {
 
   /** Checks the window and allocates (or checks) its output buffer. */
   target(y0: number, y1: number, x0: number, x1: number, out?: PixelArray): PixelArray {
-    if (!(Number.isInteger(y0) && Number.isInteger(y1) && Number.isInteger(x0) && Number.isInteger(x1)) ||
-        y0 < 0 || x0 < 0 || y1 > this.height || x1 > this.width || y0 >= y1 || x0 >= x1) {
-      throw new Error(`readWindow: rows ${y0}..${y1} x columns ${x0}..${x1} is not a non-empty window inside `
-        + `${this.path} (${this.height}x${this.width})`);
+    if (
+      !(Number.isInteger(y0) && Number.isInteger(y1) && Number.isInteger(x0) && Number.isInteger(x1)) ||
+      y0 < 0 ||
+      x0 < 0 ||
+      y1 > this.height ||
+      x1 > this.width ||
+      y0 >= y1 ||
+      x0 >= x1
+    ) {
+      throw new Error(
+        `readWindow: rows ${y0}..${y1} x columns ${x0}..${x1} is not a non-empty window inside ` +
+          `${this.path} (${this.height}x${this.width})`,
+      );
     }
     const n = (y1 - y0) * (x1 - x0);
     const bps = this.bytesPerSample;
     const target = out ?? (bps === 2 ? new Uint16Array(n) : new Uint8Array(n));
     if (target.length !== n || target.BYTES_PER_ELEMENT !== bps) {
-      throw new Error(`readWindow: output buffer for ${this.path} has `
-        + `${target.length} ${target.BYTES_PER_ELEMENT * 8}-bit elements, expected ${n} ${bps * 8}-bit`);
+      throw new Error(
+        `readWindow: output buffer for ${this.path} has ` +
+          `${target.length} ${target.BYTES_PER_ELEMENT * 8}-bit elements, expected ${n} ${bps * 8}-bit`,
+      );
     }
     return target;
   }
@@ -107,12 +121,22 @@ export class StripGeometry {
       while (end < y1 && this.rowOffset(end) === this.rowOffset(end - 1) + this.rowBytes) end++;
       const dstOffset = (y - y0) * lineBytes;
       if (lineBytes === this.rowBytes || (blockRead && end - y > 1)) {
-        reads.push({ position: this.rowOffset(y) + x0 * bps, length: (end - y - 1) * this.rowBytes + lineBytes,
-          rows: end - y, srcStride: this.rowBytes, dstOffset });
+        reads.push({
+          position: this.rowOffset(y) + x0 * bps,
+          length: (end - y - 1) * this.rowBytes + lineBytes,
+          rows: end - y,
+          srcStride: this.rowBytes,
+          dstOffset,
+        });
       } else {
         for (let r = y; r < end; r++) {
-          reads.push({ position: this.rowOffset(r) + x0 * bps, length: lineBytes, rows: 1, srcStride: lineBytes,
-            dstOffset: (r - y0) * lineBytes });
+          reads.push({
+            position: this.rowOffset(r) + x0 * bps,
+            length: lineBytes,
+            rows: 1,
+            srcStride: lineBytes,
+            dstOffset: (r - y0) * lineBytes,
+          });
         }
       }
       y = end;
@@ -130,8 +154,8 @@ export class StripGeometry {
 
   /** Native byte order for 16-bit windows of big-endian files. */
   finish(target: PixelArray): PixelArray {
-    if (this.bytesPerSample === 2 && !this.info.littleEndian) Buffer.from(target.buffer, target.byteOffset,
-      target.byteLength).swap16();
+    if (this.bytesPerSample === 2 && !this.info.littleEndian)
+      Buffer.from(target.buffer, target.byteOffset, target.byteLength).swap16();
     return target;
   }
 }
@@ -157,19 +181,34 @@ export class TiffStripReader {
     return new TiffStripReader(geometry, fd);
   }
 
-  get path(): string { return this.geometry.path; }
-  get info(): TiffInfo { return this.geometry.info; }
-  get width(): number { return this.geometry.width; }
-  get height(): number { return this.geometry.height; }
-  get bytesPerSample(): 1 | 2 { return this.geometry.bytesPerSample; }
-  get dtype(): 'uint8' | 'uint16' { return this.geometry.dtype; }
+  get path(): string {
+    return this.geometry.path;
+  }
+  get info(): TiffInfo {
+    return this.geometry.info;
+  }
+  get width(): number {
+    return this.geometry.width;
+  }
+  get height(): number {
+    return this.geometry.height;
+  }
+  get bytesPerSample(): 1 | 2 {
+    return this.geometry.bytesPerSample;
+  }
+  get dtype(): 'uint8' | 'uint16' {
+    return this.geometry.dtype;
+  }
 
   private readAt(dst: Uint8Array, dstOffset: number, length: number, position: number): void {
     if (this.fd === null) throw new Error(`TiffStripReader: ${this.path} is closed`);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, dst, dstOffset + done, length - done, position + done);
-      if (n === 0) throw new Error(`TiffStripReader: ${this.path} ended at byte ${position + done}, expected ${length - done} more bytes (file truncated after it was opened?)`);
+      if (n === 0)
+        throw new Error(
+          `TiffStripReader: ${this.path} ended at byte ${position + done}, expected ${length - done} more bytes (file truncated after it was opened?)`,
+        );
       done += n;
     }
   }

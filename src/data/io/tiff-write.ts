@@ -1,6 +1,6 @@
 /**
  * A small writer for uncompressed greyscale TIFFs (TIFF 6.0 baseline, little-endian "II"), 8- or 16-bit,
- * one strip or several: the format of the Kaggle fragments' layers (field notes section 6: 16-bit grey,
+ * one strip or several: the format of the Kaggle fragments' layers (docs/data-formats.md: 16-bit grey,
  * uncompressed, single strip) and of scroll segments' layers (8-bit). Layout: 8-byte header, the image
  * directory (IFD) and its out-of-line values, then the pixel strips, so a reader finds every tag in the
  * first few hundred bytes and can read windows with positioned reads.
@@ -41,7 +41,11 @@ const SHORT = 3;
 const LONG = 4;
 const RATIONAL = 5;
 
-interface Entry { tag: number; type: number; values: number[] }
+interface Entry {
+  tag: number;
+  type: number;
+  values: number[];
+}
 
 /**
  * Encodes `img` as TIFF; returns the chunks to write in order (header + directory, then the pixel bytes as a
@@ -55,13 +59,18 @@ export function encodeTiff(img: GreyImage, opts: TiffWriteOptions = {}): Uint8Ar
   if (!(data instanceof Uint8Array) && !(data instanceof Uint16Array)) {
     throw new Error('encodeTiff: data must be a Uint8Array (8-bit) or Uint16Array (16-bit)');
   }
-  if (data.length !== width * height) throw new Error(`encodeTiff: data holds ${data.length} pixels, expected ${height}x${width} (HxW) = ${width * height}`);
+  if (data.length !== width * height)
+    throw new Error(
+      `encodeTiff: data holds ${data.length} pixels, expected ${height}x${width} (HxW) = ${width * height}`,
+    );
   const bytesPerPixel = data.BYTES_PER_ELEMENT;
   const rowBytes = width * bytesPerPixel;
   const total = rowBytes * height;
-  if (total > 0xffffffff - 4096) throw new Error(`encodeTiff: ${total} bytes of pixels do not fit a classic TIFF (4 GiB)`);
+  if (total > 0xffffffff - 4096)
+    throw new Error(`encodeTiff: ${total} bytes of pixels do not fit a classic TIFF (4 GiB)`);
   const rps = opts.rowsPerStrip ?? height;
-  if (!Number.isInteger(rps) || rps < 1) throw new Error(`encodeTiff: rowsPerStrip must be a positive integer, got ${rps}`);
+  if (!Number.isInteger(rps) || rps < 1)
+    throw new Error(`encodeTiff: rowsPerStrip must be a positive integer, got ${rps}`);
   const strips = Math.ceil(height / rps);
 
   const entries: Entry[] = [
@@ -73,7 +82,11 @@ export function encodeTiff(img: GreyImage, opts: TiffWriteOptions = {}): Uint8Ar
     { tag: StripOffsets, type: LONG, values: new Array<number>(strips).fill(0) },
     { tag: SamplesPerPixel, type: SHORT, values: [1] },
     { tag: RowsPerStrip, type: LONG, values: [Math.min(rps, height)] },
-    { tag: StripByteCounts, type: LONG, values: Array.from({ length: strips }, (_, s) => Math.min(rps, height - s * rps) * rowBytes) },
+    {
+      tag: StripByteCounts,
+      type: LONG,
+      values: Array.from({ length: strips }, (_, s) => Math.min(rps, height - s * rps) * rowBytes),
+    },
     { tag: XResolution, type: RATIONAL, values: [1, 1] },
     { tag: YResolution, type: RATIONAL, values: [1, 1] },
     { tag: PlanarConfiguration, type: SHORT, values: [1] },
@@ -99,7 +112,8 @@ export function encodeTiff(img: GreyImage, opts: TiffWriteOptions = {}): Uint8Ar
 
   const head = new Uint8Array(dataStart);
   const dv = new DataView(head.buffer);
-  head[0] = 0x49; head[1] = 0x49; // "II": little-endian
+  head[0] = 0x49;
+  head[1] = 0x49; // "II": little-endian
   dv.setUint16(2, 42, true);
   dv.setUint32(4, ifdOffset, true);
   dv.setUint16(ifdOffset, entries.length, true);
@@ -127,7 +141,10 @@ export function encodeTiff(img: GreyImage, opts: TiffWriteOptions = {}): Uint8Ar
   let pixels = new Uint8Array(data.buffer, data.byteOffset, total);
   if (bytesPerPixel === 2 && endianness() === 'BE') {
     const swapped = new Uint8Array(total);
-    for (let i = 0; i < total; i += 2) { swapped[i] = pixels[i + 1] as number; swapped[i + 1] = pixels[i] as number; }
+    for (let i = 0; i < total; i += 2) {
+      swapped[i] = pixels[i + 1] as number;
+      swapped[i + 1] = pixels[i] as number;
+    }
     pixels = swapped;
   }
   return [head, pixels];

@@ -87,8 +87,13 @@ export function validateZarray(meta: Record<string, unknown>, file: string, op =
     fail('dimension_separator', sep, '"." or "/" (or no field: ".")');
   }
   return {
-    shape: shape as [number, number, number], chunks: chunks as [number, number, number], dtype: d, compressor,
-    fillValue: fill as number | null, order: order as 'C' | 'F', filters,
+    shape: shape as [number, number, number],
+    chunks: chunks as [number, number, number],
+    dtype: d,
+    compressor,
+    fillValue: fill as number | null,
+    order: order as 'C' | 'F',
+    filters,
     dimensionSeparator: sep as '.' | '/' | undefined,
   };
 }
@@ -108,8 +113,10 @@ function transforms(fail: Fail, field: string, v: unknown, rank: number): void {
     }
     const kind = type as 'scale' | 'translation';
     const values = (t as Record<string, unknown>)[kind];
-    const ok = Array.isArray(values) && values.length === rank
-      && values.every((x) => typeof x === 'number' && Number.isFinite(x) && (kind === 'translation' || x > 0));
+    const ok =
+      Array.isArray(values) &&
+      values.length === rank &&
+      values.every((x) => typeof x === 'number' && Number.isFinite(x) && (kind === 'translation' || x > 0));
     const want = kind === 'scale' ? 'positive' : 'finite';
     if (!ok) fail(`${at}.${kind}`, values, `${rank} ${want} numbers (one per axis)`);
   });
@@ -117,7 +124,7 @@ function transforms(fail: Fail, field: string, v: unknown, rank: number): void {
 
 const axisName = (a: unknown): unknown => (typeof a === 'string' ? a : (a as { name?: unknown } | null)?.name);
 const axisType = (a: unknown): unknown =>
-  (typeof a === 'object' && a !== null ? (a as { type?: unknown }).type : undefined);
+  typeof a === 'object' && a !== null ? (a as { type?: unknown }).type : undefined;
 
 /**
  * Checks the first OME-Zarr multiscale in `.zattrs` (OME-NGFF 0.4; 0.1-0.3 files without axes or transforms
@@ -133,8 +140,12 @@ export function validateMultiscales(attrs: Record<string, unknown>, file: string
   const axes = m!['axes'];
   if (axes !== undefined) {
     const names = Array.isArray(axes) ? axes.map(axisName) : [];
-    if (!Array.isArray(axes) || axes.length !== rank || names.some((n) => typeof n !== 'string' || n === '')
-      || new Set(names).size !== rank) {
+    if (
+      !Array.isArray(axes) ||
+      axes.length !== rank ||
+      names.some((n) => typeof n !== 'string' || n === '') ||
+      new Set(names).size !== rank
+    ) {
       fail('multiscales[0].axes', axes, `${rank} uniquely named axes [z,y,x]`);
     }
     const types = (axes as unknown[]).map(axisType);

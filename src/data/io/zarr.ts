@@ -1,8 +1,8 @@
 /**
- * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (field notes section 6: uint8,
+ * Scroll volumes stored as Zarr v2 arrays or OME-Zarr multiscale groups (docs/data-formats.md: uint8,
  * 128^3 chunks, blosc, `/`-nested chunk keys, 6-level pyramid), read with zarrita + @zarrita/storage.
  *
- * The pitfall from the field notes: a `.zarray` without `dimension_separator` over nested chunk files
+ * The pitfall documented in docs/data-formats.md: a `.zarray` without `dimension_separator` over nested chunk files
  * (`0/0/0`) makes readers look for `0.0.0`, find nothing, and silently return the fill value. Before opening,
  * the array folder is listed and the separator the files actually use wins over the metadata (zarr v2 spec:
  * `dimension_separator` defaults to "."; chunk keys are the indices joined by it).
@@ -84,7 +84,8 @@ export function bloscFrameProblem(bytes: Uint8Array, expectedBytes: number): str
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nbytes = dv.getUint32(4, true);
   const cbytes = dv.getUint32(12, true);
-  if (cbytes !== bytes.length) return `blosc header announces ${cbytes} bytes, the file has ${bytes.length} (truncated?)`;
+  if (cbytes !== bytes.length)
+    return `blosc header announces ${cbytes} bytes, the file has ${bytes.length} (truncated?)`;
   if (nbytes !== expectedBytes) return `blosc header announces ${nbytes} decoded bytes, expected ${expectedBytes}`;
   return null;
 }
@@ -95,13 +96,21 @@ export function bloscFrameProblem(bytes: Uint8Array, expectedBytes: number): str
  */
 class CheckedStore implements AsyncReadable {
   constructor(
-    private readonly inner: AsyncReadable, private readonly zarrayKey: string, private readonly patched: Uint8Array,
+    private readonly inner: AsyncReadable,
+    private readonly zarrayKey: string,
+    private readonly patched: Uint8Array,
     private readonly bloscChunkBytes: number | null,
   ) {}
   async get(key: AbsolutePath, opts?: GetOptions): Promise<Uint8Array | undefined> {
     if (key === this.zarrayKey) return this.patched;
     const bytes = await this.inner.get(key, opts);
-    if (bytes !== undefined && this.bloscChunkBytes !== null && !key.endsWith('/.zarray') && !key.endsWith('/.zattrs') && !key.endsWith('/.zgroup')) {
+    if (
+      bytes !== undefined &&
+      this.bloscChunkBytes !== null &&
+      !key.endsWith('/.zarray') &&
+      !key.endsWith('/.zattrs') &&
+      !key.endsWith('/.zgroup')
+    ) {
       const problem = bloscFrameProblem(bytes, this.bloscChunkBytes);
       if (problem !== null) throw new Error(problem);
     }
@@ -114,7 +123,10 @@ class CheckedStore implements AsyncReadable {
 }
 
 export class ZarrVolume {
-  private constructor(readonly info: ZarrVolumeInfo, private readonly array: zarr.Array<zarr.DataType, AsyncReadable>) {}
+  private constructor(
+    readonly info: ZarrVolumeInfo,
+    private readonly array: zarr.Array<zarr.DataType, AsyncReadable>,
+  ) {}
 
   /** Opens a Zarr v2 array folder, or level `level` of an OME-Zarr group folder. */
   static async open(path: string, opts: { level?: number } = {}): Promise<ZarrVolume> {
@@ -126,7 +138,9 @@ export class ZarrVolume {
       const attrsPath = join(path, '.zattrs');
       const attrs = await readJson(attrsPath, op);
       if (!Array.isArray(attrs?.['multiscales'])) {
-        throw new Error(`${op}: ${path} has no .zarray and no OME-Zarr 'multiscales' in .zattrs, expected a Zarr v2 array or OME-Zarr group`);
+        throw new Error(
+          `${op}: ${path} has no .zarray and no OME-Zarr 'multiscales' in .zattrs, expected a Zarr v2 array or OME-Zarr group`,
+        );
       }
       levels = validateMultiscales(attrs, attrsPath, op);
       if (!Number.isInteger(level) || level < 0 || level >= levels.length) {
@@ -148,8 +162,8 @@ export class ZarrVolume {
     const zarrayKey = `/${arrayRel ? `${arrayRel}/` : ''}.zarray` as AbsolutePath;
     const patched = new TextEncoder().encode(JSON.stringify({ ...meta, dimension_separator: separator }));
     const itemSize = dtype.endsWith('2') ? 2 : 1;
-    const bloscChunkBytes = compressor?.id === 'blosc' && filters === null
-      ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
+    const bloscChunkBytes =
+      compressor?.id === 'blosc' && filters === null ? chunks.reduce((a, b) => a * b, 1) * itemSize : null;
     const readable = new CheckedStore(store, zarrayKey, patched, bloscChunkBytes);
     let array: zarr.Array<zarr.DataType, AsyncReadable>;
     try {
@@ -161,15 +175,28 @@ export class ZarrVolume {
     if (array.dtype !== 'uint8' && array.dtype !== 'uint16') {
       throw new Error(`${op}: ${arrayDir} holds ${array.dtype}, expected uint8 or uint16 (unsupported bit depth)`);
     }
-    return new ZarrVolume({
-      path, arrayDir, levels, level,
-      shape, chunks, dtype: array.dtype,
-      separator, separatorInferred: onDisk !== null && onDisk !== declared,
-    }, array);
+    return new ZarrVolume(
+      {
+        path,
+        arrayDir,
+        levels,
+        level,
+        shape,
+        chunks,
+        dtype: array.dtype,
+        separator,
+        separatorInferred: onDisk !== null && onDisk !== declared,
+      },
+      array,
+    );
   }
 
-  get shape(): [number, number, number] { return this.info.shape; }
-  get dtype(): PixelDType { return this.info.dtype; }
+  get shape(): [number, number, number] {
+    return this.info.shape;
+  }
+  get dtype(): PixelDType {
+    return this.info.dtype;
+  }
 
   /** The chunk file behind chunk coordinates `c` (for error messages). */
   chunkFile(c: number[]): string {
@@ -181,8 +208,15 @@ export class ZarrVolume {
     const [D, H, W] = this.info.shape;
     const lo = [z0, y0, x0];
     const hi = [z1, y1, x1];
-    if (lo.some((v, i) => !Number.isInteger(v) || !Number.isInteger(hi[i]) || v < 0 || v >= hi[i]!) || z1 > D || y1 > H || x1 > W) {
-      throw new Error(`readWindow: [${z0}:${z1}, ${y0}:${y1}, ${x0}:${x1}] is not a non-empty window inside ${this.info.arrayDir} (shape ${D}x${H}x${W})`);
+    if (
+      lo.some((v, i) => !Number.isInteger(v) || !Number.isInteger(hi[i]) || v < 0 || v >= hi[i]!) ||
+      z1 > D ||
+      y1 > H ||
+      x1 > W
+    ) {
+      throw new Error(
+        `readWindow: [${z0}:${z1}, ${y0}:${y1}, ${x0}:${x1}] is not a non-empty window inside ${this.info.arrayDir} (shape ${D}x${H}x${W})`,
+      );
     }
     const [oz, oy, ox] = [z1 - z0, y1 - y0, x1 - x0];
     const out = this.info.dtype === 'uint16' ? new Uint16Array(oz * oy * ox) : new Uint8Array(oz * oy * ox);
@@ -197,30 +231,39 @@ export class ZarrVolume {
     // A few chunks in flight at once: enough to overlap file reads with (synchronous, WASM) blosc decoding.
     const inFlight = 4;
     for (let i = 0; i < coords.length; i += inFlight) {
-      await Promise.all(coords.slice(i, i + inFlight).map(async (c) => {
-        let chunk: zarr.Chunk<zarr.DataType>;
-        try {
-          chunk = await this.array.getChunk(c);
-        } catch (err) {
-          throw new Error(`readZarr: chunk ${c.join(',')} of ${this.info.arrayDir} failed to decode (${(err as Error).message}); expected a ${cs.join('x')} ${this.info.dtype} chunk in ${this.chunkFile(c)}`);
-        }
-        const data = chunk.data as PixelArray;
-        const [s0, s1, s2] = chunk.stride as [number, number, number];
-        if (data.length !== cs[0] * cs[1] * cs[2]) {
-          throw new Error(`readZarr: chunk ${c.join(',')} of ${this.info.arrayDir} failed to decode (${data.length} values); expected a ${cs.join('x')} ${this.info.dtype} chunk in ${this.chunkFile(c)}`);
-        }
-        const zs = Math.max(z0, c[0]! * cs[0]); const ze = Math.min(z1, (c[0]! + 1) * cs[0]);
-        const ys = Math.max(y0, c[1]! * cs[1]); const ye = Math.min(y1, (c[1]! + 1) * cs[1]);
-        const xs = Math.max(x0, c[2]! * cs[2]); const xe = Math.min(x1, (c[2]! + 1) * cs[2]);
-        for (let z = zs; z < ze; z++) {
-          for (let y = ys; y < ye; y++) {
-            const dst = ((z - z0) * oy + (y - y0)) * ox + (xs - x0);
-            const src = (z - c[0]! * cs[0]) * s0 + (y - c[1]! * cs[1]) * s1 + (xs - c[2]! * cs[2]) * s2;
-            if (s2 === 1) out.set(data.subarray(src, src + (xe - xs)), dst);
-            else for (let x = 0; x < xe - xs; x++) out[dst + x] = data[src + x * s2]!;
+      await Promise.all(
+        coords.slice(i, i + inFlight).map(async (c) => {
+          let chunk: zarr.Chunk<zarr.DataType>;
+          try {
+            chunk = await this.array.getChunk(c);
+          } catch (err) {
+            throw new Error(
+              `readZarr: chunk ${c.join(',')} of ${this.info.arrayDir} failed to decode (${(err as Error).message}); expected a ${cs.join('x')} ${this.info.dtype} chunk in ${this.chunkFile(c)}`,
+            );
           }
-        }
-      }));
+          const data = chunk.data as PixelArray;
+          const [s0, s1, s2] = chunk.stride as [number, number, number];
+          if (data.length !== cs[0] * cs[1] * cs[2]) {
+            throw new Error(
+              `readZarr: chunk ${c.join(',')} of ${this.info.arrayDir} failed to decode (${data.length} values); expected a ${cs.join('x')} ${this.info.dtype} chunk in ${this.chunkFile(c)}`,
+            );
+          }
+          const zs = Math.max(z0, c[0]! * cs[0]);
+          const ze = Math.min(z1, (c[0]! + 1) * cs[0]);
+          const ys = Math.max(y0, c[1]! * cs[1]);
+          const ye = Math.min(y1, (c[1]! + 1) * cs[1]);
+          const xs = Math.max(x0, c[2]! * cs[2]);
+          const xe = Math.min(x1, (c[2]! + 1) * cs[2]);
+          for (let z = zs; z < ze; z++) {
+            for (let y = ys; y < ye; y++) {
+              const dst = ((z - z0) * oy + (y - y0)) * ox + (xs - x0);
+              const src = (z - c[0]! * cs[0]) * s0 + (y - c[1]! * cs[1]) * s1 + (xs - c[2]! * cs[2]) * s2;
+              if (s2 === 1) out.set(data.subarray(src, src + (xe - xs)), dst);
+              else for (let x = 0; x < xe - xs; x++) out[dst + x] = data[src + x * s2]!;
+            }
+          }
+        }),
+      );
     }
     return out;
   }

@@ -65,8 +65,10 @@ export function credentialsFor(host: string, env: NodeJS.ProcessEnv = process.en
   const user = env['INKWELL_HTTP_USER'];
   const password = env['INKWELL_HTTP_PASSWORD'];
   if ((user === undefined) !== (password === undefined)) {
-    throw new Error(`http: only ${user === undefined ? 'INKWELL_HTTP_PASSWORD' : 'INKWELL_HTTP_USER'} is set, `
-      + `expected both INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD (or neither, to use a netrc file)`);
+    throw new Error(
+      `http: only ${user === undefined ? 'INKWELL_HTTP_PASSWORD' : 'INKWELL_HTTP_USER'} is set, ` +
+        `expected both INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD (or neither, to use a netrc file)`,
+    );
   }
   if (user !== undefined && password !== undefined) {
     return { source: 'INKWELL_HTTP_USER/INKWELL_HTTP_PASSWORD', header: basic(user, password) };

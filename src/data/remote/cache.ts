@@ -47,7 +47,10 @@ export class DiskCache {
   private tmpCounter = 0;
   readonly stats: CacheStats = { hits: 0, misses: 0, damaged: 0, evicted: 0 };
 
-  private constructor(readonly dir: string, readonly maxBytes: number) {}
+  private constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+  ) {}
 
   /** Opens (or creates) the cache at `dir`: deletes leftover temp files, indexes complete entries by age. */
   static async open(dir: string, maxBytes: number): Promise<DiskCache> {
@@ -55,9 +58,12 @@ export class DiskCache {
     const found: { hash: string; size: number; mtime: number }[] = [];
     let shards: string[] = [];
     try {
-      shards = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()
-        && /^[0-9a-f]{2}$/.test(e.name)).map((e) => e.name);
-    } catch { /* a new cache */ }
+      shards = (await readdir(dir, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name))
+        .map((e) => e.name);
+    } catch {
+      /* a new cache */
+    }
     for (const shard of shards) {
       for (const name of await readdir(join(dir, shard))) {
         const path = join(dir, shard, name);
@@ -134,7 +140,10 @@ export class DiskCache {
     const trailer = Buffer.alloc(TRAILER);
     MAGIC.copy(trailer, 0);
     trailer.writeBigUInt64LE(BigInt(data.length), MAGIC.length);
-    createHash('sha256').update(data).digest().copy(trailer, MAGIC.length + 8);
+    createHash('sha256')
+      .update(data)
+      .digest()
+      .copy(trailer, MAGIC.length + 8);
     const path = this.pathOf(hash);
     const tmp = `${path}.${process.pid}.${this.tmpCounter++}.tmp`;
     await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
@@ -180,6 +189,12 @@ function checkEntry(file: Buffer): Uint8Array | null {
   const len = Number(t.readBigUInt64LE(MAGIC.length));
   if (len !== file.length - TRAILER) return null;
   const data = file.subarray(0, len);
-  if (!createHash('sha256').update(data).digest().equals(t.subarray(MAGIC.length + 8))) return null;
+  if (
+    !createHash('sha256')
+      .update(data)
+      .digest()
+      .equals(t.subarray(MAGIC.length + 8))
+  )
+    return null;
   return data;
 }

@@ -58,8 +58,11 @@ export class HttpClient {
    * GETs `url` (bytes [start, end) when `range` is given; HEAD when `head`). Returns null for 404/410.
    * A server that ignores the Range header (200) is answered from the slice of its full body.
    */
-  get(url: string, op: string,
-    opts: { range?: readonly [number, number]; head?: boolean } = {}): Promise<HttpResult | null> {
+  get(
+    url: string,
+    op: string,
+    opts: { range?: readonly [number, number]; head?: boolean } = {},
+  ): Promise<HttpResult | null> {
     const range = opts.range ? `bytes=${opts.range[0]}-${opts.range[1] - 1}` : null;
     return this.withRetries(url, op, range, (href, headers, cred) => this.once(href, op, headers, cred, opts));
   }
@@ -75,7 +78,9 @@ export class HttpClient {
   }
 
   private async withRetries<T>(
-    url: string, op: string, range: string | null,
+    url: string,
+    op: string,
+    range: string | null,
     fn: (href: string, headers: Record<string, string>, cred: Credentials | null) => Promise<T>,
   ): Promise<T> {
     const u = checkUrl(url, op);
@@ -96,8 +101,9 @@ export class HttpClient {
         last = err;
       }
     }
-    throw new Error(`${op}: ${redactUrl(url)} failed after ${this.retries + 1} attempts `
-      + `(${last?.message ?? 'unknown error'})`);
+    throw new Error(
+      `${op}: ${redactUrl(url)} failed after ${this.retries + 1} attempts ` + `(${last?.message ?? 'unknown error'})`,
+    );
   }
 
   private async fetch(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<Response> {
@@ -111,8 +117,9 @@ export class HttpClient {
 
   private networkError(err: unknown): RetryableError {
     const e = err as Error & { cause?: { code?: string } };
-    return new RetryableError(e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms`
-      : (e.cause?.code ?? e.message));
+    return new RetryableError(
+      e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message),
+    );
   }
 
   private async readBody(res: Response): Promise<Uint8Array> {
@@ -130,10 +137,12 @@ export class HttpClient {
     if (res.status === 401 || res.status === 403) {
       const how = cred
         ? `the credentials from ${cred.source} were refused`
-        : `no credentials are configured for ${new URL(url).hostname}: set INKWELL_HTTP_USER and `
-          + `INKWELL_HTTP_PASSWORD, or add it to a netrc file (NETRC or ~/.netrc)`;
-      throw new Error(`${op}: ${redactUrl(url)} answered `
-        + `${res.status} ${res.statusText || (res.status === 401 ? 'Unauthorized' : 'Forbidden')}; ${how}`);
+        : `no credentials are configured for ${new URL(url).hostname}: set INKWELL_HTTP_USER and ` +
+          `INKWELL_HTTP_PASSWORD, or add it to a netrc file (NETRC or ~/.netrc)`;
+      throw new Error(
+        `${op}: ${redactUrl(url)} answered ` +
+          `${res.status} ${res.statusText || (res.status === 401 ? 'Unauthorized' : 'Forbidden')}; ${how}`,
+      );
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) throw new RetryableError(`HTTP ${res.status}`);
     if (res.status === 416) {
@@ -145,7 +154,10 @@ export class HttpClient {
   }
 
   private async onceRanges(
-    url: string, op: string, headers: Record<string, string>, cred: Credentials | null,
+    url: string,
+    op: string,
+    headers: Record<string, string>,
+    cred: Credentials | null,
     ranges: readonly (readonly [number, number])[],
   ): Promise<Uint8Array[] | null> {
     const res = await this.fetch(url, 'GET', headers);
@@ -175,7 +187,10 @@ export class HttpClient {
   }
 
   private async once(
-    url: string, op: string, headers: Record<string, string>, cred: Credentials | null,
+    url: string,
+    op: string,
+    headers: Record<string, string>,
+    cred: Credentials | null,
     opts: { range?: readonly [number, number]; head?: boolean },
   ): Promise<HttpResult | null> {
     const res = await this.fetch(url, opts.head ? 'HEAD' : 'GET', headers);
@@ -187,8 +202,10 @@ export class HttpClient {
     if (res.status === 206) {
       const r = parseContentRange(res.headers.get('content-range') ?? '');
       if (!r || !opts.range || r.start !== opts.range[0]) {
-        throw new Error(`${op}: ${redactUrl(url)} answered 206 with Content-Range `
-          + `'${res.headers.get('content-range') ?? ''}', expected bytes ${opts.range?.[0] ?? 0}-...`);
+        throw new Error(
+          `${op}: ${redactUrl(url)} answered 206 with Content-Range ` +
+            `'${res.headers.get('content-range') ?? ''}', expected bytes ${opts.range?.[0] ?? 0}-...`,
+        );
       }
       total = r.total;
       const want = Math.min(opts.range[1], total ?? Infinity) - opts.range[0];

@@ -53,12 +53,19 @@ export function parseByteranges(body: Uint8Array, boundary: string, what: string
 }
 
 /** A multipart/byteranges body for `parts` of a file of `total` bytes (the server side, for tests and benches). */
-export function formatByteranges(parts: readonly { start: number; data: Uint8Array }[], total: number,
-  boundary: string): Buffer {
+export function formatByteranges(
+  parts: readonly { start: number; data: Uint8Array }[],
+  total: number,
+  boundary: string,
+): Buffer {
   const chunks: Buffer[] = [];
   for (const { start, data } of parts) {
-    chunks.push(Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\n` +
-      `Content-Range: bytes ${start}-${start + data.length - 1}/${total}\r\n\r\n`));
+    chunks.push(
+      Buffer.from(
+        `\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\n` +
+          `Content-Range: bytes ${start}-${start + data.length - 1}/${total}\r\n\r\n`,
+      ),
+    );
     chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
   chunks.push(Buffer.from(`\r\n--${boundary}--\r\n`));
@@ -88,7 +95,10 @@ export function parseRangeHeader(header: string | undefined, size: number): [num
  * returns the file's bytes [start, end). Returns the status and the body (empty for HEAD).
  */
 export function answerRanges(
-  rangeHeader: string | undefined, size: number, head: boolean, multi: boolean,
+  rangeHeader: string | undefined,
+  size: number,
+  head: boolean,
+  multi: boolean,
   read: (start: number, end: number) => Uint8Array,
 ): { status: number; headers: Record<string, string | number>; body: Buffer } {
   let ranges = parseRangeHeader(rangeHeader, size);
@@ -96,24 +106,37 @@ export function answerRanges(
   const base = { 'accept-ranges': 'bytes' };
   if (ranges === null) {
     const body = head ? Buffer.alloc(0) : Buffer.from(read(0, size));
-    return { status: 200,
-      headers: { ...base, 'content-type': 'application/octet-stream', 'content-length': size }, body };
+    return {
+      status: 200,
+      headers: { ...base, 'content-type': 'application/octet-stream', 'content-length': size },
+      body,
+    };
   }
-  if (ranges.length === 0) return { status: 416, headers: { ...base, 'content-range': `bytes */${size}` },
-    body: Buffer.alloc(0) };
+  if (ranges.length === 0)
+    return { status: 416, headers: { ...base, 'content-range': `bytes */${size}` }, body: Buffer.alloc(0) };
   if (ranges.length === 1) {
     const [s, e] = ranges[0]!;
     const body = head ? Buffer.alloc(0) : Buffer.from(read(s, e));
     return {
-      status: 206, body,
-      headers: { ...base, 'content-type': 'application/octet-stream', 'content-length': e - s,
-        'content-range': `bytes ${s}-${e - 1}/${size}` },
+      status: 206,
+      body,
+      headers: {
+        ...base,
+        'content-type': 'application/octet-stream',
+        'content-length': e - s,
+        'content-range': `bytes ${s}-${e - 1}/${size}`,
+      },
     };
   }
   const boundary = 'inkwell-byteranges';
-  const body = formatByteranges(ranges.map(([s, e]) => ({ start: s, data: read(s, e) })), size, boundary);
+  const body = formatByteranges(
+    ranges.map(([s, e]) => ({ start: s, data: read(s, e) })),
+    size,
+    boundary,
+  );
   return {
-    status: 206, body: head ? Buffer.alloc(0) : body,
+    status: 206,
+    body: head ? Buffer.alloc(0) : body,
     headers: { ...base, 'content-type': `multipart/byteranges; boundary=${boundary}`, 'content-length': body.length },
   };
 }

@@ -37,8 +37,11 @@ export interface RemoteOptions extends HttpOptions {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
-export async function mapLimit<T,
-  R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -67,8 +70,8 @@ export class RemoteStore {
     this.memory = new ByteLru(opts.memoryBytes ?? 256 * 1024 * 1024);
     this.showProgress = opts.progress;
     const dir = opts.cacheDir ?? null;
-    this.cachePromise = dir === null ? Promise.resolve(null)
-      : DiskCache.open(dir, opts.cacheBytes ?? parseByteSize(DEFAULT_CACHE_SIZE));
+    this.cachePromise =
+      dir === null ? Promise.resolve(null) : DiskCache.open(dir, opts.cacheBytes ?? parseByteSize(DEFAULT_CACHE_SIZE));
   }
 
   cache(): Promise<DiskCache | null> {
@@ -116,20 +119,28 @@ export class RemoteStore {
       for (let b = 0; b < missing.length; b += MULTI_RANGES) batches.push(missing.slice(b, b + MULTI_RANGES));
       await mapLimit(batches, CONCURRENCY / 4, async (batch) => {
         if (this.multiRange.get(host) === false) return;
-        const got = await this.http.getRanges(url, op, batch.map((i) => list[i]!));
+        const got = await this.http.getRanges(
+          url,
+          op,
+          batch.map((i) => list[i]!),
+        );
         if (got === null) {
           this.multiRange.set(host, false);
           return;
         }
         this.multiRange.set(host, true);
-        await Promise.all(batch.map(async (i, k) => {
-          out[i] = got[k]!;
-          if (cache) await cache.put(`${url}\n${list[i]![0]}-${list[i]![1]}`, got[k]!);
-        }));
+        await Promise.all(
+          batch.map(async (i, k) => {
+            out[i] = got[k]!;
+            if (cache) await cache.put(`${url}\n${list[i]![0]}-${list[i]![1]}`, got[k]!);
+          }),
+        );
       });
     }
     const left = missing.filter((i) => out[i] === undefined);
-    await mapLimit(left, CONCURRENCY, async (i) => { out[i] = await this.range(url, list[i]![0], list[i]![1], op); });
+    await mapLimit(left, CONCURRENCY, async (i) => {
+      out[i] = await this.range(url, list[i]![0], list[i]![1], op);
+    });
     return out as Uint8Array[];
   }
 
@@ -173,7 +184,10 @@ export class RemoteStore {
       for (let s = PIECE_BYTES; s < total; s += PIECE_BYTES) starts.push(s);
       const bar = progress(`fetch ${url.slice(url.lastIndexOf('/') + 1)}`, total, {
         unit: 'bytes',
-          ...(this.showProgress === undefined ? (total < PROGRESS_MIN_BYTES ? { enabled: false } : {})
+        ...(this.showProgress === undefined
+          ? total < PROGRESS_MIN_BYTES
+            ? { enabled: false }
+            : {}
           : { enabled: this.showProgress }),
       });
       bar.tick(first.length);
@@ -197,14 +211,17 @@ export class RemoteStore {
   exists(url: string, op = 'exists'): Promise<boolean> {
     let p = this.heads.get(url);
     if (!p) {
-      p = this.http.get(url, op, { head: true }).then((r) => {
-        if (r?.total != null) this.sizes.set(url, r.total);
-        return r !== null && !r.contentType.startsWith('text/html');
-      }, (err: Error) => {
-        // 403 is what nginx answers for a folder without autoindex: nothing to read there. 401 stays an error.
-        if (/answered 403/.test(err.message)) return false;
-        throw err;
-      });
+      p = this.http.get(url, op, { head: true }).then(
+        (r) => {
+          if (r?.total != null) this.sizes.set(url, r.total);
+          return r !== null && !r.contentType.startsWith('text/html');
+        },
+        (err: Error) => {
+          // 403 is what nginx answers for a folder without autoindex: nothing to read there. 401 stays an error.
+          if (/answered 403/.test(err.message)) return false;
+          throw err;
+        },
+      );
       this.heads.set(url, p);
       p.catch(() => this.heads.delete(url));
     }
@@ -220,7 +237,7 @@ export class RemoteStore {
     let p = this.listings.get(dir);
     if (!p) {
       p = (async () => {
-        let r;
+        let r: Awaited<ReturnType<typeof this.http.get>>;
         try {
           r = await this.http.get(dir, op);
         } catch (err) {

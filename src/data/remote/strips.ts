@@ -15,10 +15,18 @@ export class RemoteStripReader {
     return new RemoteStripReader(new StripGeometry(info ?? (await readTiffInfo(url))));
   }
 
-  get path(): string { return this.geometry.path; }
-  get width(): number { return this.geometry.width; }
-  get height(): number { return this.geometry.height; }
-  get dtype(): 'uint8' | 'uint16' { return this.geometry.dtype; }
+  get path(): string {
+    return this.geometry.path;
+  }
+  get width(): number {
+    return this.geometry.width;
+  }
+  get height(): number {
+    return this.geometry.height;
+  }
+  get dtype(): 'uint8' | 'uint16' {
+    return this.geometry.dtype;
+  }
 
   async readWindow(y0: number, y1: number, x0: number, x1: number): Promise<PixelArray> {
     const g = this.geometry;
@@ -26,18 +34,25 @@ export class RemoteStripReader {
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const lineBytes = (x1 - x0) * g.bytesPerSample;
     const reads = g.plan(y0, y1, x0, x1);
-    const got = await remoteStore().ranges(this.path,
-      reads.map((r) => [r.position, r.position + r.length] as const), 'readWindow');
+    const got = await remoteStore().ranges(
+      this.path,
+      reads.map((r) => [r.position, r.position + r.length] as const),
+      'readWindow',
+    );
     reads.forEach((r, i) => {
       const src = got[i]!;
       if (src.length !== r.length) {
-        throw new Error(`readWindow: ${this.path} sent ${src.length} bytes at ${r.position}, expected `
-          + `${r.length} (file changed on the server?)`);
+        throw new Error(
+          `readWindow: ${this.path} sent ${src.length} bytes at ${r.position}, expected ` +
+            `${r.length} (file changed on the server?)`,
+        );
       }
       StripGeometry.place(r, src, bytes, lineBytes);
     });
     return g.finish(target);
   }
 
-  close(): void { /* nothing held open: each read is its own request */ }
+  close(): void {
+    /* nothing held open: each read is its own request */
+  }
 }

@@ -34,9 +34,11 @@ export function checkUrl(url: string, op: string): URL {
     throw new Error(`${op}: '${redactUrl(url)}' is not a valid URL, expected http(s)://host/path`);
   }
   if (u.username !== '' || u.password !== '') {
-    throw new Error(`${op}: ${redactUrl(url)} has credentials embedded in it; remove them from the URL and set ` +
-      'INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD, or add a "machine <host> login <user> password <password>" ' +
-      'line to a netrc file (NETRC or ~/.netrc)');
+    throw new Error(
+      `${op}: ${redactUrl(url)} has credentials embedded in it; remove them from the URL and set ` +
+        'INKWELL_HTTP_USER and INKWELL_HTTP_PASSWORD, or add a "machine <host> login <user> password <password>" ' +
+        'line to a netrc file (NETRC or ~/.netrc)',
+    );
   }
   if (u.search !== '' || u.hash !== '')
     throw new Error(`${op}: ${u.href} has a query or fragment, expected a plain path URL`);

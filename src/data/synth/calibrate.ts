@@ -1,5 +1,5 @@
 /**
- * Checks that synthetic ink is learnable but not trivial (field notes section 8, calibration): inside the
+ * Checks that synthetic ink is learnable but not trivial (docs/synthetic-data.md, calibration): inside the
  * mask, no single fixed layer should separate ink well, while a statistic that follows the surface should.
  */
 import { aucFromTable, scoreTable } from '../../util/roc.js';
@@ -12,7 +12,8 @@ import { aucFromTable, scoreTable } from '../../util/roc.js';
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, where?: ArrayLike<number>): number {
   const t = scoreTable(scores, labels, where);
   const auc = aucFromTable(t);
-  if (auc === null) throw new Error(`rocAuc: need both classes, got ${t.positives} positives and ${t.negatives} negatives`);
+  if (auc === null)
+    throw new Error(`rocAuc: need both classes, got ${t.positives} positives and ${t.negatives} negatives`);
   return auc;
 }
 
@@ -43,7 +44,8 @@ export function boxMeanPlanes(vol: ArrayLike<number>, layers: number, h: number,
     }
     // Vertical running sums over whole rows.
     col.fill(0);
-    for (let y = 0; y <= Math.min(r, h - 1); y++) for (let x = 0; x < w; x++) col[x] = (col[x] as number) + (rows[y * w + x] as number);
+    for (let y = 0; y <= Math.min(r, h - 1); y++)
+      for (let x = 0; x < w; x++) col[x] = (col[x] as number) + (rows[y * w + x] as number);
     for (let y = 0; y < h; y++) {
       const ny = cnt(y, h);
       for (let x = 0; x < w; x++) out[o + y * w + x] = (col[x] as number) / (ny * cnt(x, w));
@@ -62,7 +64,14 @@ export interface LayerAuc {
 }
 
 /** Pixel AUC of every single layer against `labels` inside `mask`; the best by separation first. */
-export function layerAucs(vol: ArrayLike<number>, layers: number, h: number, w: number, labels: ArrayLike<number>, mask: ArrayLike<number>): LayerAuc[] {
+export function layerAucs(
+  vol: ArrayLike<number>,
+  layers: number,
+  h: number,
+  w: number,
+  labels: ArrayLike<number>,
+  mask: ArrayLike<number>,
+): LayerAuc[] {
   const plane = h * w;
   const out: LayerAuc[] = [];
   const buf = new Float32Array(plane);
@@ -103,7 +112,13 @@ export interface SurfaceScoreOptions {
  * then average `count` layers of the 5 x 5 box-mean volume from there + `offset` (linear interpolation at the
  * fractional depth). The default window, surface - 0.5 .. surface + 1.5, sits inside the ink band.
  */
-export function surfaceFollowingScore(vol: ArrayLike<number>, layers: number, h: number, w: number, opts: SurfaceScoreOptions = {}): Float32Array {
+export function surfaceFollowingScore(
+  vol: ArrayLike<number>,
+  layers: number,
+  h: number,
+  w: number,
+  opts: SurfaceScoreOptions = {},
+): Float32Array {
   const r = opts.radius ?? 2;
   const rs = opts.surfaceRadius ?? 15;
   const near = opts.near ?? Math.floor(layers / 2);
@@ -126,7 +141,11 @@ export function surfaceFollowingScore(vol: ArrayLike<number>, layers: number, h:
     }
     let lo = Infinity;
     let hi = -Infinity;
-    for (let z = z0; z <= z1; z++) { const v = prof[z] as number; if (v < lo) lo = v; if (v > hi) hi = v; }
+    for (let z = z0; z <= z1; z++) {
+      const v = prof[z] as number;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
     const t = (lo + hi) / 2;
     let best = near;
     let bestDist = Infinity;
@@ -135,7 +154,10 @@ export function surfaceFollowingScore(vol: ArrayLike<number>, layers: number, h:
       const b = prof[z + 1] as number;
       if (a < t && b >= t) {
         const c = z + (t - a) / (b - a);
-        if (Math.abs(c - near) < bestDist) { bestDist = Math.abs(c - near); best = c; }
+        if (Math.abs(c - near) < bestDist) {
+          bestDist = Math.abs(c - near);
+          best = c;
+        }
       }
     }
     const at = (zf0: number) => {
@@ -162,8 +184,16 @@ export interface Calibration {
   surfaceAuc: number;
 }
 
-/** Both numbers of the field notes' calibration for one volume, against `labels` inside `mask`. */
-export function calibrate(vol: ArrayLike<number>, layers: number, h: number, w: number, labels: ArrayLike<number>, mask: ArrayLike<number>, opts: SurfaceScoreOptions = {}): Calibration {
+/** Both numbers of the calibration in docs/synthetic-data.md for one volume, against `labels` inside `mask`. */
+export function calibrate(
+  vol: ArrayLike<number>,
+  layers: number,
+  h: number,
+  w: number,
+  labels: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  opts: SurfaceScoreOptions = {},
+): Calibration {
   const best = layerAucs(vol, layers, h, w, labels, mask)[0] as LayerAuc;
   const score = surfaceFollowingScore(vol, layers, h, w, opts);
   return { bestLayer: best.layer, bestLayerAuc: best.auc, surfaceAuc: rocAuc(score, labels, mask) };

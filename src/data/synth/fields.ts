@@ -1,6 +1,6 @@
 /**
  * Correlated noise for the synthetic scrolls: white Gaussian noise blurred with a separable Gaussian
- * (field notes section 8 gives correlation lengths as blur sigmas). Small sigmas use an exact kernel; large
+ * (docs/synthetic-data.md gives correlation lengths as blur sigmas). Small sigmas use an exact kernel; large
  * ones three box passes (a box filter repeated three times approximates a Gaussian within a few percent:
  * Wells 1986; box widths from the "boxes for Gauss" rule), each pass a running sum, so the cost does not grow
  * with sigma. Arrays are C-ordered and viewed as [outer, n, inner] to blur along the middle axis; the inner
@@ -60,11 +60,18 @@ function boxPassRows(src: Float32Array, dst: Float32Array, rows: number, n: numb
 }
 
 /** Exact Gaussian convolution (radius ceil(3 sigma), reflect-101) along the middle axis; writes `dst`. */
-function kernelPass(src: Float32Array, dst: Float32Array, outer: number, n: number, inner: number, sigma: number): void {
+function kernelPass(
+  src: Float32Array,
+  dst: Float32Array,
+  outer: number,
+  n: number,
+  inner: number,
+  sigma: number,
+): void {
   const r = Math.max(1, Math.ceil(3 * sigma));
   const k = new Float32Array(2 * r + 1);
   let s = 0;
-  for (let i = -r; i <= r; i++) s += (k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma)));
+  for (let i = -r; i <= r; i++) s += k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma));
   for (let i = 0; i < k.length; i++) k[i] = (k[i] as number) / s;
   for (let o = 0; o < outer; o++) {
     const base = o * n * inner;
@@ -86,7 +93,8 @@ function kernelPass(src: Float32Array, dst: Float32Array, outer: number, n: numb
  * (`data` itself is used as scratch space and must not be used afterwards).
  */
 export function blurAxis(data: Float32Array, outer: number, n: number, inner: number, sigma: number): Float32Array {
-  if (data.length !== outer * n * inner) throw new Error(`blurAxis: ${data.length} values do not form [${outer}, ${n}, ${inner}]`);
+  if (data.length !== outer * n * inner)
+    throw new Error(`blurAxis: ${data.length} values do not form [${outer}, ${n}, ${inner}]`);
   if (!(sigma > 0) || n === 1) return data;
   let src: Float32Array = data;
   let dst: Float32Array = new Float32Array(data.length);
@@ -125,7 +133,15 @@ export function smoothNoise2D(h: number, w: number, sigmaY: number, sigmaX: numb
 }
 
 /** A [d, h, w] field of unit-variance Gaussian noise, blurred with the given sigmas along z, y and x. */
-export function smoothNoise3D(d: number, h: number, w: number, sigmaZ: number, sigmaY: number, sigmaX: number, rng: Random): Float32Array {
+export function smoothNoise3D(
+  d: number,
+  h: number,
+  w: number,
+  sigmaZ: number,
+  sigmaY: number,
+  sigmaX: number,
+  rng: Random,
+): Float32Array {
   let f = rng.fillNormalFast(new Float32Array(d * h * w));
   f = blurAxis(f, d * h, w, 1, sigmaX);
   f = blurAxis(f, d, h, w, sigmaY);
@@ -136,7 +152,8 @@ export function smoothNoise3D(d: number, h: number, w: number, sigmaZ: number, s
 /** The value of `field` at quantile q (0..1), over the entries where `where` is set (all if omitted). */
 export function quantile(field: ArrayLike<number>, q: number, where?: ArrayLike<number>): number {
   const vals: number[] = [];
-  for (let i = 0; i < field.length; i++) if (where === undefined || (where[i] as number) > 0) vals.push(field[i] as number);
+  for (let i = 0; i < field.length; i++)
+    if (where === undefined || (where[i] as number) > 0) vals.push(field[i] as number);
   if (vals.length === 0) throw new Error('quantile: no values selected');
   vals.sort((a, b) => a - b);
   return vals[Math.min(vals.length - 1, Math.max(0, Math.floor(q * (vals.length - 1))))] as number;

@@ -1,5 +1,5 @@
 /**
- * A synthetic Kaggle-style fragment (field notes section 8): one papyrus sheet whose surface wanders
+ * A synthetic Kaggle-style fragment (docs/synthetic-data.md): one papyrus sheet whose surface wanders
  * (4 layers x correlated noise of length 60 px, plus a 0.004 layer/px tilt) around layer 32, ink glyphs on
  * its surface, labels misaligned by up to +-2 px, noise, a multiplicative drift, a valid-region blob; stored
  * as uint16 with papyrus around 30000.
@@ -15,7 +15,7 @@ export interface FragmentOptions {
   seed: number;
   /** Layers (65 in the Kaggle data). */
   layers?: number;
-  /** Ink density step (field notes: .15-.20 keeps ink learnable but not trivial). */
+  /** Ink density step (docs/synthetic-data.md: .15-.20 keeps ink learnable but not trivial). */
   inkDelta?: number;
   /** Mean surface layer. */
   surfaceLayer?: number;
@@ -62,11 +62,12 @@ export interface SynthFragment {
   info: FragmentInfo;
 }
 
-/** Papyrus density 1.0 maps to this uint16 value (field notes: papyrus ~30k +- 5k). */
+/** Papyrus density 1.0 maps to this uint16 value (docs/synthetic-data.md: papyrus ~30k +- 5k). */
 export const FRAGMENT_SCALE = 30000;
 
 function checkSize(op: string, h: number, w: number, layers: number): void {
-  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 16 || w < 16) throw new Error(`${op}: size must be integers >= 16, got ${h}x${w}`);
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 16 || w < 16)
+    throw new Error(`${op}: size must be integers >= 16, got ${h}x${w}`);
   if (!Number.isInteger(layers) || layers < 8) throw new Error(`${op}: layers must be an integer >= 8, got ${layers}`);
 }
 
@@ -91,7 +92,8 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
-      surface[i] = s0 + 4 * (wander[i] as number) + 0.004 * ((x - W / 2) * Math.cos(theta) + (y - H / 2) * Math.sin(theta));
+      surface[i] =
+        s0 + 4 * (wander[i] as number) + 0.004 * ((x - W / 2) * Math.cos(theta) + (y - H / 2) * Math.sin(theta));
       thickness[i] = Math.min(20, Math.max(12, thick + (thickVar[i] as number)));
     }
   }
@@ -119,7 +121,7 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
       const n = table[nrng.nextUint32() & 0xffff] as number;
       const d = (density[o + i] as number) * (1 + 0.08 * (drift[i] as number)) + 0.1 * n;
       const v = Math.round(d * FRAGMENT_SCALE);
-      volume[o + i] = v < 0 ? 0 : v > 65535 ? 65535 : v;
+      volume[o + i] = v < 0 ? 0 : Math.min(v, 65535);
     }
   }
 
@@ -143,10 +145,26 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
   let inMask = 0;
   for (let i = 0; i < plane; i++) inMask += mask[i] as number;
   return {
-    kind: 'fragment', layers: L, height: H, width: W, volume, mask, labels, ink, ir, surface,
+    kind: 'fragment',
+    layers: L,
+    height: H,
+    width: W,
+    volume,
+    mask,
+    labels,
+    ink,
+    ir,
+    surface,
     info: {
-      seed, inkDelta, surfaceLayer: s0, labelShift: shift, labelsDilated: dilated, cracks,
-      inkFraction: fractionWithin(ink, mask), labelFraction: fractionWithin(labels, mask), maskFraction: inMask / plane,
+      seed,
+      inkDelta,
+      surfaceLayer: s0,
+      labelShift: shift,
+      labelsDilated: dilated,
+      cracks,
+      inkFraction: fractionWithin(ink, mask),
+      labelFraction: fractionWithin(labels, mask),
+      maskFraction: inMask / plane,
     },
   };
 }

@@ -1,12 +1,12 @@
 /**
- * 2-D masks of the synthetic scrolls (field notes section 8): the valid-region blob, ink glyphs written on
+ * 2-D masks of the synthetic scrolls (docs/synthetic-data.md): the valid-region blob, ink glyphs written on
  * lines, dark cracks, and the label transforms (IR misalignment shift, optional dilation).
  */
 import type { Random } from '../augment/random.js';
 import { quantile, smoothNoise2D } from './fields.js';
 
 /**
- * A smooth blob covering `coverage` of the frame (~57% for Kaggle fragment 1, field notes section 6): a
+ * A smooth blob covering `coverage` of the frame (~57% for Kaggle fragment 1, docs/data-formats.md): a
  * radial bowl plus correlated noise (sigma a sixth of the frame), thresholded at the matching quantile.
  * Returns 0/1 per pixel.
  */
@@ -30,7 +30,16 @@ export function validRegion(h: number, w: number, coverage: number, rng: Random)
 }
 
 /** Sets every pixel within `hw` of the segment (x1, y1)-(x2, y2) to 1. */
-export function drawStroke(mask: Uint8Array, h: number, w: number, x1: number, y1: number, x2: number, y2: number, hw: number): void {
+export function drawStroke(
+  mask: Uint8Array,
+  h: number,
+  w: number,
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  hw: number,
+): void {
   const x0 = Math.max(0, Math.floor(Math.min(x1, x2) - hw));
   const xe = Math.min(w - 1, Math.ceil(Math.max(x1, x2) + hw));
   const y0 = Math.max(0, Math.floor(Math.min(y1, y2) - hw));
@@ -42,7 +51,7 @@ export function drawStroke(mask: Uint8Array, h: number, w: number, x1: number, y
   for (let y = y0; y <= ye; y++) {
     for (let x = x0; x <= xe; x++) {
       let t = len2 > 0 ? ((x - x1) * dx + (y - y1) * dy) / len2 : 0;
-      t = t < 0 ? 0 : t > 1 ? 1 : t;
+      t = t < 0 ? 0 : Math.min(t, 1);
       const ex = x1 + t * dx - x;
       const ey = y1 + t * dy - y;
       if (ex * ex + ey * ey <= hw2) mask[y * w + x] = 1;
@@ -65,7 +74,7 @@ export interface GlyphOptions {
 
 /**
  * Letter-like glyphs of 2-3 strokes (3 in 70% of glyphs; half-width 3..5 px) in 20..45 px boxes on a 40..60 px pitch, lines
- * 70 px apart: about 18% ink inside the valid region (field notes section 8). A stroke is a bar or a
+ * 70 px apart: about 18% ink inside the valid region (docs/synthetic-data.md). A stroke is a bar or a
  * diagonal spanning most of its glyph box (like the strokes of Greek capitals), with jittered ends.
  * Returns 0/1 per pixel.
  */
@@ -89,16 +98,28 @@ export function glyphInk(h: number, w: number, rng: Random, opts: GlyphOptions =
           const j = () => rng.uniform(0, 0.2);
           const kind = rng.below(4);
           let ax: number, ay: number, bx: number, by: number;
-          if (kind === 0) { // horizontal bar
+          if (kind === 0) {
+            // horizontal bar
             ay = by = top + rng.uniform(0, gh);
-            ax = x + j() * gw; bx = x + (1 - j()) * gw;
-          } else if (kind === 1) { // vertical bar
+            ax = x + j() * gw;
+            bx = x + (1 - j()) * gw;
+          } else if (kind === 1) {
+            // vertical bar
             ax = bx = x + rng.uniform(0, gw);
-            ay = top + j() * gh; by = top + (1 - j()) * gh;
-          } else if (kind === 2) { // falling diagonal
-            ax = x + j() * gw; ay = top + j() * gh; bx = x + (1 - j()) * gw; by = top + (1 - j()) * gh;
-          } else { // rising diagonal
-            ax = x + j() * gw; ay = top + (1 - j()) * gh; bx = x + (1 - j()) * gw; by = top + j() * gh;
+            ay = top + j() * gh;
+            by = top + (1 - j()) * gh;
+          } else if (kind === 2) {
+            // falling diagonal
+            ax = x + j() * gw;
+            ay = top + j() * gh;
+            bx = x + (1 - j()) * gw;
+            by = top + (1 - j()) * gh;
+          } else {
+            // rising diagonal
+            ax = x + j() * gw;
+            ay = top + (1 - j()) * gh;
+            bx = x + (1 - j()) * gw;
+            by = top + j() * gh;
           }
           drawStroke(ink, h, w, ax, ay, bx, by, hw);
         }
@@ -158,7 +179,10 @@ export function dilate3(src: Uint8Array, h: number, w: number): Uint8Array {
         if (yy < 0 || yy >= h) continue;
         for (let dx = -1; dx <= 1; dx++) {
           const xx = x + dx;
-          if (xx >= 0 && xx < w && src[yy * w + xx]) { v = 1; break; }
+          if (xx >= 0 && xx < w && src[yy * w + xx]) {
+            v = 1;
+            break;
+          }
         }
       }
       out[y * w + x] = v;
@@ -171,6 +195,10 @@ export function dilate3(src: Uint8Array, h: number, w: number): Uint8Array {
 export function fractionWithin(a: Uint8Array, within: Uint8Array): number {
   let n = 0;
   let k = 0;
-  for (let i = 0; i < a.length; i++) if (within[i]) { n++; if (a[i]) k++; }
+  for (let i = 0; i < a.length; i++)
+    if (within[i]) {
+      n++;
+      if (a[i]) k++;
+    }
   return n === 0 ? 0 : k / n;
 }

@@ -1,5 +1,5 @@
 /**
- * A synthetic scroll segment (field notes section 8, scroll domain): 3..6 papyrus sheets 8..12 layers thick
+ * A synthetic scroll segment (docs/synthetic-data.md, scroll domain): 3..6 papyrus sheets 8..12 layers thick
  * with 2..10-layer gaps, stacked around the flattened target sheet whose surface wanders around layer 32
  * (undulation 6 layers), blurred by sigma 1 voxel, with a random gain (0.8..1.2) and offset (+-10%); the ink
  * on the target sheet is half as strong as on fragments and the noise 1.5x stronger; uint8 output (papyrus
@@ -55,7 +55,7 @@ export interface SynthSegment {
   info: SegmentInfo;
 }
 
-/** Papyrus density 1.0 maps to this uint8 value (field notes: papyrus ~147 +- 32). */
+/** Papyrus density 1.0 maps to this uint8 value (docs/synthetic-data.md: papyrus ~147 +- 32). */
 export const SEGMENT_SCALE = 147;
 
 /** Rolls a [h, w] field by (dy, dx) with wrap-around: cheap distinct textures for each sheet. */
@@ -71,7 +71,8 @@ function roll(f: Float32Array, h: number, w: number, dy: number, dx: number): Fl
 export function synthSegment(opts: SegmentOptions): SynthSegment {
   const { height: H, width: W, seed } = opts;
   const L = opts.layers ?? 65;
-  if (!Number.isInteger(H) || !Number.isInteger(W) || H < 16 || W < 16) throw new Error(`synthSegment: size must be integers >= 16, got ${H}x${W}`);
+  if (!Number.isInteger(H) || !Number.isInteger(W) || H < 16 || W < 16)
+    throw new Error(`synthSegment: size must be integers >= 16, got ${H}x${W}`);
   if (!Number.isInteger(L) || L < 8) throw new Error(`synthSegment: layers must be an integer >= 8, got ${L}`);
   const inkDelta = 0.5 * (opts.inkDelta ?? 0.18);
   const s0 = opts.surfaceLayer ?? Math.floor(L / 2);
@@ -81,13 +82,15 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
 
   const grng = rng.fork(2);
   const nSheets = opts.sheets ?? grng.int(3, 6);
-  if (!Number.isInteger(nSheets) || nSheets < 1) throw new Error(`synthSegment: sheets must be a positive integer, got ${nSheets}`);
+  if (!Number.isInteger(nSheets) || nSheets < 1)
+    throw new Error(`synthSegment: sheets must be a positive integer, got ${nSheets}`);
   const target = grng.int(0, nSheets - 1);
   const thick = Array.from({ length: nSheets }, () => grng.uniform(8, 12));
   const gaps = Array.from({ length: nSheets }, () => grng.uniform(2, 10));
   // Offsets of each sheet's surface from the target's: sheets below follow after thickness + gap, above before.
   const rel = new Array<number>(nSheets).fill(0);
-  for (let k = target + 1; k < nSheets; k++) rel[k] = (rel[k - 1] as number) + (thick[k - 1] as number) + (gaps[k - 1] as number);
+  for (let k = target + 1; k < nSheets; k++)
+    rel[k] = (rel[k - 1] as number) + (thick[k - 1] as number) + (gaps[k - 1] as number);
   for (let k = target - 1; k >= 0; k--) rel[k] = (rel[k + 1] as number) - (gaps[k] as number) - (thick[k] as number);
 
   // Undulation: "6 layers" taken as an amplitude of about two standard deviations (3 x unit noise).
@@ -101,7 +104,8 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
     // Sheets are not perfectly parallel: each gets its own small deviation (0.7 layer std).
     const dev = smoothNoise2D(H, W, 80, 80, grng);
     const surface = new Float32Array(plane);
-    for (let i = 0; i < plane; i++) surface[i] = s0 + (rel[k] as number) + 3 * (und[i] as number) + (k === target ? 0 : 0.7 * (dev[i] as number));
+    for (let i = 0; i < plane; i++)
+      surface[i] = s0 + (rel[k] as number) + 3 * (und[i] as number) + (k === target ? 0 : 0.7 * (dev[i] as number));
     const spec: SheetSpec = {
       surface,
       thickness: new Float32Array(plane).fill(thick[k] as number),
@@ -136,7 +140,7 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
       const n = table[nrng.nextUint32() & 0xffff] as number;
       const d = ((density[src + i] as number) * gain + offset) * (1 + 0.08 * (drift[i] as number)) + 0.15 * n;
       const v = Math.round(d * SEGMENT_SCALE);
-      volume[dst + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      volume[dst + i] = v < 0 ? 0 : Math.min(v, 255);
     }
   }
   let inMask = 0;
@@ -144,10 +148,24 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
   const labels = new Uint8Array(plane);
   for (let i = 0; i < plane; i++) labels[i] = mask[i] ? (ink[i] as number) : 0;
   return {
-    kind: 'segment', layers: L, height: H, width: W, volume, mask, labels,
+    kind: 'segment',
+    layers: L,
+    height: H,
+    width: W,
+    volume,
+    mask,
+    labels,
     info: {
-      seed, inkDelta, reversed, surfaceLayer: reversed ? L - 1 - s0 : s0, sheets: nSheets, targetSheet: target,
-      gain, offset, inkFraction: fractionWithin(ink, mask), maskFraction: inMask / plane,
+      seed,
+      inkDelta,
+      reversed,
+      surfaceLayer: reversed ? L - 1 - s0 : s0,
+      sheets: nSheets,
+      targetSheet: target,
+      gain,
+      offset,
+      inkFraction: fractionWithin(ink, mask),
+      maskFraction: inMask / plane,
     },
   };
 }

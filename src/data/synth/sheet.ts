@@ -1,5 +1,5 @@
 /**
- * Density of papyrus sheets in a surface volume (field notes section 8), in density units: air 0.1,
+ * Density of papyrus sheets in a surface volume (docs/synthetic-data.md), in density units: air 0.1,
  * papyrus 1.0. A sheet occupies layers [s, s + T] below its surface s(y, x) with 0.7-layer sigmoid edges;
  * horizontal fibres in its upper half, vertical fibres in its lower half (amplitude 0.12), isotropic grain
  * (amplitude 0.05); ink adds +delta in layers s - 1.5 .. s + 2.5 and halves the fibre contrast there.
@@ -30,7 +30,13 @@ export interface DensityParams {
 }
 
 export const DEFAULT_DENSITY: DensityParams = {
-  air: 0.1, papyrus: 1.0, edge: 0.7, fibreAmp: 0.12, grainAmp: 0.05, inkFrom: -1.5, inkTo: 2.5,
+  air: 0.1,
+  papyrus: 1.0,
+  edge: 0.7,
+  fibreAmp: 0.12,
+  grainAmp: 0.05,
+  inkFrom: -1.5,
+  inkTo: 2.5,
 };
 
 function sigmoid(x: number): number {
@@ -42,13 +48,24 @@ function sigmoid(x: number): number {
  * (or null), `crack` a per-pixel factor on the papyrus part (1 = intact, or null).
  */
 export function renderDensity(
-  layers: number, h: number, w: number, sheets: readonly SheetSpec[], grain: Float32Array | null, crack: Float32Array | null,
+  layers: number,
+  h: number,
+  w: number,
+  sheets: readonly SheetSpec[],
+  grain: Float32Array | null,
+  crack: Float32Array | null,
   params: DensityParams = DEFAULT_DENSITY,
 ): Float32Array {
   const plane = h * w;
-  if (grain !== null && grain.length !== layers * plane) throw new Error(`renderDensity: grain holds ${grain.length} values, expected ${layers}x${h}x${w}`);
+  if (grain !== null && grain.length !== layers * plane)
+    throw new Error(`renderDensity: grain holds ${grain.length} values, expected ${layers}x${h}x${w}`);
   for (const s of sheets) {
-    for (const [k, a] of [['surface', s.surface], ['thickness', s.thickness], ['fibreH', s.fibreH], ['fibreV', s.fibreV]] as const) {
+    for (const [k, a] of [
+      ['surface', s.surface],
+      ['thickness', s.thickness],
+      ['fibreH', s.fibreH],
+      ['fibreV', s.fibreV],
+    ] as const) {
       if (a.length !== plane) throw new Error(`renderDensity: sheet ${k} holds ${a.length} values, expected ${h}x${w}`);
     }
   }

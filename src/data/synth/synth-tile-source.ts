@@ -1,12 +1,12 @@
 /**
- * A pipeline sample source over an in-memory synthetic fragment or segment: the seed's tiling (128 px tiles
+ * A pipeline sample source over an in-memory synthetic fragment or segment: the reference study's tiling (128 px tiles
  * fully inside the valid region, SURFACE_Z_RANGE read) and two augmented views per tile for self-supervised
  * training, or one view plus its label for supervised training. Use as
  * `{ module: <this file>, options: { kind: 'fragment', height: 384, width: 384, seed: 1 } }`.
  */
 import { Augmenter } from '../augment/compose.js';
 import { extractCrop, extractPlane } from '../augment/crop.js';
-import { kaggleAugmentations, seedAugmentations } from '../augment/presets.js';
+import { kaggleAugmentations, referenceAugmentations } from '../augment/presets.js';
 import type { AugmentConfig } from '../augment/types.js';
 import type { Sample, SampleSource } from '../pipeline.js';
 import { selectTiles } from '../tiles.js';
@@ -21,14 +21,14 @@ export interface SynthTileSourceOptions {
   layers?: number;
   seed?: number;
   inkDelta?: number;
-  /** Tile side and stride (the seed: 128, stride 32). */
+  /** Tile side and stride (the reference study: 128, stride 32). */
   tile?: number;
   stride?: number;
   /** First layer read and how many (default SURFACE_Z_RANGE, 22 layers, narrowed to 20 by the z-shift). */
   zStart?: number;
   zCount?: number;
-  /** 'seed', 'kaggle', a config, or null for no augmentation. */
-  augment?: 'seed' | 'kaggle' | AugmentConfig | null;
+  /** 'reference' (the reference study's), 'kaggle', a config, or null for no augmentation. */
+  augment?: 'reference' | 'kaggle' | AugmentConfig | null;
   /** 2: { view0, view1 } (self-supervised); 1: { image, label }. */
   views?: 1 | 2;
 }
@@ -45,15 +45,25 @@ export function createSource(options: SynthTileSourceOptions = {}): SampleSource
   const zStart = options.zStart ?? SURFACE_Z_RANGE[0];
   const zCount = options.zCount ?? SURFACE_Z_RANGE[1] - SURFACE_Z_RANGE[0];
   const views = options.views ?? 2;
-  const gen = { height, width, layers, seed, ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }) };
+  const gen = {
+    height,
+    width,
+    layers,
+    seed,
+    ...(options.inkDelta === undefined ? {} : { inkDelta: options.inkDelta }),
+  };
   const made = kind === 'fragment' ? synthFragment(gen) : synthSegment(gen);
   const vol = { data: made.volume, depth: layers, height, width };
-  // The seed's tiling without its 16 px erosion: tiles fully inside the valid region (an all-zero region,
+  // The reference study's tiling without its 16 px erosion: tiles fully inside the valid region (an all-zero region,
   // which only a degenerate frame gives, is reported by selectTiles itself).
   const tiles = selectTiles({ height, width, tile, stride, mask: made.mask, erode: 0 });
-  if (tiles.length === 0) throw new Error(`synth tile source: no ${tile} px tile fits inside the valid region of a ${height}x${width} ${kind}`);
-  const a = options.augment === undefined ? 'seed' : options.augment;
-  const cfg = a === 'seed' ? seedAugmentations({ depth: zCount - 2 }) : a === 'kaggle' ? kaggleAugmentations() : a;
+  if (tiles.length === 0)
+    throw new Error(
+      `synth tile source: no ${tile} px tile fits inside the valid region of a ${height}x${width} ${kind}`,
+    );
+  const a = options.augment === undefined ? 'reference' : options.augment;
+  const cfg =
+    a === 'reference' ? referenceAugmentations({ depth: zCount - 2 }) : a === 'kaggle' ? kaggleAugmentations() : a;
   const aug = cfg === null ? null : new Augmenter(cfg);
   return {
     length: tiles.length,

@@ -1,5 +1,5 @@
 /**
- * Writes synthetic fragments and segments in the real on-disk layouts (field notes section 6):
+ * Writes synthetic fragments and segments in the real on-disk layouts (docs/data-formats.md):
  *   <out>/fragments/<id>/surface_volume/00.tif..64.tif  (uint16, uncompressed, single strip), mask.png,
  *                       inklabels.png, ir.png                                        (Kaggle layout)
  *   <out>/segments/<id>/layers/00.tif..64.tif (uint8), <id>_mask.png, <id>_inklabels.png (ground truth that
@@ -113,7 +113,10 @@ export function layerName(z: number, layers: number): string {
 /** An 8-bit grey PNG of a 0/1 mask (written as 0/255) or of 0..255 values. */
 export async function encodePng(data: Uint8Array, width: number, height: number, binary: boolean): Promise<Buffer> {
   const px = binary ? data.map((v) => (v ? 255 : 0)) : data;
-  return sharp(Buffer.from(px.buffer, px.byteOffset, px.byteLength), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(Buffer.from(px.buffer, px.byteOffset, px.byteLength), { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 function checkCount(name: string, n: number): void {
@@ -133,53 +136,124 @@ interface Made {
 }
 
 function makeFragment(
-  family: SynthFamily, H: number, W: number, layers: number, seed: number, inkDelta: number, variant: FragmentVariant,
+  family: SynthFamily,
+  H: number,
+  W: number,
+  layers: number,
+  seed: number,
+  inkDelta: number,
+  variant: FragmentVariant,
 ): Made {
   if (family === 'b') {
     const f = synthFragmentB({ height: H, width: W, layers, seed, inkDelta, ...variant });
     const i = f.info;
     return {
-      volume: f.volume, mask: f.mask, labels: f.labels, ir: f.ir,
+      volume: f.volume,
+      mask: f.mask,
+      labels: f.labels,
+      ir: f.ir,
       meta: { papyrusSide: i.papyrusSide, bits: i.bits, papyrusLevel: i.papyrusLevel },
       entry: {
-        dtype: i.bits === 16 ? 'uint16' : 'uint8', reversed: i.reversed, inkDelta, surfaceLayer: i.surfaceLayer,
-        inkFraction: i.inkFraction, maskFraction: i.maskFraction, labelShift: i.labelShift!, papyrusSide: i.papyrusSide, papyrusLevel: i.papyrusLevel,
+        dtype: i.bits === 16 ? 'uint16' : 'uint8',
+        reversed: i.reversed,
+        inkDelta,
+        surfaceLayer: i.surfaceLayer,
+        inkFraction: i.inkFraction,
+        maskFraction: i.maskFraction,
+        labelShift: i.labelShift!,
+        papyrusSide: i.papyrusSide,
+        papyrusLevel: i.papyrusLevel,
       },
     };
   }
   const f = synthFragment({ height: H, width: W, layers, seed, inkDelta });
   const i = f.info;
   return {
-    volume: f.volume, mask: f.mask, labels: f.labels, ir: f.ir, meta: {},
+    volume: f.volume,
+    mask: f.mask,
+    labels: f.labels,
+    ir: f.ir,
+    meta: {},
     entry: {
-      dtype: 'uint16', reversed: false, inkDelta, surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction, maskFraction: i.maskFraction,
-      labelShift: i.labelShift, labelsDilated: i.labelsDilated, cracks: i.cracks,
+      dtype: 'uint16',
+      reversed: false,
+      inkDelta,
+      surfaceLayer: i.surfaceLayer,
+      inkFraction: i.inkFraction,
+      maskFraction: i.maskFraction,
+      labelShift: i.labelShift,
+      labelsDilated: i.labelsDilated,
+      cracks: i.cracks,
     },
   };
 }
 
-function makeSegment(family: SynthFamily, H: number, W: number, layers: number, seed: number, inkDelta: number, reversed: boolean): Made {
+function makeSegment(
+  family: SynthFamily,
+  H: number,
+  W: number,
+  layers: number,
+  seed: number,
+  inkDelta: number,
+  reversed: boolean,
+): Made {
   if (family === 'b') {
     const s = synthSegmentB({ height: H, width: W, layers, seed, inkDelta });
     const i = s.info;
     return {
-      volume: s.volume, mask: s.mask, labels: s.labels, ir: null,
-      meta: { reversed: i.reversed, papyrusSide: i.papyrusSide, surfaceLayer: i.surfaceLayer, sheets: i.sheets, targetSheet: i.targetSheet, inkDelta: i.inkDelta, bits: i.bits, papyrusLevel: i.papyrusLevel },
+      volume: s.volume,
+      mask: s.mask,
+      labels: s.labels,
+      ir: null,
+      meta: {
+        reversed: i.reversed,
+        papyrusSide: i.papyrusSide,
+        surfaceLayer: i.surfaceLayer,
+        sheets: i.sheets,
+        targetSheet: i.targetSheet,
+        inkDelta: i.inkDelta,
+        bits: i.bits,
+        papyrusLevel: i.papyrusLevel,
+      },
       entry: {
-        dtype: i.bits === 16 ? 'uint16' : 'uint8', reversed: i.reversed, inkDelta: i.inkDelta, surfaceLayer: i.surfaceLayer,
-        inkFraction: i.inkFraction, maskFraction: i.maskFraction, sheets: i.sheets!, targetSheet: i.targetSheet!,
-        papyrusSide: i.papyrusSide, papyrusLevel: i.papyrusLevel,
+        dtype: i.bits === 16 ? 'uint16' : 'uint8',
+        reversed: i.reversed,
+        inkDelta: i.inkDelta,
+        surfaceLayer: i.surfaceLayer,
+        inkFraction: i.inkFraction,
+        maskFraction: i.maskFraction,
+        sheets: i.sheets!,
+        targetSheet: i.targetSheet!,
+        papyrusSide: i.papyrusSide,
+        papyrusLevel: i.papyrusLevel,
       },
     };
   }
   const s = synthSegment({ height: H, width: W, layers, seed, inkDelta, reversed });
   const i = s.info;
   return {
-    volume: s.volume, mask: s.mask, labels: s.labels, ir: null,
-    meta: { reversed: i.reversed, surfaceLayer: i.surfaceLayer, sheets: i.sheets, targetSheet: i.targetSheet, inkDelta: i.inkDelta, gain: i.gain, offset: i.offset },
+    volume: s.volume,
+    mask: s.mask,
+    labels: s.labels,
+    ir: null,
+    meta: {
+      reversed: i.reversed,
+      surfaceLayer: i.surfaceLayer,
+      sheets: i.sheets,
+      targetSheet: i.targetSheet,
+      inkDelta: i.inkDelta,
+      gain: i.gain,
+      offset: i.offset,
+    },
     entry: {
-      dtype: 'uint8', reversed: i.reversed, inkDelta: i.inkDelta, surfaceLayer: i.surfaceLayer, inkFraction: i.inkFraction,
-      maskFraction: i.maskFraction, sheets: i.sheets, targetSheet: i.targetSheet,
+      dtype: 'uint8',
+      reversed: i.reversed,
+      inkDelta: i.inkDelta,
+      surfaceLayer: i.surfaceLayer,
+      inkFraction: i.inkFraction,
+      maskFraction: i.maskFraction,
+      sheets: i.sheets,
+      targetSheet: i.targetSheet,
     },
   };
 }
@@ -190,7 +264,8 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   checkCount('segments', opts.segments);
   if (opts.fragments + opts.segments === 0) throw new Error('synthesize: nothing to make (0 fragments and 0 segments)');
   const family = opts.family ?? 'a';
-  if (!SYNTH_FAMILIES.includes(family)) throw new Error(`synthesize: family must be one of ${SYNTH_FAMILIES.join(', ')}, got '${String(family)}'`);
+  if (!SYNTH_FAMILIES.includes(family))
+    throw new Error(`synthesize: family must be one of ${SYNTH_FAMILIES.join(', ')}, got '${String(family)}'`);
   const layers = opts.layers ?? 65;
   const inkDelta = opts.inkDelta ?? (family === 'b' ? 0.2 : 0.18);
   if (!(inkDelta >= 0 && inkDelta <= 1)) throw new Error(`synthesize: inkDelta must be in [0, 1], got ${inkDelta}`);
@@ -198,7 +273,8 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   const frac = opts.reverseFraction ?? 0.25;
   if (!(frac >= 0 && frac <= 1)) throw new Error(`synthesize: reverseFraction must be in [0, 1], got ${frac}`);
   const variants = opts.fragmentVariants ?? [];
-  if (variants.length > 0 && family !== 'b') throw new Error(`synthesize: fragmentVariants need family 'b', got '${family}'`);
+  if (variants.length > 0 && family !== 'b')
+    throw new Error(`synthesize: fragmentVariants need family 'b', got '${family}'`);
 
   // Family A: which segments are reversed is a fixed count, spread by a seeded shuffle. Family B draws the
   // papyrus side of every volume itself.
@@ -207,22 +283,54 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   const reversedSet = new Set(order.slice(0, nRev));
 
   const total = (opts.fragments + opts.segments) * (layers + 2);
-  const bar = progress('synth', total, { unit: 'steps', ...(opts.progress === undefined ? {} : { enabled: opts.progress }) });
+  const bar = progress('synth', total, {
+    unit: 'steps',
+    ...(opts.progress === undefined ? {} : { enabled: opts.progress }),
+  });
   const manifest: Manifest = {
-    version: 1, generator: 'inkwell synth', family, pixelSize: SYNTH_PIXEL_SIZE_UM, seed, inkDelta, layers, height: H, width: W,
-    fragments: [], segments: [], reversed: [],
+    version: 1,
+    generator: 'inkwell synth',
+    family,
+    pixelSize: SYNTH_PIXEL_SIZE_UM,
+    seed,
+    inkDelta,
+    layers,
+    height: H,
+    width: W,
+    fragments: [],
+    segments: [],
+    reversed: [],
   };
   const plane = H * W;
   const writeLayers = async (dir: string, volume: Uint8Array | Uint16Array, what: string): Promise<void> => {
     for (let z = 0; z < layers; z++) {
-      await writeTiff(join(dir, `${layerName(z, layers)}.tif`), { width: W, height: H, data: volume.subarray(z * plane, (z + 1) * plane) });
+      await writeTiff(join(dir, `${layerName(z, layers)}.tif`), {
+        width: W,
+        height: H,
+        data: volume.subarray(z * plane, (z + 1) * plane),
+      });
       bar.tick(1, `${what}: layer ${z}`);
     }
   };
-  const meta = (id: string, domain: string, itemSeed: number, extra: Record<string, unknown>) => JSON.stringify({
-    uuid: id, name: id, type: domain === 'scroll' ? 'seg' : 'fragment', synthetic: true, family, domain, layers, height: H, width: W,
-    voxelsize: SYNTH_PIXEL_SIZE_UM, ...extra, seed: itemSeed,
-  }, null, 2) + '\n';
+  const meta = (id: string, domain: string, itemSeed: number, extra: Record<string, unknown>) =>
+    JSON.stringify(
+      {
+        uuid: id,
+        name: id,
+        type: domain === 'scroll' ? 'seg' : 'fragment',
+        synthetic: true,
+        family,
+        domain,
+        layers,
+        height: H,
+        width: W,
+        voxelsize: SYNTH_PIXEL_SIZE_UM,
+        ...extra,
+        seed: itemSeed,
+      },
+      null,
+      2,
+    ) + '\n';
   try {
     for (let f = 0; f < opts.fragments; f++) {
       const id = String(f + 1);
@@ -256,7 +364,10 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
     bar.stop();
   }
   if (opts.segments > 0 && family === 'a') {
-    await writeFileAtomic(join(opts.out, 'segments', LAYOUT_MANIFEST_NAME), JSON.stringify({ reversed: manifest.reversed }, null, 2) + '\n');
+    await writeFileAtomic(
+      join(opts.out, 'segments', LAYOUT_MANIFEST_NAME),
+      JSON.stringify({ reversed: manifest.reversed }, null, 2) + '\n',
+    );
   }
   await writeFileAtomic(join(opts.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return manifest;

@@ -3,14 +3,18 @@
 // the same layer with one chosen overlay, kept in step with the left view's pan and zoom.
 /* global OpenSeadragon */
 (async function main() {
-  'use strict';
   const $ = (id) => document.getElementById(id);
   const info = await (await fetch('/api/info')).json();
   const COLOURS = { mask: '#00aaff', inklabels: '#ff3c3c', prediction: '#ffd200' };
   const state = { ds: null, z: 0, lo: 0, hi: 255, overlays: [], sbs: false, right: 'layer' };
   const common = {
-    showNavigationControl: true, showNavigator: false, animationTime: 0.4, maxZoomPixelRatio: 8,
-    imageLoaderLimit: 8, crossOriginPolicy: false, gestureSettingsMouse: { clickToZoom: false },
+    showNavigationControl: true,
+    showNavigator: false,
+    animationTime: 0.4,
+    maxZoomPixelRatio: 8,
+    imageLoaderLimit: 8,
+    crossOriginPolicy: false,
+    gestureSettingsMouse: { clickToZoom: false },
     prefixUrl: '/osd/images/',
     // `?drawer=canvas` picks OpenSeadragon's 2-D canvas drawer (for machines without WebGL, e.g. headless tests).
     ...(new URLSearchParams(location.search).get('drawer') === 'canvas' ? { drawer: 'canvas' } : {}),
@@ -24,7 +28,12 @@
     const d = state.ds;
     const q = kind === 'layer' ? `?lo=${Math.round(state.lo)}&hi=${Math.round(state.hi)}` : '';
     return {
-      width: d.width, height: d.height, tileSize: info.tileSize, tileOverlap: 0, minLevel: 0, maxLevel: d.maxLevel,
+      width: d.width,
+      height: d.height,
+      tileSize: info.tileSize,
+      tileOverlap: 0,
+      minLevel: 0,
+      maxLevel: d.maxLevel,
       getTileUrl: (level, x, y) => `/tiles/${d.index}/${kind}/${which}/${level}/${x}_${y}.png${q}`,
     };
   }
@@ -57,9 +66,12 @@
   async function showRight() {
     const replace = right.world.getItemCount() > 0;
     await add(right, source('layer', state.z), replace ? { index: 0, replace: true } : { index: 0 });
-    if (rightOverlay) { right.world.removeItem(rightOverlay); rightOverlay = null; }
-    if (state.right !== 'layer') rightOverlay = await add(right, source('overlay', Number(state.right)),
-      { opacity: 1 });
+    if (rightOverlay) {
+      right.world.removeItem(rightOverlay);
+      rightOverlay = null;
+    }
+    if (state.right !== 'layer')
+      rightOverlay = await add(right, source('overlay', Number(state.right)), { opacity: 1 });
   }
 
   // Pan and zoom kept in step between the two views.
@@ -91,8 +103,9 @@
     state.ds.overlays.forEach((o, k) => {
       const div = document.createElement('div');
       div.className = 'overlay';
-      div.innerHTML = `<label class="row"><span><input type="checkbox" data-k="${k}"> <span `
-        + `class="swatch"></span><span class="name"></span></span></label>` +
+      div.innerHTML =
+        `<label class="row"><span><input type="checkbox" data-k="${k}"> <span ` +
+        `class="swatch"></span><span class="name"></span></span></label>` +
         `<input type="range" min="0" max="1" step="0.05" value="0.5" data-op="${k}" aria-label="opacity">`;
       div.querySelector('.swatch').style.background = COLOURS[o.kind];
       div.querySelector('.name').textContent = o.name;
@@ -117,7 +130,11 @@
     zs.value = String(mid);
     state.z = d.layers[mid];
     const top = d.dtype === 'uint16' ? 65535 : 255;
-    for (const id of ['level', 'window']) { $(id).min = '1'; $(id).max = String(top); $(id).step = '1'; }
+    for (const id of ['level', 'window']) {
+      $(id).min = '1';
+      $(id).max = String(top);
+      $(id).step = '1';
+    }
     setWindow(d.window[0], d.window[1]);
     buildOverlays();
     left.world.removeAll();
@@ -154,7 +171,10 @@
   };
   $('level').addEventListener('input', onWindow);
   $('window').addEventListener('input', onWindow);
-  $('auto').addEventListener('click', () => { setWindow(state.ds.window[0], state.ds.window[1]); showLayer(); });
+  $('auto').addEventListener('click', () => {
+    setWindow(state.ds.window[0], state.ds.window[1]);
+    showLayer();
+  });
   $('overlays').addEventListener('input', (e) => {
     const t = e.target;
     if (t.dataset.k !== undefined) {
@@ -175,28 +195,38 @@
       right.viewport.panTo(left.viewport.getCenter(), true);
     }
   });
-  $('right').addEventListener('change', (e) => { state.right = e.target.value; if (state.sbs) showRight(); });
+  $('right').addEventListener('change', (e) => {
+    state.right = e.target.value;
+    if (state.sbs) showRight();
+  });
 
   // Hover: the position in image pixels and the values under the cursor (one request in flight at a time).
   let pending = false;
   let queued = null;
   async function lookup(x, y) {
-    if (pending) { queued = [x, y]; return; }
+    if (pending) {
+      queued = [x, y];
+      return;
+    }
     pending = true;
     try {
       const r = await fetch(`/api/value?ds=${state.ds.index}&z=${state.z}&x=${x}&y=${y}`);
       if (r.ok) {
         const v = await r.json();
         const lines = [`x ${v.x}  y ${v.y}  z ${v.z}`, `value ${v.value}`];
-        for (const [name, val] of Object.entries(v.overlays)) lines.push(`${name}: `
-          + `${Number.isInteger(val) ? val : val.toFixed(3)}`);
+        for (const [name, val] of Object.entries(v.overlays))
+          lines.push(`${name}: ` + `${Number.isInteger(val) ? val : val.toFixed(3)}`);
         $('hover').textContent = lines.join('\n');
       } else {
         $('hover').textContent = `x ${x}  y ${y}: outside the image`;
       }
     } finally {
       pending = false;
-      if (queued) { const [qx, qy] = queued; queued = null; lookup(qx, qy); }
+      if (queued) {
+        const [qx, qy] = queued;
+        queued = null;
+        await lookup(qx, qy);
+      }
     }
   }
   for (const viewer of [left, right]) {

@@ -20,13 +20,16 @@ export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid'
 /** torch.nn.init.calculate_gain */
 export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
   switch (nonlinearity) {
-    case 'tanh': return 5 / 3;
-    case 'relu': return Math.SQRT2;
+    case 'tanh':
+      return 5 / 3;
+    case 'relu':
+      return Math.SQRT2;
     case 'leaky_relu': {
       const slope = param ?? 0.01;
       return Math.sqrt(2 / (1 + slope * slope));
     }
-    default: return 1;
+    default:
+      return 1;
   }
 }
 

@@ -16,10 +16,15 @@ function tuple(v: IntN, n: number): number[] {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
     super();
     this.weight = this.registerParameter('weight', empty([outFeatures, inFeatures]));
-    this.bias = opts.bias ?? true ? this.registerParameter('bias', empty([outFeatures])) : this.registerParameter('bias', null);
+    this.bias =
+      (opts.bias ?? true) ? this.registerParameter('bias', empty([outFeatures])) : this.registerParameter('bias', null);
     defaultLayerInit(this.weight, this.bias);
   }
   forward(x: Tensor): Tensor {
@@ -43,13 +48,22 @@ abstract class ConvNd extends Module {
   readonly padding: number[];
   readonly dilation: number[];
   readonly groups: number;
-  constructor(readonly spatial: 1 | 2 | 3, readonly inChannels: number, readonly outChannels: number, kernelSize: IntN,
-    opts: ConvLayerOptions, transposed: boolean, readonly outputPadding: number[] = []) {
+  constructor(
+    readonly spatial: 1 | 2 | 3,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: IntN,
+    opts: ConvLayerOptions,
+    transposed: boolean,
+    readonly outputPadding: number[] = [],
+  ) {
     super();
     this.groups = opts.groups ?? 1;
     const name = `${transposed ? 'ConvTranspose' : 'Conv'}${spatial}d`;
     if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
-      throw new Error(`${name}: inChannels (${inChannels}) and outChannels (${outChannels}) must be divisible by groups (${this.groups})`);
+      throw new Error(
+        `${name}: inChannels (${inChannels}) and outChannels (${outChannels}) must be divisible by groups (${this.groups})`,
+      );
     }
     this.kernelSize = tuple(kernelSize, spatial);
     this.stride = tuple(opts.stride ?? 1, spatial);
@@ -59,7 +73,8 @@ abstract class ConvNd extends Module {
       ? [inChannels, outChannels / this.groups, ...this.kernelSize]
       : [outChannels, inChannels / this.groups, ...this.kernelSize];
     this.weight = this.registerParameter('weight', empty(wShape));
-    this.bias = opts.bias ?? true ? this.registerParameter('bias', empty([outChannels])) : this.registerParameter('bias', null);
+    this.bias =
+      (opts.bias ?? true) ? this.registerParameter('bias', empty([outChannels])) : this.registerParameter('bias', null);
     defaultLayerInit(this.weight, this.bias);
   }
 }
@@ -89,7 +104,12 @@ export class Conv3d extends ConvNd {
   }
 }
 export class ConvTranspose2d extends ConvNd {
-  constructor(inChannels: number, outChannels: number, kernelSize: IntN, opts: ConvLayerOptions & { outputPadding?: IntN } = {}) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: IntN,
+    opts: ConvLayerOptions & { outputPadding?: IntN } = {},
+  ) {
     super(2, inChannels, outChannels, kernelSize, opts, true, tuple(opts.outputPadding ?? 0, 2));
   }
   forward(x: Tensor): Tensor {
@@ -97,7 +117,12 @@ export class ConvTranspose2d extends ConvNd {
   }
 }
 export class ConvTranspose3d extends ConvNd {
-  constructor(inChannels: number, outChannels: number, kernelSize: IntN, opts: ConvLayerOptions & { outputPadding?: IntN } = {}) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: IntN,
+    opts: ConvLayerOptions & { outputPadding?: IntN } = {},
+  ) {
     super(3, inChannels, outChannels, kernelSize, opts, true, tuple(opts.outputPadding ?? 0, 3));
   }
   forward(x: Tensor): Tensor {
@@ -122,13 +147,20 @@ abstract class BatchNormNd extends Module {
   readonly eps: number;
   readonly momentum: number | null;
   readonly trackRunningStats: boolean;
-  constructor(readonly numFeatures: number, opts: NormOptions, readonly ranks: readonly number[], readonly layout: string) {
+  constructor(
+    readonly numFeatures: number,
+    opts: NormOptions,
+    readonly ranks: readonly number[],
+    readonly layout: string,
+  ) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     this.trackRunningStats = opts.trackRunningStats ?? true;
     const affine = opts.affine ?? true;
-    this.weight = affine ? this.registerParameter('weight', ones([numFeatures])) : this.registerParameter('weight', null);
+    this.weight = affine
+      ? this.registerParameter('weight', ones([numFeatures]))
+      : this.registerParameter('weight', null);
     this.bias = affine ? this.registerParameter('bias', zeros([numFeatures])) : this.registerParameter('bias', null);
     this.runningMean = this.registerBuffer('running_mean', this.trackRunningStats ? zeros([numFeatures]) : null);
     this.runningVar = this.registerBuffer('running_var', this.trackRunningStats ? ones([numFeatures]) : null);
@@ -136,8 +168,10 @@ abstract class BatchNormNd extends Module {
   }
   forward(x: Tensor): Tensor {
     const name = this.constructor.name;
-    if (!this.ranks.includes(x.rank)) throw new Error(`${name}: input must be ${this.layout}, got ${formatShape(x.shape)}`);
-    if (x.shape[1] !== this.numFeatures) throw new Error(`${name}: expected ${this.numFeatures} channels in dim 1, got ${formatShape(x.shape)}`);
+    if (!this.ranks.includes(x.rank))
+      throw new Error(`${name}: input must be ${this.layout}, got ${formatShape(x.shape)}`);
+    if (x.shape[1] !== this.numFeatures)
+      throw new Error(`${name}: expected ${this.numFeatures} channels in dim 1, got ${formatShape(x.shape)}`);
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats) {
       const tracked = this.getBuffer('num_batches_tracked')!;
@@ -148,7 +182,11 @@ abstract class BatchNormNd extends Module {
     return F.batchNorm(x, {
       runningMean: !this.training || this.trackRunningStats ? this.runningMean : null,
       runningVar: !this.training || this.trackRunningStats ? this.runningVar : null,
-      weight: this.weight, bias: this.bias, training: useBatchStats, momentum: factor, eps: this.eps,
+      weight: this.weight,
+      bias: this.bias,
+      training: useBatchStats,
+      momentum: factor,
+      eps: this.eps,
     });
   }
 }
@@ -177,13 +215,18 @@ export class InstanceNorm3d extends Module {
   readonly runningVar: Tensor | null;
   readonly eps: number;
   readonly momentum: number;
-  constructor(readonly numFeatures: number, opts: NormOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    opts: NormOptions = {},
+  ) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum ?? 0.1;
     const affine = opts.affine ?? false;
     const track = opts.trackRunningStats ?? false;
-    this.weight = affine ? this.registerParameter('weight', ones([numFeatures])) : this.registerParameter('weight', null);
+    this.weight = affine
+      ? this.registerParameter('weight', ones([numFeatures]))
+      : this.registerParameter('weight', null);
     this.bias = affine ? this.registerParameter('bias', zeros([numFeatures])) : this.registerParameter('bias', null);
     this.runningMean = this.registerBuffer('running_mean', track ? zeros([numFeatures]) : null);
     this.runningVar = this.registerBuffer('running_var', track ? ones([numFeatures]) : null);
@@ -194,8 +237,13 @@ export class InstanceNorm3d extends Module {
       throw new Error(`InstanceNorm3d: input must be [N,${this.numFeatures},D,H,W], got ${formatShape(x.shape)}`);
     }
     return F.instanceNorm(x, {
-      runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias,
-      useInputStats: this.training || this.runningMean === null, momentum: this.momentum, eps: this.eps,
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      weight: this.weight,
+      bias: this.bias,
+      useInputStats: this.training || this.runningMean === null,
+      momentum: this.momentum,
+      eps: this.eps,
     });
   }
 }
@@ -203,12 +251,19 @@ export class InstanceNorm3d extends Module {
 export class GroupNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
-  constructor(readonly numGroups: number, readonly numChannels: number, opts: { eps?: number; affine?: boolean } = {}) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    opts: { eps?: number; affine?: boolean } = {},
+  ) {
     super();
-    if (numChannels % numGroups !== 0) throw new Error(`GroupNorm: ${numChannels} channels do not divide into ${numGroups} groups`);
+    if (numChannels % numGroups !== 0)
+      throw new Error(`GroupNorm: ${numChannels} channels do not divide into ${numGroups} groups`);
     this.eps = opts.eps ?? 1e-5;
     const affine = opts.affine ?? true;
-    this.weight = affine ? this.registerParameter('weight', ones([numChannels])) : this.registerParameter('weight', null);
+    this.weight = affine
+      ? this.registerParameter('weight', ones([numChannels]))
+      : this.registerParameter('weight', null);
     this.bias = affine ? this.registerParameter('bias', zeros([numChannels])) : this.registerParameter('bias', null);
   }
   readonly eps: number;
@@ -218,64 +273,129 @@ export class GroupNorm extends Module {
 }
 
 export class ReLU extends Module {
-  forward(x: Tensor): Tensor { return F.relu(x); }
+  forward(x: Tensor): Tensor {
+    return F.relu(x);
+  }
 }
 export class GELU extends Module {
-  constructor(readonly approximate: 'none' | 'tanh' = 'none') { super(); }
-  forward(x: Tensor): Tensor { return F.gelu(x, this.approximate); }
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.gelu(x, this.approximate);
+  }
 }
 export class Sigmoid extends Module {
-  forward(x: Tensor): Tensor { return F.sigmoid(x); }
+  forward(x: Tensor): Tensor {
+    return F.sigmoid(x);
+  }
 }
 export class Tanh extends Module {
-  forward(x: Tensor): Tensor { return F.tanh(x); }
+  forward(x: Tensor): Tensor {
+    return F.tanh(x);
+  }
 }
 export class Identity extends Module {
-  forward(x: Tensor): Tensor { return x; }
+  forward(x: Tensor): Tensor {
+    return x;
+  }
 }
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) { super(); }
-  forward(x: Tensor): Tensor { return x.flatten(this.startDim, this.endDim); }
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.flatten(this.startDim, this.endDim);
+  }
 }
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
     if (p < 0 || p > 1) throw new Error(`Dropout: p must be in [0, 1], got ${p}`);
   }
-  forward(x: Tensor): Tensor { return F.dropout(x, this.p, this.training); }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
 }
 
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: IntN, readonly opts: F.PoolOptions & { dilation?: IntN } = {}) { super(); }
-  forward(x: Tensor): Tensor { return F.maxPool2d(x, this.kernelSize, this.opts); }
+  constructor(
+    readonly kernelSize: IntN,
+    readonly opts: F.PoolOptions & { dilation?: IntN } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.opts);
+  }
 }
 export class MaxPool3d extends Module {
-  constructor(readonly kernelSize: IntN, readonly opts: F.PoolOptions & { dilation?: IntN } = {}) { super(); }
-  forward(x: Tensor): Tensor { return F.maxPool3d(x, this.kernelSize, this.opts); }
+  constructor(
+    readonly kernelSize: IntN,
+    readonly opts: F.PoolOptions & { dilation?: IntN } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool3d(x, this.kernelSize, this.opts);
+  }
 }
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: IntN, readonly opts: F.PoolOptions & { countIncludePad?: boolean } = {}) { super(); }
-  forward(x: Tensor): Tensor { return F.avgPool2d(x, this.kernelSize, this.opts); }
+  constructor(
+    readonly kernelSize: IntN,
+    readonly opts: F.PoolOptions & { countIncludePad?: boolean } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, this.kernelSize, this.opts);
+  }
 }
 export class AvgPool3d extends Module {
-  constructor(readonly kernelSize: IntN, readonly opts: F.PoolOptions & { countIncludePad?: boolean } = {}) { super(); }
-  forward(x: Tensor): Tensor { return F.avgPool3d(x, this.kernelSize, this.opts); }
+  constructor(
+    readonly kernelSize: IntN,
+    readonly opts: F.PoolOptions & { countIncludePad?: boolean } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.avgPool3d(x, this.kernelSize, this.opts);
+  }
 }
 export class AdaptiveAvgPool2d extends Module {
-  constructor(readonly outputSize: IntN) { super(); }
-  forward(x: Tensor): Tensor { return F.adaptiveAvgPool2d(x, this.outputSize); }
+  constructor(readonly outputSize: IntN) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
 }
 export class AdaptiveAvgPool3d extends Module {
-  constructor(readonly outputSize: IntN) { super(); }
-  forward(x: Tensor): Tensor { return F.adaptiveAvgPool3d(x, this.outputSize); }
+  constructor(readonly outputSize: IntN) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool3d(x, this.outputSize);
+  }
 }
 export class AdaptiveMaxPool2d extends Module {
-  constructor(readonly outputSize: IntN) { super(); }
-  forward(x: Tensor): Tensor { return F.adaptiveMaxPool2d(x, this.outputSize); }
+  constructor(readonly outputSize: IntN) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveMaxPool2d(x, this.outputSize);
+  }
 }
 export class AdaptiveMaxPool3d extends Module {
-  constructor(readonly outputSize: IntN) { super(); }
-  forward(x: Tensor): Tensor { return F.adaptiveMaxPool3d(x, this.outputSize); }
+  constructor(readonly outputSize: IntN) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveMaxPool3d(x, this.outputSize);
+  }
 }
 
 /** Runs its children in order; they are named '0', '1', ... as in PyTorch. */

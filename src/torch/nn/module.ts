@@ -66,13 +66,19 @@ export abstract class Module {
    */
   replaceChild(name: string, m: Module): Module {
     const old = this.#modules.get(name);
-    if (!old) throw new Error(`Module.replaceChild: no child '${name}' (children: ${[...this.#modules.keys()].join(', ') || 'none'})`);
+    if (!old)
+      throw new Error(
+        `Module.replaceChild: no child '${name}' (children: ${[...this.#modules.keys()].join(', ') || 'none'})`,
+      );
     this.#modules.set(name, m);
     const fields = this as unknown as Record<string, unknown>;
     for (const key of Object.keys(fields)) {
       const v = fields[key];
       if (v === old) fields[key] = m;
-      else if (Array.isArray(v)) v.forEach((x, i) => { if (x === old) v[i] = m; });
+      else if (Array.isArray(v))
+        v.forEach((x, i) => {
+          if (x === old) v[i] = m;
+        });
     }
     return old;
   }
@@ -173,7 +179,10 @@ export abstract class Module {
         result.shapeMismatches.push({ key, expected: [...target.shape], got: [...shape] });
       }
     }
-    if ((opts.strict ?? true) && (result.missingKeys.length || result.unexpectedKeys.length || result.shapeMismatches.length)) {
+    if (
+      (opts.strict ?? true) &&
+      (result.missingKeys.length || result.unexpectedKeys.length || result.shapeMismatches.length)
+    ) {
       throw new Error(`loadStateDict: ${describeLoad(result)}`);
     }
     const mismatched = new Set(result.shapeMismatches.map((m) => m.key));
@@ -238,12 +247,17 @@ function checkName(name: string, ...maps: Map<string, unknown>[]): void {
 /** "2 missing keys (fc.weight, fc.bias); 1 unexpected key (...); 1 shape mismatch (conv1.weight: expected [64,1,7,7,7], got [64,3,7,7,7])". */
 export function describeLoad(r: LoadResult, show = 5): string {
   const parts: string[] = [];
-  const list = (keys: string[]) => keys.slice(0, show).join(', ') + (keys.length > show ? `, ... ${keys.length - show} more` : '');
+  const list = (keys: string[]) =>
+    keys.slice(0, show).join(', ') + (keys.length > show ? `, ... ${keys.length - show} more` : '');
   if (r.missingKeys.length) parts.push(`${r.missingKeys.length} missing key(s) (${list(r.missingKeys)})`);
   if (r.unexpectedKeys.length) parts.push(`${r.unexpectedKeys.length} unexpected key(s) (${list(r.unexpectedKeys)})`);
   if (r.shapeMismatches.length) {
-    parts.push(`${r.shapeMismatches.length} shape mismatch(es) (${r.shapeMismatches.slice(0, show)
-      .map((m) => `${m.key}: expected ${formatShape(m.expected)}, got ${formatShape(m.got)}`).join('; ')})`);
+    parts.push(
+      `${r.shapeMismatches.length} shape mismatch(es) (${r.shapeMismatches
+        .slice(0, show)
+        .map((m) => `${m.key}: expected ${formatShape(m.expected)}, got ${formatShape(m.got)}`)
+        .join('; ')})`,
+    );
   }
   return parts.length ? parts.join('; ') : 'all keys matched';
 }

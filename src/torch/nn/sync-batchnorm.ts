@@ -46,7 +46,11 @@ export class SyncBatchNorm extends Module {
   /** The group the statistics are synchronised over; null = a single process (plain batch norm). */
   processGroup: ProcessGroup | null;
 
-  constructor(readonly numFeatures: number, opts: NormOptions & { processGroup?: ProcessGroup | null } = {}, takeOver?: TakenOver) {
+  constructor(
+    readonly numFeatures: number,
+    opts: NormOptions & { processGroup?: ProcessGroup | null } = {},
+    takeOver?: TakenOver,
+  ) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
@@ -57,7 +61,9 @@ export class SyncBatchNorm extends Module {
     if (takeOver) {
       // The replaced layer's own tensors: registerParameter marks them trainable, so restore a frozen layer's flag.
       const frozen = [takeOver.weight, takeOver.bias].map((t) => t !== null && !t.requiresGrad);
-      this.weight = takeOver.weight ? this.registerParameter('weight', takeOver.weight) : this.registerParameter('weight', null);
+      this.weight = takeOver.weight
+        ? this.registerParameter('weight', takeOver.weight)
+        : this.registerParameter('weight', null);
       this.bias = takeOver.bias ? this.registerParameter('bias', takeOver.bias) : this.registerParameter('bias', null);
       if (frozen[0]) this.weight!.requiresGrad = false;
       if (frozen[1]) this.bias!.requiresGrad = false;
@@ -66,7 +72,9 @@ export class SyncBatchNorm extends Module {
       this.registerBuffer('num_batches_tracked', takeOver.numBatchesTracked);
     } else {
       const affine = opts.affine ?? true;
-      this.weight = affine ? this.registerParameter('weight', ones([numFeatures])) : this.registerParameter('weight', null);
+      this.weight = affine
+        ? this.registerParameter('weight', ones([numFeatures]))
+        : this.registerParameter('weight', null);
       this.bias = affine ? this.registerParameter('bias', zeros([numFeatures])) : this.registerParameter('bias', null);
       this.runningMean = this.registerBuffer('running_mean', this.trackRunningStats ? zeros([numFeatures]) : null);
       this.runningVar = this.registerBuffer('running_var', this.trackRunningStats ? ones([numFeatures]) : null);
@@ -77,10 +85,25 @@ export class SyncBatchNorm extends Module {
   /** A SyncBatchNorm that owns `bn`'s parameters and buffers (the same tensors) and its settings. */
   static fromBatchNorm(bn: AnyBatchNorm, processGroup: ProcessGroup | null): SyncBatchNorm {
     const buffers = new Map(bn.namedBuffers('', false));
-    const m = new SyncBatchNorm(bn.numFeatures, { eps: bn.eps, momentum: bn.momentum, trackRunningStats: bn.trackRunningStats, affine: bn.weight !== null, processGroup }, {
-      weight: bn.weight, bias: bn.bias, runningMean: bn.runningMean, runningVar: bn.runningVar,
-      numBatchesTracked: buffers.get('num_batches_tracked') ?? null, ranks: bn.ranks, layout: bn.layout,
-    });
+    const m = new SyncBatchNorm(
+      bn.numFeatures,
+      {
+        eps: bn.eps,
+        momentum: bn.momentum,
+        trackRunningStats: bn.trackRunningStats,
+        affine: bn.weight !== null,
+        processGroup,
+      },
+      {
+        weight: bn.weight,
+        bias: bn.bias,
+        runningMean: bn.runningMean,
+        runningVar: bn.runningVar,
+        numBatchesTracked: buffers.get('num_batches_tracked') ?? null,
+        ranks: bn.ranks,
+        layout: bn.layout,
+      },
+    );
     m.training = bn.training;
     return m;
   }
@@ -89,7 +112,8 @@ export class SyncBatchNorm extends Module {
     if (this.ranks ? !this.ranks.includes(x.rank) : x.rank < 2) {
       throw new Error(`SyncBatchNorm: input must be ${this.layout}, got ${formatShape(x.shape)}`);
     }
-    if (x.shape[1] !== this.numFeatures) throw new Error(`SyncBatchNorm: expected ${this.numFeatures} channels in dim 1, got ${formatShape(x.shape)}`);
+    if (x.shape[1] !== this.numFeatures)
+      throw new Error(`SyncBatchNorm: expected ${this.numFeatures} channels in dim 1, got ${formatShape(x.shape)}`);
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats) {
       const tracked = this.getBuffer('num_batches_tracked')!;
@@ -101,15 +125,22 @@ export class SyncBatchNorm extends Module {
     if (this.training && pg !== null && pg.size > 1) {
       // Statistics over every rank's batch; running stats updated with the global unbiased variance.
       return pg.syncBatchNorm(x, {
-        weight: this.weight, bias: this.bias,
-        runningMean: this.trackRunningStats ? this.runningMean : null, runningVar: this.trackRunningStats ? this.runningVar : null,
-        momentum: factor, eps: this.eps,
+        weight: this.weight,
+        bias: this.bias,
+        runningMean: this.trackRunningStats ? this.runningMean : null,
+        runningVar: this.trackRunningStats ? this.runningVar : null,
+        momentum: factor,
+        eps: this.eps,
       });
     }
     return F.batchNorm(x, {
       runningMean: !this.training || this.trackRunningStats ? this.runningMean : null,
       runningVar: !this.training || this.trackRunningStats ? this.runningVar : null,
-      weight: this.weight, bias: this.bias, training: this.training || this.runningMean === null, momentum: factor, eps: this.eps,
+      weight: this.weight,
+      bias: this.bias,
+      training: this.training || this.runningMean === null,
+      momentum: factor,
+      eps: this.eps,
     });
   }
 }

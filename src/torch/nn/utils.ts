@@ -14,17 +14,21 @@ export function parametersToVector(params: readonly Tensor[]): Tensor {
 export function vectorToParameters(vec: Tensor, params: readonly Tensor[]): void {
   const total = params.reduce((n, p) => n + p.numel, 0);
   if (vec.rank !== 1 || vec.numel !== total) {
-    throw new Error(`vectorToParameters: expected a vector of ${total} elements for ${params.length} parameters, got ${formatShape(vec.shape)}`);
+    throw new Error(
+      `vectorToParameters: expected a vector of ${total} elements for ${params.length} parameters, got ${formatShape(vec.shape)}`,
+    );
   }
   copySlices(vec, params);
 }
 
 function copySlices(vec: Tensor, targets: readonly Tensor[]): void {
-  tidy(() => noGrad(() => {
-    let offset = 0;
-    for (const t of targets) {
-      t.copy_(vec.slice(0, offset, offset + t.numel).view(t.shape));
-      offset += t.numel;
-    }
-  }));
+  tidy(() =>
+    noGrad(() => {
+      let offset = 0;
+      for (const t of targets) {
+        t.copy_(vec.slice(0, offset, offset + t.numel).view(t.shape));
+        offset += t.numel;
+      }
+    }),
+  );
 }

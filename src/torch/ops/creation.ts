@@ -50,17 +50,24 @@ export function onesLike(t: Tensor, opts: TensorOptions = {}): Tensor {
   return finish(callOp('aten::ones_like', '', [t], { dtype: opts.dtype ?? null, device: opts.device ?? null }), opts);
 }
 export function fullLike(t: Tensor, value: number, opts: TensorOptions = {}): Tensor {
-  return finish(callOp('aten::full_like', '', [t, value], { dtype: opts.dtype ?? null, device: opts.device ?? null }), opts);
+  return finish(
+    callOp('aten::full_like', '', [t, value], { dtype: opts.dtype ?? null, device: opts.device ?? null }),
+    opts,
+  );
 }
 /** `start, start+step, ...` below `end`; int64 when every bound is an integer (as torch.arange), else float32. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
   if (step === 0) throw new Error('arange: step must be non-zero');
   const integral = [lo, hi, step].every(Number.isInteger);
-  return finish(callOp('aten::arange', 'start_step', [lo, hi, step], factoryKwargs(opts, integral ? 'int64' : 'float32')), opts);
+  return finish(
+    callOp('aten::arange', 'start_step', [lo, hi, step], factoryKwargs(opts, integral ? 'int64' : 'float32')),
+    opts,
+  );
 }
 export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
-  if (!Number.isInteger(steps) || steps < 0) throw new Error(`linspace: steps must be a non-negative integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new Error(`linspace: steps must be a non-negative integer, got ${steps}`);
   return finish(callOp('aten::linspace', '', [start, end, steps], factoryKwargs(opts)), opts);
 }
 export function eye(n: number, m: number = n, opts: TensorOptions = {}): Tensor {
@@ -158,21 +165,40 @@ export function tensor(data: Nested | AnyTypedArray, opts: TensorOptions & { sha
   const shape = opts.shape ?? inferShape(data);
   const flat = (Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data]) as (number | boolean)[];
   if (flat.length !== shapeNumel(shape)) {
-    throw new Error(`tensor: ragged nested array: shape ${formatShape(shape)} needs ${shapeNumel(shape)} elements, got ${flat.length}`);
+    throw new Error(
+      `tensor: ragged nested array: shape ${formatShape(shape)} needs ${shapeNumel(shape)} elements, got ${flat.length}`,
+    );
   }
   const isBool = flat.length > 0 && typeof flat[0] === 'boolean';
   const dtype = opts.dtype ?? (isBool ? 'bool' : 'float32');
   let arr: AnyTypedArray;
   switch (dtype) {
-    case 'float64': arr = Float64Array.from(flat, Number); break;
-    case 'int64': arr = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v)))); break;
-    case 'int32': arr = Int32Array.from(flat, Number); break;
-    case 'int16': arr = Int16Array.from(flat, Number); break;
-    case 'int8': arr = Int8Array.from(flat, Number); break;
-    case 'uint8': case 'bool': arr = Uint8Array.from(flat, Number); break;
-    default: arr = Float32Array.from(flat, Number);
+    case 'float64':
+      arr = Float64Array.from(flat, Number);
+      break;
+    case 'int64':
+      arr = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v))));
+      break;
+    case 'int32':
+      arr = Int32Array.from(flat, Number);
+      break;
+    case 'int16':
+      arr = Int16Array.from(flat, Number);
+      break;
+    case 'int8':
+      arr = Int8Array.from(flat, Number);
+      break;
+    case 'uint8':
+    case 'bool':
+      arr = Uint8Array.from(flat, Number);
+      break;
+    default:
+      arr = Float32Array.from(flat, Number);
   }
-  const t = fromTypedArray(arr, shape, { ...opts, dtype: dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype });
+  const t = fromTypedArray(arr, shape, {
+    ...opts,
+    dtype: dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype,
+  });
   if (dtype !== 'float16' && dtype !== 'bfloat16') return t;
   const half = t.to(dtype);
   t.dispose();

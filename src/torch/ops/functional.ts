@@ -4,14 +4,15 @@
  * ATen operator PyTorch itself calls (so results match PyTorch bit for bit on the same libtorch).
  */
 import { formatShape } from '../dtype.js';
-import { callOp, callOpMulti, normDim, Tensor } from '../tensor.js';
+import { callOp, callOpMulti, normDim, type Tensor } from '../tensor.js';
 
 type IntN = number | readonly number[];
 
 const LAYOUT: Record<1 | 2 | 3, string> = { 1: '[N,C,L]', 2: '[N,C,H,W]', 3: '[N,C,D,H,W]' };
 
 function checkRank(op: string, x: Tensor, spatial: 1 | 2 | 3): void {
-  if (x.rank !== spatial + 2) throw new Error(`${op}: input must be rank ${spatial + 2} ${LAYOUT[spatial]}, got ${formatShape(x.shape)}`);
+  if (x.rank !== spatial + 2)
+    throw new Error(`${op}: input must be rank ${spatial + 2} ${LAYOUT[spatial]}, got ${formatShape(x.shape)}`);
 }
 
 function expand(op: string, v: IntN, n: number, what: string): number[] {
@@ -33,10 +34,13 @@ export interface ConvOptions {
 function convNd(spatial: 1 | 2 | 3, x: Tensor, weight: Tensor, bias: Tensor | null, o: ConvOptions): Tensor {
   const op = `conv${spatial}d`;
   checkRank(op, x, spatial);
-  if (weight.rank !== spatial + 2) throw new Error(`${op}: weight must be rank ${spatial + 2} [out,in/groups,k...], got ${formatShape(weight.shape)}`);
+  if (weight.rank !== spatial + 2)
+    throw new Error(`${op}: weight must be rank ${spatial + 2} [out,in/groups,k...], got ${formatShape(weight.shape)}`);
   const groups = o.groups ?? 1;
   if (x.shape[1] !== weight.shape[1]! * groups) {
-    throw new Error(`${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels, weight ${formatShape(weight.shape)} with groups=${groups} expects ${weight.shape[1]! * groups}`);
+    throw new Error(
+      `${op}: input ${formatShape(x.shape)} has ${x.shape[1]} channels, weight ${formatShape(weight.shape)} with groups=${groups} expects ${weight.shape[1]! * groups}`,
+    );
   }
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
     throw new Error(`${op}: bias must be [${weight.shape[0]}], got ${formatShape(bias.shape)}`);
@@ -48,29 +52,45 @@ function convNd(spatial: 1 | 2 | 3, x: Tensor, weight: Tensor, bias: Tensor | nu
     const size = x.shape[2 + i]! + 2 * padding[i]!;
     const span = dilation[i]! * (weight.shape[2 + i]! - 1) + 1;
     if (size < span) {
-      throw new Error(`${op}: input ${formatShape(x.shape)} (padded ${size} along spatial dim ${i}) is smaller than the kernel ${formatShape(weight.shape.slice(2))}`);
+      throw new Error(
+        `${op}: input ${formatShape(x.shape)} (padded ${size} along spatial dim ${i}) is smaller than the kernel ${formatShape(weight.shape.slice(2))}`,
+      );
     }
   }
   return callOp(`aten::${op}`, '', [x, weight, bias, stride, padding, dilation, groups]);
 }
 
-export const conv1d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor => convNd(1, x, w, b, o);
-export const conv2d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor => convNd(2, x, w, b, o);
-export const conv3d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor => convNd(3, x, w, b, o);
+export const conv1d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor =>
+  convNd(1, x, w, b, o);
+export const conv2d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor =>
+  convNd(2, x, w, b, o);
+export const conv3d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvOptions = {}): Tensor =>
+  convNd(3, x, w, b, o);
 
 export interface ConvTransposeOptions extends ConvOptions {
   outputPadding?: IntN;
 }
 
-function convTransposeNd(spatial: 1 | 2 | 3, x: Tensor, weight: Tensor, bias: Tensor | null, o: ConvTransposeOptions): Tensor {
+function convTransposeNd(
+  spatial: 1 | 2 | 3,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  o: ConvTransposeOptions,
+): Tensor {
   const op = `conv_transpose${spatial}d`;
   checkRank(op, x, spatial);
   const groups = o.groups ?? 1;
   if (weight.rank !== spatial + 2 || x.shape[1] !== weight.shape[0]) {
-    throw new Error(`${op}: weight ${formatShape(weight.shape)} must be [in=${x.shape[1]},out/groups,k...] for input ${formatShape(x.shape)}`);
+    throw new Error(
+      `${op}: weight ${formatShape(weight.shape)} must be [in=${x.shape[1]},out/groups,k...] for input ${formatShape(x.shape)}`,
+    );
   }
-  return callOp(`aten::${op}`, 'input', [
-    x, weight, bias,
+  // conv_transpose2d/3d have an 'input' overload (beside a padding-string one); conv_transpose1d has only ''.
+  return callOp(`aten::${op}`, spatial === 1 ? '' : 'input', [
+    x,
+    weight,
+    bias,
     expand(op, o.stride ?? 1, spatial, 'stride'),
     expand(op, o.padding ?? 0, spatial, 'padding'),
     expand(op, o.outputPadding ?? 0, spatial, 'outputPadding'),
@@ -79,9 +99,12 @@ function convTransposeNd(spatial: 1 | 2 | 3, x: Tensor, weight: Tensor, bias: Te
   ]);
 }
 
-export const convTranspose1d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor => convTransposeNd(1, x, w, b, o);
-export const convTranspose2d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor => convTransposeNd(2, x, w, b, o);
-export const convTranspose3d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor => convTransposeNd(3, x, w, b, o);
+export const convTranspose1d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor =>
+  convTransposeNd(1, x, w, b, o);
+export const convTranspose2d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor =>
+  convTransposeNd(2, x, w, b, o);
+export const convTranspose3d = (x: Tensor, w: Tensor, b: Tensor | null = null, o: ConvTransposeOptions = {}): Tensor =>
+  convTransposeNd(3, x, w, b, o);
 
 // ----- normalisation -----
 export interface BatchNormOptions {
@@ -98,14 +121,35 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
   if (x.rank < 2) throw new Error(`batchNorm: input must be at least [N,C], got ${formatShape(x.shape)}`);
   const c = x.shape[1]!;
-  for (const [name, t] of [['runningMean', o.runningMean], ['runningVar', o.runningVar], ['weight', o.weight], ['bias', o.bias]] as const) {
-    if (t && (t.rank !== 1 || t.shape[0] !== c)) throw new Error(`batchNorm: ${name} must be [${c}] for input ${formatShape(x.shape)}, got ${formatShape(t.shape)}`);
+  for (const [name, t] of [
+    ['runningMean', o.runningMean],
+    ['runningVar', o.runningVar],
+    ['weight', o.weight],
+    ['bias', o.bias],
+  ] as const) {
+    if (t && (t.rank !== 1 || t.shape[0] !== c))
+      throw new Error(
+        `batchNorm: ${name} must be [${c}] for input ${formatShape(x.shape)}, got ${formatShape(t.shape)}`,
+      );
   }
   if (o.training) {
     const perChannel = x.numel / c;
-    if (perChannel <= 1) throw new Error(`batchNorm: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
+    if (perChannel <= 1)
+      throw new Error(
+        `batchNorm: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`,
+      );
   }
-  return callOp('aten::batch_norm', '', [x, o.weight ?? null, o.bias ?? null, o.runningMean, o.runningVar, o.training, o.momentum ?? 0.1, o.eps ?? 1e-5, true]);
+  return callOp('aten::batch_norm', '', [
+    x,
+    o.weight ?? null,
+    o.bias ?? null,
+    o.runningMean,
+    o.runningVar,
+    o.training,
+    o.momentum ?? 0.1,
+    o.eps ?? 1e-5,
+    true,
+  ]);
 }
 
 export interface InstanceNormOptions {
@@ -121,18 +165,39 @@ export interface InstanceNormOptions {
 /** Instance norm: each sample and channel normalised over its spatial extent. */
 export function instanceNorm(x: Tensor, o: InstanceNormOptions = {}): Tensor {
   if (x.rank < 3) throw new Error(`instanceNorm: input must be [N,C,...spatial], got ${formatShape(x.shape)}`);
-  return callOp('aten::instance_norm', '', [x, o.weight ?? null, o.bias ?? null, o.runningMean ?? null, o.runningVar ?? null,
-    o.useInputStats ?? true, o.momentum ?? 0.1, o.eps ?? 1e-5, true]);
+  return callOp('aten::instance_norm', '', [
+    x,
+    o.weight ?? null,
+    o.bias ?? null,
+    o.runningMean ?? null,
+    o.runningVar ?? null,
+    o.useInputStats ?? true,
+    o.momentum ?? 0.1,
+    o.eps ?? 1e-5,
+    true,
+  ]);
 }
 
-export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+): Tensor {
   if (x.rank < 2 || x.shape[1]! % numGroups !== 0) {
     throw new Error(`groupNorm: channels of ${formatShape(x.shape)} must divide into ${numGroups} groups`);
   }
   return callOp('aten::group_norm', '', [x, numGroups, weight, bias, eps, true]);
 }
 
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+): Tensor {
   return callOp('aten::layer_norm', '', [x, normalizedShape, weight, bias, eps, true]);
 }
 
@@ -143,7 +208,8 @@ export const tanh = (x: Tensor): Tensor => callOp('aten::tanh', '', [x]);
 export const silu = (x: Tensor): Tensor => callOp('aten::silu', '', [x]);
 export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => callOp('aten::leaky_relu', '', [x, slope]);
 /** GELU, exact (erf) or with the tanh approximation. */
-export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => callOp('aten::gelu', '', [x], { approximate });
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor =>
+  callOp('aten::gelu', '', [x], { approximate });
 export function softmax(x: Tensor, dim: number): Tensor {
   normDim('softmax', dim, x.rank);
   return callOp('aten::softmax', 'int', [x, dim]);
@@ -158,7 +224,9 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   if (weight.rank !== 2) throw new Error(`linear: weight must be [out,in], got ${formatShape(weight.shape)}`);
   if (x.rank < 1 || x.shape[x.rank - 1] !== weight.shape[1]) {
-    throw new Error(`linear: input ${formatShape(x.shape)} must end in ${weight.shape[1]} features for weight ${formatShape(weight.shape)}`);
+    throw new Error(
+      `linear: input ${formatShape(x.shape)} must end in ${weight.shape[1]} features for weight ${formatShape(weight.shape)}`,
+    );
   }
   return callOp('aten::linear', '', [x, weight, bias]);
 }
@@ -193,22 +261,39 @@ function maxPoolNd(spatial: 2 | 3, x: Tensor, kernel: IntN, o: PoolOptions & { d
   const op = `max_pool${spatial}d`;
   checkRank(op, x, spatial);
   const k = expand(op, kernel, spatial, 'kernel');
-  return callOp(`aten::${op}`, '', [x, k, o.stride === undefined ? k : expand(op, o.stride, spatial, 'stride'),
-    expand(op, o.padding ?? 0, spatial, 'padding'), expand(op, o.dilation ?? 1, spatial, 'dilation'), o.ceilMode ?? false]);
+  return callOp(`aten::${op}`, '', [
+    x,
+    k,
+    o.stride === undefined ? k : expand(op, o.stride, spatial, 'stride'),
+    expand(op, o.padding ?? 0, spatial, 'padding'),
+    expand(op, o.dilation ?? 1, spatial, 'dilation'),
+    o.ceilMode ?? false,
+  ]);
 }
 
 function avgPoolNd(spatial: 2 | 3, x: Tensor, kernel: IntN, o: PoolOptions & { countIncludePad?: boolean }): Tensor {
   const op = `avg_pool${spatial}d`;
   checkRank(op, x, spatial);
   const k = expand(op, kernel, spatial, 'kernel');
-  return callOp(`aten::${op}`, '', [x, k, o.stride === undefined ? k : expand(op, o.stride, spatial, 'stride'),
-    expand(op, o.padding ?? 0, spatial, 'padding'), o.ceilMode ?? false, o.countIncludePad ?? true, null]);
+  return callOp(`aten::${op}`, '', [
+    x,
+    k,
+    o.stride === undefined ? k : expand(op, o.stride, spatial, 'stride'),
+    expand(op, o.padding ?? 0, spatial, 'padding'),
+    o.ceilMode ?? false,
+    o.countIncludePad ?? true,
+    null,
+  ]);
 }
 
-export const maxPool2d = (x: Tensor, kernel: IntN, o: PoolOptions & { dilation?: IntN } = {}): Tensor => maxPoolNd(2, x, kernel, o);
-export const maxPool3d = (x: Tensor, kernel: IntN, o: PoolOptions & { dilation?: IntN } = {}): Tensor => maxPoolNd(3, x, kernel, o);
-export const avgPool2d = (x: Tensor, kernel: IntN, o: PoolOptions & { countIncludePad?: boolean } = {}): Tensor => avgPoolNd(2, x, kernel, o);
-export const avgPool3d = (x: Tensor, kernel: IntN, o: PoolOptions & { countIncludePad?: boolean } = {}): Tensor => avgPoolNd(3, x, kernel, o);
+export const maxPool2d = (x: Tensor, kernel: IntN, o: PoolOptions & { dilation?: IntN } = {}): Tensor =>
+  maxPoolNd(2, x, kernel, o);
+export const maxPool3d = (x: Tensor, kernel: IntN, o: PoolOptions & { dilation?: IntN } = {}): Tensor =>
+  maxPoolNd(3, x, kernel, o);
+export const avgPool2d = (x: Tensor, kernel: IntN, o: PoolOptions & { countIncludePad?: boolean } = {}): Tensor =>
+  avgPoolNd(2, x, kernel, o);
+export const avgPool3d = (x: Tensor, kernel: IntN, o: PoolOptions & { countIncludePad?: boolean } = {}): Tensor =>
+  avgPoolNd(3, x, kernel, o);
 
 export function adaptiveAvgPool2d(x: Tensor, size: IntN): Tensor {
   checkRank('adaptive_avg_pool2d', x, 2);
@@ -220,13 +305,19 @@ export function adaptiveAvgPool3d(x: Tensor, size: IntN): Tensor {
 }
 export function adaptiveMaxPool2d(x: Tensor, size: IntN): Tensor {
   checkRank('adaptive_max_pool2d', x, 2);
-  const [out, indices] = callOpMulti('aten::adaptive_max_pool2d', '', [x, expand('adaptive_max_pool2d', size, 2, 'output size')]);
+  const [out, indices] = callOpMulti('aten::adaptive_max_pool2d', '', [
+    x,
+    expand('adaptive_max_pool2d', size, 2, 'output size'),
+  ]);
   indices!.dispose();
   return out!;
 }
 export function adaptiveMaxPool3d(x: Tensor, size: IntN): Tensor {
   checkRank('adaptive_max_pool3d', x, 3);
-  const [out, indices] = callOpMulti('aten::adaptive_max_pool3d', '', [x, expand('adaptive_max_pool3d', size, 3, 'output size')]);
+  const [out, indices] = callOpMulti('aten::adaptive_max_pool3d', '', [
+    x,
+    expand('adaptive_max_pool3d', size, 3, 'output size'),
+  ]);
   indices!.dispose();
   return out!;
 }
@@ -237,7 +328,9 @@ export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
 /** Pads the last dimensions: `pad` = [left, right, top, bottom, front, back] (as F.pad). */
 export function pad(x: Tensor, padding: readonly number[], mode: PadMode = 'constant', value = 0): Tensor {
   if (padding.length % 2 !== 0 || padding.length / 2 > x.rank) {
-    throw new Error(`pad: padding must have an even length of at most ${2 * x.rank} for input ${formatShape(x.shape)}, got [${padding.join(',')}]`);
+    throw new Error(
+      `pad: padding must have an even length of at most ${2 * x.rank} for input ${formatShape(x.shape)}, got [${padding.join(',')}]`,
+    );
   }
   return callOp('aten::pad', '', [x, padding, mode, mode === 'constant' ? value : null]);
 }
@@ -254,17 +347,34 @@ export interface InterpolateOptions {
 /** Resizes the spatial dimensions, as F.interpolate (recompute_scale_factor unset). */
 export function interpolate(x: Tensor, o: InterpolateOptions): Tensor {
   const spatial = x.rank - 2;
-  if (spatial < 1 || spatial > 3) throw new Error(`interpolate: input must be [N,C,...] with 1 to 3 spatial dims, got ${formatShape(x.shape)}`);
-  if ((o.size === undefined) === (o.scaleFactor === undefined)) throw new Error('interpolate: give exactly one of size and scaleFactor');
+  if (spatial < 1 || spatial > 3)
+    throw new Error(`interpolate: input must be [N,C,...] with 1 to 3 spatial dims, got ${formatShape(x.shape)}`);
+  if ((o.size === undefined) === (o.scaleFactor === undefined))
+    throw new Error('interpolate: give exactly one of size and scaleFactor');
   const mode = o.mode ?? 'nearest';
   const size = o.size === undefined ? null : expand('interpolate', o.size, spatial, 'size');
-  const scales = o.scaleFactor === undefined ? null
-    : typeof o.scaleFactor === 'number' ? new Array<number>(spatial).fill(o.scaleFactor) : [...o.scaleFactor];
-  if (scales && scales.length !== spatial) throw new Error(`interpolate: ${scales.length} scale factors for ${spatial} spatial dims`);
-  const needed: Record<InterpolateMode, number | null> = { nearest: null, area: null, linear: 1, bilinear: 2, trilinear: 3 };
+  const scales =
+    o.scaleFactor === undefined
+      ? null
+      : typeof o.scaleFactor === 'number'
+        ? new Array<number>(spatial).fill(o.scaleFactor)
+        : [...o.scaleFactor];
+  if (scales && scales.length !== spatial)
+    throw new Error(`interpolate: ${scales.length} scale factors for ${spatial} spatial dims`);
+  const needed: Record<InterpolateMode, number | null> = {
+    nearest: null,
+    area: null,
+    linear: 1,
+    bilinear: 2,
+    trilinear: 3,
+  };
   const need = needed[mode];
-  if (need !== null && need !== spatial) throw new Error(`interpolate: mode '${mode}' needs ${need} spatial dims, input ${formatShape(x.shape)} has ${spatial}`);
-  if (o.alignCorners !== undefined && (mode === 'nearest' || mode === 'area')) throw new Error(`interpolate: alignCorners only applies to linear modes, not '${mode}'`);
+  if (need !== null && need !== spatial)
+    throw new Error(
+      `interpolate: mode '${mode}' needs ${need} spatial dims, input ${formatShape(x.shape)} has ${spatial}`,
+    );
+  if (o.alignCorners !== undefined && (mode === 'nearest' || mode === 'area'))
+    throw new Error(`interpolate: alignCorners only applies to linear modes, not '${mode}'`);
   if (mode === 'area') {
     const out = size ?? x.shape.slice(2).map((s, i) => Math.floor(s * scales![i]!));
     const fn = ['adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d'][spatial - 1]!;
@@ -278,19 +388,43 @@ const GRID_MODES = { bilinear: 0, nearest: 1, bicubic: 2 } as const;
 const GRID_PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
 /** Samples `x` [N,C,(D,)H,W] at `grid` [N,(D,)H,W,2|3] in [-1, 1] coordinates, as F.grid_sample. */
-export function gridSample(x: Tensor, grid: Tensor, o: { mode?: keyof typeof GRID_MODES; paddingMode?: keyof typeof GRID_PADDING; alignCorners?: boolean } = {}): Tensor {
+export function gridSample(
+  x: Tensor,
+  grid: Tensor,
+  o: { mode?: keyof typeof GRID_MODES; paddingMode?: keyof typeof GRID_PADDING; alignCorners?: boolean } = {},
+): Tensor {
   const spatial = x.rank - 2;
-  if ((spatial !== 2 && spatial !== 3) || grid.rank !== x.rank || grid.shape[grid.rank - 1] !== spatial || grid.shape[0] !== x.shape[0]) {
-    throw new Error(`gridSample: expected input [N,C,H,W] with grid [N,H,W,2] (or 3-D), got ${formatShape(x.shape)} and ${formatShape(grid.shape)}`);
+  if (
+    (spatial !== 2 && spatial !== 3) ||
+    grid.rank !== x.rank ||
+    grid.shape[grid.rank - 1] !== spatial ||
+    grid.shape[0] !== x.shape[0]
+  ) {
+    throw new Error(
+      `gridSample: expected input [N,C,H,W] with grid [N,H,W,2] (or 3-D), got ${formatShape(x.shape)} and ${formatShape(grid.shape)}`,
+    );
   }
-  return callOp('aten::grid_sampler', '', [x, grid, GRID_MODES[o.mode ?? 'bilinear'], GRID_PADDING[o.paddingMode ?? 'zeros'], o.alignCorners ?? false]);
+  return callOp('aten::grid_sampler', '', [
+    x,
+    grid,
+    GRID_MODES[o.mode ?? 'bilinear'],
+    GRID_PADDING[o.paddingMode ?? 'zeros'],
+    o.alignCorners ?? false,
+  ]);
 }
 
 /** Sampling grid for the affine maps `theta` [N,2,3] (or [N,3,4]) and output `size`, as F.affine_grid. */
 export function affineGrid(theta: Tensor, size: readonly number[], alignCorners = false): Tensor {
   const spatial = size.length - 2;
-  if ((spatial !== 2 && spatial !== 3) || theta.rank !== 3 || theta.shape[1] !== spatial || theta.shape[2] !== spatial + 1) {
-    throw new Error(`affineGrid: expected theta [N,${spatial},${spatial + 1}] for size [${size.join(',')}], got ${formatShape(theta.shape)}`);
+  if (
+    (spatial !== 2 && spatial !== 3) ||
+    theta.rank !== 3 ||
+    theta.shape[1] !== spatial ||
+    theta.shape[2] !== spatial + 1
+  ) {
+    throw new Error(
+      `affineGrid: expected theta [N,${spatial},${spatial + 1}] for size [${size.join(',')}], got ${formatShape(theta.shape)}`,
+    );
   }
   return callOp('aten::affine_grid_generator', '', [theta, size, alignCorners]);
 }
@@ -312,19 +446,41 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
 
 /** Targets pulled towards 0.5 by `smoothing` (label smoothing for binary targets: y(1-s) + s/2). */
 export function smoothBinaryLabels(target: Tensor, smoothing: number): Tensor {
-  if (smoothing < 0 || smoothing >= 1) throw new Error(`smoothBinaryLabels: smoothing must be in [0, 1), got ${smoothing}`);
+  if (smoothing < 0 || smoothing >= 1)
+    throw new Error(`smoothBinaryLabels: smoothing must be in [0, 1), got ${smoothing}`);
   return target.mul(1 - smoothing).add(smoothing / 2);
 }
 
-export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, o: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction } = {}): Tensor {
+export function binaryCrossEntropyWithLogits(
+  input: Tensor,
+  target: Tensor,
+  o: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction } = {},
+): Tensor {
   sameShape('binaryCrossEntropyWithLogits', input, target);
-  return callOp('aten::binary_cross_entropy_with_logits', '', [input, target, o.weight ?? null, o.posWeight ?? null, REDUCTION[o.reduction ?? 'mean']]);
+  return callOp('aten::binary_cross_entropy_with_logits', '', [
+    input,
+    target,
+    o.weight ?? null,
+    o.posWeight ?? null,
+    REDUCTION[o.reduction ?? 'mean'],
+  ]);
 }
 
 /** Cross-entropy of logits [N,C,...] against class indices [N,...] or class probabilities [N,C,...]. */
-export function crossEntropy(input: Tensor, target: Tensor, o: { weight?: Tensor; ignoreIndex?: number; reduction?: Reduction; labelSmoothing?: number } = {}): Tensor {
+export function crossEntropy(
+  input: Tensor,
+  target: Tensor,
+  o: { weight?: Tensor; ignoreIndex?: number; reduction?: Reduction; labelSmoothing?: number } = {},
+): Tensor {
   if (input.rank < 2) throw new Error(`crossEntropy: input must be [N,C,...] logits, got ${formatShape(input.shape)}`);
-  return callOp('aten::cross_entropy_loss', '', [input, target, o.weight ?? null, REDUCTION[o.reduction ?? 'mean'], o.ignoreIndex ?? -100, o.labelSmoothing ?? 0]);
+  return callOp('aten::cross_entropy_loss', '', [
+    input,
+    target,
+    o.weight ?? null,
+    REDUCTION[o.reduction ?? 'mean'],
+    o.ignoreIndex ?? -100,
+    o.labelSmoothing ?? 0,
+  ]);
 }
 
 // ----- similarity -----

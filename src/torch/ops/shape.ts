@@ -1,6 +1,6 @@
 /** Joining, splitting, indexing and rearranging tensors. */
 import { formatShape } from '../dtype.js';
-import { callOp, callOpMulti, normDim, Tensor, type TensorLike } from '../tensor.js';
+import { callOp, callOpMulti, normDim, type Tensor, type TensorLike } from '../tensor.js';
 
 function checkList(op: string, tensors: readonly Tensor[]): void {
   if (tensors.length === 0) throw new Error(`${op}: expected a non-empty list of tensors`);
@@ -13,7 +13,9 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const d = normDim('cat', dim, first.rank);
   for (const [i, t] of tensors.entries()) {
     if (t.rank !== first.rank || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
-      throw new Error(`cat: tensor ${i} has shape ${formatShape(t.shape)}, incompatible with ${formatShape(first.shape)} along dim ${dim}`);
+      throw new Error(
+        `cat: tensor ${i} has shape ${formatShape(t.shape)}, incompatible with ${formatShape(first.shape)} along dim ${dim}`,
+      );
     }
   }
   return callOp('aten::cat', '', [tensors, dim]);
@@ -25,7 +27,9 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   const first = tensors[0]!;
   for (const [i, t] of tensors.entries()) {
     if (t.rank !== first.rank || t.shape.some((s, k) => s !== first.shape[k])) {
-      throw new Error(`stack: tensor ${i} has shape ${formatShape(t.shape)}, expected ${formatShape(first.shape)} like tensor 0`);
+      throw new Error(
+        `stack: tensor ${i} has shape ${formatShape(t.shape)}, expected ${formatShape(first.shape)} like tensor 0`,
+      );
     }
   }
   return callOp('aten::stack', '', [tensors, dim]);
@@ -36,7 +40,10 @@ export function split(t: Tensor, sizeOrSizes: number | readonly number[], dim = 
   if (typeof sizeOrSizes === 'number') return callOpMulti('aten::split', 'Tensor', [t, sizeOrSizes, dim]);
   const total = sizeOrSizes.reduce((a, b) => a + b, 0);
   const n = t.shape[normDim('split', dim, t.rank)]!;
-  if (total !== n) throw new Error(`split: sizes [${sizeOrSizes.join(',')}] sum to ${total}, but dim ${dim} of ${formatShape(t.shape)} has ${n}`);
+  if (total !== n)
+    throw new Error(
+      `split: sizes [${sizeOrSizes.join(',')}] sum to ${total}, but dim ${dim} of ${formatShape(t.shape)} has ${n}`,
+    );
   return callOpMulti('aten::split_with_sizes', '', [t, sizeOrSizes, dim]);
 }
 
@@ -53,7 +60,8 @@ export function indexSelect(t: Tensor, dim: number, index: Tensor): Tensor {
 
 /** out[i][j] = t[index[i][j]][j] for dim 0, and so on (torch.gather). */
 export function gather(t: Tensor, dim: number, index: Tensor): Tensor {
-  if (index.rank !== t.rank) throw new Error(`gather: index must have the rank of the input (${t.rank}), got ${formatShape(index.shape)}`);
+  if (index.rank !== t.rank)
+    throw new Error(`gather: index must have the rank of the input (${t.rank}), got ${formatShape(index.shape)}`);
   return callOp('aten::gather', '', [t, dim, index]);
 }
 

@@ -12,7 +12,17 @@
  */
 import { callOpInPlace, type Tensor } from '../tensor.js';
 import { zerosLike } from '../ops/creation.js';
-import { booleanCodec, type HyperSpec, numberCodec, Optimizer, pairCodec, type ParamGroup, type Params, type ParamState } from './optimizer.js';
+import { libtorchMajor } from '../libtorch.js';
+import {
+  booleanCodec,
+  type HyperSpec,
+  numberCodec,
+  Optimizer,
+  pairCodec,
+  type ParamGroup,
+  type Params,
+  type ParamState,
+} from './optimizer.js';
 
 export interface AdamWHyperparameters {
   lr: number;
@@ -41,25 +51,43 @@ const SPEC: HyperSpec<AdamWHyperparameters> = {
 export class AdamW extends Optimizer<AdamWHyperparameters> {
   /** Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 1e-2. */
   constructor(params: Params<AdamWHyperparameters>, options: AdamWOptions = {}) {
-    super('AdamW', params, {
-      lr: options.lr ?? 1e-3,
-      betas: options.betas ?? [0.9, 0.999],
-      eps: options.eps ?? 1e-8,
-      weightDecay: options.weightDecay ?? 1e-2,
-      amsgrad: options.amsgrad ?? false,
-      maximize: options.maximize ?? false,
-    }, SPEC, { foreach: null, capturable: false });
+    super(
+      'AdamW',
+      params,
+      {
+        lr: options.lr ?? 1e-3,
+        betas: options.betas ?? [0.9, 0.999],
+        eps: options.eps ?? 1e-8,
+        weightDecay: options.weightDecay ?? 1e-2,
+        amsgrad: options.amsgrad ?? false,
+        maximize: options.maximize ?? false,
+      },
+      SPEC,
+      {
+        // PyTorch 2's AdamW is an Adam with decoupled weight decay (torch/optim/adamw.py): its groups also keep
+        // `differentiable`, `fused` and `decoupled_weight_decay`, the keys of the PyTorch we run beside.
+        foreach: null,
+        capturable: false,
+        ...(libtorchMajor() >= 2 ? { differentiable: false, fused: null, decoupled_weight_decay: true } : {}),
+      },
+    );
   }
 
   protected validateGroup(g: Readonly<AdamWHyperparameters>, where: string): void {
-    if (typeof g.lr !== 'number' || !(g.lr >= 0)) throw new Error(`${where}: AdamW expects lr >= 0, got ${String(g.lr)}`);
-    if (typeof g.eps !== 'number' || !(g.eps >= 0)) throw new Error(`${where}: AdamW expects eps >= 0, got ${String(g.eps)}`);
-    if (!Array.isArray(g.betas) || g.betas.length !== 2) throw new Error(`${where}: AdamW expects betas to be a pair [beta1, beta2]`);
+    if (typeof g.lr !== 'number' || !(g.lr >= 0))
+      throw new Error(`${where}: AdamW expects lr >= 0, got ${String(g.lr)}`);
+    if (typeof g.eps !== 'number' || !(g.eps >= 0))
+      throw new Error(`${where}: AdamW expects eps >= 0, got ${String(g.eps)}`);
+    if (!Array.isArray(g.betas) || g.betas.length !== 2)
+      throw new Error(`${where}: AdamW expects betas to be a pair [beta1, beta2]`);
     for (const [i, b] of g.betas.entries()) {
-      if (typeof b !== 'number' || !(b >= 0 && b < 1)) throw new Error(`${where}: AdamW expects 0 <= betas[${i}] < 1, got ${String(b)}`);
+      if (typeof b !== 'number' || !(b >= 0 && b < 1))
+        throw new Error(`${where}: AdamW expects 0 <= betas[${i}] < 1, got ${String(b)}`);
     }
-    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0)) throw new Error(`${where}: AdamW expects weightDecay >= 0, got ${String(g.weightDecay)}`);
-    if (typeof g.amsgrad !== 'boolean' || typeof g.maximize !== 'boolean') throw new Error(`${where}: AdamW expects amsgrad and maximize to be booleans`);
+    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0))
+      throw new Error(`${where}: AdamW expects weightDecay >= 0, got ${String(g.weightDecay)}`);
+    if (typeof g.amsgrad !== 'boolean' || typeof g.maximize !== 'boolean')
+      throw new Error(`${where}: AdamW expects amsgrad and maximize to be booleans`);
   }
 
   protected updateParam(p: Tensor, grad: Tensor, g: ParamGroup<AdamWHyperparameters>, state: ParamState): void {
@@ -75,7 +103,10 @@ export class AdamW extends Optimizer<AdamWHyperparameters> {
     const expAvg = this.tensorState(state, 'exp_avg');
     const expAvgSq = this.tensorState(state, 'exp_avg_sq');
     const prev = state.get('step');
-    if (typeof prev !== 'number') throw new Error(`AdamW: a parameter's state has no numeric 'step' (state loaded from another kind of optimiser?)`);
+    if (typeof prev !== 'number')
+      throw new Error(
+        `AdamW: a parameter's state has no numeric 'step' (state loaded from another kind of optimiser?)`,
+      );
     const step = prev + 1;
     state.set('step', step);
 
@@ -88,7 +119,10 @@ export class AdamW extends Optimizer<AdamWHyperparameters> {
     const stepSize = g.lr / biasCorrection1;
     let denom: Tensor;
     if (g.amsgrad) {
-      if (!state.has('max_exp_avg_sq')) throw new Error(`AdamW: amsgrad is on but a parameter's state has no 'max_exp_avg_sq' (its state was created with amsgrad off)`);
+      if (!state.has('max_exp_avg_sq'))
+        throw new Error(
+          `AdamW: amsgrad is on but a parameter's state has no 'max_exp_avg_sq' (its state was created with amsgrad off)`,
+        );
       const max = this.tensorState(state, 'max_exp_avg_sq');
       callOpInPlace('aten::maximum', 'out', [max, expAvgSq], { out: max });
       denom = max.sqrt().div(biasCorrection2Sqrt).add_(g.eps);

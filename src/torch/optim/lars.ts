@@ -13,7 +13,15 @@
 import { onesLike, zerosLike } from '../ops/creation.js';
 import { where } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
-import { type HyperCodec, type HyperSpec, numberCodec, Optimizer, type ParamGroup, type Params, type ParamState } from './optimizer.js';
+import {
+  type HyperCodec,
+  type HyperSpec,
+  numberCodec,
+  Optimizer,
+  type ParamGroup,
+  type Params,
+  type ParamState,
+} from './optimizer.js';
 
 /** Says whether a parameter is excluded (true) from weight decay or from the trust-ratio adaptation. */
 export type LarsFilter = ((param: Tensor) => boolean) | null;
@@ -46,7 +54,12 @@ const filterCodec: HyperCodec<LarsFilter> = {
   toPy: (f) => (f === null ? null : f === excludeBiasAndNorm ? EXCLUDE_BIAS_AND_NORM : f.name || 'custom_filter'),
   fromPy: (v, current) => {
     if (v === null) return null;
-    const name = typeof v === 'string' ? v : v !== null && typeof v === 'object' && 'name' in v ? (v as { name: unknown }).name : undefined;
+    const name =
+      typeof v === 'string'
+        ? v
+        : v !== null && typeof v === 'object' && 'name' in v
+          ? (v as { name: unknown }).name
+          : undefined;
     return name === EXCLUDE_BIAS_AND_NORM ? excludeBiasAndNorm : current;
   },
 };
@@ -63,25 +76,38 @@ const SPEC: HyperSpec<LARSHyperparameters> = {
 export class LARS extends Optimizer<LARSHyperparameters> {
   /** Defaults as VICReg: weightDecay 0, momentum 0.9, eta 0.001, both filters excludeBiasAndNorm; lr is required. */
   constructor(params: Params<LARSHyperparameters>, options: LARSOptions = {}) {
-    super('LARS', params, {
-      lr: options.lr ?? Number.NaN,
-      weightDecay: options.weightDecay ?? 0,
-      momentum: options.momentum ?? 0.9,
-      eta: options.eta ?? 0.001,
-      weightDecayFilter: options.weightDecayFilter === undefined ? excludeBiasAndNorm : options.weightDecayFilter,
-      larsAdaptationFilter: options.larsAdaptationFilter === undefined ? excludeBiasAndNorm : options.larsAdaptationFilter,
-    }, SPEC);
+    super(
+      'LARS',
+      params,
+      {
+        lr: options.lr ?? Number.NaN,
+        weightDecay: options.weightDecay ?? 0,
+        momentum: options.momentum ?? 0.9,
+        eta: options.eta ?? 0.001,
+        weightDecayFilter: options.weightDecayFilter === undefined ? excludeBiasAndNorm : options.weightDecayFilter,
+        larsAdaptationFilter:
+          options.larsAdaptationFilter === undefined ? excludeBiasAndNorm : options.larsAdaptationFilter,
+      },
+      SPEC,
+    );
   }
 
   protected validateGroup(g: Readonly<LARSHyperparameters>, where: string): void {
-    if (typeof g.lr !== 'number' || Number.isNaN(g.lr)) throw new Error(`LARS: lr is required (give it in the options or in every parameter group); ${where} has ${String(g.lr)}`);
+    if (typeof g.lr !== 'number' || Number.isNaN(g.lr))
+      throw new Error(
+        `LARS: lr is required (give it in the options or in every parameter group); ${where} has ${String(g.lr)}`,
+      );
     if (!(g.lr >= 0)) throw new Error(`${where}: LARS expects lr >= 0, got ${g.lr}`);
-    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0)) throw new Error(`${where}: LARS expects weightDecay >= 0, got ${String(g.weightDecay)}`);
-    if (typeof g.momentum !== 'number' || !(g.momentum >= 0)) throw new Error(`${where}: LARS expects momentum >= 0, got ${String(g.momentum)}`);
-    if (typeof g.eta !== 'number' || !(g.eta > 0)) throw new Error(`${where}: LARS expects eta (the trust coefficient) > 0, got ${String(g.eta)}`);
+    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0))
+      throw new Error(`${where}: LARS expects weightDecay >= 0, got ${String(g.weightDecay)}`);
+    if (typeof g.momentum !== 'number' || !(g.momentum >= 0))
+      throw new Error(`${where}: LARS expects momentum >= 0, got ${String(g.momentum)}`);
+    if (typeof g.eta !== 'number' || !(g.eta > 0))
+      throw new Error(`${where}: LARS expects eta (the trust coefficient) > 0, got ${String(g.eta)}`);
     for (const key of ['weightDecayFilter', 'larsAdaptationFilter'] as const) {
       const f = g[key];
-      if (f !== null && typeof f !== 'function') throw new Error(`${where}: LARS expects ${key} to be a function (param) => boolean or null`);
+      if (f !== null && typeof f !== 'function')
+        throw new Error(`${where}: LARS expects ${key} to be a function (param) => boolean or null`);
     }
   }
 

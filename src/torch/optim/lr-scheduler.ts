@@ -35,7 +35,10 @@ export abstract class LRScheduler {
   protected stepCount = 0;
   #lastLr: number[] = [];
 
-  protected constructor(readonly name: string, optimizer: SchedulableOptimizer) {
+  protected constructor(
+    readonly name: string,
+    optimizer: SchedulableOptimizer,
+  ) {
     if (optimizer === null || typeof optimizer !== 'object' || !Array.isArray(optimizer.paramGroups)) {
       throw new Error(`${name}: expected an optimiser (an object with paramGroups)`);
     }
@@ -50,8 +53,11 @@ export abstract class LRScheduler {
 
   /** Subclasses call this at the end of their constructor, once their own fields are set (PyTorch's `_initial_step`). */
   protected initialStep(): void {
-    for (const group of this.optimizer.paramGroups) if (group['initial_lr'] === undefined) group['initial_lr'] = group.lr;
-    this.baseLrs = this.optimizer.paramGroups.map((g, i) => groupNumber(g, 'initial_lr', `${this.name}: param group ${i}`));
+    for (const group of this.optimizer.paramGroups)
+      if (group['initial_lr'] === undefined) group['initial_lr'] = group.lr;
+    this.baseLrs = this.optimizer.paramGroups.map((g, i) =>
+      groupNumber(g, 'initial_lr', `${this.name}: param group ${i}`),
+    );
     this.lastEpoch = -1;
     this.stepCount = 0;
     this.step();
@@ -62,7 +68,9 @@ export abstract class LRScheduler {
     this.stepCount += 1;
     this.lastEpoch += 1;
     const lrs = this.computeLr();
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = lrs[i]!; });
+    this.optimizer.paramGroups.forEach((g, i) => {
+      g.lr = lrs[i]!;
+    });
     this.#lastLr = this.optimizer.paramGroups.map((g) => g.lr);
   }
 
@@ -90,7 +98,9 @@ export abstract class LRScheduler {
     const baseLrs = numberList(sd['base_lrs'], `${who}: base_lrs`);
     const lastLr = numberList(sd['_last_lr'], `${who}: _last_lr`);
     if (baseLrs.length !== n || lastLr.length !== n) {
-      throw new Error(`${who}: the state has ${baseLrs.length} base_lrs and ${lastLr.length} _last_lr, the optimiser has ${n} parameter groups`);
+      throw new Error(
+        `${who}: the state has ${baseLrs.length} base_lrs and ${lastLr.length} _last_lr, the optimiser has ${n} parameter groups`,
+      );
     }
     const lastEpoch = integer(sd['last_epoch'], `${who}: last_epoch`);
     const stepCount = integer(sd['_step_count'], `${who}: _step_count`);
@@ -154,9 +164,13 @@ export class CosineAnnealingLR extends LRScheduler {
       return this.baseLrs.map((base) => etaMin + ((base - etaMin) * (1 + Math.cos((e * Math.PI) / T))) / 2);
     }
     if ((e - 1 - T) % (2 * T) === 0) {
-      return this.optimizer.paramGroups.map((g, i) => g.lr + ((this.baseLrs[i]! - etaMin) * (1 - Math.cos(Math.PI / T))) / 2);
+      return this.optimizer.paramGroups.map(
+        (g, i) => g.lr + ((this.baseLrs[i]! - etaMin) * (1 - Math.cos(Math.PI / T))) / 2,
+      );
     }
-    return this.groupLrs().map((lr) => ((1 + Math.cos((Math.PI * e) / T)) / (1 + Math.cos((Math.PI * (e - 1)) / T))) * (lr - etaMin) + etaMin);
+    return this.groupLrs().map(
+      (lr) => ((1 + Math.cos((Math.PI * e) / T)) / (1 + Math.cos((Math.PI * (e - 1)) / T))) * (lr - etaMin) + etaMin,
+    );
   }
   protected ownState(): SchedulerStateDict {
     return { T_max: this.tMax, eta_min: this.etaMin };
@@ -197,7 +211,13 @@ export class LinearWarmupCosine extends LRScheduler {
 
   constructor(optimizer: SchedulableOptimizer, opts: LinearWarmupCosineOptions) {
     super('LinearWarmupCosine', optimizer);
-    const o = validateWarmupCosine(opts.warmupSteps, opts.totalSteps, opts.startFactor ?? 0.1, opts.etaMin ?? 0, 'LinearWarmupCosine');
+    const o = validateWarmupCosine(
+      opts.warmupSteps,
+      opts.totalSteps,
+      opts.startFactor ?? 0.1,
+      opts.etaMin ?? 0,
+      'LinearWarmupCosine',
+    );
     this.warmupSteps = o.warmupSteps;
     this.totalSteps = o.totalSteps;
     this.startFactor = o.startFactor;
@@ -216,7 +236,12 @@ export class LinearWarmupCosine extends LRScheduler {
     });
   }
   protected ownState(): SchedulerStateDict {
-    return { warmup_steps: this.warmupSteps, total_steps: this.totalSteps, start_factor: this.startFactor, eta_min: this.etaMin };
+    return {
+      warmup_steps: this.warmupSteps,
+      total_steps: this.totalSteps,
+      start_factor: this.startFactor,
+      eta_min: this.etaMin,
+    };
   }
   protected loadOwnState(sd: Record<string, unknown>, who: string): void {
     const o = validateWarmupCosine(sd['warmup_steps'], sd['total_steps'], sd['start_factor'], sd['eta_min'], who);
@@ -224,7 +249,13 @@ export class LinearWarmupCosine extends LRScheduler {
   }
 }
 
-function validateWarmupCosine(warmupSteps: unknown, totalSteps: unknown, startFactor: unknown, etaMin: unknown, who: string) {
+function validateWarmupCosine(
+  warmupSteps: unknown,
+  totalSteps: unknown,
+  startFactor: unknown,
+  etaMin: unknown,
+  who: string,
+) {
   const W = integer(warmupSteps, `${who}: warmupSteps`);
   const N = integer(totalSteps, `${who}: totalSteps`);
   if (W < 0) throw new Error(`${who}: warmupSteps must be >= 0, got ${W}`);
@@ -284,26 +315,58 @@ export class OneCycleLR extends LRScheduler {
     if (opts.totalSteps !== undefined) {
       this.totalSteps = positiveInteger(opts.totalSteps, `${who}: totalSteps`);
     } else if (opts.epochs !== undefined && opts.stepsPerEpoch !== undefined) {
-      this.totalSteps = positiveInteger(opts.epochs, `${who}: epochs`) * positiveInteger(opts.stepsPerEpoch, `${who}: stepsPerEpoch`);
+      this.totalSteps =
+        positiveInteger(opts.epochs, `${who}: epochs`) * positiveInteger(opts.stepsPerEpoch, `${who}: stepsPerEpoch`);
     } else {
       throw new Error(`${who}: give either totalSteps or both epochs and stepsPerEpoch`);
     }
     const pctStart = finite(opts.pctStart ?? 0.3, `${who}: pctStart`);
     if (pctStart < 0 || pctStart > 1) throw new Error(`${who}: pctStart must be between 0 and 1, got ${pctStart}`);
     const strategy = opts.annealStrategy ?? 'cos';
-    if (strategy !== 'cos' && strategy !== 'linear') throw new Error(`${who}: annealStrategy must be 'cos' or 'linear', got ${String(strategy)}`);
+    if (strategy !== 'cos' && strategy !== 'linear')
+      throw new Error(`${who}: annealStrategy must be 'cos' or 'linear', got ${String(strategy)}`);
     this.annealStrategy = strategy;
     const N = this.totalSteps;
     this.#phases = opts.threePhase
       ? [
-        { end_step: pctStart * N - 1, start_lr: 'initial_lr', end_lr: 'max_lr', start_momentum: 'max_momentum', end_momentum: 'base_momentum' },
-        { end_step: 2 * pctStart * N - 2, start_lr: 'max_lr', end_lr: 'initial_lr', start_momentum: 'base_momentum', end_momentum: 'max_momentum' },
-        { end_step: N - 1, start_lr: 'initial_lr', end_lr: 'min_lr', start_momentum: 'max_momentum', end_momentum: 'max_momentum' },
-      ]
+          {
+            end_step: pctStart * N - 1,
+            start_lr: 'initial_lr',
+            end_lr: 'max_lr',
+            start_momentum: 'max_momentum',
+            end_momentum: 'base_momentum',
+          },
+          {
+            end_step: 2 * pctStart * N - 2,
+            start_lr: 'max_lr',
+            end_lr: 'initial_lr',
+            start_momentum: 'base_momentum',
+            end_momentum: 'max_momentum',
+          },
+          {
+            end_step: N - 1,
+            start_lr: 'initial_lr',
+            end_lr: 'min_lr',
+            start_momentum: 'max_momentum',
+            end_momentum: 'max_momentum',
+          },
+        ]
       : [
-        { end_step: pctStart * N - 1, start_lr: 'initial_lr', end_lr: 'max_lr', start_momentum: 'max_momentum', end_momentum: 'base_momentum' },
-        { end_step: N - 1, start_lr: 'max_lr', end_lr: 'min_lr', start_momentum: 'base_momentum', end_momentum: 'max_momentum' },
-      ];
+          {
+            end_step: pctStart * N - 1,
+            start_lr: 'initial_lr',
+            end_lr: 'max_lr',
+            start_momentum: 'max_momentum',
+            end_momentum: 'base_momentum',
+          },
+          {
+            end_step: N - 1,
+            start_lr: 'max_lr',
+            end_lr: 'min_lr',
+            start_momentum: 'base_momentum',
+            end_momentum: 'max_momentum',
+          },
+        ];
 
     const groups = optimizer.paramGroups;
     const divFactor = finite(opts.divFactor ?? 25, `${who}: divFactor`);
@@ -319,7 +382,9 @@ export class OneCycleLR extends LRScheduler {
     this.useBeta1 = 'betas' in optimizer.defaults;
     if (this.cycleMomentum) {
       if (!('momentum' in optimizer.defaults) && !this.useBeta1) {
-        throw new Error(`${who}: cycleMomentum needs an optimiser with momentum or betas, and ${optimizer.name} has neither (pass cycleMomentum: false)`);
+        throw new Error(
+          `${who}: cycleMomentum needs an optimiser with momentum or betas, and ${optimizer.name} has neither (pass cycleMomentum: false)`,
+        );
       }
       const maxMomenta = perGroup(opts.maxMomentum ?? 0.95, groups.length, `${who}: maxMomentum`);
       const baseMomenta = perGroup(opts.baseMomentum ?? 0.85, groups.length, `${who}: baseMomentum`);
@@ -341,7 +406,8 @@ export class OneCycleLR extends LRScheduler {
   #setMomentum(g: ParamGroup<BaseHyperparameters>, m: number, where: string): void {
     if (this.useBeta1) {
       const betas = g['betas'];
-      if (!Array.isArray(betas) || betas.length !== 2) throw new Error(`${where}: expected betas to be a pair, got ${String(betas)}`);
+      if (!Array.isArray(betas) || betas.length !== 2)
+        throw new Error(`${where}: expected betas to be a pair, got ${String(betas)}`);
       g['betas'] = [m, betas[1] as number];
     } else {
       g['momentum'] = m;
@@ -363,7 +429,11 @@ export class OneCycleLR extends LRScheduler {
           const pct = (step - startStep) / (endStep - startStep);
           lr = this.#anneal(groupNumber(g, phase.start_lr, where), groupNumber(g, phase.end_lr, where), pct);
           if (this.cycleMomentum) {
-            this.#setMomentum(g, this.#anneal(groupNumber(g, phase.start_momentum, where), groupNumber(g, phase.end_momentum, where), pct), where);
+            this.#setMomentum(
+              g,
+              this.#anneal(groupNumber(g, phase.start_momentum, where), groupNumber(g, phase.end_momentum, where), pct),
+              where,
+            );
           }
           break;
         }
@@ -386,23 +456,37 @@ export class OneCycleLR extends LRScheduler {
   protected loadOwnState(sd: Record<string, unknown>, who: string): void {
     const total = positiveInteger(sd['total_steps'], `${who}: total_steps`);
     const rawPhases = sd['_schedule_phases'];
-    if (!Array.isArray(rawPhases) || rawPhases.length === 0) throw new Error(`${who}: _schedule_phases must be a non-empty list`);
+    if (!Array.isArray(rawPhases) || rawPhases.length === 0)
+      throw new Error(`${who}: _schedule_phases must be a non-empty list`);
     const phases = rawPhases.map((p: unknown, i): OneCyclePhase => {
       const o = (p instanceof Map ? Object.fromEntries(p) : p) as Record<string, unknown> | null;
       if (o === null || typeof o !== 'object') throw new Error(`${who}: _schedule_phases[${i}] must be a dict`);
       const name = (k: string): string => {
         const v = o[k];
-        if (typeof v !== 'string') throw new Error(`${who}: _schedule_phases[${i}].${k} must be a group key name, got ${String(v)}`);
+        if (typeof v !== 'string')
+          throw new Error(`${who}: _schedule_phases[${i}].${k} must be a group key name, got ${String(v)}`);
         return v;
       };
-      return { end_step: finite(o['end_step'], `${who}: _schedule_phases[${i}].end_step`), start_lr: name('start_lr'), end_lr: name('end_lr'), start_momentum: name('start_momentum'), end_momentum: name('end_momentum') };
+      return {
+        end_step: finite(o['end_step'], `${who}: _schedule_phases[${i}].end_step`),
+        start_lr: name('start_lr'),
+        end_lr: name('end_lr'),
+        start_momentum: name('start_momentum'),
+        end_momentum: name('end_momentum'),
+      };
     });
     // PyTorch's state holds the bound anneal function instead of a name; absent, the current strategy stays.
     const strategy = sd['anneal_strategy'] ?? this.annealStrategy;
-    if (strategy !== 'cos' && strategy !== 'linear') throw new Error(`${who}: anneal_strategy must be 'cos' or 'linear', got ${String(strategy)}`);
+    if (strategy !== 'cos' && strategy !== 'linear')
+      throw new Error(`${who}: anneal_strategy must be 'cos' or 'linear', got ${String(strategy)}`);
     const cycle = sd['cycle_momentum'];
     if (typeof cycle !== 'boolean') throw new Error(`${who}: cycle_momentum must be a boolean`);
-    const self = this as { totalSteps: number; annealStrategy: 'cos' | 'linear'; cycleMomentum: boolean; useBeta1: boolean };
+    const self = this as {
+      totalSteps: number;
+      annealStrategy: 'cos' | 'linear';
+      cycleMomentum: boolean;
+      useBeta1: boolean;
+    };
     self.totalSteps = total;
     self.annealStrategy = strategy;
     self.cycleMomentum = cycle;
@@ -420,7 +504,8 @@ function groupNumber(g: ParamGroup<BaseHyperparameters>, key: string, where: str
 }
 
 function finite(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what} must be a finite number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new Error(`${what} must be a finite number, got ${String(v)}`);
   return v;
 }
 
@@ -442,6 +527,9 @@ function numberList(v: unknown, what: string): number[] {
 
 function perGroup(v: number | readonly number[], n: number, what: string): number[] {
   if (typeof v === 'number') return new Array<number>(n).fill(finite(v, what));
-  if (!Array.isArray(v) || v.length !== n) throw new Error(`${what}: expected ${n} values (one per parameter group), got ${Array.isArray(v) ? v.length : String(v)}`);
+  if (!Array.isArray(v) || v.length !== n)
+    throw new Error(
+      `${what}: expected ${n} values (one per parameter group), got ${Array.isArray(v) ? v.length : String(v)}`,
+    );
   return v.map((x, i) => finite(x, `${what}[${i}]`));
 }

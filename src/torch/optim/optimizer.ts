@@ -33,7 +33,10 @@ export interface BaseHyperparameters {
 export type ParamGroup<H extends BaseHyperparameters> = H & { params: Tensor[]; [extra: string]: unknown };
 
 /** A parameter group as given to a constructor or `addParamGroup`: omitted hyperparameters take the defaults. */
-export type ParamGroupSpec<H extends BaseHyperparameters> = Partial<H> & { params: Iterable<Tensor>; [extra: string]: unknown };
+export type ParamGroupSpec<H extends BaseHyperparameters> = Partial<H> & {
+  params: Iterable<Tensor>;
+  [extra: string]: unknown;
+};
 
 /** Parameters for an optimiser: a plain list (one group) or a list of groups. */
 export type Params<H extends BaseHyperparameters> = Iterable<Tensor> | readonly ParamGroupSpec<H>[];
@@ -53,7 +56,10 @@ export interface OptimizerStateDict {
  * What `loadStateDict` accepts: an OptimizerStateDict, or the same structure as read from a checkpoint (dicts as
  * Maps or plain objects, tensors as Tensors or StoredTensors, numbers possibly boxed or as 1-element tensors).
  */
-export type OptimizerStateDictLike = OptimizerStateDict | Map<unknown, unknown> | { state: unknown; param_groups: unknown };
+export type OptimizerStateDictLike =
+  | OptimizerStateDict
+  | Map<unknown, unknown>
+  | { state: unknown; param_groups: unknown };
 
 /** Converts one hyperparameter between inkwell's value and the value stored in a PyTorch state dict. */
 export interface HyperCodec<V> {
@@ -83,7 +89,8 @@ export const pairCodec: HyperCodec<readonly [number, number]> = {
   toPy: (v) => [v[0], v[1]],
   fromPy: (v, _current, where) => {
     const items = isIterable(v) ? Array.from(v) : null;
-    if (items === null || items.length !== 2) throw new Error(`${where}: expected a pair of numbers, got ${describe(v)}`);
+    if (items === null || items.length !== 2)
+      throw new Error(`${where}: expected a pair of numbers, got ${describe(v)}`);
     return [toNumber(items[0], `${where}[0]`), toNumber(items[1], `${where}[1]`)] as const;
   },
 };
@@ -103,7 +110,13 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
    *   `differentiable`, `capturable`): written with PyTorch's default values so PyTorch can load inkwell's
    *   state dicts, and ignored when loading.
    */
-  protected constructor(name: string, params: Params<H>, defaults: H, spec: HyperSpec<H>, pyConstants: Record<string, unknown> = {}) {
+  protected constructor(
+    name: string,
+    params: Params<H>,
+    defaults: H,
+    spec: HyperSpec<H>,
+    pyConstants: Record<string, unknown> = {},
+  ) {
     this.name = name;
     this.defaults = Object.freeze({ ...defaults });
     this.#spec = spec;
@@ -125,20 +138,24 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
   addParamGroup(spec: ParamGroupSpec<H>): void {
     const where = `${this.name}: parameter group ${this.paramGroups.length}`;
     const { params: given, ...options } = spec;
-    if (isIterable(given) === false || given instanceof Tensor) throw new Error(`${where}: 'params' must be a list of tensors`);
+    if (isIterable(given) === false || given instanceof Tensor)
+      throw new Error(`${where}: 'params' must be a list of tensors`);
     const params = Array.from(given);
     if (params.length === 0) throw new Error(`${where} has no parameters`);
     const seen = new Set<Tensor>();
     for (const group of this.paramGroups) for (const p of group.params) seen.add(p);
     for (const [i, p] of params.entries()) {
       if (!(p instanceof Tensor)) throw new Error(`${where}: params[${i}] is ${describe(p)}, expected a Tensor`);
-      if (!p.isLeaf) throw new Error(`${where}: params[${i}] is not a leaf tensor (optimisers update leaves; detach it first)`);
-      if (seen.has(p)) throw new Error(`${where}: params[${i}] appears more than once (in this group or an earlier one)`);
+      if (!p.isLeaf)
+        throw new Error(`${where}: params[${i}] is not a leaf tensor (optimisers update leaves; detach it first)`);
+      if (seen.has(p))
+        throw new Error(`${where}: params[${i}] appears more than once (in this group or an earlier one)`);
       seen.add(p);
     }
     // A snake_case spelling would otherwise be kept as an inert extra key and silently ignored.
     for (const [key, [pyKey]] of Object.entries(this.#spec) as [string, readonly [string, unknown]][]) {
-      if (pyKey !== key && pyKey in options) throw new Error(`${where}: option '${pyKey}' is spelled '${key}' in inkwell`);
+      if (pyKey !== key && pyKey in options)
+        throw new Error(`${where}: option '${pyKey}' is spelled '${key}' in inkwell`);
     }
     const group = { ...this.defaults, ...options, params } as ParamGroup<H>;
     this.validateGroup(group, where);
@@ -185,7 +202,10 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
         for (const v of st.values()) {
           if (!(v instanceof Tensor)) continue;
           tidy(() => {
-            const moved = v.to({ device: p.device, dtype: v.isFloatingPoint() && p.isFloatingPoint() ? p.dtype : v.dtype });
+            const moved = v.to({
+              device: p.device,
+              dtype: v.isFloatingPoint() && p.isFloatingPoint() ? p.dtype : v.dtype,
+            });
             if (!moved.isAliasOf(v)) v.setData(moved);
           });
         }
@@ -233,7 +253,9 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
     const who = `${this.name}.loadStateDict`;
     const { state: savedState, groups: savedGroups } = readStateDict(stateDict, who);
     if (savedGroups.length !== this.paramGroups.length) {
-      throw new Error(`${who}: the state dict has ${savedGroups.length} parameter groups, this optimiser has ${this.paramGroups.length}`);
+      throw new Error(
+        `${who}: the state dict has ${savedGroups.length} parameter groups, this optimiser has ${this.paramGroups.length}`,
+      );
     }
     const idToParam = new Map<number, Tensor>();
     const nextGroups = this.paramGroups.map((group, gi) => {
@@ -243,7 +265,9 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
       const list = isIterable(ids) ? Array.from(ids, (v, i) => toIndex(v, `${where}.params[${i}]`)) : null;
       if (list === null) throw new Error(`${where}.params: expected a list of parameter indices, got ${describe(ids)}`);
       if (list.length !== group.params.length) {
-        throw new Error(`${where} has ${list.length} parameters, this optimiser's group ${gi} has ${group.params.length}`);
+        throw new Error(
+          `${where} has ${list.length} parameters, this optimiser's group ${gi} has ${group.params.length}`,
+        );
       }
       list.forEach((id, i) => idToParam.set(id, group.params[i]!));
       const next: Record<string, unknown> = { ...group };
@@ -263,7 +287,8 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
     try {
       for (const [id, entries] of savedState) {
         const param = idToParam.get(id);
-        if (param === undefined) throw new Error(`${who}: state refers to parameter ${id}, which no parameter group lists`);
+        if (param === undefined)
+          throw new Error(`${who}: state refers to parameter ${id}, which no parameter group lists`);
         const st: ParamState = new Map();
         nextState.set(param, st);
         for (const [key, value] of entries) {
@@ -302,7 +327,10 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
   /** The tensor stored under `key`, or an error naming the optimiser (e.g. state loaded from another optimiser). */
   protected tensorState(state: ParamState, key: string): Tensor {
     const v = state.get(key);
-    if (!(v instanceof Tensor)) throw new Error(`${this.name}: a parameter's state has no tensor '${key}' (state loaded from another kind of optimiser?)`);
+    if (!(v instanceof Tensor))
+      throw new Error(
+        `${this.name}: a parameter's state has no tensor '${key}' (state loaded from another kind of optimiser?)`,
+      );
     return v;
   }
 
@@ -314,15 +342,21 @@ export abstract class Optimizer<H extends BaseHyperparameters> {
 // ----- helpers -----
 
 function normaliseParams<H extends BaseHyperparameters>(name: string, params: Params<H>): ParamGroupSpec<H>[] {
-  if (params instanceof Tensor || !isIterable(params)) throw new Error(`${name}: params must be a list of tensors or of parameter groups, got ${describe(params)}`);
+  if (params instanceof Tensor || !isIterable(params))
+    throw new Error(`${name}: params must be a list of tensors or of parameter groups, got ${describe(params)}`);
   const items: unknown[] = Array.from(params as Iterable<unknown>);
   if (items.length === 0) throw new Error(`${name}: got an empty parameter list`);
   if (items.every((x) => x instanceof Tensor)) return [{ params: items as Tensor[] } as unknown as ParamGroupSpec<H>];
   const firstTensor = items.findIndex((x) => x instanceof Tensor);
-  if (firstTensor >= 0) throw new Error(`${name}: params mixes tensors (params[${firstTensor}]) and parameter groups; give one or the other`);
+  if (firstTensor >= 0)
+    throw new Error(
+      `${name}: params mixes tensors (params[${firstTensor}]) and parameter groups; give one or the other`,
+    );
   for (const [i, g] of items.entries()) {
     if (g === null || typeof g !== 'object' || !('params' in g)) {
-      throw new Error(`${name}: params[${i}] is ${describe(g)}, expected a Tensor or a parameter group ({ params, ... })`);
+      throw new Error(
+        `${name}: params[${i}] is ${describe(g)}, expected a Tensor or a parameter group ({ params, ... })`,
+      );
     }
   }
   return items as ParamGroupSpec<H>[];
@@ -333,12 +367,20 @@ function disposeState(state: Map<Tensor, ParamState>): void {
 }
 
 function isIterable(v: unknown): v is Iterable<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
+  return (
+    v !== null && typeof v === 'object' && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function'
+  );
 }
 
 function isStored(v: unknown): v is StoredTensor {
-  return v !== null && typeof v === 'object' && !(v instanceof Tensor) && (v as StoredTensor).data instanceof Uint8Array &&
-    Array.isArray((v as StoredTensor).shape) && typeof (v as StoredTensor).dtype === 'string';
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    !(v instanceof Tensor) &&
+    (v as StoredTensor).data instanceof Uint8Array &&
+    Array.isArray((v as StoredTensor).shape) &&
+    typeof (v as StoredTensor).dtype === 'string'
+  );
 }
 
 function isTensorLike(v: unknown): v is Tensor | StoredTensor {
@@ -363,10 +405,12 @@ function toNumber(v: unknown, where: string): number {
     return v.item();
   }
   if (isStored(v)) {
-    if (v.data.byteLength === 0 || v.shape.reduce((a, b) => a * b, 1) !== 1) throw new Error(`${where}: expected a one-element tensor, got shape [${v.shape.join(', ')}]`);
+    if (v.data.byteLength === 0 || v.shape.reduce((a, b) => a * b, 1) !== 1)
+      throw new Error(`${where}: expected a one-element tensor, got shape [${v.shape.join(', ')}]`);
     return tidy(() => fromStored(v).item());
   }
-  if (v !== null && typeof v === 'object' && typeof (v as { valueOf(): unknown }).valueOf() === 'number') return (v as { valueOf(): number }).valueOf();
+  if (v !== null && typeof v === 'object' && typeof (v as { valueOf(): unknown }).valueOf() === 'number')
+    return (v as { valueOf(): number }).valueOf();
   throw new Error(`${where}: expected a number, got ${describe(v)}`);
 }
 
@@ -382,7 +426,9 @@ function copyStateTensor(v: Tensor | StoredTensor, param: Tensor, where: string)
     const src = v instanceof Tensor ? v : fromStored(v, { device: param.device });
     const shape = src.shape;
     if (shape.length !== param.rank || shape.some((d, i) => d !== param.shape[i])) {
-      throw new Error(`${where}: shape [${shape.join(', ')}] does not match its parameter's [${param.shape.join(', ')}]`);
+      throw new Error(
+        `${where}: shape [${shape.join(', ')}] does not match its parameter's [${param.shape.join(', ')}]`,
+      );
     }
     // Optimizer.load_state_dict casts floating state to the parameter's dtype (its `cast` helper).
     return src.to({ device: param.device, dtype: param.isFloatingPoint() ? param.dtype : src.dtype, copy: true });
@@ -390,7 +436,10 @@ function copyStateTensor(v: Tensor | StoredTensor, param: Tensor, where: string)
 }
 
 /** Reads the two halves of a state dict, whichever container types the source used. */
-function readStateDict(sd: OptimizerStateDictLike, who: string): { state: [number, [string, unknown][]][]; groups: Map<string, unknown>[] } {
+function readStateDict(
+  sd: OptimizerStateDictLike,
+  who: string,
+): { state: [number, [string, unknown][]][]; groups: Map<string, unknown>[] } {
   const top = toEntryMap(sd, `${who}: the state dict`);
   if (top === null) throw new Error(`${who}: expected an object with 'state' and 'param_groups', got ${describe(sd)}`);
   const rawGroups = top.get('param_groups');
@@ -407,7 +456,10 @@ function readStateDict(sd: OptimizerStateDictLike, who: string): { state: [numbe
   for (const [k, v] of stateMap) {
     const entries = toEntryMap(v, `${who}: state[${k}]`);
     if (entries === null) throw new Error(`${who}: state[${k}] must be a dict, got ${describe(v)}`);
-    state.push([toIndex(typeof k === 'string' && /^\d+$/.test(k) ? Number(k) : k, `${who}: state key ${k}`), [...entries]]);
+    state.push([
+      toIndex(typeof k === 'string' && /^\d+$/.test(k) ? Number(k) : k, `${who}: state key ${k}`),
+      [...entries],
+    ]);
   }
   return { state, groups };
 }
@@ -417,7 +469,8 @@ function toEntryMap(v: unknown, where: string): Map<string, unknown> | null {
   if (v instanceof Map) {
     const out = new Map<string, unknown>();
     for (const [k, val] of v as Map<unknown, unknown>) {
-      if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') throw new Error(`${where}: unexpected key ${describe(k)}`);
+      if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint')
+        throw new Error(`${where}: unexpected key ${describe(k)}`);
       out.set(String(k), val);
     }
     return out;

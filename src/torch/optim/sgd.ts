@@ -8,8 +8,17 @@
  *
  * The same ATen ops in the same order as PyTorch, so float32 results agree bit for bit on the same libtorch.
  */
+import { libtorchMajor } from '../libtorch.js';
 import type { Tensor } from '../tensor.js';
-import { booleanCodec, type HyperSpec, numberCodec, Optimizer, type ParamGroup, type Params, type ParamState } from './optimizer.js';
+import {
+  booleanCodec,
+  type HyperSpec,
+  numberCodec,
+  Optimizer,
+  type ParamGroup,
+  type Params,
+  type ParamState,
+} from './optimizer.js';
 
 export interface SGDHyperparameters {
   lr: number;
@@ -39,26 +48,46 @@ const SPEC: HyperSpec<SGDHyperparameters> = {
 
 export class SGD extends Optimizer<SGDHyperparameters> {
   constructor(params: Params<SGDHyperparameters>, options: SGDOptions = {}) {
-    super('SGD', params, {
-      // NaN stands for PyTorch's `required`: every group must then give its own lr (validateGroup says so).
-      lr: options.lr ?? Number.NaN,
-      momentum: options.momentum ?? 0,
-      dampening: options.dampening ?? 0,
-      weightDecay: options.weightDecay ?? 0,
-      nesterov: options.nesterov ?? false,
-      maximize: options.maximize ?? false,
-    }, SPEC, { foreach: null, differentiable: false });
+    super(
+      'SGD',
+      params,
+      {
+        // NaN stands for PyTorch's `required`: every group must then give its own lr (validateGroup says so).
+        lr: options.lr ?? Number.NaN,
+        momentum: options.momentum ?? 0,
+        dampening: options.dampening ?? 0,
+        weightDecay: options.weightDecay ?? 0,
+        nesterov: options.nesterov ?? false,
+        maximize: options.maximize ?? false,
+      },
+      SPEC,
+      {
+        // PyTorch 2 keeps `fused` in every group too (torch/optim/sgd.py): the keys of the PyTorch we run beside.
+        foreach: null,
+        differentiable: false,
+        ...(libtorchMajor() >= 2 ? { fused: null } : {}),
+      },
+    );
   }
 
   protected validateGroup(g: Readonly<SGDHyperparameters>, where: string): void {
-    if (typeof g.lr !== 'number' || Number.isNaN(g.lr)) throw new Error(`SGD: lr is required (give it in the options or in every parameter group); ${where} has ${String(g.lr)}`);
+    if (typeof g.lr !== 'number' || Number.isNaN(g.lr))
+      throw new Error(
+        `SGD: lr is required (give it in the options or in every parameter group); ${where} has ${String(g.lr)}`,
+      );
     if (!(g.lr >= 0)) throw new Error(`${where}: SGD expects lr >= 0, got ${g.lr}`);
-    if (typeof g.momentum !== 'number' || !(g.momentum >= 0)) throw new Error(`${where}: SGD expects momentum >= 0, got ${String(g.momentum)}`);
-    if (typeof g.dampening !== 'number' || Number.isNaN(g.dampening)) throw new Error(`${where}: SGD expects a numeric dampening, got ${String(g.dampening)}`);
-    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0)) throw new Error(`${where}: SGD expects weightDecay >= 0, got ${String(g.weightDecay)}`);
-    if (typeof g.nesterov !== 'boolean' || typeof g.maximize !== 'boolean') throw new Error(`${where}: SGD expects nesterov and maximize to be booleans`);
+    if (typeof g.momentum !== 'number' || !(g.momentum >= 0))
+      throw new Error(`${where}: SGD expects momentum >= 0, got ${String(g.momentum)}`);
+    if (typeof g.dampening !== 'number' || Number.isNaN(g.dampening))
+      throw new Error(`${where}: SGD expects a numeric dampening, got ${String(g.dampening)}`);
+    if (typeof g.weightDecay !== 'number' || !(g.weightDecay >= 0))
+      throw new Error(`${where}: SGD expects weightDecay >= 0, got ${String(g.weightDecay)}`);
+    if (typeof g.nesterov !== 'boolean' || typeof g.maximize !== 'boolean')
+      throw new Error(`${where}: SGD expects nesterov and maximize to be booleans`);
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
-      throw new Error(`${where}: SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum ${g.momentum}, dampening ${g.dampening})`);
+      throw new Error(
+        `${where}: SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum ${g.momentum}, dampening ${g.dampening})`,
+      );
     }
   }
 

@@ -34,7 +34,9 @@ export function detectFormat(bytes: Uint8Array, where = 'buffer'): CheckpointFor
   const problem = safetensorsLengthProblem(bytes, where);
   if (problem !== null) throw new Error(`detectFormat(${where}): ${problem}`);
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new Error(`detectFormat(${where}): not a PyTorch (zip or legacy), safetensors or .npy file (${bytes.length} bytes, starting ${head || '<empty>'})`);
+  throw new Error(
+    `detectFormat(${where}): not a PyTorch (zip or legacy), safetensors or .npy file (${bytes.length} bytes, starting ${head || '<empty>'})`,
+  );
 }
 
 export interface LoadedCheckpoint {
@@ -49,12 +51,19 @@ export interface LoadedCheckpoint {
  * Reads a checkpoint image. Tensors view `bytes` where they can (no copy), so keep `bytes` unchanged while
  * they are in use. `where` names the source in error messages.
  */
-export function readCheckpointBytes(bytes: Uint8Array, where = 'buffer', options: ReadPthOptions = {}): LoadedCheckpoint {
+export function readCheckpointBytes(
+  bytes: Uint8Array,
+  where = 'buffer',
+  options: ReadPthOptions = {},
+): LoadedCheckpoint {
   const b = plainBytes(bytes);
   const format = detectFormat(b, where);
   switch (format) {
-    case 'pth-zip': case 'pth-legacy': return { format, value: readPth(b, where, options) };
-    case 'npy': return { format, value: readNpy(b, where) };
+    case 'pth-zip':
+    case 'pth-legacy':
+      return { format, value: readPth(b, where, options) };
+    case 'npy':
+      return { format, value: readNpy(b, where) };
     case 'safetensors': {
       const st = readSafetensors(b, where);
       return { format, value: st.tensors, metadata: st.metadata };
@@ -90,12 +99,19 @@ export interface SaveOptions {
 function tensorEntries(value: PyWritable, path: string): [string, StoredTensor][] {
   const plain = typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
   if (!(value instanceof Map) && !plain) {
-    throw new Error(`saveCheckpoint(${path}): safetensors holds a flat dict of tensors, got a ${pyTypeName(value)} (see flattenTensors)`);
+    throw new Error(
+      `saveCheckpoint(${path}): safetensors holds a flat dict of tensors, got a ${pyTypeName(value)} (see flattenTensors)`,
+    );
   }
-  const entries: [PyWritable, PyWritable][] = value instanceof Map ? [...value] : Object.entries(value as Record<string, PyWritable>);
+  const entries: [PyWritable, PyWritable][] =
+    value instanceof Map ? [...value] : Object.entries(value as Record<string, PyWritable>);
   return entries.map(([k, t]) => {
-    if (typeof k !== 'string') throw new Error(`saveCheckpoint(${path}): safetensors names must be strings, got a ${pyTypeName(k)}`);
-    if (!isStoredTensor(t)) throw new Error(`saveCheckpoint(${path}): '${k}' is a ${pyTypeName(t)}, safetensors holds only tensors (see flattenTensors)`);
+    if (typeof k !== 'string')
+      throw new Error(`saveCheckpoint(${path}): safetensors names must be strings, got a ${pyTypeName(k)}`);
+    if (!isStoredTensor(t))
+      throw new Error(
+        `saveCheckpoint(${path}): '${k}' is a ${pyTypeName(t)}, safetensors holds only tensors (see flattenTensors)`,
+      );
     return [k, t];
   });
 }
@@ -103,10 +119,13 @@ function tensorEntries(value: PyWritable, path: string): [string, StoredTensor][
 /** The bytes (as chunks) of `value` in the format `path`'s extension names. */
 export function encodeCheckpoint(path: string, value: PyWritable, options: SaveOptions = {}): Uint8Array[] {
   switch (formatForPath(path)) {
-    case 'pth': return encodePth(value, { archiveName: archiveNameFor(path) });
-    case 'safetensors': return encodeSafetensors(tensorEntries(value, path), options.metadata ?? {});
+    case 'pth':
+      return encodePth(value, { archiveName: archiveNameFor(path) });
+    case 'safetensors':
+      return encodeSafetensors(tensorEntries(value, path), options.metadata ?? {});
     case 'npy':
-      if (!isStoredTensor(value)) throw new Error(`saveCheckpoint(${path}): .npy holds one tensor, got a ${pyTypeName(value)}`);
+      if (!isStoredTensor(value))
+        throw new Error(`saveCheckpoint(${path}): .npy holds one tensor, got a ${pyTypeName(value)}`);
       return [writeNpy(value)];
   }
 }
@@ -168,12 +187,17 @@ export interface ConvertReport {
  * To safetensors, nested dicts are flattened to dotted names and non-tensor entries become `__metadata__`
  * (JSON text); to .pth, a flat dict of tensors becomes an OrderedDict (a state dict).
  */
-export async function convertCheckpoint(inPath: string, outPath: string, options: ConvertOptions = {}): Promise<ConvertReport> {
+export async function convertCheckpoint(
+  inPath: string,
+  outPath: string,
+  options: ConvertOptions = {},
+): Promise<ConvertReport> {
   const outFormat = formatForPath(outPath);
   const loaded = await loadCheckpointFile(inPath, { preserveFloats: true });
   let value = loaded.value;
   if (options.key !== undefined) value = selectKey(value, options.key);
-  if (options.stripPrefix !== undefined && options.stripPrefix.length > 0) value = stripPrefix(value, options.stripPrefix);
+  if (options.stripPrefix !== undefined && options.stripPrefix.length > 0)
+    value = stripPrefix(value, options.stripPrefix);
   const dropped: string[] = [];
   let metadataKeys: string[] = [];
   let chunks: Uint8Array[];
@@ -182,7 +206,8 @@ export async function convertCheckpoint(inPath: string, outPath: string, options
     const flat = flattenTensors(value).map(([name, t]): [string, StoredTensor] => [name === '' ? 'tensor' : name, t]);
     const seen = new Set<string>();
     for (const [name] of flat) {
-      if (seen.has(name)) throw new Error(`convert(${inPath} -> ${outPath}): two tensors flatten to the name '${name}'`);
+      if (seen.has(name))
+        throw new Error(`convert(${inPath} -> ${outPath}): two tensors flatten to the name '${name}'`);
       seen.add(name);
     }
     const metadata: Record<string, string> = { ...(loaded.metadata ?? {}) };
@@ -194,7 +219,9 @@ export async function convertCheckpoint(inPath: string, outPath: string, options
     const flat = flattenTensors(value);
     const only = flat[0];
     if (flat.length !== 1 || only === undefined) {
-      throw new Error(`convert(${inPath} -> ${outPath}): .npy holds one tensor, the selection has ${flat.length} (use --key)`);
+      throw new Error(
+        `convert(${inPath} -> ${outPath}): .npy holds one tensor, the selection has ${flat.length} (use --key)`,
+      );
     }
     chunks = [writeNpy(only[1])];
     tensors = 1;
@@ -209,5 +236,12 @@ export async function convertCheckpoint(inPath: string, outPath: string, options
     tensors = flattenTensors(value).length;
   }
   await writeFileAtomic(outPath, chunks);
-  return { inFormat: loaded.format, outFormat, tensors, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), metadataKeys, dropped };
+  return {
+    inFormat: loaded.format,
+    outFormat,
+    tensors,
+    bytes: chunks.reduce((n, c) => n + c.byteLength, 0),
+    metadataKeys,
+    dropped,
+  };
 }

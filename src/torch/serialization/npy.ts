@@ -9,10 +9,26 @@ import { checkStored, type StoredTensor } from './stored.js';
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 const DESCR_TO_DTYPE: Record<string, DType> = {
-  f4: 'float32', f2: 'float16', f8: 'float64', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8', u1: 'uint8', b1: 'bool',
+  f4: 'float32',
+  f2: 'float16',
+  f8: 'float64',
+  i8: 'int64',
+  i4: 'int32',
+  i2: 'int16',
+  i1: 'int8',
+  u1: 'uint8',
+  b1: 'bool',
 };
 const DTYPE_TO_DESCR: Partial<Record<DType, string>> = {
-  float32: '<f4', float16: '<f2', float64: '<f8', int64: '<i8', int32: '<i4', int16: '<i2', int8: '|i1', uint8: '|u1', bool: '|b1',
+  float32: '<f4',
+  float16: '<f2',
+  float64: '<f8',
+  int64: '<i8',
+  int32: '<i4',
+  int16: '<i2',
+  int8: '|i1',
+  uint8: '|u1',
+  bool: '|b1',
 };
 
 export function isNpy(bytes: Uint8Array): boolean {
@@ -27,11 +43,16 @@ function parseHeader(text: string, where: string): { descr: string; fortran: boo
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new Error(`readNpy(${where}): malformed header ${JSON.stringify(text.trim())}`);
   }
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => {
-    const n = Number(s.replace(/L$/, ''));
-    if (!Number.isInteger(n) || n < 0) throw new Error(`readNpy(${where}): bad dimension '${s}' in shape (${shapeText})`);
-    return n;
-  });
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const n = Number(s.replace(/L$/, ''));
+      if (!Number.isInteger(n) || n < 0)
+        throw new Error(`readNpy(${where}): bad dimension '${s}' in shape (${shapeText})`);
+      return n;
+    });
   return { descr, fortran: fortran === 'True', shape };
 }
 
@@ -42,23 +63,34 @@ export function readNpy(bytes: Uint8Array, where = 'buffer'): StoredTensor {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerLen: number;
   let offset: number;
-  if (major === 1) { headerLen = dv.getUint16(8, true); offset = 10; }
-  else if (major === 2 || major === 3) {
+  if (major === 1) {
+    headerLen = dv.getUint16(8, true);
+    offset = 10;
+  } else if (major === 2 || major === 3) {
     if (bytes.length < 12) throw new Error(`readNpy(${where}): truncated header`);
-    headerLen = dv.getUint32(8, true); offset = 12;
+    headerLen = dv.getUint32(8, true);
+    offset = 12;
   } else throw new Error(`readNpy(${where}): unsupported format version ${major}`);
-  if (offset + headerLen > bytes.length) throw new Error(`readNpy(${where}): truncated header (${headerLen} bytes announced)`);
-  const header = parseHeader(new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(offset, offset + headerLen)), where);
+  if (offset + headerLen > bytes.length)
+    throw new Error(`readNpy(${where}): truncated header (${headerLen} bytes announced)`);
+  const header = parseHeader(
+    new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(offset, offset + headerLen)),
+    where,
+  );
   const order = header.descr[0];
   const dtype = DESCR_TO_DTYPE[header.descr.slice(1)];
   if (dtype === undefined || (order !== '<' && order !== '>' && order !== '|' && order !== '=')) {
-    throw new Error(`readNpy(${where}): unsupported dtype '${header.descr}' (supported: ${Object.keys(DESCR_TO_DTYPE).join(', ')})`);
+    throw new Error(
+      `readNpy(${where}): unsupported dtype '${header.descr}' (supported: ${Object.keys(DESCR_TO_DTYPE).join(', ')})`,
+    );
   }
   const itemsize = DTYPE_SIZE[dtype];
   const numel = shapeNumel(header.shape);
   const start = offset + headerLen;
   if (bytes.length - start < numel * itemsize) {
-    throw new Error(`readNpy(${where}): truncated data: shape (${header.shape.join(', ')}) ${header.descr} needs ${numel * itemsize} bytes, file has ${bytes.length - start}`);
+    throw new Error(
+      `readNpy(${where}): truncated data: shape (${header.shape.join(', ')}) ${header.descr} needs ${numel * itemsize} bytes, file has ${bytes.length - start}`,
+    );
   }
   let data: Uint8Array = bytes.slice(start, start + numel * itemsize);
   if (order === '>' && itemsize > 1) {
@@ -74,7 +106,10 @@ function fortranToC(src: Uint8Array, shape: number[], itemsize: number): Uint8Ar
   const numel = shapeNumel(shape);
   const fStride: number[] = new Array<number>(rank);
   let s = 1;
-  for (let d = 0; d < rank; d++) { fStride[d] = s; s *= shape[d]!; }
+  for (let d = 0; d < rank; d++) {
+    fStride[d] = s;
+    s *= shape[d]!;
+  }
   const out = new Uint8Array(src.length);
   const idx = new Array<number>(rank).fill(0);
   for (let c = 0; c < numel; c++) {
@@ -101,7 +136,8 @@ export function writeNpy(t: StoredTensor): Uint8Array {
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
   const out = new Uint8Array(10 + header.length + t.data.byteLength);
   out.set(MAGIC, 0);
-  out[6] = 1; out[7] = 0;
+  out[6] = 1;
+  out[7] = 0;
   new DataView(out.buffer).setUint16(8, header.length, true);
   for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
   out.set(t.data, 10 + header.length);

@@ -9,7 +9,14 @@
  */
 import { type DType, isDType } from '../dtype.js';
 import {
-  PyGlobalRef, PyOrderedDict, PyTuple, pyTypeName, type PyValue, TorchDevice, TorchDType, TorchStorage,
+  PyGlobalRef,
+  PyOrderedDict,
+  PyTuple,
+  pyTypeName,
+  type PyValue,
+  TorchDevice,
+  TorchDType,
+  TorchStorage,
   isStoredTensor,
 } from './pyvalue.js';
 import type { StoredTensor } from './stored.js';
@@ -20,7 +27,10 @@ import { materialiseView } from './strided.js';
  * PyGlobalRef, so that one passed as a value (`_rebuild_from_type_v2`'s first argument) stays a PyValue.
  */
 export class PyCallable extends PyGlobalRef {
-  constructor(qualifiedName: string, readonly call: (args: readonly PyValue[], where: string) => PyValue) {
+  constructor(
+    qualifiedName: string,
+    readonly call: (args: readonly PyValue[], where: string) => PyValue,
+  ) {
     const dot = qualifiedName.lastIndexOf('.');
     super(qualifiedName.slice(0, dot), qualifiedName.slice(dot + 1));
   }
@@ -28,8 +38,15 @@ export class PyCallable extends PyGlobalRef {
 
 /** Storage classes of torch/storage.py (`torch.FloatStorage` ...) and the element type each holds. */
 export const STORAGE_DTYPE: Readonly<Record<string, DType>> = {
-  FloatStorage: 'float32', HalfStorage: 'float16', BFloat16Storage: 'bfloat16', DoubleStorage: 'float64',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8',
+  FloatStorage: 'float32',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  DoubleStorage: 'float64',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
   BoolStorage: 'bool',
 };
 export const DTYPE_STORAGE: Readonly<Record<DType, string>> = Object.fromEntries(
@@ -38,9 +55,32 @@ export const DTYPE_STORAGE: Readonly<Record<DType, string>> = Object.fromEntries
 
 /** Names of dtype objects in the `torch` module (canonical names and aliases), as pickled by `torch.dtype`. */
 const TORCH_DTYPE_NAMES = [
-  'float32', 'float', 'float64', 'double', 'float16', 'half', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16',
-  'short', 'int8', 'uint8', 'bool', 'complex32', 'chalf', 'complex64', 'cfloat', 'complex128', 'cdouble',
-  'qint8', 'quint8', 'qint32', 'quint4x2',
+  'float32',
+  'float',
+  'float64',
+  'double',
+  'float16',
+  'half',
+  'bfloat16',
+  'int64',
+  'long',
+  'int32',
+  'int',
+  'int16',
+  'short',
+  'int8',
+  'uint8',
+  'bool',
+  'complex32',
+  'chalf',
+  'complex64',
+  'cfloat',
+  'complex128',
+  'cdouble',
+  'qint8',
+  'quint8',
+  'qint32',
+  'quint4x2',
 ];
 function fail(where: string, fn: string, message: string): never {
   throw new Error(`unpickle(${where}): ${fn}: ${message}`);
@@ -52,7 +92,12 @@ function int(v: PyValue | undefined, where: string, fn: string, what: string): n
 }
 
 function intTuple(v: PyValue | undefined, where: string, fn: string, what: string): number[] {
-  const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : fail(where, fn, `${what} must be a tuple, got ${pyTypeName(v)}`);
+  const items =
+    v instanceof PyTuple
+      ? v.items
+      : Array.isArray(v)
+        ? v
+        : fail(where, fn, `${what} must be a tuple, got ${pyTypeName(v)}`);
   return items.map((x, i) => int(x, where, fn, `${what}[${i}]`));
 }
 
@@ -67,11 +112,19 @@ function items(v: PyValue | undefined, where: string, fn: string): readonly PyVa
 /** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`. */
 function rebuildTensor(fn: string, args: readonly PyValue[], where: string): StoredTensor {
   const [storage, offset, size, stride, requiresGrad] = args;
-  if (!(storage instanceof TorchStorage)) fail(where, fn, `first argument must be a storage, got ${pyTypeName(storage)}`);
+  if (!(storage instanceof TorchStorage))
+    fail(where, fn, `first argument must be a storage, got ${pyTypeName(storage)}`);
   const shape = intTuple(size, where, fn, 'size');
-  const data = materialiseView(storage, int(offset, where, fn, 'storage_offset'), shape, intTuple(stride, where, fn, 'stride'), `unpickle(${where}): ${fn}`);
+  const data = materialiseView(
+    storage,
+    int(offset, where, fn, 'storage_offset'),
+    shape,
+    intTuple(stride, where, fn, 'stride'),
+    `unpickle(${where}): ${fn}`,
+  );
   const t: StoredTensor = { dtype: storage.dtype, shape, data };
-  if (requiresGrad !== undefined && typeof requiresGrad !== 'boolean') fail(where, fn, `requires_grad must be a bool, got ${pyTypeName(requiresGrad)}`);
+  if (requiresGrad !== undefined && typeof requiresGrad !== 'boolean')
+    fail(where, fn, `requires_grad must be a bool, got ${pyTypeName(requiresGrad)}`);
   if (requiresGrad === true) t.requiresGrad = true;
   return t;
 }
@@ -80,7 +133,8 @@ function rebuildTensor(fn: string, args: readonly PyValue[], where: string): Sto
 function rebuildParameter(fn: string, args: readonly PyValue[], where: string): StoredTensor {
   const [data, requiresGrad] = args;
   if (!isStoredTensor(data)) fail(where, fn, `data must be a tensor, got ${pyTypeName(data)}`);
-  if (typeof requiresGrad !== 'boolean') fail(where, fn, `requires_grad must be a bool, got ${pyTypeName(requiresGrad)}`);
+  if (typeof requiresGrad !== 'boolean')
+    fail(where, fn, `requires_grad must be a bool, got ${pyTypeName(requiresGrad)}`);
   const t: StoredTensor = { dtype: data.dtype, shape: data.shape, data: data.data };
   if (requiresGrad) t.requiresGrad = true;
   return t;
@@ -107,50 +161,80 @@ function makeBytes(fn: string, args: readonly PyValue[], where: string): Uint8Ar
     if (typeof encoding !== 'string') fail(where, fn, 'a str argument needs an encoding');
     return bytesFromString(src, encoding, where, fn);
   }
-  return Uint8Array.from(items(src, where, fn).map((x, i) => {
-    const b = int(x, where, fn, `item ${i}`);
-    if (b < 0 || b > 255) fail(where, fn, `byte ${b} out of range`);
-    return b;
-  }));
+  return Uint8Array.from(
+    items(src, where, fn).map((x, i) => {
+      const b = int(x, where, fn, `item ${i}`);
+      if (b < 0 || b > 255) fail(where, fn, `byte ${b} out of range`);
+      return b;
+    }),
+  );
 }
 
 const callables: [string, (args: readonly PyValue[], where: string) => PyValue][] = [
-  ['collections.OrderedDict', (args, where) => {
-    const d = new PyOrderedDict();
-    for (const pair of items(args[0], where, 'OrderedDict')) {
-      const kv = items(pair, where, 'OrderedDict');
-      if (kv.length !== 2) fail(where, 'OrderedDict', 'items must be (key, value) pairs');
-      d.set(kv[0]!, kv[1]!);
-    }
-    return d;
-  }],
+  [
+    'collections.OrderedDict',
+    (args, where) => {
+      const d = new PyOrderedDict();
+      for (const pair of items(args[0], where, 'OrderedDict')) {
+        const kv = items(pair, where, 'OrderedDict');
+        if (kv.length !== 2) fail(where, 'OrderedDict', 'items must be (key, value) pairs');
+        d.set(kv[0]!, kv[1]!);
+      }
+      return d;
+    },
+  ],
   ['torch._utils._rebuild_tensor_v2', (args, where) => rebuildTensor('_rebuild_tensor_v2', args, where)],
   ['torch._utils._rebuild_tensor', (args, where) => rebuildTensor('_rebuild_tensor', args, where)],
   ['torch._utils._rebuild_parameter', (args, where) => rebuildParameter('_rebuild_parameter', args, where)],
-  ['torch._utils._rebuild_parameter_with_state', (args, where) => rebuildParameter('_rebuild_parameter_with_state', args, where)],
+  [
+    'torch._utils._rebuild_parameter_with_state',
+    (args, where) => rebuildParameter('_rebuild_parameter_with_state', args, where),
+  ],
   // torch/_tensor.py: tensors of a subclass or with Python attributes are pickled as
   // _rebuild_from_type_v2(func, type, args, state); only plain Tensor/Parameter types are accepted here.
-  ['torch._tensor._rebuild_from_type_v2', (args, where) => {
-    const [func, type, fargs] = args;
-    if (!(func instanceof PyCallable)) return fail(where, '_rebuild_from_type_v2', `func must be an allowed rebuild function, got ${pyTypeName(func)}`);
-    if (!(type instanceof PyGlobalRef) || !['torch.Tensor', 'torch.nn.parameter.Parameter'].includes(type.qualifiedName)) {
-      fail(where, '_rebuild_from_type_v2', `type must be torch.Tensor or torch.nn.parameter.Parameter, got ${pyTypeName(type)}`);
-    }
-    return func.call(items(fargs, where, '_rebuild_from_type_v2'), where);
-  }],
+  [
+    'torch._tensor._rebuild_from_type_v2',
+    (args, where) => {
+      const [func, type, fargs] = args;
+      if (!(func instanceof PyCallable))
+        return fail(
+          where,
+          '_rebuild_from_type_v2',
+          `func must be an allowed rebuild function, got ${pyTypeName(func)}`,
+        );
+      if (
+        !(type instanceof PyGlobalRef) ||
+        !['torch.Tensor', 'torch.nn.parameter.Parameter'].includes(type.qualifiedName)
+      ) {
+        fail(
+          where,
+          '_rebuild_from_type_v2',
+          `type must be torch.Tensor or torch.nn.parameter.Parameter, got ${pyTypeName(type)}`,
+        );
+      }
+      return func.call(items(fargs, where, '_rebuild_from_type_v2'), where);
+    },
+  ],
   ['torch.Size', (args, where) => new PyTuple(intTuple(args[0] ?? new PyTuple([]), where, 'torch.Size', 'sizes'))],
-  ['torch.device', (args, where) => {
-    const [type, index] = args;
-    if (typeof type !== 'string') fail(where, 'torch.device', `expected a device string, got ${pyTypeName(type)}`);
-    if (index !== undefined && index !== null) return new TorchDevice(type, int(index, where, 'torch.device', 'index'));
-    const m = /^([a-z]+):(\d+)$/.exec(type);
-    return m ? new TorchDevice(m[1]!, Number(m[2])) : new TorchDevice(type);
-  }],
-  ['_codecs.encode', (args, where) => {
-    const [s, encoding] = args;
-    if (typeof s !== 'string') fail(where, '_codecs.encode', `expected a str, got ${pyTypeName(s)}`);
-    return bytesFromString(s, typeof encoding === 'string' ? encoding : 'utf-8', where, '_codecs.encode');
-  }],
+  [
+    'torch.device',
+    (args, where) => {
+      const [type, index] = args;
+      if (typeof type !== 'string') fail(where, 'torch.device', `expected a device string, got ${pyTypeName(type)}`);
+      if (index !== undefined && index !== null)
+        return new TorchDevice(type, int(index, where, 'torch.device', 'index'));
+      const m = /^([a-z]+):(\d+)$/.exec(type);
+      return m ? new TorchDevice(m[1]!, Number(m[2])) : new TorchDevice(type);
+    },
+  ],
+  [
+    '_codecs.encode',
+    (args, where) => {
+      const [s, encoding] = args;
+      if (typeof s !== 'string') fail(where, '_codecs.encode', `expected a str, got ${pyTypeName(s)}`);
+      return bytesFromString(s, typeof encoding === 'string' ? encoding : 'utf-8', where, '_codecs.encode');
+    },
+  ],
 ];
 for (const mod of ['__builtin__', 'builtins']) {
   callables.push(
@@ -177,7 +261,9 @@ export function resolveGlobal(module: string, name: string, where: string): PyVa
   const qualified = `${module}.${name}`;
   const found = CALLABLES.get(qualified) ?? VALUES.get(qualified);
   if (found === undefined) {
-    throw new Error(`unpickle(${where}): refusing global '${qualified}' (not in the allow-list of torch checkpoint types)`);
+    throw new Error(
+      `unpickle(${where}): refusing global '${qualified}' (not in the allow-list of torch checkpoint types)`,
+    );
   }
   return found;
 }

@@ -16,8 +16,16 @@ import { DTYPE_SIZE, formatShape } from '../dtype.js';
 import { DTYPE_STORAGE, isAllowedGlobal } from './pickle-globals.js';
 import { OP } from './pickle-ops.js';
 import {
-  isStoredTensor, PyFloat, PyGlobalRef, PyOrderedDict, PyTuple, type PyWritable, storageViewOf, TorchDevice,
-  TorchDType, TorchStorage,
+  isStoredTensor,
+  PyFloat,
+  PyGlobalRef,
+  PyOrderedDict,
+  PyTuple,
+  type PyWritable,
+  storageViewOf,
+  TorchDevice,
+  TorchDType,
+  TorchStorage,
 } from './pyvalue.js';
 import { checkStored, type StoredTensor } from './stored.js';
 
@@ -32,7 +40,8 @@ export interface PickleWriteOptions {
 /** Pickles `value` (protocol 2). */
 export function pickle(value: PyWritable, options: PickleWriteOptions = {}): Uint8Array {
   const w = new PickleWriter(options);
-  w.byte(OP.PROTO); w.byte(2);
+  w.byte(OP.PROTO);
+  w.byte(2);
   w.save(value, []);
   w.byte(OP.STOP);
   return w.result();
@@ -55,7 +64,10 @@ export function encodeLong(v: bigint): Uint8Array {
 function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]!; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = s;
+    s *= shape[d]!;
+  }
   return strides;
 }
 
@@ -111,17 +123,32 @@ class PickleWriter {
   private put(obj: object): void {
     const idx = this.memo.size;
     this.memo.set(obj, idx);
-    if (idx < 256) { this.byte(OP.BINPUT); this.byte(idx); } else { this.byte(OP.LONG_BINPUT); this.u32(idx); }
+    if (idx < 256) {
+      this.byte(OP.BINPUT);
+      this.byte(idx);
+    } else {
+      this.byte(OP.LONG_BINPUT);
+      this.u32(idx);
+    }
   }
 
   private get(idx: number): void {
-    if (idx < 256) { this.byte(OP.BINGET); this.byte(idx); } else { this.byte(OP.LONG_BINGET); this.u32(idx); }
+    if (idx < 256) {
+      this.byte(OP.BINGET);
+      this.byte(idx);
+    } else {
+      this.byte(OP.LONG_BINGET);
+      this.u32(idx);
+    }
   }
 
   private global(module: string, name: string): void {
     const key = `${module}\n${name}\n`;
     const idx = this.globals.get(key);
-    if (idx !== undefined) { this.get(idx); return; }
+    if (idx !== undefined) {
+      this.get(idx);
+      return;
+    }
     this.byte(OP.GLOBAL);
     this.bytes(encoder.encode(key));
     const token = {}; // globals are memoized by name, not by a JS object
@@ -130,8 +157,17 @@ class PickleWriter {
   }
 
   private int(v: bigint): void {
-    if (v >= 0n && v < 256n) { this.byte(OP.BININT1); this.byte(Number(v)); return; }
-    if (v >= 0n && v < 65536n) { this.byte(OP.BININT2); this.byte(Number(v) & 0xff); this.byte(Number(v) >> 8); return; }
+    if (v >= 0n && v < 256n) {
+      this.byte(OP.BININT1);
+      this.byte(Number(v));
+      return;
+    }
+    if (v >= 0n && v < 65536n) {
+      this.byte(OP.BININT2);
+      this.byte(Number(v) & 0xff);
+      this.byte(Number(v) >> 8);
+      return;
+    }
     if (v >= -(2n ** 31n) && v < 2n ** 31n) {
       this.byte(OP.BININT);
       this.ensure(4);
@@ -140,7 +176,13 @@ class PickleWriter {
       return;
     }
     const enc = encodeLong(v);
-    if (enc.length < 256) { this.byte(OP.LONG1); this.byte(enc.length); } else { this.byte(OP.LONG4); this.u32(enc.length); }
+    if (enc.length < 256) {
+      this.byte(OP.LONG1);
+      this.byte(enc.length);
+    } else {
+      this.byte(OP.LONG4);
+      this.u32(enc.length);
+    }
     this.bytes(enc);
   }
 
@@ -160,7 +202,10 @@ class PickleWriter {
 
   /** Emits the tuple of already-written items: TUPLE1-3 or MARK ... TUPLE. */
   private tuple(items: readonly PyWritable[], path: string[]): void {
-    if (items.length === 0) { this.byte(OP.EMPTY_TUPLE); return; }
+    if (items.length === 0) {
+      this.byte(OP.EMPTY_TUPLE);
+      return;
+    }
     if (items.length > 3) this.byte(OP.MARK);
     items.forEach((v, i) => this.save(v, [...path, String(i)]));
     this.byte(items.length > 3 ? OP.TUPLE : OP.TUPLE1 + items.length - 1);
@@ -198,7 +243,8 @@ class PickleWriter {
   private storageId(storage: TorchStorage, path: string[]): void {
     let key = this.storages.get(storage);
     if (key === undefined) {
-      if (this.options.storageKey === undefined) this.fail(path, 'tensors can only be written inside a checkpoint (writePth)');
+      if (this.options.storageKey === undefined)
+        this.fail(path, 'tensors can only be written inside a checkpoint (writePth)');
       key = this.options.storageKey(storage);
       this.storages.set(storage, key);
     }
@@ -224,7 +270,8 @@ class PickleWriter {
         this.ownStorage.set(t.data, storage);
       }
     }
-    if (t.data.byteLength % DTYPE_SIZE[t.dtype] !== 0) this.fail(path, `tensor ${formatShape(t.shape)} has a partial element`);
+    if (t.data.byteLength % DTYPE_SIZE[t.dtype] !== 0)
+      this.fail(path, `tensor ${formatShape(t.shape)} has a partial element`);
     this.global('torch._utils', '_rebuild_tensor_v2');
     this.byte(OP.MARK);
     this.storageId(storage, path);
@@ -240,27 +287,52 @@ class PickleWriter {
   }
 
   save(v: PyWritable, path: string[]): void {
-    if (v === null) { this.byte(OP.NONE); return; }
-    if (typeof v === 'boolean') { this.byte(v ? OP.NEWTRUE : OP.NEWFALSE); return; }
+    if (v === null) {
+      this.byte(OP.NONE);
+      return;
+    }
+    if (typeof v === 'boolean') {
+      this.byte(v ? OP.NEWTRUE : OP.NEWFALSE);
+      return;
+    }
     if (typeof v === 'number') {
       if (Number.isSafeInteger(v) && !Object.is(v, -0)) this.int(BigInt(v));
       else this.float(v);
       return;
     }
-    if (typeof v === 'bigint') { this.int(v); return; }
-    if (typeof v === 'string') { this.str(v); return; }
+    if (typeof v === 'bigint') {
+      this.int(v);
+      return;
+    }
+    if (typeof v === 'string') {
+      this.str(v);
+      return;
+    }
     if (typeof v !== 'object') this.fail(path, `cannot pickle a JS ${typeof v}`);
-    if (v instanceof PyFloat) { this.float(v.value); return; }
-    if (v instanceof TorchDType) { this.global('torch', v.name); return; }
+    if (v instanceof PyFloat) {
+      this.float(v.value);
+      return;
+    }
+    if (v instanceof TorchDType) {
+      this.global('torch', v.name);
+      return;
+    }
     if (v instanceof PyGlobalRef) {
-      if (!isAllowedGlobal(v.qualifiedName)) this.fail(path, `refusing to write global '${v.qualifiedName}' (not in the allow-list)`);
+      if (!isAllowedGlobal(v.qualifiedName))
+        this.fail(path, `refusing to write global '${v.qualifiedName}' (not in the allow-list)`);
       this.global(v.module, v.name);
       return;
     }
-    if (v instanceof TorchStorage) { this.storageId(v, path); return; }
+    if (v instanceof TorchStorage) {
+      this.storageId(v, path);
+      return;
+    }
 
     const seen = this.memo.get(v);
-    if (seen !== undefined) { this.get(seen); return; }
+    if (seen !== undefined) {
+      this.get(seen);
+      return;
+    }
     if (this.inProgress.has(v)) this.fail(path, 'a tuple, set or tensor contains itself');
     this.inProgress.add(v);
     try {
@@ -271,7 +343,11 @@ class PickleWriter {
   }
 
   private saveObject(v: object, path: string[]): void {
-    if (isStoredTensor(v)) { this.tensor(v, path); this.put(v); return; }
+    if (isStoredTensor(v)) {
+      this.tensor(v, path);
+      this.put(v);
+      return;
+    }
     if (v instanceof Uint8Array) {
       this.global('_codecs', 'encode');
       let s = '';
@@ -283,7 +359,11 @@ class PickleWriter {
       this.put(v);
       return;
     }
-    if (v instanceof PyTuple) { this.tuple(v.items, path); this.put(v); return; }
+    if (v instanceof PyTuple) {
+      this.tuple(v.items, path);
+      this.put(v);
+      return;
+    }
     if (v instanceof TorchDevice) {
       this.global('torch', 'device');
       this.tuple(v.index === null ? [v.type] : [v.type, v.index], path);

@@ -62,7 +62,10 @@ class Unpickler {
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PyValue>();
 
-  constructor(bytes: Uint8Array, private readonly options: UnpickleOptions) {
+  constructor(
+    bytes: Uint8Array,
+    private readonly options: UnpickleOptions,
+  ) {
     this.cur = new ByteCursor(bytes, options.where ?? 'buffer', options.start ?? 0);
   }
 
@@ -99,7 +102,8 @@ class Unpickler {
 
   private call(fn: PyValue, args: PyValue, op: string): PyValue {
     if (!(fn instanceof PyCallable)) this.fail(`${op}: cannot call ${pyTypeName(fn)}`);
-    if (!(args instanceof PyTuple)) this.fail(`${op} on ${fn.qualifiedName}: arguments must be a tuple, got ${pyTypeName(args)}`);
+    if (!(args instanceof PyTuple))
+      this.fail(`${op} on ${fn.qualifiedName}: arguments must be a tuple, got ${pyTypeName(args)}`);
     return fn.call(args.items, this.options.where ?? 'buffer');
   }
 
@@ -120,7 +124,8 @@ class Unpickler {
   }
 
   private persistent(pid: PyValue): PyValue {
-    if (this.options.persistentLoad === undefined) this.fail('persistent id found but this file kind has no persistent storage');
+    if (this.options.persistentLoad === undefined)
+      this.fail('persistent id found but this file kind has no persistent storage');
     return this.options.persistentLoad(pid);
   }
 
@@ -153,30 +158,54 @@ class Unpickler {
         }
         case OP.FRAME: {
           const n = cur.u64(name);
-          if (n > cur.bytes.length - cur.pos) this.fail(`truncated: FRAME at byte ${at} announces ${n} bytes, ${cur.bytes.length - cur.pos} left`);
+          if (n > cur.bytes.length - cur.pos)
+            this.fail(`truncated: FRAME at byte ${at} announces ${n} bytes, ${cur.bytes.length - cur.pos} left`);
           break;
         }
         case OP.STOP: {
           const value = this.pop(name);
           return { value, end: cur.pos };
         }
-        case OP.MARK: this.marks.push(s.length); break;
+        case OP.MARK:
+          this.marks.push(s.length);
+          break;
         case OP.POP: {
           const floor = this.marks.length > 0 ? this.marks[this.marks.length - 1]! : 0;
           if (s.length > floor) s.pop();
           else this.popMark(name);
           break;
         }
-        case OP.POP_MARK: this.popMark(name); break;
-        case OP.DUP: s.push(this.top(name)); break;
-        case OP.NONE: s.push(null); break;
-        case OP.NEWTRUE: s.push(true); break;
-        case OP.NEWFALSE: s.push(false); break;
-        case OP.INT: case OP.LONG: s.push(this.textInt(cur.line(name), name)); break;
-        case OP.BININT: s.push(cur.i32(name)); break;
-        case OP.BININT1: s.push(cur.u8(name)); break;
-        case OP.BININT2: s.push(cur.u16(name)); break;
-        case OP.LONG1: s.push(decodeLong(cur.take(cur.u8(name), name))); break;
+        case OP.POP_MARK:
+          this.popMark(name);
+          break;
+        case OP.DUP:
+          s.push(this.top(name));
+          break;
+        case OP.NONE:
+          s.push(null);
+          break;
+        case OP.NEWTRUE:
+          s.push(true);
+          break;
+        case OP.NEWFALSE:
+          s.push(false);
+          break;
+        case OP.INT:
+        case OP.LONG:
+          s.push(this.textInt(cur.line(name), name));
+          break;
+        case OP.BININT:
+          s.push(cur.i32(name));
+          break;
+        case OP.BININT1:
+          s.push(cur.u8(name));
+          break;
+        case OP.BININT2:
+          s.push(cur.u16(name));
+          break;
+        case OP.LONG1:
+          s.push(decodeLong(cur.take(cur.u8(name), name)));
+          break;
         case OP.LONG4: {
           const n = cur.i32(name);
           if (n < 0) this.fail(`LONG4 at byte ${at}: negative length ${n}`);
@@ -186,32 +215,66 @@ class Unpickler {
         case OP.FLOAT: {
           const text = cur.line(name);
           const v = Number(text);
-          if (text.trim() === '' || (Number.isNaN(v) && !/^\s*[+-]?nan\s*$/i.test(text))) this.fail(`FLOAT: bad literal '${text}'`);
+          if (text.trim() === '' || (Number.isNaN(v) && !/^\s*[+-]?nan\s*$/i.test(text)))
+            this.fail(`FLOAT: bad literal '${text}'`);
           s.push(this.float(v));
           break;
         }
-        case OP.BINFLOAT: s.push(this.float(cur.f64be(name))); break;
-        case OP.SHORT_BINSTRING: s.push(latin1(cur.take(cur.u8(name), name))); break;
+        case OP.BINFLOAT:
+          s.push(this.float(cur.f64be(name)));
+          break;
+        case OP.SHORT_BINSTRING:
+          s.push(latin1(cur.take(cur.u8(name), name)));
+          break;
         case OP.BINSTRING: {
           const n = cur.i32(name);
           if (n < 0) this.fail(`BINSTRING at byte ${at}: negative length ${n}`);
           s.push(latin1(cur.take(n, name)));
           break;
         }
-        case OP.SHORT_BINUNICODE: s.push(decodeUtf8(cur.take(cur.u8(name), name), cur, name)); break;
-        case OP.BINUNICODE: s.push(decodeUtf8(cur.take(cur.u32(name), name), cur, name)); break;
-        case OP.BINUNICODE8: s.push(decodeUtf8(cur.take(cur.u64(name), name), cur, name)); break;
-        case OP.SHORT_BINBYTES: s.push(cur.take(cur.u8(name), name).slice()); break;
-        case OP.BINBYTES: s.push(cur.take(cur.u32(name), name).slice()); break;
-        case OP.BINBYTES8: case OP.BYTEARRAY8: s.push(cur.take(cur.u64(name), name).slice()); break;
-        case OP.EMPTY_LIST: s.push([]); break;
-        case OP.EMPTY_DICT: s.push(new Map()); break;
-        case OP.EMPTY_TUPLE: s.push(new PyTuple([])); break;
-        case OP.EMPTY_SET: s.push(new Set()); break;
-        case OP.LIST: s.push(this.popMark(name)); break;
-        case OP.TUPLE: s.push(new PyTuple(this.popMark(name))); break;
-        case OP.FROZENSET: s.push(new Set(this.popMark(name))); break;
-        case OP.TUPLE1: case OP.TUPLE2: case OP.TUPLE3: {
+        case OP.SHORT_BINUNICODE:
+          s.push(decodeUtf8(cur.take(cur.u8(name), name), cur, name));
+          break;
+        case OP.BINUNICODE:
+          s.push(decodeUtf8(cur.take(cur.u32(name), name), cur, name));
+          break;
+        case OP.BINUNICODE8:
+          s.push(decodeUtf8(cur.take(cur.u64(name), name), cur, name));
+          break;
+        case OP.SHORT_BINBYTES:
+          s.push(cur.take(cur.u8(name), name).slice());
+          break;
+        case OP.BINBYTES:
+          s.push(cur.take(cur.u32(name), name).slice());
+          break;
+        case OP.BINBYTES8:
+        case OP.BYTEARRAY8:
+          s.push(cur.take(cur.u64(name), name).slice());
+          break;
+        case OP.EMPTY_LIST:
+          s.push([]);
+          break;
+        case OP.EMPTY_DICT:
+          s.push(new Map());
+          break;
+        case OP.EMPTY_TUPLE:
+          s.push(new PyTuple([]));
+          break;
+        case OP.EMPTY_SET:
+          s.push(new Set());
+          break;
+        case OP.LIST:
+          s.push(this.popMark(name));
+          break;
+        case OP.TUPLE:
+          s.push(new PyTuple(this.popMark(name)));
+          break;
+        case OP.FROZENSET:
+          s.push(new Set(this.popMark(name)));
+          break;
+        case OP.TUPLE1:
+        case OP.TUPLE2:
+        case OP.TUPLE3: {
           const n = op - OP.TUPLE1 + 1;
           const items: PyValue[] = [];
           for (let i = 0; i < n; i++) items.unshift(this.pop(name));
@@ -240,7 +303,8 @@ class Unpickler {
           for (const v of items) list.push(v);
           break;
         }
-        case OP.SETITEM: case OP.SETITEMS: {
+        case OP.SETITEM:
+        case OP.SETITEMS: {
           const items = op === OP.SETITEM ? [this.pop(name), this.pop(name)].reverse() : this.popMark(name);
           const d = this.top(name);
           if (!(d instanceof Map)) this.fail(`${name} at byte ${at}: target is ${pyTypeName(d)}, not a dict`);
@@ -263,11 +327,13 @@ class Unpickler {
         case OP.STACK_GLOBAL: {
           const gname = this.pop(name);
           const module = this.pop(name);
-          if (typeof module !== 'string' || typeof gname !== 'string') this.fail(`STACK_GLOBAL at byte ${at}: module and name must be str`);
+          if (typeof module !== 'string' || typeof gname !== 'string')
+            this.fail(`STACK_GLOBAL at byte ${at}: module and name must be str`);
           s.push(resolveGlobal(module, gname, this.options.where ?? 'buffer'));
           break;
         }
-        case OP.REDUCE: case OP.NEWOBJ: {
+        case OP.REDUCE:
+        case OP.NEWOBJ: {
           const args = this.pop(name);
           s.push(this.call(this.pop(name), args, name));
           break;
@@ -275,7 +341,8 @@ class Unpickler {
         case OP.NEWOBJ_EX: {
           const kwargs = this.pop(name);
           const args = this.pop(name);
-          if (!(kwargs instanceof Map) || kwargs.size > 0) this.fail(`NEWOBJ_EX at byte ${at}: keyword arguments are not supported`);
+          if (!(kwargs instanceof Map) || kwargs.size > 0)
+            this.fail(`NEWOBJ_EX at byte ${at}: keyword arguments are not supported`);
           s.push(this.call(this.pop(name), args, name));
           break;
         }
@@ -284,15 +351,33 @@ class Unpickler {
           this.build(state, this.top(name));
           break;
         }
-        case OP.BINPERSID: s.push(this.persistent(this.pop(name))); break;
-        case OP.PERSID: s.push(this.persistent(cur.line(name))); break;
-        case OP.BINPUT: this.memo.set(cur.u8(name), this.top(name)); break;
-        case OP.LONG_BINPUT: this.memo.set(cur.u32(name), this.top(name)); break;
-        case OP.PUT: this.memo.set(this.memoIndex(cur.line(name), name), this.top(name)); break;
-        case OP.MEMOIZE: this.memo.set(this.memo.size, this.top(name)); break;
-        case OP.BINGET: s.push(this.memoGet(cur.u8(name), name)); break;
-        case OP.LONG_BINGET: s.push(this.memoGet(cur.u32(name), name)); break;
-        case OP.GET: s.push(this.memoGet(this.memoIndex(cur.line(name), name), name)); break;
+        case OP.BINPERSID:
+          s.push(this.persistent(this.pop(name)));
+          break;
+        case OP.PERSID:
+          s.push(this.persistent(cur.line(name)));
+          break;
+        case OP.BINPUT:
+          this.memo.set(cur.u8(name), this.top(name));
+          break;
+        case OP.LONG_BINPUT:
+          this.memo.set(cur.u32(name), this.top(name));
+          break;
+        case OP.PUT:
+          this.memo.set(this.memoIndex(cur.line(name), name), this.top(name));
+          break;
+        case OP.MEMOIZE:
+          this.memo.set(this.memo.size, this.top(name));
+          break;
+        case OP.BINGET:
+          s.push(this.memoGet(cur.u8(name), name));
+          break;
+        case OP.LONG_BINGET:
+          s.push(this.memoGet(cur.u32(name), name));
+          break;
+        case OP.GET:
+          s.push(this.memoGet(this.memoIndex(cur.line(name), name), name));
+          break;
         default:
           // INST/OBJ/EXT1-4 build arbitrary objects, STRING/UNICODE are protocol 0 escapes torch never writes,
           // NEXT_BUFFER/READONLY_BUFFER need out-of-band buffers: none belongs in a checkpoint.

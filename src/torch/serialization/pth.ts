@@ -35,7 +35,13 @@ export function plainBytes(b: Uint8Array): Uint8Array {
 }
 
 export function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6);
+  return (
+    bytes.length >= 4 &&
+    bytes[0] === 0x50 &&
+    bytes[1] === 0x4b &&
+    (bytes[2] === 3 || bytes[2] === 5) &&
+    (bytes[3] === 4 || bytes[3] === 6)
+  );
 }
 
 /**
@@ -56,7 +62,9 @@ export function readPth(bytes: Uint8Array, where: string, options: ReadPthOption
   const b = plainBytes(bytes);
   if (isZip(b)) return readPthZip(b, where, options);
   if (isLegacyPth(b)) return readPthLegacy(b, where, options);
-  throw new Error(`readPth(${where}): neither a zip nor a legacy PyTorch checkpoint (first bytes ${[...b.subarray(0, 4)].map((x) => x.toString(16).padStart(2, '0')).join(' ')})`);
+  throw new Error(
+    `readPth(${where}): neither a zip nor a legacy PyTorch checkpoint (first bytes ${[...b.subarray(0, 4)].map((x) => x.toString(16).padStart(2, '0')).join(' ')})`,
+  );
 }
 
 interface StorageRef {
@@ -68,21 +76,32 @@ interface StorageRef {
 
 /** Parses `('storage', storage_type, key, location, numel[, view_metadata])`. */
 function parseStorageId(pid: PyValue, where: string, legacy: boolean): StorageRef {
-  const bad = (what: string): never => { throw new Error(`readPth(${where}): bad storage persistent id: ${what}`); };
+  const bad = (what: string): never => {
+    throw new Error(`readPth(${where}): bad storage persistent id: ${what}`);
+  };
   if (!(pid instanceof PyTuple)) return bad(`expected a tuple, got ${pyTypeName(pid)}`);
   const [kind, type, key, , numel, view] = pid.items;
   const kindName = kind instanceof Uint8Array ? new TextDecoder().decode(kind) : kind;
-  if (kindName !== 'storage') return bad(`kind '${String(kindName)}' (only 'storage'; whole-module pickles are not supported)`);
+  if (kindName !== 'storage')
+    return bad(`kind '${String(kindName)}' (only 'storage'; whole-module pickles are not supported)`);
   if (pid.length !== (legacy ? 6 : 5)) return bad(`${pid.length} fields, expected ${legacy ? 6 : 5}`);
   const dtype = storageDType(type ?? null);
   if (dtype === undefined) return bad(`unsupported storage type ${pyTypeName(type)}`);
   if (typeof key !== 'string') return bad(`key must be a str, got ${pyTypeName(key)}`);
-  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return bad(`numel must be a non-negative int, got ${String(numel)}`);
+  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0)
+    return bad(`numel must be a non-negative int, got ${String(numel)}`);
   let viewRef: StorageRef['view'] = null;
   if (view !== undefined && view !== null) {
     if (!(view instanceof PyTuple) || view.length !== 3) return bad('view metadata must be (key, offset, size)');
     const [vk, vo, vn] = view.items;
-    if (typeof vk !== 'string' || typeof vo !== 'number' || typeof vn !== 'number' || vo < 0 || vn < 0 || vo + vn > numel) {
+    if (
+      typeof vk !== 'string' ||
+      typeof vo !== 'number' ||
+      typeof vn !== 'number' ||
+      vo < 0 ||
+      vn < 0 ||
+      vo + vn > numel
+    ) {
       return bad(`view (${String(vk)}, ${String(vo)}, ${String(vn)}) does not fit a storage of ${numel} elements`);
     }
     viewRef = { key: vk, offset: vo, numel: vn };
@@ -102,8 +121,13 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
   const zip = new ZipReader(bytes, where);
   const pkls = zip.entries.filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pkls.length !== 1) {
-    const names = zip.entries.slice(0, 8).map((e) => e.name).join(', ');
-    throw new Error(`readPth(${where}): expected exactly one '<folder>/data.pkl' in the zip, found ${pkls.length} (entries: ${names}${zip.entries.length > 8 ? ', ...' : ''})`);
+    const names = zip.entries
+      .slice(0, 8)
+      .map((e) => e.name)
+      .join(', ');
+    throw new Error(
+      `readPth(${where}): expected exactly one '<folder>/data.pkl' in the zip, found ${pkls.length} (entries: ${names}${zip.entries.length > 8 ? ', ...' : ''})`,
+    );
   }
   const pkl = pkls[0]!;
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
@@ -114,7 +138,8 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
   const versionEntry = zip.get(`${prefix}version`);
   if (versionEntry !== undefined) {
     const version = new TextDecoder().decode(zip.read(versionEntry)).trim();
-    if (!/^\d+$/.test(version)) throw new Error(`readPth(${where}): '${prefix}version' holds '${version}', expected a number`);
+    if (!/^\d+$/.test(version))
+      throw new Error(`readPth(${where}): '${prefix}version' holds '${version}', expected a number`);
   }
 
   const storages = new Map<string, TorchStorage>();
@@ -122,7 +147,8 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
     const ref = parseStorageId(pid, where, false);
     const cached = storages.get(ref.key);
     if (cached !== undefined) {
-      if (cached.dtype !== ref.dtype) throw new Error(`readPth(${where}): storage '${ref.key}' used as both ${cached.dtype} and ${ref.dtype}`);
+      if (cached.dtype !== ref.dtype)
+        throw new Error(`readPth(${where}): storage '${ref.key}' used as both ${cached.dtype} and ${ref.dtype}`);
       return cached;
     }
     const name = `${prefix}data/${ref.key}`;
@@ -131,7 +157,9 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
     let data = zip.read(entry);
     const want = ref.numel * DTYPE_SIZE[ref.dtype];
     if (data.byteLength !== want) {
-      throw new Error(`readPth(${where}): storage record '${name}' has ${data.byteLength} bytes, expected ${want} (${ref.numel} ${ref.dtype})`);
+      throw new Error(
+        `readPth(${where}): storage record '${name}' has ${data.byteLength} bytes, expected ${want} (${ref.numel} ${ref.dtype})`,
+      );
     }
     if (order === 'big') data = byteswap(data, DTYPE_SIZE[ref.dtype]);
     const storage = new TorchStorage(ref.dtype, data);
@@ -139,19 +167,27 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
     return storage;
   };
   const pklWhere = `${where}:${pkl.name}`;
-  const { value, end } = unpickleWithEnd(zip.read(pkl), { where: pklWhere, persistentLoad, preserveFloats: options.preserveFloats ?? false });
+  const { value, end } = unpickleWithEnd(zip.read(pkl), {
+    where: pklWhere,
+    persistentLoad,
+    preserveFloats: options.preserveFloats ?? false,
+  });
   if (end !== pkl.size) throw new Error(`readPth(${pklWhere}): ${pkl.size - end} stray bytes after the pickle's STOP`);
   return value;
 }
 
 function readPthLegacy(bytes: Uint8Array, where: string, options: ReadPthOptions): PyValue {
-  const fail = (message: string): never => { throw new Error(`readPth(${where}): legacy format: ${message}`); };
+  const fail = (message: string): never => {
+    throw new Error(`readPth(${where}): legacy format: ${message}`);
+  };
   const magic = unpickleWithEnd(bytes, { where: `${where} (magic number)` });
   if (magic.value !== LEGACY_MAGIC) fail('invalid magic number');
   const proto = unpickleWithEnd(bytes, { where: `${where} (protocol version)`, start: magic.end });
-  if (proto.value !== LEGACY_PROTOCOL) fail(`unsupported protocol version ${String(proto.value)}, expected ${LEGACY_PROTOCOL}`);
+  if (proto.value !== LEGACY_PROTOCOL)
+    fail(`unsupported protocol version ${String(proto.value)}, expected ${LEGACY_PROTOCOL}`);
   const sys = unpickleWithEnd(bytes, { where: `${where} (sys_info)`, start: proto.end });
-  if (sys.value instanceof Map && sys.value.get('little_endian') === false) fail('written on a big-endian machine; not supported');
+  if (sys.value instanceof Map && sys.value.get('little_endian') === false)
+    fail('written on a big-endian machine; not supported');
   const objStart = sys.end;
   const objWhere = `${where} (object)`;
 
@@ -159,11 +195,13 @@ function readPthLegacy(bytes: Uint8Array, where: string, options: ReadPthOptions
   const roots = new Map<string, { dtype: DType; numel: number }>();
   const objEnd = pickleEnd(bytes, objStart, objWhere);
   unpickleWithEnd(bytes, {
-    where: objWhere, start: objStart,
+    where: objWhere,
+    start: objStart,
     persistentLoad: (pid) => {
       const ref = parseStorageId(pid, where, true);
       const seen = roots.get(ref.key);
-      if (seen !== undefined && (seen.dtype !== ref.dtype || seen.numel !== ref.numel)) fail(`storage '${ref.key}' described twice differently`);
+      if (seen !== undefined && (seen.dtype !== ref.dtype || seen.numel !== ref.numel))
+        fail(`storage '${ref.key}' described twice differently`);
       roots.set(ref.key, { dtype: ref.dtype, numel: ref.numel });
       return new PendingStorage(ref.dtype, ref.numel);
     },
@@ -183,7 +221,8 @@ function readPthLegacy(bytes: Uint8Array, where: string, options: ReadPthOptions
     if (count !== BigInt(root.numel)) fail(`storage '${key}' holds ${count} elements, the pickle says ${root.numel}`);
     const n = root.numel * DTYPE_SIZE[root.dtype];
     at += 8;
-    if (at + n > bytes.length) fail(`truncated in storage '${key}': needs ${n} bytes at byte ${at}, file has ${bytes.length - at}`);
+    if (at + n > bytes.length)
+      fail(`truncated in storage '${key}': needs ${n} bytes at byte ${at}, file has ${bytes.length - at}`);
     storages.set(key, new TorchStorage(root.dtype, bytes.subarray(at, at + n)));
     at += n;
   }
@@ -193,7 +232,9 @@ function readPthLegacy(bytes: Uint8Array, where: string, options: ReadPthOptions
   // Pass 2: the real thing.
   const views = new Map<string, TorchStorage>();
   return unpickleWithEnd(bytes, {
-    where: objWhere, start: objStart, preserveFloats: options.preserveFloats ?? false,
+    where: objWhere,
+    start: objStart,
+    preserveFloats: options.preserveFloats ?? false,
     persistentLoad: (pid) => {
       const ref = parseStorageId(pid, where, true);
       const root = storages.get(ref.key)!;
@@ -224,7 +265,12 @@ export function encodePth(value: PyWritable, options: WritePthOptions = {}): Uin
   const name = options.archiveName ?? 'archive';
   if (name.length === 0 || name.includes('/')) throw new Error(`writePth: bad archive name '${name}'`);
   const storages: TorchStorage[] = [];
-  const pkl = pickle(value, { storageKey: (s) => { storages.push(s); return String(storages.length - 1); } });
+  const pkl = pickle(value, {
+    storageKey: (s) => {
+      storages.push(s);
+      return String(storages.length - 1);
+    },
+  });
   const enc = new TextEncoder();
   return zipStoredAligned([
     { name: `${name}/data.pkl`, data: pkl },

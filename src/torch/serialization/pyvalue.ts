@@ -58,7 +58,10 @@ export class PyOrderedDict<K = PyValue, V = PyValue> extends Map<K, V> {
 
 /** `torch.device('cuda', 0)`; `index` is null for a device without one (`torch.device('cpu')`). */
 export class TorchDevice {
-  constructor(readonly type: string, readonly index: number | null = null) {}
+  constructor(
+    readonly type: string,
+    readonly index: number | null = null,
+  ) {}
   toString(): string {
     return this.index === null ? this.type : `${this.type}:${this.index}`;
   }
@@ -66,9 +69,22 @@ export class TorchDevice {
 
 /** torch dtype names (canonical and aliases) of the dtypes a StoredTensor can hold. */
 const TORCH_DTYPE_NAMES: Readonly<Record<string, DType>> = {
-  float32: 'float32', float: 'float32', float64: 'float64', double: 'float64', float16: 'float16', half: 'float16',
-  bfloat16: 'bfloat16', int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16',
-  int8: 'int8', uint8: 'uint8', bool: 'bool',
+  float32: 'float32',
+  float: 'float32',
+  float64: 'float64',
+  double: 'float64',
+  float16: 'float16',
+  half: 'float16',
+  bfloat16: 'bfloat16',
+  int64: 'int64',
+  long: 'int64',
+  int32: 'int32',
+  int: 'int32',
+  int16: 'int16',
+  short: 'int16',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
 };
 
 /** A dtype object such as `torch.float16`, kept by its name in the `torch` module. */
@@ -89,7 +105,10 @@ export class TorchDType {
  * Only names on the unpickler's allow-list ever become one.
  */
 export class PyGlobalRef {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualifiedName(): string {
     return `${this.module}.${this.name}`;
   }
@@ -97,29 +116,52 @@ export class PyGlobalRef {
 
 /** A typed storage (`torch.FloatStorage` & co): its whole byte contents, little-endian. */
 export class TorchStorage {
-  constructor(readonly dtype: DType, readonly data: Uint8Array) {}
+  constructor(
+    readonly dtype: DType,
+    readonly data: Uint8Array,
+  ) {}
   get numel(): number {
     return this.data.byteLength / DTYPE_SIZE[this.dtype];
   }
 }
 
 export type PyValue =
-  | null | boolean | number | bigint | string | Uint8Array
-  | PyFloat | PyTuple | PyValue[] | Map<PyValue, PyValue> | Set<PyValue>
-  | StoredTensor | TorchStorage | TorchDevice | TorchDType | PyGlobalRef;
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyFloat
+  | PyTuple
+  | PyValue[]
+  | Map<PyValue, PyValue>
+  | Set<PyValue>
+  | StoredTensor
+  | TorchStorage
+  | TorchDevice
+  | TorchDType
+  | PyGlobalRef;
 
 /** What the writer accepts: PyValue, plus plain objects written as dicts with string keys. */
 export type PyWritable =
   | Exclude<PyValue, PyValue[] | Map<PyValue, PyValue> | Set<PyValue> | PyTuple>
-  | PyWritable[] | Map<PyWritable, PyWritable> | Set<PyWritable> | PyTuple
+  | PyWritable[]
+  | Map<PyWritable, PyWritable>
+  | Set<PyWritable>
+  | PyTuple
   | { readonly [key: string]: PyWritable };
 
 /** True for a StoredTensor (checked by shape, since StoredTensor is an interface). */
 export function isStoredTensor(v: unknown): v is StoredTensor {
   if (typeof v !== 'object' || v === null) return false;
   const t = v as Partial<StoredTensor>;
-  return typeof t.dtype === 'string' && (DTYPES as readonly string[]).includes(t.dtype)
-    && Array.isArray(t.shape) && t.data instanceof Uint8Array;
+  return (
+    typeof t.dtype === 'string' &&
+    (DTYPES as readonly string[]).includes(t.dtype) &&
+    Array.isArray(t.shape) &&
+    t.data instanceof Uint8Array
+  );
 }
 
 /**
@@ -139,7 +181,8 @@ export function storageViewOf(data: Uint8Array): { storage: TorchStorage; offset
   // Only trust the record while the view still lies inside that storage's memory.
   const s = v.storage.data;
   const start = s.byteOffset + v.offset * DTYPE_SIZE[v.storage.dtype];
-  const ok = data.buffer === s.buffer && data.byteOffset === start && start + data.byteLength <= s.byteOffset + s.byteLength;
+  const ok =
+    data.buffer === s.buffer && data.byteOffset === start && start + data.byteLength <= s.byteOffset + s.byteLength;
   return ok ? v : undefined;
 }
 
@@ -148,7 +191,8 @@ export function pyTypeName(v: unknown): string {
   if (v === null) return 'None';
   if (v === undefined) return 'undefined';
   if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'number' || typeof v === 'bigint') return Number.isInteger(v) || typeof v === 'bigint' ? 'int' : 'float';
+  if (typeof v === 'number' || typeof v === 'bigint')
+    return Number.isInteger(v) || typeof v === 'bigint' ? 'int' : 'float';
   if (typeof v === 'string') return 'str';
   if (v instanceof Uint8Array) return 'bytes';
   if (v instanceof PyFloat) return 'float';

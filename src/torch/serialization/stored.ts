@@ -16,6 +16,8 @@ export interface StoredTensor {
 export function checkStored(t: StoredTensor, what: string): void {
   const want = shapeNumel(t.shape) * DTYPE_SIZE[t.dtype];
   if (t.data.byteLength !== want) {
-    throw new Error(`${what}: ${t.dtype} tensor of shape ${formatShape(t.shape)} needs ${want} bytes, got ${t.data.byteLength}`);
+    throw new Error(
+      `${what}: ${t.dtype} tensor of shape ${formatShape(t.shape)} needs ${want} bytes, got ${t.data.byteLength}`,
+    );
   }
 }

@@ -16,7 +16,10 @@ import { recordStorageView, TorchStorage } from './pyvalue.js';
  * Views of one are validated but not materialised.
  */
 export class PendingStorage extends TorchStorage {
-  constructor(dtype: TorchStorage['dtype'], readonly pendingNumel: number) {
+  constructor(
+    dtype: TorchStorage['dtype'],
+    readonly pendingNumel: number,
+  ) {
     super(dtype, new Uint8Array(0));
   }
 }
@@ -27,7 +30,11 @@ type Words = Uint8Array | Uint16Array | Uint32Array;
 const MAX_BYTES = 2 ** 32;
 
 export function materialiseView(
-  storage: TorchStorage, offset: number, size: readonly number[], stride: readonly number[], where: string,
+  storage: TorchStorage,
+  offset: number,
+  size: readonly number[],
+  stride: readonly number[],
+  where: string,
 ): Uint8Array {
   const what = `${where}: tensor view (offset ${offset}, size ${formatShape(size)}, stride ${formatShape(stride)})`;
   if (size.length !== stride.length) throw new Error(`${what}: size and stride have different lengths`);
@@ -47,7 +54,8 @@ export function materialiseView(
   if (!Number.isSafeInteger(last) || last >= storage.numel) {
     throw new Error(`${what}: reaches element ${last} but the ${storage.dtype} storage has ${storage.numel} elements`);
   }
-  if (numel * itemsize > MAX_BYTES) throw new Error(`${what}: ${numel * itemsize} bytes is more than one buffer can hold`);
+  if (numel * itemsize > MAX_BYTES)
+    throw new Error(`${what}: ${numel * itemsize} bytes is more than one buffer can hold`);
 
   // Drop dimensions of size 1 (their stride is meaningless) and merge neighbours that are contiguous together.
   const dims: { n: number; s: number }[] = [];
@@ -56,8 +64,10 @@ export function materialiseView(
     if (n === 1) continue;
     const s = stride[d]!;
     const prev = dims[dims.length - 1];
-    if (prev !== undefined && prev.s === s * n) { prev.n *= n; prev.s = s; }
-    else dims.push({ n, s });
+    if (prev !== undefined && prev.s === s * n) {
+      prev.n *= n;
+      prev.s = s;
+    } else dims.push({ n, s });
   }
   if (dims.length === 0 || (dims.length === 1 && dims[0]!.s === 1)) {
     const view = storage.data.subarray(offset * itemsize, (offset + numel) * itemsize);
@@ -75,7 +85,13 @@ function wordsOf(bytes: Uint8Array, width: number): Words {
   return aligned;
 }
 
-function gather(data: Uint8Array, itemsize: number, offset: number, dims: readonly { n: number; s: number }[], numel: number): Uint8Array {
+function gather(
+  data: Uint8Array,
+  itemsize: number,
+  offset: number,
+  dims: readonly { n: number; s: number }[],
+  numel: number,
+): Uint8Array {
   const width = Math.min(itemsize, 4);
   const per = itemsize / width; // words per element (2 for 8-byte types)
   const src = wordsOf(data, width);

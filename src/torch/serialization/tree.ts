@@ -3,7 +3,15 @@
  * of the non-tensor parts (epoch, arch, hyper-parameters) that `inspect` and safetensors metadata show.
  */
 import {
-  isStoredTensor, PyFloat, PyGlobalRef, PyOrderedDict, PyTuple, pyTypeName, type PyValue, TorchDevice, TorchDType,
+  isStoredTensor,
+  PyFloat,
+  PyGlobalRef,
+  PyOrderedDict,
+  PyTuple,
+  pyTypeName,
+  type PyValue,
+  TorchDevice,
+  TorchDType,
   TorchStorage,
 } from './pyvalue.js';
 import type { StoredTensor } from './stored.js';
@@ -43,7 +51,10 @@ export function flattenTensors(value: PyValue, prefix = ''): [string, StoredTens
   const out: [string, StoredTensor][] = [];
   const ancestors = new Set<object>();
   const walk = (v: PyValue, path: string): void => {
-    if (isStoredTensor(v)) { out.push([path, v]); return; }
+    if (isStoredTensor(v)) {
+      out.push([path, v]);
+      return;
+    }
     const kids = children(v);
     if (kids === undefined || ancestors.has(v as object)) return;
     ancestors.add(v as object);
@@ -105,7 +116,9 @@ export function selectKey(value: PyValue, key: string): PyValue {
     walked = join(walked, seg);
   }
   const missing = segs[walked.length === 0 ? 0 : walked.split('.').length] ?? key;
-  throw new Error(`selectKey: no '${missing}' in ${walked.length === 0 ? 'the checkpoint' : `'${walked}'`} (${describeKeys(cur)})`);
+  throw new Error(
+    `selectKey: no '${missing}' in ${walked.length === 0 ? 'the checkpoint' : `'${walked}'`} (${describeKeys(cur)})`,
+  );
 }
 
 /** Strips one prefix from a key ('module.' from DDP checkpoints); a key equal to the bare prefix becomes ''. */
@@ -130,7 +143,8 @@ export function stripPrefix(map: PyValue, prefix: string): Map<PyValue, PyValue>
       continue;
     }
     const nk = k.slice(prefix.length);
-    if (out.has(nk) || (nk !== k && map.has(nk))) throw new Error(`stripPrefix: stripping '${prefix}' from '${k}' collides with the key '${nk}'`);
+    if (out.has(nk) || (nk !== k && map.has(nk)))
+      throw new Error(`stripPrefix: stripping '${prefix}' from '${k}' collides with the key '${nk}'`);
     out.set(nk, v);
   }
   if (map instanceof PyOrderedDict && out instanceof PyOrderedDict && map.attrs !== undefined) {

@@ -58,7 +58,10 @@ export class ZipReader {
   private readonly byName = new Map<string, ZipEntry>();
   private readonly dv: DataView;
 
-  constructor(readonly bytes: Uint8Array, readonly where: string) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly where: string,
+  ) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.readCentralDirectory();
   }
@@ -67,15 +70,22 @@ export class ZipReader {
     throw new Error(`readZip(${this.where}): ${message}`);
   }
 
-  private u16(at: number): number { return this.dv.getUint16(at, true); }
-  private u32(at: number): number { return this.dv.getUint32(at, true); }
+  private u16(at: number): number {
+    return this.dv.getUint16(at, true);
+  }
+  private u32(at: number): number {
+    return this.dv.getUint32(at, true);
+  }
   private u64(at: number, what: string): number {
     const v = this.dv.getBigUint64(at, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} ${v} is impossible`);
     return Number(v);
   }
   private check(at: number, n: number, what: string): void {
-    if (at < 0 || n < 0 || at + n > this.bytes.length) this.fail(`truncated or corrupt: ${what} (bytes ${at}..${at + n}) lies outside the ${this.bytes.length}-byte file`);
+    if (at < 0 || n < 0 || at + n > this.bytes.length)
+      this.fail(
+        `truncated or corrupt: ${what} (bytes ${at}..${at + n}) lies outside the ${this.bytes.length}-byte file`,
+      );
   }
 
   private findEocd(): number {
@@ -106,7 +116,8 @@ export class ZipReader {
     let at = cdOffset;
     for (let i = 0; i < count; i++) {
       this.check(at, 46, `central directory entry ${i}`);
-      if (this.u32(at) !== SIG_CENTRAL) this.fail(`bad central directory entry signature at byte ${at} (entry ${i} of ${count})`);
+      if (this.u32(at) !== SIG_CENTRAL)
+        this.fail(`bad central directory entry signature at byte ${at} (entry ${i} of ${count})`);
       const flags = this.u16(at + 8);
       const nameLen = this.u16(at + 28);
       const extraLen = this.u16(at + 30);
@@ -115,8 +126,13 @@ export class ZipReader {
       const nameBytes = this.bytes.subarray(at + 46, at + 46 + nameLen);
       const name = new TextDecoder(flags & 0x800 ? 'utf-8' : 'latin1').decode(nameBytes);
       const entry: ZipEntry = {
-        name, flags, method: this.u16(at + 10), crc: this.u32(at + 16),
-        compressedSize: this.u32(at + 20), size: this.u32(at + 24), localHeaderOffset: this.u32(at + 42),
+        name,
+        flags,
+        method: this.u16(at + 10),
+        crc: this.u32(at + 16),
+        compressedSize: this.u32(at + 20),
+        size: this.u32(at + 24),
+        localHeaderOffset: this.u32(at + 42),
       };
       this.applyZip64Extra(entry, at + 46 + nameLen, extraLen);
       this.entries.push(entry);
@@ -165,7 +181,8 @@ export class ZipReader {
     const raw = this.bytes.subarray(dataAt, dataAt + e.compressedSize);
     let data: Uint8Array;
     if (e.method === 0) {
-      if (e.compressedSize !== e.size) this.fail(`stored entry '${e.name}' has compressed size ${e.compressedSize} but size ${e.size}`);
+      if (e.compressedSize !== e.size)
+        this.fail(`stored entry '${e.name}' has compressed size ${e.compressedSize} but size ${e.size}`);
       data = raw;
     } else if (e.method === 8) {
       try {
@@ -179,7 +196,8 @@ export class ZipReader {
       return this.fail(`entry '${e.name}' uses compression method ${e.method} (only stored and deflate are supported)`);
     }
     const crc = crc32(data);
-    if (crc !== e.crc) this.fail(`CRC-32 mismatch in '${e.name}' (corrupt file): expected ${hex(e.crc)}, got ${hex(crc)}`);
+    if (crc !== e.crc)
+      this.fail(`CRC-32 mismatch in '${e.name}' (corrupt file): expected ${hex(e.crc)}, got ${hex(crc)}`);
     return data;
   }
 }
@@ -230,8 +248,10 @@ export function zipStoredAligned(entries: readonly ZipWriteEntry[], align = 64):
     local.set(name, 30);
     let p = 30 + name.length;
     if (bigSize) {
-      lv.setUint16(p, 1, true); lv.setUint16(p + 2, 16, true);
-      lv.setBigUint64(p + 4, BigInt(size), true); lv.setBigUint64(p + 12, BigInt(size), true);
+      lv.setUint16(p, 1, true);
+      lv.setUint16(p + 2, 16, true);
+      lv.setBigUint64(p + 4, BigInt(size), true);
+      lv.setBigUint64(p + 12, BigInt(size), true);
       p += 20;
     }
     lv.setUint16(p, 0x4246, true); // 'FB'
@@ -256,8 +276,14 @@ export function zipStoredAligned(entries: readonly ZipWriteEntry[], align = 64):
     cen.set(name, 46);
     if (z64 > 0) {
       let q = 46 + name.length;
-      cv.setUint16(q, 1, true); cv.setUint16(q + 2, z64, true); q += 4;
-      if (bigSize) { cv.setBigUint64(q, BigInt(size), true); cv.setBigUint64(q + 8, BigInt(size), true); q += 16; }
+      cv.setUint16(q, 1, true);
+      cv.setUint16(q + 2, z64, true);
+      q += 4;
+      if (bigSize) {
+        cv.setBigUint64(q, BigInt(size), true);
+        cv.setBigUint64(q + 8, BigInt(size), true);
+        q += 16;
+      }
       if (bigOffset) cv.setBigUint64(q, BigInt(offset), true);
     }
     central.push(cen);
@@ -272,7 +298,8 @@ export function zipStoredAligned(entries: readonly ZipWriteEntry[], align = 64):
     const zv = new DataView(z.buffer);
     zv.setUint32(0, SIG_ZIP64_EOCD, true);
     zv.setBigUint64(4, 44n, true);
-    zv.setUint16(12, 45, true); zv.setUint16(14, 45, true);
+    zv.setUint16(12, 45, true);
+    zv.setUint16(14, 45, true);
     zv.setBigUint64(24, BigInt(entries.length), true);
     zv.setBigUint64(32, BigInt(entries.length), true);
     zv.setBigUint64(40, BigInt(cdSize), true);

@@ -46,7 +46,13 @@ export function valueNoise(h: number, w: number, cellY: number, cellX: number, r
  * amplitude^2 / 2 of variance).
  */
 export function waveField(
-  h: number, w: number, waves: number, minLength: number, maxLength: number, std: number, rng: Random,
+  h: number,
+  w: number,
+  waves: number,
+  minLength: number,
+  maxLength: number,
+  std: number,
+  rng: Random,
 ): Float32Array {
   const out = new Float32Array(h * w);
   if (waves < 1 || std === 0) return out;

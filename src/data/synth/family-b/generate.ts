@@ -163,8 +163,15 @@ function scanner(rng: Random, bits: 8 | 16 | undefined, noiseScale: number): Sca
  * scanner's bit depth and level, flipped to the stored order, zero outside the mask.
  */
 function scan(
-  density: Float32Array, L: number, H: number, W: number, mask: Uint8Array,
-  sc: Scanner, flip: boolean, planeBlur: number, rng: Random,
+  density: Float32Array,
+  L: number,
+  H: number,
+  W: number,
+  mask: Uint8Array,
+  sc: Scanner,
+  flip: boolean,
+  planeBlur: number,
+  rng: Random,
 ): Uint8Array | Uint16Array {
   const plane = H * W;
   let d = binomialPass(density, 1, L, plane);
@@ -189,7 +196,7 @@ function scan(
       const photon = v + Math.sqrt(v / sc.photons) * (n1[i] as number);
       const s = photon * (1 + sc.speckle * (n2[i] as number)) + sc.stripes * (columns[i % W] as number);
       const q = Math.round(sc.offset + sc.level * s);
-      out[dst + i] = q < 0 ? 0 : q > max ? max : q;
+      out[dst + i] = q < 0 ? 0 : Math.min(q, max);
     }
   }
   return out;
@@ -198,7 +205,11 @@ function scan(
 function fraction(a: Uint8Array, within: Uint8Array): number {
   let n = 0;
   let k = 0;
-  for (let i = 0; i < a.length; i++) if (within[i]) { n++; k += a[i] ? 1 : 0; }
+  for (let i = 0; i < a.length; i++)
+    if (within[i]) {
+      n++;
+      k += a[i] ? 1 : 0;
+    }
   return n === 0 ? 0 : k / n;
 }
 
@@ -223,13 +234,26 @@ function begin(op: string, o: FamilyBOptions) {
 
 /** The info fields both kinds share. */
 function baseInfo(
-  o: FamilyBOptions, inkDelta: number, side: PapyrusSide, sc: Scanner, s0: number, L: number,
-  ink: Uint8Array, mask: Uint8Array,
+  o: FamilyBOptions,
+  inkDelta: number,
+  side: PapyrusSide,
+  sc: Scanner,
+  s0: number,
+  L: number,
+  ink: Uint8Array,
+  mask: Uint8Array,
 ): FamilyBInfo {
   const flip = side === 'before';
   return {
-    seed: o.seed, inkDelta, papyrusSide: side, reversed: flip, bits: sc.bits, papyrusLevel: sc.level,
-    offsetLevel: sc.offset, surfaceLayer: flip ? L - 1 - s0 : s0, inkFraction: fraction(ink, mask),
+    seed: o.seed,
+    inkDelta,
+    papyrusSide: side,
+    reversed: flip,
+    bits: sc.bits,
+    papyrusLevel: sc.level,
+    offsetLevel: sc.offset,
+    surfaceLayer: flip ? L - 1 - s0 : s0,
+    inkFraction: fraction(ink, mask),
     maskFraction: fraction(mask, new Uint8Array(mask.length).fill(1)),
   };
 }
@@ -273,7 +297,14 @@ export function synthFragmentB(o: FamilyBOptions): FamilyBVolume {
     }
   }
   return {
-    kind: 'fragment', layers: L, height: H, width: W, volume, mask, labels, ir,
+    kind: 'fragment',
+    layers: L,
+    height: H,
+    width: W,
+    volume,
+    mask,
+    labels,
+    ir,
     info: { ...baseInfo(o, inkDelta, side, sc, s0, L, ink, mask), labelShift: shift },
   };
 }
@@ -314,7 +345,14 @@ export function synthSegmentB(o: FamilyBOptions): FamilyBVolume {
   const labels = new Uint8Array(plane);
   for (let i = 0; i < plane; i++) labels[i] = mask[i] ? (ink[i] as number) : 0;
   return {
-    kind: 'segment', layers: L, height: H, width: W, volume, mask, labels, ir: null,
+    kind: 'segment',
+    layers: L,
+    height: H,
+    width: W,
+    volume,
+    mask,
+    labels,
+    ir: null,
     info: { ...baseInfo(o, inkDelta, side, sc, s0, L, ink, mask), sheets: n, targetSheet: target },
   };
 }
