@@ -70,7 +70,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     maxPretrainTiles: 320,
     masked: false,
     ckaSamples: 40,
-    finetuneEpochs: 24,
+    finetuneEpochs: 16,
     probeStages: ['stem', 'layer1', 'layer2'],
     probeSeeds: 3,
     probeTiles: 12,
