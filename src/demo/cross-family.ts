@@ -87,7 +87,8 @@ export async function runCrossFamily(
       });
   if (manifest.family !== 'b' || manifest.fragments.length === 0) {
     throw new Error(
-      `crossFamily: ${manifestPath} holds no family-B fragments (family '${manifest.family}'); delete the folder to redraw it`,
+      `crossFamily: ${manifestPath} holds no family-B fragments (family '${manifest.family}'); ` +
+        'delete the folder to redraw it',
     );
   }
   const runs: ArmRun[] = [];
@@ -105,7 +106,8 @@ export async function runCrossFamily(
       f05: scored.f05,
     });
     o.log?.(
-      `family-B fragment ${f.id} (${f.dtype}, papyrus ${f.papyrusSide ?? '?'} the surface${f.reversed ? ', stored reversed' : ''}): ` +
+      `family-B fragment ${f.id} (${f.dtype}, papyrus ${f.papyrusSide ?? '?'} the surface` +
+        `${f.reversed ? ', stored reversed' : ''}): ` +
         `F0.5 ${scored.f05.toFixed(3)}, AUC ${scored.auc?.toFixed(3) ?? '-'}`,
     );
     runs.push(await blockRun(join(o.predictions, `${id}_prob.png`), input, o.threshold, fold));

@@ -126,7 +126,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
           datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })),
           tile: scale.tile,
           depth: scale.depth,
-          // Segments are read at the fragments' scale (x0.5 here), so overlapping tiles keep an epoch at `maxPretrainTiles`.
+          // Segments are read at the fragments' scale (x0.5 here): overlapping tiles keep an epoch at
+          // `maxPretrainTiles`.
           stride: scale.tile / 4,
           maxTiles: scale.maxPretrainTiles,
         },

@@ -100,13 +100,15 @@ export function formatDemoSummary(s: DemoScores): string {
   const cf = s.crossFamily;
   if (cf) {
     lines.push(
-      `Cross-family transfer (trained on family ${cf.trainFamily}, scored on ${cf.fragments.length} family-${cf.scoreFamily} fragments, ` +
-        `layer order ${cf.layerOrder}, threshold ${cf.threshold.toFixed(3)}): AUC ${cf.auc.mean.toFixed(3)} [${cf.auc.low.toFixed(3)}, ` +
-        `${cf.auc.high.toFixed(3)}] (target >= 0.85), F0.5 ${cf.f05.mean.toFixed(3)} [${cf.f05.low.toFixed(3)}, ${cf.f05.high.toFixed(3)}] (target >= 0.5)`,
+      `Cross-family transfer (trained on family ${cf.trainFamily}, scored on ${cf.fragments.length} ` +
+        `family-${cf.scoreFamily} fragments, layer order ${cf.layerOrder}, threshold ${cf.threshold.toFixed(3)}): ` +
+        `AUC ${cf.auc.mean.toFixed(3)} [${cf.auc.low.toFixed(3)}, ${cf.auc.high.toFixed(3)}] (target >= 0.85), ` +
+        `F0.5 ${cf.f05.mean.toFixed(3)} [${cf.f05.low.toFixed(3)}, ${cf.f05.high.toFixed(3)}] (target >= 0.5)`,
     );
     for (const f of cf.fragments) {
       lines.push(
-        `  ${f.id}: ${f.bits}-bit, papyrus ${f.papyrusSide} the surface${f.reversed ? ', stored reversed' : ''}: F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}`,
+        `  ${f.id}: ${f.bits}-bit, papyrus ${f.papyrusSide} the surface${f.reversed ? ', stored reversed' : ''}: ` +
+          `F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}`,
       );
     }
   }
