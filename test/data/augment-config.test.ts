@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Augmenter } from '../../src/data/augment/compose.js';
-import { kaggleAugmentations, referenceAugmentations } from '../../src/data/augment/presets.js';
+import {
+  flipAugmentations,
+  intensityAugmentations,
+  kaggleAugmentations,
+  referenceAugmentations,
+} from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
 import { benchAugment } from '../../src/bench/data-augment.js';
 import type { AugmentConfig, Crop } from '../../src/data/augment/types.js';
@@ -30,6 +35,27 @@ test('the Kaggle preset keeps depth and labels aligned in shape', () => {
     assert.equal((out.label as Uint8Array).length, out.height * out.width);
     assert.ok(out.data.every((v) => v >= 0 && v <= 1));
   }
+});
+
+test('flips only move voxels; the intensity preset also changes their values, keeping shapes and labels', () => {
+  const sorted = (a: Float32Array) => Float64Array.from(a).sort();
+  const t = tile(16, 32);
+  const unit = t.data.map((v) => v / 255);
+  let changed = 0;
+  for (let seed = 0; seed < 10; seed++) {
+    const flipped = new Augmenter(flipAugmentations()).apply(t, seed);
+    assert.deepEqual(sorted(flipped.data), sorted(unit));
+    const out = new Augmenter(intensityAugmentations()).apply(t, seed);
+    assert.equal(out.depth, 16);
+    assert.equal((out.label as Uint8Array).length, 32 * 32);
+    assert.deepEqual(
+      sorted(Float32Array.from(out.label as Uint8Array)),
+      sorted(Float32Array.from(t.label as Uint8Array)),
+    );
+    if (sorted(out.data).some((v, i) => Math.abs(v - sorted(unit)[i]!) > 1e-3)) changed++;
+  }
+  // brightness/contrast at p .75 alone leaves about 2.5 of 10 draws untouched by it
+  assert.ok(changed >= 6, `intensity changed values in ${changed} of 10 draws`);
 });
 
 test('config errors name the op, the field and what was expected', () => {
