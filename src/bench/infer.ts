@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as torch from '../torch/index.js';
-import { type BlendMode, inferDataset, type TTA } from '../infer/infer.js';
+import { type BlendMode, inferDataset, type TTA } from '../infer/index.js';
 
 export interface InferBenchOptions {
   /** On-disk side of the square synthetic fragment (default 2048). */

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeProbabilityPng } from '../../src/infer/infer.js';
+import { encodeProbabilityPng } from '../../src/infer/index.js';
 import { readNpy } from '../../src/torch/serialization/npy.js';
 import { rectMask, writeKaggleFragment, writeMask } from '../data/reader-fixtures.js';
 import { inkwell, listing, scratch } from './cli.js';

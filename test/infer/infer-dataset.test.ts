@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import * as torch from '../../src/torch/index.js';
-import { arraySource, encodeMaskPng, inferDataset, inferVolume } from '../../src/infer/infer.js';
+import { arraySource, encodeMaskPng, inferDataset, inferVolume } from '../../src/infer/index.js';
 import { readBinaryMap, readProbabilityMap } from '../../src/eval/score-images.js';
 import { synthesize } from '../../src/data/synth/write.js';
 import { Volume } from '../../src/data/volume.js';

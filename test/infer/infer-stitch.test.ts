@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { arraySource, inferVolume, type TileModel } from '../../src/infer/infer.js';
+import { arraySource, inferVolume, type TileModel } from '../../src/infer/index.js';
 import {
   checkGeometry,
   placeWindows,

@@ -16,7 +16,7 @@ import {
   type TileModel,
   type TTA,
   ttaTransforms,
-} from '../../src/infer/infer.js';
+} from '../../src/infer/index.js';
 import { resizeBilinear } from '../../src/infer/stitch.js';
 import { createSegmentationModel } from '../../src/models/registry.js';
 

@@ -13,7 +13,7 @@ import {
   type InferDatasetResult,
   TTA_MODES,
   type TTA,
-} from '../../infer/infer.js';
+} from '../../infer/index.js';
 import { cacheOptions } from '../cache-options.js';
 import type { Device } from '../../torch/index.js';
 import type { AmpMode } from '../../torch/amp.js';
