@@ -49,6 +49,11 @@ export interface SynthesizeOptions {
   progress?: boolean;
   /** Which generator: 'a' (default) or 'b'. */
   family?: SynthFamily;
+  /**
+   * Pixel size written into meta.json (um; default SYNTH_PIXEL_SIZE_UM). 7.91 makes the volumes reach the model at
+   * scale 1: small test volumes then keep all their tiles.
+   */
+  pixelSize?: number;
 }
 
 export interface ManifestEntry {
@@ -246,6 +251,8 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   checkCount('segments', opts.segments);
   if (opts.fragments + opts.segments === 0) throw new Error('synthesize: nothing to make (0 fragments and 0 segments)');
   const family = opts.family ?? 'a';
+  const pixelSize = opts.pixelSize ?? SYNTH_PIXEL_SIZE_UM;
+  if (!(pixelSize > 0)) throw new Error(`synthesize: pixelSize must be a positive number of um, got ${pixelSize}`);
   if (!SYNTH_FAMILIES.includes(family))
     throw new Error(`synthesize: family must be one of ${SYNTH_FAMILIES.join(', ')}, got '${String(family)}'`);
   const layers = opts.layers ?? 65;
@@ -270,7 +277,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
     version: 1,
     generator: 'inkwell synth',
     family,
-    pixelSize: SYNTH_PIXEL_SIZE_UM,
+    pixelSize,
     seed,
     inkDelta,
     layers,
@@ -303,7 +310,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
         layers,
         height: H,
         width: W,
-        voxelsize: SYNTH_PIXEL_SIZE_UM,
+        voxelsize: pixelSize,
         ...extra,
         seed: itemSeed,
       },
