@@ -197,7 +197,7 @@ export function registerProbe(program: Command): void {
     .option('--title <text>', 'title of the comparison table')
     .option('--json', 'print the comparisons as JSON')
     .action(async (o: ProbeFlags) => {
-      const device = requireDevice(o.device ?? 'cpu', 'probe: --device');
+      const device = requireDevice(o.device ?? 'cpu', 'probe: device');
       if (o.fragment.length < 3) {
         throw new Error(`probe: leave-one-fragment-out needs at least 3 --fragment folders, got ${o.fragment.length}`);
       }
