@@ -11,11 +11,15 @@ export interface DemoScale {
   size: number;
   /** Labelled fragments: fine-tuning trains on all but the last two, validates on the next, tests on the last. */
   fragments: number;
+  /**
+   * Unlabelled segments: read at x0.5 (the fragments' scale), a 512-px segment gives ~40 tiles of 64 px at
+   * stride 16, so 8 fill `maxPretrainTiles` 320 (5 VICReg batches of 64 an epoch).
+   */
   segments: number;
   tile: number;
   depth: number;
-  /** Layers read: centred on the synthetic surface at layer 32 (docs/synthetic-data.md). */
-  z: [number, number];
+  /** Side of the family-B fragments the cross-family transfer is scored on. */
+  crossSize: number;
   widen: number;
   erode: number;
   pretrainEpochs: number;
@@ -25,6 +29,10 @@ export interface DemoScale {
   pretrainBatch: number;
   maxPretrainTiles: number;
   masked: boolean;
+  /**
+   * CKA tiles from the first segment: a 512-px segment read at x0.5 holds ~42 distinct 64-px tiles inside its
+   * eroded mask at stride 16, so at most 40.
+   */
   ckaSamples: number;
   finetuneEpochs: number;
   /** Tiles per fine-tuning epoch (all when absent). */
@@ -50,10 +58,10 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
   default: {
     size: 512,
     fragments: 7,
-    segments: 4,
+    segments: 8,
     tile: 64,
     depth: 16,
-    z: [24, 40],
+    crossSize: 512,
     widen: 0.25,
     erode: 16,
     pretrainEpochs: 12,
@@ -61,7 +69,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     pretrainBatch: 64,
     maxPretrainTiles: 320,
     masked: false,
-    ckaSamples: 96,
+    ckaSamples: 40,
     finetuneEpochs: 24,
     probeStages: ['stem', 'layer1', 'layer2'],
     probeSeeds: 3,
@@ -79,10 +87,10 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
   full: {
     size: 512,
     fragments: 7,
-    segments: 6,
+    segments: 10,
     tile: 64,
     depth: 16,
-    z: [24, 40],
+    crossSize: 512,
     widen: 0.25,
     erode: 16,
     pretrainEpochs: 16,
@@ -90,7 +98,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     pretrainBatch: 64,
     maxPretrainTiles: 384,
     masked: true,
-    ckaSamples: 128,
+    ckaSamples: 40,
     finetuneEpochs: 30,
     probeStages: ['stem', 'layer1', 'layer2'],
     probeSeeds: 3,
@@ -111,7 +119,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     segments: 2,
     tile: 32,
     depth: 8,
-    z: [28, 36],
+    crossSize: 192,
     widen: 0.125,
     erode: 4,
     pretrainEpochs: 2,

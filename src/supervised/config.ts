@@ -35,8 +35,12 @@ export const SupervisedConfigSchema = z
         stride: positiveInt().default(32),
         erode: int().nonnegative().default(16),
         depth: positiveInt().default(20),
-        /** 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly. */
-        augment: aliasedEnum(['kaggle', 'reference', 'flips', 'none']).default('kaggle'),
+        /**
+         * 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly;
+         * 'intensity': flips plus the reference study's intensity and noise set (brightness/contrast, gamma,
+         * Gaussian noise or blur), for models that must hold on scans at other grey levels and noise.
+         */
+        augment: aliasedEnum(['kaggle', 'reference', 'flips', 'intensity', 'none']).default('kaggle'),
         /**
          * Normalisation of every dataset that names none (src/data/normalize.ts): per-volume percentiles by default,
          * saved in the checkpoint so that inference applies the same.

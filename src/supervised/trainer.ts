@@ -7,7 +7,12 @@
  * tiles. The epochs, checkpoints (segmentation checkpoints `inkwell infer` reads), resume and data-parallel
  * parts are the one training loop's (src/train/loop.ts); this file is its adapter.
  */
-import { kaggleAugmentations, referenceAugmentations } from '../data/augment/presets.js';
+import {
+  flipAugmentations,
+  intensityAugmentations,
+  kaggleAugmentations,
+  referenceAugmentations,
+} from '../data/augment/presets.js';
 import { mixBatch } from '../data/augment/mix.js';
 import { Random } from '../data/augment/random.js';
 import type { AugmentConfig, Crop, MixConfig } from '../data/augment/types.js';
@@ -96,14 +101,9 @@ function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
     case 'reference':
       return referenceAugmentations({ depth: cfg.data.depth });
     case 'flips':
-      return {
-        ops: [
-          { type: 'hflip', p: 0.5 },
-          { type: 'vflip', p: 0.5 },
-          { type: 'rot90', p: 0.5 },
-          { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 },
-        ],
-      } satisfies AugmentConfig;
+      return flipAugmentations();
+    case 'intensity':
+      return intensityAugmentations();
     case 'none':
       return null;
   }

@@ -34,6 +34,12 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
     heldOut: { threshold: number; f05: number };
     comparisons: { title: string; arms: Entry[]; controls: Entry[] }[];
     targets: { name: string; reached: boolean }[];
+    crossFamily: {
+      threshold: number;
+      auc: { mean: number; low: number; high: number };
+      f05: { mean: number };
+      fragments: { bits: number; papyrusSide: string; reversed: boolean; auc: number | null }[];
+    };
   };
   assert.ok(scores.heldOut.threshold > 0 && scores.heldOut.threshold < 1);
   assert.ok(scores.heldOut.f05 >= 0 && scores.heldOut.f05 <= 1);
@@ -60,10 +66,27 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   assert.equal(r.curves[0]!.series.length, 2);
   assert.equal(r.curves[0]!.verdicts.length, 3);
   assert.ok(scores.targets.some((t) => /cross-family/.test(t.name)));
+  // Cross-family transfer: family-B fragments at both bit depths, papyrus on both sides, one stored reversed,
+  // scored at the family-A validation threshold with an interval around the mean.
+  const cf = scores.crossFamily;
+  assert.equal(cf.threshold, scores.heldOut.threshold);
+  assert.deepEqual(
+    cf.fragments.map((f) => [f.bits, f.papyrusSide, f.reversed]),
+    [
+      [8, 'after', false],
+      [16, 'before', true],
+    ],
+  );
+  assert.ok(cf.fragments.every((f) => f.auc !== null && f.auc >= 0 && f.auc <= 1));
+  assert.ok(cf.auc.low <= cf.auc.mean + 1e-9 && cf.auc.mean <= cf.auc.high + 1e-9, JSON.stringify(cf.auc));
+  assert.ok(cf.f05.mean >= 0 && cf.f05.mean <= 1);
+  for (const f of ['predictions/family-b-1_prob.png', 'predictions/family-b-2_prob.png'])
+    assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   const { model } = await loadSegmentationModel(join(r.runDir, 'ink-model.pth'));
   model.dispose();
   const html = readFileSync(r.report, 'utf8');
   assert.match(html, /Linear probe on frozen encoders/);
   assert.match(html, /surface-statistic/);
   assert.match(html, /Data efficiency/);
+  assert.match(html, /Cross-family transfer/);
 });

@@ -126,7 +126,7 @@ describe('inkwell probe', () => {
     );
   });
 
-  it("scores.json targets: measured values against the issue's bars, the cross-family seam marked not run", async () => {
+  it("scores.json targets: measured values against the issue's bars; cross-family not run, then measured", async () => {
     const iv = (mean: number) => ({ mean, low: mean - 0.02, high: mean + 0.02 });
     const e = (label: string, m: number) => ({
       label,
@@ -157,7 +157,16 @@ describe('inkwell probe', () => {
       iou: 0.4,
       dice: 0.5,
     };
-    const input = { preset: 'tiny', seed: 0, minutes: 1, heldOut, comparisons, curves: [], crossFamily: null };
+    const input = {
+      preset: 'tiny',
+      seed: 0,
+      minutes: 1,
+      cpuSeconds: 90,
+      heldOut,
+      comparisons,
+      curves: [],
+      crossFamily: null,
+    };
     const t = demoTargets(input);
     assert.deepEqual(
       t.map((x) => [x.value, x.reached]),
@@ -177,5 +186,24 @@ describe('inkwell probe', () => {
     };
     assert.equal(saved.heldOut.threshold, 0.4);
     assert.deepEqual(saved.comparisons[0]!.controls[1]!.auc, { mean: 0.9, low: 0.88, high: 0.92 });
+    const crossFamily = {
+      trainFamily: 'a',
+      scoreFamily: 'b',
+      threshold: 0.4,
+      layerOrder: 'detected (no flag)',
+      chanceF05: 0.22,
+      fragments: [{ id: 'family-b-1', bits: 8, papyrusSide: 'after', reversed: false, auc: 0.9, f05: 0.55 }],
+      auc: iv(0.87),
+      f05: iv(0.45),
+    } as const;
+    const measured = demoTargets({ ...input, crossFamily: { ...crossFamily, fragments: [...crossFamily.fragments] } });
+    assert.deepEqual(
+      measured.slice(2).map((x) => [x.value, x.reached]),
+      [
+        [0.87, true],
+        [0.45, false],
+      ],
+    );
+    assert.match(measured[2]!.note!, /95% interval \[0\.850, 0\.890\]/);
   });
 });

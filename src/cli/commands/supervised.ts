@@ -3,6 +3,7 @@ import { nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { join } from 'node:path';
 import { parseEncoderChoice, trainPerEncoder } from '../../supervised/compare.js';
 import { STAGES, type StageName } from '../../models/resnet3d.js';
+import { SURFACE_Z_RANGE } from '../../data/layout.js';
 import { loadProbeTiles } from '../../study/columns.js';
 import { formatStudyComparison } from '../../study/comparison.js';
 import { encoderBuilder } from '../../study/encoders.js';
@@ -182,7 +183,11 @@ export function registerProbe(program: Command): void {
     .option('--widen <f>', 'encoder width factor', positiveNumber('a width factor'), 0.25)
     .option('--tile <n>', 'tile side', positiveInt('a tile size'), 64)
     .option('--depth <n>', 'slices the encoder sees', positiveInt('a depth'), 16)
-    .option('--z <a:b>', 'layers read around the surface', '24:40')
+    .option(
+      '--z <a:b>',
+      'layers read around the surface (the encoder sees --depth slices centred in them)',
+      SURFACE_Z_RANGE.join(':'),
+    )
     .option('--erode <n>', 'mask erosion', nonNegativeInt('an erosion'), 16)
     .option('--tiles <n>', 'tiles cached per fragment', positiveInt('a tile count'), 16)
     .option('--pixels <n>', 'pixels sampled per tile', positiveInt('a pixel count'), 128)

@@ -73,3 +73,38 @@ export function kaggleAugmentations(): AugmentConfig {
     mix: { cutmixP: 0.5, cutmixAlpha: 1, mixupP: 0.2, mixupAlpha: 0.4 },
   };
 }
+
+const DIHEDRAL: AugmentConfig['ops'] = [
+  { type: 'hflip', p: 0.5 },
+  { type: 'vflip', p: 0.5 },
+  { type: 'rot90', p: 0.5 },
+];
+const TO_UNIT: AugmentConfig['ops'][number] = { type: 'normalize', mean: 0, std: 1, maxPixelValue: 255 };
+
+/** The dihedral group only (flips and rot90): the ink's appearance is kept exactly. */
+export function flipAugmentations(): AugmentConfig {
+  return { ops: [...DIHEDRAL, TO_UNIT] };
+}
+
+/**
+ * The dihedral group plus the intensity and noise part of the Kaggle baseline list above (RandomBrightnessContrast
+ * .75, OneOf(GaussNoise var 10..50, GaussianBlur, MotionBlur) .4) and the 4th place's gamma, without the
+ * geometric warps and dropouts: scans differ from one another in grey levels, contrast and noise, which is
+ * what a model trained on one scanner (or one synthetic family) must not lean on. Gamma's probability (.5) is
+ * our choice.
+ */
+export function intensityAugmentations(): AugmentConfig {
+  return {
+    ops: [
+      ...DIHEDRAL,
+      { type: 'brightnessContrast', brightnessLimit: 0.2, contrastLimit: 0.2, p: 0.75 },
+      { type: 'gamma', gammaLimit: [80, 120], p: 0.5 },
+      {
+        type: 'oneOf',
+        p: 0.4,
+        ops: [{ type: 'gaussNoise', varLimit: [10, 50] }, { type: 'gaussianBlur' }, { type: 'motionBlur' }],
+      },
+      TO_UNIT,
+    ],
+  };
+}

@@ -21,7 +21,7 @@ import { writeTiff } from '../io/tiff-write.js';
 import { deriveSeed, Random } from '../augment/random.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
-import { synthFragmentB, synthSegmentB } from './family-b/generate.js';
+import { synthFragmentB, synthSegmentB, type PapyrusSide } from './family-b/generate.js';
 
 export type SynthFamily = 'a' | 'b';
 export const SYNTH_FAMILIES: readonly SynthFamily[] = ['a', 'b'];
@@ -54,6 +54,16 @@ export interface SynthesizeOptions {
    * scale 1: small test volumes then keep all their tiles.
    */
   pixelSize?: number;
+  /**
+   * Family B: bit depth and papyrus side of fragment i (drawn per volume where absent), for a set that must
+   * cover both bit depths and both layer orders, e.g. the demo's cross-family check.
+   */
+  fragmentVariants?: readonly FragmentVariant[];
+}
+
+export interface FragmentVariant {
+  bits?: 8 | 16;
+  papyrusSide?: PapyrusSide;
 }
 
 export interface ManifestEntry {
@@ -130,9 +140,17 @@ interface Made {
   entry: Omit<ManifestEntry, 'id' | 'domain' | 'path' | 'seed'>;
 }
 
-function makeFragment(family: SynthFamily, H: number, W: number, layers: number, seed: number, inkDelta: number): Made {
+function makeFragment(
+  family: SynthFamily,
+  H: number,
+  W: number,
+  layers: number,
+  seed: number,
+  inkDelta: number,
+  variant: FragmentVariant,
+): Made {
   if (family === 'b') {
-    const f = synthFragmentB({ height: H, width: W, layers, seed, inkDelta });
+    const f = synthFragmentB({ height: H, width: W, layers, seed, inkDelta, ...variant });
     const i = f.info;
     return {
       volume: f.volume,
@@ -261,6 +279,9 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   const { height: H, width: W, seed } = opts;
   const frac = opts.reverseFraction ?? 0.25;
   if (!(frac >= 0 && frac <= 1)) throw new Error(`synthesize: reverseFraction must be in [0, 1], got ${frac}`);
+  const variants = opts.fragmentVariants ?? [];
+  if (variants.length > 0 && family !== 'b')
+    throw new Error(`synthesize: fragmentVariants need family 'b', got '${family}'`);
 
   // Family A: which segments are reversed is a fixed count, spread by a seeded shuffle. Family B draws the
   // papyrus side of every volume itself.
@@ -322,7 +343,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
       const id = String(f + 1);
       const itemSeed = deriveSeed(seed, 1, f);
       bar.tick(1, `fragment ${id}: generating`);
-      const made = makeFragment(family, H, W, layers, itemSeed, inkDelta);
+      const made = makeFragment(family, H, W, layers, itemSeed, inkDelta, variants[f] ?? {});
       const dir = join(opts.out, 'fragments', id);
       await writeLayers(join(dir, 'surface_volume'), made.volume, `fragment ${id}`);
       await writeFileAtomic(join(dir, 'mask.png'), await encodePng(made.mask, W, H, true));
