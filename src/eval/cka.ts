@@ -90,7 +90,7 @@ export function rbfGram(x: Tensor, threshold = DEFAULT_RBF_THRESHOLD, op = 'rbfG
   return torch.tidy(() => {
     const dots = x.matmul(x.T);
     const sq = x.mul(x).sum(1);
-    const d2raw = sq.unsqueeze(1).add(sq.unsqueeze(0)).sub(dots, 2).clamp(0, null);
+    const d2raw = sq.unsqueeze(1).add(sq.unsqueeze(0)).sub(dots, { alpha: 2 }).clamp(0, null);
     const d2 = torch.maskedFill(d2raw, torch.eye(n, n, { dtype: 'bool' }), 0);
     const med = median(d2.toTypedArray() as Float64Array);
     if (!(med > 0)) {

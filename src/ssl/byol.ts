@@ -86,7 +86,7 @@ export function emaUpdate_(target: Module, online: Module, m: number): void {
     }
   }
   noGrad(() => {
-    for (const [k, t] of dst) t.mul_(m).add_(src.get(k)!, 1 - m);
+    for (const [k, t] of dst) t.mul_(m).add_(src.get(k)!, { alpha: 1 - m });
   });
 }
 

@@ -11,6 +11,7 @@ import { createRng } from '../data/rng.js';
 import type { ResNet3D, StageName } from '../models/resnet3d.js';
 import { STAGES } from '../models/resnet3d.js';
 import * as torch from '../torch/index.js';
+import type { Device } from '../torch/index.js';
 
 /** The sampled pixels of one fragment's tiles, with their images kept for feature extraction. */
 export interface ProbeTiles {
@@ -130,7 +131,14 @@ function linearTaps(n: number, m: number): { i0: Int32Array; i1: Int32Array; f: 
  * Gathers `stages` of the frozen `encoder` (eval mode: every encoder's batch-norm layers use their stored
  * running statistics, the same rule for all) at the sampled pixels, `batch` tiles at a time.
  */
-export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: readonly StageName[], batch = 8): Columns {
+export function extractColumns(
+  encoder: ResNet3D,
+  tiles: ProbeTiles,
+  stages: readonly StageName[],
+  o: { batch?: number; device?: Device } = {},
+): Columns {
+  const batch = o.batch ?? 8;
+  const device = o.device ?? 'cpu';
   if (stages.length === 0) throw new Error('extractColumns: no stages selected');
   const upTo = STAGES[Math.max(...stages.map((s) => STAGES.indexOf(s)))]!;
   const channels = stages.reduce((a, s) => a + encoder.channels[s], 0);
@@ -138,13 +146,15 @@ export function extractColumns(encoder: ResNet3D, tiles: ProbeTiles, stages: rea
   const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const data = new Float32Array(count * channels * D);
   encoder.eval();
+  encoder.to(device);
   for (const { t0, n, input } of tileBatches(tiles, batch)) {
     const maps = torch.tidy(() =>
       torch.noGrad(() => {
-        const feats = encoder.forwardFeatures(torch.fromTypedArray(input, [n, 1, D, T, T]), { upTo });
+        const x = torch.fromTypedArray(input, [n, 1, D, T, T]).to(device);
+        const feats = encoder.forwardFeatures(x, { upTo });
         return stages.map((s) => {
           const f = feats[s]!;
-          return { shape: f.shape as readonly number[], values: f.toTypedArray() as Float32Array };
+          return { shape: f.shape as readonly number[], values: f.to('cpu').toTypedArray() as Float32Array };
         });
       }),
     );

@@ -8,6 +8,7 @@
 import { bestThreshold } from '../eval/metrics.js';
 import { surfaceFollowingScore } from '../data/synth/calibrate.js';
 import type { ResNet3D, StageName } from '../models/resnet3d.js';
+import type { Device } from '../torch/index.js';
 import type { Columns, ProbeTiles } from './columns.js';
 import { extractColumns, pixelRows } from './columns.js';
 import { chanceEntry, comparisonVerdict, entryOf, type StudyComparison, type StudyEntry } from './comparison.js';
@@ -37,6 +38,8 @@ export interface ProbeStudyOptions {
   varies: string;
   intervals?: IntervalOptions;
   log?: (line: string) => void;
+  /** Where the frozen encoders compute their features (default cpu); the probes themselves fit on the CPU. */
+  device?: Device;
 }
 
 /** Train, validation and test fragment indices of fold k. */
@@ -152,7 +155,7 @@ export async function runProbeStudy(o: ProbeStudyOptions): Promise<ProbeStudyRes
       const encoder = await enc.build(seed);
       let cols: Columns[];
       try {
-        cols = o.fragments.map((f) => extractColumns(encoder, f, o.stages));
+        cols = o.fragments.map((f) => extractColumns(encoder, f, o.stages, { device: o.device ?? 'cpu' }));
       } finally {
         encoder.dispose();
       }

@@ -279,12 +279,14 @@ export class Tensor implements Owned {
   }
 
   // ----- arithmetic (broadcasting as in PyTorch) -----
-  add(other: TensorLike, alpha = 1): Tensor {
+  add(other: TensorLike, o: { alpha?: number } = {}): Tensor {
+    const alpha = o.alpha ?? 1;
     return typeof other === 'number'
       ? callOp('aten::add', 'Scalar', [this, other, alpha])
       : callOp('aten::add', 'Tensor', [this, other, alpha]);
   }
-  sub(other: TensorLike, alpha = 1): Tensor {
+  sub(other: TensorLike, o: { alpha?: number } = {}): Tensor {
+    const alpha = o.alpha ?? 1;
     return typeof other === 'number'
       ? callOp('aten::sub', 'Scalar', [this, other, alpha])
       : callOp('aten::sub', 'Tensor', [this, other, alpha]);
@@ -365,39 +367,39 @@ export class Tensor implements Owned {
 
   // ----- reductions; `dim` omitted reduces over everything -----
   sum(dim?: number | number[], keepdim = false): Tensor {
-    return callOp('aten::sum', 'dim_IntList', [this, dimList(dim), keepdim]);
+    return callOp('aten::sum', 'dim_IntList', [this, atenDim(dim), keepdim]);
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
-    return callOp('aten::mean', 'dim', [this, dimList(dim), keepdim]);
+    return callOp('aten::mean', 'dim', [this, atenDim(dim), keepdim]);
   }
   /** Variance with Bessel's correction by default (`correction` 1), as torch.var. */
   var(dim?: number | number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return callOp('aten::var', 'correction', [this, dimList(dim ?? null)], {
+    return callOp('aten::var', 'correction', [this, atenDim(dim)], {
       correction: opts.correction ?? 1,
       keepdim: opts.keepdim ?? false,
     });
   }
   std(dim?: number | number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
-    return callOp('aten::std', 'correction', [this, dimList(dim ?? null)], {
+    return callOp('aten::std', 'correction', [this, atenDim(dim)], {
       correction: opts.correction ?? 1,
       keepdim: opts.keepdim ?? false,
     });
   }
   amax(dim?: number | number[], keepdim = false): Tensor {
-    return callOp('aten::amax', '', [this, dim === undefined ? [] : dim, keepdim]);
+    return callOp('aten::amax', '', [this, atenDim(dim, []), keepdim]);
   }
   amin(dim?: number | number[], keepdim = false): Tensor {
-    return callOp('aten::amin', '', [this, dim === undefined ? [] : dim, keepdim]);
+    return callOp('aten::amin', '', [this, atenDim(dim, []), keepdim]);
   }
   argmax(dim?: number, keepdim = false): Tensor {
-    return callOp('aten::argmax', '', [this, dim ?? null, keepdim]);
+    return callOp('aten::argmax', '', [this, atenDim(dim), keepdim]);
   }
   argmin(dim?: number, keepdim = false): Tensor {
-    return callOp('aten::argmin', '', [this, dim ?? null, keepdim]);
+    return callOp('aten::argmin', '', [this, atenDim(dim), keepdim]);
   }
   /** Vector p-norm over `dim` (all elements when omitted), as torch.linalg.vector_norm. */
   norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
-    return callOp('aten::linalg_vector_norm', '', [this, p, dimList(dim ?? null), keepdim]);
+    return callOp('aten::linalg_vector_norm', '', [this, p, atenDim(dim), keepdim]);
   }
 
   // ----- shape -----
@@ -443,12 +445,12 @@ export class Tensor implements Owned {
   }
 
   // ----- in place (return this; used by optimisers and initialisers under noGrad) -----
-  add_(other: TensorLike, alpha = 1): this {
-    callOpInPlace('aten::add_', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other, alpha]);
+  add_(other: TensorLike, o: { alpha?: number } = {}): this {
+    callOpInPlace('aten::add_', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other, o.alpha ?? 1]);
     return this;
   }
-  sub_(other: TensorLike, alpha = 1): this {
-    callOpInPlace('aten::sub_', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other, alpha]);
+  sub_(other: TensorLike, o: { alpha?: number } = {}): this {
+    callOpInPlace('aten::sub_', typeof other === 'number' ? 'Scalar' : 'Tensor', [this, other, o.alpha ?? 1]);
     return this;
   }
   mul_(other: TensorLike): this {
@@ -460,13 +462,13 @@ export class Tensor implements Owned {
     return this;
   }
   /** this += value * t1 * t2 */
-  addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
-    callOpInPlace('aten::addcmul_', '', [this, t1, t2, value]);
+  addcmul_(t1: Tensor, t2: Tensor, o: { value?: number } = {}): this {
+    callOpInPlace('aten::addcmul_', '', [this, t1, t2, o.value ?? 1]);
     return this;
   }
   /** this += value * t1 / t2 */
-  addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
-    callOpInPlace('aten::addcdiv_', '', [this, t1, t2, value]);
+  addcdiv_(t1: Tensor, t2: Tensor, o: { value?: number } = {}): this {
+    callOpInPlace('aten::addcdiv_', '', [this, t1, t2, o.value ?? 1]);
     return this;
   }
   /** this += weight * (end - this) */
@@ -512,9 +514,17 @@ export class Tensor implements Owned {
   }
 }
 
-function dimList(dim: number | number[] | null | undefined): number[] | null {
-  if (dim === undefined || dim === null) return null;
-  return typeof dim === 'number' ? [dim] : dim;
+/**
+ * ATen's spelling of a `dim` argument. The API spells "all dimensions" one way, by leaving `dim` out
+ * (docs/ops-conventions.md); ATen wants `None` for an `int?` (argmax) or `int[1]?` (sum, mean, var, std,
+ * linalg_vector_norm) argument, and `[]` for the `int[1]` of amax/amin, where an empty list means all. A single
+ * number is passed as it is: the addon reads it as a one-element list for an `int[1]` argument, as ATen does.
+ */
+function atenDim(dim: number | undefined): number | null;
+function atenDim(dim: number | number[] | undefined, all?: null | []): number[] | null;
+function atenDim(dim: number | number[] | undefined, all: null | [] = null): number | number[] | null {
+  if (dim === undefined) return all;
+  return dim;
 }
 
 /** Bytes the tensor's elements take (numel x element size). */

@@ -39,7 +39,8 @@ describe('pretraining checkpoints', () => {
       height: 256,
       width: 256,
       seed: 3,
-      layers: 40,
+      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
+      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
       progress: false,
     });
     out = mkdtempSync(join(tmpdir(), 'inkwell-pck-'));

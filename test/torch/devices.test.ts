@@ -168,9 +168,7 @@ describe('checkpoints and autocast against PyTorch', { skip: hasTorchPython() ? 
       const stages = torch.amp.autocast('cpu', 'bfloat16', () => {
         assert.deepEqual(torch.amp.autocastState('cpu'), { enabled: true, dtype: 'bfloat16' });
         const conv = torch.F.conv3d(inp['x']!, inp['w']!, inp['b']!, { padding: 1 });
-        const bn = torch.F.batchNorm(conv, {
-          runningMean: torch.zeros([4]),
-          runningVar: torch.ones([4]),
+        const bn = torch.F.batchNorm(conv, torch.zeros([4]), torch.ones([4]), {
           weight: inp['gamma']!,
           bias: inp['beta']!,
           training: true,

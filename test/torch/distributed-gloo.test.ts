@@ -106,7 +106,7 @@ describe('distributed (Gloo on loopback)', { skip: gloo ? false : 'addon built w
       const b = torch.tensor([0.1, 0.2, 0.3]).requiresGrad_(true);
       const rm = torch.zeros([3]);
       const rv = torch.ones([3]);
-      const y = torch.F.batchNorm(all, { runningMean: rm, runningVar: rv, weight: w, bias: b, training: true });
+      const y = torch.F.batchNorm(all, rm, rv, { weight: w, bias: b, training: true });
       y.mul(gout).sum().backward();
       const close = (a: number[], e: Float32Array, what: string) =>
         a.forEach((v, i) => assert.ok(Math.abs(v - e[i]!) < 1e-5, `${what}[${i}]: ${v} vs ${e[i]}`));

@@ -96,7 +96,7 @@ describe('training loop memory', () => {
         torch.noGrad(() =>
           net.parameters().forEach((p, i) => {
             velocity[i]!.mul_(0.9).add_(p.grad!);
-            p.sub_(velocity[i]!, 0.01);
+            p.sub_(velocity[i]!, { alpha: 0.01 });
           }),
         );
         net.zeroGrad();

@@ -25,9 +25,7 @@ const CASES: Record<string, CaseFn> = {
     const rm = torch.zeros([3]);
     const rv = torch.ones([3]);
     return [
-      F.batchNorm(x!, {
-        runningMean: rm,
-        runningVar: rv,
+      F.batchNorm(x!, rm, rv, {
         weight: w!,
         bias: b!,
         training: true,
@@ -38,14 +36,13 @@ const CASES: Record<string, CaseFn> = {
       rv,
     ];
   },
-  batch_norm_eval: (x, rv, rm, w, b) =>
-    F.batchNorm(x!, { runningMean: rm!, runningVar: rv!, weight: w!, bias: b!, training: false }),
+  batch_norm_eval: (x, rv, rm, w, b) => F.batchNorm(x!, rm!, rv!, { weight: w!, bias: b!, training: false }),
   instance_norm: (x) => F.instanceNorm(x!),
   group_norm: (x, w, b) => F.groupNorm(x!, 3, w!, b!),
   layer_norm: (x, w, b) => F.layerNorm(x!, [7], w!, b!),
   relu: (x) => F.relu(x!),
   gelu: (x) => F.gelu(x!),
-  gelu_tanh: (x) => F.gelu(x!, 'tanh'),
+  gelu_tanh: (x) => F.gelu(x!, { approximate: 'tanh' }),
   sigmoid: (x) => x!.sigmoid(),
   tanh: (x) => x!.tanh(),
   softmax: (x) => F.softmax(x!, 1),
@@ -62,7 +59,7 @@ const CASES: Record<string, CaseFn> = {
   matmul: (a, b) => a!.matmul(b!),
   bmm: (a, b) => F.bmm(a!, b!),
   einsum: (a, b) => F.einsum('ij,jk->ik', a!, b!),
-  add_alpha: (a, b) => a!.add(b!, 0.5),
+  add_alpha: (a, b) => a!.add(b!, { alpha: 0.5 }),
   sub: (a, b) => a!.sub(b!),
   mul: (a, b) => a!.mul(b!),
   div: (a, b) => a!.div(b!),
@@ -92,6 +89,7 @@ const CASES: Record<string, CaseFn> = {
     torch.rot90(x!, 1, [2, 3]),
     torch.rot90(x!, 3, [2, 3]),
     torch.roll(x!, [2, -3], [2, 3]),
+    torch.roll(x!, 5),
   ],
   pad: (x) => [
     F.pad(x!, [1, 2, 3, 0]),
@@ -119,7 +117,7 @@ const CASES: Record<string, CaseFn> = {
       paddingMode: 'zeros',
       alignCorners: true,
     }),
-  mse_loss: (a, b) => [F.mseLoss(a!, b!), F.mseLoss(a!, b!, 'sum')],
+  mse_loss: (a, b) => [F.mseLoss(a!, b!), F.mseLoss(a!, b!, { reduction: 'sum' })],
   bce_with_logits: (a, t) => [
     F.binaryCrossEntropyWithLogits(a!, t!),
     F.binaryCrossEntropyWithLogits(a!, t!.mul(0.8).add(0.1), { reduction: 'none' }),
@@ -137,6 +135,7 @@ const CASES: Record<string, CaseFn> = {
       torch.randint(3, 17, [6]),
       torch.randperm(9),
       torch.bernoulli(torch.full([10], 0.3)),
+      torch.bernoulli(torch.zeros([12]), 0.4),
     ];
   },
 };

@@ -81,7 +81,8 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
       height: 192,
       width: 192,
       seed: 5,
-      layers: 40,
+      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
+      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
       progress: false,
     });
   });

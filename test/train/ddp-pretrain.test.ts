@@ -93,7 +93,8 @@ describe('pretrain on 2 data-parallel workers', { skip: gloo ? false : 'addon bu
       height: 192,
       width: 192,
       seed: 5,
-      layers: 40,
+      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
+      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
       progress: false,
     });
   });

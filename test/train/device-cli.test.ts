@@ -29,7 +29,24 @@ describe('--device on a CPU-only libtorch', {
   const cases: [string, string[]][] = [
     ['pretrain', ['pretrain', '--input', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda']],
     ['finetune', ['finetune', '--train', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda:0']],
-    ['probe', ['probe', '--train', none, '--out', tmpdir(), '--name', 'never', '--device', 'cuda']],
+    [
+      'probe',
+      [
+        'probe',
+        '--fragment',
+        none,
+        '--fragment',
+        none,
+        '--fragment',
+        none,
+        '--out',
+        tmpdir(),
+        '--name',
+        'never',
+        '--device',
+        'cuda',
+      ],
+    ],
     [
       'infer',
       ['infer', '--weights', none, '--input', none, '--output', join(tmpdir(), 'never.png'), '--device', 'cuda'],
@@ -83,7 +100,8 @@ describe('bf16 autocast in a pretraining run', () => {
       height: 160,
       width: 160,
       seed: 3,
-      layers: 40,
+      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
+      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
       progress: false,
     });
     const out = mkdtempSync(join(tmpdir(), 'inkwell-amp-'));

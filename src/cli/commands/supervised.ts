@@ -124,7 +124,7 @@ export function registerFinetune(program: Command): void {
   );
 }
 
-interface ProbeFlags {
+interface ProbeFlags extends DeviceFlags {
   fragment: string[];
   encoder: string[];
   upper?: string;
@@ -150,7 +150,7 @@ interface ProbeFlags {
 }
 
 export function registerProbe(program: Command): void {
-  cacheOptions(program.command('probe'))
+  addDeviceOptions(cacheOptions(program.command('probe')), { amp: false })
     .description(
       'linear probes on frozen encoders as an instrument: cached per-voxel features, standardised, L-BFGS with a weight-decay sweep on a ' +
         'validation fragment, max/logsumexp over depth; leave-one-fragment-out with bootstrap intervals and the chance, surface-statistic and ' +
@@ -202,6 +202,7 @@ export function registerProbe(program: Command): void {
     .option('--title <text>', 'title of the comparison table')
     .option('--json', 'print the comparisons as JSON')
     .action(async (o: ProbeFlags) => {
+      const device = requireDevice(o.device ?? 'cpu', 'probe: device');
       if (o.fragment.length < 3) {
         throw new Error(`probe: leave-one-fragment-out needs at least 3 --fragment folders, got ${o.fragment.length}`);
       }
@@ -247,6 +248,7 @@ export function registerProbe(program: Command): void {
         stages,
         readout: o.readout as Readout,
         intervals,
+        device,
         varies: 'the random encoder initialisation; weights files are fixed',
         log: (l) => process.stderr.write(l + '\n'),
         encoders: [

@@ -50,6 +50,11 @@ export interface SynthesizeOptions {
   /** Which generator: 'a' (default) or 'b'. */
   family?: SynthFamily;
   /**
+   * Pixel size written into meta.json (um; default SYNTH_PIXEL_SIZE_UM). 7.91 makes the volumes reach the model at
+   * scale 1: small test volumes then keep all their tiles.
+   */
+  pixelSize?: number;
+  /**
    * Family B: bit depth and papyrus side of fragment i (drawn per volume where absent), for a set that must
    * cover both bit depths and both layer orders, e.g. the demo's cross-family check.
    */
@@ -264,6 +269,8 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   checkCount('segments', opts.segments);
   if (opts.fragments + opts.segments === 0) throw new Error('synthesize: nothing to make (0 fragments and 0 segments)');
   const family = opts.family ?? 'a';
+  const pixelSize = opts.pixelSize ?? SYNTH_PIXEL_SIZE_UM;
+  if (!(pixelSize > 0)) throw new Error(`synthesize: pixelSize must be a positive number of um, got ${pixelSize}`);
   if (!SYNTH_FAMILIES.includes(family))
     throw new Error(`synthesize: family must be one of ${SYNTH_FAMILIES.join(', ')}, got '${String(family)}'`);
   const layers = opts.layers ?? 65;
@@ -291,7 +298,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
     version: 1,
     generator: 'inkwell synth',
     family,
-    pixelSize: SYNTH_PIXEL_SIZE_UM,
+    pixelSize,
     seed,
     inkDelta,
     layers,
@@ -324,7 +331,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
         layers,
         height: H,
         width: W,
-        voxelsize: SYNTH_PIXEL_SIZE_UM,
+        voxelsize: pixelSize,
         ...extra,
         seed: itemSeed,
       },

@@ -179,9 +179,8 @@ abstract class BatchNormNd extends Module {
       if (this.momentum === null) factor = 1 / tracked.item();
     }
     const useBatchStats = this.training || this.runningMean === null;
-    return F.batchNorm(x, {
-      runningMean: !this.training || this.trackRunningStats ? this.runningMean : null,
-      runningVar: !this.training || this.trackRunningStats ? this.runningVar : null,
+    const useRunning = !this.training || this.trackRunningStats;
+    return F.batchNorm(x, useRunning ? this.runningMean : null, useRunning ? this.runningVar : null, {
       weight: this.weight,
       bias: this.bias,
       training: useBatchStats,
@@ -282,7 +281,7 @@ export class GELU extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
-    return F.gelu(x, this.approximate);
+    return F.gelu(x, { approximate: this.approximate });
   }
 }
 export class Sigmoid extends Module {

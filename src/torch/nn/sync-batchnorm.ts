@@ -133,9 +133,8 @@ export class SyncBatchNorm extends Module {
         eps: this.eps,
       });
     }
-    return F.batchNorm(x, {
-      runningMean: !this.training || this.trackRunningStats ? this.runningMean : null,
-      runningVar: !this.training || this.trackRunningStats ? this.runningVar : null,
+    const useRunning = !this.training || this.trackRunningStats;
+    return F.batchNorm(x, useRunning ? this.runningMean : null, useRunning ? this.runningVar : null, {
       weight: this.weight,
       bias: this.bias,
       training: this.training || this.runningMean === null,

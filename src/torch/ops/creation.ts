@@ -93,14 +93,14 @@ export function randint(low: number, high: number, shape: readonly number[], opt
 export function randperm(n: number, opts: TensorOptions = {}): Tensor {
   return callOp('aten::randperm', '', [n], factoryKwargs(opts, 'int64'));
 }
-/** Draws 0/1 with probability `p` (a tensor of probabilities, or a number with `like` giving the shape). */
-export function bernoulli(p: Tensor | number, like?: Tensor): Tensor {
-  if (typeof p === 'number') {
-    if (!like) throw new Error('bernoulli: a scalar probability needs a tensor giving the shape');
-    if (p < 0 || p > 1) throw new Error(`bernoulli: probability must be in [0, 1], got ${p}`);
-    return callOp('aten::bernoulli', 'p', [like, p]);
-  }
-  return callOp('aten::bernoulli', '', [p]);
+/**
+ * Draws 0/1, as torch.bernoulli: `bernoulli(probs)` with a tensor of probabilities, or `bernoulli(input, p)` with
+ * one probability `p` for every element of `input`'s shape.
+ */
+export function bernoulli(input: Tensor, p?: number): Tensor {
+  if (p === undefined) return callOp('aten::bernoulli', '', [input]);
+  if (p < 0 || p > 1) throw new Error(`bernoulli: probability must be in [0, 1], got ${p}`);
+  return callOp('aten::bernoulli', 'p', [input, p]);
 }
 /** Fills `t` in place with U(from, to) (initialisers). */
 export function uniform_(t: Tensor, from = 0, to = 1): Tensor {

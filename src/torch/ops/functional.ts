@@ -108,22 +108,29 @@ export const convTranspose3d = (x: Tensor, w: Tensor, b: Tensor | null = null, o
 
 // ----- normalisation -----
 export interface BatchNormOptions {
-  runningMean: Tensor | null;
-  runningVar: Tensor | null;
   weight?: Tensor | null;
   bias?: Tensor | null;
-  training: boolean;
+  /** PyTorch's default: false (inference with the running statistics). */
+  training?: boolean;
   momentum?: number;
   eps?: number;
 }
 
-/** Batch norm over dim 1; in training mode it updates the running statistics in place (as PyTorch does). */
-export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
+/**
+ * Batch norm over dim 1, as F.batch_norm(input, running_mean, running_var, ...); in training mode it updates the
+ * running statistics in place (as PyTorch does).
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  o: BatchNormOptions = {},
+): Tensor {
   if (x.rank < 2) throw new Error(`batchNorm: input must be at least [N,C], got ${formatShape(x.shape)}`);
   const c = x.shape[1]!;
   for (const [name, t] of [
-    ['runningMean', o.runningMean],
-    ['runningVar', o.runningVar],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
     ['weight', o.weight],
     ['bias', o.bias],
   ] as const) {
@@ -132,7 +139,8 @@ export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
         `batchNorm: ${name} must be [${c}] for input ${formatShape(x.shape)}, got ${formatShape(t.shape)}`,
       );
   }
-  if (o.training) {
+  const training = o.training ?? false;
+  if (training) {
     const perChannel = x.numel / c;
     if (perChannel <= 1)
       throw new Error(
@@ -143,9 +151,9 @@ export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
     x,
     o.weight ?? null,
     o.bias ?? null,
-    o.runningMean,
-    o.runningVar,
-    o.training,
+    runningMean,
+    runningVar,
+    training,
     o.momentum ?? 0.1,
     o.eps ?? 1e-5,
     true,
@@ -207,9 +215,9 @@ export const sigmoid = (x: Tensor): Tensor => callOp('aten::sigmoid', '', [x]);
 export const tanh = (x: Tensor): Tensor => callOp('aten::tanh', '', [x]);
 export const silu = (x: Tensor): Tensor => callOp('aten::silu', '', [x]);
 export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => callOp('aten::leaky_relu', '', [x, slope]);
-/** GELU, exact (erf) or with the tanh approximation. */
-export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor =>
-  callOp('aten::gelu', '', [x], { approximate });
+/** GELU, exact (erf) or with the tanh approximation; `approximate` is keyword-only in PyTorch. */
+export const gelu = (x: Tensor, o: { approximate?: 'none' | 'tanh' } = {}): Tensor =>
+  callOp('aten::gelu', '', [x], { approximate: o.approximate ?? 'none' });
 export function softmax(x: Tensor, dim: number): Tensor {
   normDim('softmax', dim, x.rank);
   return callOp('aten::softmax', 'int', [x, dim]);
@@ -245,7 +253,8 @@ export function einsum(equation: string, ...operands: Tensor[]): Tensor {
 }
 
 // ----- dropout -----
-export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+/** F.dropout(input, p=0.5, training=True): PyTorch's defaults. */
+export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (p < 0 || p > 1) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
   return callOp('aten::dropout', '', [x, p, training]);
 }
@@ -439,9 +448,9 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
   }
 }
 
-export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+export function mseLoss(input: Tensor, target: Tensor, o: { reduction?: Reduction } = {}): Tensor {
   sameShape('mseLoss', input, target);
-  return callOp('aten::mse_loss', '', [input, target, REDUCTION[reduction]]);
+  return callOp('aten::mse_loss', '', [input, target, REDUCTION[o.reduction ?? 'mean']]);
 }
 
 /** Targets pulled towards 0.5 by `smoothing` (label smoothing for binary targets: y(1-s) + s/2). */

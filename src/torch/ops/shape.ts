@@ -101,10 +101,12 @@ export function rot90(t: Tensor, k = 1, dims: readonly [number, number] = [0, 1]
 }
 
 /** Rolls elements by `shifts` along `dims` (wrapping around). */
-export function roll(t: Tensor, shifts: number | readonly number[], dims: number | readonly number[]): Tensor {
+export function roll(t: Tensor, shifts: number | readonly number[], dims?: number | readonly number[]): Tensor {
   const s = typeof shifts === 'number' ? [shifts] : shifts;
-  const d = typeof dims === 'number' ? [dims] : dims;
-  if (s.length !== d.length) throw new Error(`roll: ${s.length} shifts for ${d.length} dims`);
+  // Without dims PyTorch rolls the flattened tensor and restores the shape; that takes exactly one shift.
+  const d = dims === undefined ? [] : typeof dims === 'number' ? [dims] : dims;
+  if (dims === undefined ? s.length !== 1 : s.length !== d.length)
+    throw new Error(`roll: ${s.length} shifts for ${dims === undefined ? 'the flattened tensor' : `${d.length} dims`}`);
   return callOp('aten::roll', '', [t, s, d]);
 }
 

@@ -111,8 +111,8 @@ export class AdamW extends Optimizer<AdamWHyperparameters> {
     state.set('step', step);
 
     p.mul_(1 - g.lr * g.weightDecay);
-    expAvg.mul_(beta1).add_(d, 1 - beta1);
-    expAvgSq.mul_(beta2).addcmul_(d, d, 1 - beta2);
+    expAvg.mul_(beta1).add_(d, { alpha: 1 - beta1 });
+    expAvgSq.mul_(beta2).addcmul_(d, d, { value: 1 - beta2 });
 
     const biasCorrection1 = 1 - beta1 ** step;
     const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
@@ -129,6 +129,6 @@ export class AdamW extends Optimizer<AdamWHyperparameters> {
     } else {
       denom = expAvgSq.sqrt().div(biasCorrection2Sqrt).add_(g.eps);
     }
-    p.addcdiv_(expAvg, denom, -stepSize);
+    p.addcdiv_(expAvg, denom, { value: -stepSize });
   }
 }

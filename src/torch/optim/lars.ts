@@ -113,7 +113,7 @@ export class LARS extends Optimizer<LARSHyperparameters> {
 
   protected updateParam(p: Tensor, grad: Tensor, g: ParamGroup<LARSHyperparameters>, state: ParamState): void {
     let d = grad;
-    if (g.weightDecayFilter === null || !g.weightDecayFilter(p)) d = d.add(p, g.weightDecay);
+    if (g.weightDecayFilter === null || !g.weightDecayFilter(p)) d = d.add(p, { alpha: g.weightDecay });
     if (g.larsAdaptationFilter === null || !g.larsAdaptationFilter(p)) {
       const paramNorm = p.norm();
       const updateNorm = d.norm();
@@ -124,6 +124,6 @@ export class LARS extends Optimizer<LARSHyperparameters> {
     }
     const mu = state.has('mu') ? this.tensorState(state, 'mu') : this.keepState(state, 'mu', zerosLike(p));
     mu.mul_(g.momentum).add_(d);
-    p.add_(mu, -g.lr);
+    p.add_(mu, { alpha: -g.lr });
   }
 }

@@ -93,7 +93,7 @@ export class SGD extends Optimizer<SGDHyperparameters> {
 
   protected updateParam(p: Tensor, grad: Tensor, g: ParamGroup<SGDHyperparameters>, state: ParamState): void {
     let d = g.maximize ? grad.neg() : grad;
-    if (g.weightDecay !== 0) d = d.add(p, g.weightDecay);
+    if (g.weightDecay !== 0) d = d.add(p, { alpha: g.weightDecay });
     if (g.momentum !== 0) {
       let buf = state.get('momentum_buffer');
       if (buf === undefined) {
@@ -101,10 +101,10 @@ export class SGD extends Optimizer<SGDHyperparameters> {
         buf = this.keepState(state, 'momentum_buffer', d.clone());
       } else {
         buf = this.tensorState(state, 'momentum_buffer');
-        buf.mul_(g.momentum).add_(d, 1 - g.dampening);
+        buf.mul_(g.momentum).add_(d, { alpha: 1 - g.dampening });
       }
-      d = g.nesterov ? d.add(buf, g.momentum) : buf;
+      d = g.nesterov ? d.add(buf, { alpha: g.momentum }) : buf;
     }
-    p.add_(d, -g.lr);
+    p.add_(d, { alpha: -g.lr });
   }
 }
