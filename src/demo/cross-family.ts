@@ -1,5 +1,5 @@
 /**
- * Cross-family transfer (issue 11): the demo's ink model, trained on family-A fragments only, run as a user
+ * Cross-family transfer: the demo's ink model, trained on family-A fragments only, run as a user
  * would run `inkwell infer` (rot90+flips TTA, no layer-order flag: Volume.open detects the order from the
  * density profile, src/data/layer-order.ts) on family-B fragments (docs/synthetic-data.md) drawn to cover
  * both bit depths and both sides of the papyrus, one of them stored in reverse order. It is scored at the

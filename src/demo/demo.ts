@@ -6,7 +6,7 @@
  * ink model; linear probes on frozen encoders (leave-one-fragment-out) with the chance, surface-statistic and
  * fine-tuned-frozen controls; the reference study's frozen-encoder + U-Net protocol; fine-tuning at several
  * label budgets (the data-efficiency curve); sliding-window inference on the held-out fragment; report.
- * Everything lands in `runs/<name>/`; `scores.json` and `ink-model.pth` are contracts (issue 11).
+ * Everything lands in `runs/<name>/`; `scores.json` and `ink-model.pth` are contracts that scripts rely on.
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic.js';

@@ -1,5 +1,5 @@
 /**
- * The demo's `scores.json` (a contract, issue 11) and its printed summary: the held-out fragment's scores at
+ * The demo's `scores.json` (a contract that scripts rely on) and its printed summary: the held-out fragment's scores at
  * the validation threshold, every comparison with its arms and controls ({label, auc: {mean, low, high}, ...}),
  * the data-efficiency curves, and the targets with whether each is reached.
  */
