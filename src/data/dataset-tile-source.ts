@@ -48,6 +48,8 @@ export interface TileSourceOptions {
   stride: number;
   /** Mask erosion kernel (default 16, the reference study's). */
   erode?: number;
+  /** Share of a tile inside the eroded mask (default 1: fully inside; src/data/tiles.ts). */
+  minMaskFraction?: number;
   /** Slices fed to the model; a longer z-range is narrowed by the augmentation's z-shift, or centred without one. */
   depth: number;
   /** Keep only tiles with ink (the reference study's evaluation on fragment 4). */
@@ -115,6 +117,7 @@ export async function loadTileSet(o: TileSourceOptions): Promise<{ datasets: Loa
         stride: o.stride,
         mask,
         erode: o.erode ?? 16,
+        ...(o.minMaskFraction === undefined ? {} : { minMaskFraction: o.minMaskFraction }),
         content: contentMap({ dtype: raw.dtype, shape: raw.shape, data: raw.data }),
         inkLabels: labels,
         requireInk: o.requireInk ?? false,

@@ -33,10 +33,17 @@ export interface TileGridOptions {
 }
 
 export interface SelectTilesOptions extends TileGridOptions {
-  /** {0,1} papyrus mask [height*width]; tiles must lie fully inside it after erosion. */
+  /** {0,1} papyrus mask [height*width]; tiles must lie inside it (after erosion) by `minMaskFraction`. */
   mask?: Uint8Array | null;
   /** Erosion kernel side (or [h, w]) applied to the mask first; 0 for none. Default 16, as in the reference study. */
   erode?: number | readonly [number, number];
+  /**
+   * Share of a tile's pixels that must lie inside the eroded mask, in (0, 1]. Default 1: tiles fully inside, the
+   * reference study's rule. A model trained so never sees the mask's border, where whole-fragment inference
+   * still scores every pixel (docs/study-design.md, "Mask borders"); lower values also train on tiles that
+   * straddle the border, their loss taken on the valid pixels only.
+   */
+  minMaskFraction?: number;
   /** Non-zero where any layer is non-zero ([height*width], see `contentMap`): all-zero tiles are skipped. */
   content?: Uint8Array | null;
   /** {0,1} ink labels [height*width]; with `requireInk`, tiles without any ink are skipped. */
@@ -154,7 +161,8 @@ export function contentMap(vol: VolumeArray): Uint8Array {
 }
 
 /**
- * The tiles of the grid that pass every filter given: inside the region, fully inside the eroded mask,
+ * The tiles of the grid that pass every filter given: inside the region, inside the eroded mask (fully, or by
+ * `minMaskFraction`),
  * not all-zero, with ink when `requireInk`. Throws for an empty mask (no tile could ever pass).
  */
 export function selectTiles(opts: SelectTilesOptions): Tile[] {
@@ -170,6 +178,9 @@ export function selectTiles(opts: SelectTilesOptions): Tile[] {
   }
   if (opts.requireInk && !opts.inkLabels) throw new Error('selectTiles: requireInk needs inkLabels');
   let inside: RectCounter | null = null;
+  const minFraction = opts.minMaskFraction ?? 1;
+  if (!(minFraction > 0 && minFraction <= 1))
+    throw new Error(`selectTiles: minMaskFraction must be in (0, 1], got ${minFraction}`);
   if (opts.mask) {
     if (!opts.mask.some((v) => v !== 0))
       throw new Error(`selectTiles: the mask is empty (all zero), expected papyrus pixels to tile`);
@@ -188,7 +199,7 @@ export function selectTiles(opts: SelectTilesOptions): Tile[] {
     const y1 = t.y + t.height;
     const x1 = t.x + t.width;
     if (t.y < ry0 || y1 > ry1 || t.x < rx0 || x1 > rx1) return false;
-    if (inside && inside.count(t.y, y1, t.x, x1) !== t.height * t.width) return false;
+    if (inside && inside.count(t.y, y1, t.x, x1) < Math.ceil(minFraction * t.height * t.width)) return false;
     if (content && content.count(t.y, y1, t.x, x1) === 0) return false;
     if (ink && ink.count(t.y, y1, t.x, x1) === 0) return false;
     return true;

@@ -34,13 +34,20 @@ export const SupervisedConfigSchema = z
         tile: positiveInt().default(128),
         stride: positiveInt().default(32),
         erode: int().nonnegative().default(16),
+        /**
+         * Share of a tile that must lie inside the eroded mask (training and validation tiles). 1 keeps the reference
+         * study's tiles fully inside; lower values also train on the mask's border, which whole-fragment inference
+         * scores (src/data/tiles.ts).
+         */
+        minMaskFraction: z.number().gt(0).max(1).default(1),
         depth: positiveInt().default(20),
         /**
          * 'flips': the dihedral group only (flips and rot90), which keeps the ink's appearance exactly;
          * 'intensity': flips plus the reference study's intensity and noise set (brightness/contrast, gamma,
-         * Gaussian noise or blur), for models that must hold on scans at other grey levels and noise.
+         * Gaussian noise or blur), for models that must hold on scans at other grey levels and noise;
+         * 'scale': flips plus shift/rotate and zoom by 0.5..1.5, for models that must hold on other stroke widths.
          */
-        augment: aliasedEnum(['kaggle', 'reference', 'flips', 'intensity', 'none']).default('kaggle'),
+        augment: aliasedEnum(['kaggle', 'reference', 'flips', 'intensity', 'scale', 'none']).default('kaggle'),
         /**
          * Normalisation of every dataset that names none (src/data/normalize.ts): per-volume percentiles by default,
          * saved in the checkpoint so that inference applies the same.

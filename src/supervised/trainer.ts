@@ -10,6 +10,7 @@
 import {
   flipAugmentations,
   intensityAugmentations,
+  scaleAugmentations,
   kaggleAugmentations,
   referenceAugmentations,
 } from '../data/augment/presets.js';
@@ -104,6 +105,8 @@ function baseAugmentation(cfg: SupervisedConfig): AugmentConfig | null {
       return flipAugmentations();
     case 'intensity':
       return intensityAugmentations();
+    case 'scale':
+      return scaleAugmentations();
     case 'none':
       return null;
   }
@@ -273,6 +276,7 @@ function tileSource(cfg: SupervisedConfig, which: 'train' | 'val'): TileSourceOp
     tile: cfg.data.tile,
     stride: val ? (cfg.data.valStride ?? Math.max(1, cfg.data.tile >> 1)) : cfg.data.stride,
     erode: cfg.data.erode,
+    minMaskFraction: cfg.data.minMaskFraction,
     depth: cfg.data.depth,
     augment: val ? null : augmentation(cfg),
     views: 1,

@@ -6,6 +6,7 @@ import {
   intensityAugmentations,
   kaggleAugmentations,
   referenceAugmentations,
+  scaleAugmentations,
 } from '../../src/data/augment/presets.js';
 import { Random } from '../../src/data/augment/random.js';
 import { benchAugment } from '../../src/bench/data-augment.js';
@@ -56,6 +57,39 @@ test('flips only move voxels; the intensity preset also changes their values, ke
   }
   // brightness/contrast at p .75 alone leaves about 2.5 of 10 draws untouched by it
   assert.ok(changed >= 6, `intensity changed values in ${changed} of 10 draws`);
+});
+
+test('the scale preset zooms strokes by 0.5..1.5 and keeps image and label aligned', () => {
+  // A vertical stroke 8 px wide through a 64 x 64 tile, in every slice and in the label.
+  const [D, S] = [4, 64];
+  const data = new Float32Array(D * S * S).fill(40);
+  const label = new Uint8Array(S * S);
+  for (let y = 0; y < S; y++) {
+    for (let x = 28; x < 36; x++) {
+      label[y * S + x] = 1;
+      for (let z = 0; z < D; z++) data[z * S * S + y * S + x] = 200;
+    }
+  }
+  const aug = new Augmenter(scaleAugmentations());
+  const areas: number[] = [];
+  for (let seed = 0; seed < 40; seed++) {
+    const out = aug.apply({ data, depth: D, height: S, width: S, label }, seed);
+    const lab = out.label as Uint8Array;
+    areas.push(lab.reduce((a, v) => a + v, 0));
+    // Where the label says ink, the image is bright (the same warp moved both).
+    let inside = 0;
+    let n = 0;
+    lab.forEach((v, i) => {
+      if (v) {
+        inside += out.data[i]!;
+        n++;
+      }
+    });
+    if (n > 0) assert.ok(inside / n > 120 / 255, `seed ${seed}: mean image under the label ${(inside / n).toFixed(3)}`);
+  }
+  const original = 8 * S;
+  assert.ok(Math.min(...areas) < 0.75 * original, `smallest stroke area ${Math.min(...areas)} of ${original}`);
+  assert.ok(Math.max(...areas) > 1.25 * original, `largest stroke area ${Math.max(...areas)} of ${original}`);
 });
 
 test('config errors name the op, the field and what was expected', () => {

@@ -132,6 +132,25 @@ test('selectTiles keeps tiles fully inside the eroded mask, skips all-zero tiles
   );
 });
 
+test('selectTiles with minMaskFraction also keeps tiles straddling the mask border by that share', () => {
+  const h = 64;
+  const w = 64;
+  const mask = rectMask(h, w, 0, 64, 0, 48); // papyrus on the left 48 columns
+  const at = (f: number) =>
+    selectTiles({ height: h, width: w, tile: 16, stride: 8, mask, erode: 0, minMaskFraction: f }).map((t) => t.x);
+  // Columns of tile x: x..x+15; inside share (48 - x) / 16: x=40 -> 0.5, x=48 -> 0.
+  assert.deepEqual([...new Set(at(1))], [0, 8, 16, 24, 32]);
+  assert.deepEqual([...new Set(at(0.5))], [0, 8, 16, 24, 32, 40]);
+  assert.deepEqual([...new Set(at(0.51))], [0, 8, 16, 24, 32]);
+  assert.equal(at(0.01).length, 7 * 6);
+  for (const bad of [0, -0.5, 1.5, Number.NaN]) {
+    assert.throws(
+      () => selectTiles({ height: h, width: w, tile: 16, stride: 8, mask, minMaskFraction: bad }),
+      /minMaskFraction must be in \(0, 1\]/,
+    );
+  }
+});
+
 test('row splits: validate on the lower 30%; no tile in both sets and none straddling the boundary', () => {
   const h = 200;
   const w = 100;

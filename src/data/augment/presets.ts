@@ -108,3 +108,19 @@ export function intensityAugmentations(): AugmentConfig {
     ],
   };
 }
+
+/**
+ * The dihedral group plus the baseline list's ShiftScaleRotate (shift .0625, rotate 45, p .75) with a wide scale
+ * range, 0.5..1.5 instead of its 0.9..1.1: pen strokes and letters differ in width and size from one scribe,
+ * scroll and scan resolution to the next, and a model that has seen one width learns that width as part of
+ * what ink looks like (docs/study-design.md, "Cross-family transfer").
+ */
+export function scaleAugmentations(): AugmentConfig {
+  return {
+    ops: [
+      ...DIHEDRAL,
+      { type: 'shiftScaleRotate', shiftLimit: 0.0625, scaleLimit: 0.5, rotateLimit: 45, p: 0.75 },
+      TO_UNIT,
+    ],
+  };
+}
