@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
 import { freePort, launch, LaunchError } from '../../src/train/launch.js';
 import { FIXTURES } from '../helpers/python.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
@@ -73,18 +73,7 @@ function childrenOf(ppid: number): { pid: number; rank: string | undefined }[] {
 describe('data-parallel failures', { skip: gloo ? false : 'addon built without Gloo' }, () => {
   let data = '';
   before(async () => {
-    data = mkdtempSync(join(tmpdir(), 'inkwell-ddp-fail-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 2,
-      height: 192,
-      width: 192,
-      seed: 5,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    data = await synthesizeTrainingData('inkwell-ddp-fail-data-', { fragments: 0, segments: 2, size: 192, seed: 5 });
   });
 
   it('killing one worker makes the other fail within the timeout, naming its rank and the collective', async () => {
