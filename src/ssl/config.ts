@@ -3,18 +3,17 @@
  * paper's, and a small CPU run for the demo), YAML/JSON files and `--set key=value` on top.
  */
 import { z } from 'zod';
-import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
+import { runFields } from '../train/run-config.js';
 import {
   aliasedEnum,
   canonicalName,
+  int,
   parseOverrides,
+  positiveInt,
   readConfigFile,
   resolveConfig,
   type Plain,
 } from '../util/config.js';
-
-const int = () => z.number().int();
-const positiveInt = () => z.number().int().positive();
 
 export const DatasetSchema = z
   .object({
@@ -59,12 +58,7 @@ export const DistributedSchema = z
 
 export const PretrainConfigSchema = z
   .object({
-    name: z.string().min(1).default('pretrain'),
-    /** Folder that holds run folders (runs/<name>/). */
-    out: z.string().default('runs'),
-    seed: int().default(0),
-    /** device, amp, channelsLast3d, cudnnBenchmark (src/train/device.ts, docs/devices.md). */
-    ...DEVICE_CONFIG_FIELDS,
+    ...runFields('pretrain'),
     data: z
       .object({
         datasets: z.array(DatasetSchema).min(1),

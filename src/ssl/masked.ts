@@ -14,14 +14,14 @@
  */
 import { formatShape } from '../torch/dtype.js';
 import { BatchNorm3d, Conv3d, ReLU, Sequential } from '../torch/nn/layers.js';
-import { Module, type StateDictSource } from '../torch/nn/module.js';
+import { Module } from '../torch/nn/module.js';
 import { rand } from '../torch/ops/creation.js';
 import * as F from '../torch/ops/functional.js';
 import { sort } from '../torch/ops/shape.js';
 import { tidy } from '../torch/scope.js';
 import type { Device, Tensor } from '../torch/tensor.js';
 import { checkRange } from './checks.js';
-import { checkProgress, rejectExtraState, type SslMethod, SslModules, type SslStepOutput } from './method.js';
+import { SslModules, type SslStepOutput, StatelessSslMethod } from './method.js';
 
 export interface BlockMaskOptions {
   /** Edge of the hidden blocks in voxels, one number or [depth, height, width] (default [4, 16, 16]). */
@@ -197,16 +197,15 @@ export interface MaskedMethodOptions {
 }
 
 /** Masked reconstruction as an SslMethod; `step(view1, view2)` masks each view independently. */
-export class MaskedMethod implements SslMethod {
+export class MaskedMethod extends StatelessSslMethod {
   readonly name = 'masked' as const;
-  readonly modules: SslModules;
   readonly maskOptions: Readonly<BlockMaskOptions>;
   readonly fillValue: number;
   readonly views: 'both' | 'first';
   readonly #featureMap: (encoder: Module, x: Tensor) => Tensor;
 
   constructor(o: MaskedMethodOptions) {
-    this.modules = new SslModules({ encoder: o.encoder, decoder: o.decoder });
+    super('MaskedMethod', new SslModules({ encoder: o.encoder, decoder: o.decoder }));
     blockEdges('MaskedMethod', o.mask?.blockSize);
     if (o.mask?.ratio !== undefined) checkRange('MaskedMethod', 'mask ratio', o.mask.ratio, Number.MIN_VALUE, 1);
     this.maskOptions = Object.freeze({ ...o.mask });
@@ -239,8 +238,6 @@ export class MaskedMethod implements SslMethod {
     });
   }
 
-  readonly followers: readonly Module[] = [];
-
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
       const views = this.views === 'both' ? [view1, view2] : [view1];
@@ -261,25 +258,5 @@ export class MaskedMethod implements SslMethod {
       const embeddings = F.adaptiveAvgPool3d(first.features.detach(), 1).flatten(1);
       return { loss, terms, embeddings };
     });
-  }
-
-  afterOptimizerStep(progress: number): void {
-    checkProgress('MaskedMethod.afterOptimizerStep', progress);
-  }
-
-  train(mode = true): void {
-    this.modules.train(mode);
-  }
-
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-
-  loadStateDict(source: StateDictSource, opts: { strict?: boolean } = {}): void {
-    rejectExtraState('MaskedMethod', source, opts);
-  }
-
-  dispose(): void {
-    this.modules.dispose();
   }
 }

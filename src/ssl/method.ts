@@ -113,12 +113,47 @@ export function pooledFeatures(fn: string, net: Module, x: Tensor): Tensor {
   return y;
 }
 
-/** Methods without state of their own accept only an empty state dict (when strict). */
-export function rejectExtraState(fn: string, source: StateDictSource, opts: { strict?: boolean }): void {
-  const keys = source instanceof Map ? [...source.keys()] : Object.keys(source);
-  if (keys.length && (opts.strict ?? true)) {
-    throw new Error(
-      `${fn}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`,
-    );
+/**
+ * What the methods without state outside their modules (VICReg, SimSiam, masked reconstruction) share: no
+ * followers, nothing to do after an optimiser step but check the progress, and an empty state dict.
+ */
+export abstract class StatelessSslMethod implements SslMethod {
+  abstract readonly name: SslMethodName;
+  readonly modules: SslModules;
+  readonly followers: readonly Module[] = [];
+  /** The class name that errors start with. */
+  readonly #what: string;
+
+  constructor(what: string, modules: SslModules) {
+    this.#what = what;
+    this.modules = modules;
+  }
+
+  abstract step(view1: Tensor, view2: Tensor, gather?: (z: Tensor) => Tensor): SslStepOutput;
+
+  afterOptimizerStep(progress: number): void {
+    checkProgress(`${this.#what}.afterOptimizerStep`, progress);
+  }
+
+  train(mode = true): void {
+    this.modules.train(mode);
+  }
+
+  stateDict(): Map<string, Tensor> {
+    return new Map();
+  }
+
+  /** Accepts only an empty state dict (when strict). */
+  loadStateDict(source: StateDictSource, opts: { strict?: boolean } = {}): void {
+    const keys = source instanceof Map ? [...source.keys()] : Object.keys(source);
+    if (keys.length && (opts.strict ?? true)) {
+      throw new Error(
+        `${this.#what}.loadStateDict: this method keeps no state outside its modules, got ${keys.length} key(s) (${keys.slice(0, 5).join(', ')})`,
+      );
+    }
+  }
+
+  dispose(): void {
+    this.modules.dispose();
   }
 }

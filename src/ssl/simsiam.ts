@@ -5,19 +5,12 @@
  * (facebookresearch/simsiam main_simsiam.py `train`: -(criterion(p1, z2).mean() + criterion(p2, z1).mean()) * 0.5,
  * criterion = nn.CosineSimilarity(dim=1); simsiam/builder.py returns z1, z2 detached). It lies in [-1, 1].
  */
-import type { Module, StateDictSource } from '../torch/nn/module.js';
+import type { Module } from '../torch/nn/module.js';
 import * as F from '../torch/ops/functional.js';
 import { tidy } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { checkEmbeddingPair } from './checks.js';
-import {
-  checkProgress,
-  pooledFeatures,
-  rejectExtraState,
-  type SslMethod,
-  SslModules,
-  type SslStepOutput,
-} from './method.js';
+import { pooledFeatures, SslModules, type SslStepOutput, StatelessSslMethod } from './method.js';
 
 export interface SimSiamLoss {
   /** (view1 + view2) / 2, in [-1, 1]. */
@@ -49,14 +42,11 @@ export interface SimSiamMethodOptions {
   predictor: Module;
 }
 
-export class SimSiamMethod implements SslMethod {
+export class SimSiamMethod extends StatelessSslMethod {
   readonly name = 'simsiam' as const;
-  readonly modules: SslModules;
   constructor(o: SimSiamMethodOptions) {
-    this.modules = new SslModules({ encoder: o.encoder, projector: o.projector, predictor: o.predictor });
+    super('SimSiamMethod', new SslModules({ encoder: o.encoder, projector: o.projector, predictor: o.predictor }));
   }
-
-  readonly followers: readonly Module[] = [];
 
   step(view1: Tensor, view2: Tensor): SslStepOutput {
     return tidy(() => {
@@ -70,25 +60,5 @@ export class SimSiamMethod implements SslMethod {
       const l = simsiamLoss(pred.forward(z1), pred.forward(z2), z1, z2);
       return { loss: l.loss, terms: { view1: l.view1.detach(), view2: l.view2.detach() }, embeddings: z1.detach() };
     });
-  }
-
-  afterOptimizerStep(progress: number): void {
-    checkProgress('SimSiamMethod.afterOptimizerStep', progress);
-  }
-
-  train(mode = true): void {
-    this.modules.train(mode);
-  }
-
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-
-  loadStateDict(source: StateDictSource, opts: { strict?: boolean } = {}): void {
-    rejectExtraState('SimSiamMethod', source, opts);
-  }
-
-  dispose(): void {
-    this.modules.dispose();
   }
 }

@@ -12,19 +12,12 @@
  *
  * The reference study (younader/VesuviusPretraining) trained with sim 25, std 25, cov 5.
  */
-import type { Module, StateDictSource } from '../torch/nn/module.js';
+import type { Module } from '../torch/nn/module.js';
 import * as F from '../torch/ops/functional.js';
 import { tidy } from '../torch/scope.js';
 import type { Tensor } from '../torch/tensor.js';
 import { checkEmbeddingPair, checkRange } from './checks.js';
-import {
-  checkProgress,
-  pooledFeatures,
-  rejectExtraState,
-  type SslMethod,
-  SslModules,
-  type SslStepOutput,
-} from './method.js';
+import { pooledFeatures, SslModules, type SslStepOutput, StatelessSslMethod } from './method.js';
 
 export interface VICRegLossOptions {
   /** Weight of the invariance (mean squared error) term; official default 25. */
@@ -123,16 +116,13 @@ export interface VICRegMethodOptions {
 }
 
 /** VICReg as an SslMethod: both views through the same encoder and projector (no predictor, no target). */
-export class VICRegMethod implements SslMethod {
+export class VICRegMethod extends StatelessSslMethod {
   readonly name = 'vicreg' as const;
-  readonly modules: SslModules;
   readonly lossOptions: Readonly<Required<VICRegLossOptions>>;
   constructor(o: VICRegMethodOptions) {
-    this.modules = new SslModules({ encoder: o.encoder, projector: o.projector });
+    super('VICRegMethod', new SslModules({ encoder: o.encoder, projector: o.projector }));
     this.lossOptions = Object.freeze({ ...VICREG_DEFAULTS, ...o.loss });
   }
-
-  readonly followers: readonly Module[] = [];
 
   /**
    * Without `gather`, VICReg's loss on this batch. With it (data-parallel workers), as main_vicreg.py
@@ -169,25 +159,5 @@ export class VICRegMethod implements SslMethod {
       };
       return { loss: l.loss, terms, embeddings: z1.detach() };
     });
-  }
-
-  afterOptimizerStep(progress: number): void {
-    checkProgress('VICRegMethod.afterOptimizerStep', progress);
-  }
-
-  train(mode = true): void {
-    this.modules.train(mode);
-  }
-
-  stateDict(): Map<string, Tensor> {
-    return new Map();
-  }
-
-  loadStateDict(source: StateDictSource, opts: { strict?: boolean } = {}): void {
-    rejectExtraState('VICRegMethod', source, opts);
-  }
-
-  dispose(): void {
-    this.modules.dispose();
   }
 }

@@ -5,27 +5,22 @@
  */
 import { z } from 'zod';
 import { DatasetSchema, DistributedSchema, EncoderModelSchema } from '../ssl/config.js';
-import { DEVICE_CONFIG_FIELDS } from '../train/device.js';
+import { runFields } from '../train/run-config.js';
 import {
   aliasedEnum,
   canonicalName,
+  int,
   parseOverrides,
+  positiveInt,
   readConfigFile,
   resolveConfig,
   type Plain,
 } from '../util/config.js';
 import { DEFAULT_NORMALIZE } from '../data/normalize.js';
 
-const int = () => z.number().int();
-const positiveInt = () => z.number().int().positive();
-
 export const SupervisedConfigSchema = z
   .object({
-    name: z.string().min(1).default('finetune'),
-    out: z.string().default('runs'),
-    seed: int().default(0),
-    /** device, amp, channelsLast3d, cudnnBenchmark (src/train/device.ts, docs/devices.md). */
-    ...DEVICE_CONFIG_FIELDS,
+    ...runFields('finetune'),
     data: z
       .object({
         train: z.array(DatasetSchema).min(1),

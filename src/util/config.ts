@@ -85,6 +85,11 @@ export function canonicalName(name: string): string {
   return NAME_ALIASES[name] ?? name;
 }
 
+/** A zod integer (config counts, sizes and seeds). */
+export const int = () => z.number().int();
+/** A zod integer >= 1. */
+export const positiveInt = () => z.number().int().positive();
+
 /** A zod enum of `names` that also accepts their earlier spellings and stores the current one. */
 export function aliasedEnum<const T extends readonly [string, ...string[]]>(names: T) {
   return z.preprocess((v) => (typeof v === 'string' ? canonicalName(v) : v), z.enum(names));

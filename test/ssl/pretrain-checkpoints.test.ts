@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
 import { hasTorchPython, NO_TORCH_REASON, PYTHON, PYTHON_ENV } from '../helpers/python.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 let checkpoint = '';
@@ -31,18 +31,7 @@ function inkwell(...args: string[]): string {
 
 describe('pretraining checkpoints', () => {
   before(async () => {
-    const data = mkdtempSync(join(tmpdir(), 'inkwell-pck-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 2,
-      height: 256,
-      width: 256,
-      seed: 3,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    const data = await synthesizeTrainingData('inkwell-pck-data-', { fragments: 0, segments: 2, size: 256, seed: 3 });
     out = mkdtempSync(join(tmpdir(), 'inkwell-pck-'));
     const cfg = await loadPretrainConfig({
       preset: 'cpu-small',

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import * as torch from '../../src/torch/index.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { NonFiniteLossError, pretrain } from '../../src/ssl/pretrain.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 let data = '';
@@ -53,18 +53,7 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
 
 describe('pretrain on synthetic segments', () => {
   before(async () => {
-    data = mkdtempSync(join(tmpdir(), 'inkwell-pre-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 2,
-      height: 192,
-      width: 192,
-      seed: 5,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    data = await synthesizeTrainingData('inkwell-pre-data-', { fragments: 0, segments: 2, size: 192, seed: 5 });
   });
 
   it('VICReg lowers its loss over epochs and keeps the embeddings spread out', async () => {

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as torch from '../../src/torch/index.js';
+import { collect, launcherEnv } from '../helpers/child.js';
 import { FIXTURES } from '../helpers/python.js';
 
 async function freePort(): Promise<number> {
@@ -30,38 +31,19 @@ interface WorkerResult {
 
 function runWorkers(mode: string, worldSize: number, port: number, timeoutMs: number): Promise<WorkerResult[]> {
   return Promise.all(
-    Array.from(
-      { length: worldSize },
-      (_, rank) =>
-        new Promise<WorkerResult>((resolve) => {
-          const child = spawn(process.execPath, [join(FIXTURES, 'dist_worker.mjs'), mode], {
-            env: {
-              ...process.env,
-              RANK: String(rank),
-              WORLD_SIZE: String(worldSize),
-              LOCAL_RANK: String(rank),
-              MASTER_ADDR: '127.0.0.1',
-              MASTER_PORT: String(port),
-              TIMEOUT_MS: String(timeoutMs),
-              INKWELL_NUM_THREADS: '1',
-            },
-          });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => {
-            stdout += d;
-          });
-          child.stderr.on('data', (d: Buffer) => {
-            stderr += d;
-          });
-          const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 30_000);
-          child.on('exit', (code) => {
-            clearTimeout(kill);
-            const line = stdout.trim().split('\n').at(-1);
-            resolve({ code, out: line ? (JSON.parse(line) as Record<string, unknown>) : null, stderr });
-          });
-        }),
-    ),
+    Array.from({ length: worldSize }, async (_, rank) => {
+      const child = spawn(process.execPath, [join(FIXTURES, 'dist_worker.mjs'), mode], {
+        env: {
+          ...process.env,
+          ...launcherEnv(rank, worldSize, port),
+          TIMEOUT_MS: String(timeoutMs),
+          INKWELL_NUM_THREADS: '1',
+        },
+      });
+      const { code, stdout, stderr } = await collect(child, timeoutMs + 30_000);
+      const line = stdout.trim().split('\n').at(-1);
+      return { code, out: line ? (JSON.parse(line) as Record<string, unknown>) : null, stderr };
+    }),
   );
 }
 

@@ -5,44 +5,24 @@
  * intact, and a single worker resumes from it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
 import { freePort, launch, LaunchError } from '../../src/train/launch.js';
+import { collect, launcherEnv } from '../helpers/child.js';
 import { FIXTURES } from '../helpers/python.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
-
-function collect(
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; seconds: number }> {
-  const t0 = Date.now();
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code, signal, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
-    }),
-  );
-}
 
 async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
@@ -73,18 +53,7 @@ function childrenOf(ppid: number): { pid: number; rank: string | undefined }[] {
 describe('data-parallel failures', { skip: gloo ? false : 'addon built without Gloo' }, () => {
   let data = '';
   before(async () => {
-    data = mkdtempSync(join(tmpdir(), 'inkwell-ddp-fail-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 2,
-      height: 192,
-      width: 192,
-      seed: 5,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    data = await synthesizeTrainingData('inkwell-ddp-fail-data-', { fragments: 0, segments: 2, size: 192, seed: 5 });
   });
 
   it('killing one worker makes the other fail within the timeout, naming its rank and the collective', async () => {
@@ -93,18 +62,14 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
       spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), 'loop'], {
         env: {
           ...process.env,
-          RANK: String(rank),
-          WORLD_SIZE: '2',
-          LOCAL_RANK: String(rank),
-          MASTER_ADDR: '127.0.0.1',
-          MASTER_PORT: String(port),
+          ...launcherEnv(rank, 2, port),
           TIMEOUT_MS: '5000',
           INKWELL_NUM_THREADS: '1',
           GLOBAL_BATCH: '4',
         },
       }),
     );
-    const results = children.map(collect);
+    const results = children.map((c) => collect(c, 90_000));
     let progressed = '';
     children[1]!.stdout!.on('data', (d: Buffer) => {
       progressed += d;
@@ -180,7 +145,7 @@ describe('data-parallel failures', { skip: gloo ? false : 'addon built without G
       ...sets.flatMap((s) => ['--set', s]),
     ];
     const launcher = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, INKWELL_PROGRESS: '0' } });
-    const result = collect(launcher);
+    const result = collect(launcher, 90_000);
     const ckpt = join(out, 'killed', 'checkpoints', 'epoch_0001.pth');
     await until('the first checkpoint', () => existsSync(ckpt));
     const rank1 = childrenOf(launcher.pid!).find((c) => c.rank === '1');

@@ -17,49 +17,19 @@ import * as torch from '../../src/torch/index.js';
 import { nn } from '../../src/torch/index.js';
 import { DataParallel } from '../../src/train/ddp.js';
 import { freePort, launchPlan, stripLaunchArgs } from '../../src/train/launch.js';
+import { type ChildResult, collect, launcherEnv } from '../helpers/child.js';
 import { FIXTURES } from '../helpers/python.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Starts `world` ddp_worker.mjs processes with RANK/WORLD_SIZE/... (or one plain process when world is 1). */
-function workers(mode: string, world: number, env: Record<string, string>, port: number): Promise<Run[]> {
+function workers(mode: string, world: number, env: Record<string, string>, port: number): Promise<ChildResult[]> {
   return Promise.all(
-    Array.from(
-      { length: world },
-      (_, rank) =>
-        new Promise<Run>((resolve) => {
-          const launcher =
-            world > 1
-              ? {
-                  RANK: String(rank),
-                  WORLD_SIZE: String(world),
-                  LOCAL_RANK: String(rank),
-                  MASTER_ADDR: '127.0.0.1',
-                  MASTER_PORT: String(port),
-                }
-              : {};
-          const child = spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), mode], {
-            env: { ...process.env, INKWELL_NUM_THREADS: '1', ...launcher, ...env },
-          });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => {
-            stdout += d;
-          });
-          child.stderr.on('data', (d: Buffer) => {
-            stderr += d;
-          });
-          const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
-          child.on('close', (code) => {
-            clearTimeout(kill);
-            resolve({ code, stdout, stderr });
-          });
-        }),
-    ),
+    Array.from({ length: world }, (_, rank) => {
+      const launcher = world > 1 ? launcherEnv(rank, world, port) : {};
+      const child = spawn(process.execPath, [join(FIXTURES, 'ddp_worker.mjs'), mode], {
+        env: { ...process.env, INKWELL_NUM_THREADS: '1', ...launcher, ...env },
+      });
+      return collect(child, 60_000);
+    }),
   );
 }
 

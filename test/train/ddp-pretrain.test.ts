@@ -13,11 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import * as torch from '../../src/torch/index.js';
 import { freePort } from '../../src/train/launch.js';
+import { type ChildResult, collect, launcherEnv } from '../helpers/child.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
@@ -31,29 +32,9 @@ const TINY = [
   'distributed.timeoutSeconds=30',
 ];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function inkwell(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, INKWELL_PROGRESS: '0', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('close', (code) => {
-      clearTimeout(guard);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function inkwell(args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, INKWELL_PROGRESS: '0', ...env } });
+  return collect(child, 90_000);
 }
 
 interface Metric {
@@ -85,31 +66,16 @@ describe('pretrain on 2 data-parallel workers', { skip: gloo ? false : 'addon bu
     ...[...TINY, ...set].flatMap((s) => ['--set', s]),
   ];
   before(async () => {
-    data = mkdtempSync(join(tmpdir(), 'inkwell-ddp-pre-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 2,
-      height: 192,
-      width: 192,
-      seed: 5,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    data = await synthesizeTrainingData('inkwell-ddp-pre-data-', { fragments: 0, segments: 2, size: 192, seed: 5 });
   });
 
   it('workers started through the launcher variables log the single-process losses; only rank 0 writes', async () => {
     const out = mkdtempSync(join(tmpdir(), 'inkwell-ddp-pre-'));
-    const port = String(await freePort());
+    const port = await freePort();
     const runs = await Promise.all(
       [0, 1].map((rank) =>
         inkwell(args(out, 'env', ['train.batchSize=4']), {
-          RANK: String(rank),
-          WORLD_SIZE: '2',
-          LOCAL_RANK: String(rank),
-          MASTER_ADDR: '127.0.0.1',
-          MASTER_PORT: port,
+          ...launcherEnv(rank, 2, port),
           INKWELL_NUM_THREADS: '1',
         }),
       ),

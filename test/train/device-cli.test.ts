@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import * as torch from '../../src/torch/index.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 
@@ -92,18 +92,7 @@ describe('--device on a CPU-only libtorch', {
 
 describe('bf16 autocast in a pretraining run', () => {
   it('trains two epochs with finite losses and writes fp32 weights', async () => {
-    const data = mkdtempSync(join(tmpdir(), 'inkwell-amp-data-'));
-    await synthesize({
-      out: data,
-      fragments: 0,
-      segments: 1,
-      height: 160,
-      width: 160,
-      seed: 3,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    const data = await synthesizeTrainingData('inkwell-amp-data-', { fragments: 0, segments: 1, size: 160, seed: 3 });
     const out = mkdtempSync(join(tmpdir(), 'inkwell-amp-'));
     const cfg = await loadPretrainConfig({
       preset: 'cpu-small',

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { synthesize } from '../../src/data/synth/write.js';
 import { loadPretrainConfig } from '../../src/ssl/config.js';
 import { pretrain } from '../../src/ssl/pretrain.js';
 import { loadSupervisedConfig } from '../../src/supervised/config.js';
@@ -21,6 +20,7 @@ import { mixSettings, trainSupervised } from '../../src/supervised/trainer.js';
 import * as torch from '../../src/torch/index.js';
 import type { LoopOptions } from '../../src/train/loop.js';
 import { hasTorchPython, runPython } from '../helpers/python.js';
+import { synthesizeTrainingData } from '../helpers/synth.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/inkwell', import.meta.url));
 const gloo = torch.distributed.availableBackends().includes('gloo');
@@ -132,18 +132,7 @@ function inkwell(args: string[], env: Record<string, string> = {}) {
 
 describe('the training loop, through both trainers', () => {
   before(async () => {
-    data = tmp('data');
-    await synthesize({
-      out: data,
-      fragments: 3,
-      segments: 0,
-      height: 256,
-      width: 256,
-      seed: 4,
-      layers: 65, // the default z-range (SURFACE_Z_RANGE, 22:44) sits around the middle of 65 layers
-      pixelSize: 7.91, // the scroll's pixel: read at scale 1, so these small segments keep their tiles
-      progress: false,
-    });
+    data = await synthesizeTrainingData('inkwell-loop-data-', { fragments: 3, segments: 0, size: 256, seed: 4 });
   });
 
   for (const tr of TRAINERS) {

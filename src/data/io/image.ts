@@ -71,6 +71,30 @@ export async function readImageInfo(path: string, op = 'readImageInfo'): Promise
 }
 
 /**
+ * The raw pixels of the image `info` describes as one grey channel at its own bit depth (alpha dropped);
+ * a decoding error names `op`, the file and `expected`.
+ */
+async function decodeToGrey(
+  info: ImageInfo,
+  op: string,
+  expected: string,
+): Promise<{ data: Buffer; info: OutputInfo }> {
+  const input = await fileInput(info.path, op);
+  try {
+    // failOn 'truncated' (not the default 'warning', which rejects some valid PNGs with ancillary-chunk warnings)
+    // still rejects files cut short, which libvips would otherwise return partly black.
+    let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
+    if (info.hasAlpha) pipe = pipe.removeAlpha();
+    return await (info.bits === 16
+      ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
+      : pipe.toColourspace('b-w').raw({ depth: 'uchar' })
+    ).toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new Error(`${op}: cannot decode ${info.path} (${describeSharpError(err)}); expected ${expected}`);
+  }
+}
+
+/**
  * Decodes a single-channel grey image at its own bit depth (grey + alpha: alpha dropped).
  * Colour images are refused: a layer must be one grey channel, and silently mixing RGB would hide a wrong file.
  */
@@ -79,22 +103,7 @@ export async function decodeGrey(path: string, op = 'decodeGrey'): Promise<Decod
   const colour = info.channels - (info.hasAlpha ? 1 : 0);
   if (colour !== 1)
     throw new Error(`${op}: ${path} has ${info.channels} channels, expected a single-channel grey image`);
-  let out: { data: Buffer; info: OutputInfo };
-  const input = await fileInput(path, op);
-  try {
-    // failOn 'truncated' (not the default 'warning', which rejects some valid PNGs with ancillary-chunk warnings)
-    // still rejects files cut short, which libvips would otherwise return partly black.
-    let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
-    if (info.hasAlpha) pipe = pipe.removeAlpha();
-    out = await (info.bits === 16
-      ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
-      : pipe.toColourspace('b-w').raw({ depth: 'uchar' })
-    ).toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw new Error(
-      `${op}: cannot decode ${path} (${describeSharpError(err)}); expected a readable ${info.bits}-bit grey ${info.format.toUpperCase()}`,
-    );
-  }
+  const out = await decodeToGrey(info, op, `a readable ${info.bits}-bit grey ${info.format.toUpperCase()}`);
   const n = info.width * info.height;
   if (
     out.info.width !== info.width ||
@@ -126,18 +135,7 @@ export async function decodeBinary(
   op = 'decodeBinary',
 ): Promise<{ width: number; height: number; data: Uint8Array }> {
   const info = await readImageInfo(path, op);
-  let out: { data: Buffer; info: OutputInfo };
-  const input = await fileInput(path, op);
-  try {
-    let pipe = sharp(input, { limitInputPixels: false, failOn: 'truncated' });
-    if (info.hasAlpha) pipe = pipe.removeAlpha();
-    out = await (info.bits === 16
-      ? pipe.toColourspace('grey16').raw({ depth: 'ushort' })
-      : pipe.toColourspace('b-w').raw()
-    ).toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw new Error(`${op}: cannot decode ${path} (${describeSharpError(err)}); expected a readable PNG/TIFF mask`);
-  }
+  const out = await decodeToGrey(info, op, 'a readable PNG/TIFF mask');
   const n = info.width * info.height;
   const data = new Uint8Array(n);
   if (info.bits === 16) {
