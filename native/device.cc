@@ -1,7 +1,7 @@
 // Device entry points the generic dispatcher call cannot reach: autocast state, cuDNN benchmark mode, CUDA
 // availability (and why it is missing), the CUDA generators' states and the CUDA caching allocator's
-// statistics. Nothing here links against libtorch_cuda: CUDA is reached through ATen's hooks and c10's
-// device registries, so one source builds against CPU-only and CUDA libtorches alike.
+// statistics, and the devices' names. Nothing here needs libtorch_cuda but the names: CUDA is reached through
+// ATen's hooks and c10's device registries, so one source builds against CPU-only and CUDA libtorches alike.
 #include "inkwell.h"
 
 #include <ATen/autocast_mode.h>
@@ -18,6 +18,12 @@
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
 #include <c10/core/CachingDeviceAllocator.h>
 #define INKWELL_DEVICE_ALLOCATOR_STATS 1
+#endif
+
+// A device's properties (its name) come only from libtorch_cuda's at::cuda::getDeviceProperties, whose header
+// needs the CUDA runtime's headers: built where the addon links the CUDA half and finds them (torch-paths.cjs).
+#ifdef INKWELL_CUDA_CONTEXT
+#include <ATen/cuda/CUDAContextLight.h>
 #endif
 
 // libtorch >= 2.4 takes the device type in the autocast API; 1.13 has one function per backend.
@@ -156,6 +162,21 @@ Napi::Value CudaSetRngState(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaDeviceName(i) -> device i's name (cudaDeviceProp.name, as torch.cuda.get_device_name(i)), or null where
+// the addon was built without the CUDA runtime's headers.
+Napi::Value CudaDeviceName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, "cudaDeviceName", [&]() -> Napi::Value {
+    const int64_t i = CheckedIndex(info[0]);
+#ifdef INKWELL_CUDA_CONTEXT
+    return Napi::String::New(env, at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i))->name);
+#else
+    (void)i;
+    return env.Null();
+#endif
+  });
+}
+
 // cudaMemoryStats(i) -> {allocated, reserved, peakAllocated, peakReserved} bytes of the caching allocator
 // (torch.cuda.memory_allocated / memory_reserved / max_memory_*), or null where this libtorch has no
 // generic allocator statistics.
@@ -190,6 +211,7 @@ void InitDevice(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaGetRngState", Napi::Function::New(env, CudaGetRngState));
   exports.Set("cudaSetRngState", Napi::Function::New(env, CudaSetRngState));
   exports.Set("cudaMemoryStats", Napi::Function::New(env, CudaMemoryStats));
+  exports.Set("cudaDeviceName", Napi::Function::New(env, CudaDeviceName));
 }
 
 }  // namespace inkwell

@@ -90,9 +90,16 @@ function napiInclude() {
 
 const cuda = cudaLinkable();
 const cudaInc = cudaIncludes();
+// The CUDA runtime's headers, including the crt/ folder they include: CUDA 13's nvidia-cuda-runtime wheel ships
+// cuda_runtime_api.h without it (crt/ comes in nvidia-cuda-crt), and a build that took those would not compile.
+const cudaRuntime = found(cudaInc, 'cuda_runtime_api.h') && found(cudaInc, join('crt', 'host_defines.h'));
 // ProcessGroupNCCL: a CUDA libtorch (libtorch_cuda loads) with its header, and nccl.h + the CUDA runtime headers.
 const nccl = cuda && found(include, c10dHeader('ProcessGroupNCCL.hpp')) && found([...cudaInc, ...include], 'nccl.h') &&
-  found(cudaInc, 'cuda_runtime_api.h');
+  cudaRuntime;
+// at::cuda::getDeviceProperties (a device's name for `inkwell doctor`): ATen's CUDAContextLight.h includes the
+// CUDA runtime, cuSPARSE, cuBLAS(Lt) and cuSOLVER headers; CUDA's hooks interface offers no device properties.
+const cudaContext = cuda && cudaRuntime && found(include, join('ATen', 'cuda', 'CUDAContextLight.h')) &&
+  ['cusparse.h', 'cublas_v2.h', 'cublasLt.h', 'cusolverDn.h'].every((h) => found(cudaInc, h));
 // "2.15.0" from TORCH_VERSION_MAJOR/MINOR/PATCH (torch/version.h; libtorch 2.10+ moved them to headeronly/).
 const version = (() => {
   const text = include.flatMap((dir) => ['version.h', join('headeronly', 'version.h')].map((f) => join(dir, 'torch', f)))
@@ -106,7 +113,7 @@ if (what === 'include') {
   // Debian's libtorch-dev lacks the distributed-autograd header that c10d's reducer.hpp includes (see compat/).
   const reducerDeps = join('torch', 'csrc', 'distributed', 'autograd', 'context', 'context.h');
   const extra = found(include, reducerDeps) ? [] : [join(__dirname, 'compat')];
-  console.log([...include, ...extra, ...(nccl ? cudaInc : [])].join(' '));
+  console.log([...include, ...extra, ...(nccl || cudaContext ? cudaInc : [])].join(' '));
 } else if (what === 'napi') {
   console.log(napiInclude());
 } else if (what === 'lib') {
@@ -116,7 +123,14 @@ if (what === 'include') {
   const cudaLibs = cuda ? ' -ltorch_cuda -lc10_cuda' : '';
   console.log(`-Wl,--no-as-needed -ltorch_cpu -lc10${cudaLibs} -Wl,--as-needed -Wl,-rpath,${lib}`);
 } else if (what === 'defines') {
-  console.log(['USE_C10D_GLOO', ...(cuda ? ['INKWELL_CUDA'] : []), ...(nccl ? ['USE_C10D_NCCL'] : [])].join(' '));
+  console.log(
+    [
+      'USE_C10D_GLOO',
+      ...(cuda ? ['INKWELL_CUDA'] : []),
+      ...(nccl ? ['USE_C10D_NCCL'] : []),
+      ...(cudaContext ? ['INKWELL_CUDA_CONTEXT'] : []),
+    ].join(' '),
+  );
 } else if (what === 'std') {
   // libtorch 2.10 and later need C++20 (ATen.h refuses older); 1.13 is C++17 code.
   const [major, minor] = (version ?? '1.13').split('.').map(Number);

@@ -36,6 +36,9 @@ import {
 } from '../study/segmentation-study.js';
 import { encoderBuilder, externalEncoderModel } from '../study/encoders.js';
 import { SURFACE_Z_RANGE } from '../data/layout.js';
+import type { Device } from '../torch/index.js';
+import type { AmpMode } from '../torch/amp.js';
+import { DEFAULT_DEVICE_CONFIG, DeviceRuntime } from '../train/device.js';
 import { runCrossFamily } from './cross-family.js';
 import { SCALES, type DemoPreset } from './scale.js';
 import { writeScores, type DemoScores } from './summary.js';
@@ -51,6 +54,13 @@ export interface DemoOptions {
   encoders?: EncoderChoice[];
   progress?: boolean;
   log?: (line: string) => void;
+  /**
+   * Where every model of every stage runs (pretraining, CKA, fine-tuning, probes, the reference protocol, the
+   * data-efficiency runs, their scoring and inference; default cpu) and the autocast precision of the stages
+   * that train or infer (default off); see docs/devices.md.
+   */
+  device?: Device;
+  amp?: AmpMode;
 }
 
 export interface DemoResult {
@@ -70,6 +80,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const scale = SCALES[preset];
   if (!scale) throw new Error(`demo: unknown preset '${preset}' (known: ${Object.keys(SCALES).join(', ')})`);
   const seed = o.seed ?? 0;
+  // Before anything is written: a device this process cannot use, or fp16 on the CPU, is the one error.
+  const { device, amp } = DeviceRuntime.open(
+    { ...DEFAULT_DEVICE_CONFIG, ...(o.device ? { device: o.device } : {}), ...(o.amp ? { amp: o.amp } : {}) },
+    'demo',
+  );
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const started = Date.now();
   const dir = resolve(o.out ?? 'runs', o.name ?? (preset === 'default' ? 'demo' : `demo-${preset}`));
@@ -121,6 +136,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         name: `pretrain-${method}-seed${s}`,
         out: dir,
         seed: s,
+        device,
+        amp,
         // The centred slices and one more on each side, for the z-shift of 0..2 slices.
         data: {
           datasets: segmentIds.map((id) => ({ path: join(data, 'segments', id), z: [centred[0] - 1, centred[1] + 1] })),
@@ -163,6 +180,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     threshold: 0.5,
     debiased: false,
     out: join(dir, 'cka'),
+    device,
     log,
   });
 
@@ -195,6 +213,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         {
           out: dir,
           seed,
+          device,
+          amp,
           data: { tile: scale.tile, depth: scale.depth, stride: scale.tile / 4, augment: 'none', erode: scale.erode },
           model: { arch: ARCH, widenFactor: scale.widen },
         },
@@ -256,6 +276,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     weightDecays: [1e-3, 1e-2, 1e-1],
     varies: varies('the random encoder initialisation (the pixels drawn are fixed per fragment)'),
     intervals,
+    device,
     log,
     encoders: [
       ...encoders.map((e) => ({
@@ -274,7 +295,14 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   log(formatStudyComparison(probe.comparison));
   const comparisons: StudyComparison[] = [probe.comparison];
   const curves: EfficiencyCurve[] = [];
-  const scored: ScoredFragment = { val: tiles[2]!, test: tiles[3]!, fold: 3, probeRuns: probe.runs, intervals };
+  const scored: ScoredFragment = {
+    val: tiles[2]!,
+    test: tiles[3]!,
+    fold: 3,
+    probeRuns: probe.runs,
+    intervals,
+    device,
+  };
 
   if (scale.refSeeds > 0) {
     step(`6/9 the reference study's protocol: frozen encoder + U-Net decoder, ${scale.refSeeds} seed(s)`);
@@ -352,14 +380,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   );
   const predictions = join(dir, 'predictions');
   await mkdir(predictions, { recursive: true });
-  const held = await predictAndScore(
-    inkModel,
-    join(data, 'fragments', testId),
-    testId,
-    predictions,
-    threshold,
-    o.progress,
-  );
+  const infer = { threshold, device, amp, ...(o.progress === undefined ? {} : { progress: o.progress }) };
+  const held = await predictAndScore(inkModel, join(data, 'fragments', testId), testId, predictions, infer);
   log(
     `held-out fragment ${testId} at the validation threshold ${threshold.toFixed(2)}: F0.5 ${held.f05.toFixed(3)}, AUC ${held.auc?.toFixed(3) ?? '-'}`,
   );
@@ -372,7 +394,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     predictions,
     intervals,
     log,
-    predict: (input, id) => predictAndScore(inkModel, input, id, predictions, threshold, o.progress),
+    predict: (input, id) => predictAndScore(inkModel, input, id, predictions, infer),
     ...(o.progress === undefined ? {} : { progress: o.progress }),
   });
   log(formatStudyComparison(cross.comparison));
@@ -409,24 +431,16 @@ async function predictAndScore(
   input: string,
   id: string,
   predictions: string,
-  threshold: number,
-  progress: boolean | undefined,
+  o: { threshold: number; device: Device; amp: AmpMode; progress?: boolean },
 ): Promise<ScoreResult> {
   const prob = join(predictions, `${id}_prob.png`);
-  await inferDataset({
-    weights,
-    input,
-    output: prob,
-    threshold,
-    tta: 'rot90+flips',
-    ...(progress === undefined ? {} : { progress }),
-  });
+  await inferDataset({ weights, input, output: prob, tta: 'rot90+flips', ...o });
   const labels = join(predictions, `${id}_labels.png`);
   const mask = join(predictions, `${id}_mask.png`);
   await copyFile(join(input, 'inklabels.png'), labels);
   await copyFile(join(input, 'mask.png'), mask);
   await copyFile(join(input, 'ir.png'), join(predictions, `${id}_ir.png`));
-  const scored = await scoreImageFiles({ pred: prob, labels, mask }, { threshold });
+  const scored = await scoreImageFiles({ pred: prob, labels, mask }, { threshold: o.threshold });
   // The report shows it under the prediction (the `inkwell score --json` object).
   await writeFileAtomic(join(predictions, `${id}_score.json`), JSON.stringify(scored.scores) + '\n');
   return scored.scores;

@@ -7,25 +7,30 @@
 import { bestThreshold } from '../eval/metrics.js';
 import type { SegmentationModel } from '../models/decoders.js';
 import * as torch from '../torch/index.js';
-import { F } from '../torch/index.js';
+import { type Device, F } from '../torch/index.js';
 import { loadSegmentationModel } from '../train/segmentation-checkpoint.js';
 import { pixelRows, tileBatches, type ProbeTiles } from './columns.js';
 import type { ArmRun } from './scoring.js';
 
-/** Ink probabilities of the model at each tile's sampled pixels, concatenated, with each pixel's tile. */
+/**
+ * Ink probabilities of the model at each tile's sampled pixels, concatenated, with each pixel's tile. The model
+ * runs on `device` (default the CPU; it is moved there) in float32, as the probes' features are computed.
+ */
 export function segmentationScores(
   model: SegmentationModel,
   tiles: ProbeTiles,
-  batch = 8,
+  o: { batch?: number; device?: Device } = {},
 ): { scores: Float32Array; labels: Uint8Array; tileOf: Int32Array } {
   const { depth: D, tile: T } = tiles;
+  const device = o.device ?? 'cpu';
   const { count, labels, tileOf, firstRow } = pixelRows(tiles);
   const scores = new Float32Array(count);
   model.eval();
-  for (const { t0, n, input } of tileBatches(tiles, batch)) {
+  model.to(device);
+  for (const { t0, n, input } of tileBatches(tiles, o.batch ?? 8)) {
     const prob = torch.tidy(() =>
       torch.noGrad(() => {
-        const logits = model.forward(torch.fromTypedArray(input, [n, 1, D, T, T]));
+        const logits = model.forward(torch.fromTypedArray(input, [n, 1, D, T, T]).to(device));
         const full =
           logits.shape[2] === T
             ? logits
@@ -42,19 +47,20 @@ export function segmentationScores(
   return { scores, labels, tileOf };
 }
 
-/** A segmentation checkpoint's run: threshold from `val`, scores on `test`. */
+/** A segmentation checkpoint's run: threshold from `val`, scores on `test`, the model on `device` (default cpu). */
 export async function segmentationRun(
   checkpoint: string,
   val: ProbeTiles,
   test: ProbeTiles,
   seed: number,
   fold: number,
+  device: Device = 'cpu',
 ): Promise<ArmRun> {
   const { model } = await loadSegmentationModel(checkpoint);
   try {
-    const v = segmentationScores(model, val);
+    const v = segmentationScores(model, val, { device });
     const threshold = bestThreshold(v.scores, v.labels).threshold;
-    return { seed, fold, threshold, ...segmentationScores(model, test) };
+    return { seed, fold, threshold, ...segmentationScores(model, test, { device }) };
   } finally {
     model.dispose();
   }

@@ -10,6 +10,7 @@ import { loadTileSet, type TileDatasetSpec } from '../data/dataset-tile-source.j
 import { trainPerEncoder, type EncoderChoice, type EncoderRun } from '../supervised/compare.js';
 import type { SupervisedConfig } from '../supervised/config.js';
 import type { SupervisedOptions } from '../supervised/trainer.js';
+import type { Device } from '../torch/index.js';
 import type { ProbeTiles } from './columns.js';
 import { comparisonVerdict, entryOf, type StudyComparison, type StudyEntry } from './comparison.js';
 import { controlsOn } from './probe-study.js';
@@ -25,6 +26,8 @@ export interface ScoredFragment {
   /** The probe study's runs, for the controls on this fold. */
   probeRuns: ReadonlyMap<string, ArmRun[]>;
   intervals?: IntervalOptions;
+  /** Where the trained models run to be scored (default cpu). */
+  device?: Device;
 }
 
 /** Scores trained runs (several seeds per encoder) on the held-out fragment as one table. */
@@ -41,7 +44,7 @@ export async function segmentationTable(
   for (const label of labels) {
     const armRuns: ArmRun[] = [];
     for (const r of runs.filter((x) => x.encoder === label))
-      armRuns.push(await segmentationRun(r.checkpoint, s.val, s.test, r.seed, s.fold));
+      armRuns.push(await segmentationRun(r.checkpoint, s.val, s.test, r.seed, s.fold, s.device));
     const scores = armScores(armRuns, s.intervals);
     reference ??= scores;
     arms.push(entryOf(label, scores));

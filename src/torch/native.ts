@@ -66,6 +66,8 @@ export interface NativeAddon {
   cudaStatus(): { built: boolean; devices: number };
   cudaGetRngState(index: number): TensorHandle;
   cudaSetRngState(index: number, state: TensorHandle): void;
+  /** Device `index`'s name (cudaDeviceProp.name), or null where the addon was built without CUDA's headers. */
+  cudaDeviceName(index: number): string | null;
   cudaMemoryStats(
     index: number,
   ): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number } | null;

@@ -12,6 +12,11 @@ export function getNumThreads(): number {
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),
   deviceCount: (): number => native.cudaDeviceCount(),
+  /**
+   * Device `index`'s name, as torch.cuda.get_device_name(index) ("NVIDIA H100 80GB HBM3"); null where the addon
+   * was built without the CUDA runtime's headers (native/torch-paths.cjs). Throws for a device it does not see.
+   */
+  deviceName: (index: number): string | null => native.cudaDeviceName(index),
 };
 
 /**

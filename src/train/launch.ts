@@ -21,7 +21,6 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 
 export interface LaunchOptions {
   /** Worker processes on this node. */
@@ -229,38 +228,19 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Command-line flags: any inkwell command can take them (addLaunchOptions) and hand over to launchFromCli.
+// Command-line flags: any inkwell command can take them (addLaunchOptions, src/cli/launch-options.ts, which
+// parses and range-checks each number) and hand over to launchFromCli.
 
-/** The launcher flags as commander gives them (strings). */
+/** The launcher flags as the CLI parsed them. */
 export interface LaunchFlags {
-  nprocPerNode?: string;
-  nnodes?: string;
-  nodeRank?: string;
+  nprocPerNode?: number;
+  nnodes?: number;
+  nodeRank?: number;
   masterAddr?: string;
-  masterPort?: string;
+  masterPort?: number;
 }
 
 const FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port'] as const;
-
-/** Adds --nproc-per-node, --nnodes, --node-rank, --master-addr, --master-port to a command. */
-export function addLaunchOptions(cmd: Command): Command {
-  return cmd
-    .option(
-      '--nproc-per-node <n>',
-      'start n data-parallel worker processes on this node (torchrun-style; each re-runs this command with RANK, WORLD_SIZE, ... set)',
-    )
-    .option('--nnodes <n>', 'nodes taking part (multi-node: run the same command on each node)')
-    .option('--node-rank <i>', "this node's index, 0..nnodes-1")
-    .option('--master-addr <host>', 'address of node 0 (rank 0 hosts the rendezvous; default 127.0.0.1)')
-    .option('--master-port <port>', 'rendezvous port (default: a free port on one node, 29500 across nodes)');
-}
-
-function intFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got '${v}'`);
-  return n;
-}
 
 /** The launch plan the flags ask for, or null when none of them is given (run in this process). */
 export function launchPlan(f: LaunchFlags): Omit<LaunchOptions, 'command'> | null {
@@ -271,19 +251,17 @@ export function launchPlan(f: LaunchFlags): Omit<LaunchOptions, 'command'> | nul
     f.masterAddr !== undefined ||
     f.masterPort !== undefined;
   if (!given) return null;
-  const nprocPerNode = intFlag('--nproc-per-node', f.nprocPerNode) ?? 1;
-  if (nprocPerNode < 1) throw new Error('--nproc-per-node: expected at least 1');
-  const nnodes = intFlag('--nnodes', f.nnodes) ?? 1;
-  if (nnodes < 1) throw new Error('--nnodes: expected at least 1');
-  const nodeRank = intFlag('--node-rank', f.nodeRank) ?? 0;
+  const nprocPerNode = f.nprocPerNode ?? 1;
+  const nnodes = f.nnodes ?? 1;
+  const nodeRank = f.nodeRank ?? 0;
+  // Each flag's own range is the parser's (src/cli/launch-options.ts); this one spans two flags.
   if (nodeRank >= nnodes) throw new Error(`--node-rank: ${nodeRank} is not below --nnodes ${nnodes}`);
-  const masterPort = intFlag('--master-port', f.masterPort);
   return {
     nprocPerNode,
     nnodes,
     nodeRank,
     ...(f.masterAddr !== undefined ? { masterAddr: f.masterAddr } : {}),
-    ...(masterPort !== undefined ? { masterPort } : {}),
+    ...(f.masterPort !== undefined ? { masterPort: f.masterPort } : {}),
   };
 }
 

@@ -27,7 +27,13 @@ import { progress } from '../util/progress.js';
 import { type DataParallel, describeReducer, withDataParallel } from './ddp.js';
 import { type DeviceConfig, DeviceRuntime, withMemoryHint } from './device.js';
 import { RunDir } from './run-dir.js';
-import { NonFiniteLossError, restoreTrainingState, saveTrainingCheckpoint } from './training-checkpoint.js';
+import {
+  gradScalerExtra,
+  NonFiniteLossError,
+  restoreGradScaler,
+  restoreTrainingState,
+  saveTrainingCheckpoint,
+} from './training-checkpoint.js';
 
 export type TrainingOptimizer = optim.SGD | optim.LARS | optim.AdamW;
 
@@ -348,10 +354,7 @@ async function train<S>(
           optimizer,
           scheduler,
           onExtra: (extra: Map<unknown, unknown>) => {
-            const scalerState = extra.get('grad_scaler');
-            if (rt.scaler && scalerState instanceof Map) {
-              rt.scaler.loadStateDict(Object.fromEntries(scalerState as Map<string, number>));
-            }
+            restoreGradScaler(extra, rt.scaler, where);
             t.restoreExtra?.(extra);
           },
         });
@@ -545,8 +548,7 @@ async function train<S>(
           // Run-level facts (no per-worker state): a resume with another number of workers rescales the schedule.
           extra: {
             ...state.extra,
-            // fp16's loss scale, so that a resumed run does not start over from 2^16 and skip steps finding it again.
-            ...(rt.scaler ? { grad_scaler: { ...rt.scaler.stateDict() } } : {}),
+            ...gradScalerExtra(rt.scaler),
             world_size: world,
             opt_steps_per_epoch: optStepsPerEpoch,
             batch_step: batchStep,

@@ -51,6 +51,36 @@ export async function saveTrainingCheckpoint(path: string, state: TrainingState)
   }
 }
 
+/**
+ * fp16's loss scaler for a checkpoint's 'extra' (under 'grad_scaler', with PyTorch's GradScaler.state_dict()
+ * keys), so that a resumed run does not start over from 2^16 and skip steps finding the scale again; nothing
+ * without a scaler (bf16 and fp32 need none). Both trainers' checkpoints carry it (src/train/loop.ts).
+ */
+export function gradScalerExtra(scaler: torch.amp.GradScaler | null): Record<string, SaveValue> {
+  return scaler ? { grad_scaler: { ...scaler.stateDict() } } : {};
+}
+
+/**
+ * Restores the loss scale and growth tracker that `gradScalerExtra` saved into `scaler` (for `onExtra`). A
+ * checkpoint without one (written without fp16) leaves the scaler at its start, as does a run without a scaler.
+ */
+export function restoreGradScaler(
+  extra: Map<unknown, unknown>,
+  scaler: torch.amp.GradScaler | null,
+  path: string,
+): void {
+  const saved = extra.get('grad_scaler');
+  if (!scaler || saved === undefined) return;
+  if (!(saved instanceof Map)) {
+    throw new Error(`loadTrainingCheckpoint(${path}): 'extra.grad_scaler' is not a dict (got ${typeof saved})`);
+  }
+  try {
+    scaler.loadStateDict(Object.fromEntries(saved as Map<string, number>));
+  } catch (err) {
+    throw new Error(`loadTrainingCheckpoint(${path}): 'extra.grad_scaler': ${(err as Error).message}`);
+  }
+}
+
 export interface RestoredState {
   epoch: number;
   step: number;

@@ -152,6 +152,15 @@ test('every command refuses bad numbers in its flags, naming flag and expectatio
     [['bench', 'distributed', '--bucket-cap-mb', '0'], '--bucket-cap-mb', /'0' is not a bucket size/],
     [['bench', 'distributed', '--steps', 'x'], '--steps', /'x' is not a step count/],
     [['bench', 'pretrain', '--rounds', '-1'], '--rounds', /'-1' is not a round count/],
+    [['pretrain', '--nproc-per-node', 'two'], '--nproc-per-node', /'two' is not a worker count, expected a positive/],
+    [['pretrain', '--nproc-per-node', '0'], '--nproc-per-node', /'0' is not a worker count/],
+    [['finetune', '--train', 'd', '--nnodes', '1.5'], '--nnodes', /'1\.5' is not a node count, expected a positive/],
+    [['finetune', '--train', 'd', '--node-rank', '-1'], '--node-rank', /'-1' is not a node rank, expected a whole/],
+    [
+      ['pretrain', '--nproc-per-node', '2', '--master-port', '70000'],
+      '--master-port',
+      /'70000' is not a port, expected an integer in \[1, 65535\]/,
+    ],
   ];
   for (const [args, flag, re] of cases) {
     const r = await run(args);
@@ -161,4 +170,10 @@ test('every command refuses bad numbers in its flags, naming flag and expectatio
     assert.match(r.stderr, re, what);
   }
   assert.equal(existsSync(out), false, 'nothing was written');
+});
+
+test('a node rank outside the nodes stops the launcher in one line, before any worker starts', async () => {
+  const r = await run(['pretrain', '--nnodes', '2', '--node-rank', '2', '--nproc-per-node', '2']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.trim(), 'inkwell: --node-rank: 2 is not below --nnodes 2');
 });

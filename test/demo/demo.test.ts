@@ -1,9 +1,11 @@
 /**
  * The main job end to end at tiny size: every stage runs and leaves its files, and scores.json keeps its
  * contract (heldOut.threshold; per comparison its arms and controls with label and auc {mean, low, high}).
+ * It runs with `--device cpu --amp bf16` (CPU autocast): every training run's resolved config records both, so
+ * the flags reach each stage that trains (the CUDA refusal is in test/train/device-cli.test.ts).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -17,7 +19,18 @@ interface Entry {
 
 it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, reference protocol, data efficiency, inference, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
-  const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined });
+  const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined, device: 'cpu', amp: 'bf16' });
+  const configs = readdirSync(r.runDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('config.yaml'));
+  // Pretraining, fine-tuning, the reference protocol's 2 arms and the 3 budgets' 2 arms each.
+  assert.equal(configs.length, 10, configs.join(', '));
+  for (const f of configs) {
+    const lines = readFileSync(join(r.runDir, f), 'utf8').split('\n');
+    assert.deepEqual(
+      lines.filter((l) => /^(device|amp):/.test(l)),
+      ['device: cpu', 'amp: bf16'],
+      f,
+    );
+  }
   for (const f of [
     'report.html',
     'results.json',

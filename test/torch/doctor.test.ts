@@ -48,19 +48,29 @@ test('doctor agrees with the Python torch the parity tests use: version, CUDA an
       [
         'import json, torch',
         'v = torch.backends.cudnn.version() if torch.version.cuda else None',
+        'names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]',
         'print(json.dumps([torch.__version__.split("+")[0], torch.version.cuda,',
-        '  None if v is None else "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100) if v >= 90000 else "%d.%d.%d" % (v // 1000, v // 100 % 10, v % 100)]))',
+        '  None if v is None else "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100) if v >= 90000 else "%d.%d.%d" % (v // 1000, v // 100 % 10, v % 100),',
+        '  names]))',
       ].join('\n'),
     ],
     { encoding: 'utf8', env: PYTHON_ENV },
   );
   assert.equal(py.status, 0, py.stderr);
-  const [version, cuda, cudnn] = JSON.parse(py.stdout) as [string, string | null, string | null];
+  const [version, cuda, cudnn, names] = JSON.parse(py.stdout) as [string, string | null, string | null, string[]];
   const info = torch.libtorchInfo();
   // Debian's python3-torch reports 1.13.0a0 for the 1.13.0 libtorch it is built from.
   assert.equal(info.version, version.replace(/a0$/, ''), `addon libtorch ${info.version}, ${PYTHON} torch ${version}`);
   assert.equal(info.cuda, cuda);
   assert.equal(info.cudnn, cudnn);
+  // Where the addon sees GPUs and was built with the CUDA runtime's headers, doctor names them as PyTorch does.
+  const cudaCount = info.cudaLinked ? torch.cuda.deviceCount() : 0;
+  if (cudaCount > 0 && torch.cuda.deviceName(0) !== null) {
+    assert.deepEqual(
+      Array.from({ length: cudaCount }, (_, i) => torch.cuda.deviceName(i)),
+      names.slice(0, cudaCount),
+    );
+  }
 });
 
 test('without a usable CUDA device, cudaMissing names what is missing and doctor says so', () => {
@@ -82,4 +92,9 @@ test('without a usable CUDA device, cudaMissing names what is missing and doctor
     new RegExp(`^Error: --device cuda:0: ${missing.slice(0, 20).replace(/[()]/g, '.')}`),
   );
   assert.ok(doctor().stdout.includes(`(no CUDA: ${missing})`));
+  const n = torch.cuda.deviceCount();
+  assert.throws(
+    () => torch.cuda.deviceName(n),
+    new RegExp(`^Error: cudaDeviceName: no CUDA device ${n} \\(this process sees ${n}\\)`),
+  );
 });

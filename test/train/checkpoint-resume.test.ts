@@ -4,14 +4,21 @@
  * the checkpoint is a PyTorch-style file with the encoder under 'state_dict'. Run folders prune old epochs.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as torch from '../../src/torch/index.js';
 import { F, nn, optim } from '../../src/torch/index.js';
-import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/train/training-checkpoint.js';
+import {
+  gradScalerExtra,
+  loadTrainingCheckpoint,
+  restoreGradScaler,
+  saveTrainingCheckpoint,
+} from '../../src/train/training-checkpoint.js';
 import { RunDir } from '../../src/train/run-dir.js';
+import { hasTorchPython, NO_TORCH_REASON, PYTHON, PYTHON_ENV } from '../helpers/python.js';
 
 function build(seed: number) {
   torch.manualSeed(seed);
@@ -113,6 +120,101 @@ describe('training checkpoints', () => {
     );
     other.dispose();
     a.dispose();
+  });
+});
+
+/** Scaled steps of `m` with real gradients; `overflow` puts an inf into one gradient first (an fp16 overflow). */
+function scaledSteps(m: ReturnType<typeof build>, scaler: torch.amp.GradScaler, overflow: boolean[]): boolean[] {
+  return overflow.map((inf) =>
+    torch.tidy(() => {
+      const x = torch.randn([3, 1, 4, 6, 6]);
+      const loss = F.crossEntropy(m.head.forward(m.encoder.forward(x)), torch.randint(0, 3, [3]));
+      scaler.scale(loss).backward();
+      if (inf) torch.noGrad(() => m.head.weight.grad!.fill_(Number.POSITIVE_INFINITY));
+      const stepped = scaler.step(m.opt);
+      scaler.update();
+      m.opt.zeroGrad();
+      return stepped;
+    }),
+  );
+}
+
+/** A checkpoint written after an overflow and two clean steps (growth interval 3), with its scaler. */
+async function scalerCheckpoint(): Promise<{ path: string; scaler: torch.amp.GradScaler }> {
+  const m = build(2);
+  const scaler = new torch.amp.GradScaler({ growthInterval: 3 });
+  // An overflow halves 2^16; two clean steps leave the tracker at 2 of 3.
+  assert.deepEqual(scaledSteps(m, scaler, [true, false, false]), [false, true, true]);
+  assert.deepEqual([scaler.scaleValue, scaler.stateDict()._growth_tracker], [2 ** 15, 2]);
+  const path = join(mkdtempSync(join(tmpdir(), 'inkwell-scaler-')), 'epoch_0001.pth');
+  await saveTrainingCheckpoint(path, {
+    epoch: 1,
+    step: 3,
+    modules: { encoder: m.encoder, head: m.head },
+    optimizer: m.opt,
+    config: { amp: 'fp16' },
+    extra: { ...gradScalerExtra(scaler), batch_step: 3 },
+  });
+  m.dispose();
+  return { path, scaler };
+}
+
+describe("fp16's gradient scaler in training checkpoints", () => {
+  it('the scale and growth tracker survive a checkpoint and a resume', async () => {
+    const { path, scaler } = await scalerCheckpoint();
+    const resumed = new torch.amp.GradScaler({ growthInterval: 3 });
+    const again = build(3);
+    await loadTrainingCheckpoint(path, {
+      modules: { encoder: again.encoder, head: again.head },
+      optimizer: again.opt,
+      onExtra: (extra) => restoreGradScaler(extra, resumed, path),
+    });
+    assert.deepEqual(resumed.stateDict(), scaler.stateDict());
+    // The resumed scaler continues the count: one more clean step reaches the growth interval and doubles.
+    assert.deepEqual(scaledSteps(again, resumed, [false]), [true]);
+    assert.equal(resumed.scaleValue, 2 ** 16);
+
+    // Without fp16 nothing is written, and a run without a scaler ignores a saved one.
+    assert.deepEqual(gradScalerExtra(null), {});
+    await loadTrainingCheckpoint(path, {
+      modules: { head: again.head },
+      onExtra: (extra) => restoreGradScaler(extra, null, path),
+    });
+    again.dispose();
+  });
+
+  it("PyTorch's GradScaler loads the saved state as it was", {
+    skip: hasTorchPython() ? false : NO_TORCH_REASON,
+  }, async () => {
+    const { path, scaler } = await scalerCheckpoint();
+    const py = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        [
+          'import json, sys, torch',
+          "s = torch.amp.GradScaler('cpu')",
+          "s.load_state_dict(torch.load(sys.argv[1], weights_only=True)['extra']['grad_scaler'])",
+          'print(json.dumps(s.state_dict()))',
+        ].join('\n'),
+        path,
+      ],
+      { encoding: 'utf8', env: PYTHON_ENV },
+    );
+    assert.equal(py.status, 0, py.stderr);
+    assert.deepEqual(JSON.parse(py.stdout), scaler.stateDict());
+  });
+
+  it('a broken scaler entry is refused naming the checkpoint', () => {
+    const scaler = new torch.amp.GradScaler();
+    assert.throws(
+      () => restoreGradScaler(new Map([['grad_scaler', new Map([['scale', -1]])]]), scaler, 'x.pth'),
+      /^Error: loadTrainingCheckpoint\(x\.pth\): 'extra\.grad_scaler': GradScaler\.loadStateDict: 'scale' must be a positive number, got -1/,
+    );
+    assert.throws(
+      () => restoreGradScaler(new Map([['grad_scaler', 65536]]), scaler, 'x.pth'),
+      /'extra\.grad_scaler' is not a dict \(got number\)/,
+    );
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -66,6 +66,7 @@ describe('--device on a CPU-only libtorch', {
       ],
     ],
     ['cka --checkpoints', ['cka', '--checkpoints', none, '--input', none, '--device', 'cuda']],
+    ['demo', ['demo', '--out', none, '--preset', 'tiny', '--device', 'cuda']],
   ];
   for (const [name, args] of cases) {
     it(`${name} names the missing CUDA backend in one line, before touching its inputs`, () => {
@@ -77,6 +78,7 @@ describe('--device on a CPU-only libtorch', {
         lines[0]!,
         new RegExp(`^inkwell: ${name}: device cuda(:\\d)?: this libtorch \\(.+\\) is a CPU-only build`),
       );
+      assert.equal(existsSync(none), false, 'nothing was written where the input or run folder would be');
     });
   }
 
@@ -87,6 +89,10 @@ describe('--device on a CPU-only libtorch', {
     const fp16 = inkwell(['finetune', '--train', none, '--out', tmpdir(), '--name', 'never', '--amp', 'fp16']);
     assert.equal(fp16.status, 1);
     assert.match(fp16.stderr, /^inkwell: never: amp fp16 needs a CUDA device; on the CPU use amp bf16/);
+    const demo = inkwell(['demo', '--out', none, '--preset', 'tiny', '--amp', 'fp16']);
+    assert.equal(demo.status, 1);
+    assert.equal(demo.stderr.trim(), 'inkwell: demo: amp fp16 needs a CUDA device; on the CPU use amp bf16 (or off)');
+    assert.equal(existsSync(none), false, 'the demo wrote nothing');
   });
 });
 

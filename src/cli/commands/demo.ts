@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addDeviceOptions, type DeviceFlags, deviceOptions } from '../device-options.js';
 import { seedInt } from '../options.js';
 import { runDemo, type DemoPreset } from '../../demo/demo.js';
 import { formatDemoSummary } from '../../demo/summary.js';
@@ -6,8 +7,17 @@ import { parseEncoderChoice } from '../../supervised/compare.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+interface DemoFlags extends DeviceFlags {
+  preset: string;
+  name?: string;
+  out: string;
+  seed: number;
+  encoder: string[];
+  json?: boolean;
+}
+
 export function registerDemo(program: Command): void {
-  program
+  const cmd = program
     .command('demo')
     .description(
       'the study on built-in synthetic data: pretrain (VICReg), CKA, fine-tune, linear probes with controls and intervals, ' +
@@ -27,25 +37,26 @@ export function registerDemo(program: Command): void {
       collect,
       [],
     )
-    .option('--json', 'print scores.json')
-    .action(
-      async (o: { preset: string; name?: string; out: string; seed: number; encoder: string[]; json?: boolean }) => {
-        const encoders = o.encoder.map(parseEncoderChoice).filter((e) => e.weights !== null);
-        const r = await runDemo({
-          preset: o.preset as DemoPreset,
-          out: o.out,
-          seed: o.seed,
-          encoders,
-          ...(o.name ? { name: o.name } : {}),
-        });
-        if (o.json) {
-          console.log(JSON.stringify(r.scores, null, 1));
-          return;
-        }
-        console.log(`\n${formatDemoSummary(r.scores)}`);
-        console.log(
-          `Report: ${r.report}\nInk model: ${r.runDir}/ink-model.pth\nEverything is in ${r.runDir} (${r.minutes.toFixed(1)} min).`,
-        );
-      },
+    .option('--json', 'print scores.json');
+  // Every stage runs there: pretraining, CKA, fine-tuning, probes, the segmentation tables and inference.
+  addDeviceOptions(cmd, { amp: true });
+  cmd.action(async (o: DemoFlags) => {
+    const encoders = o.encoder.map(parseEncoderChoice).filter((e) => e.weights !== null);
+    const r = await runDemo({
+      preset: o.preset as DemoPreset,
+      out: o.out,
+      seed: o.seed,
+      encoders,
+      ...(o.name ? { name: o.name } : {}),
+      ...deviceOptions(o),
+    });
+    if (o.json) {
+      console.log(JSON.stringify(r.scores, null, 1));
+      return;
+    }
+    console.log(`\n${formatDemoSummary(r.scores)}`);
+    console.log(
+      `Report: ${r.report}\nInk model: ${r.runDir}/ink-model.pth\nEverything is in ${r.runDir} (${r.minutes.toFixed(1)} min).`,
     );
+  });
 }

@@ -22,7 +22,9 @@ export function runDoctor(): { report: DoctorReport; text: string } {
   const threads = torch.getNumThreads();
   const devices: DoctorDevice[] = [{ device: 'cpu', name: `${cpus()[0]?.model.trim() ?? 'CPU'} (${threads} threads)` }];
   const cudaCount = info.cudaLinked ? torch.cuda.deviceCount() : 0;
-  for (let i = 0; i < cudaCount; i++) devices.push({ device: `cuda:${i}`, name: `CUDA device ${i}` });
+  for (let i = 0; i < cudaCount; i++) {
+    devices.push({ device: `cuda:${i}`, name: torch.cuda.deviceName(i) ?? `CUDA device ${i}` });
+  }
   const report: DoctorReport = {
     libtorch: { version: info.version, cuda: info.cuda, cudnn: info.cudnn, nccl: info.nccl, source: info.source },
     devices,

@@ -15,7 +15,8 @@ import { loadSupervisedConfig, SUPERVISED_PRESETS } from '../../supervised/confi
 import { trainSupervised } from '../../supervised/trainer.js';
 import type { Plain } from '../../util/config.js';
 import { requireDevice } from '../../torch/index.js';
-import { addLaunchOptions, launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { launchFromCli, type LaunchFlags } from '../../train/launch.js';
+import { addLaunchOptions } from '../launch-options.js';
 import { cacheOptions } from '../cache-options.js';
 import { deviceOverrides } from '../../train/device.js';
 import { addDeviceOptions, type DeviceFlags } from '../device-options.js';
