@@ -1,8 +1,9 @@
 /**
  * The main job end to end at tiny size: every stage runs and leaves its files, and scores.json keeps its
  * contract (heldOut.threshold; per comparison its arms and controls with label and auc {mean, low, high}).
- * It runs with `--device cpu --amp bf16` (CPU autocast): every training run's resolved config records both, so
- * the flags reach each stage that trains (the CUDA refusal is in test/train/device-cli.test.ts).
+ * It runs with `--device cpu` and the default precision (fp32, the path `npm run demo` takes): every training run's
+ * resolved config records both, so the options reach each stage that trains (the CUDA refusal is in
+ * test/train/device-cli.test.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ interface Entry {
 
 it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, reference protocol, data efficiency, inference, report', async () => {
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
-  const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined, device: 'cpu', amp: 'bf16' });
+  const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined, device: 'cpu' });
   const configs = readdirSync(r.runDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('config.yaml'));
   // Pretraining, fine-tuning, the reference protocol's 2 arms and the 3 budgets' 2 arms each.
   assert.equal(configs.length, 10, configs.join(', '));
@@ -27,7 +28,7 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
     const lines = readFileSync(join(r.runDir, f), 'utf8').split('\n');
     assert.deepEqual(
       lines.filter((l) => /^(device|amp):/.test(l)),
-      ['device: cpu', 'amp: bf16'],
+      ['device: cpu', 'amp: off'],
       f,
     );
   }
