@@ -3,15 +3,22 @@
  * would run `inkwell infer` (rot90+flips TTA, no layer-order flag: Volume.open detects the order from the
  * density profile, src/data/layer-order.ts) on family-B fragments (docs/synthetic-data.md) drawn to cover
  * both bit depths and both sides of the papyrus, one of them stored in reverse order. It is scored at the
- * threshold chosen on the family-A validation fragment; nothing of family B reaches training or selection.
- * The interval is the study's bootstrap (src/study/scoring.ts) over 64-px blocks of each fragment, the
- * fragments being the folds.
+ * threshold chosen on the family-A validation fragment; nothing of family B reaches its training or selection.
+ * Beside chance, two controls make the number readable: the hand-made surface statistic (its threshold also
+ * chosen on the family-A validation fragment) and the in-family bound, the same recipe trained on other family-B
+ * fragments (threshold on a family-B validation fragment), which says what this budget reaches on these
+ * fragments when the family is not foreign. The interval is the study's bootstrap (src/study/scoring.ts) over
+ * 64-px blocks of each fragment, the fragments being the folds.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SURFACE_Z_RANGE } from '../data/layout.js';
+import { DEFAULT_NORMALIZE, parseNormalizeSpec } from '../data/normalize.js';
+import { surfaceFollowingScore } from '../data/synth/calibrate.js';
 import { synthesize, type FragmentVariant, type Manifest } from '../data/synth/write.js';
-import type { ScoreResult } from '../eval/metrics.js';
+import { Volume } from '../data/volume.js';
+import { bestThreshold, type ScoreResult } from '../eval/metrics.js';
 import { readBinaryMap, readProbabilityMap } from '../eval/score-images.js';
 import { chanceEntry, comparisonVerdict, entryOf, type StudyComparison } from '../study/comparison.js';
 import { armScores, type ArmRun, type IntervalOptions } from '../study/scoring.js';
@@ -34,6 +41,17 @@ export interface CrossFamilyFragment {
   reversed: boolean;
   auc: number | null;
   f05: number;
+  /** The in-family bound's scores on this fragment (absent without the bound). */
+  inFamily?: { auc: number | null; f05: number };
+}
+
+/** A control of the transfer table: mean over the fragments, 95% bootstrap over blocks. */
+export interface CrossFamilyControl {
+  auc: Interval;
+  f05: Interval;
+  /** The threshold its F0.5 is taken at, and the fragment it was chosen on. */
+  threshold: number;
+  thresholdFrom: string;
 }
 
 /** `scores.json`'s `crossFamily`: a model trained on one synthetic family scored on fragments of the other. */
@@ -49,68 +67,142 @@ export interface CrossFamily {
   f05: Interval;
   /** F0.5 of calling every pixel ink on the same pixels (chance). */
   chanceF05: number;
+  /** The hand-made surface-following statistic on the same pixels. */
+  surfaceStatistic: CrossFamilyControl;
+  /** The same recipe trained on family B (null when the bound was not trained). */
+  inFamily: CrossFamilyControl | null;
+}
+
+/** An ink model and the threshold chosen on its own validation fragment. */
+export interface CrossFamilyModel {
+  weights: string;
+  threshold: number;
 }
 
 export interface CrossFamilyOptions {
-  /** Folder for the family-B set (reused when its manifest exists). */
+  /** Folder for the scored family-B set (reused when its manifest exists). */
   data: string;
   size: number;
   seed: number;
   variants?: readonly FragmentVariant[];
-  threshold: number;
-  /** Infers one fragment folder into `<predictions>/<id>_prob.png` and scores it (the demo's predictAndScore). */
-  predict: (input: string, id: string) => Promise<ScoreResult>;
+  /** The family-A ink model and its family-A validation threshold. */
+  model: CrossFamilyModel;
+  /** The family-A validation fragment: the surface statistic's threshold is chosen there, as the model's was. */
+  referenceFragment: string;
+  /**
+   * The in-family bound: `fragments` family-B fragments drawn into `data` (seeded apart from the scored set; all
+   * but the last train, the last validates) and `train` fits the demo's recipe on them. Absent: no bound.
+   */
+  inFamily?: {
+    data: string;
+    fragments: number;
+    train: (train: string[], val: string) => Promise<CrossFamilyModel>;
+  };
+  /**
+   * Infers one fragment folder with `model` into `<predictions>/<id>_prob.png` and scores it at the model's
+   * threshold (the demo's predictAndScore).
+   */
+  predict: (model: CrossFamilyModel, input: string, id: string) => Promise<ScoreResult>;
   predictions: string;
   intervals?: IntervalOptions;
   progress?: boolean;
   log?: (line: string) => void;
 }
 
-/** Synthesises (or reuses) the family-B fragments, runs the model on each and scores the transfer. */
-export async function runCrossFamily(
-  o: CrossFamilyOptions,
-): Promise<{ crossFamily: CrossFamily; comparison: StudyComparison }> {
-  const variants = o.variants ?? CROSS_FAMILY_VARIANTS;
-  const manifestPath = join(o.data, 'manifest.json');
+/** Reuses the family-B set in `data` when its manifest is complete, else draws it. */
+async function familyBSet(
+  data: string,
+  o: { size: number; seed: number; fragments: number; variants?: readonly FragmentVariant[]; progress?: boolean },
+): Promise<Manifest> {
+  const manifestPath = join(data, 'manifest.json');
   const manifest: Manifest = existsSync(manifestPath)
     ? (JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest)
     : await synthesize({
-        out: o.data,
+        out: data,
         family: 'b',
-        fragments: variants.length,
+        fragments: o.fragments,
         segments: 0,
         height: o.size,
         width: o.size,
         seed: o.seed,
-        fragmentVariants: variants,
+        ...(o.variants ? { fragmentVariants: o.variants } : {}),
         ...(o.progress === undefined ? {} : { progress: o.progress }),
       });
-  if (manifest.family !== 'b' || manifest.fragments.length === 0) {
+  if (manifest.family !== 'b' || manifest.fragments.length !== o.fragments) {
     throw new Error(
-      `crossFamily: ${manifestPath} holds no family-B fragments (family '${manifest.family}'); ` +
-        'delete the folder to redraw it',
+      `crossFamily: ${manifestPath} holds ${manifest.fragments.length} fragment(s) of family '${manifest.family}', ` +
+        `expected ${o.fragments} of family 'b'; delete the folder to redraw it`,
     );
   }
+  return manifest;
+}
+
+/** Synthesises (or reuses) the family-B fragments, runs the model and the controls on each and scores the transfer. */
+export async function runCrossFamily(
+  o: CrossFamilyOptions,
+): Promise<{ crossFamily: CrossFamily; comparison: StudyComparison }> {
+  const variants = o.variants ?? CROSS_FAMILY_VARIANTS;
+  const progress = o.progress === undefined ? {} : { progress: o.progress };
+  const manifest = await familyBSet(o.data, {
+    size: o.size,
+    seed: o.seed,
+    fragments: variants.length,
+    variants,
+    ...progress,
+  });
+  let bound: CrossFamilyModel | null = null;
+  if (o.inFamily) {
+    const n = o.inFamily.fragments;
+    if (!(Number.isInteger(n) && n >= 2)) {
+      throw new Error(`crossFamily: the in-family bound needs >= 2 fragments (train and validate), got ${n}`);
+    }
+    // Seeded apart from the scored set, so that no scored fragment is trained on.
+    const set = await familyBSet(o.inFamily.data, { size: o.size, seed: o.seed + 1000, fragments: n, ...progress });
+    const dirs = set.fragments.map((f) => join(o.inFamily!.data, f.path));
+    o.log?.(`in-family bound: training the same recipe on ${n - 1} family-B fragment(s), validating on 1`);
+    bound = await o.inFamily.train(dirs.slice(0, -1), dirs.at(-1)!);
+  }
+  const surfaceThreshold = await surfaceStatisticThreshold(o.referenceFragment);
   const runs: ArmRun[] = [];
+  const boundRuns: ArmRun[] = [];
+  const surfaceRuns: ArmRun[] = [];
   const fragments: CrossFamilyFragment[] = [];
   for (const [fold, f] of manifest.fragments.entries()) {
     const id = `family-b-${f.id}`;
     const input = join(o.data, f.path);
-    const scored = await o.predict(input, id);
-    fragments.push({
+    const scored = await o.predict(o.model, input, id);
+    const entry: CrossFamilyFragment = {
       id,
       bits: f.dtype === 'uint16' ? 16 : 8,
       papyrusSide: f.papyrusSide ?? 'after',
       reversed: f.reversed,
       auc: scored.auc,
       f05: scored.f05,
-    });
+    };
+    const labelled = await labelledPixels(input);
+    runs.push(
+      blockRun(
+        await readProbabilityMap(join(o.predictions, `${id}_prob.png`), 'crossFamily'),
+        labelled,
+        o.model.threshold,
+        fold,
+      ),
+    );
+    if (bound) {
+      const boundId = `${id}-in-family`;
+      const s = await o.predict(bound, input, boundId);
+      entry.inFamily = { auc: s.auc, f05: s.f05 };
+      const pred = await readProbabilityMap(join(o.predictions, `${boundId}_prob.png`), 'crossFamily');
+      boundRuns.push(blockRun(pred, labelled, bound.threshold, fold));
+    }
+    surfaceRuns.push(blockRun(await surfaceStatisticMap(input), labelled, surfaceThreshold, fold));
+    fragments.push(entry);
     o.log?.(
       `family-B fragment ${f.id} (${f.dtype}, papyrus ${f.papyrusSide ?? '?'} the surface` +
         `${f.reversed ? ', stored reversed' : ''}): ` +
-        `F0.5 ${scored.f05.toFixed(3)}, AUC ${scored.auc?.toFixed(3) ?? '-'}`,
+        `F0.5 ${scored.f05.toFixed(3)}, AUC ${scored.auc?.toFixed(3) ?? '-'}` +
+        (entry.inFamily ? `; in-family bound AUC ${entry.inFamily.auc?.toFixed(3) ?? '-'}` : ''),
     );
-    runs.push(await blockRun(join(o.predictions, `${id}_prob.png`), input, o.threshold, fold));
   }
   const scores = armScores(runs, o.intervals);
   const arm = entryOf(
@@ -119,46 +211,91 @@ export async function runCrossFamily(
     'no layer-order flag; threshold from the family-A validation fragment',
   );
   const chance = chanceEntry(scores);
+  const surfaceScores = armScores(surfaceRuns, o.intervals);
+  const surface = entryOf(
+    'surface-statistic',
+    surfaceScores,
+    'surface-following 3-layer mean, 5x5 box; threshold from the family-A validation fragment',
+  );
+  const boundScores = bound ? armScores(boundRuns, o.intervals) : null;
+  const controls = [chance, surface];
+  if (boundScores) {
+    controls.push(
+      entryOf(
+        'in-family',
+        boundScores,
+        `the same recipe trained on ${o.inFamily!.fragments - 1} other family-B fragment(s), threshold from a family-B validation fragment (the upper bound)`,
+      ),
+    );
+  }
   const comparison: StudyComparison = {
     title: 'Cross-family transfer: family-A ink model on family-B fragments',
     protocol:
       `fine-tuned on family A, inferred with rot90+flips TTA on ${fragments.length} family-B fragments ` +
       '(both bit depths, papyrus on both sides, one stored reversed) at the family-A validation threshold',
-    varies: 'nothing (one model); the interval is over 64-px blocks of each fragment',
+    varies: 'nothing (one model per row); the interval is over 64-px blocks of each fragment',
     arms: [arm],
-    controls: [chance],
-    verdict: comparisonVerdict([arm], [chance]),
+    controls,
+    verdict: comparisonVerdict([arm], controls),
   };
+  const control = (s: { auc: Interval; f05: Interval }, threshold: number, thresholdFrom: string) => ({
+    auc: s.auc,
+    f05: s.f05,
+    threshold,
+    thresholdFrom,
+  });
   return {
     crossFamily: {
       trainFamily: 'a',
       scoreFamily: 'b',
-      threshold: o.threshold,
+      threshold: o.model.threshold,
       layerOrder: 'detected (no flag)',
       fragments,
       auc: scores.auc,
       f05: scores.f05,
       chanceF05: chance.f05.mean,
+      surfaceStatistic: control(surfaceScores, surfaceThreshold, 'family-A validation fragment'),
+      inFamily: boundScores && bound ? control(boundScores, bound.threshold, 'family-B validation fragment') : null,
     },
     comparison,
   };
 }
 
-/** A prediction image as a study run: every masked pixel, grouped in BLOCK x BLOCK tiles. */
-async function blockRun(pred: string, fragment: string, threshold: number, fold: number): Promise<ArmRun> {
-  const [p, labels, mask] = await Promise.all([
-    readProbabilityMap(pred, 'crossFamily (prediction)'),
+interface LabelledPixels {
+  fragment: string;
+  width: number;
+  height: number;
+  labels: Uint8Array;
+  mask: Uint8Array;
+}
+
+async function labelledPixels(fragment: string): Promise<LabelledPixels> {
+  const [labels, mask] = await Promise.all([
     readBinaryMap(join(fragment, 'inklabels.png'), 'crossFamily (labels)'),
     readBinaryMap(join(fragment, 'mask.png'), 'crossFamily (mask)'),
   ]);
-  const { width: W, height: H } = p;
-  if (labels.width !== W || labels.height !== H || mask.width !== W || mask.height !== H) {
+  if (labels.width !== mask.width || labels.height !== mask.height) {
     throw new Error(
-      `crossFamily: ${pred} is ${H}x${W} but the labels/mask of ${fragment} are ` +
-        `${labels.height}x${labels.width}/${mask.height}x${mask.width}; expected the same size`,
+      `crossFamily: ${fragment} has labels of ${labels.height}x${labels.width} and a mask of ${mask.height}x${mask.width}; expected the same size`,
     );
   }
-  const n = mask.data.reduce((a, v) => a + (v ? 1 : 0), 0);
+  return { fragment, width: labels.width, height: labels.height, labels: labels.data, mask: mask.data };
+}
+
+/** A score map of a fragment as a study run: every masked pixel, grouped in BLOCK x BLOCK tiles. */
+function blockRun(
+  map: { width: number; height: number; data: Float32Array; path?: string },
+  px: LabelledPixels,
+  threshold: number,
+  fold: number,
+): ArmRun {
+  const { width: W, height: H } = px;
+  if (map.width !== W || map.height !== H) {
+    throw new Error(
+      `crossFamily: ${map.path ?? 'a score map'} is ${map.height}x${map.width} but the labels/mask of ${px.fragment} are ${H}x${W}; expected the same size`,
+    );
+  }
+  const n = px.mask.reduce((a, v) => a + (v ? 1 : 0), 0);
   const run: ArmRun = {
     seed: 0,
     fold,
@@ -172,11 +309,36 @@ async function blockRun(pred: string, fragment: string, threshold: number, fold:
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
-      if (!mask.data[i]) continue;
-      run.scores[k] = p.data[i]!;
-      run.labels[k] = labels.data[i]!;
+      if (!px.mask[i]) continue;
+      run.scores[k] = map.data[i]!;
+      run.labels[k] = px.labels[i]!;
       run.tileOf[k++] = Math.floor(y / BLOCK) * blocksPerRow + Math.floor(x / BLOCK);
     }
   }
   return run;
+}
+
+/**
+ * The hand-made baseline over a whole fragment at full resolution: the surface-following 3-layer mean of a 5x5
+ * box (src/data/synth/calibrate.ts) on the layers every reader takes, normalised and ordered as the ink model
+ * reads them (DEFAULT_NORMALIZE, detected layer order), so that no knowledge of the family enters.
+ */
+async function surfaceStatisticMap(fragment: string): Promise<{ width: number; height: number; data: Float32Array }> {
+  const [z0, z1] = SURFACE_Z_RANGE;
+  const vol = await Volume.open(fragment, { z: [z0, z1], scale: 1, normalize: parseNormalizeSpec(DEFAULT_NORMALIZE) });
+  try {
+    const [D, H, W] = vol.shape;
+    const { data } = await vol.readWindowNormalized(0, D, 0, H, 0, W);
+    // The surface sits at layer 32 of 65 in canonical order (src/data/layout.ts): index 32 - z0 of the view.
+    return { width: W, height: H, data: surfaceFollowingScore(data, D, H, W, { near: 32 - z0, window: 8 }) };
+  } finally {
+    await vol.close();
+  }
+}
+
+/** The statistic's F0.5-best threshold on the family-A validation fragment, inside its mask. */
+async function surfaceStatisticThreshold(fragment: string): Promise<number> {
+  const map = await surfaceStatisticMap(fragment);
+  const px = await labelledPixels(fragment);
+  return bestThreshold(map.data, px.labels, px.mask).threshold;
 }

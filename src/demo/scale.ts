@@ -20,6 +20,8 @@ export interface DemoScale {
   depth: number;
   /** Side of the family-B fragments the cross-family transfer is scored on. */
   crossSize: number;
+  /** Family-B fragments the in-family bound of the transfer is trained (all but one) and validated (one) on. */
+  inFamilyFragments: number;
   widen: number;
   erode: number;
   pretrainEpochs: number;
@@ -35,8 +37,11 @@ export interface DemoScale {
    */
   ckaSamples: number;
   finetuneEpochs: number;
-  /** Tiles per fine-tuning epoch (all when absent). */
-  finetuneTiles?: number;
+  /**
+   * Tiles per fine-tuning epoch (a seeded subset): tiles that straddle the mask border make ~4x the interior ones
+   * of a 512-px fragment at stride 16, and 144 keeps an epoch at the interior tiles' count.
+   */
+  finetuneTiles: number;
   /** Linear probes: stages concatenated, seeds, tiles per fragment, pixels per tile, L-BFGS iterations. */
   probeStages: StageName[];
   probeSeeds: number;
@@ -62,6 +67,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     tile: 64,
     depth: 16,
     crossSize: 512,
+    inFamilyFragments: 6,
     widen: 0.25,
     erode: 16,
     pretrainEpochs: 12,
@@ -71,6 +77,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     masked: false,
     ckaSamples: 40,
     finetuneEpochs: 16,
+    finetuneTiles: 144,
     probeStages: ['stem', 'layer1', 'layer2'],
     probeSeeds: 3,
     probeTiles: 12,
@@ -91,6 +98,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     tile: 64,
     depth: 16,
     crossSize: 512,
+    inFamilyFragments: 6,
     widen: 0.25,
     erode: 16,
     pretrainEpochs: 16,
@@ -100,6 +108,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     masked: true,
     ckaSamples: 40,
     finetuneEpochs: 30,
+    finetuneTiles: 144,
     probeStages: ['stem', 'layer1', 'layer2'],
     probeSeeds: 3,
     probeTiles: 16,
@@ -120,6 +129,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     tile: 32,
     depth: 8,
     crossSize: 192,
+    inFamilyFragments: 3,
     widen: 0.125,
     erode: 4,
     pretrainEpochs: 2,

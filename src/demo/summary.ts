@@ -58,7 +58,12 @@ export function demoTargets(s: DemoScoresInput): Target[] {
       'cross-family transfer AUC (no layer-order flag)',
       cf ? cf.auc.mean : null,
       0.85,
-      cf ? interval(cf.auc) : noFamily,
+      cf
+        ? `${interval(cf.auc)}; ` +
+            (cf.inFamily
+              ? `the same recipe trained on family B reaches ${cf.inFamily.auc.mean.toFixed(3)} ${interval(cf.inFamily.auc)} on these fragments`
+              : 'no in-family bound')
+        : noFamily,
     ),
     target(
       'cross-family transfer F0.5 at the validation threshold',
@@ -108,9 +113,17 @@ export function formatDemoSummary(s: DemoScores): string {
     for (const f of cf.fragments) {
       lines.push(
         `  ${f.id}: ${f.bits}-bit, papyrus ${f.papyrusSide} the surface${f.reversed ? ', stored reversed' : ''}: ` +
-          `F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}`,
+          `F0.5 ${f.f05.toFixed(3)}, AUC ${fmt(f.auc)}` +
+          (f.inFamily ? ` (in-family bound: F0.5 ${f.inFamily.f05.toFixed(3)}, AUC ${fmt(f.inFamily.auc)})` : ''),
       );
     }
+    lines.push(
+      `  controls: surface statistic AUC ${cf.surfaceStatistic.auc.mean.toFixed(3)}` +
+        (cf.inFamily
+          ? `; in-family bound (the same recipe trained on family B) AUC ${cf.inFamily.auc.mean.toFixed(3)} ` +
+            `[${cf.inFamily.auc.low.toFixed(3)}, ${cf.inFamily.auc.high.toFixed(3)}], F0.5 ${cf.inFamily.f05.mean.toFixed(3)}`
+          : ''),
+    );
   }
   lines.push('Targets:');
   for (const t of s.targets)

@@ -2,7 +2,7 @@
  * A comparison table of the study as results.json and scores.json carry it (docs/study-design.md): the arms
  * measured and the controls that make them readable - `chance`, `surface-statistic` (a hand-made statistic
  * that follows the papyrus surface) and `fine-tuned-frozen` (the same instrument on a fine-tuned encoder, the
- * upper bound) - each with AUC and F0.5 as {mean, low, high}, its distance from chance and a verdict. The
+ * upper bound; `in-family` in the cross-family table) - each with AUC and F0.5 as {mean, low, high}, its distance from chance and a verdict. The
  * table's verdict ranks only arms separable from chance and says when their intervals overlap.
  */
 import type { Interval } from '../util/stats.js';
@@ -54,6 +54,12 @@ export function chanceEntry(reference: ArmScores): StudyEntry {
   };
 }
 
+/**
+ * Labels of the controls that bound a table from above: the probe on a fine-tuned encoder, and for the
+ * cross-family transfer the same recipe trained on the scored family itself.
+ */
+export const UPPER_BOUNDS: readonly string[] = ['fine-tuned-frozen', 'in-family'];
+
 const fmt = (i: Interval) => `${i.mean.toFixed(3)} [${i.low.toFixed(3)}, ${i.high.toFixed(3)}]`;
 
 /**
@@ -62,11 +68,9 @@ const fmt = (i: Interval) => `${i.mean.toFixed(3)} [${i.low.toFixed(3)}, ${i.hig
  */
 export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonly StudyEntry[]): string {
   const parts: string[] = [];
-  const upper = controls.find((c) => c.label === 'fine-tuned-frozen');
+  const upper = controls.find((c) => UPPER_BOUNDS.includes(c.label));
   if (upper && upper.verdict === 'at chance') {
-    parts.push(
-      'the upper bound (fine-tuned-frozen) is at chance: this instrument cannot see ink, its arms say nothing',
-    );
+    parts.push(`the upper bound (${upper.label}) is at chance: this instrument cannot see ink, its arms say nothing`);
   }
   const atChance = arms.filter((a) => a.verdict === 'at chance' || !(a.auc.low > 0.5 || a.auc.high < 0.5));
   const above = arms.filter((a) => a.auc.low > 0.5).sort((a, b) => b.auc.mean - a.auc.mean);
@@ -89,6 +93,14 @@ export function comparisonVerdict(arms: readonly StudyEntry[], controls: readonl
           : `${best!.label} is not separable from the hand-made surface statistic (${fmt(surface.auc)})`,
       );
     }
+  }
+  const best = above[0];
+  if (best && upper && upper.verdict !== 'at chance') {
+    parts.push(
+      separable(best.auc, upper.auc)
+        ? `${best.label} is ${best.auc.mean < upper.auc.mean ? 'below' : 'above'} the upper bound ${upper.label} (${fmt(upper.auc)})`
+        : `${best.label} is not separable from the upper bound ${upper.label} (${fmt(upper.auc)})`,
+    );
   }
   if (atChance.length) parts.push(`at chance: ${atChance.map((a) => a.label).join(', ')}`);
   return parts.join('; ');

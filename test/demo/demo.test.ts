@@ -22,8 +22,10 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   const out = mkdtempSync(join(tmpdir(), 'inkwell-demo-'));
   const r = await runDemo({ preset: 'tiny', out, progress: false, log: () => undefined, device: 'cpu' });
   const configs = readdirSync(r.runDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('config.yaml'));
-  // Pretraining, fine-tuning, the reference protocol's 2 arms and the 3 budgets' 2 arms each.
-  assert.equal(configs.length, 10, configs.join(', '));
+  // Pretraining, fine-tuning, the reference protocol's 2 arms, the 3 budgets' 2 arms each, and the cross-family
+  // in-family bound (the same recipe on family B).
+  assert.equal(configs.length, 11, configs.join(', '));
+  assert.ok(configs.includes(join('finetune-family-b', 'config.yaml')), configs.join(', '));
   for (const f of configs) {
     const lines = readFileSync(join(r.runDir, f), 'utf8').split('\n');
     assert.deepEqual(
@@ -52,7 +54,15 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
       threshold: number;
       auc: { mean: number; low: number; high: number };
       f05: { mean: number };
-      fragments: { bits: number; papyrusSide: string; reversed: boolean; auc: number | null }[];
+      fragments: {
+        bits: number;
+        papyrusSide: string;
+        reversed: boolean;
+        auc: number | null;
+        inFamily: { auc: number | null };
+      }[];
+      surfaceStatistic: { auc: { mean: number }; thresholdFrom: string };
+      inFamily: { auc: { mean: number; low: number; high: number }; threshold: number; thresholdFrom: string };
     };
   };
   assert.ok(scores.heldOut.threshold > 0 && scores.heldOut.threshold < 1);
@@ -94,7 +104,27 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   assert.ok(cf.fragments.every((f) => f.auc !== null && f.auc >= 0 && f.auc <= 1));
   assert.ok(cf.auc.low <= cf.auc.mean + 1e-9 && cf.auc.mean <= cf.auc.high + 1e-9, JSON.stringify(cf.auc));
   assert.ok(cf.f05.mean >= 0 && cf.f05.mean <= 1);
-  for (const f of ['predictions/family-b-1_prob.png', 'predictions/family-b-2_prob.png'])
+  // Its controls: the surface statistic and the in-family bound, each with its own threshold's origin.
+  assert.equal(cf.surfaceStatistic.thresholdFrom, 'family-A validation fragment');
+  assert.ok(cf.surfaceStatistic.auc.mean >= 0 && cf.surfaceStatistic.auc.mean <= 1);
+  assert.equal(cf.inFamily.thresholdFrom, 'family-B validation fragment');
+  assert.ok(cf.inFamily.threshold > 0 && cf.inFamily.threshold < 1);
+  assert.ok(cf.fragments.every((f) => f.inFamily.auc !== null));
+  // The transfer table sits in results.json beside the study's tables (scores.json keeps it under crossFamily).
+  const results = JSON.parse(readFileSync(join(r.runDir, 'results.json'), 'utf8')) as {
+    comparisons: { title: string; controls: Entry[] }[];
+  };
+  const table = results.comparisons.find((c) => /Cross-family/.test(c.title))!;
+  assert.deepEqual(
+    table.controls.map((c) => c.label),
+    ['chance', 'surface-statistic', 'in-family'],
+  );
+  for (const f of [
+    'predictions/family-b-1_prob.png',
+    'predictions/family-b-2_prob.png',
+    'predictions/family-b-1-in-family_prob.png',
+    'predictions/family-b-2-in-family_prob.png',
+  ])
     assert.ok(existsSync(join(r.runDir, f)), `missing ${f}`);
   const { model } = await loadSegmentationModel(join(r.runDir, 'ink-model.pth'));
   model.dispose();

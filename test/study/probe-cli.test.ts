@@ -195,6 +195,8 @@ describe('inkwell probe', () => {
       fragments: [{ id: 'family-b-1', bits: 8, papyrusSide: 'after', reversed: false, auc: 0.9, f05: 0.55 }],
       auc: iv(0.87),
       f05: iv(0.45),
+      surfaceStatistic: { auc: iv(0.7), f05: iv(0.3), threshold: 0.5, thresholdFrom: 'family-A validation fragment' },
+      inFamily: { auc: iv(0.9), f05: iv(0.5), threshold: 0.6, thresholdFrom: 'family-B validation fragment' },
     } as const;
     const measured = demoTargets({ ...input, crossFamily: { ...crossFamily, fragments: [...crossFamily.fragments] } });
     assert.deepEqual(
@@ -205,5 +207,6 @@ describe('inkwell probe', () => {
       ],
     );
     assert.match(measured[2]!.note!, /95% interval \[0\.850, 0\.890\]/);
+    assert.match(measured[2]!.note!, /trained on family B reaches 0\.900/);
   });
 });

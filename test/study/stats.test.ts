@@ -144,5 +144,18 @@ describe('study statistics', () => {
       comparisonVerdict([e('random', 0.6, 0.55, 0.65)], [e('fine-tuned-frozen', 0.5, 0.45, 0.55)]),
       /upper bound \(fine-tuned-frozen\) is at chance/,
     );
+    // The best arm against the upper bound: below it when the intervals are apart, else not separable.
+    assert.match(
+      comparisonVerdict([e('family-A ink model', 0.75, 0.72, 0.78)], [e('in-family', 0.86, 0.84, 0.88)]),
+      /family-A ink model is below the upper bound in-family \(0\.860 \[0\.840, 0\.880\]\)/,
+    );
+    assert.match(
+      comparisonVerdict([e('vicreg', 0.8, 0.76, 0.84)], [upper]),
+      /vicreg is below the upper bound fine-tuned-frozen/,
+    );
+    assert.match(
+      comparisonVerdict([e('vicreg', 0.89, 0.86, 0.91)], [upper]),
+      /vicreg is not separable from the upper bound fine-tuned-frozen/,
+    );
   });
 });
