@@ -34,6 +34,10 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   explicit TensorHandle(const Napi::CallbackInfo& info);
   ~TensorHandle() override;
 
+  // Handles come from a pool of their own, outside glibc's heap (see HandlePool in inkwell.cc).
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size);
+
   // The tensor, or an exception naming `what` if it was disposed.
   const at::Tensor& Get(Napi::Env env, const char* what) const;
 
