@@ -19,6 +19,27 @@ const buildDir = resolve(root, process.argv[2] ?? process.env.INKWELL_BUILD_DIR 
 const outDir = join(buildDir, 'Release');
 const objDir = join(buildDir, 'obj');
 
+// A plain rebuild (`node native/build.cjs`, no TORCH_DIR) keeps the libtorch this build folder was last built
+// against, as recorded in its torch.json by the bootstrap's build: falling back to Debian's 1.13 there would
+// silently swap the engine under every later run. INKWELL_TORCH=debian still asks for Debian's.
+{
+  const last = join(buildDir, 'torch.json');
+  if (!process.env.TORCH_DIR && process.env.INKWELL_TORCH !== 'debian' && existsSync(last)) {
+    const prev = JSON.parse(readFileSync(last, 'utf8'));
+    if (prev.torchDir) {
+      process.env.TORCH_DIR = prev.torchDir;
+      for (const [key, value] of [
+        ['INKWELL_TORCH_SOURCE', prev.source],
+        ['INKWELL_TORCH_PYTHON', prev.python],
+        ['INKWELL_TORCH_PYTHONPATH', prev.pythonPath],
+      ]) {
+        if (value && !process.env[key]) process.env[key] = value;
+      }
+      console.error(`[build] rebuilding against the libtorch of the last build: ${prev.source} (${prev.torchDir})`);
+    }
+  }
+}
+
 // gyp's command expansions: `<!(cmd)` anywhere in a string is replaced by cmd's output; an item that is
 // `<!@(cmd)` becomes cmd's words, as list items.
 function run(cmd) {
