@@ -222,6 +222,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       ),
     );
 
+  // Fine-tuning also trains (and validates) on tiles straddling the mask border: inference scores every mask
+  // pixel, and a model that never saw the border lost 0.03 AUC on the held-out family-A fragment
+  // (docs/study-design.md, "Mask borders"). Border tiles also give a half-fragment budget enough tiles for a batch.
+  const borderTiles = { erode: 0, minMaskFraction: 0.25 };
   // The ink model's recipe, shared by the demo's model (family A) and the cross-family in-family bound (family B).
   const inkModelRecipe = (name: string, train: string[], val: string) =>
     supervised(['finetune', 'cpu-small'], {
@@ -229,14 +233,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       // Flips and rot90 keep the ink's look exactly; a higher rate than the probe's suits the small CPU model.
       // Measured on family B at this budget, adding the 'intensity' set or z-flips lowered both the held-out and
       // the cross-family AUC (docs/study-design.md), so the demo keeps the dihedral group only.
-      // Tiles straddling the mask border train (and validate) too: inference scores every mask pixel, and a model
-      // that never saw the border lost 0.03 AUC on the held-out family-A fragment (docs/study-design.md).
       data: {
         train: train.map((path) => ({ path, z })),
         val: [{ path: val, z }],
         augment: 'flips',
-        erode: 0,
-        minMaskFraction: 0.25,
+        ...borderTiles,
         maxTiles: scale.finetuneTiles,
       },
       encoder: { weights: vicregRuns[0]!.lastCheckpoint! },
@@ -358,6 +359,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
             train: b.train,
             val: [fragment(valId)],
             augment: 'flips',
+            ...borderTiles,
             maxTiles: scale.effEpochTiles,
             maxValTiles: 16,
           },
@@ -367,7 +369,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
             epochs: await epochsForBudget(b.train, {
               tile: scale.tile,
               stride: scale.tile / 4,
-              erode: scale.erode,
+              ...borderTiles,
               depth: scale.depth,
               epochs: scale.effEpochs,
               epochTiles: scale.effEpochTiles,

@@ -114,13 +114,22 @@ export async function runDataEfficiency(
  */
 export async function epochsForBudget(
   train: TileDatasetSpec[],
-  o: { tile: number; stride: number; erode: number; depth: number; epochs: number; epochTiles: number },
+  o: {
+    tile: number;
+    stride: number;
+    erode: number;
+    minMaskFraction?: number;
+    depth: number;
+    epochs: number;
+    epochTiles: number;
+  },
 ): Promise<number> {
   const { tiles } = await loadTileSet({
     datasets: train,
     tile: o.tile,
     stride: o.stride,
     erode: o.erode,
+    ...(o.minMaskFraction === undefined ? {} : { minMaskFraction: o.minMaskFraction }),
     depth: o.depth,
     augment: null,
     views: 1,
