@@ -1,7 +1,8 @@
 /**
- * The demo's presets: how large each stage of the study is. 'default' targets <= 15 minutes on 2 idle cores;
- * 'full' (about an hour) adds masked-reconstruction pretraining and runs every arm at 3 seeds, the pretraining
- * seed included; 'tiny' is a smoke run for tests.
+ * The demo's presets: how large each stage of the study is. 'default' targets <= 15 minutes on 2 idle cores
+ * (docs/demo-budget.md) and varies the pretraining run with the seed in every arm (3 pretraining seeds);
+ * 'full' adds masked-reconstruction pretraining, longer training and 3 seeds everywhere; 'tiny' is a smoke run
+ * for tests.
  */
 import type { StageName } from '../models/resnet3d.js';
 
@@ -71,7 +72,7 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     widen: 0.25,
     erode: 16,
     pretrainEpochs: 12,
-    pretrainSeeds: 1,
+    pretrainSeeds: 3,
     pretrainBatch: 64,
     maxPretrainTiles: 320,
     masked: false,
@@ -84,10 +85,10 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     probePixels: 128,
     probeIter: 100,
     refSeeds: 2,
-    refEpochs: 6,
-    effSeeds: 1,
-    effEpochs: 6,
-    effEpochTiles: 64,
+    refEpochs: 10,
+    effSeeds: 2,
+    effEpochs: 10,
+    effEpochTiles: 128,
     effBatch: 16,
     resamples: 1000,
   },
@@ -115,10 +116,10 @@ export const SCALES: Record<DemoPreset, DemoScale> = {
     probePixels: 192,
     probeIter: 150,
     refSeeds: 3,
-    refEpochs: 8,
+    refEpochs: 16,
     effSeeds: 3,
-    effEpochs: 8,
-    effEpochTiles: 64,
+    effEpochs: 16,
+    effEpochTiles: 144,
     effBatch: 16,
     resamples: 2000,
   },

@@ -90,8 +90,8 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
   assert.equal(r.curves[0]!.series.length, 2);
   assert.equal(r.curves[0]!.verdicts.length, 3);
   assert.ok(scores.targets.some((t) => /cross-family/.test(t.name)));
-  // Cross-family transfer: family-B fragments at both bit depths, papyrus on both sides, one stored reversed,
-  // scored at the family-A validation threshold with an interval around the mean.
+  // Cross-family transfer: family-B fragments at both bit depths crossed with both papyrus sides (before = stored
+  // reversed), scored at the family-A validation threshold with an interval around the mean.
   const cf = scores.crossFamily;
   assert.equal(cf.threshold, scores.heldOut.threshold);
   assert.deepEqual(
@@ -99,6 +99,8 @@ it('inkwell demo --preset tiny: pretrain, CKA, fine-tune, probes with controls, 
     [
       [8, 'after', false],
       [16, 'before', true],
+      [8, 'before', true],
+      [16, 'after', false],
     ],
   );
   assert.ok(cf.fragments.every((f) => f.auc !== null && f.auc >= 0 && f.auc <= 1));
