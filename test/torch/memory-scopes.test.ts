@@ -132,18 +132,28 @@ const bn = new torch.nn.BatchNorm3d(256);
 const x = torch.keep(torch.randn([2, 64, 8, 32, 32], { requiresGrad: true }));
 const step = () => torch.tidy(() => torch.F.relu(bn.forward(conv.forward(x))).add(1).mean().backward());
 for (let i = 0; i < 5; i++) step();
-const before = process.resourceUsage().minorPageFault;
-for (let i = 0; i < 30; i++) step();
-console.log(process.resourceUsage().minorPageFault - before);
+const faults = [];
+for (let i = 0; i < 30; i++) {
+  const before = process.resourceUsage().minorPageFault;
+  step();
+  faults.push(process.resourceUsage().minorPageFault - before);
+}
+console.log(JSON.stringify(faults));
 `;
 
 describe('native heap reuse', { skip: !glibc && 'glibc only' }, () => {
   it('30 training steps of a conv + batch-norm block reuse the memory they free', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', heapProbe], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const pages = Number(r.stdout.trim());
-    // Each step frees ~100 MB in 4 and 16 MB blocks. With glibc's defaults and handles pinning freed blocks, 30
-    // steps faulted 300k-900k pages in (and the RSS grew by GBs until a GC); reuse leaves ~1k a step.
-    assert.ok(pages < 30 * PAGES_16MB, `30 steps faulted ${pages} pages in (${PAGES_16MB} per 16 MB block)`);
+    const faults = JSON.parse(r.stdout.trim()) as number[];
+    const median = [...faults].sort((a, b) => a - b)[faults.length >> 1]!;
+    // Each step frees ~100 MB in 4 and 16 MB blocks. With glibc's defaults and handles pinning freed blocks, the
+    // median step faulted 16k-20k pages in (and the RSS grew by GBs until a GC); reuse leaves 0 to one 16 MB block
+    // a step. The median step is the measure: a garbage collection that lands mid-step can still fault a few
+    // blocks in (Node-API's own per-handle records are freed only then; docs/engine.md).
+    assert.ok(
+      median < 2 * PAGES_16MB,
+      `the median step faulted ${median} pages in (${PAGES_16MB} per 16 MB block); per step: ${faults.join(' ')}`,
+    );
   });
 });

@@ -58,7 +58,9 @@ describe('DeviceRuntime on the CPU', () => {
     const rt = DeviceRuntime.open({ ...DEFAULT_DEVICE_CONFIG, amp: 'bf16', channelsLast3d: true }, 'test');
     assert.equal(rt.scaler, null, 'bf16 needs no loss scaling');
     const net = rt.prepare(
-      new nn.Sequential(new nn.Conv3d(1, 2, 3, { padding: 1 }), new nn.Flatten(), new nn.Linear(2 * 2 * 4 * 4, 1)),
+      // Depth 4, not 2: with fewer slices than the kernel, libtorch 2.15's channels-last bf16 conv3d backward
+      // returns garbage weight gradients (inf, NaN or ~1e12 from run to run; PyTorch 2.15 itself does the same).
+      new nn.Sequential(new nn.Conv3d(1, 2, 3, { padding: 1 }), new nn.Flatten(), new nn.Linear(2 * 4 * 4 * 4, 1)),
     );
     const conv = net.parameters()[0]!;
     assert.ok(conv.isContiguous('channels_last_3d'), 'conv weight re-laid as channels_last_3d');
@@ -68,14 +70,15 @@ describe('DeviceRuntime on the CPU', () => {
       const w0 = torch.tidy(() => net.parameters()[2]!.toArray()) as number[][];
       torch.tidy(() => {
         const x = rt.input(
-          new Float32Array(2 * 2 * 4 * 4).map((_, i) => Math.sin(i)),
-          [2, 1, 2, 4, 4],
+          new Float32Array(2 * 4 * 4 * 4).map((_, i) => Math.sin(i)),
+          [2, 1, 4, 4, 4],
         );
         assert.ok(x.isContiguous('channels_last_3d'));
         const out = rt.forward(() => net.forward(x));
         assert.equal(out.dtype, 'bfloat16', 'the forward ran under bf16 autocast');
         rt.scaleLoss(out.float().square().mean()).backward();
         assert.equal(conv.grad!.dtype, 'float32');
+        assert.ok(Number.isFinite(conv.grad!.norm().item()), 'finite convolution gradients');
         assert.equal(rt.step(opt, 1), true);
         opt.zeroGrad();
       });

@@ -134,12 +134,16 @@ function readPthZip(bytes: Uint8Array, where: string, options: ReadPthOptions): 
   const orderEntry = zip.get(`${prefix}byteorder`);
   const order = orderEntry === undefined ? 'little' : new TextDecoder().decode(zip.read(orderEntry)).trim();
   if (order !== 'little' && order !== 'big') throw new Error(`readPth(${where}): unknown byteorder '${order}'`);
-  // torch reads `version` first (caffe2/serialize/inline_container.cc); a damaged one means a damaged file.
-  const versionEntry = zip.get(`${prefix}version`);
-  if (versionEntry !== undefined) {
-    const version = new TextDecoder().decode(zip.read(versionEntry)).trim();
-    if (!/^\d+$/.test(version))
-      throw new Error(`readPth(${where}): '${prefix}version' holds '${version}', expected a number`);
+  // torch reads `version` first (caffe2/serialize/inline_container.cc); a damaged one means a damaged file. torch 2.x
+  // also records `.format_version`, `.storage_alignment` (torch/serialization.py, _save) and a decimal
+  // `.data/serialization_id` (inline_container.cc): read like `version`, so that their CRCs are checked and a
+  // damaged record is an error, not ignored.
+  for (const record of ['version', '.format_version', '.storage_alignment', '.data/serialization_id']) {
+    const entry = zip.get(`${prefix}${record}`);
+    if (entry === undefined) continue;
+    const value = new TextDecoder().decode(zip.read(entry)).trim();
+    if (!/^\d+$/.test(value))
+      throw new Error(`readPth(${where}): '${prefix}${record}' holds '${value}', expected a number`);
   }
 
   const storages = new Map<string, TorchStorage>();
