@@ -143,17 +143,23 @@ console.log(JSON.stringify(faults));
 
 describe('native heap reuse', { skip: !glibc && 'glibc only' }, () => {
   it('30 training steps of a conv + batch-norm block reuse the memory they free', () => {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', heapProbe], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const faults = JSON.parse(r.stdout.trim()) as number[];
-    const median = [...faults].sort((a, b) => a - b)[faults.length >> 1]!;
     // Each step frees ~100 MB in 4 and 16 MB blocks. With glibc's defaults and handles pinning freed blocks, the
-    // median step faulted 16k-20k pages in (and the RSS grew by GBs until a GC); reuse leaves 0 to one 16 MB block
-    // a step. The median step is the measure: a garbage collection that lands mid-step can still fault a few
-    // blocks in (Node-API's own per-handle records are freed only then; docs/engine.md).
+    // median step faulted 16k-20k pages in, run after run (and the RSS grew by GBs until a GC); reuse leaves 0-2
+    // pages a step in most runs. A garbage collection landing mid-run (Node-API's own per-handle records are freed
+    // only then; docs/engine.md) can still lift one run's median to a block or two, so the best of three runs is
+    // the measure.
+    const medians: number[] = [];
+    const runs: string[] = [];
+    for (let run = 0; run < 3; run++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', heapProbe], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const faults = JSON.parse(r.stdout.trim()) as number[];
+      medians.push([...faults].sort((a, b) => a - b)[faults.length >> 1]!);
+      runs.push(faults.join(' '));
+    }
     assert.ok(
-      median < 2 * PAGES_16MB,
-      `the median step faulted ${median} pages in (${PAGES_16MB} per 16 MB block); per step: ${faults.join(' ')}`,
+      Math.min(...medians) < PAGES_16MB,
+      `median step faults of 3 runs: ${medians.join(', ')} pages (${PAGES_16MB} per 16 MB block); per step:\n${runs.join('\n')}`,
     );
   });
 });
