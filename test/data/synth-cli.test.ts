@@ -64,3 +64,37 @@ test('inkwell synth writes the requested set and its manifest', async () => {
     await rm(out, { recursive: true, force: true });
   }
 });
+
+test('inkwell synth --variety wide draws varied fragments that --calibrate regenerates; a bad variety is refused', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'inkwell-synth-variety-'));
+  const logs: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => {
+    logs.push(a.join(' '));
+  };
+  const run = (...args: string[]) => {
+    const program = new Command('inkwell').exitOverride();
+    registerSynth(program);
+    return program.parseAsync(['synth', '--out', out, '--size', '96', '--layers', '24', ...args], { from: 'user' });
+  };
+  try {
+    await run('--fragments', '2', '--segments', '0', '--variety', 'wide', '--calibrate', '--json');
+    await assert.rejects(run('--variety', 'broad'), /--variety 'broad' is unknown, expected one of fixed, wide/);
+  } finally {
+    console.log = log;
+  }
+  try {
+    const r = JSON.parse(logs.join('\n')) as {
+      manifest: { fragments: { id: string; wander?: { amplitude: number } }[] };
+      calibration: Record<string, { surfaceAuc: number }>;
+    };
+    assert.equal(r.manifest.fragments.length, 2);
+    for (const f of r.manifest.fragments) {
+      assert.ok(f.wander !== undefined, `fragment ${f.id} records its wander`);
+      // The calibration is taken on the regenerated fragment: it must see the ink that was written.
+      assert.ok((r.calibration[f.id]?.surfaceAuc ?? 0) > 0.55, JSON.stringify(r.calibration[f.id]));
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});

@@ -102,3 +102,60 @@ test('valid region covers the requested share; rocAuc matches hand-computed valu
   assert.equal(rocAuc([3, 1, 2, 9], [1, 0, 0, 1], [1, 1, 1, 0]), 1);
   assert.throws(() => rocAuc([1, 2], [1, 1]), /need both classes/);
 });
+
+/** Standard deviation of a fragment's surface inside the frame, and its median slope (layers per px). */
+function surfaceShape(s: Float32Array, h: number, w: number): { sd: number; slope: number } {
+  let sum = 0;
+  for (const v of s) sum += v;
+  const mean = sum / s.length;
+  let q = 0;
+  for (const v of s) q += (v - mean) ** 2;
+  const slopes: number[] = [];
+  for (let y = 0; y < h - 1; y++)
+    for (let x = 0; x < w - 1; x++) {
+      const i = y * w + x;
+      slopes.push(Math.hypot((s[i + 1] as number) - (s[i] as number), (s[i + w] as number) - (s[i] as number)));
+    }
+  slopes.sort((a, b) => a - b);
+  return { sd: Math.sqrt(q / s.length), slope: slopes[slopes.length >> 1] as number };
+}
+
+test('fragment surface wander: the amplitude scales the wander, a shorter length makes it steeper', () => {
+  const base = { height: 192, width: 192, layers: 40, seed: 8 };
+  const flat = surfaceShape(synthFragment({ ...base, wander: { amplitude: 0, length: 60 } }).surface, 192, 192);
+  const dflt = surfaceShape(synthFragment(base).surface, 192, 192);
+  const same = surfaceShape(synthFragment({ ...base, wander: { amplitude: 4, length: 60 } }).surface, 192, 192);
+  const steep = surfaceShape(synthFragment({ ...base, wander: { amplitude: 4, length: 20 } }).surface, 192, 192);
+  assert.deepEqual(same, dflt, 'the defaults are amplitude 4, length 60');
+  // Without wander only the 0.004 layers/px tilt is left: at most 0.004 * 192 * sqrt(2) / sqrt(12) ~ 0.3 layers.
+  assert.ok(flat.sd < 0.35, `tilt only: sd ${flat.sd}`);
+  assert.ok(dflt.sd > 5 * flat.sd, `wander sd ${dflt.sd} vs tilt ${flat.sd}`);
+  assert.ok(steep.slope > 2 * dflt.slope, `slope at length 20: ${steep.slope}, at 60: ${dflt.slope}`);
+  assert.throws(() => synthFragment({ ...base, wander: { amplitude: 4, length: 0 } }), /wander needs.*length > 0/);
+});
+
+test('segment undulation follows its wander option (default amplitude 3, length 60)', () => {
+  const base = { height: 160, width: 160, layers: 48, seed: 4, sheets: 1 };
+  const ink = (o: Parameters<typeof synthSegment>[0]) => synthSegment(o).volume;
+  assert.deepEqual(ink({ ...base, wander: { amplitude: 3, length: 60 } }), ink(base));
+  // One sheet without undulation: every column of the sheet's bright layers starts at the same depth, so the
+  // per-layer mean over the mask jumps more steeply than with 6 layers of undulation.
+  const steepness = (v: Uint8Array) => {
+    const plane = 160 * 160;
+    const means = Array.from({ length: 48 }, (_, z) => {
+      let s = 0;
+      for (let i = 0; i < plane; i++) s += v[z * plane + i] as number;
+      return s / plane;
+    });
+    return Math.max(...means.slice(1).map((m, z) => m - (means[z] as number)));
+  };
+  assert.ok(steepness(ink({ ...base, wander: { amplitude: 0, length: 60 } })) > 1.5 * steepness(ink(base)));
+  assert.throws(() => synthSegment({ ...base, wander: { amplitude: -1, length: 60 } }), /wander needs amplitude >= 0/);
+});
+
+test('fragment glyphs: thinner strokes and smaller glyphs ink less of the mask', () => {
+  const base = { height: 256, width: 256, layers: 24, seed: 2 };
+  const broad = synthFragment(base).info.inkFraction;
+  const thin = synthFragment({ ...base, glyphs: { halfWidth: [1.5, 2] } }).info.inkFraction;
+  assert.ok(thin < 0.7 * broad, `half-width 1.5..2: ink ${thin}, default 3..5: ${broad}`);
+});

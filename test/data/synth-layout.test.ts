@@ -147,3 +147,40 @@ test('synthesize rejects empty or invalid requests naming the option', async () 
     /inkDelta must be in \[0, 1\]/,
   );
 });
+
+test("synthesize's 'wide' variety draws each volume's surface and glyphs, records them, and repeats under a seed", async () => {
+  const dirs = await Promise.all([0, 1].map(() => mkdtemp(join(tmpdir(), 'inkwell-variety-'))));
+  try {
+    const opts = { fragments: 3, segments: 1, height: 48, width: 48, layers: 16, seed: 9, variety: 'wide' as const };
+    const [m1, m2] = await Promise.all(dirs.map((out) => synthesize({ ...opts, out, progress: false })));
+    assert.deepEqual(m1!.fragments, m2!.fragments);
+    assert.deepEqual(m1!.segments, m2!.segments);
+    const segmentWander = m1!.segments[0]!.wander!;
+    assert.ok(
+      segmentWander.amplitude >= 2 && segmentWander.amplitude <= 6,
+      `segment wander ${segmentWander.amplitude}`,
+    );
+    const drawn = m1!.fragments.map((f) => ({ wander: f.wander!, glyphs: f.glyphs! }));
+    assert.equal(new Set(drawn.map((d) => d.wander.amplitude)).size, 3, 'one draw per fragment');
+    for (const { wander, glyphs } of drawn) {
+      assert.ok(wander.amplitude >= 2 && wander.amplitude <= 6 && wander.length >= 20 && wander.length <= 60);
+      const [lo, hi] = glyphs.halfWidth!;
+      assert.ok(lo >= 1.5 && lo <= 3 && hi === lo + 2, `half-width ${lo}..${hi}`);
+    }
+    // The fixed variety records nothing and draws other volumes from the same seed.
+    const fixed = await synthesize({ ...opts, variety: 'fixed', out: dirs[0]!, progress: false });
+    assert.equal(fixed.fragments[0]!.wander, undefined);
+    assert.equal(fixed.segments[0]!.wander, undefined);
+    assert.notEqual(fixed.fragments[0]!.inkFraction, m1!.fragments[0]!.inkFraction);
+    await assert.rejects(
+      synthesize({ ...opts, family: 'b', out: dirs[1]!, progress: false }),
+      /variety 'wide' applies to family 'a'/,
+    );
+    await assert.rejects(
+      synthesize({ ...opts, variety: 'broad' as 'wide', out: dirs[1]!, progress: false }),
+      /variety must be one of fixed, wide, got 'broad'/,
+    );
+  } finally {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+});

@@ -1,14 +1,22 @@
 /**
- * `inkwell synth --out DIR --fragments N --segments M --size HxW --seed S [--family a|b] [--ink-delta D]
- * [--layers L] [--calibrate]`: writes synthetic fragments (Kaggle layout) and scroll segments (segment layout)
+ * `inkwell synth --out DIR --fragments N --segments M --size HxW --seed S [--family a|b] [--variety fixed|wide]
+ * [--ink-delta D] [--layers L] [--calibrate]`: writes synthetic fragments (Kaggle layout) and scroll segments (segment layout)
  * with a manifest (docs/synthetic-data.md). Family 'a' (default) writes uint16 fragments and uint8 segments;
  * family 'b', an independently written generator, writes 8- or 16-bit volumes with papyrus on either side of
- * the surface. --calibrate also prints each fragment's pixel AUCs: the best single fixed layer and the
+ * the surface. `--variety wide` draws each family-a volume's surface wander and glyph scale from ranges.
+ * --calibrate also prints each fragment's pixel AUCs: the best single fixed layer and the
  * surface-following statistic.
  */
 import type { Command } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, seedInt, unitInterval } from '../options.js';
-import { synthesize, SYNTH_FAMILIES, type Manifest, type SynthFamily } from '../../data/synth/write.js';
+import {
+  SYNTH_VARIETIES,
+  synthesize,
+  SYNTH_FAMILIES,
+  type SynthVariety,
+  type Manifest,
+  type SynthFamily,
+} from '../../data/synth/write.js';
 import { synthFragment } from '../../data/synth/fragment.js';
 import { synthFragmentB } from '../../data/synth/family-b/generate.js';
 import { calibrate } from '../../data/synth/calibrate.js';
@@ -25,6 +33,7 @@ export interface SynthCliOptions {
   calibrate?: boolean;
   json?: boolean;
   family?: string;
+  variety?: string;
 }
 
 function family(text: string | undefined): SynthFamily {
@@ -32,6 +41,13 @@ function family(text: string | undefined): SynthFamily {
   if (!(SYNTH_FAMILIES as readonly string[]).includes(f))
     throw new Error(`synth: --family '${f}' is unknown, expected one of ${SYNTH_FAMILIES.join(', ')}`);
   return f as SynthFamily;
+}
+
+function variety(text: string | undefined): SynthVariety {
+  const v = text ?? 'fixed';
+  if (!(SYNTH_VARIETIES as readonly string[]).includes(v))
+    throw new Error(`synth: --variety '${v}' is unknown, expected one of ${SYNTH_VARIETIES.join(', ')}`);
+  return v as SynthVariety;
 }
 
 /** Parses `HxW` (or a single number for a square). */
@@ -56,6 +72,7 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
     height,
     width,
     seed: o.seed,
+    variety: variety(o.variety),
     ...(o.inkDelta === undefined ? {} : { inkDelta: o.inkDelta }),
     ...(o.layers === undefined ? {} : { layers: o.layers }),
     ...(o.reverseFraction === undefined ? {} : { reverseFraction: o.reverseFraction }),
@@ -66,7 +83,14 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
     for (const f of manifest.fragments) {
       // Regenerated in memory from its seed: identical to what was written.
       const gen = { height, width, layers: manifest.layers, seed: f.seed, inkDelta: manifest.inkDelta };
-      const frag = fam === 'b' ? synthFragmentB(gen) : synthFragment(gen);
+      const frag =
+        fam === 'b'
+          ? synthFragmentB(gen)
+          : synthFragment({
+              ...gen,
+              ...(f.wander ? { wander: f.wander } : {}),
+              ...(f.glyphs ? { glyphs: f.glyphs } : {}),
+            });
       calibrations[f.id] = calibrate(frag.volume, frag.layers, height, width, frag.labels, frag.mask, {
         reversed: f.reversed,
       });
@@ -113,6 +137,11 @@ export function registerSynth(program: Command): void {
       '--family <a|b>',
       "generator: 'a' (printed glyphs, uint16 fragments) or 'b' (cursive ink, 8/16-bit, papyrus on either side of the surface)",
       'a',
+    )
+    .option(
+      '--variety <fixed|wide>',
+      "family a: 'fixed' (one surface and glyph model) or 'wide' (surface wander and glyph scale drawn per fragment and segment)",
+      'fixed',
     )
     .option(
       '--ink-delta <d>',

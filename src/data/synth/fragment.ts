@@ -6,7 +6,7 @@
  */
 import { Random, normalTable16 } from '../augment/random.js';
 import { smoothNoise2D, smoothNoise3D } from './fields.js';
-import { crackFactor, dilate3, fractionWithin, glyphInk, shiftMask, validRegion } from './masks.js';
+import { crackFactor, dilate3, fractionWithin, type GlyphOptions, glyphInk, shiftMask, validRegion } from './masks.js';
 import { renderDensity, type SheetSpec } from './sheet.js';
 
 export interface FragmentOptions {
@@ -27,6 +27,15 @@ export interface FragmentOptions {
   labelShift?: [number, number];
   /** Fraction of the frame inside the valid region (Kaggle fragment 1: 56%). */
   coverage?: number;
+  /** Glyph model (line spacing, glyph size, stroke width); glyphInk's defaults where absent. */
+  glyphs?: GlyphOptions;
+  /** Surface wander: amplitude (layers, default 4) and correlation length (px, default 60). */
+  wander?: SurfaceWander;
+}
+
+export interface SurfaceWander {
+  amplitude: number;
+  length: number;
 }
 
 export interface FragmentInfo {
@@ -82,8 +91,11 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
 
   const mask = validRegion(H, W, opts.coverage ?? 0.57, rng.fork(1));
   // Surface: 4 layers of correlated noise (length 60 px) plus a tilt of 0.004 layers/px in a random direction.
+  const { amplitude, length } = opts.wander ?? { amplitude: 4, length: 60 };
+  if (!(amplitude >= 0 && length > 0))
+    throw new Error(`synthFragment: wander needs amplitude >= 0 and length > 0, got ${amplitude}, ${length}`);
   const srng = rng.fork(2);
-  const wander = smoothNoise2D(H, W, 60, 60, srng);
+  const wander = smoothNoise2D(H, W, length, length, srng);
   const theta = srng.uniform(0, 2 * Math.PI);
   const thick = srng.uniform(12, 20);
   const thickVar = smoothNoise2D(H, W, 100, 100, srng);
@@ -93,7 +105,9 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
       surface[i] =
-        s0 + 4 * (wander[i] as number) + 0.004 * ((x - W / 2) * Math.cos(theta) + (y - H / 2) * Math.sin(theta));
+        s0 +
+        amplitude * (wander[i] as number) +
+        0.004 * ((x - W / 2) * Math.cos(theta) + (y - H / 2) * Math.sin(theta));
       thickness[i] = Math.min(20, Math.max(12, thick + (thickVar[i] as number)));
     }
   }
@@ -104,7 +118,7 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
   const crng = rng.fork(5);
   const cracks = opts.cracks ?? crng.int(0, 3);
   const crack = cracks > 0 ? crackFactor(H, W, cracks, crng) : null;
-  const ink = glyphInk(H, W, rng.fork(6));
+  const ink = glyphInk(H, W, rng.fork(6), opts.glyphs);
 
   const sheet: SheetSpec = { surface, thickness, fibreH, fibreV, ink, inkDelta };
   const density = renderDensity(L, H, W, [sheet], grain, crack);

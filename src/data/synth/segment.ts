@@ -7,7 +7,8 @@
  */
 import { Random, normalTable16 } from '../augment/random.js';
 import { blurAxis, smoothNoise2D, smoothNoise3D } from './fields.js';
-import { fractionWithin, glyphInk, validRegion } from './masks.js';
+import { fractionWithin, type GlyphOptions, glyphInk, validRegion } from './masks.js';
+import type { SurfaceWander } from './fragment.js';
 import { renderDensity, type SheetSpec } from './sheet.js';
 
 export interface SegmentOptions {
@@ -24,6 +25,10 @@ export interface SegmentOptions {
   /** Number of sheets (3..6 at random by default). */
   sheets?: number;
   coverage?: number;
+  /** Glyph model of the target sheet's ink; glyphInk's defaults where absent. */
+  glyphs?: GlyphOptions;
+  /** Undulation of the sheet stack: amplitude (layers, default 3) and correlation length (px, default 60). */
+  wander?: SurfaceWander;
 }
 
 export interface SegmentInfo {
@@ -94,18 +99,22 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
   for (let k = target - 1; k >= 0; k--) rel[k] = (rel[k + 1] as number) - (gaps[k] as number) - (thick[k] as number);
 
   // Undulation: "6 layers" taken as an amplitude of about two standard deviations (3 x unit noise).
-  const und = smoothNoise2D(H, W, 60, 60, grng);
+  const { amplitude, length } = opts.wander ?? { amplitude: 3, length: 60 };
+  if (!(amplitude >= 0 && length > 0))
+    throw new Error(`synthSegment: wander needs amplitude >= 0 and length > 0, got ${amplitude}, ${length}`);
+  const und = smoothNoise2D(H, W, length, length, grng);
   const frng = rng.fork(3);
   const fibreH = smoothNoise2D(H, W, 1.2, 12, frng);
   const fibreV = smoothNoise2D(H, W, 12, 1.2, frng);
-  const ink = glyphInk(H, W, rng.fork(4));
+  const ink = glyphInk(H, W, rng.fork(4), opts.glyphs);
   const sheets: SheetSpec[] = [];
   for (let k = 0; k < nSheets; k++) {
     // Sheets are not perfectly parallel: each gets its own small deviation (0.7 layer std).
     const dev = smoothNoise2D(H, W, 80, 80, grng);
     const surface = new Float32Array(plane);
     for (let i = 0; i < plane; i++)
-      surface[i] = s0 + (rel[k] as number) + 3 * (und[i] as number) + (k === target ? 0 : 0.7 * (dev[i] as number));
+      surface[i] =
+        s0 + (rel[k] as number) + amplitude * (und[i] as number) + (k === target ? 0 : 0.7 * (dev[i] as number));
     const spec: SheetSpec = {
       surface,
       thickness: new Float32Array(plane).fill(thick[k] as number),

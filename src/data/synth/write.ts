@@ -21,6 +21,8 @@ import { writeTiff } from '../io/tiff-write.js';
 import { deriveSeed, Random } from '../augment/random.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
+import type { GlyphOptions } from './masks.js';
+import type { SurfaceWander } from './fragment.js';
 import { synthFragmentB, synthSegmentB, type PapyrusSide } from './family-b/generate.js';
 
 export type SynthFamily = 'a' | 'b';
@@ -59,6 +61,30 @@ export interface SynthesizeOptions {
    * cover both bit depths and both layer orders, e.g. the demo's cross-family check.
    */
   fragmentVariants?: readonly FragmentVariant[];
+  /**
+   * Family A: 'fixed' (default) draws every volume with the same surface and glyph model; 'wide' draws each
+   * fragment's and segment's surface wander and glyph scale from ranges (familyAVariety), for ink models that
+   * must not learn one surface and one hand as part of what ink looks like.
+   */
+  variety?: SynthVariety;
+}
+
+export type SynthVariety = 'fixed' | 'wide';
+export const SYNTH_VARIETIES: readonly SynthVariety[] = ['fixed', 'wide'];
+
+/**
+ * Family A's 'wide' variety, drawn per volume (docs/synthetic-data.md, "Variety"): the surface wanders by 2..6
+ * layers with a correlation length of 20..60 px (fragments: 4 and 60 when fixed; segments' sheet stacks: 3 and
+ * 60), and the glyphs are scaled by 0.5..1 (size, pitch, line spacing) with strokes of half-width lo..lo + 2,
+ * lo in 1.5..3 (3..5 when fixed).
+ */
+export function familyAVariety(rng: Random): { wander: SurfaceWander; glyphs: GlyphOptions } {
+  const k = rng.uniform(0.5, 1);
+  const lo = rng.uniform(1.5, 3);
+  return {
+    wander: { amplitude: rng.uniform(2, 6), length: rng.uniform(20, 60) },
+    glyphs: { lineSpacing: 70 * k, pitch: [40 * k, 60 * k], size: [20 * k, 45 * k], halfWidth: [lo, lo + 2] },
+  };
 }
 
 export interface FragmentVariant {
@@ -83,6 +109,9 @@ export interface ManifestEntry {
   labelShift?: [number, number];
   labelsDilated?: boolean;
   cracks?: number;
+  /** Family A with variety 'wide': the surface wander and glyph model this volume was drawn with. */
+  wander?: SurfaceWander;
+  glyphs?: GlyphOptions;
   /** Segments: sheet count and which one carries the ink. */
   sheets?: number;
   targetSheet?: number;
@@ -148,6 +177,7 @@ function makeFragment(
   seed: number,
   inkDelta: number,
   variant: FragmentVariant,
+  variety: SynthVariety,
 ): Made {
   if (family === 'b') {
     const f = synthFragmentB({ height: H, width: W, layers, seed, inkDelta, ...variant });
@@ -171,7 +201,8 @@ function makeFragment(
       },
     };
   }
-  const f = synthFragment({ height: H, width: W, layers, seed, inkDelta });
+  const drawn = variety === 'wide' ? familyAVariety(new Random(deriveSeed(seed, 11))) : null;
+  const f = synthFragment({ height: H, width: W, layers, seed, inkDelta, ...drawn });
   const i = f.info;
   return {
     volume: f.volume,
@@ -189,6 +220,7 @@ function makeFragment(
       labelShift: i.labelShift,
       labelsDilated: i.labelsDilated,
       cracks: i.cracks,
+      ...(drawn ?? {}),
     },
   };
 }
@@ -201,6 +233,7 @@ function makeSegment(
   seed: number,
   inkDelta: number,
   reversed: boolean,
+  variety: SynthVariety,
 ): Made {
   if (family === 'b') {
     const s = synthSegmentB({ height: H, width: W, layers, seed, inkDelta });
@@ -234,7 +267,8 @@ function makeSegment(
       },
     };
   }
-  const s = synthSegment({ height: H, width: W, layers, seed, inkDelta, reversed });
+  const drawn = variety === 'wide' ? familyAVariety(new Random(deriveSeed(seed, 11))) : null;
+  const s = synthSegment({ height: H, width: W, layers, seed, inkDelta, reversed, ...drawn });
   const i = s.info;
   return {
     volume: s.volume,
@@ -259,6 +293,7 @@ function makeSegment(
       maskFraction: i.maskFraction,
       sheets: i.sheets,
       targetSheet: i.targetSheet,
+      ...(drawn ?? {}),
     },
   };
 }
@@ -282,6 +317,13 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
   const variants = opts.fragmentVariants ?? [];
   if (variants.length > 0 && family !== 'b')
     throw new Error(`synthesize: fragmentVariants need family 'b', got '${family}'`);
+  const variety = opts.variety ?? 'fixed';
+  if (!SYNTH_VARIETIES.includes(variety))
+    throw new Error(`synthesize: variety must be one of ${SYNTH_VARIETIES.join(', ')}, got '${String(variety)}'`);
+  if (variety !== 'fixed' && family !== 'a')
+    throw new Error(
+      `synthesize: variety '${variety}' applies to family 'a' (family 'b' draws its own), got family '${family}'`,
+    );
 
   // Family A: which segments are reversed is a fixed count, spread by a seeded shuffle. Family B draws the
   // papyrus side of every volume itself.
@@ -343,7 +385,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
       const id = String(f + 1);
       const itemSeed = deriveSeed(seed, 1, f);
       bar.tick(1, `fragment ${id}: generating`);
-      const made = makeFragment(family, H, W, layers, itemSeed, inkDelta, variants[f] ?? {});
+      const made = makeFragment(family, H, W, layers, itemSeed, inkDelta, variants[f] ?? {}, variety);
       const dir = join(opts.out, 'fragments', id);
       await writeLayers(join(dir, 'surface_volume'), made.volume, `fragment ${id}`);
       await writeFileAtomic(join(dir, 'mask.png'), await encodePng(made.mask, W, H, true));
@@ -357,7 +399,7 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Manifest> {
       const id = `seg${String(s + 1).padStart(3, '0')}`;
       const itemSeed = deriveSeed(seed, 2, s);
       bar.tick(1, `segment ${id}: generating`);
-      const made = makeSegment(family, H, W, layers, itemSeed, inkDelta, reversedSet.has(s));
+      const made = makeSegment(family, H, W, layers, itemSeed, inkDelta, reversedSet.has(s), variety);
       const dir = join(opts.out, 'segments', id);
       await writeLayers(join(dir, 'layers'), made.volume, `segment ${id}`);
       await writeFileAtomic(join(dir, `${id}_mask.png`), await encodePng(made.mask, W, H, true));
