@@ -6,6 +6,23 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { parseSize, registerSynth } from '../../src/cli/commands/synth.js';
 
+/** Runs `inkwell synth ARGS` in this process and returns what it printed. */
+async function synthCli(args: string[]): Promise<string[]> {
+  const logs: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => {
+    logs.push(a.join(' '));
+  };
+  try {
+    const program = new Command('inkwell').exitOverride();
+    registerSynth(program);
+    await program.parseAsync(['synth', ...args], { from: 'user' });
+  } finally {
+    console.log = log;
+  }
+  return logs;
+}
+
 test('--size parses HxW and squares, and rejects nonsense', () => {
   assert.deepEqual(parseSize('512x384'), [512, 384]);
   assert.deepEqual(parseSize('64'), [64, 64]);
@@ -15,37 +32,22 @@ test('--size parses HxW and squares, and rejects nonsense', () => {
 
 test('inkwell synth writes the requested set and its manifest', async () => {
   const out = await mkdtemp(join(tmpdir(), 'inkwell-synth-cli-'));
-  const logs: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => {
-    logs.push(a.join(' '));
-  };
-  try {
-    const program = new Command('inkwell').exitOverride();
-    registerSynth(program);
-    await program.parseAsync(
-      [
-        'synth',
-        '--out',
-        out,
-        '--fragments',
-        '1',
-        '--segments',
-        '2',
-        '--size',
-        '32x40',
-        '--seed',
-        '4',
-        '--ink-delta',
-        '0.15',
-        '--layers',
-        '12',
-      ],
-      { from: 'user' },
-    );
-  } finally {
-    console.log = log;
-  }
+  const logs = await synthCli([
+    '--out',
+    out,
+    '--fragments',
+    '1',
+    '--segments',
+    '2',
+    '--size',
+    '32x40',
+    '--seed',
+    '4',
+    '--ink-delta',
+    '0.15',
+    '--layers',
+    '12',
+  ]);
   try {
     const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
       height: number;
@@ -67,22 +69,22 @@ test('inkwell synth writes the requested set and its manifest', async () => {
 
 test('inkwell synth --variety wide draws varied fragments that --calibrate regenerates; a bad variety is refused', async () => {
   const out = await mkdtemp(join(tmpdir(), 'inkwell-synth-variety-'));
-  const logs: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => {
-    logs.push(a.join(' '));
-  };
-  const run = (...args: string[]) => {
-    const program = new Command('inkwell').exitOverride();
-    registerSynth(program);
-    return program.parseAsync(['synth', '--out', out, '--size', '96', '--layers', '24', ...args], { from: 'user' });
-  };
-  try {
-    await run('--fragments', '2', '--segments', '0', '--variety', 'wide', '--calibrate', '--json');
-    await assert.rejects(run('--variety', 'broad'), /--variety 'broad' is unknown, expected one of fixed, wide/);
-  } finally {
-    console.log = log;
-  }
+  const common = ['--out', out, '--size', '96', '--layers', '24'];
+  const logs = await synthCli([
+    ...common,
+    '--fragments',
+    '2',
+    '--segments',
+    '0',
+    '--variety',
+    'wide',
+    '--calibrate',
+    '--json',
+  ]);
+  await assert.rejects(
+    synthCli([...common, '--variety', 'broad']),
+    /--variety 'broad' is unknown, expected one of fixed, wide/,
+  );
   try {
     const r = JSON.parse(logs.join('\n')) as {
       manifest: { fragments: { id: string; wander?: { amplitude: number } }[] };
