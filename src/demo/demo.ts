@@ -110,8 +110,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       height: scale.size,
       width: scale.size,
       seed,
-      // Each fragment draws its own surface wander and glyph scale: a model trained on one surface and one hand
-      // learns them as part of what ink looks like (docs/study-design.md, "What was tried for transfer").
+      // Each fragment and segment draws its own surface wander and glyph scale: a model trained on one surface and
+      // one hand learns them as part of what ink looks like (docs/study-design.md, "Variety in the training
+      // fragments, and training to convergence").
       variety: 'wide',
       ...(o.progress === undefined ? {} : { progress: o.progress }),
     });

@@ -136,8 +136,8 @@ test('fragment surface wander: the amplitude scales the wander, a shorter length
 
 test('segment undulation follows its wander option (default amplitude 3, length 60)', () => {
   const base = { height: 160, width: 160, layers: 48, seed: 4, sheets: 1 };
-  const ink = (o: Parameters<typeof synthSegment>[0]) => synthSegment(o).volume;
-  assert.deepEqual(ink({ ...base, wander: { amplitude: 3, length: 60 } }), ink(base));
+  const volumeOf = (o: Parameters<typeof synthSegment>[0]) => synthSegment(o).volume;
+  assert.deepEqual(volumeOf({ ...base, wander: { amplitude: 3, length: 60 } }), volumeOf(base));
   // One sheet without undulation: every column of the sheet's bright layers starts at the same depth, so the
   // per-layer mean over the mask jumps more steeply than with 6 layers of undulation.
   const steepness = (v: Uint8Array) => {
@@ -149,11 +149,11 @@ test('segment undulation follows its wander option (default amplitude 3, length 
     });
     return Math.max(...means.slice(1).map((m, z) => m - (means[z] as number)));
   };
-  assert.ok(steepness(ink({ ...base, wander: { amplitude: 0, length: 60 } })) > 1.5 * steepness(ink(base)));
+  assert.ok(steepness(volumeOf({ ...base, wander: { amplitude: 0, length: 60 } })) > 1.5 * steepness(volumeOf(base)));
   assert.throws(() => synthSegment({ ...base, wander: { amplitude: -1, length: 60 } }), /wander needs amplitude >= 0/);
 });
 
-test('fragment glyphs: thinner strokes and smaller glyphs ink less of the mask', () => {
+test('fragment glyphs: thinner strokes ink less of the mask', () => {
   const base = { height: 256, width: 256, layers: 24, seed: 2 };
   const broad = synthFragment(base).info.inkFraction;
   const thin = synthFragment({ ...base, glyphs: { halfWidth: [1.5, 2] } }).info.inkFraction;

@@ -9,14 +9,7 @@
  */
 import type { Command } from 'commander';
 import { nonNegativeInt, parseNumberFlag, positiveInt, seedInt, unitInterval } from '../options.js';
-import {
-  SYNTH_VARIETIES,
-  synthesize,
-  SYNTH_FAMILIES,
-  type SynthVariety,
-  type Manifest,
-  type SynthFamily,
-} from '../../data/synth/write.js';
+import { SYNTH_VARIETIES, synthesize, SYNTH_FAMILIES, type Manifest } from '../../data/synth/write.js';
 import { synthFragment } from '../../data/synth/fragment.js';
 import { synthFragmentB } from '../../data/synth/family-b/generate.js';
 import { calibrate } from '../../data/synth/calibrate.js';
@@ -36,18 +29,12 @@ export interface SynthCliOptions {
   variety?: string;
 }
 
-function family(text: string | undefined): SynthFamily {
-  const f = text ?? 'a';
-  if (!(SYNTH_FAMILIES as readonly string[]).includes(f))
-    throw new Error(`synth: --family '${f}' is unknown, expected one of ${SYNTH_FAMILIES.join(', ')}`);
-  return f as SynthFamily;
-}
-
-function variety(text: string | undefined): SynthVariety {
-  const v = text ?? 'fixed';
-  if (!(SYNTH_VARIETIES as readonly string[]).includes(v))
-    throw new Error(`synth: --variety '${v}' is unknown, expected one of ${SYNTH_VARIETIES.join(', ')}`);
-  return v as SynthVariety;
+/** The value of a flag that takes one of `allowed`; `fallback` where absent. */
+function oneOf<T extends string>(flag: string, allowed: readonly T[], text: string | undefined, fallback: T): T {
+  const v = text ?? fallback;
+  if (!(allowed as readonly string[]).includes(v))
+    throw new Error(`synth: ${flag} '${v}' is unknown, expected one of ${allowed.join(', ')}`);
+  return v as T;
 }
 
 /** Parses `HxW` (or a single number for a square). */
@@ -62,7 +49,7 @@ export function parseSize(text: string): [number, number] {
 
 export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
   const [height, width] = parseSize(o.size);
-  const fam = family(o.family);
+  const fam = oneOf('--family', SYNTH_FAMILIES, o.family, 'a');
   const t0 = Date.now();
   const manifest = await synthesize({
     family: fam,
@@ -72,7 +59,7 @@ export async function runSynth(o: SynthCliOptions): Promise<Manifest> {
     height,
     width,
     seed: o.seed,
-    variety: variety(o.variety),
+    variety: oneOf('--variety', SYNTH_VARIETIES, o.variety, 'fixed'),
     ...(o.inkDelta === undefined ? {} : { inkDelta: o.inkDelta }),
     ...(o.layers === undefined ? {} : { layers: o.layers }),
     ...(o.reverseFraction === undefined ? {} : { reverseFraction: o.reverseFraction }),

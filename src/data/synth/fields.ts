@@ -125,6 +125,20 @@ export function standardize(field: Float32Array): Float32Array {
 }
 
 /** A [h, w] field of unit-variance Gaussian noise with correlation lengths (blur sigmas) sigmaY, sigmaX. */
+/** How a sheet's surface wanders: amplitude (layers) times unit-variance noise of this correlation length (px). */
+export interface SurfaceWander {
+  amplitude: number;
+  length: number;
+}
+
+/** `wander`, or `fallback` where absent, checked: a negative amplitude or a non-positive length is an error. */
+export function surfaceWander(op: string, wander: SurfaceWander | undefined, fallback: SurfaceWander): SurfaceWander {
+  const w = wander ?? fallback;
+  if (!(w.amplitude >= 0 && w.length > 0))
+    throw new Error(`${op}: wander needs amplitude >= 0 and length > 0, got ${w.amplitude}, ${w.length}`);
+  return w;
+}
+
 export function smoothNoise2D(h: number, w: number, sigmaY: number, sigmaX: number, rng: Random): Float32Array {
   let f = rng.fillNormalFast(new Float32Array(h * w));
   f = blurAxis(f, h, w, 1, sigmaX);

@@ -5,7 +5,7 @@
  * as uint16 with papyrus around 30000.
  */
 import { Random, normalTable16 } from '../augment/random.js';
-import { smoothNoise2D, smoothNoise3D } from './fields.js';
+import { smoothNoise2D, smoothNoise3D, surfaceWander, type SurfaceWander } from './fields.js';
 import { crackFactor, dilate3, fractionWithin, type GlyphOptions, glyphInk, shiftMask, validRegion } from './masks.js';
 import { renderDensity, type SheetSpec } from './sheet.js';
 
@@ -31,11 +31,6 @@ export interface FragmentOptions {
   glyphs?: GlyphOptions;
   /** Surface wander: amplitude (layers, default 4) and correlation length (px, default 60). */
   wander?: SurfaceWander;
-}
-
-export interface SurfaceWander {
-  amplitude: number;
-  length: number;
 }
 
 export interface FragmentInfo {
@@ -91,9 +86,7 @@ export function synthFragment(opts: FragmentOptions): SynthFragment {
 
   const mask = validRegion(H, W, opts.coverage ?? 0.57, rng.fork(1));
   // Surface: 4 layers of correlated noise (length 60 px) plus a tilt of 0.004 layers/px in a random direction.
-  const { amplitude, length } = opts.wander ?? { amplitude: 4, length: 60 };
-  if (!(amplitude >= 0 && length > 0))
-    throw new Error(`synthFragment: wander needs amplitude >= 0 and length > 0, got ${amplitude}, ${length}`);
+  const { amplitude, length } = surfaceWander('synthFragment', opts.wander, { amplitude: 4, length: 60 });
   const srng = rng.fork(2);
   const wander = smoothNoise2D(H, W, length, length, srng);
   const theta = srng.uniform(0, 2 * Math.PI);

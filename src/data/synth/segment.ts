@@ -6,9 +6,8 @@
  * ~147 +- 32, air 0..20). Some segments store their layers in reverse order.
  */
 import { Random, normalTable16 } from '../augment/random.js';
-import { blurAxis, smoothNoise2D, smoothNoise3D } from './fields.js';
+import { blurAxis, smoothNoise2D, smoothNoise3D, surfaceWander, type SurfaceWander } from './fields.js';
 import { fractionWithin, type GlyphOptions, glyphInk, validRegion } from './masks.js';
-import type { SurfaceWander } from './fragment.js';
 import { renderDensity, type SheetSpec } from './sheet.js';
 
 export interface SegmentOptions {
@@ -99,9 +98,7 @@ export function synthSegment(opts: SegmentOptions): SynthSegment {
   for (let k = target - 1; k >= 0; k--) rel[k] = (rel[k + 1] as number) - (gaps[k] as number) - (thick[k] as number);
 
   // Undulation: "6 layers" taken as an amplitude of about two standard deviations (3 x unit noise).
-  const { amplitude, length } = opts.wander ?? { amplitude: 3, length: 60 };
-  if (!(amplitude >= 0 && length > 0))
-    throw new Error(`synthSegment: wander needs amplitude >= 0 and length > 0, got ${amplitude}, ${length}`);
+  const { amplitude, length } = surfaceWander('synthSegment', opts.wander, { amplitude: 3, length: 60 });
   const und = smoothNoise2D(H, W, length, length, grng);
   const frng = rng.fork(3);
   const fibreH = smoothNoise2D(H, W, 1.2, 12, frng);

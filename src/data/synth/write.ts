@@ -22,7 +22,7 @@ import { deriveSeed, Random } from '../augment/random.js';
 import { synthFragment } from './fragment.js';
 import { synthSegment } from './segment.js';
 import type { GlyphOptions } from './masks.js';
-import type { SurfaceWander } from './fragment.js';
+import type { SurfaceWander } from './fields.js';
 import { synthFragmentB, synthSegmentB, type PapyrusSide } from './family-b/generate.js';
 
 export type SynthFamily = 'a' | 'b';
@@ -85,6 +85,11 @@ export function familyAVariety(rng: Random): { wander: SurfaceWander; glyphs: Gl
     wander: { amplitude: rng.uniform(2, 6), length: rng.uniform(20, 60) },
     glyphs: { lineSpacing: 70 * k, pitch: [40 * k, 60 * k], size: [20 * k, 45 * k], halfWidth: [lo, lo + 2] },
   };
+}
+
+/** What a family-A volume of this seed draws under `variety`: null for 'fixed' (the generators' defaults). */
+function drawVariety(variety: SynthVariety, seed: number): { wander: SurfaceWander; glyphs: GlyphOptions } | null {
+  return variety === 'wide' ? familyAVariety(new Random(deriveSeed(seed, 11))) : null;
 }
 
 export interface FragmentVariant {
@@ -201,7 +206,7 @@ function makeFragment(
       },
     };
   }
-  const drawn = variety === 'wide' ? familyAVariety(new Random(deriveSeed(seed, 11))) : null;
+  const drawn = drawVariety(variety, seed);
   const f = synthFragment({ height: H, width: W, layers, seed, inkDelta, ...drawn });
   const i = f.info;
   return {
@@ -267,7 +272,7 @@ function makeSegment(
       },
     };
   }
-  const drawn = variety === 'wide' ? familyAVariety(new Random(deriveSeed(seed, 11))) : null;
+  const drawn = drawVariety(variety, seed);
   const s = synthSegment({ height: H, width: W, layers, seed, inkDelta, reversed, ...drawn });
   const i = s.info;
   return {
